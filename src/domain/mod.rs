@@ -1,0 +1,4 @@
+//! Pure domain types and parsers for outside data: no I/O, no clock.
+pub mod case_no;
+pub mod text;
+pub mod values;
