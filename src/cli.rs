@@ -1,0 +1,584 @@
+//! The command line: flags are parsed by clap, then each command loads the configuration, opens
+//! the store and does one job. Only here is the wall clock read (`--as-of` replaces it where a
+//! command evaluates time). Errors are printed once, with their chain, and mapped to the exit
+//! codes of SPEC §9: 0 success, 1 the job ran but something failed, 2 usage or configuration.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use chrono::{DateTime, NaiveDate, Utc};
+use clap::{Parser, Subcommand};
+use serde_json::json;
+
+use crate::config::{self, Config, LoadOptions};
+use crate::output::{self, Format};
+use crate::records::{Feed, FieldKind, Value};
+use crate::store::{self, Store};
+use crate::sync::{self, Freshness};
+use crate::units::Units;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "liandong",
+    version,
+    about = "Government–procuratorate linkage (府检联动): ingest, rules, reminders, reports"
+)]
+pub struct Cli {
+    /// Configuration file (default: ./config/liandong.toml, then /etc/liandong/liandong.toml).
+    #[arg(long, short = 'c', global = true, env = "LIANDONG_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Log filter, e.g. `info`, `debug`, `liandong=debug` (or RUST_LOG).
+    #[arg(long, global = true, default_value = "info", env = "LIANDONG_LOG")]
+    pub log: String,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// One pass over the sources.
+    Sync {
+        /// Only this source (also when it is disabled).
+        #[arg(long)]
+        source: Option<String>,
+    },
+    /// Sources (last success, last error, rows, freshness), quarantined rows and the store.
+    Status {
+        /// Evaluate freshness at this time (a date, read as 00:00 Asia/Shanghai, or RFC 3339).
+        #[arg(long, value_parser = parse_as_of)]
+        as_of: Option<DateTime<Utc>>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+        /// How many quarantined rows to list.
+        #[arg(long, default_value_t = 20)]
+        quarantine: i64,
+    },
+    /// What the store holds (JSON: an array of cases).
+    Cases {
+        /// Only this unit (id, name or alias).
+        #[arg(long)]
+        unit: Option<String>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+        /// Which feed to list: cases, referrals or entries.
+        #[arg(long, default_value = "cases", value_parser = parse_feed)]
+        feed: Feed,
+    },
+    /// Check the configuration; list every problem with its key path (exit 2 if any).
+    CheckConfig,
+    /// Print the documented example configuration.
+    DefaultConfig,
+    /// Create or upgrade the store's schema.
+    Migrate,
+}
+
+fn parse_feed(s: &str) -> Result<Feed, String> {
+    Feed::parse(s).ok_or_else(|| "expected cases, referrals or entries".to_string())
+}
+
+/// `T` of SPEC §9: a date (00:00 Asia/Shanghai) or an RFC 3339 time.
+pub fn parse_as_of(s: &str) -> Result<DateTime<Utc>, String> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map(|d| crate::sources::mapping::shanghai_to_utc(d.and_time(chrono::NaiveTime::MIN)))
+        .map_err(|_| format!("expected a date (2025-10-13) or an RFC 3339 time, found {s:?}"))
+}
+
+/// Errors that mean "fix your command or configuration" (exit 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    init_tracing(&cli.log);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            if let Some(c) = e.downcast_ref::<config::ConfigError>() {
+                eprint!("{c}");
+                return ExitCode::from(2);
+            }
+            if e.downcast_ref::<UsageError>().is_some() {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+            eprintln!("error: {}", crate::mask::mask_text(&format!("{e:#}")));
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn init_tracing(filter: &str) {
+    use tracing_subscriber::EnvFilter;
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|f| EnvFilter::try_new(f).ok())
+        .or_else(|| EnvFilter::try_new(filter).ok())
+        .unwrap_or_else(|| EnvFilter::new("info"));
+    // Under systemd stderr goes to the journal, which adds its own time stamps: no colours there.
+    let journal = std::env::var_os("JOURNAL_STREAM").is_some();
+    let ansi = !journal && std::io::stderr().is_terminal();
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi)
+        .with_target(false);
+    if journal {
+        builder.without_time().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn load_config(cli: &Cli) -> anyhow::Result<Config> {
+    Ok(Config::load(&LoadOptions::from_env(cli.config.clone()))?)
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match &cli.command {
+        Command::DefaultConfig => {
+            print!("{}", config::EXAMPLE);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::CheckConfig => check_config(&cli),
+        Command::Migrate => {
+            let cfg = load_config(&cli)?;
+            let store = store::open(&cfg.store).await?;
+            println!(
+                "store {} ({}) is up to date",
+                cfg.store.url,
+                store.backend()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Sync { source } => {
+            let cfg = load_config(&cli)?;
+            if let Some(s) = source {
+                if cfg.source(s).is_none() {
+                    let names: Vec<&str> = cfg.sources.iter().map(|s| s.name.as_str()).collect();
+                    return Err(UsageError(format!(
+                        "no source named {s:?} (configured: {})",
+                        names.join(", ")
+                    ))
+                    .into());
+                }
+            }
+            let store = store::open(&cfg.store).await?;
+            let outcomes =
+                sync::sync(&cfg, store.as_ref(), source.as_deref(), &Utc::now, true).await;
+            print_sync(&outcomes);
+            let failed = outcomes.iter().any(|o| o.error.is_some());
+            Ok(if failed {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        Command::Status {
+            as_of,
+            format,
+            quarantine,
+        } => {
+            let cfg = load_config(&cli)?;
+            let store = store::open(&cfg.store).await?;
+            status(
+                &cfg,
+                store.as_ref(),
+                as_of.unwrap_or_else(Utc::now),
+                *format,
+                *quarantine,
+            )
+            .await
+        }
+        Command::Cases { unit, format, feed } => {
+            let cfg = load_config(&cli)?;
+            let units = Units::new(&cfg.units);
+            let unit_id = match unit {
+                None => None,
+                Some(u) => Some(match units.resolve(u) {
+                    Some(c) => c.id.clone(),
+                    // An unknown unit as stored (rows are kept under the name as written).
+                    None => crate::domain::text::normalize(u),
+                }),
+            };
+            let store = store::open(&cfg.store).await?;
+            cases(store.as_ref(), &units, *feed, unit_id.as_deref(), *format).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn check_config(cli: &Cli) -> anyhow::Result<ExitCode> {
+    match Config::load(&LoadOptions::from_env(cli.config.clone())) {
+        Ok(cfg) => {
+            let mut problems = Vec::new();
+            // Secrets must be readable where they are configured (their content is never shown).
+            let secret = |key: String,
+                          f: Option<&std::path::Path>,
+                          c: Option<&str>,
+                          problems: &mut Vec<String>| {
+                if let Err(e) = config::read_secret(&key, f, c) {
+                    problems.push(e.to_string());
+                }
+            };
+            secret(
+                "store.password_file".into(),
+                cfg.store.password_file.as_deref(),
+                cfg.store.password_credential.as_deref(),
+                &mut problems,
+            );
+            for (i, s) in cfg.sources.iter().enumerate() {
+                let a = &s.auth;
+                secret(
+                    format!("sources[{i}].auth.token_file"),
+                    a.token_file.as_deref(),
+                    a.token_credential.as_deref(),
+                    &mut problems,
+                );
+                secret(
+                    format!("sources[{i}].auth.password_file"),
+                    a.password_file.as_deref(),
+                    a.password_credential.as_deref(),
+                    &mut problems,
+                );
+                secret(
+                    format!("sources[{i}].auth.key_file"),
+                    a.key_file.as_deref(),
+                    a.key_credential.as_deref(),
+                    &mut problems,
+                );
+                secret(
+                    format!("sources[{i}].password_file"),
+                    s.password_file.as_deref(),
+                    s.password_credential.as_deref(),
+                    &mut problems,
+                );
+                if let Some(p) = &s.path {
+                    if !p.exists() {
+                        problems.push(format!("sources[{i}].path: {} does not exist", p.display()));
+                    }
+                }
+            }
+            if problems.is_empty() {
+                let files: Vec<String> =
+                    cfg.files.iter().map(|f| f.display().to_string()).collect();
+                println!(
+                    "configuration is valid ({}): {} units, {} sources, store {}",
+                    if files.is_empty() {
+                        "embedded defaults".to_string()
+                    } else {
+                        files.join(" + ")
+                    },
+                    cfg.units.len(),
+                    cfg.sources.len(),
+                    cfg.store.url
+                );
+                Ok(ExitCode::SUCCESS)
+            } else {
+                eprintln!("the configuration has {} problem(s):", problems.len());
+                for p in problems {
+                    eprintln!("  - {p}");
+                }
+                Ok(ExitCode::from(2))
+            }
+        }
+        Err(e) => {
+            eprint!("{e}");
+            Ok(ExitCode::from(2))
+        }
+    }
+}
+
+fn print_sync(outcomes: &[sync::SourceOutcome]) {
+    let rows: Vec<Vec<String>> = outcomes
+        .iter()
+        .map(|o| {
+            let c = &o.counts;
+            vec![
+                o.source.clone(),
+                if o.error.is_some() {
+                    "error".into()
+                } else {
+                    "ok".into()
+                },
+                c.seen.to_string(),
+                c.inserted.to_string(),
+                c.updated.to_string(),
+                c.unchanged.to_string(),
+                c.quarantined.to_string(),
+                c.unknown_unit.to_string(),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        output::table(
+            &[
+                "source",
+                "result",
+                "seen",
+                "inserted",
+                "updated",
+                "unchanged",
+                "quarantined",
+                "unknown unit"
+            ],
+            &rows
+        )
+    );
+    for o in outcomes {
+        if let Some(e) = &o.error {
+            println!("{}: {}", o.source, crate::mask::mask_text(e));
+        }
+    }
+    if outcomes.is_empty() {
+        println!("no sources configured or enabled");
+    }
+}
+
+fn time(t: Option<DateTime<Utc>>) -> String {
+    t.map(|t| {
+        t.with_timezone(&chrono_tz::Asia::Shanghai)
+            .format("%Y-%m-%d %H:%M")
+            .to_string()
+    })
+    .unwrap_or_else(|| "-".into())
+}
+
+async fn status(
+    cfg: &Config,
+    store: &dyn Store,
+    now: DateTime<Utc>,
+    format: Format,
+    limit: i64,
+) -> anyhow::Result<ExitCode> {
+    let states = store.source_states().await?;
+    let mut sources = Vec::new();
+    for src in &cfg.sources {
+        let st = states.iter().find(|s| s.name == src.name);
+        let fresh = sync::freshness(src, st, now);
+        sources.push((src, st.cloned().unwrap_or_default(), fresh));
+    }
+    let quarantined = store.quarantined(None, limit).await?;
+    let unknown = store.unknown_units().await?;
+    let mut counts = Vec::new();
+    for feed in Feed::ALL {
+        counts.push((feed, store.record_count(feed).await?));
+    }
+    let mut out = std::io::stdout().lock();
+    match format {
+        Format::Json => {
+            let v = json!({
+                "as_of": now.with_timezone(&chrono_tz::Asia::Shanghai).to_rfc3339(),
+                "store": { "url": cfg.store.url.redacted(), "backend": store.backend(),
+                           "records": counts.iter().map(|(f, n)| (f.table().to_string(), json!(n))).collect::<serde_json::Map<_, _>>() },
+                "sources": sources.iter().map(|(src, st, fresh)| json!({
+                    "name": src.name, "kind": format!("{:?}", src.kind).to_lowercase(), "feeds": format!("{:?}", src.feeds).to_lowercase(),
+                    "freshness": fresh, "last_run_at": st.last_run_at, "last_success_at": st.last_success_at,
+                    "last_error_at": st.last_error_at, "last_error": st.last_error.as_deref().map(crate::mask::mask_text),
+                    "cursor": st.cursor, "last_run": st.counts,
+                })).collect::<Vec<_>>(),
+                "quarantine": quarantined,
+                "unknown_units": unknown.iter().map(|(f, u, n)| json!({"feed": f.table(), "unit": u, "rows": n})).collect::<Vec<_>>(),
+            });
+            writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+        }
+        Format::Table | Format::Csv => {
+            let headers = [
+                "source",
+                "kind",
+                "feeds",
+                "freshness",
+                "last success",
+                "last error",
+                "seen",
+                "inserted",
+                "updated",
+                "unchanged",
+                "quarantined",
+            ];
+            let rows: Vec<Vec<String>> = sources
+                .iter()
+                .map(|(src, st, fresh)| {
+                    let c = &st.counts;
+                    vec![
+                        src.name.clone(),
+                        format!("{:?}", src.kind).to_lowercase(),
+                        format!("{:?}", src.feeds).to_lowercase(),
+                        fresh.as_str().to_string(),
+                        time(st.last_success_at),
+                        time(st.last_error_at),
+                        c.seen.to_string(),
+                        c.inserted.to_string(),
+                        c.updated.to_string(),
+                        c.unchanged.to_string(),
+                        c.quarantined.to_string(),
+                    ]
+                })
+                .collect();
+            if format == Format::Csv {
+                output::csv(&mut out, &headers, &rows)?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            write!(out, "{}", output::table(&headers, &rows))?;
+            for (src, st, fresh) in &sources {
+                if *fresh == Freshness::Error {
+                    if let Some(e) = &st.last_error {
+                        writeln!(out, "  {} failed: {}", src.name, crate::mask::mask_text(e))?;
+                    }
+                }
+            }
+            let totals: Vec<String> = counts
+                .iter()
+                .map(|(f, n)| format!("{n} {}", f.table()))
+                .collect();
+            writeln!(
+                out,
+                "\nstore: {} ({}), {}",
+                cfg.store.url,
+                store.backend(),
+                totals.join(", ")
+            )?;
+            if !unknown.is_empty() {
+                writeln!(
+                    out,
+                    "\nrows whose unit is not configured (add it to [[units]] or as an alias):"
+                )?;
+                for (f, u, n) in &unknown {
+                    writeln!(out, "  {u}: {n} {}", f.table())?;
+                }
+            }
+            if !quarantined.is_empty() {
+                writeln!(
+                    out,
+                    "\nquarantined rows (newest first; file:row:field: reason):"
+                )?;
+                for q in &quarantined {
+                    let it = &q.item;
+                    let col = it
+                        .column
+                        .as_deref()
+                        .map(|c| format!(" [{c}]"))
+                        .unwrap_or_default();
+                    writeln!(
+                        out,
+                        "  {} {}:{}:{}{}: {} (value {:?})",
+                        q.source, it.location, it.row, it.field, col, it.reason, it.value
+                    )?;
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One stored value as text for a person: personal data masked.
+fn shown(kind: FieldKind, v: &Value) -> String {
+    match (kind, v) {
+        (FieldKind::Pii, Value::Text(s)) => crate::mask::mask_id(s),
+        _ => v.display(),
+    }
+}
+
+async fn cases(
+    store: &dyn Store,
+    units: &Units,
+    feed: Feed,
+    unit: Option<&str>,
+    format: Format,
+) -> anyhow::Result<()> {
+    let records = store
+        .records(feed, unit)
+        .await
+        .context("while reading the store")?;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    match format {
+        Format::Json => {
+            let arr: Vec<serde_json::Value> = records
+                .iter()
+                .map(|s| {
+                    let r = &s.record;
+                    let mut m = serde_json::Map::new();
+                    m.insert("id".into(), json!(s.id));
+                    m.insert("unit".into(), json!(units.display_name(&r.unit_id)));
+                    m.insert("unit_id".into(), json!(r.unit_known.then_some(&r.unit_id)));
+                    m.insert("unit_known".into(), json!(r.unit_known));
+                    m.insert("case_no".into(), json!(r.case_no.as_written()));
+                    m.insert("case_key".into(), json!(r.case_no.key()));
+                    for (spec, v) in feed.fields().iter().zip(&r.values) {
+                        let val = match (spec.kind, v) {
+                            (FieldKind::Pii, Value::Text(s)) => json!(crate::mask::mask_id(s)),
+                            _ => v.to_json(),
+                        };
+                        m.insert(spec.name.into(), val);
+                    }
+                    m.insert("source".into(), json!(s.source));
+                    m.insert(
+                        "first_seen_at".into(),
+                        Value::DateTime(s.first_seen_at).to_json(),
+                    );
+                    m.insert("changed_at".into(), Value::DateTime(s.changed_at).to_json());
+                    serde_json::Value::Object(m)
+                })
+                .collect();
+            serde_json::to_writer_pretty(&mut out, &arr)?;
+            writeln!(out)?;
+        }
+        Format::Table | Format::Csv => {
+            let mut headers = vec!["unit", "case_no"];
+            headers.extend(feed.fields().iter().map(|f| f.name));
+            headers.push("source");
+            let rows: Vec<Vec<String>> = records
+                .iter()
+                .map(|s| {
+                    let r = &s.record;
+                    let mut row = vec![
+                        units.display_name(&r.unit_id).to_string(),
+                        r.case_no.as_written().to_string(),
+                    ];
+                    row.extend(
+                        feed.fields()
+                            .iter()
+                            .zip(&r.values)
+                            .map(|(spec, v)| shown(spec.kind, v)),
+                    );
+                    row.push(s.source.clone());
+                    row
+                })
+                .collect();
+            if format == Format::Csv {
+                output::csv(&mut out, &headers, &rows)?;
+            } else {
+                write!(out, "{}", output::table(&headers, &rows))?;
+                writeln!(out, "{} {}", rows.len(), feed.table())?;
+            }
+        }
+    }
+    out.flush()?;
+    Ok(())
+}

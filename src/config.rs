@@ -1,0 +1,1411 @@
+//! Configuration: TOML layered as defaults → file → `conf.d/*.toml` → `LIANDONG__…` environment.
+//!
+//! Loading is two explicit phases. First every layer is merged into one TOML table; then each
+//! section (and each `[[units]]` / `[[sources]]` entry on its own) is deserialized into the raw
+//! structs below while unknown keys are collected, so that `check-config` can report *every*
+//! problem at once with its key path instead of stopping at the first. Secrets are never values in
+//! the file: a `*_file` key names a file, a `*_credential` key names a systemd credential under
+//! `$CREDENTIALS_DIRECTORY`. They are read into [`SecretString`] and never printed.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use secrecy::SecretString;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use toml::{Table, Value};
+
+use crate::domain::text;
+
+/// The documented example configuration, printed by `liandong default-config`.
+pub const EXAMPLE: &str = include_str!("../config/liandong.example.toml");
+
+/// Prefix of environment overrides: `LIANDONG__STORE__URL=…` sets `store.url`.
+pub const ENV_PREFIX: &str = "LIANDONG__";
+
+/// One problem found in the configuration, with the key path to fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub path: String,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            write!(f, "{}", self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
+}
+
+/// Every problem found while loading, in the order found.
+#[derive(Debug, thiserror::Error)]
+pub struct ConfigError {
+    pub problems: Vec<Problem>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.problems.len();
+        writeln!(
+            f,
+            "the configuration has {n} problem{}:",
+            if n == 1 { "" } else { "s" }
+        )?;
+        for p in &self.problems {
+            writeln!(f, "  - {p}")?;
+        }
+        Ok(())
+    }
+}
+
+fn problem(path: impl Into<String>, message: impl Into<String>) -> Problem {
+    Problem {
+        path: path.into(),
+        message: message.into(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Raw sections. Every key has a default; the example file documents each one.
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct StoreConfig {
+    /// `sqlite://PATH` (relative to the working directory) or `postgres://user@host/db`.
+    pub url: DatabaseUrl,
+    /// Password for a PostgreSQL URL that has none, read from this file.
+    pub password_file: Option<PathBuf>,
+    /// …or from this systemd credential.
+    pub password_credential: Option<String>,
+    /// Connections in the pool (PostgreSQL; SQLite readers).
+    pub max_connections: u32,
+    /// Seconds to wait for a locked SQLite database or a free pool connection.
+    pub busy_timeout_secs: u64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            url: DatabaseUrl("sqlite://var/liandong.db".into()),
+            password_file: None,
+            password_credential: None,
+            max_connections: 5,
+            busy_timeout_secs: 30,
+        }
+    }
+}
+
+/// A database URL whose `Debug` and `Display` hide the password.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct DatabaseUrl(pub String);
+
+impl DatabaseUrl {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    /// The URL with any password replaced by `***`.
+    pub fn redacted(&self) -> String {
+        redact_url(&self.0)
+    }
+}
+
+/// Replaces the password of `scheme://user:password@host…` with `***`.
+pub fn redact_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_string();
+    };
+    let rest = &url[scheme_end + 3..];
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    match (authority.rfind('@'), authority.find(':')) {
+        (Some(at), Some(colon)) if colon < at => format!(
+            "{}://{}:***{}",
+            &url[..scheme_end],
+            &authority[..colon],
+            &rest[at..]
+        ),
+        _ => url.to_string(),
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DatabaseUrl({:?})", self.redacted())
+    }
+}
+
+impl fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum UnitKind {
+    Enforcement,
+    Procuratorate,
+    Justice,
+    Liaison,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ContactRole {
+    /// 联络员
+    Contact,
+    /// 负责人
+    Head,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct Contact {
+    pub name: String,
+    pub role: ContactRole,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+}
+
+impl Default for Contact {
+    fn default() -> Self {
+        Contact {
+            name: String::new(),
+            role: ContactRole::Contact,
+            email: None,
+            phone: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct UnitConfig {
+    pub id: String,
+    pub name: String,
+    pub aliases: Vec<String>,
+    pub kind: UnitKind,
+    pub contacts: Vec<Contact>,
+}
+
+impl Default for UnitConfig {
+    fn default() -> Self {
+        UnitConfig {
+            id: String::new(),
+            name: String::new(),
+            aliases: Vec::new(),
+            kind: UnitKind::Enforcement,
+            contacts: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceKind {
+    File,
+    Http,
+    Sql,
+}
+
+/// What a source carries. Only `cases`, `referrals` and `entries` are ingested so far; the other
+/// feeds of SPEC §9 are recognised so that a configuration naming them gets a clear answer.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum FeedName {
+    Cases,
+    Referrals,
+    Entries,
+    Copies,
+    Filings,
+    Reviews,
+    Events,
+    Recommendations,
+    Opinions,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+pub enum Encoding {
+    #[serde(rename = "auto")]
+    Auto,
+    #[serde(rename = "utf-8", alias = "utf8")]
+    Utf8,
+    #[serde(rename = "gbk")]
+    Gbk,
+    #[serde(rename = "gb18030")]
+    Gb18030,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Pagination {
+    None,
+    Page,
+    Offset,
+    Cursor,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthKind {
+    None,
+    Bearer,
+    Basic,
+    ApiKey,
+}
+
+/// HTTP authentication. Secrets only by file or credential.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct AuthConfig {
+    pub kind: AuthKind,
+    pub token_file: Option<PathBuf>,
+    pub token_credential: Option<String>,
+    pub username: Option<String>,
+    pub password_file: Option<PathBuf>,
+    pub password_credential: Option<String>,
+    /// Header that carries the API key (`kind = "api_key"`).
+    pub header: String,
+    pub key_file: Option<PathBuf>,
+    pub key_credential: Option<String>,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            kind: AuthKind::None,
+            token_file: None,
+            token_credential: None,
+            username: None,
+            password_file: None,
+            password_credential: None,
+            header: "X-API-Key".into(),
+            key_file: None,
+            key_credential: None,
+        }
+    }
+}
+
+/// One `[[sources]]` entry. Keys that belong to another kind are rejected by validation.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct SourceConfig {
+    pub name: String,
+    pub kind: SourceKind,
+    pub feeds: FeedName,
+    /// The unit whose system this is: rows without a unit column belong to it, and rows naming
+    /// another unit are quarantined. Empty for county-wide sources such as the platform.
+    pub unit: Option<String>,
+    pub schedule: String,
+    pub enabled: bool,
+    /// Freshness: the source is "late" when its last success is older than this (`90m`, `2h`,
+    /// `1d`). Default: twice the interval of `schedule`.
+    pub late_after: Option<String>,
+    /// canonical field → source column, where headers differ from SPEC §2.
+    pub mapping: BTreeMap<String, String>,
+
+    // kind = "file"
+    pub path: Option<PathBuf>,
+    pub encoding: Encoding,
+    pub delimiter: Option<String>,
+    /// XLSX worksheet to read; default the first.
+    pub sheet: Option<String>,
+    /// Where processed files of a drop folder go; default `<path>/.archive`.
+    pub archive_dir: Option<PathBuf>,
+
+    // kind = "http"
+    pub url: Option<String>,
+    pub pagination: Pagination,
+    pub page_param: String,
+    pub page_size_param: String,
+    pub page_size: u32,
+    pub first_page: u32,
+    pub offset_param: String,
+    pub limit_param: String,
+    pub cursor_param: String,
+    /// Dotted path of the next-page cursor in the response (`pagination = "cursor"`).
+    pub next_cursor_field: String,
+    /// Dotted path of the record array in the response; empty: the body itself, or the first of
+    /// `data`, `records`, `items`, `rows`, `list` that is an array.
+    pub records_field: String,
+    /// Query parameter carrying the incremental cursor; empty disables it.
+    pub since_param: String,
+    pub auth: AuthConfig,
+    pub headers: BTreeMap<String, String>,
+    pub timeout_secs: u64,
+    pub connect_timeout_secs: u64,
+    pub retries: u32,
+    pub retry_backoff_ms: u64,
+    pub max_pages: u32,
+
+    // kind = "sql"
+    /// `mysql://…` or `postgres://…`, without the password.
+    pub dsn: Option<DatabaseUrl>,
+    pub password_file: Option<PathBuf>,
+    pub password_credential: Option<String>,
+    /// Read-only query taking the cursor as its one parameter (`?` on MySQL, `$1` on PostgreSQL),
+    /// ordered by the cursor column.
+    pub query: Option<String>,
+    pub cursor_column: Option<String>,
+    pub cursor_start: String,
+    /// Rows committed together with the cursor they reach.
+    pub batch_size: u32,
+    /// Stop after this many rows in one run (the rest follows next run).
+    pub max_rows_per_run: Option<u64>,
+}
+
+impl Default for SourceConfig {
+    fn default() -> Self {
+        SourceConfig {
+            name: String::new(),
+            kind: SourceKind::File,
+            feeds: FeedName::Cases,
+            unit: None,
+            schedule: "0 */30 * * * *".into(),
+            enabled: true,
+            late_after: None,
+            mapping: BTreeMap::new(),
+            path: None,
+            encoding: Encoding::Auto,
+            delimiter: None,
+            sheet: None,
+            archive_dir: None,
+            url: None,
+            pagination: Pagination::None,
+            page_param: "page".into(),
+            page_size_param: "page_size".into(),
+            page_size: 100,
+            first_page: 1,
+            offset_param: "offset".into(),
+            limit_param: "limit".into(),
+            cursor_param: "cursor".into(),
+            next_cursor_field: "next_cursor".into(),
+            records_field: String::new(),
+            since_param: "updated_since".into(),
+            auth: AuthConfig::default(),
+            headers: BTreeMap::new(),
+            timeout_secs: 30,
+            connect_timeout_secs: 10,
+            retries: 3,
+            retry_backoff_ms: 1000,
+            max_pages: 10_000,
+            dsn: None,
+            password_file: None,
+            password_credential: None,
+            query: None,
+            cursor_column: None,
+            cursor_start: String::new(),
+            batch_size: 500,
+            max_rows_per_run: None,
+        }
+    }
+}
+
+/// Notification policy (SPEC §5). Read and validated now; the dispatcher uses it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct NotifyConfig {
+    pub reminder_days: Vec<u32>,
+    pub escalate_after_days: Vec<u32>,
+    pub repeat_every_days: u32,
+    pub sms_hours: String,
+    pub email: EmailConfig,
+    pub sms: Option<Table>,
+}
+
+impl Default for NotifyConfig {
+    fn default() -> Self {
+        NotifyConfig {
+            reminder_days: vec![7, 3, 1],
+            escalate_after_days: vec![3, 10],
+            repeat_every_days: 7,
+            sms_hours: "08:30-18:00".into(),
+            email: EmailConfig::default(),
+            sms: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum EmailTransport {
+    Smtp,
+    File,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum EmailSecurity {
+    Tls,
+    Starttls,
+    None,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct EmailConfig {
+    pub transport: EmailTransport,
+    pub host: String,
+    pub port: u16,
+    pub security: EmailSecurity,
+    pub username: Option<String>,
+    pub password_file: Option<PathBuf>,
+    pub password_credential: Option<String>,
+    pub from: String,
+    pub dir: PathBuf,
+    pub timeout_secs: u64,
+}
+
+impl Default for EmailConfig {
+    fn default() -> Self {
+        EmailConfig {
+            transport: EmailTransport::File,
+            host: "127.0.0.1".into(),
+            port: 25,
+            security: EmailSecurity::Starttls,
+            username: None,
+            password_file: None,
+            password_credential: None,
+            from: "府检联动办公室 <fjld@localhost>".into(),
+            dir: PathBuf::from("var/outbox"),
+            timeout_secs: 30,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The loaded configuration
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    pub store: StoreConfig,
+    pub units: Vec<UnitConfig>,
+    pub sources: Vec<SourceConfig>,
+    pub notify: NotifyConfig,
+    /// The files that were read, in order (for `check-config` and logs).
+    pub files: Vec<PathBuf>,
+}
+
+/// Where the configuration comes from.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// `--config` / `LIANDONG_CONFIG`; when absent, `./config/liandong.toml` then
+    /// `/etc/liandong/liandong.toml`, then embedded defaults alone.
+    pub path: Option<PathBuf>,
+    /// Environment variables (`LIANDONG__…` ones are applied).
+    pub env: Vec<(String, String)>,
+}
+
+impl LoadOptions {
+    pub fn from_env(path: Option<PathBuf>) -> Self {
+        LoadOptions {
+            path,
+            env: std::env::vars().collect(),
+        }
+    }
+}
+
+/// The default locations, in order of preference.
+pub const DEFAULT_PATHS: [&str; 2] = ["config/liandong.toml", "/etc/liandong/liandong.toml"];
+
+impl Config {
+    /// Loads and validates; every problem found is returned together.
+    pub fn load(opts: &LoadOptions) -> Result<Config, ConfigError> {
+        let mut problems = Vec::new();
+        let mut files = Vec::new();
+        let main = match &opts.path {
+            Some(p) => {
+                if !p.exists() {
+                    return Err(ConfigError {
+                        problems: vec![problem(
+                            "",
+                            format!("configuration file {} does not exist", p.display()),
+                        )],
+                    });
+                }
+                Some(p.clone())
+            }
+            None => DEFAULT_PATHS.iter().map(PathBuf::from).find(|p| p.exists()),
+        };
+        let mut merged = Table::new();
+        if let Some(main) = &main {
+            read_layer(main, &mut merged, &mut files, &mut problems);
+            let confd = main
+                .parent()
+                .unwrap_or_else(|| Path::new("."))
+                .join("conf.d");
+            if let Ok(entries) = std::fs::read_dir(&confd) {
+                let mut extra: Vec<PathBuf> = entries
+                    .filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+                    .collect();
+                extra.sort();
+                for p in extra {
+                    read_layer(&p, &mut merged, &mut files, &mut problems);
+                }
+            }
+        }
+        apply_env(&mut merged, &opts.env, &mut problems);
+        let mut cfg = from_table(merged, &mut problems);
+        cfg.files = files;
+        validate(&cfg, &mut problems);
+        if problems.is_empty() {
+            Ok(cfg)
+        } else {
+            Err(ConfigError { problems })
+        }
+    }
+
+    /// Parses one TOML text alone (no conf.d, no environment): for tests and `default-config`.
+    pub fn from_toml_str(text: &str) -> Result<Config, ConfigError> {
+        let mut problems = Vec::new();
+        let table = match text.parse::<Table>() {
+            Ok(t) => t,
+            Err(e) => {
+                return Err(ConfigError {
+                    problems: vec![problem("", format!("not valid TOML: {e}"))],
+                });
+            }
+        };
+        let cfg = from_table(table, &mut problems);
+        validate(&cfg, &mut problems);
+        if problems.is_empty() {
+            Ok(cfg)
+        } else {
+            Err(ConfigError { problems })
+        }
+    }
+
+    pub fn source(&self, name: &str) -> Option<&SourceConfig> {
+        self.sources.iter().find(|s| s.name == name)
+    }
+}
+
+fn read_layer(
+    path: &Path,
+    into: &mut Table,
+    files: &mut Vec<PathBuf>,
+    problems: &mut Vec<Problem>,
+) {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => {
+            problems.push(problem("", format!("cannot read {}: {e}", path.display())));
+            return;
+        }
+    };
+    match text.parse::<Table>() {
+        Ok(t) => {
+            merge(into, t);
+            files.push(path.to_path_buf());
+        }
+        Err(e) => problems.push(problem(
+            "",
+            format!(
+                "{} is not valid TOML: {}",
+                path.display(),
+                e.to_string().trim_end()
+            ),
+        )),
+    }
+}
+
+/// Later layers override earlier ones; tables merge key by key; arrays of tables (`[[units]]`,
+/// `[[sources]]`) from a later file are appended, so a `conf.d` file can add one source.
+fn merge(into: &mut Table, from: Table) {
+    for (k, v) in from {
+        match (into.get_mut(&k), v) {
+            (Some(Value::Table(a)), Value::Table(b)) => merge(a, b),
+            (Some(Value::Array(a)), Value::Array(b))
+                if b.iter().all(Value::is_table) && a.iter().all(Value::is_table) =>
+            {
+                a.extend(b)
+            }
+            (_, v) => {
+                into.insert(k, v);
+            }
+        }
+    }
+}
+
+/// `LIANDONG__NOTIFY__EMAIL__HOST=smtp.example` sets `notify.email.host`; a numeric segment
+/// indexes an array (`LIANDONG__SOURCES__0__PATH`). A value that parses as a TOML value
+/// (`25`, `true`, `[7, 3]`) is taken as one; anything else is a string.
+fn apply_env(table: &mut Table, env: &[(String, String)], problems: &mut Vec<Problem>) {
+    let mut vars: Vec<&(String, String)> = env
+        .iter()
+        .filter(|(k, _)| k.starts_with(ENV_PREFIX))
+        .collect();
+    vars.sort();
+    for (key, raw) in vars {
+        let segments: Vec<String> = key[ENV_PREFIX.len()..]
+            .split("__")
+            .map(|s| s.to_ascii_lowercase())
+            .collect();
+        if segments.iter().any(String::is_empty) {
+            problems.push(problem(
+                key.clone(),
+                "empty key segment in environment variable",
+            ));
+            continue;
+        }
+        let value = parse_env_value(raw);
+        if let Err(msg) = set_path(table, &segments, value) {
+            problems.push(problem(key.clone(), msg));
+        }
+    }
+}
+
+fn parse_env_value(raw: &str) -> Value {
+    let doc = format!("v = {raw}");
+    match doc.parse::<Table>() {
+        Ok(mut t) => t
+            .remove("v")
+            .unwrap_or_else(|| Value::String(raw.to_string())),
+        Err(_) => Value::String(raw.to_string()),
+    }
+}
+
+fn set_path(table: &mut Table, segments: &[String], value: Value) -> Result<(), String> {
+    let (first, rest) = match segments.split_first() {
+        Some(x) => x,
+        None => return Err("no key".into()),
+    };
+    if rest.is_empty() {
+        table.insert(first.clone(), value);
+        return Ok(());
+    }
+    let entry = table
+        .entry(first.clone())
+        .or_insert_with(|| Value::Table(Table::new()));
+    set_in_value(entry, rest, value)
+}
+
+fn set_in_value(target: &mut Value, segments: &[String], value: Value) -> Result<(), String> {
+    match target {
+        Value::Table(t) => set_path(t, segments, value),
+        Value::Array(items) => {
+            let (first, rest) = segments.split_first().ok_or("no key")?;
+            let idx: usize = first
+                .parse()
+                .map_err(|_| format!("`{first}` should be an index into the array"))?;
+            let len = items.len();
+            let item = items.get_mut(idx).ok_or_else(|| {
+                format!("index {idx} is past the end of the array ({len} entries)")
+            })?;
+            if rest.is_empty() {
+                *item = value;
+                Ok(())
+            } else {
+                set_in_value(item, rest, value)
+            }
+        }
+        _ => Err("cannot set a key inside a value that is not a table".into()),
+    }
+}
+
+const TOP_LEVEL: [&str; 4] = ["store", "units", "sources", "notify"];
+
+fn from_table(mut table: Table, problems: &mut Vec<Problem>) -> Config {
+    let mut cfg = Config::default();
+    for key in table.keys() {
+        if !TOP_LEVEL.contains(&key.as_str()) {
+            problems.push(problem(
+                key.clone(),
+                format!("unknown key (expected one of: {})", TOP_LEVEL.join(", ")),
+            ));
+        }
+    }
+    if let Some(v) = table.remove("store") {
+        if let Some(s) = section::<StoreConfig>("store", v, problems) {
+            cfg.store = s;
+        }
+    }
+    if let Some(v) = table.remove("notify") {
+        if let Some(s) = section::<NotifyConfig>("notify", v, problems) {
+            cfg.notify = s;
+        }
+    }
+    cfg.units = entries::<UnitConfig>("units", table.remove("units"), problems);
+    cfg.sources = entries::<SourceConfig>("sources", table.remove("sources"), problems);
+    cfg
+}
+
+fn entries<T: DeserializeOwned>(
+    key: &str,
+    value: Option<Value>,
+    problems: &mut Vec<Problem>,
+) -> Vec<T> {
+    match value {
+        None => Vec::new(),
+        Some(Value::Array(items)) => items
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, v)| section::<T>(&format!("{key}[{i}]"), v, problems))
+            .collect(),
+        Some(_) => {
+            problems.push(problem(
+                key,
+                format!("expected an array of tables ([[{key}]])"),
+            ));
+            Vec::new()
+        }
+    }
+}
+
+/// Deserializes one section, recording unknown keys and the first type error with full paths.
+fn section<T: DeserializeOwned>(
+    prefix: &str,
+    value: Value,
+    problems: &mut Vec<Problem>,
+) -> Option<T> {
+    let mut unknown = Vec::new();
+    let mut track = serde_path_to_error::Track::new();
+    let result = {
+        let de = serde_path_to_error::Deserializer::new(value, &mut track);
+        serde_ignored::deserialize(de, |path| unknown.push(path.to_string()))
+    };
+    for u in unknown {
+        problems.push(problem(join_path(prefix, &u), "unknown key"));
+    }
+    match result {
+        Ok(v) => Some(v),
+        Err(e) => {
+            let path = track.path().to_string();
+            problems.push(problem(
+                join_path(prefix, &path),
+                clean_serde_message(&e.to_string()),
+            ));
+            None
+        }
+    }
+}
+
+fn join_path(prefix: &str, rest: &str) -> String {
+    if rest.is_empty() || rest == "." {
+        prefix.to_string()
+    } else if rest.starts_with('[') {
+        format!("{prefix}{rest}")
+    } else {
+        format!("{prefix}.{rest}")
+    }
+}
+
+fn clean_serde_message(msg: &str) -> String {
+    msg.trim_end().replace('\n', " ")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Validation: what serde cannot see
+// ---------------------------------------------------------------------------------------------
+
+fn validate(cfg: &Config, problems: &mut Vec<Problem>) {
+    let url = cfg.store.url.expose();
+    if !(url.starts_with("sqlite:")
+        || url.starts_with("postgres://")
+        || url.starts_with("postgresql://"))
+    {
+        problems.push(problem(
+            "store.url",
+            format!(
+                "expected sqlite://PATH or postgres://…, found {}",
+                cfg.store.url.redacted()
+            ),
+        ));
+    }
+    if cfg.store.password_file.is_some() && cfg.store.password_credential.is_some() {
+        problems.push(problem(
+            "store",
+            "set password_file or password_credential, not both",
+        ));
+    }
+
+    let mut unit_ids = std::collections::HashSet::new();
+    let mut unit_names: BTreeMap<String, String> = BTreeMap::new();
+    for (i, u) in cfg.units.iter().enumerate() {
+        let p = format!("units[{i}]");
+        if !is_identifier(&u.id) {
+            problems.push(problem(
+                format!("{p}.id"),
+                format!(
+                    "expected a short identifier of a-z, 0-9, '-' or '_', found {:?}",
+                    u.id
+                ),
+            ));
+        } else if !unit_ids.insert(u.id.clone()) {
+            problems.push(problem(
+                format!("{p}.id"),
+                format!("unit id {:?} is used twice", u.id),
+            ));
+        }
+        if u.name.trim().is_empty() {
+            problems.push(problem(format!("{p}.name"), "a unit needs its full name"));
+        }
+        for (j, n) in std::iter::once(&u.name).chain(u.aliases.iter()).enumerate() {
+            let key = text::squeeze(n);
+            if key.is_empty() {
+                continue;
+            }
+            if let Some(other) = unit_names.insert(key, u.id.clone()) {
+                if other != u.id {
+                    let at = if j == 0 {
+                        format!("{p}.name")
+                    } else {
+                        format!("{p}.aliases[{}]", j - 1)
+                    };
+                    problems.push(problem(
+                        at,
+                        format!("{n:?} also names unit {other:?}: a name or alias must point to one unit"),
+                    ));
+                }
+            }
+        }
+        for (j, c) in u.contacts.iter().enumerate() {
+            if c.email.is_none() && c.phone.is_none() {
+                problems.push(problem(
+                    format!("{p}.contacts[{j}]"),
+                    "a contact needs an email or a phone",
+                ));
+            }
+        }
+    }
+
+    let mut names = std::collections::HashSet::new();
+    for (i, s) in cfg.sources.iter().enumerate() {
+        validate_source(i, s, &unit_ids, &unit_names, &mut names, problems);
+    }
+
+    let n = &cfg.notify;
+    if parse_hours(&n.sms_hours).is_none() {
+        problems.push(problem(
+            "notify.sms_hours",
+            format!("expected HH:MM-HH:MM, found {:?}", n.sms_hours),
+        ));
+    }
+    if n.repeat_every_days == 0 {
+        problems.push(problem("notify.repeat_every_days", "must be at least 1"));
+    }
+    if n.email.transport == EmailTransport::Smtp
+        && n.email.security == EmailSecurity::None
+        && !is_loopback_host(&n.email.host)
+    {
+        problems.push(problem(
+            "notify.email.security",
+            "\"none\" is only allowed to a loopback address; use \"starttls\" or \"tls\"",
+        ));
+    }
+}
+
+fn validate_source(
+    i: usize,
+    s: &SourceConfig,
+    unit_ids: &std::collections::HashSet<String>,
+    unit_names: &BTreeMap<String, String>,
+    names: &mut std::collections::HashSet<String>,
+    problems: &mut Vec<Problem>,
+) {
+    let p = format!("sources[{i}]");
+    if !is_identifier(&s.name) {
+        problems.push(problem(
+            format!("{p}.name"),
+            format!(
+                "expected a short identifier of a-z, 0-9, '-' or '_', found {:?}",
+                s.name
+            ),
+        ));
+    } else if !names.insert(s.name.clone()) {
+        problems.push(problem(
+            format!("{p}.name"),
+            format!("source name {:?} is used twice", s.name),
+        ));
+    }
+    if !matches!(
+        s.feeds,
+        FeedName::Cases | FeedName::Referrals | FeedName::Entries
+    ) {
+        problems.push(problem(
+            format!("{p}.feeds"),
+            format!(
+                "feed {:?} cannot be ingested by this version (supported: cases, referrals, entries)",
+                s.feeds
+            ),
+        ));
+    }
+    if let Some(u) = &s.unit {
+        if !unit_ids.contains(u) && !unit_names.contains_key(&text::squeeze(u)) {
+            problems.push(problem(
+                format!("{p}.unit"),
+                format!("no [[units]] entry has id or name {u:?}"),
+            ));
+        }
+    }
+    if let Err(e) = crate::schedule::Schedule::parse(&s.schedule) {
+        problems.push(problem(format!("{p}.schedule"), e.to_string()));
+    }
+    if let Some(l) = &s.late_after {
+        if crate::schedule::parse_duration(l).is_none() {
+            problems.push(problem(
+                format!("{p}.late_after"),
+                format!("expected a duration such as 90m, 2h or 1d, found {l:?}"),
+            ));
+        }
+    }
+    let feed_fields = crate::records::Feed::from_name(s.feeds).map(|f| f.fields());
+    if let Some(fields) = feed_fields {
+        for k in s.mapping.keys() {
+            if !fields.iter().any(|f| f.name == k) {
+                let known: Vec<&str> = fields.iter().map(|f| f.name).collect();
+                problems.push(problem(
+                    format!("{p}.mapping.{k}"),
+                    format!(
+                        "not a field of feed {:?} (fields: {})",
+                        s.feeds,
+                        known.join(", ")
+                    ),
+                ));
+            }
+        }
+    }
+
+    // Keys that belong to another kind of source are mistakes, not silently ignored settings.
+    let d = SourceConfig::default();
+    let file_keys: [(&str, bool); 5] = [
+        ("path", s.path.is_some()),
+        ("encoding", s.encoding != d.encoding),
+        ("delimiter", s.delimiter.is_some()),
+        ("sheet", s.sheet.is_some()),
+        ("archive_dir", s.archive_dir.is_some()),
+    ];
+    let http_keys: [(&str, bool); 19] = [
+        ("url", s.url.is_some()),
+        ("pagination", s.pagination != d.pagination),
+        ("page_param", s.page_param != d.page_param),
+        ("page_size_param", s.page_size_param != d.page_size_param),
+        ("page_size", s.page_size != d.page_size),
+        ("first_page", s.first_page != d.first_page),
+        ("offset_param", s.offset_param != d.offset_param),
+        ("limit_param", s.limit_param != d.limit_param),
+        ("cursor_param", s.cursor_param != d.cursor_param),
+        (
+            "next_cursor_field",
+            s.next_cursor_field != d.next_cursor_field,
+        ),
+        ("records_field", s.records_field != d.records_field),
+        ("since_param", s.since_param != d.since_param),
+        ("auth", s.auth.kind != AuthKind::None),
+        ("headers", !s.headers.is_empty()),
+        ("timeout_secs", s.timeout_secs != d.timeout_secs),
+        (
+            "connect_timeout_secs",
+            s.connect_timeout_secs != d.connect_timeout_secs,
+        ),
+        ("retries", s.retries != d.retries),
+        ("retry_backoff_ms", s.retry_backoff_ms != d.retry_backoff_ms),
+        ("max_pages", s.max_pages != d.max_pages),
+    ];
+    let sql_keys: [(&str, bool); 8] = [
+        ("dsn", s.dsn.is_some()),
+        ("password_file", s.password_file.is_some()),
+        ("password_credential", s.password_credential.is_some()),
+        ("query", s.query.is_some()),
+        ("cursor_column", s.cursor_column.is_some()),
+        ("cursor_start", s.cursor_start != d.cursor_start),
+        ("batch_size", s.batch_size != d.batch_size),
+        ("max_rows_per_run", s.max_rows_per_run.is_some()),
+    ];
+    let kind_name = match s.kind {
+        SourceKind::File => "file",
+        SourceKind::Http => "http",
+        SourceKind::Sql => "sql",
+    };
+    let foreign: Vec<&[(&str, bool)]> = match s.kind {
+        SourceKind::File => vec![&http_keys, &sql_keys],
+        SourceKind::Http => vec![&file_keys, &sql_keys],
+        SourceKind::Sql => vec![&file_keys, &http_keys],
+    };
+    for group in foreign {
+        for (k, set) in group {
+            if *set {
+                problems.push(problem(
+                    format!("{p}.{k}"),
+                    format!("does not apply to a source of kind {kind_name:?}"),
+                ));
+            }
+        }
+    }
+    match s.kind {
+        SourceKind::File => {
+            if s.path.is_none() {
+                problems.push(problem(
+                    format!("{p}.path"),
+                    "a file source needs a path (a file or a drop folder)",
+                ));
+            }
+            if let Some(d) = &s.delimiter {
+                if d.chars().count() != 1 || !d.is_ascii() {
+                    problems.push(problem(
+                        format!("{p}.delimiter"),
+                        "expected one ASCII character",
+                    ));
+                }
+            }
+        }
+        SourceKind::Http => {
+            match &s.url {
+                None => problems.push(problem(format!("{p}.url"), "an http source needs a url")),
+                Some(u) => {
+                    if reqwest::Url::parse(u).map(|u| u.scheme().starts_with("http")) != Ok(true) {
+                        problems.push(problem(
+                            format!("{p}.url"),
+                            format!("not an http(s) URL: {u:?}"),
+                        ));
+                    }
+                }
+            }
+            if s.page_size == 0 {
+                problems.push(problem(format!("{p}.page_size"), "must be at least 1"));
+            }
+            if s.timeout_secs == 0 {
+                problems.push(problem(format!("{p}.timeout_secs"), "must be at least 1"));
+            }
+            let a = &s.auth;
+            let need = |ok: bool, what: &str, problems: &mut Vec<Problem>| {
+                if !ok {
+                    problems.push(problem(format!("{p}.auth"), what.to_string()));
+                }
+            };
+            match a.kind {
+                AuthKind::None => {}
+                AuthKind::Bearer => need(
+                    a.token_file.is_some() != a.token_credential.is_some(),
+                    "bearer auth needs exactly one of token_file or token_credential",
+                    problems,
+                ),
+                AuthKind::Basic => {
+                    need(
+                        a.username.is_some(),
+                        "basic auth needs a username",
+                        problems,
+                    );
+                    need(
+                        a.password_file.is_some() != a.password_credential.is_some(),
+                        "basic auth needs exactly one of password_file or password_credential",
+                        problems,
+                    );
+                }
+                AuthKind::ApiKey => need(
+                    a.key_file.is_some() != a.key_credential.is_some(),
+                    "api_key auth needs exactly one of key_file or key_credential",
+                    problems,
+                ),
+            }
+        }
+        SourceKind::Sql => {
+            match &s.dsn {
+                None => problems.push(problem(
+                    format!("{p}.dsn"),
+                    "an sql source needs a dsn (mysql://… or postgres://…)",
+                )),
+                Some(d) => {
+                    let d = d.expose();
+                    if !(d.starts_with("mysql://")
+                        || d.starts_with("mariadb://")
+                        || d.starts_with("postgres://")
+                        || d.starts_with("postgresql://"))
+                    {
+                        problems.push(problem(
+                            format!("{p}.dsn"),
+                            "expected mysql://… or postgres://…",
+                        ));
+                    }
+                }
+            }
+            if s.query.as_deref().is_none_or(|q| q.trim().is_empty()) {
+                problems.push(problem(format!("{p}.query"), "an sql source needs a query"));
+            }
+            if s.cursor_column.is_none() {
+                problems.push(problem(
+                    format!("{p}.cursor_column"),
+                    "an sql source needs the column its query is ordered by (the cursor)",
+                ));
+            }
+            if s.batch_size == 0 {
+                problems.push(problem(format!("{p}.batch_size"), "must be at least 1"));
+            }
+        }
+    }
+}
+
+fn is_identifier(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
+
+fn is_loopback_host(h: &str) -> bool {
+    h == "localhost"
+        || h.parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// `"08:30-18:00"` → minutes since midnight (start, end).
+pub fn parse_hours(s: &str) -> Option<(u32, u32)> {
+    let (a, b) = s.split_once('-')?;
+    let hm = |t: &str| -> Option<u32> {
+        let (h, m) = t.trim().split_once(':')?;
+        let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
+        (h < 24 && m < 60).then_some(h * 60 + m)
+    };
+    let (a, b) = (hm(a)?, hm(b)?);
+    (a < b).then_some((a, b))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Secrets
+// ---------------------------------------------------------------------------------------------
+
+/// Errors reading a secret; they name the key, never the content.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("{key}: cannot read secret file {path}: {source}")]
+    File {
+        key: String,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "{key}: credential {name:?} requested but $CREDENTIALS_DIRECTORY is not set (run under systemd with LoadCredential=, or use a *_file key)"
+    )]
+    NoCredentialsDirectory { key: String, name: String },
+    #[error("{key}: secret is empty")]
+    Empty { key: String },
+}
+
+/// Reads a secret from a file or a systemd credential; trailing newlines are dropped.
+pub fn read_secret(
+    key: &str,
+    file: Option<&Path>,
+    credential: Option<&str>,
+) -> Result<Option<SecretString>, SecretError> {
+    let path = match (file, credential) {
+        (Some(f), _) => f.to_path_buf(),
+        (None, Some(name)) => match std::env::var_os("CREDENTIALS_DIRECTORY") {
+            Some(dir) => PathBuf::from(dir).join(name),
+            None => {
+                return Err(SecretError::NoCredentialsDirectory {
+                    key: key.to_string(),
+                    name: name.to_string(),
+                });
+            }
+        },
+        (None, None) => return Ok(None),
+    };
+    let text = std::fs::read_to_string(&path).map_err(|source| SecretError::File {
+        key: key.to_string(),
+        path: path.clone(),
+        source,
+    })?;
+    let trimmed = text.trim_end_matches(['\r', '\n']);
+    if trimmed.is_empty() {
+        return Err(SecretError::Empty {
+            key: key.to_string(),
+        });
+    }
+    Ok(Some(SecretString::from(trimmed.to_string())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_with(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("liandong.toml");
+        std::fs::write(&path, text).unwrap();
+        Config::load(&LoadOptions {
+            path: Some(path),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        })
+    }
+
+    #[test]
+    fn the_shipped_example_is_valid() {
+        let cfg = Config::from_toml_str(EXAMPLE).expect("example must load");
+        assert!(!cfg.units.is_empty());
+        assert!(!cfg.sources.is_empty());
+    }
+
+    #[test]
+    fn every_unknown_key_is_reported_with_its_path() {
+        let err = load_with(
+            r#"
+            colour = "red"
+            [store]
+            urll = "sqlite://x.db"
+            [[units]]
+            id = "a"
+            name = "甲"
+            nmae = "typo"
+            [[sources]]
+            name = "s"
+            path = "x.csv"
+            encodng = "gbk"
+            "#,
+            &[],
+        )
+        .unwrap_err();
+        let paths: Vec<&str> = err.problems.iter().map(|p| p.path.as_str()).collect();
+        assert!(paths.contains(&"colour"), "{paths:?}");
+        assert!(paths.contains(&"store.urll"), "{paths:?}");
+        assert!(paths.contains(&"units[0].nmae"), "{paths:?}");
+        assert!(paths.contains(&"sources[0].encodng"), "{paths:?}");
+    }
+
+    #[test]
+    fn type_errors_in_different_entries_are_all_reported() {
+        let err = load_with(
+            r#"
+            [[sources]]
+            name = "a"
+            path = "x"
+            encoding = "big5"
+            [[sources]]
+            name = "b"
+            kind = "ftp"
+            "#,
+            &[],
+        )
+        .unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("sources[0].encoding"), "{text}");
+        assert!(text.contains("sources[1].kind"), "{text}");
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let cfg = load_with(
+            "[store]\nurl = \"sqlite://a.db\"\n[notify]\nrepeat_every_days = 7\n",
+            &[
+                ("LIANDONG__STORE__URL", "sqlite://b.db"),
+                ("LIANDONG__NOTIFY__REPEAT_EVERY_DAYS", "3"),
+                ("LIANDONG__NOTIFY__REMINDER_DAYS", "[5, 1]"),
+                ("LIANDONG_CONFIG", "ignored.toml"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(cfg.store.url.expose(), "sqlite://b.db");
+        assert_eq!(cfg.notify.repeat_every_days, 3);
+        assert_eq!(cfg.notify.reminder_days, vec![5, 1]);
+    }
+
+    #[test]
+    fn conf_d_files_add_sources_and_override_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let main = dir.path().join("liandong.toml");
+        std::fs::write(
+            &main,
+            "[store]\nurl = \"sqlite://a.db\"\n[[units]]\nid = \"u\"\nname = \"单位\"\n[[sources]]\nname = \"one\"\npath = \"a.csv\"\n",
+        )
+        .unwrap();
+        std::fs::create_dir(dir.path().join("conf.d")).unwrap();
+        std::fs::write(
+            dir.path().join("conf.d/10-more.toml"),
+            "[store]\nurl = \"sqlite://b.db\"\n[[sources]]\nname = \"two\"\npath = \"b.csv\"\nunit = \"u\"\n",
+        )
+        .unwrap();
+        let cfg = Config::load(&LoadOptions {
+            path: Some(main),
+            env: vec![],
+        })
+        .unwrap();
+        assert_eq!(cfg.store.url.expose(), "sqlite://b.db");
+        let names: Vec<&str> = cfg.sources.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["one", "two"]);
+        assert_eq!(cfg.files.len(), 2);
+    }
+
+    #[test]
+    fn keys_of_another_source_kind_are_rejected() {
+        let err = load_with(
+            "[[sources]]\nname = \"f\"\nkind = \"file\"\npath = \"a.csv\"\nurl = \"http://x\"\nquery = \"select 1\"\n",
+            &[],
+        )
+        .unwrap_err();
+        let paths: Vec<&str> = err.problems.iter().map(|p| p.path.as_str()).collect();
+        assert!(paths.contains(&"sources[0].url"));
+        assert!(paths.contains(&"sources[0].query"));
+    }
+
+    #[test]
+    fn semantic_problems_name_their_keys() {
+        let err = load_with(
+            r#"
+            [[units]]
+            id = "A B"
+            name = ""
+            [[sources]]
+            name = "s"
+            kind = "http"
+            schedule = "every hour"
+            unit = "nobody"
+            [sources.auth]
+            kind = "bearer"
+            "#,
+            &[],
+        )
+        .unwrap_err();
+        let paths: Vec<&str> = err.problems.iter().map(|p| p.path.as_str()).collect();
+        for want in [
+            "units[0].id",
+            "units[0].name",
+            "sources[0].url",
+            "sources[0].schedule",
+            "sources[0].unit",
+            "sources[0].auth",
+        ] {
+            assert!(paths.contains(&want), "missing {want} in {paths:?}");
+        }
+    }
+
+    #[test]
+    fn database_url_debug_hides_the_password() {
+        let url = DatabaseUrl("postgres://liandong:s3cret@db.example/liandong".into());
+        let shown = format!("{url:?} {url}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains("liandong:***@db.example"), "{shown}");
+        assert_eq!(redact_url("sqlite://var/x.db"), "sqlite://var/x.db");
+    }
+
+    #[test]
+    fn secrets_come_from_files_and_never_show_in_debug() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("token");
+        std::fs::write(&f, "tok-123\n").unwrap();
+        let s = read_secret("sources[0].auth.token_file", Some(&f), None)
+            .unwrap()
+            .unwrap();
+        use secrecy::ExposeSecret;
+        assert_eq!(s.expose_secret(), "tok-123");
+        assert!(!format!("{s:?}").contains("tok-123"));
+        let err = read_secret("k", Some(&dir.path().join("missing")), None).unwrap_err();
+        assert!(err.to_string().starts_with("k: cannot read secret file"));
+    }
+
+    #[test]
+    fn sms_hours_parse() {
+        assert_eq!(parse_hours("08:30-18:00"), Some((510, 1080)));
+        assert_eq!(parse_hours("18:00-08:00"), None);
+        assert_eq!(parse_hours("8-18"), None);
+    }
+}

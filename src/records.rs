@@ -1,0 +1,468 @@
+//! Canonical records of the ingested feeds (SPEC §2): which fields each feed has, how their
+//! values are typed, and how a record is fingerprinted and compared.
+//!
+//! The field lists here are the single description that the mapping (`sources::mapping`), the
+//! store's SQL and the CLI output are all generated from, so a feed is described once. The
+//! migrations create one column per field with the same name.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use crate::config::FeedName;
+use crate::domain::case_no::CaseNo;
+use crate::domain::values::format_fen;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Feed {
+    Cases,
+    Referrals,
+    Entries,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldKind {
+    Text,
+    /// Personal data (ID numbers, phone numbers): stored as given, masked in every output.
+    Pii,
+    Date,
+    DateTime,
+    /// Yuan, stored as integer fen.
+    Amount,
+    Bool,
+}
+
+/// One canonical field: its name (also the column name) and the headers that mean it.
+#[derive(Debug, Clone, Copy)]
+pub struct FieldSpec {
+    pub name: &'static str,
+    pub kind: FieldKind,
+    /// Recognised headers, most specific first; compared after normalisation (widths, brackets,
+    /// spaces and case folded), so `罚没金额（元）` matches `罚没金额(元)`.
+    pub headers: &'static [&'static str],
+}
+
+const fn f(name: &'static str, kind: FieldKind, headers: &'static [&'static str]) -> FieldSpec {
+    FieldSpec {
+        name,
+        kind,
+        headers,
+    }
+}
+
+use FieldKind::*;
+
+/// Headers of the unit column, shared by every feed.
+pub const UNIT_HEADERS: &[&str] = &[
+    "unit",
+    "执法单位",
+    "移送单位",
+    "执法机关",
+    "处罚机关",
+    "行政机关",
+    "办案单位",
+    "单位名称",
+    "单位",
+    "部门",
+];
+/// Headers of the case number column, shared by every feed.
+pub const CASE_NO_HEADERS: &[&str] = &[
+    "case_no",
+    "案号",
+    "案件编号",
+    "案件号",
+    "处罚决定书文号",
+    "决定书文号",
+    "行政处罚决定书文号",
+    "文号",
+];
+
+const UPDATED_AT: FieldSpec = f(
+    "updated_at",
+    DateTime,
+    &[
+        "updated_at",
+        "更新时间",
+        "修改时间",
+        "最后更新时间",
+        "最后修改时间",
+    ],
+);
+const PARTY: FieldSpec = f(
+    "party",
+    Text,
+    &[
+        "party",
+        "当事人",
+        "当事人名称",
+        "当事人姓名",
+        "被处罚人",
+        "违法主体",
+    ],
+);
+const AMOUNT: FieldSpec = f(
+    "amount",
+    Amount,
+    &[
+        "amount",
+        "罚没金额(元)",
+        "罚没金额",
+        "罚款金额(元)",
+        "罚款金额",
+        "涉案金额(元)",
+        "涉案金额",
+        "金额(元)",
+        "金额",
+    ],
+);
+
+const CASE_FIELDS: &[FieldSpec] = &[
+    f("title", Text, &["title", "案件名称", "案名", "案件标题"]),
+    PARTY,
+    f(
+        "party_id",
+        Pii,
+        &[
+            "party_id",
+            "证件号",
+            "证件号码",
+            "身份证号",
+            "身份证号码",
+            "统一社会信用代码",
+            "证件号码/统一社会信用代码",
+        ],
+    ),
+    f("cause", Text, &["cause", "案由", "违法行为", "违法事实"]),
+    f("filed_on", Date, &["filed_on", "立案日期", "立案时间"]),
+    f(
+        "decided_on",
+        Date,
+        &[
+            "decided_on",
+            "处罚决定日期",
+            "决定日期",
+            "处罚日期",
+            "作出处罚决定日期",
+            "处罚决定时间",
+        ],
+    ),
+    f(
+        "closed_on",
+        Date,
+        &["closed_on", "结案日期", "办结日期", "结案时间", "办结时间"],
+    ),
+    AMOUNT,
+    f(
+        "major",
+        Bool,
+        &[
+            "major",
+            "重大行政处罚",
+            "是否重大行政处罚",
+            "重大案件",
+            "是否重大案件",
+        ],
+    ),
+    f(
+        "suspected_crime",
+        Bool,
+        &["suspected_crime", "涉嫌犯罪", "是否涉嫌犯罪"],
+    ),
+    f(
+        "transfer_decided_on",
+        Date,
+        &[
+            "transfer_decided_on",
+            "移送决定日期",
+            "移送决定时间",
+            "决定移送日期",
+        ],
+    ),
+    UPDATED_AT,
+];
+
+const REFERRAL_FIELDS: &[FieldSpec] = &[
+    PARTY,
+    f(
+        "entered_at",
+        DateTime,
+        &["entered_at", "录入时间", "录入日期", "填报时间"],
+    ),
+    f(
+        "transferred_at",
+        DateTime,
+        &["transferred_at", "移送时间", "移送日期"],
+    ),
+    f(
+        "receiver",
+        Text,
+        &["receiver", "接收机关", "接收单位", "受移送机关"],
+    ),
+    AMOUNT,
+    f(
+        "police_decision",
+        Text,
+        &[
+            "police_decision",
+            "公安立案决定",
+            "立案决定",
+            "公安处理结果",
+            "公安机关处理结果",
+        ],
+    ),
+    f(
+        "police_decided_on",
+        Date,
+        &[
+            "police_decided_on",
+            "公安决定日期",
+            "立案决定日期",
+            "公安立案日期",
+        ],
+    ),
+    UPDATED_AT,
+];
+
+const ENTRY_FIELDS: &[FieldSpec] = &[
+    f("title", Text, &["title", "案件名称", "案名"]),
+    PARTY,
+    f(
+        "decided_on",
+        Date,
+        &["decided_on", "处罚决定日期", "决定日期", "处罚日期"],
+    ),
+    AMOUNT,
+    f(
+        "entered_at",
+        DateTime,
+        &["entered_at", "录入时间", "录入日期", "填报时间"],
+    ),
+    UPDATED_AT,
+];
+
+impl Feed {
+    pub const ALL: [Feed; 3] = [Feed::Cases, Feed::Referrals, Feed::Entries];
+
+    pub fn from_name(name: FeedName) -> Option<Feed> {
+        match name {
+            FeedName::Cases => Some(Feed::Cases),
+            FeedName::Referrals => Some(Feed::Referrals),
+            FeedName::Entries => Some(Feed::Entries),
+            _ => None,
+        }
+    }
+
+    /// The feed's fields besides `unit` and `case_no`, in column order.
+    pub fn fields(self) -> &'static [FieldSpec] {
+        match self {
+            Feed::Cases => CASE_FIELDS,
+            Feed::Referrals => REFERRAL_FIELDS,
+            Feed::Entries => ENTRY_FIELDS,
+        }
+    }
+
+    /// Table name in the store (also the stable name used in history rows).
+    pub fn table(self) -> &'static str {
+        match self {
+            Feed::Cases => "cases",
+            Feed::Referrals => "referrals",
+            Feed::Entries => "entries",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Feed> {
+        Feed::ALL.into_iter().find(|f| f.table() == name)
+    }
+
+    pub fn field_index(self, name: &str) -> Option<usize> {
+        self.fields().iter().position(|f| f.name == name)
+    }
+}
+
+/// A typed field value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Value {
+    Null,
+    Text(String),
+    Date(NaiveDate),
+    DateTime(DateTime<Utc>),
+    Fen(i64),
+    Bool(bool),
+}
+
+impl Value {
+    pub fn is_null(&self) -> bool {
+        matches!(self, Value::Null)
+    }
+
+    /// Plain text for display and CSV; datetimes in Asia/Shanghai.
+    pub fn display(&self) -> String {
+        match self {
+            Value::Null => String::new(),
+            Value::Text(s) => s.clone(),
+            Value::Date(d) => d.format("%Y-%m-%d").to_string(),
+            Value::DateTime(t) => t
+                .with_timezone(&chrono_tz::Asia::Shanghai)
+                .format("%Y-%m-%d %H:%M:%S")
+                .to_string(),
+            Value::Fen(f) => format_fen(*f),
+            Value::Bool(b) => if *b { "是" } else { "否" }.to_string(),
+        }
+    }
+
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            Value::Null => serde_json::Value::Null,
+            Value::Text(s) => json!(s),
+            Value::Date(d) => json!(d.format("%Y-%m-%d").to_string()),
+            Value::DateTime(t) => json!(
+                t.with_timezone(&chrono_tz::Asia::Shanghai)
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
+            ),
+            Value::Fen(f) => serde_json::Number::from_f64(*f as f64 / 100.0)
+                .map(serde_json::Value::Number)
+                .unwrap_or(serde_json::Value::Null),
+            Value::Bool(b) => json!(b),
+        }
+    }
+
+    /// Bytes fed to the fingerprint: a type tag and an unambiguous rendering.
+    fn fingerprint_into(&self, h: &mut Sha256) {
+        match self {
+            Value::Null => h.update([0u8]),
+            Value::Text(s) => {
+                h.update([1u8]);
+                h.update((s.len() as u64).to_le_bytes());
+                h.update(s.as_bytes());
+            }
+            Value::Date(d) => {
+                h.update([2u8]);
+                h.update(d.format("%Y-%m-%d").to_string().as_bytes());
+            }
+            Value::DateTime(t) => {
+                h.update([3u8]);
+                h.update(t.timestamp().to_le_bytes());
+                h.update(t.timestamp_subsec_nanos().to_le_bytes());
+            }
+            Value::Fen(f) => {
+                h.update([4u8]);
+                h.update(f.to_le_bytes());
+            }
+            Value::Bool(b) => h.update([5u8, u8::from(*b)]),
+        }
+    }
+}
+
+/// One row of a feed, mapped and typed, ready to upsert by (unit, case key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub feed: Feed,
+    /// The configured unit id, or — when the row names a unit that is not configured — the
+    /// unit's name as written (then `unit_known` is false; the row is kept, never dropped).
+    pub unit_id: String,
+    pub unit_known: bool,
+    pub case_no: CaseNo,
+    /// One value per `feed.fields()`.
+    pub values: Vec<Value>,
+}
+
+/// A 16-byte fingerprint of a record's content: equal fingerprints mean nothing changed.
+pub type Fingerprint = [u8; 16];
+
+impl Record {
+    pub fn fingerprint(&self) -> Fingerprint {
+        let mut h = Sha256::new();
+        h.update(self.case_no.as_written().as_bytes());
+        h.update([0xff]);
+        h.update([u8::from(self.unit_known)]);
+        for v in &self.values {
+            v.fingerprint_into(&mut h);
+        }
+        let full = h.finalize();
+        let mut out = [0u8; 16];
+        out.copy_from_slice(&full[..16]);
+        out
+    }
+
+    pub fn get(&self, field: &str) -> &Value {
+        self.feed
+            .field_index(field)
+            .and_then(|i| self.values.get(i))
+            .unwrap_or(&Value::Null)
+    }
+}
+
+/// What changed between two versions of a record: `{field: [old, new]}` as JSON, with personal
+/// data masked so that history never spreads it further.
+pub fn diff(old: &Record, new: &Record) -> serde_json::Value {
+    let mut changes = serde_json::Map::new();
+    if old.case_no.as_written() != new.case_no.as_written() {
+        changes.insert(
+            "case_no".into(),
+            json!([old.case_no.as_written(), new.case_no.as_written()]),
+        );
+    }
+    for (i, spec) in new.feed.fields().iter().enumerate() {
+        let (a, b) = (
+            old.values.get(i).unwrap_or(&Value::Null),
+            new.values.get(i).unwrap_or(&Value::Null),
+        );
+        if a != b {
+            let show = |v: &Value| match (spec.kind, v) {
+                (Pii, Value::Text(s)) => json!(crate::mask::mask_id(s)),
+                _ => v.to_json(),
+            };
+            changes.insert(spec.name.into(), json!([show(a), show(b)]));
+        }
+    }
+    serde_json::Value::Object(changes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn case(amount: i64) -> Record {
+        let mut values = vec![Value::Null; Feed::Cases.fields().len()];
+        values[Feed::Cases.field_index("amount").unwrap()] = Value::Fen(amount);
+        values[Feed::Cases.field_index("party_id").unwrap()] =
+            Value::Text("513337199001011234".into());
+        Record {
+            feed: Feed::Cases,
+            unit_id: "scjg".into(),
+            unit_known: true,
+            case_no: CaseNo::parse("稻市监罚〔2025〕1号").unwrap(),
+            values,
+        }
+    }
+
+    #[test]
+    fn same_content_same_fingerprint_and_a_change_shows_in_the_diff() {
+        let a = case(100_00);
+        assert_eq!(a.fingerprint(), case(100_00).fingerprint());
+        let mut b = case(120_00);
+        assert_ne!(a.fingerprint(), b.fingerprint());
+        b.values[Feed::Cases.field_index("party_id").unwrap()] =
+            Value::Text("513337199001015678".into());
+        let d = diff(&a, &b);
+        assert_eq!(d["amount"], json!([100.0, 120.0]));
+        let shown = d["party_id"].to_string();
+        assert!(
+            !shown.contains("199001011234"),
+            "history must mask ID numbers: {shown}"
+        );
+        assert!(d.get("title").is_none());
+    }
+
+    #[test]
+    fn every_feed_has_distinct_field_names() {
+        for feed in Feed::ALL {
+            let mut names: Vec<&str> = feed.fields().iter().map(|f| f.name).collect();
+            names.sort();
+            let before = names.len();
+            names.dedup();
+            assert_eq!(before, names.len(), "{feed:?}");
+            assert!(!names.contains(&"unit") && !names.contains(&"case_no"));
+        }
+    }
+}

@@ -1,0 +1,698 @@
+//! File sources: one file re-read on every run, or a drop folder whose files are each read once
+//! and then archived.
+//!
+//! A file is read as what its bytes say it is, not what its name claims: ZIP magic is XLSX, the
+//! OLE magic is a real XLS, markup with `<table` is an HTML export (many government systems save
+//! those as `.xls`), anything else is CSV. CSV text is UTF-8 (with or without BOM), GBK or
+//! GB18030; `encoding = "auto"` takes UTF-8 when the text is valid UTF-8 and GB18030 (a superset
+//! of GBK) otherwise. Title lines above the header row are skipped; the header row is the first
+//! one with a case number column. Reading runs on a blocking thread and streams rows to the
+//! writer through a bounded channel, so memory stays flat however large the file.
+
+use std::fs::File;
+use std::io::{BufReader, Read, Seek};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use chrono::{DateTime, Utc};
+use encoding_rs::{Encoding as TextEncoding, GB18030, UTF_8};
+use tokio::sync::mpsc;
+
+use crate::config::{Encoding, SourceConfig};
+use crate::records::Feed;
+use crate::sources::mapping::{Mapper, MappingError};
+use crate::sources::{Item, Progress, Writer, quarantine_items};
+use crate::store::{RowCounts, Store};
+use crate::units::Units;
+
+/// What a file's bytes say it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Csv,
+    Xlsx,
+    Xls,
+    Html,
+}
+
+/// Recognises the format from the first bytes of the file.
+pub fn sniff(head: &[u8]) -> Format {
+    if head.starts_with(b"PK\x03\x04") {
+        return Format::Xlsx;
+    }
+    if head.starts_with(&[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1]) {
+        return Format::Xls;
+    }
+    let body = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
+    let start = body
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(body.len());
+    let lower: Vec<u8> = body[start..]
+        .iter()
+        .take(4096)
+        .map(u8::to_ascii_lowercase)
+        .collect();
+    let has = |needle: &[u8]| lower.windows(needle.len()).any(|w| w == needle);
+    if lower.first() == Some(&b'<') && (has(b"<table") || has(b"<html") || has(b"<tr")) {
+        return Format::Html;
+    }
+    Format::Csv
+}
+
+/// Chooses the text encoding: a BOM decides; `auto` takes UTF-8 when `head` is valid UTF-8
+/// (a sequence cut at the end of the sample is allowed), GB18030 otherwise.
+pub fn choose_encoding(head: &[u8], configured: Encoding) -> &'static TextEncoding {
+    if let Some((enc, _)) = TextEncoding::for_bom(head) {
+        return enc;
+    }
+    match configured {
+        Encoding::Utf8 => UTF_8,
+        Encoding::Gbk | Encoding::Gb18030 => GB18030,
+        Encoding::Auto => match std::str::from_utf8(head) {
+            Ok(_) => UTF_8,
+            Err(e) if e.error_len().is_none() => UTF_8,
+            Err(_) => GB18030,
+        },
+    }
+}
+
+/// Errors that make a whole file unusable (its rows are not read at all).
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    #[error("{file}: cannot read: {source}")]
+    Io {
+        file: String,
+        source: std::io::Error,
+    },
+    #[error("{file}: not a readable spreadsheet: {reason}")]
+    Spreadsheet { file: String, reason: String },
+    #[error("{file}: {source}")]
+    Mapping { file: String, source: MappingError },
+    #[error("{file}: no header row with a case number column in the first {scanned} rows")]
+    NoHeader { file: String, scanned: usize },
+}
+
+const HEADER_SCAN_ROWS: usize = 20;
+const SNIFF_BYTES: usize = 1 << 20;
+
+/// Streams the rows of one table to `on_row(row_number, cells)`; row numbers count as a person
+/// does, from 1, including the header and title rows.
+pub fn read_rows(
+    path: &Path,
+    src: &SourceConfig,
+    on_row: &mut dyn FnMut(i64, Vec<String>) -> anyhow::Result<()>,
+) -> Result<(), anyhow::Error> {
+    let name = path.display().to_string();
+    let io = |source| FileError::Io {
+        file: name.clone(),
+        source,
+    };
+    let mut f = File::open(path).map_err(io)?;
+    let mut head = Vec::with_capacity(SNIFF_BYTES);
+    (&mut f)
+        .take(SNIFF_BYTES as u64)
+        .read_to_end(&mut head)
+        .map_err(io)?;
+    f.rewind().map_err(io)?;
+    match sniff(&head) {
+        Format::Csv => read_csv(f, &head, src, on_row),
+        Format::Html => {
+            let mut bytes = Vec::new();
+            f.read_to_end(&mut bytes).map_err(io)?;
+            read_html(&bytes, src.encoding, on_row)
+        }
+        Format::Xlsx => {
+            let mut wb: calamine::Xlsx<_> =
+                calamine::Reader::new(BufReader::new(f)).map_err(|e: calamine::XlsxError| {
+                    FileError::Spreadsheet {
+                        file: name.clone(),
+                        reason: e.to_string(),
+                    }
+                })?;
+            read_sheet(&mut wb, &name, src.sheet.as_deref(), on_row)
+        }
+        Format::Xls => {
+            let mut wb: calamine::Xls<_> =
+                calamine::Reader::new(BufReader::new(f)).map_err(|e: calamine::XlsError| {
+                    FileError::Spreadsheet {
+                        file: name.clone(),
+                        reason: e.to_string(),
+                    }
+                })?;
+            read_sheet(&mut wb, &name, src.sheet.as_deref(), on_row)
+        }
+    }
+}
+
+fn read_csv(
+    f: File,
+    head: &[u8],
+    src: &SourceConfig,
+    on_row: &mut dyn FnMut(i64, Vec<String>) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let enc = choose_encoding(head, src.encoding);
+    let decoded = encoding_rs_io::DecodeReaderBytesBuilder::new()
+        .encoding(Some(enc))
+        .bom_override(true)
+        .build(BufReader::with_capacity(1 << 16, f));
+    let delimiter = src
+        .delimiter
+        .as_deref()
+        .and_then(|d| d.bytes().next())
+        .unwrap_or_else(|| guess_delimiter(head));
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .delimiter(delimiter)
+        .buffer_capacity(1 << 16)
+        .from_reader(decoded);
+    let mut rec = csv::StringRecord::new();
+    // Rows are counted as a spreadsheet shows them (a quoted field spanning lines is one row).
+    let mut row = 0;
+    loop {
+        match rdr.read_record(&mut rec) {
+            Ok(false) => return Ok(()),
+            Ok(true) => {
+                row += 1;
+                on_row(row, rec.iter().map(str::to_string).collect())?;
+            }
+            Err(e) => {
+                let line = e.position().map(|p| p.line()).unwrap_or(0);
+                bail!("line {line}: not readable as CSV: {e}");
+            }
+        }
+    }
+}
+
+/// Tab-separated exports are common; a header line with tabs and no commas is read as TSV.
+fn guess_delimiter(head: &[u8]) -> u8 {
+    let first_line = head.split(|b| *b == b'\n').next().unwrap_or(&[]);
+    let tabs = first_line.iter().filter(|b| **b == b'\t').count();
+    let commas = first_line.iter().filter(|b| **b == b',').count();
+    if tabs > commas { b'\t' } else { b',' }
+}
+
+fn read_sheet<RS: Read + Seek, R: calamine::Reader<RS>>(
+    wb: &mut R,
+    file: &str,
+    sheet: Option<&str>,
+    on_row: &mut dyn FnMut(i64, Vec<String>) -> anyhow::Result<()>,
+) -> anyhow::Result<()>
+where
+    R::Error: std::fmt::Display,
+{
+    let names = wb.sheet_names();
+    let name = match sheet {
+        Some(s) => names
+            .iter()
+            .find(|n| n.as_str() == s)
+            .cloned()
+            .ok_or_else(|| FileError::Spreadsheet {
+                file: file.to_string(),
+                reason: format!("no worksheet named {s:?} (found: {})", names.join(", ")),
+            })?,
+        None => names
+            .first()
+            .cloned()
+            .ok_or_else(|| FileError::Spreadsheet {
+                file: file.to_string(),
+                reason: "the workbook has no worksheet".into(),
+            })?,
+    };
+    let range = wb
+        .worksheet_range(&name)
+        .map_err(|e| FileError::Spreadsheet {
+            file: file.to_string(),
+            reason: e.to_string(),
+        })?;
+    let first_row = range.start().map(|(r, _)| r as i64).unwrap_or(0);
+    let first_col = range.start().map(|(_, c)| c as usize).unwrap_or(0);
+    for (i, row) in range.rows().enumerate() {
+        let mut cells = vec![String::new(); first_col];
+        cells.extend(row.iter().map(cell_text));
+        on_row(first_row + i as i64 + 1, cells)?;
+    }
+    Ok(())
+}
+
+/// A spreadsheet cell as the text a clerk would see.
+fn cell_text(d: &calamine::Data) -> String {
+    use calamine::Data;
+    match d {
+        Data::Empty => String::new(),
+        Data::String(s) | Data::DateTimeIso(s) | Data::DurationIso(s) => s.clone(),
+        Data::Int(i) => i.to_string(),
+        Data::Float(f) => {
+            if f.fract() == 0.0 && f.abs() < 1e15 {
+                format!("{}", *f as i64)
+            } else {
+                f.to_string()
+            }
+        }
+        Data::Bool(b) => if *b { "true" } else { "false" }.to_string(),
+        Data::DateTime(dt) => match dt.as_datetime() {
+            Some(t) if t.time() == chrono::NaiveTime::MIN => t.format("%Y-%m-%d").to_string(),
+            Some(t) => t.format("%Y-%m-%d %H:%M:%S").to_string(),
+            None => dt.as_f64().to_string(),
+        },
+        Data::Error(e) => format!("#{e:?}"),
+    }
+}
+
+/// Reads the rows of the HTML tables in an "Excel" export. Such exports are flat: `<tr>` rows of
+/// `<td>`/`<th>` cells with inline markup; that is all this understands.
+fn read_html(
+    bytes: &[u8],
+    configured: Encoding,
+    on_row: &mut dyn FnMut(i64, Vec<String>) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let enc = html_encoding(bytes).unwrap_or_else(|| choose_encoding(bytes, configured));
+    let (text, _, _) = enc.decode(bytes);
+    let lower = text.to_ascii_lowercase();
+    let mut pos = 0;
+    let mut row_no = 0;
+    while let Some(start) = find_tag(&lower, pos, "tr") {
+        let end = lower[start..]
+            .find("</tr")
+            .map(|e| start + e)
+            .unwrap_or(lower.len());
+        let next_tr = find_tag(&lower, start + 3, "tr").unwrap_or(lower.len());
+        let end = end.min(next_tr);
+        row_no += 1;
+        let mut cells = Vec::new();
+        let mut p = start;
+        loop {
+            let td = find_tag(&lower, p, "td");
+            let th = find_tag(&lower, p, "th");
+            let Some(c) = [td, th].into_iter().flatten().filter(|c| *c < end).min() else {
+                break;
+            };
+            let open_end = lower[c..].find('>').map(|e| c + e + 1).unwrap_or(end);
+            let close = ["</td", "</th", "<td", "<th", "</tr"]
+                .iter()
+                .filter_map(|t| lower[open_end..].find(t).map(|e| open_end + e))
+                .min()
+                .unwrap_or(end)
+                .min(end);
+            let colspan = attr_number(&lower[c..open_end], "colspan").unwrap_or(1);
+            cells.push(html_text(&text[open_end.min(close)..close]));
+            for _ in 1..colspan.min(100) {
+                cells.push(String::new());
+            }
+            p = close;
+            if p >= end {
+                break;
+            }
+        }
+        on_row(row_no, cells)?;
+        pos = end;
+    }
+    Ok(())
+}
+
+/// Finds the next `<tag` followed by `>` or whitespace (so `<tr` does not match `<track`).
+fn find_tag(lower: &str, from: usize, tag: &str) -> Option<usize> {
+    let needle = format!("<{tag}");
+    let mut p = from;
+    while let Some(i) = lower.get(p..)?.find(&needle) {
+        let at = p + i;
+        match lower.as_bytes().get(at + needle.len()) {
+            Some(b'>') | Some(b' ') | Some(b'\t') | Some(b'\n') | Some(b'\r') | Some(b'/') => {
+                return Some(at);
+            }
+            None => return None,
+            _ => p = at + needle.len(),
+        }
+    }
+    None
+}
+
+fn attr_number(tag: &str, attr: &str) -> Option<usize> {
+    let i = tag.find(attr)?;
+    let rest = tag[i + attr.len()..]
+        .trim_start()
+        .strip_prefix('=')?
+        .trim_start();
+    let rest = rest.trim_start_matches(['"', '\'']);
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+fn html_encoding(bytes: &[u8]) -> Option<&'static TextEncoding> {
+    let head: Vec<u8> = bytes
+        .iter()
+        .take(4096)
+        .map(u8::to_ascii_lowercase)
+        .collect();
+    let text = String::from_utf8_lossy(&head);
+    let i = text.find("charset=")?;
+    let label: String = text[i + 8..]
+        .trim_start_matches(['"', '\''])
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect();
+    TextEncoding::for_label(label.as_bytes())
+}
+
+/// Cell markup to text: tags dropped, `<br>` as a space, entities decoded, spaces collapsed.
+fn html_text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut in_tag = false;
+    for c in s.chars() {
+        match (in_tag, c) {
+            (false, '<') => {
+                in_tag = true;
+                out.push(' ');
+            }
+            (true, '>') => in_tag = false,
+            (false, c) => out.push(c),
+            _ => {}
+        }
+    }
+    let decoded = decode_entities(&out);
+    decoded.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn decode_entities(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find('&') {
+        out.push_str(&rest[..i]);
+        let tail = &rest[i..];
+        let end = tail.find(';').filter(|e| *e <= 10);
+        let Some(end) = end else {
+            out.push('&');
+            rest = &tail[1..];
+            continue;
+        };
+        let ent = &tail[1..end];
+        let ch = match ent {
+            "nbsp" => Some(' '),
+            "amp" => Some('&'),
+            "lt" => Some('<'),
+            "gt" => Some('>'),
+            "quot" => Some('"'),
+            "apos" => Some('\''),
+            _ => ent
+                .strip_prefix("#x")
+                .or_else(|| ent.strip_prefix("#X"))
+                .and_then(|h| u32::from_str_radix(h, 16).ok())
+                .or_else(|| ent.strip_prefix('#').and_then(|d| d.parse().ok()))
+                .and_then(char::from_u32),
+        };
+        match ch {
+            Some(c) => {
+                out.push(c);
+                rest = &tail[end + 1..];
+            }
+            None => {
+                out.push('&');
+                rest = &tail[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Maps rows to items: finds the header row, then maps every data row.
+pub struct RowMapper<'a> {
+    feed: Feed,
+    src: &'a SourceConfig,
+    units: &'a Units,
+    location: String,
+    mapper: Option<Mapper>,
+    headers: Vec<String>,
+    scanned: usize,
+}
+
+impl<'a> RowMapper<'a> {
+    pub fn new(feed: Feed, src: &'a SourceConfig, units: &'a Units, location: String) -> Self {
+        RowMapper {
+            feed,
+            src,
+            units,
+            location,
+            mapper: None,
+            headers: Vec::new(),
+            scanned: 0,
+        }
+    }
+
+    /// `Ok(None)` for title lines, the header row and blank rows.
+    pub fn row(&mut self, row: i64, cells: Vec<String>) -> Result<Option<Item>, FileError> {
+        if cells.iter().all(|c| c.trim().is_empty()) {
+            return Ok(None);
+        }
+        let Some(mapper) = &self.mapper else {
+            self.scanned += 1;
+            if Mapper::looks_like_header(&cells, &self.src.mapping) {
+                let unit = self.src.unit.as_deref().and_then(|u| self.units.resolve(u));
+                let m =
+                    Mapper::new(self.feed, &cells, &self.src.mapping, unit).map_err(|source| {
+                        FileError::Mapping {
+                            file: self.location.clone(),
+                            source,
+                        }
+                    })?;
+                let unused = m.unused_columns();
+                if !unused.is_empty() {
+                    tracing::debug!(file = %self.location, columns = ?unused, "columns not used by any field");
+                }
+                self.mapper = Some(m);
+                self.headers = cells;
+                return Ok(None);
+            }
+            if self.scanned >= HEADER_SCAN_ROWS {
+                return Err(FileError::NoHeader {
+                    file: self.location.clone(),
+                    scanned: self.scanned,
+                });
+            }
+            return Ok(None);
+        };
+        Ok(Some(match mapper.map(&cells, self.units) {
+            Ok(r) => Item::Record(r),
+            Err(errors) => {
+                let raw = serde_json::Value::Object(
+                    self.headers
+                        .iter()
+                        .enumerate()
+                        .map(|(i, h)| {
+                            let key = if h.trim().is_empty() {
+                                format!("column {}", i + 1)
+                            } else {
+                                h.trim().to_string()
+                            };
+                            (
+                                key,
+                                serde_json::Value::String(
+                                    cells.get(i).cloned().unwrap_or_default(),
+                                ),
+                            )
+                        })
+                        .collect(),
+                );
+                Item::Bad(quarantine_items(&self.location, row, errors, raw))
+            }
+        }))
+    }
+
+    /// After the last row: a file that never showed a header row is an error.
+    pub fn finish(&self) -> Result<(), FileError> {
+        if self.mapper.is_none() {
+            return Err(FileError::NoHeader {
+                file: self.location.clone(),
+                scanned: self.scanned,
+            });
+        }
+        Ok(())
+    }
+}
+
+const READ_CHUNK: usize = 1000;
+
+/// Reads one file into the store in one transaction: its good rows go in together, its bad rows
+/// are quarantined. Nothing is written when the file cannot be read as a whole.
+pub async fn import_file(
+    store: &dyn Store,
+    src: &SourceConfig,
+    units: &Units,
+    feed: Feed,
+    path: &Path,
+    now: DateTime<Utc>,
+    progress: bool,
+) -> anyhow::Result<RowCounts> {
+    let (tx, mut rx) = mpsc::channel::<Result<Vec<Item>, anyhow::Error>>(4);
+    let src_owned = src.clone();
+    let units_owned = units.clone();
+    let path_owned = path.to_path_buf();
+    let reader = tokio::task::spawn_blocking(move || {
+        let location = path_owned.display().to_string();
+        let mut mapper = RowMapper::new(feed, &src_owned, &units_owned, location);
+        let mut chunk = Vec::with_capacity(READ_CHUNK);
+        let result = read_rows(&path_owned, &src_owned, &mut |row, cells| {
+            if let Some(item) = mapper.row(row, cells)? {
+                chunk.push(item);
+                if chunk.len() >= READ_CHUNK {
+                    let full = std::mem::replace(&mut chunk, Vec::with_capacity(READ_CHUNK));
+                    // The receiver is gone only when the writer failed; stop reading then.
+                    tx.blocking_send(Ok(full))
+                        .map_err(|_| anyhow::anyhow!("the writer stopped"))?;
+                }
+            }
+            Ok(())
+        })
+        .and_then(|()| mapper.finish().map_err(anyhow::Error::from));
+        let last = match result {
+            Ok(()) => Ok(chunk),
+            Err(e) => Err(e),
+        };
+        let _ = tx.blocking_send(last);
+    });
+
+    let mut writer = Writer::new(store.begin_import(&src.name, now).await?);
+    let mut bar = Progress::new(&format!("{} {}", src.name, path.display()), progress);
+    let mut outcome: anyhow::Result<()> = Ok(());
+    while let Some(msg) = rx.recv().await {
+        match msg {
+            Ok(items) => {
+                for item in items {
+                    if let Err(e) = writer.push(item).await {
+                        outcome = Err(e.into());
+                        break;
+                    }
+                }
+                bar.tick(writer.counts().seen);
+                if outcome.is_err() {
+                    break;
+                }
+            }
+            Err(e) => {
+                outcome = Err(e);
+                break;
+            }
+        }
+    }
+    drop(rx);
+    bar.done();
+    reader.await.context("the file reader thread failed")?;
+    outcome?;
+    Ok(writer.commit(None).await?)
+}
+
+/// The files a drop folder holds now, oldest name first; hidden files and folders are skipped.
+pub fn drop_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for e in std::fs::read_dir(dir)
+        .with_context(|| format!("cannot list the drop folder {}", dir.display()))?
+    {
+        let e = e?;
+        let p = e.path();
+        let name = e.file_name().to_string_lossy().to_string();
+        if name.starts_with('.') || name.starts_with('~') || !e.file_type()?.is_file() {
+            continue;
+        }
+        let ext = p
+            .extension()
+            .map(|x| x.to_string_lossy().to_ascii_lowercase())
+            .unwrap_or_default();
+        if ["csv", "txt", "tsv", "xlsx", "xlsm", "xls", "htm", "html"].contains(&ext.as_str()) {
+            files.push(p);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// Moves a processed file out of the drop folder, under a time-stamped name.
+pub fn archive(
+    src: &SourceConfig,
+    dir: &Path,
+    file: &Path,
+    now: DateTime<Utc>,
+) -> anyhow::Result<PathBuf> {
+    let archive = src
+        .archive_dir
+        .clone()
+        .unwrap_or_else(|| dir.join(".archive"));
+    std::fs::create_dir_all(&archive)
+        .with_context(|| format!("cannot create the archive folder {}", archive.display()))?;
+    let stamp = now
+        .with_timezone(&chrono_tz::Asia::Shanghai)
+        .format("%Y%m%dT%H%M%S");
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let mut target = archive.join(format!("{stamp}-{name}"));
+    let mut n = 1;
+    while target.exists() {
+        target = archive.join(format!("{stamp}-{n}-{name}"));
+        n += 1;
+    }
+    std::fs::rename(file, &target)
+        .with_context(|| format!("cannot move {} to {}", file.display(), target.display()))?;
+    Ok(target)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_are_sniffed_from_bytes_not_names() {
+        assert_eq!(sniff(b"PK\x03\x04rest"), Format::Xlsx);
+        assert_eq!(
+            sniff(&[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1, 0]),
+            Format::Xls
+        );
+        assert_eq!(sniff(b"\xEF\xBB\xBF  <html><table><tr>"), Format::Html);
+        assert_eq!(sniff(b"<table border=1><tr><td>"), Format::Html);
+        assert_eq!(sniff("案号,当事人\n".as_bytes()), Format::Csv);
+    }
+
+    #[test]
+    fn encodings_are_detected() {
+        let gbk = encoding_rs::GBK.encode("执法单位,案号").0;
+        assert_eq!(choose_encoding(&gbk, Encoding::Auto), GB18030);
+        assert_eq!(
+            choose_encoding("执法单位".as_bytes(), Encoding::Auto),
+            UTF_8
+        );
+        // A UTF-8 sample cut inside a character is still UTF-8.
+        let cut = &"执法单位".as_bytes()[..4];
+        assert_eq!(choose_encoding(cut, Encoding::Auto), UTF_8);
+        assert_eq!(choose_encoding(b"\xEF\xBB\xBFabc", Encoding::Gbk), UTF_8);
+    }
+
+    #[test]
+    fn html_tables_become_rows() {
+        let html = "<html><meta charset=\"utf-8\"><table><tr><td colspan=3>标题</td></tr>\
+                    <tr><th>案号</th><th>当事人</th><th>金额</th></tr>\
+                    <tr><td>稻交运罚〔2025〕1号</td><td><b>张&nbsp;三</b></td><td>1&#44;000</td></tr></table>";
+        let mut rows = Vec::new();
+        read_html(html.as_bytes(), Encoding::Auto, &mut |n, cells| {
+            rows.push((n, cells));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(rows.len(), 3);
+        assert_eq!(rows[0].1, vec!["标题", "", ""]);
+        assert_eq!(rows[1].1, vec!["案号", "当事人", "金额"]);
+        assert_eq!(rows[2].1, vec!["稻交运罚〔2025〕1号", "张 三", "1,000"]);
+    }
+
+    #[test]
+    fn html_parsing_never_panics_on_broken_markup() {
+        for s in [
+            "<tr",
+            "<tr><td",
+            "<table><tr><td>a</td><td colspan=>b",
+            "<tr>&#xFFFFFFFF;&",
+            "<tr><th>é</th></tr>",
+        ] {
+            let _ = read_html(s.as_bytes(), Encoding::Auto, &mut |_, _| Ok(()));
+        }
+    }
+}

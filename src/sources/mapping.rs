@@ -1,0 +1,417 @@
+//! From a source's columns to canonical records: header recognition and typed parsing.
+//!
+//! A [`Mapper`] is built once per header row (or per key set of JSON records). It finds the
+//! column of each canonical field — from the source's `[sources.mapping]` first, then from the
+//! recognised Chinese and English headers of SPEC §2 — and turns each row into a [`Record`] or
+//! into the list of what is wrong with it (field, column, value, reason), so the caller can
+//! quarantine the row and go on.
+
+use std::collections::BTreeMap;
+
+use crate::config::UnitConfig;
+use crate::domain::case_no::CaseNo;
+use crate::domain::text;
+use crate::domain::values;
+use crate::records::{CASE_NO_HEADERS, Feed, FieldKind, Record, UNIT_HEADERS, Value};
+use crate::units::Units;
+
+/// What is wrong with one field of one row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    /// Canonical field name (`amount`, `decided_on`, …).
+    pub field: String,
+    /// The source's column header, when there is one.
+    pub column: Option<String>,
+    pub value: String,
+    pub reason: String,
+}
+
+/// The headers cannot be mapped at all: the whole file or page is unusable.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum MappingError {
+    #[error("no column for the case number: expected a header such as {expected}; found: {found}")]
+    NoCaseNumber { expected: String, found: String },
+    #[error(
+        "no unit column (such as {expected}) and the source has no `unit` setting; found: {found}"
+    )]
+    NoUnit { expected: String, found: String },
+    #[error("[sources.mapping] {field} = {column:?}: no such column; found: {found}")]
+    MappedColumnMissing {
+        field: String,
+        column: String,
+        found: String,
+    },
+}
+
+/// Normalises a header for comparison: widths, spaces, brackets and ASCII case folded.
+fn header_key(h: &str) -> String {
+    text::squeeze(h)
+        .chars()
+        .map(|c| match c {
+            '（' | '[' | '【' | '〔' => '(',
+            '）' | ']' | '】' | '〕' => ')',
+            c => c.to_ascii_lowercase(),
+        })
+        .collect()
+}
+
+fn find_column(keys: &[String], candidates: &[&str]) -> Option<usize> {
+    candidates.iter().find_map(|c| {
+        let k = header_key(c);
+        keys.iter().position(|h| *h == k)
+    })
+}
+
+#[derive(Debug, Clone)]
+pub struct Mapper {
+    feed: Feed,
+    headers: Vec<String>,
+    unit_col: Option<usize>,
+    case_no_col: usize,
+    cols: Vec<Option<usize>>,
+    source_unit: Option<UnitConfig>,
+}
+
+impl Mapper {
+    /// Maps `headers` for `feed`. `mapping` is the source's canonical-field → column table;
+    /// `source_unit` is the unit the source belongs to, if any.
+    pub fn new(
+        feed: Feed,
+        headers: &[String],
+        mapping: &BTreeMap<String, String>,
+        source_unit: Option<&UnitConfig>,
+    ) -> Result<Mapper, MappingError> {
+        let keys: Vec<String> = headers.iter().map(|h| header_key(h)).collect();
+        let found = || {
+            headers
+                .iter()
+                .map(|h| h.trim())
+                .filter(|h| !h.is_empty())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let mapped = |field: &str| -> Result<Option<usize>, MappingError> {
+            match mapping.get(field) {
+                None => Ok(None),
+                Some(col) => {
+                    let k = header_key(col);
+                    match keys.iter().position(|h| *h == k) {
+                        Some(i) => Ok(Some(i)),
+                        None => Err(MappingError::MappedColumnMissing {
+                            field: field.to_string(),
+                            column: col.clone(),
+                            found: found(),
+                        }),
+                    }
+                }
+            }
+        };
+        let case_no_col = match mapped("case_no")? {
+            Some(i) => i,
+            None => {
+                find_column(&keys, CASE_NO_HEADERS).ok_or_else(|| MappingError::NoCaseNumber {
+                    expected: CASE_NO_HEADERS[1..4].join(", "),
+                    found: found(),
+                })?
+            }
+        };
+        let unit_col = match mapped("unit")? {
+            Some(i) => Some(i),
+            None => find_column(&keys, UNIT_HEADERS),
+        };
+        if unit_col.is_none() && source_unit.is_none() {
+            return Err(MappingError::NoUnit {
+                expected: UNIT_HEADERS[1..4].join(", "),
+                found: found(),
+            });
+        }
+        let mut cols = Vec::with_capacity(feed.fields().len());
+        for spec in feed.fields() {
+            let col = match mapped(spec.name)? {
+                Some(i) => Some(i),
+                None => find_column(&keys, spec.headers),
+            };
+            cols.push(col);
+        }
+        Ok(Mapper {
+            feed,
+            headers: headers.to_vec(),
+            unit_col,
+            case_no_col,
+            cols,
+            source_unit: source_unit.cloned(),
+        })
+    }
+
+    /// True when `headers` look like this feed's header row (it has a case number column).
+    pub fn looks_like_header(headers: &[String], mapping: &BTreeMap<String, String>) -> bool {
+        let keys: Vec<String> = headers.iter().map(|h| header_key(h)).collect();
+        match mapping.get("case_no") {
+            Some(col) => keys.contains(&header_key(col)),
+            None => find_column(&keys, CASE_NO_HEADERS).is_some(),
+        }
+    }
+
+    pub fn feed(&self) -> Feed {
+        self.feed
+    }
+
+    /// Source columns that no canonical field uses (reported once, at debug level).
+    pub fn unused_columns(&self) -> Vec<&str> {
+        self.headers
+            .iter()
+            .enumerate()
+            .filter(|(i, h)| {
+                !h.trim().is_empty()
+                    && Some(*i) != self.unit_col
+                    && *i != self.case_no_col
+                    && !self.cols.contains(&Some(*i))
+            })
+            .map(|(_, h)| h.as_str())
+            .collect()
+    }
+
+    fn header(&self, col: usize) -> Option<String> {
+        self.headers.get(col).map(|h| h.trim().to_string())
+    }
+
+    /// Maps one row, given as cells in header order. Missing trailing cells count as empty.
+    pub fn map<S: AsRef<str>>(&self, row: &[S], units: &Units) -> Result<Record, Vec<FieldError>> {
+        let cell = |i: usize| row.get(i).map(|s| s.as_ref().trim()).unwrap_or("");
+        let mut errors = Vec::new();
+
+        let case_no = match CaseNo::parse(cell(self.case_no_col)) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                errors.push(FieldError {
+                    field: "case_no".into(),
+                    column: self.header(self.case_no_col),
+                    value: cell(self.case_no_col).to_string(),
+                    reason: e.to_string(),
+                });
+                None
+            }
+        };
+
+        let unit_text = self.unit_col.map(cell).unwrap_or("");
+        let unit = if unit_text.is_empty() {
+            match &self.source_unit {
+                Some(u) => Some((u.id.clone(), true)),
+                None => {
+                    errors.push(FieldError {
+                        field: "unit".into(),
+                        column: self.unit_col.and_then(|c| self.header(c)),
+                        value: String::new(),
+                        reason: "the unit is empty and the source belongs to no unit".into(),
+                    });
+                    None
+                }
+            }
+        } else {
+            match (units.resolve(unit_text), &self.source_unit) {
+                (Some(u), Some(own)) if u.id != own.id => {
+                    errors.push(FieldError {
+                        field: "unit".into(),
+                        column: self.unit_col.and_then(|c| self.header(c)),
+                        value: unit_text.to_string(),
+                        reason: format!(
+                            "the row belongs to {} but this source is {}'s",
+                            u.name, own.name
+                        ),
+                    });
+                    None
+                }
+                (Some(u), _) => Some((u.id.clone(), true)),
+                // SPEC §9: a row whose unit is not configured is kept as an unknown unit.
+                (None, _) => Some((text::normalize(unit_text), false)),
+            }
+        };
+
+        let mut vals = Vec::with_capacity(self.cols.len());
+        for (spec, col) in self.feed.fields().iter().zip(&self.cols) {
+            let raw = col.map(cell).unwrap_or("");
+            if raw.is_empty() {
+                vals.push(Value::Null);
+                continue;
+            }
+            let parsed = match spec.kind {
+                FieldKind::Text | FieldKind::Pii => Ok(Value::Text(collapse_spaces(raw))),
+                FieldKind::Date => values::parse_date(raw).map(Value::Date),
+                FieldKind::DateTime => {
+                    values::parse_datetime(raw).map(|t| Value::DateTime(shanghai_to_utc(t)))
+                }
+                FieldKind::Amount => values::parse_amount_fen(raw).map(Value::Fen),
+                FieldKind::Bool => values::parse_bool(raw).map(Value::Bool),
+            };
+            match parsed {
+                Ok(v) => vals.push(v),
+                Err(e) => {
+                    errors.push(FieldError {
+                        field: spec.name.to_string(),
+                        column: col.and_then(|c| self.header(c)),
+                        value: if spec.kind == FieldKind::Pii {
+                            crate::mask::mask_id(raw)
+                        } else {
+                            raw.to_string()
+                        },
+                        reason: e.to_string(),
+                    });
+                    vals.push(Value::Null);
+                }
+            }
+        }
+
+        match (case_no, unit, errors.is_empty()) {
+            (Some(case_no), Some((unit_id, unit_known)), true) => Ok(Record {
+                feed: self.feed,
+                unit_id,
+                unit_known,
+                case_no,
+                values: vals,
+            }),
+            _ => Err(errors),
+        }
+    }
+}
+
+/// Asia/Shanghai local time (no DST since 1991) to UTC.
+pub fn shanghai_to_utc(t: chrono::NaiveDateTime) -> chrono::DateTime<chrono::Utc> {
+    (t - chrono::Duration::hours(8)).and_utc()
+}
+
+fn collapse_spaces(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for (i, w) in s.split_whitespace().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        out.push_str(w);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn units() -> Units {
+        Units::new(&[
+            UnitConfig {
+                id: "scjg".into(),
+                name: "稻城县市场监督管理局".into(),
+                aliases: vec!["县市场监管局".into()],
+                ..Default::default()
+            },
+            UnitConfig {
+                id: "zrzy".into(),
+                name: "稻城县自然资源局".into(),
+                ..Default::default()
+            },
+        ])
+    }
+
+    fn headers(h: &[&str]) -> Vec<String> {
+        h.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn chinese_header_variants_are_recognised() {
+        let h = headers(&[
+            "执法单位",
+            "案号",
+            "当事人",
+            "罚没金额（元）",
+            "办结日期",
+            "涉嫌犯罪",
+        ]);
+        let m = Mapper::new(Feed::Cases, &h, &BTreeMap::new(), None).unwrap();
+        let r = m
+            .map(
+                &[
+                    "县市场监管局",
+                    "稻市监罚〔2025〕3号",
+                    "张三",
+                    "1,234.50",
+                    "2025年3月1日",
+                    "是",
+                ],
+                &units(),
+            )
+            .unwrap();
+        assert_eq!(r.unit_id, "scjg");
+        assert_eq!(r.get("amount"), &Value::Fen(123_450));
+        assert_eq!(
+            r.get("closed_on"),
+            &Value::Date(chrono::NaiveDate::from_ymd_opt(2025, 3, 1).unwrap())
+        );
+        assert_eq!(r.get("suspected_crime"), &Value::Bool(true));
+        assert!(m.unused_columns().is_empty());
+    }
+
+    #[test]
+    fn a_bad_row_reports_every_field_wrong_with_its_column() {
+        let h = headers(&["执法单位", "案号", "处罚决定日期", "罚没金额(元)"]);
+        let m = Mapper::new(Feed::Cases, &h, &BTreeMap::new(), None).unwrap();
+        let errs = m
+            .map(
+                &["稻城县市场监督管理局", "", "2025-02-30", "一千二"],
+                &units(),
+            )
+            .unwrap_err();
+        let fields: Vec<&str> = errs.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["case_no", "decided_on", "amount"]);
+        assert_eq!(errs[1].column.as_deref(), Some("处罚决定日期"));
+        assert_eq!(errs[2].value, "一千二");
+    }
+
+    #[test]
+    fn unknown_units_are_kept_and_foreign_units_are_refused() {
+        let h = headers(&["执法单位", "案号"]);
+        let m = Mapper::new(Feed::Cases, &h, &BTreeMap::new(), None).unwrap();
+        let r = m.map(&["县公安局", "X1"], &units()).unwrap();
+        assert_eq!((r.unit_id.as_str(), r.unit_known), ("县公安局", false));
+
+        let u = units();
+        let own = u.get("scjg").cloned();
+        let m = Mapper::new(Feed::Cases, &h, &BTreeMap::new(), own.as_ref()).unwrap();
+        assert_eq!(m.map(&["", "X1"], &u).unwrap().unit_id, "scjg");
+        let errs = m.map(&["稻城县自然资源局", "X1"], &u).unwrap_err();
+        assert_eq!(errs[0].field, "unit");
+    }
+
+    #[test]
+    fn explicit_mapping_wins_and_a_missing_mapped_column_is_an_error() {
+        let h = headers(&["单位", "文书号", "罚款"]);
+        let mut map = BTreeMap::new();
+        map.insert("case_no".to_string(), "文书号".to_string());
+        map.insert("amount".to_string(), "罚款".to_string());
+        let m = Mapper::new(Feed::Cases, &h, &map, None).unwrap();
+        let r = m.map(&["scjg", "A-1", "1.2万"], &units()).unwrap();
+        assert_eq!(r.get("amount"), &Value::Fen(1_200_000));
+        map.insert("party".to_string(), "当事人".to_string());
+        assert!(matches!(
+            Mapper::new(Feed::Cases, &h, &map, None),
+            Err(MappingError::MappedColumnMissing { .. })
+        ));
+    }
+
+    #[test]
+    fn headers_without_case_number_or_unit_are_refused() {
+        let err = Mapper::new(
+            Feed::Cases,
+            &headers(&["执法单位", "当事人"]),
+            &BTreeMap::new(),
+            None,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("no column for the case number"));
+        let err = Mapper::new(
+            Feed::Cases,
+            &headers(&["案号", "当事人"]),
+            &BTreeMap::new(),
+            None,
+        )
+        .unwrap_err();
+        assert!(matches!(err, MappingError::NoUnit { .. }));
+    }
+}

@@ -1,0 +1,165 @@
+//! Connectors: each kind of source (file drop, HTTP JSON API, SQL query) reads outside rows,
+//! maps them with [`mapping::Mapper`] and hands them to a [`Writer`], which upserts them into the
+//! store in batches inside one import transaction and quarantines what cannot be taken.
+//! Connectors never apply rules; they only get data in.
+
+pub mod file;
+pub mod http;
+pub mod mapping;
+pub mod sql;
+
+use std::collections::HashSet;
+use std::io::IsTerminal;
+use std::time::{Duration, Instant};
+
+use crate::records::Record;
+use crate::store::{Import, QuarantineItem, RowCounts, StoreResult};
+
+/// Rows written to the store per statement batch.
+pub const BATCH: usize = 2000;
+
+/// One row read from a source: a record to upsert, or the reasons it cannot be taken.
+#[derive(Debug)]
+pub enum Item {
+    Record(Record),
+    Bad(Vec<QuarantineItem>),
+}
+
+/// Builds quarantine entries for one bad row.
+pub fn quarantine_items(
+    location: &str,
+    row: i64,
+    errors: Vec<mapping::FieldError>,
+    raw: serde_json::Value,
+) -> Vec<QuarantineItem> {
+    let raw = crate::mask::mask_text(&raw.to_string());
+    errors
+        .into_iter()
+        .map(|e| QuarantineItem {
+            location: location.to_string(),
+            row,
+            field: e.field,
+            column: e.column,
+            value: e.value,
+            reason: e.reason,
+            raw: raw.clone(),
+        })
+        .collect()
+}
+
+/// Feeds items into one import transaction in batches with distinct keys.
+pub struct Writer {
+    import: Box<dyn Import>,
+    pending: Vec<Record>,
+    keys: HashSet<(String, String)>,
+    quarantine: Vec<QuarantineItem>,
+    counts: RowCounts,
+}
+
+impl Writer {
+    pub fn new(import: Box<dyn Import>) -> Writer {
+        Writer {
+            import,
+            pending: Vec::with_capacity(BATCH),
+            keys: HashSet::with_capacity(BATCH),
+            quarantine: Vec::new(),
+            counts: RowCounts::default(),
+        }
+    }
+
+    pub async fn push(&mut self, item: Item) -> StoreResult<()> {
+        match item {
+            Item::Record(r) => {
+                let key = (r.unit_id.clone(), r.case_no.key().to_string());
+                // A case listed twice in one file: the later row is applied after the earlier
+                // one (as an update), never in the same statement.
+                if self.keys.contains(&key) {
+                    self.flush().await?;
+                }
+                self.keys.insert(key);
+                self.pending.push(r);
+                if self.pending.len() >= BATCH {
+                    self.flush().await?;
+                }
+            }
+            Item::Bad(items) => {
+                self.counts.seen += 1;
+                self.counts.quarantined += 1;
+                self.quarantine.extend(items);
+                if self.quarantine.len() >= BATCH {
+                    let q = std::mem::take(&mut self.quarantine);
+                    self.import.quarantine(q).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn flush(&mut self) -> StoreResult<()> {
+        if !self.pending.is_empty() {
+            let batch = std::mem::replace(&mut self.pending, Vec::with_capacity(BATCH));
+            self.keys.clear();
+            let c = self.import.put(batch).await?;
+            self.counts.add(&c);
+        }
+        if !self.quarantine.is_empty() {
+            let q = std::mem::take(&mut self.quarantine);
+            self.import.quarantine(q).await?;
+        }
+        Ok(())
+    }
+
+    /// Rows handled so far (written or quarantined).
+    pub fn counts(&self) -> RowCounts {
+        let mut c = self.counts;
+        c.seen += self.pending.len() as u64;
+        c
+    }
+
+    /// Writes what is pending and commits it with the cursor; returns the counts.
+    pub async fn commit(mut self, cursor: Option<String>) -> StoreResult<RowCounts> {
+        self.flush().await?;
+        self.import.commit(cursor).await?;
+        Ok(self.counts)
+    }
+}
+
+/// Progress on a terminal for long reads; silent when stderr is not a terminal (the journal).
+pub struct Progress {
+    label: String,
+    enabled: bool,
+    last: Instant,
+    shown: bool,
+}
+
+impl Progress {
+    pub fn new(label: &str, enabled: bool) -> Progress {
+        Progress {
+            label: label.to_string(),
+            enabled: enabled && std::io::stderr().is_terminal(),
+            last: Instant::now(),
+            shown: false,
+        }
+    }
+
+    pub fn tick(&mut self, rows: u64) {
+        if self.enabled && self.last.elapsed() >= Duration::from_millis(500) {
+            self.last = Instant::now();
+            self.shown = true;
+            eprint!("\r{}: {rows} rows…", self.label);
+        }
+    }
+
+    pub fn done(&mut self) {
+        if self.shown {
+            eprint!("\r\x1b[2K");
+            self.shown = false;
+        }
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        self.done();
+    }
+}

@@ -1,0 +1,48 @@
+//! PostgreSQL backend: for larger deployments and for several daemon replicas sharing one store.
+//! A password not in the URL comes from `store.password_file` or `store.password_credential`.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use secrecy::ExposeSecret;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+
+use crate::config::StoreConfig;
+
+type Db = sqlx::Postgres;
+type Backend = PgStore;
+const BEGIN_WRITE: &str = "BEGIN";
+const BACKEND_NAME: &str = "postgres";
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    writer: PgPool,
+    reader: PgPool,
+}
+
+impl PgStore {
+    pub async fn connect(cfg: &StoreConfig) -> Result<PgStore, crate::store::StoreError> {
+        let mut opts = PgConnectOptions::from_str(cfg.url.expose())?.application_name("liandong");
+        let secret = crate::config::read_secret(
+            "store.password_file",
+            cfg.password_file.as_deref(),
+            cfg.password_credential.as_deref(),
+        )
+        .map_err(|e| crate::store::StoreError::Config(e.to_string()))?;
+        if let Some(pw) = secret {
+            opts = opts.password(pw.expose_secret());
+        }
+        let pool = PgPoolOptions::new()
+            .max_connections(cfg.max_connections.max(2))
+            .acquire_timeout(Duration::from_secs(cfg.busy_timeout_secs.max(1)))
+            .connect_with(opts)
+            .await?;
+        Ok(PgStore {
+            writer: pool.clone(),
+            reader: pool,
+        })
+    }
+}
+
+include!("shared.rs");

@@ -1,0 +1,63 @@
+//! SQLite backend: one database file in WAL mode with a single writer connection (so writes from
+//! this process never contend) and a small pool of readers. Another process writing the same
+//! file waits up to `busy_timeout_secs`; write transactions begin `IMMEDIATE` so that two
+//! writers queue instead of failing on a lock upgrade.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+use crate::config::StoreConfig;
+
+type Db = sqlx::Sqlite;
+type Backend = SqliteStore;
+const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
+const BACKEND_NAME: &str = "sqlite";
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+}
+
+impl SqliteStore {
+    pub async fn connect(cfg: &StoreConfig) -> Result<SqliteStore, crate::store::StoreError> {
+        let url = cfg.url.expose();
+        let opts = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(cfg.busy_timeout_secs))
+            .foreign_keys(true)
+            .pragma("cache_size", "-16000")
+            .pragma("temp_store", "memory");
+        if let Some(parent) = Path::new(opts.get_filename()).parent() {
+            if !parent.as_os_str().is_empty() && !parent.exists() {
+                std::fs::create_dir_all(parent).map_err(|e| {
+                    crate::store::StoreError::Config(format!(
+                        "cannot create the folder {} for the SQLite store: {e}",
+                        parent.display()
+                    ))
+                })?;
+            }
+        }
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(cfg.busy_timeout_secs.max(1) * 4))
+            .connect_with(opts.clone())
+            .await?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(cfg.max_connections.max(1))
+            .acquire_timeout(Duration::from_secs(cfg.busy_timeout_secs.max(1)))
+            .connect_with(opts.read_only(true))
+            .await?;
+        Ok(SqliteStore { writer, reader })
+    }
+}
+
+include!("shared.rs");

@@ -1,0 +1,89 @@
+//! The configured units and how a name found in outside data resolves to one.
+//!
+//! Source data spells units many ways (全称, 简称, old names, full-width brackets); each unit's
+//! `id`, `name` and `aliases` are compared after `text::squeeze`, so spacing and character width
+//! do not matter. A name that resolves to nothing is kept by the caller as an unknown unit.
+
+use std::collections::HashMap;
+
+use crate::config::UnitConfig;
+use crate::domain::text;
+
+#[derive(Debug, Clone, Default)]
+pub struct Units {
+    units: Vec<UnitConfig>,
+    by_key: HashMap<String, usize>,
+}
+
+impl Units {
+    pub fn new(units: &[UnitConfig]) -> Units {
+        let mut by_key = HashMap::new();
+        for (i, u) in units.iter().enumerate() {
+            by_key.entry(u.id.to_ascii_lowercase()).or_insert(i);
+            for n in std::iter::once(&u.name).chain(u.aliases.iter()) {
+                let k = text::squeeze(n);
+                if !k.is_empty() {
+                    by_key.entry(k).or_insert(i);
+                }
+            }
+        }
+        Units {
+            units: units.to_vec(),
+            by_key,
+        }
+    }
+
+    /// The unit named by `name` (id, full name or alias), if configured.
+    pub fn resolve(&self, name: &str) -> Option<&UnitConfig> {
+        let k = text::squeeze(name);
+        self.by_key
+            .get(&k)
+            .or_else(|| self.by_key.get(&k.to_ascii_lowercase()))
+            .and_then(|&i| self.units.get(i))
+    }
+
+    pub fn get(&self, id: &str) -> Option<&UnitConfig> {
+        self.units.iter().find(|u| u.id == id)
+    }
+
+    /// Display name of a stored unit id: the configured name, or the id itself when unknown.
+    pub fn display_name<'a>(&'a self, id: &'a str) -> &'a str {
+        self.get(id).map(|u| u.name.as_str()).unwrap_or(id)
+    }
+
+    pub fn all(&self) -> &[UnitConfig] {
+        &self.units
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn units_resolve_by_id_name_or_alias_whatever_the_spacing_and_width() {
+        let units = Units::new(&[UnitConfig {
+            id: "scjg".into(),
+            name: "稻城县市场监督管理局".into(),
+            aliases: vec!["县市场监管局".into()],
+            ..Default::default()
+        }]);
+        for n in [
+            "scjg",
+            "SCJG",
+            "稻城县市场监督管理局",
+            " 稻城县 市场监督管理局 ",
+            "县市场监管局",
+            "县市场监管局\u{3000}",
+        ] {
+            assert_eq!(
+                units.resolve(n).map(|u| u.id.as_str()),
+                Some("scjg"),
+                "{n:?}"
+            );
+        }
+        assert!(units.resolve("县公安局").is_none());
+        assert_eq!(units.display_name("scjg"), "稻城县市场监督管理局");
+        assert_eq!(units.display_name("县公安局"), "县公安局");
+    }
+}
