@@ -24,9 +24,8 @@ CREATE TABLE cases (
     source TEXT NOT NULL,
     first_seen_at TIMESTAMPTZ NOT NULL,
     changed_at TIMESTAMPTZ NOT NULL,
-    UNIQUE (case_key, unit_id)
+    UNIQUE (unit_id, case_key)
 );
-CREATE INDEX cases_unit ON cases (unit_id);
 
 CREATE TABLE referrals (
     id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -46,9 +45,8 @@ CREATE TABLE referrals (
     source TEXT NOT NULL,
     first_seen_at TIMESTAMPTZ NOT NULL,
     changed_at TIMESTAMPTZ NOT NULL,
-    UNIQUE (case_key, unit_id)
+    UNIQUE (unit_id, case_key)
 );
-CREATE INDEX referrals_unit ON referrals (unit_id);
 
 CREATE TABLE entries (
     id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -66,9 +64,8 @@ CREATE TABLE entries (
     source TEXT NOT NULL,
     first_seen_at TIMESTAMPTZ NOT NULL,
     changed_at TIMESTAMPTZ NOT NULL,
-    UNIQUE (case_key, unit_id)
+    UNIQUE (unit_id, case_key)
 );
-CREATE INDEX entries_unit ON entries (unit_id);
 
 CREATE TABLE record_history (
     id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,

@@ -7,6 +7,39 @@
 /// Clerks paste from Word, WPS and web forms, where full-width digits and odd spaces are common;
 /// every parser starts here so that `２０２４` and `2024` mean the same thing.
 pub fn normalize(s: &str) -> String {
+    normalize_cow(s).into_owned()
+}
+
+/// [`normalize`] without allocating when the text is already normal (the common case for
+/// machine exports), for the per-cell hot path of large imports.
+pub fn normalize_cow(s: &str) -> std::borrow::Cow<'_, str> {
+    if is_normal(s) {
+        std::borrow::Cow::Borrowed(s)
+    } else {
+        std::borrow::Cow::Owned(normalize_owned(s))
+    }
+}
+
+/// True when [`normalize`] would return `s` unchanged.
+fn is_normal(s: &str) -> bool {
+    let mut prev_space = true;
+    for c in s.chars() {
+        if fold_char(c) != c {
+            return false;
+        }
+        if c.is_whitespace() {
+            if c != ' ' || prev_space {
+                return false;
+            }
+            prev_space = true;
+        } else {
+            prev_space = false;
+        }
+    }
+    !prev_space || s.is_empty()
+}
+
+fn normalize_owned(s: &str) -> String {
     let folded: String = s.chars().map(fold_char).collect();
     let mut out = String::with_capacity(folded.len());
     for word in folded.split_whitespace() {
@@ -20,7 +53,7 @@ pub fn normalize(s: &str) -> String {
 
 /// [`normalize`], then removes all whitespace (for keys where spacing carries no meaning).
 pub fn squeeze(s: &str) -> String {
-    normalize(s)
+    normalize_cow(s)
         .chars()
         .filter(|c| !c.is_whitespace())
         .collect()

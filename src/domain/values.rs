@@ -46,7 +46,7 @@ pub enum ValueError {
 
 /// Parses a date; a time part, if present, is validated and then dropped.
 pub fn parse_date(s: &str) -> Result<NaiveDate, ValueError> {
-    let norm = text::normalize(s);
+    let norm = text::normalize_cow(s);
     if norm.is_empty() {
         return Err(ValueError::Empty("a date"));
     }
@@ -57,7 +57,7 @@ pub fn parse_date(s: &str) -> Result<NaiveDate, ValueError> {
 
 /// Parses a date with an optional time into Asia/Shanghai local time; a date alone is 00:00:00.
 pub fn parse_datetime(s: &str) -> Result<NaiveDateTime, ValueError> {
-    let norm = text::normalize(s);
+    let norm = text::normalize_cow(s);
     if norm.is_empty() {
         return Err(ValueError::Empty("a date and time"));
     }
@@ -79,7 +79,7 @@ pub fn parse_amount_fen(s: &str) -> Result<i64, ValueError> {
 
 /// Parses the yes/no spellings found in department spreadsheets.
 pub fn parse_bool(s: &str) -> Result<bool, ValueError> {
-    match text::normalize(s).as_str() {
+    match text::normalize_cow(s).as_ref() {
         "" => Err(ValueError::Empty("a yes/no value")),
         "是" | "Y" | "y" | "YES" | "yes" | "Yes" | "true" | "TRUE" | "True" | "1" | "√" | "✓"
         | "有" | "对" => Ok(true),

@@ -13,6 +13,26 @@ type Db = sqlx::Postgres;
 type Backend = PgStore;
 const BEGIN_WRITE: &str = "BEGIN";
 const BACKEND_NAME: &str = "postgres";
+/// Aggregates the positions and ids of new or changed rows into one text value.
+const HITS: &str = "string_agg(b.i::text || ':' || coalesce(c.id, 0)::text, ',')";
+/// PostgreSQL unpacks a bound JSON batch efficiently; literals are not needed there.
+const INLINE_ROWS: bool = false;
+
+/// The rows of a batch bound as one JSON array of arrays.
+const JSON_ROWS: &str = "jsonb_array_elements($1::jsonb) AS j(value)";
+
+/// Element `i` of a JSON row as a typed column value.
+fn json_col(i: usize, col: JsonCol) -> String {
+    match col {
+        JsonCol::Text => format!("value ->> {i}"),
+        JsonCol::Int => format!("(value ->> {i})::bigint"),
+        JsonCol::Bool => format!("(value ->> {i})::boolean"),
+        JsonCol::Date => format!("(value ->> {i})::date"),
+        JsonCol::Time => format!("(value ->> {i})::timestamptz"),
+        JsonCol::Hex => format!("decode(value ->> {i}, 'hex')"),
+    }
+}
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 #[derive(Debug, Clone)]

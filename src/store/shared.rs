@@ -3,8 +3,6 @@
 // struct, with `writer` and `reader` pools) and `BEGIN_WRITE` (how a write transaction begins).
 // Included with `include!`, so it has no `//!` doc of its own: see `store/mod.rs`.
 
-use std::collections::HashMap;
-
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::{AssertSqlSafe, QueryBuilder, Row, Transaction};
@@ -18,8 +16,98 @@ use crate::store::{
 
 type DbRow = <Db as sqlx::Database>::Row;
 
-/// Rows per multi-row INSERT: well under SQLite's 32,766 and PostgreSQL's 65,535 parameters.
-const INSERT_ROWS: usize = 500;
+/// Rows per INSERT statement (one JSON parameter each).
+const INSERT_ROWS: usize = 2000;
+
+/// How a JSON array element is read back as a column value.
+#[derive(Clone, Copy)]
+enum JsonCol {
+    Text,
+    Int,
+    Bool,
+    Date,
+    Time,
+    Hex,
+}
+
+impl JsonCol {
+    fn of(kind: FieldKind) -> JsonCol {
+        match kind {
+            FieldKind::Text | FieldKind::Pii => JsonCol::Text,
+            FieldKind::Date => JsonCol::Date,
+            FieldKind::DateTime => JsonCol::Time,
+            FieldKind::Amount => JsonCol::Int,
+            FieldKind::Bool => JsonCol::Bool,
+        }
+    }
+}
+
+fn push_json_str(out: &mut String, s: &str) {
+    out.push('"');
+    if !s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+        out.push_str(s);
+        out.push('"');
+        return;
+    }
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// A SQL string literal: quotes doubled, NUL (which no literal may hold) replaced. Only the
+/// inline-rows path of SQLite uses literals, and only for values it renders itself.
+fn push_sql_str(out: &mut String, s: &str) {
+    out.push('\'');
+    if !s.bytes().any(|b| b == b'\'' || b == 0) {
+        out.push_str(s);
+        out.push('\'');
+        return;
+    }
+    for c in s.chars() {
+        match c {
+            '\'' => out.push_str("''"),
+            '\0' => out.push('\u{FFFD}'),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+}
+
+/// A value as a SQL literal in the forms the store keeps (those sqlx writes for bound values).
+fn push_sql_value(out: &mut String, v: &Value) {
+    use chrono::Datelike;
+    match v {
+        Value::Null => out.push_str("NULL"),
+        Value::Text(s) => push_sql_str(out, s),
+        Value::Date(d) => out.push_str(&format!("'{:04}-{:02}-{:02}'", d.year(), d.month(), d.day())),
+        Value::DateTime(t) => push_sql_str(out, &t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false)),
+        Value::Fen(f) => out.push_str(&f.to_string()),
+        Value::Bool(b) => out.push_str(if *b { "1" } else { "0" }),
+    }
+}
+
+/// Values in the text forms the store keeps (the same ones sqlx writes for bound values).
+fn push_json_value(out: &mut String, v: &Value) {
+    use chrono::Datelike;
+    match v {
+        Value::Null => out.push_str("null"),
+        Value::Text(s) => push_json_str(out, s),
+        Value::Date(d) => out.push_str(&format!("\"{:04}-{:02}-{:02}\"", d.year(), d.month(), d.day())),
+        Value::DateTime(t) => {
+            out.push('"');
+            out.push_str(&t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false));
+            out.push('"');
+        }
+        Value::Fen(f) => out.push_str(&f.to_string()),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+    }
+}
 
 fn columns(feed: Feed) -> String {
     let mut cols = String::from("unit_id, unit_known, case_key, case_no");
@@ -94,66 +182,167 @@ pub(super) struct ImportTx {
     tx: Transaction<'static, Db>,
     source: String,
     at: DateTime<Utc>,
+    /// The last batch was all new rows (a first load): try inserting before comparing.
+    insert_first: bool,
 }
 
 impl ImportTx {
-    async fn existing(&mut self, feed: Feed, records: &[Record]) -> StoreResult<HashMap<(String, String), (i64, Vec<u8>)>> {
-        let mut found = HashMap::with_capacity(records.len());
-        let mut q = QueryBuilder::<Db>::new(format!(
-            "SELECT id, unit_id, case_key, fingerprint FROM {} WHERE case_key IN (",
+    /// The rows of `records` that are new (id 0) or changed (their stored id), as positions into
+    /// `records`. The batch travels as one JSON parameter and the comparison runs inside the
+    /// database, coming back as one aggregated row: an unchanged batch costs one round trip.
+    async fn new_or_changed(&mut self, feed: Feed, records: &[Record], fps: &[[u8; 16]]) -> StoreResult<Vec<(usize, i64)>> {
+        let tail = format!(
+            "SELECT {HITS} AS hits FROM b LEFT JOIN {} c ON c.case_key = b.k AND c.unit_id = b.u \
+             WHERE c.id IS NULL OR c.fingerprint <> b.f",
             feed.table()
-        ));
-        let mut sep = q.separated(", ");
-        let mut keys: Vec<&str> = records.iter().map(|r| r.case_no.key()).collect();
-        keys.sort_unstable();
-        keys.dedup();
-        for k in keys {
-            sep.push_bind(k.to_string());
+        );
+        let row = if INLINE_ROWS {
+            let mut sql = String::with_capacity(records.len() * 80 + 200);
+            sql.push_str("WITH b (i, u, k, f) AS (VALUES ");
+            for (i, (r, fp)) in records.iter().zip(fps).enumerate() {
+                sql.push_str(if i == 0 { "(" } else { ", (" });
+                sql.push_str(&i.to_string());
+                sql.push_str(", ");
+                push_sql_str(&mut sql, &r.unit_id);
+                sql.push_str(", ");
+                push_sql_str(&mut sql, r.case_no.key());
+                sql.push_str(", X'");
+                sql.push_str(&hex::encode(fp));
+                sql.push_str("')");
+            }
+            sql.push_str(") ");
+            sql.push_str(&tail);
+            sqlx::query(AssertSqlSafe(sql)).persistent(false).fetch_one(&mut *self.tx).await?
+        } else {
+            let mut json = String::with_capacity(records.len() * 64);
+            json.push('[');
+            for (i, (r, fp)) in records.iter().zip(fps).enumerate() {
+                if i > 0 {
+                    json.push(',');
+                }
+                json.push_str(&format!("[{i},"));
+                push_json_str(&mut json, &r.unit_id);
+                json.push(',');
+                push_json_str(&mut json, r.case_no.key());
+                json.push_str(",\"");
+                json.push_str(&hex::encode(fp));
+                json.push_str("\"]");
+            }
+            json.push(']');
+            let sql = format!(
+                "WITH b AS (SELECT {} AS i, {} AS u, {} AS k, {} AS f FROM {JSON_ROWS}) {tail}",
+                json_col(0, JsonCol::Int),
+                json_col(1, JsonCol::Text),
+                json_col(2, JsonCol::Text),
+                json_col(3, JsonCol::Hex),
+            );
+            sqlx::query(AssertSqlSafe(sql)).bind(json).fetch_one(&mut *self.tx).await?
+        };
+        let hits: Option<String> = row.try_get("hits")?;
+        let mut out = Vec::new();
+        for hit in hits.as_deref().unwrap_or("").split(',').filter(|h| !h.is_empty()) {
+            let parsed = hit
+                .split_once(':')
+                .and_then(|(i, id)| Some((i.parse::<usize>().ok()?, id.parse::<i64>().ok()?)));
+            match parsed {
+                Some(p) if p.0 < records.len() => out.push(p),
+                _ => return Err(StoreError::Corrupt(format!("unexpected comparison result {hit:?}"))),
+            }
         }
-        q.push(")");
-        let rows = q.build().fetch_all(&mut *self.tx).await?;
-        for row in rows {
-            let unit: String = row.try_get("unit_id")?;
-            let key: String = row.try_get("case_key")?;
-            found.insert((unit, key), (row.try_get::<i64, _>("id")?, row.try_get::<Vec<u8>, _>("fingerprint")?));
-        }
-        Ok(found)
+        Ok(out)
     }
 
-    async fn insert(&mut self, feed: Feed, records: &[(&Record, [u8; 16])]) -> StoreResult<()> {
-        for chunk in records.chunks(INSERT_ROWS) {
-            let mut q = QueryBuilder::<Db>::new(format!(
-                "INSERT INTO {} ({}, fingerprint, source, first_seen_at, changed_at) ",
-                feed.table(),
-                columns(feed)
-            ));
-            q.push("VALUES ");
-            for (i, (r, fp)) in chunk.iter().enumerate() {
-                q.push(if i == 0 { "(" } else { ", (" });
-                q.push_bind(r.unit_id.clone());
-                q.push(", ");
-                q.push_bind(r.unit_known);
-                q.push(", ");
-                q.push_bind(r.case_no.key().to_string());
-                q.push(", ");
-                q.push_bind(r.case_no.as_written().to_string());
-                for (spec, v) in feed.fields().iter().zip(&r.values) {
-                    q.push(", ");
-                    bind_value(&mut q, spec.kind, v);
-                }
-                q.push(", ");
-                q.push_bind(fp.to_vec());
-                q.push(", ");
-                q.push_bind(self.source.clone());
-                q.push(", ");
-                q.push_bind(self.at);
-                q.push(", ");
-                q.push_bind(self.at);
-                q.push(")");
-            }
-            q.build().execute(&mut *self.tx).await?;
+    /// Inserts rows; each chunk travels as one JSON parameter unpacked by the database. With
+    /// `skip_existing`, rows whose key is already stored are skipped; returns the rows inserted.
+    async fn insert(&mut self, feed: Feed, records: &[(&Record, [u8; 16])], skip_existing: bool) -> StoreResult<u64> {
+        let fields = feed.fields();
+        let mut select = vec![
+            json_col(0, JsonCol::Text),
+            json_col(1, JsonCol::Bool),
+            json_col(2, JsonCol::Text),
+            json_col(3, JsonCol::Text),
+        ];
+        for (i, f) in fields.iter().enumerate() {
+            select.push(json_col(4 + i, JsonCol::of(f.kind)));
         }
-        Ok(())
+        let n = 4 + fields.len();
+        select.push(json_col(n, JsonCol::Hex));
+        select.push(json_col(n + 1, JsonCol::Text));
+        select.push(json_col(n + 2, JsonCol::Time));
+        select.push(json_col(n + 2, JsonCol::Time));
+        let sql = format!(
+            "INSERT INTO {} ({}, fingerprint, source, first_seen_at, changed_at) SELECT {} FROM {JSON_ROWS} WHERE true{}",
+            feed.table(),
+            columns(feed),
+            select.join(", "),
+            if skip_existing { " ON CONFLICT (unit_id, case_key) DO NOTHING" } else { "" }
+        );
+        let mut inserted = 0;
+        let at = self.at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false);
+        let conflict = if skip_existing { " ON CONFLICT (unit_id, case_key) DO NOTHING" } else { "" };
+        if INLINE_ROWS {
+            for chunk in records.chunks(INSERT_ROWS) {
+                let mut sql = String::with_capacity(chunk.len() * 256 + 300);
+                sql.push_str(&format!(
+                    "INSERT INTO {} ({}, fingerprint, source, first_seen_at, changed_at) VALUES ",
+                    feed.table(),
+                    columns(feed)
+                ));
+                for (i, (r, fp)) in chunk.iter().enumerate() {
+                    sql.push_str(if i == 0 { "(" } else { ", (" });
+                    push_sql_str(&mut sql, &r.unit_id);
+                    sql.push_str(if r.unit_known { ", 1, " } else { ", 0, " });
+                    push_sql_str(&mut sql, r.case_no.key());
+                    sql.push_str(", ");
+                    push_sql_str(&mut sql, r.case_no.as_written());
+                    for v in &r.values {
+                        sql.push_str(", ");
+                        push_sql_value(&mut sql, v);
+                    }
+                    sql.push_str(", X'");
+                    sql.push_str(&hex::encode(fp));
+                    sql.push_str("', ");
+                    push_sql_str(&mut sql, &self.source);
+                    sql.push_str(", ");
+                    push_sql_str(&mut sql, &at);
+                    sql.push_str(", ");
+                    push_sql_str(&mut sql, &at);
+                    sql.push(')');
+                }
+                sql.push_str(conflict);
+                inserted += sqlx::query(AssertSqlSafe(sql)).persistent(false).execute(&mut *self.tx).await?.rows_affected();
+            }
+            return Ok(inserted);
+        }
+        for chunk in records.chunks(INSERT_ROWS) {
+            let mut json = String::with_capacity(chunk.len() * 256);
+            json.push('[');
+            for (i, (r, fp)) in chunk.iter().enumerate() {
+                if i > 0 {
+                    json.push(',');
+                }
+                json.push('[');
+                push_json_str(&mut json, &r.unit_id);
+                json.push_str(if r.unit_known { ",true," } else { ",false," });
+                push_json_str(&mut json, r.case_no.key());
+                json.push(',');
+                push_json_str(&mut json, r.case_no.as_written());
+                for v in &r.values {
+                    json.push(',');
+                    push_json_value(&mut json, v);
+                }
+                json.push_str(",\"");
+                json.push_str(&hex::encode(fp));
+                json.push_str("\",");
+                push_json_str(&mut json, &self.source);
+                json.push(',');
+                push_json_str(&mut json, &at);
+                json.push(']');
+            }
+            json.push(']');
+            inserted += sqlx::query(AssertSqlSafe(sql.clone())).bind(json).execute(&mut *self.tx).await?.rows_affected();
+        }
+        Ok(inserted)
     }
 
     async fn update(&mut self, feed: Feed, id: i64, new: &Record, fp: [u8; 16]) -> StoreResult<()> {
@@ -201,23 +390,42 @@ impl Import for ImportTx {
         let Some(feed) = records.first().map(|r| r.feed) else {
             return Ok(counts);
         };
-        let existing = self.existing(feed, &records).await?;
+        counts.unknown_unit = records.iter().filter(|r| !r.unit_known).count() as u64;
+        let fps: Vec<[u8; 16]> = records.iter().map(Record::fingerprint).collect();
+        if self.insert_first {
+            // A first load: insert what is new in one pass; only when some keys already existed
+            // is the batch compared (new rows then compare equal, so they are not updated).
+            let all: Vec<(&Record, [u8; 16])> = records.iter().zip(fps.iter().copied()).collect();
+            counts.inserted = self.insert(feed, &all, true).await?;
+            if counts.inserted == counts.seen {
+                return Ok(counts);
+            }
+            self.insert_first = false;
+            let hits = self.new_or_changed(feed, &records, &fps).await?;
+            for &(i, id) in &hits {
+                if id != 0 {
+                    self.update(feed, id, &records[i], fps[i]).await?;
+                }
+            }
+            counts.updated = hits.iter().filter(|(_, id)| *id != 0).count() as u64;
+            counts.unchanged = counts.seen - counts.inserted - counts.updated;
+            return Ok(counts);
+        }
+        let hits = self.new_or_changed(feed, &records, &fps).await?;
         let mut inserts = Vec::new();
         let mut updates = Vec::new();
-        for r in &records {
-            if !r.unit_known {
-                counts.unknown_unit += 1;
-            }
-            let fp = r.fingerprint();
-            match existing.get(&(r.unit_id.clone(), r.case_no.key().to_string())) {
-                None => inserts.push((r, fp)),
-                Some((_, old)) if old.as_slice() == fp.as_slice() => counts.unchanged += 1,
-                Some((id, _)) => updates.push((*id, r, fp)),
+        for (i, id) in hits {
+            if id == 0 {
+                inserts.push((&records[i], fps[i]));
+            } else {
+                updates.push((id, &records[i], fps[i]));
             }
         }
+        counts.unchanged = counts.seen - (inserts.len() + updates.len()) as u64;
         counts.inserted = inserts.len() as u64;
         counts.updated = updates.len() as u64;
-        self.insert(feed, &inserts).await?;
+        self.insert_first = counts.inserted == counts.seen;
+        self.insert(feed, &inserts, false).await?;
         for (id, r, fp) in updates {
             self.update(feed, id, r, fp).await?;
         }
@@ -297,7 +505,7 @@ impl Store for Backend {
 
     async fn begin_import(&self, source: &str, at: DateTime<Utc>) -> StoreResult<Box<dyn Import>> {
         let tx = self.writer.begin_with(BEGIN_WRITE).await?;
-        Ok(Box::new(ImportTx { tx, source: source.to_string(), at }))
+        Ok(Box::new(ImportTx { tx, source: source.to_string(), at, insert_first: false }))
     }
 
     async fn finish_run(&self, source: &str, run: &crate::store::RunReport) -> StoreResult<()> {

@@ -17,6 +17,25 @@ type Db = sqlx::Sqlite;
 type Backend = SqliteStore;
 const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
 const BACKEND_NAME: &str = "sqlite";
+/// Aggregates the positions and ids of new or changed rows into one text value.
+const HITS: &str = "group_concat(b.i || ':' || coalesce(c.id, 0), ',')";
+/// Batches are written as multi-row VALUES of literals: SQLite parses them faster than it can
+/// unpack bound JSON or bind ten thousand parameters, and they never enter the statement cache.
+const INLINE_ROWS: bool = true;
+
+/// The rows of a batch bound as one JSON array of arrays (unused while INLINE_ROWS is set).
+const JSON_ROWS: &str = "jsonb_each($1)";
+
+/// Element `i` of a JSON row as a column value; SQLite keeps dates and times as text.
+fn json_col(i: usize, col: JsonCol) -> String {
+    match col {
+        JsonCol::Hex => format!("unhex(value ->> {i})"),
+        JsonCol::Text | JsonCol::Int | JsonCol::Bool | JsonCol::Date | JsonCol::Time => {
+            format!("value ->> {i}")
+        }
+    }
+}
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 #[derive(Debug, Clone)]
@@ -36,15 +55,16 @@ impl SqliteStore {
             .foreign_keys(true)
             .pragma("cache_size", "-16000")
             .pragma("temp_store", "memory");
-        if let Some(parent) = Path::new(opts.get_filename()).parent() {
-            if !parent.as_os_str().is_empty() && !parent.exists() {
-                std::fs::create_dir_all(parent).map_err(|e| {
-                    crate::store::StoreError::Config(format!(
-                        "cannot create the folder {} for the SQLite store: {e}",
-                        parent.display()
-                    ))
-                })?;
-            }
+        if let Some(parent) = Path::new(opts.get_filename()).parent()
+            && !parent.as_os_str().is_empty()
+            && !parent.exists()
+        {
+            std::fs::create_dir_all(parent).map_err(|e| {
+                crate::store::StoreError::Config(format!(
+                    "cannot create the folder {} for the SQLite store: {e}",
+                    parent.display()
+                ))
+            })?;
         }
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
