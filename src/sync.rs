@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::config::{Config, SourceConfig, SourceKind};
 use crate::records::Feed;
 use crate::schedule::{Schedule, parse_duration};
-use crate::sources::{file, http, sql};
+use crate::sources::{SourceRun, file, http, sql};
 use crate::store::{RowCounts, RunReport, SourceState, Store};
 use crate::units::Units;
 
@@ -86,21 +86,29 @@ async fn sync_source(
             src.feeds
         ))
     })?;
+    let run = SourceRun {
+        store,
+        src,
+        units,
+        feed,
+        now,
+        progress,
+    };
     match src.kind {
-        SourceKind::Http => http::run(store, src, units, feed, now, progress)
-            .await
-            .map(|c| (c, Vec::new()))
-            .map_err(fail),
-        SourceKind::Sql => sql::run(store, src, units, feed, now, progress)
-            .await
-            .map(|c| (c, Vec::new()))
-            .map_err(fail),
+        SourceKind::Http => http::run(run).await.map(|c| (c, Vec::new())).map_err(fail),
+        SourceKind::Sql => {
+            let mut committed = RowCounts::default();
+            match sql::run(run, &mut committed).await {
+                Ok(()) => Ok((committed, Vec::new())),
+                Err(e) => Err((committed, Vec::new(), e)),
+            }
+        }
         SourceKind::File => {
             let path = src.path.as_deref().unwrap_or(Path::new(""));
             if path.is_dir() {
-                sync_drop_folder(store, src, units, feed, path, now, progress).await
+                sync_drop_folder(run, path).await
             } else if path.exists() {
-                file::import_file(store, src, units, feed, path, now, progress)
+                file::import_file(run, path)
                     .await
                     .map(|c| (c, vec![path.display().to_string()]))
                     .map_err(fail)
@@ -115,20 +123,16 @@ async fn sync_source(
 /// cannot be read stays where it is and makes the run fail (so `status` shows it), while the
 /// other files still go in.
 async fn sync_drop_folder(
-    store: &dyn Store,
-    src: &SourceConfig,
-    units: &Units,
-    feed: Feed,
+    run: SourceRun<'_>,
     dir: &Path,
-    now: DateTime<Utc>,
-    progress: bool,
 ) -> Result<(RowCounts, Vec<String>), Failed> {
+    let SourceRun { src, now, .. } = run;
     let mut total = RowCounts::default();
     let mut done = Vec::new();
     let mut errors = Vec::new();
     let files = file::drop_files(dir).map_err(|e| (total, Vec::new(), e))?;
     for f in files {
-        match file::import_file(store, src, units, feed, &f, now, progress).await {
+        match file::import_file(run, &f).await {
             Ok(c) => {
                 total.add(&c);
                 match file::archive(src, dir, &f, now) {

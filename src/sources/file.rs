@@ -21,8 +21,8 @@ use tokio::sync::mpsc;
 use crate::config::{Encoding, SourceConfig};
 use crate::records::Feed;
 use crate::sources::mapping::{Mapper, MappingError};
-use crate::sources::{Item, Progress, Writer, quarantine_items};
-use crate::store::{RowCounts, Store};
+use crate::sources::{Item, Progress, SourceRun, Writer, quarantine_items};
+use crate::store::RowCounts;
 use crate::units::Units;
 
 /// What a file's bytes say it is.
@@ -100,7 +100,7 @@ const SNIFF_BYTES: usize = 1 << 20;
 pub fn read_rows(
     path: &Path,
     src: &SourceConfig,
-    on_row: &mut dyn FnMut(i64, Vec<String>) -> anyhow::Result<()>,
+    on_row: &mut dyn FnMut(i64, &[&str]) -> anyhow::Result<()>,
 ) -> Result<(), anyhow::Error> {
     let name = path.display().to_string();
     let io = |source| FileError::Io {
@@ -148,7 +148,7 @@ fn read_csv(
     f: File,
     head: &[u8],
     src: &SourceConfig,
-    on_row: &mut dyn FnMut(i64, Vec<String>) -> anyhow::Result<()>,
+    on_row: &mut dyn FnMut(i64, &[&str]) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     let enc = choose_encoding(head, src.encoding);
     let decoded = encoding_rs_io::DecodeReaderBytesBuilder::new()
@@ -174,7 +174,8 @@ fn read_csv(
             Ok(false) => return Ok(()),
             Ok(true) => {
                 row += 1;
-                on_row(row, rec.iter().map(str::to_string).collect())?;
+                let cells: Vec<&str> = rec.iter().collect();
+                on_row(row, &cells)?;
             }
             Err(e) => {
                 let line = e.position().map(|p| p.line()).unwrap_or(0);
@@ -196,7 +197,7 @@ fn read_sheet<RS: Read + Seek, R: calamine::Reader<RS>>(
     wb: &mut R,
     file: &str,
     sheet: Option<&str>,
-    on_row: &mut dyn FnMut(i64, Vec<String>) -> anyhow::Result<()>,
+    on_row: &mut dyn FnMut(i64, &[&str]) -> anyhow::Result<()>,
 ) -> anyhow::Result<()>
 where
     R::Error: std::fmt::Display,
@@ -230,7 +231,8 @@ where
     for (i, row) in range.rows().enumerate() {
         let mut cells = vec![String::new(); first_col];
         cells.extend(row.iter().map(cell_text));
-        on_row(first_row + i as i64 + 1, cells)?;
+        let refs: Vec<&str> = cells.iter().map(String::as_str).collect();
+        on_row(first_row + i as i64 + 1, &refs)?;
     }
     Ok(())
 }
@@ -264,7 +266,7 @@ fn cell_text(d: &calamine::Data) -> String {
 fn read_html(
     bytes: &[u8],
     configured: Encoding,
-    on_row: &mut dyn FnMut(i64, Vec<String>) -> anyhow::Result<()>,
+    on_row: &mut dyn FnMut(i64, &[&str]) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     let enc = html_encoding(bytes).unwrap_or_else(|| choose_encoding(bytes, configured));
     let (text, _, _) = enc.decode(bytes);
@@ -304,7 +306,8 @@ fn read_html(
                 break;
             }
         }
-        on_row(row_no, cells)?;
+        let refs: Vec<&str> = cells.iter().map(String::as_str).collect();
+        on_row(row_no, &refs)?;
         pos = end;
     }
     Ok(())
@@ -440,12 +443,13 @@ impl<'a> RowMapper<'a> {
     }
 
     /// `Ok(None)` for title lines, the header row and blank rows.
-    pub fn row(&mut self, row: i64, cells: Vec<String>) -> Result<Option<Item>, FileError> {
+    pub fn row(&mut self, row: i64, cells: &[&str]) -> Result<Option<Item>, FileError> {
         if cells.iter().all(|c| c.trim().is_empty()) {
             return Ok(None);
         }
-        let Some(mapper) = &self.mapper else {
+        let Some(mapper) = &mut self.mapper else {
             self.scanned += 1;
+            let cells: Vec<String> = cells.iter().map(|c| c.to_string()).collect();
             if Mapper::looks_like_header(&cells, &self.src.mapping) {
                 let unit = self.src.unit.as_deref().and_then(|u| self.units.resolve(u));
                 let m =
@@ -471,7 +475,7 @@ impl<'a> RowMapper<'a> {
             }
             return Ok(None);
         };
-        Ok(Some(match mapper.map(&cells, self.units) {
+        Ok(Some(match mapper.map(cells, self.units) {
             Ok(r) => Item::Record(r),
             Err(errors) => {
                 let raw = serde_json::Value::Object(
@@ -487,7 +491,7 @@ impl<'a> RowMapper<'a> {
                             (
                                 key,
                                 serde_json::Value::String(
-                                    cells.get(i).cloned().unwrap_or_default(),
+                                    cells.get(i).map(|c| c.to_string()).unwrap_or_default(),
                                 ),
                             )
                         })
@@ -514,15 +518,15 @@ const READ_CHUNK: usize = 1000;
 
 /// Reads one file into the store in one transaction: its good rows go in together, its bad rows
 /// are quarantined. Nothing is written when the file cannot be read as a whole.
-pub async fn import_file(
-    store: &dyn Store,
-    src: &SourceConfig,
-    units: &Units,
-    feed: Feed,
-    path: &Path,
-    now: DateTime<Utc>,
-    progress: bool,
-) -> anyhow::Result<RowCounts> {
+pub async fn import_file(run: SourceRun<'_>, path: &Path) -> anyhow::Result<RowCounts> {
+    let SourceRun {
+        store,
+        src,
+        units,
+        feed,
+        now,
+        progress,
+    } = run;
     let (tx, mut rx) = mpsc::channel::<Result<Vec<Item>, anyhow::Error>>(4);
     let src_owned = src.clone();
     let units_owned = units.clone();
@@ -673,7 +677,7 @@ mod tests {
                     <tr><td>稻交运罚〔2025〕1号</td><td><b>张&nbsp;三</b></td><td>1&#44;000</td></tr></table>";
         let mut rows = Vec::new();
         read_html(html.as_bytes(), Encoding::Auto, &mut |n, cells| {
-            rows.push((n, cells));
+            rows.push((n, cells.iter().map(|c| c.to_string()).collect::<Vec<_>>()));
             Ok(())
         })
         .unwrap();

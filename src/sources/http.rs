@@ -18,8 +18,8 @@ use serde_json::Value as Json;
 use crate::config::{AuthKind, Pagination, SourceConfig, read_secret};
 use crate::records::{Feed, Value};
 use crate::sources::mapping::Mapper;
-use crate::sources::{Item, Progress, Writer, quarantine_items};
-use crate::store::{RowCounts, Store};
+use crate::sources::{Item, Progress, SourceRun, Writer, quarantine_items};
+use crate::store::RowCounts;
 use crate::units::Units;
 
 /// Why one request failed, and whether trying again can help.
@@ -35,6 +35,9 @@ pub struct HttpSource<'a> {
     src: &'a SourceConfig,
     client: reqwest::Client,
     auth: Option<(String, String)>,
+    /// Credential texts to blank out of error messages: some servers echo the credentials they
+    /// rejected in the body, and error texts end up in logs and in `status`.
+    secrets: Vec<String>,
 }
 
 impl<'a> HttpSource<'a> {
@@ -47,6 +50,7 @@ impl<'a> HttpSource<'a> {
             .context("cannot build the HTTP client")?;
         let a = &src.auth;
         let prefix = format!("sources.{}.auth", src.name);
+        let mut secrets = Vec::new();
         let auth = match a.kind {
             AuthKind::None => None,
             AuthKind::Bearer => {
@@ -56,6 +60,7 @@ impl<'a> HttpSource<'a> {
                     a.token_credential.as_deref(),
                 )?
                 .ok_or_else(|| anyhow!("{prefix}: bearer auth needs a token"))?;
+                secrets.push(t.expose_secret().to_string());
                 Some((
                     "Authorization".to_string(),
                     format!("Bearer {}", t.expose_secret()),
@@ -70,13 +75,10 @@ impl<'a> HttpSource<'a> {
                 )?
                 .ok_or_else(|| anyhow!("{prefix}: basic auth needs a password"))?;
                 let user = a.username.clone().unwrap_or_default();
-                Some((
-                    "Authorization".to_string(),
-                    format!(
-                        "Basic {}",
-                        encode(format!("{user}:{}", p.expose_secret()).as_bytes())
-                    ),
-                ))
+                let credentials = encode(format!("{user}:{}", p.expose_secret()).as_bytes());
+                secrets.push(p.expose_secret().to_string());
+                secrets.push(credentials.clone());
+                Some(("Authorization".to_string(), format!("Basic {credentials}")))
             }
             AuthKind::ApiKey => {
                 let k = read_secret(
@@ -85,10 +87,25 @@ impl<'a> HttpSource<'a> {
                     a.key_credential.as_deref(),
                 )?
                 .ok_or_else(|| anyhow!("{prefix}: api_key auth needs a key"))?;
+                secrets.push(k.expose_secret().to_string());
                 Some((a.header.clone(), k.expose_secret().to_string()))
             }
         };
-        Ok(HttpSource { src, client, auth })
+        Ok(HttpSource {
+            src,
+            client,
+            auth,
+            secrets,
+        })
+    }
+
+    /// `text` with every credential replaced by `***`.
+    fn redact(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        for s in self.secrets.iter().filter(|s| !s.is_empty()) {
+            out = out.replace(s.as_str(), "***");
+        }
+        out
     }
 
     /// One GET with retries: 5xx, 429, timeouts and connection failures are retried with
@@ -126,6 +143,14 @@ impl<'a> HttpSource<'a> {
             req = req.header(k, v);
         }
         let resp = req.send().await.map_err(|e| {
+            // A request that cannot be built (a header name or value HTTP does not allow, such
+            // as a secret file with two lines) fails the same way every time: do not retry it.
+            if e.is_builder() {
+                return FetchError::Permanent(format!(
+                    "GET {url} cannot be sent: {}",
+                    error_chain(&e)
+                ));
+            }
             let kind = if e.is_timeout() {
                 "timed out"
             } else {
@@ -140,7 +165,8 @@ impl<'a> HttpSource<'a> {
             )));
         }
         if !status.is_success() {
-            let body = resp.text().await.unwrap_or_default();
+            // Redacted before shortening, so that no prefix of a secret survives the cut.
+            let body = self.redact(&resp.text().await.unwrap_or_default());
             return Err(FetchError::Permanent(format!(
                 "GET {url} answered {status}: {}",
                 body.chars().take(200).collect::<String>()
@@ -201,10 +227,10 @@ fn records_of<'j>(body: &'j Json, field: &str) -> anyhow::Result<&'j Vec<Json>> 
         if let Some(Json::Array(a)) = body.get(k) {
             return Ok(a);
         }
-        if let Some(inner) = body.get(k).filter(|v| v.is_object()) {
-            if let Ok(a) = records_of(inner, "") {
-                return Ok(a);
-            }
+        if let Some(inner) = body.get(k).filter(|v| v.is_object())
+            && let Ok(a) = records_of(inner, "")
+        {
+            return Ok(a);
         }
     }
     bail!("the response has no record array (set records_field)")
@@ -272,14 +298,15 @@ impl<'a> JsonMapper<'a> {
 }
 
 /// One run of an HTTP source.
-pub async fn run(
-    store: &dyn Store,
-    src: &SourceConfig,
-    units: &Units,
-    feed: Feed,
-    now: DateTime<Utc>,
-    progress: bool,
-) -> anyhow::Result<RowCounts> {
+pub async fn run(run: SourceRun<'_>) -> anyhow::Result<RowCounts> {
+    let SourceRun {
+        store,
+        src,
+        units,
+        feed,
+        now,
+        progress,
+    } = run;
     let http = HttpSource::new(src)?;
     let state = store.source_state(&src.name).await?;
     let since = state.and_then(|s| s.cursor).filter(|c| !c.is_empty());
@@ -292,6 +319,7 @@ pub async fn run(
     let mut page = src.first_page;
     let mut offset: u64 = 0;
     let mut next_cursor: Option<String> = None;
+    let mut stopped_early = false;
     for page_no in 1..=src.max_pages {
         let mut query: Vec<(String, String)> = Vec::new();
         if let (false, Some(s)) = (src.since_param.is_empty(), &since) {
@@ -336,10 +364,10 @@ pub async fn run(
                     other.clone(),
                 )),
             };
-            if let (Item::Record(r), Some(idx)) = (&item, updated_idx) {
-                if let Some(Value::DateTime(t)) = r.values.get(idx) {
-                    newest = newest.max(Some(*t));
-                }
+            if let (Item::Record(r), Some(idx)) = (&item, updated_idx)
+                && let Some(Value::DateTime(t)) = r.values.get(idx)
+            {
+                newest = newest.max(Some(*t));
             }
             writer.push(item).await?;
         }
@@ -367,10 +395,14 @@ pub async fn run(
         }
         if page_no == src.max_pages {
             tracing::warn!(source = %src.name, pages = page_no, "stopped at max_pages; the rest follows next run");
+            stopped_early = true;
         }
     }
     bar.done();
+    // Stopped before the last page: unread pages may hold older changes than the newest seen,
+    // so the cursor stays where it was and the next run reads from there again.
     let cursor = match (newest, since) {
+        (_, s) if stopped_early => s,
         (Some(t), _) => Some(
             t.with_timezone(&chrono_tz::Asia::Shanghai)
                 .to_rfc3339_opts(chrono::SecondsFormat::Secs, false),

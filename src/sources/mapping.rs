@@ -6,7 +6,7 @@
 //! into the list of what is wrong with it (field, column, value, reason), so the caller can
 //! quarantine the row and go on.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use crate::config::UnitConfig;
 use crate::domain::case_no::CaseNo;
@@ -70,7 +70,11 @@ pub struct Mapper {
     case_no_col: usize,
     cols: Vec<Option<usize>>,
     source_unit: Option<UnitConfig>,
+    /// Unit text as written → how it resolved; a file names few units, millions of times.
+    unit_cache: HashMap<String, Result<(String, bool), String>>,
 }
+
+const UNIT_CACHE_MAX: usize = 10_000;
 
 impl Mapper {
     /// Maps `headers` for `feed`. `mapping` is the source's canonical-field → column table;
@@ -140,6 +144,7 @@ impl Mapper {
             case_no_col,
             cols,
             source_unit: source_unit.cloned(),
+            unit_cache: HashMap::new(),
         })
     }
 
@@ -175,8 +180,32 @@ impl Mapper {
         self.headers.get(col).map(|h| h.trim().to_string())
     }
 
+    /// Resolves the unit a row names: the source's own unit when empty, a configured unit, or
+    /// (SPEC §9) an unknown unit kept under its name as written. A row naming another configured
+    /// unit than the source's own is refused.
+    fn resolve_unit(&self, unit_text: &str, units: &Units) -> Result<(String, bool), String> {
+        if unit_text.is_empty() {
+            return match &self.source_unit {
+                Some(u) => Ok((u.id.clone(), true)),
+                None => Err("the unit is empty and the source belongs to no unit".into()),
+            };
+        }
+        match (units.resolve(unit_text), &self.source_unit) {
+            (Some(u), Some(own)) if u.id != own.id => Err(format!(
+                "the row belongs to {} but this source is {}'s",
+                u.name, own.name
+            )),
+            (Some(u), _) => Ok((u.id.clone(), true)),
+            (None, _) => Ok((text::normalize(unit_text), false)),
+        }
+    }
+
     /// Maps one row, given as cells in header order. Missing trailing cells count as empty.
-    pub fn map<S: AsRef<str>>(&self, row: &[S], units: &Units) -> Result<Record, Vec<FieldError>> {
+    pub fn map<S: AsRef<str>>(
+        &mut self,
+        row: &[S],
+        units: &Units,
+    ) -> Result<Record, Vec<FieldError>> {
         let cell = |i: usize| row.get(i).map(|s| s.as_ref().trim()).unwrap_or("");
         let mut errors = Vec::new();
 
@@ -194,36 +223,27 @@ impl Mapper {
         };
 
         let unit_text = self.unit_col.map(cell).unwrap_or("");
-        let unit = if unit_text.is_empty() {
-            match &self.source_unit {
-                Some(u) => Some((u.id.clone(), true)),
-                None => {
-                    errors.push(FieldError {
-                        field: "unit".into(),
-                        column: self.unit_col.and_then(|c| self.header(c)),
-                        value: String::new(),
-                        reason: "the unit is empty and the source belongs to no unit".into(),
-                    });
-                    None
+        let resolved = match self.unit_cache.get(unit_text) {
+            Some(r) => r.clone(),
+            None => {
+                let r = self.resolve_unit(unit_text, units);
+                if self.unit_cache.len() >= UNIT_CACHE_MAX {
+                    self.unit_cache.clear();
                 }
+                self.unit_cache.insert(unit_text.to_string(), r.clone());
+                r
             }
-        } else {
-            match (units.resolve(unit_text), &self.source_unit) {
-                (Some(u), Some(own)) if u.id != own.id => {
-                    errors.push(FieldError {
-                        field: "unit".into(),
-                        column: self.unit_col.and_then(|c| self.header(c)),
-                        value: unit_text.to_string(),
-                        reason: format!(
-                            "the row belongs to {} but this source is {}'s",
-                            u.name, own.name
-                        ),
-                    });
-                    None
-                }
-                (Some(u), _) => Some((u.id.clone(), true)),
-                // SPEC §9: a row whose unit is not configured is kept as an unknown unit.
-                (None, _) => Some((text::normalize(unit_text), false)),
+        };
+        let unit = match resolved {
+            Ok(u) => Some(u),
+            Err(reason) => {
+                errors.push(FieldError {
+                    field: "unit".into(),
+                    column: self.unit_col.and_then(|c| self.header(c)),
+                    value: unit_text.to_string(),
+                    reason,
+                });
+                None
             }
         };
 
@@ -324,7 +344,7 @@ mod tests {
             "办结日期",
             "涉嫌犯罪",
         ]);
-        let m = Mapper::new(Feed::Cases, &h, &BTreeMap::new(), None).unwrap();
+        let mut m = Mapper::new(Feed::Cases, &h, &BTreeMap::new(), None).unwrap();
         let r = m
             .map(
                 &[
@@ -351,7 +371,7 @@ mod tests {
     #[test]
     fn a_bad_row_reports_every_field_wrong_with_its_column() {
         let h = headers(&["执法单位", "案号", "处罚决定日期", "罚没金额(元)"]);
-        let m = Mapper::new(Feed::Cases, &h, &BTreeMap::new(), None).unwrap();
+        let mut m = Mapper::new(Feed::Cases, &h, &BTreeMap::new(), None).unwrap();
         let errs = m
             .map(
                 &["稻城县市场监督管理局", "", "2025-02-30", "一千二"],
@@ -367,13 +387,13 @@ mod tests {
     #[test]
     fn unknown_units_are_kept_and_foreign_units_are_refused() {
         let h = headers(&["执法单位", "案号"]);
-        let m = Mapper::new(Feed::Cases, &h, &BTreeMap::new(), None).unwrap();
+        let mut m = Mapper::new(Feed::Cases, &h, &BTreeMap::new(), None).unwrap();
         let r = m.map(&["县公安局", "X1"], &units()).unwrap();
         assert_eq!((r.unit_id.as_str(), r.unit_known), ("县公安局", false));
 
         let u = units();
         let own = u.get("scjg").cloned();
-        let m = Mapper::new(Feed::Cases, &h, &BTreeMap::new(), own.as_ref()).unwrap();
+        let mut m = Mapper::new(Feed::Cases, &h, &BTreeMap::new(), own.as_ref()).unwrap();
         assert_eq!(m.map(&["", "X1"], &u).unwrap().unit_id, "scjg");
         let errs = m.map(&["稻城县自然资源局", "X1"], &u).unwrap_err();
         assert_eq!(errs[0].field, "unit");
@@ -385,7 +405,7 @@ mod tests {
         let mut map = BTreeMap::new();
         map.insert("case_no".to_string(), "文书号".to_string());
         map.insert("amount".to_string(), "罚款".to_string());
-        let m = Mapper::new(Feed::Cases, &h, &map, None).unwrap();
+        let mut m = Mapper::new(Feed::Cases, &h, &map, None).unwrap();
         let r = m.map(&["scjg", "A-1", "1.2万"], &units()).unwrap();
         assert_eq!(r.get("amount"), &Value::Fen(1_200_000));
         map.insert("party".to_string(), "当事人".to_string());

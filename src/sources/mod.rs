@@ -12,8 +12,25 @@ use std::collections::HashSet;
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
-use crate::records::Record;
-use crate::store::{Import, QuarantineItem, RowCounts, StoreResult};
+use chrono::{DateTime, Utc};
+
+use crate::config::SourceConfig;
+use crate::records::{Feed, Record};
+use crate::store::{Import, QuarantineItem, RowCounts, Store, StoreResult};
+use crate::units::Units;
+
+/// What every connector needs for one run of one source.
+#[derive(Clone, Copy)]
+pub struct SourceRun<'a> {
+    pub store: &'a dyn Store,
+    pub src: &'a SourceConfig,
+    pub units: &'a Units,
+    pub feed: Feed,
+    /// Bookkeeping time of this run (first seen, changed, quarantined).
+    pub now: DateTime<Utc>,
+    /// Show progress on a terminal.
+    pub progress: bool,
+}
 
 /// Rows written to the store per statement batch.
 pub const BATCH: usize = 2000;
@@ -51,9 +68,12 @@ pub fn quarantine_items(
 pub struct Writer {
     import: Box<dyn Import>,
     pending: Vec<Record>,
-    keys: HashSet<(String, String)>,
+    /// Hashes of the (unit, case key) pairs in `pending`. A hash collision only causes an
+    /// early flush, never a wrong write.
+    keys: HashSet<u64>,
     quarantine: Vec<QuarantineItem>,
     counts: RowCounts,
+    hasher: std::collections::hash_map::RandomState,
 }
 
 impl Writer {
@@ -64,13 +84,20 @@ impl Writer {
             keys: HashSet::with_capacity(BATCH),
             quarantine: Vec::new(),
             counts: RowCounts::default(),
+            hasher: std::collections::hash_map::RandomState::new(),
         }
     }
 
     pub async fn push(&mut self, item: Item) -> StoreResult<()> {
         match item {
             Item::Record(r) => {
-                let key = (r.unit_id.clone(), r.case_no.key().to_string());
+                let key = {
+                    use std::hash::{BuildHasher, Hash, Hasher};
+                    let mut h = self.hasher.build_hasher();
+                    r.unit_id.hash(&mut h);
+                    r.case_no.key().hash(&mut h);
+                    h.finish()
+                };
                 // A case listed twice in one file: the later row is applied after the earlier
                 // one (as an update), never in the same statement.
                 if self.keys.contains(&key) {

@@ -8,28 +8,24 @@
 //! timestamptz …) without a type table of our own; MySQL rows are converted by column type.
 
 use anyhow::{Context, anyhow, bail};
-use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use chrono::{NaiveDate, NaiveDateTime};
 use futures_util::TryStreamExt;
 use secrecy::ExposeSecret;
 use sqlx::{AssertSqlSafe, Column, ConnectOptions, Connection, Row, TypeInfo, ValueRef};
 use std::str::FromStr;
 
-use crate::config::{SourceConfig, read_secret};
-use crate::records::Feed;
+use crate::config::read_secret;
 use crate::sources::http::{JsonMapper, json_cell};
-use crate::sources::{Item, Progress, Writer};
-use crate::store::{RowCounts, Store};
-use crate::units::Units;
+use crate::sources::{Item, Progress, SourceRun, Writer};
+use crate::store::RowCounts;
 
-/// One run of an SQL source.
-pub async fn run(
-    store: &dyn Store,
-    src: &SourceConfig,
-    units: &Units,
-    feed: Feed,
-    now: DateTime<Utc>,
-    progress: bool,
-) -> anyhow::Result<RowCounts> {
+/// MySQL session time zone: Asia/Shanghai, where department systems keep local times.
+const SHANGHAI_OFFSET: &str = "+08:00";
+
+/// One run of an SQL source. `committed` counts the rows of every batch committed so far, also
+/// when the run fails later.
+pub async fn run(run: SourceRun<'_>, committed: &mut RowCounts) -> anyhow::Result<()> {
+    let SourceRun { store, src, .. } = run;
     let dsn = src.dsn.as_ref().ok_or_else(|| anyhow!("no dsn"))?;
     let password = read_secret(
         &format!("sources.{}.password_file", src.name),
@@ -76,11 +72,16 @@ pub async fn run(
                         _ => Err(anyhow!("to_jsonb gave no object")),
                     }
                 });
-        consume(store, src, units, feed, now, progress, rows).await
+        consume(run, rows, committed).await
     } else {
         let url = url.replacen("mariadb://", "mysql://", 1);
+        // The session runs in Asia/Shanghai's fixed offset (no DST since 1991), not sqlx's
+        // default UTC: a cursor taken from a TIMESTAMP column is bound back into the query as
+        // local text, and MariaDB ignores an offset written in a datetime string, so with a UTC
+        // session a `+08:00` cursor was read 8 hours late and the rows in between were skipped.
         let mut opts = sqlx::mysql::MySqlConnectOptions::from_str(&url)
-            .with_context(|| format!("bad dsn {dsn}"))?;
+            .with_context(|| format!("bad dsn {dsn}"))?
+            .timezone(Some(SHANGHAI_OFFSET.to_string()));
         if let Some(p) = &password {
             opts = opts.password(p.expose_secret());
         }
@@ -98,27 +99,26 @@ pub async fn run(
         let rows = rows
             .map_err(anyhow::Error::from)
             .and_then(|row: sqlx::mysql::MySqlRow| async move { mysql_object(&row) });
-        let out = consume(store, src, units, feed, now, progress, rows).await;
+        let out = consume(run, rows, committed).await;
         drop(conn.close().await);
         out
     }
 }
 
-async fn consume<S>(
-    store: &dyn Store,
-    src: &SourceConfig,
-    units: &Units,
-    feed: Feed,
-    now: DateTime<Utc>,
-    progress: bool,
-    rows: S,
-) -> anyhow::Result<RowCounts>
+async fn consume<S>(run: SourceRun<'_>, rows: S, total: &mut RowCounts) -> anyhow::Result<()>
 where
     S: futures_util::Stream<Item = anyhow::Result<serde_json::Map<String, serde_json::Value>>>,
 {
+    let SourceRun {
+        store,
+        src,
+        units,
+        feed,
+        now,
+        progress,
+    } = run;
     let cursor_col = src.cursor_column.clone().unwrap_or_default();
     let mut mapper = JsonMapper::new(feed, src, units);
-    let mut total = RowCounts::default();
     let mut writer = Writer::new(store.begin_import(&src.name, now).await?);
     let mut in_batch = 0u32;
     let mut last_cursor: Option<String> = None;
@@ -152,7 +152,7 @@ where
     }
     let c = writer.commit(last_cursor).await?;
     total.add(&c);
-    Ok(total)
+    Ok(())
 }
 
 /// A MySQL row as a JSON object of cell texts, by column type.
@@ -182,11 +182,13 @@ fn mysql_object(
                     .format("%Y-%m-%d")
                     .to_string(),
             ),
-            // sqlx sets the session time zone to UTC, so TIMESTAMP arrives in UTC.
+            // The session is in Asia/Shanghai (see `run`), so TIMESTAMP arrives as local wall
+            // time, in the same text as DATETIME; that text also works as a cursor. Unchecked:
+            // sqlx only types TIMESTAMP as `DateTime<Utc>`, which assumes a UTC session.
             "TIMESTAMP" => J::String(
-                row.try_get::<DateTime<Utc>, _>(i)?
-                    .with_timezone(&chrono_tz::Asia::Shanghai)
-                    .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false),
+                row.try_get_unchecked::<NaiveDateTime, _>(i)?
+                    .format("%Y-%m-%d %H:%M:%S%.f")
+                    .to_string(),
             ),
             // DATETIME has no zone: it is the department's local (Asia/Shanghai) time.
             "DATETIME" => J::String(
