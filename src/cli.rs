@@ -178,15 +178,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Sync { source } => {
             let cfg = load_config(&cli)?;
-            if let Some(s) = source {
-                if cfg.source(s).is_none() {
-                    let names: Vec<&str> = cfg.sources.iter().map(|s| s.name.as_str()).collect();
-                    return Err(UsageError(format!(
-                        "no source named {s:?} (configured: {})",
-                        names.join(", ")
-                    ))
-                    .into());
-                }
+            if let Some(s) = source
+                && cfg.source(s).is_none()
+            {
+                let names: Vec<&str> = cfg.sources.iter().map(|s| s.name.as_str()).collect();
+                return Err(UsageError(format!(
+                    "no source named {s:?} (configured: {})",
+                    names.join(", ")
+                ))
+                .into());
             }
             let store = store::open(&cfg.store).await?;
             let outcomes =
@@ -218,14 +218,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Cases { unit, format, feed } => {
             let cfg = load_config(&cli)?;
             let units = Units::new(&cfg.units);
-            let unit_id = match unit {
-                None => None,
-                Some(u) => Some(match units.resolve(u) {
-                    Some(c) => c.id.clone(),
-                    // An unknown unit as stored (rows are kept under the name as written).
-                    None => crate::domain::text::normalize(u),
-                }),
-            };
+            let unit_id = unit.as_ref().map(|u| match units.resolve(u) {
+                Some(c) => c.id.clone(),
+                // An unknown unit as stored (rows are kept under the name as written).
+                None => crate::domain::text::normalize(u),
+            });
             let store = store::open(&cfg.store).await?;
             cases(store.as_ref(), &units, *feed, unit_id.as_deref(), *format).await?;
             Ok(ExitCode::SUCCESS)
@@ -278,10 +275,10 @@ fn check_config(cli: &Cli) -> anyhow::Result<ExitCode> {
                     s.password_credential.as_deref(),
                     &mut problems,
                 );
-                if let Some(p) = &s.path {
-                    if !p.exists() {
-                        problems.push(format!("sources[{i}].path: {} does not exist", p.display()));
-                    }
+                if let Some(p) = &s.path
+                    && !p.exists()
+                {
+                    problems.push(format!("sources[{i}].path: {} does not exist", p.display()));
                 }
             }
             if problems.is_empty() {
@@ -447,10 +444,10 @@ async fn status(
             }
             write!(out, "{}", output::table(&headers, &rows))?;
             for (src, st, fresh) in &sources {
-                if *fresh == Freshness::Error {
-                    if let Some(e) = &st.last_error {
-                        writeln!(out, "  {} failed: {}", src.name, crate::mask::mask_text(e))?;
-                    }
+                if *fresh == Freshness::Error
+                    && let Some(e) = &st.last_error
+                {
+                    writeln!(out, "  {} failed: {}", src.name, crate::mask::mask_text(e))?;
                 }
             }
             let totals: Vec<String> = counts

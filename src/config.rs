@@ -553,9 +553,9 @@ impl Config {
             }
         }
         apply_env(&mut merged, &opts.env, &mut problems);
-        let mut cfg = from_table(merged, &mut problems);
+        let (mut cfg, index) = from_table(merged, &mut problems);
         cfg.files = files;
-        validate(&cfg, &mut problems);
+        validate(&cfg, &index, &mut problems);
         if problems.is_empty() {
             Ok(cfg)
         } else {
@@ -574,8 +574,8 @@ impl Config {
                 });
             }
         };
-        let cfg = from_table(table, &mut problems);
-        validate(&cfg, &mut problems);
+        let (cfg, index) = from_table(table, &mut problems);
+        validate(&cfg, &index, &mut problems);
         if problems.is_empty() {
             Ok(cfg)
         } else {
@@ -713,7 +713,15 @@ fn set_in_value(target: &mut Value, segments: &[String], value: Value) -> Result
 
 const TOP_LEVEL: [&str; 4] = ["store", "units", "sources", "notify"];
 
-fn from_table(mut table: Table, problems: &mut Vec<Problem>) -> Config {
+/// Where each loaded `[[units]]` / `[[sources]]` entry stood in the file, so that problems name
+/// the right index even when an earlier entry could not be read at all.
+#[derive(Debug, Default)]
+struct EntryIndex {
+    units: Vec<usize>,
+    sources: Vec<usize>,
+}
+
+fn from_table(mut table: Table, problems: &mut Vec<Problem>) -> (Config, EntryIndex) {
     let mut cfg = Config::default();
     for key in table.keys() {
         if !TOP_LEVEL.contains(&key.as_str()) {
@@ -723,32 +731,38 @@ fn from_table(mut table: Table, problems: &mut Vec<Problem>) -> Config {
             ));
         }
     }
-    if let Some(v) = table.remove("store") {
-        if let Some(s) = section::<StoreConfig>("store", v, problems) {
-            cfg.store = s;
-        }
+    if let Some(v) = table.remove("store")
+        && let Some(s) = section::<StoreConfig>("store", v, problems)
+    {
+        cfg.store = s;
     }
-    if let Some(v) = table.remove("notify") {
-        if let Some(s) = section::<NotifyConfig>("notify", v, problems) {
-            cfg.notify = s;
-        }
+    if let Some(v) = table.remove("notify")
+        && let Some(s) = section::<NotifyConfig>("notify", v, problems)
+    {
+        cfg.notify = s;
     }
-    cfg.units = entries::<UnitConfig>("units", table.remove("units"), problems);
-    cfg.sources = entries::<SourceConfig>("sources", table.remove("sources"), problems);
-    cfg
+    let mut index = EntryIndex::default();
+    (index.units, cfg.units) = entries::<UnitConfig>("units", table.remove("units"), problems)
+        .into_iter()
+        .unzip();
+    (index.sources, cfg.sources) =
+        entries::<SourceConfig>("sources", table.remove("sources"), problems)
+            .into_iter()
+            .unzip();
+    (cfg, index)
 }
 
 fn entries<T: DeserializeOwned>(
     key: &str,
     value: Option<Value>,
     problems: &mut Vec<Problem>,
-) -> Vec<T> {
+) -> Vec<(usize, T)> {
     match value {
         None => Vec::new(),
         Some(Value::Array(items)) => items
             .into_iter()
             .enumerate()
-            .filter_map(|(i, v)| section::<T>(&format!("{key}[{i}]"), v, problems))
+            .filter_map(|(i, v)| section::<T>(&format!("{key}[{i}]"), v, problems).map(|t| (i, t)))
             .collect(),
         Some(_) => {
             problems.push(problem(
@@ -806,7 +820,7 @@ fn clean_serde_message(msg: &str) -> String {
 // Validation: what serde cannot see
 // ---------------------------------------------------------------------------------------------
 
-fn validate(cfg: &Config, problems: &mut Vec<Problem>) {
+fn validate(cfg: &Config, index: &EntryIndex, problems: &mut Vec<Problem>) {
     let url = cfg.store.url.expose();
     if !(url.starts_with("sqlite:")
         || url.starts_with("postgres://")
@@ -829,8 +843,8 @@ fn validate(cfg: &Config, problems: &mut Vec<Problem>) {
 
     let mut unit_ids = std::collections::HashSet::new();
     let mut unit_names: BTreeMap<String, String> = BTreeMap::new();
-    for (i, u) in cfg.units.iter().enumerate() {
-        let p = format!("units[{i}]");
+    for (n, u) in cfg.units.iter().enumerate() {
+        let p = format!("units[{}]", index.units.get(n).copied().unwrap_or(n));
         if !is_identifier(&u.id) {
             problems.push(problem(
                 format!("{p}.id"),
@@ -853,18 +867,20 @@ fn validate(cfg: &Config, problems: &mut Vec<Problem>) {
             if key.is_empty() {
                 continue;
             }
-            if let Some(other) = unit_names.insert(key, u.id.clone()) {
-                if other != u.id {
-                    let at = if j == 0 {
-                        format!("{p}.name")
-                    } else {
-                        format!("{p}.aliases[{}]", j - 1)
-                    };
-                    problems.push(problem(
-                        at,
-                        format!("{n:?} also names unit {other:?}: a name or alias must point to one unit"),
-                    ));
-                }
+            if let Some(other) = unit_names.insert(key, u.id.clone())
+                && other != u.id
+            {
+                let at = if j == 0 {
+                    format!("{p}.name")
+                } else {
+                    format!("{p}.aliases[{}]", j - 1)
+                };
+                problems.push(problem(
+                    at,
+                    format!(
+                        "{n:?} also names unit {other:?}: a name or alias must point to one unit"
+                    ),
+                ));
             }
         }
         for (j, c) in u.contacts.iter().enumerate() {
@@ -878,7 +894,8 @@ fn validate(cfg: &Config, problems: &mut Vec<Problem>) {
     }
 
     let mut names = std::collections::HashSet::new();
-    for (i, s) in cfg.sources.iter().enumerate() {
+    for (n, s) in cfg.sources.iter().enumerate() {
+        let i = index.sources.get(n).copied().unwrap_or(n);
         validate_source(i, s, &unit_ids, &unit_names, &mut names, problems);
     }
 
@@ -938,24 +955,25 @@ fn validate_source(
             ),
         ));
     }
-    if let Some(u) = &s.unit {
-        if !unit_ids.contains(u) && !unit_names.contains_key(&text::squeeze(u)) {
-            problems.push(problem(
-                format!("{p}.unit"),
-                format!("no [[units]] entry has id or name {u:?}"),
-            ));
-        }
+    if let Some(u) = &s.unit
+        && !unit_ids.contains(u)
+        && !unit_names.contains_key(&text::squeeze(u))
+    {
+        problems.push(problem(
+            format!("{p}.unit"),
+            format!("no [[units]] entry has id or name {u:?}"),
+        ));
     }
     if let Err(e) = crate::schedule::Schedule::parse(&s.schedule) {
         problems.push(problem(format!("{p}.schedule"), e.to_string()));
     }
-    if let Some(l) = &s.late_after {
-        if crate::schedule::parse_duration(l).is_none() {
-            problems.push(problem(
-                format!("{p}.late_after"),
-                format!("expected a duration such as 90m, 2h or 1d, found {l:?}"),
-            ));
-        }
+    if let Some(l) = &s.late_after
+        && crate::schedule::parse_duration(l).is_none()
+    {
+        problems.push(problem(
+            format!("{p}.late_after"),
+            format!("expected a duration such as 90m, 2h or 1d, found {l:?}"),
+        ));
     }
     let feed_fields = crate::records::Feed::from_name(s.feeds).map(|f| f.fields());
     if let Some(fields) = feed_fields {
@@ -1048,13 +1066,13 @@ fn validate_source(
                     "a file source needs a path (a file or a drop folder)",
                 ));
             }
-            if let Some(d) = &s.delimiter {
-                if d.chars().count() != 1 || !d.is_ascii() {
-                    problems.push(problem(
-                        format!("{p}.delimiter"),
-                        "expected one ASCII character",
-                    ));
-                }
+            if let Some(d) = &s.delimiter
+                && (d.chars().count() != 1 || !d.is_ascii())
+            {
+                problems.push(problem(
+                    format!("{p}.delimiter"),
+                    "expected one ASCII character",
+                ));
             }
         }
         SourceKind::Http => {
