@@ -1,0 +1,220 @@
+//! The real `liandong` binary: exit codes, configuration commands, sync/status/cases output on
+//! the sample county shipped in the repository.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use crate::common::{self, bin, write};
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Runs the binary in the repository with the sample configuration and a store in `db`.
+fn sample(db: &Path, args: &[&str]) -> Output {
+    bin()
+        .current_dir(repo())
+        .args(["--config", "config/liandong.toml"])
+        .args(args)
+        .env("LIANDONG__STORE__URL", format!("sqlite://{}", db.display()))
+        .env_remove("LIANDONG_CONFIG")
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap()
+}
+
+fn text(o: &[u8]) -> String {
+    String::from_utf8_lossy(o).into_owned()
+}
+
+#[test]
+fn default_config_prints_the_shipped_example() {
+    let out = bin().arg("default-config").output().unwrap();
+    assert!(out.status.success());
+    let shipped = std::fs::read_to_string(repo().join("config/liandong.example.toml")).unwrap();
+    assert_eq!(text(&out.stdout), shipped);
+}
+
+#[test]
+fn the_shipped_sample_configuration_is_valid() {
+    let out = bin()
+        .current_dir(repo())
+        .args(["--config", "config/liandong.toml", "check-config"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("configuration is valid"));
+}
+
+#[test]
+fn check_config_lists_every_problem_with_its_key_path_and_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(
+        dir.path(),
+        "bad.toml",
+        "[store]\nurl = \"mysql://x\"\ncolour = 1\n[[units]]\nid = \"a\"\nname = \"甲\"\n[[sources]]\nname = \"s\"\nkind = \"file\"\nencoding = \"big5\"\n[[sources]]\nname = \"t\"\nkind = \"http\"\nurl = \"ftp://x\"\npath = \"x\"\n",
+    );
+    let out = bin()
+        .args(["--config", f.to_str().unwrap(), "check-config"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    for want in [
+        "store.colour",
+        "sources[0].encoding",
+        "sources[1].url",
+        "sources[1].path",
+    ] {
+        assert!(err.contains(want), "missing {want} in:\n{err}");
+    }
+    // Every command refuses a broken configuration with exit code 2.
+    let out = bin()
+        .args(["--config", f.to_str().unwrap(), "sync"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn a_missing_configuration_file_is_a_usage_error() {
+    let out = bin()
+        .args(["--config", "/nonexistent/liandong.toml", "status"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("does not exist"));
+}
+
+#[test]
+fn the_sample_county_syncs_shows_its_quarantine_and_resyncs_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("sample.db");
+    let out = sample(&db, &["sync"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let table = text(&out.stdout);
+    assert!(
+        table.contains("scjg-cases") && table.contains("platform-referrals"),
+        "{table}"
+    );
+
+    let status = sample(&db, &["status"]);
+    let s = text(&status.stdout);
+    assert!(status.status.success());
+    // The two deliberately bad rows of the GBK sample file, by file:row:field.
+    assert!(s.contains("scjg-2025.csv:5:decided_on"), "{s}");
+    assert!(s.contains("scjg-2025.csv:14:amount"), "{s}");
+    for l in s
+        .lines()
+        .filter(|l| l.starts_with("scjg-cases ") || l.starts_with("platform-"))
+    {
+        assert!(l.contains(" ok "), "every sample source is fresh: {l}");
+    }
+
+    let again = sample(&db, &["sync"]);
+    assert!(again.status.success());
+    let json = sample(&db, &["status", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    for src in v["sources"].as_array().unwrap() {
+        assert_eq!(src["last_run"]["inserted"], 0, "{src}");
+        assert_eq!(src["last_run"]["updated"], 0, "{src}");
+        assert_eq!(src["freshness"], "ok", "{src}");
+    }
+}
+
+#[test]
+fn cases_lists_by_unit_in_json_and_csv_with_id_numbers_masked() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("sample.db");
+    assert!(sample(&db, &["sync"]).status.success());
+    let out = sample(
+        &db,
+        &["cases", "--unit", "县市场监管局", "--format", "json"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let arr = v.as_array().unwrap();
+    assert!(!arr.is_empty());
+    for c in arr {
+        assert_eq!(c["unit"], "稻城县市场监督管理局");
+        assert!(c["case_no"].as_str().unwrap().starts_with("稻市监罚"));
+        if let Some(id) = c["party_id"].as_str() {
+            assert!(id.contains("****"), "unmasked ID number {id}");
+        }
+    }
+    let csv = sample(&db, &["cases", "--format", "csv"]);
+    let body = text(&csv.stdout);
+    assert!(
+        body.starts_with("\u{feff}unit,case_no,title"),
+        "{}",
+        &body[..60.min(body.len())]
+    );
+    let referrals = sample(&db, &["cases", "--feed", "referrals", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&referrals.stdout).unwrap();
+    assert!(!v.as_array().unwrap().is_empty());
+}
+
+#[test]
+fn a_failing_source_gives_exit_1_and_the_others_still_sync() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = write(dir.path(), "good.csv", "执法单位,案号\n县市场监管局,A-1\n");
+    let cfg = write(
+        dir.path(),
+        "l.toml",
+        format!(
+            "[store]\nurl = \"sqlite://{db}\"\n[[units]]\nid = \"scjg\"\nname = \"稻城县市场监督管理局\"\naliases = [\"县市场监管局\"]\n\
+             [[sources]]\nname = \"gone\"\npath = \"{gone}\"\n[[sources]]\nname = \"good\"\npath = \"{good}\"\n",
+            db = dir.path().join("x.db").display(),
+            gone = dir.path().join("gone.csv").display(),
+            good = good.display()
+        ),
+    );
+    let run = |args: &[&str]| {
+        bin()
+            .arg("--config")
+            .arg(&cfg)
+            .args(args)
+            .env_remove("LIANDONG_CONFIG")
+            .output()
+            .unwrap()
+    };
+    let out = run(&["sync"]);
+    assert_eq!(out.status.code(), Some(1));
+    let status = text(&run(&["status"]).stdout);
+    let gone = status.lines().find(|l| l.starts_with("gone ")).unwrap();
+    let good_line = status.lines().find(|l| l.starts_with("good ")).unwrap();
+    assert!(gone.contains("error"), "{status}");
+    assert!(good_line.contains(" ok "), "{status}");
+    assert!(
+        status.contains("gone failed:") && status.contains("does not exist"),
+        "{status}"
+    );
+
+    let unknown = run(&["sync", "--source", "nope"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(text(&unknown.stderr).contains("no source named"));
+    let _ = common::now();
+}
+
+#[test]
+fn freshness_is_late_when_evaluated_after_the_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("sample.db");
+    assert!(
+        sample(&db, &["sync", "--source", "nync-cases"])
+            .status
+            .success()
+    );
+    let later = (chrono::Utc::now() + chrono::Duration::days(2)).to_rfc3339();
+    let out = sample(&db, &["status", "--as-of", &later, "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let nync = v["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "nync-cases")
+        .unwrap();
+    assert_eq!(nync["freshness"], "late");
+    let bad = sample(&db, &["status", "--as-of", "yesterday"]);
+    assert_eq!(bad.status.code(), Some(2));
+}

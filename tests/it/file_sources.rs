@@ -1,0 +1,404 @@
+//! File sources against real files on disk: encodings, spreadsheet formats, drop folders,
+//! quarantine of bad rows, case-number variants and idempotent re-syncs.
+
+use liandong::config::{Encoding, FeedName};
+use liandong::records::{Feed, Value};
+use liandong::sync::sync;
+
+use crate::common::{self, file_source, write};
+
+const HEADER: &str =
+    "执法单位,案号,当事人,证件号,案由,处罚决定日期,结案日期,罚没金额(元),涉嫌犯罪,移送决定日期";
+
+fn gbk(text: &str) -> Vec<u8> {
+    encoding_rs::GBK.encode(text).0.into_owned()
+}
+
+fn xlsx(path: &std::path::Path) {
+    use rust_xlsxwriter::{ExcelDateTime, Format, Workbook};
+    let mut wb = Workbook::new();
+    let ws = wb.add_worksheet();
+    let date = Format::new().set_num_format("yyyy-mm-dd");
+    ws.merge_range(
+        0,
+        0,
+        0,
+        4,
+        "稻城县自然资源局行政处罚案件台账(2024年)",
+        &Format::new(),
+    )
+    .unwrap();
+    for (i, h) in ["执法单位", "案号", "当事人", "处罚决定日期", "罚没金额(元)"]
+        .iter()
+        .enumerate()
+    {
+        ws.write_string(1, i as u16, *h).unwrap();
+    }
+    let rows = [
+        ("稻自然资罚[2024]1号", "次仁", 2024, 3, 5, 12000.0),
+        ("稻自然资罚（2024）2号", "扎西", 2024, 4, 9, 800.5),
+    ];
+    for (r, (no, party, y, m, d, amount)) in rows.iter().enumerate() {
+        let r = r as u32 + 2;
+        ws.write_string(r, 0, "县自然资源局").unwrap();
+        ws.write_string(r, 1, *no).unwrap();
+        ws.write_string(r, 2, *party).unwrap();
+        let dt = ExcelDateTime::from_ymd(*y, *m, *d).unwrap();
+        ws.write_datetime_with_format(r, 3, &dt, &date).unwrap();
+        ws.write_number(r, 4, *amount).unwrap();
+    }
+    wb.save(path).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn gbk_csv_bom_csv_xlsx_and_html_named_xls_are_all_read() {
+    let ts = common::temp_sqlite();
+    let d = ts.dir.path();
+    let gbk_file = write(
+        d,
+        "scjg.csv",
+        gbk(&format!(
+            "{HEADER}\n稻城县市场监督管理局,稻市监罚〔2024〕1号,稻城县某某商贸有限公司,91513337MA62X1234K,销售过期食品,2024/6/12,2024年6月20日,\"1,234.50\",否,\n"
+        )),
+    );
+    let bom_file = write(
+        d,
+        "nync.csv",
+        "\u{feff}执法单位,案号,当事人,办结日期,涉案金额(元),涉嫌犯罪\n县农业农村局,稻农罚〔2024〕3号,卓玛,20240701,1.2万,Y\n",
+    );
+    let xlsx_file = d.join("zrzy.xlsx");
+    xlsx(&xlsx_file);
+    let html_file = write(
+        d,
+        "jtys.xls",
+        "<html><head><meta charset=\"utf-8\"></head><body><table border=1>\
+         <tr><th>执法单位</th><th>案号</th><th>当事人</th><th>处罚决定日期</th><th>罚没金额(元)</th></tr>\
+         <tr><td>县交通局</td><td>稻交运罚〔2024〕7号</td><td>洛绒&nbsp;扎西</td><td>45455</td><td>3000元</td></tr>\
+         </table></body></html>",
+    );
+    let mut gbk_src = file_source("scjg", FeedName::Cases, &gbk_file);
+    gbk_src.encoding = Encoding::Auto;
+    let cfg = common::config(
+        &ts.url,
+        vec![
+            gbk_src,
+            file_source("nync", FeedName::Cases, &bom_file),
+            file_source("zrzy", FeedName::Cases, &xlsx_file),
+            file_source("jtys", FeedName::Cases, &html_file),
+        ],
+    );
+    let store = common::open(&ts.url).await;
+    let out = sync(&cfg, store.as_ref(), None, &common::clock, false).await;
+    for o in &out {
+        assert!(o.error.is_none(), "{}: {:?}", o.source, o.error);
+        assert_eq!(o.counts.quarantined, 0, "{}", o.source);
+    }
+    let recs = store.records(Feed::Cases, None).await.unwrap();
+    assert_eq!(recs.len(), 5);
+    let by_no = |no: &str| {
+        recs.iter()
+            .find(|r| r.record.case_no.as_written() == no)
+            .unwrap_or_else(|| panic!("{no} missing"))
+            .record
+            .clone()
+    };
+
+    let scjg = by_no("稻市监罚〔2024〕1号");
+    assert_eq!(scjg.unit_id, "scjg");
+    assert_eq!(
+        scjg.get("party"),
+        &Value::Text("稻城县某某商贸有限公司".into())
+    );
+    assert_eq!(scjg.get("amount"), &Value::Fen(123_450));
+    assert_eq!(
+        scjg.get("decided_on"),
+        &Value::Date(chrono::NaiveDate::from_ymd_opt(2024, 6, 12).unwrap())
+    );
+    assert_eq!(
+        scjg.get("closed_on"),
+        &Value::Date(chrono::NaiveDate::from_ymd_opt(2024, 6, 20).unwrap())
+    );
+
+    let nync = by_no("稻农罚〔2024〕3号");
+    assert_eq!(nync.unit_id, "nync");
+    assert_eq!(nync.get("amount"), &Value::Fen(1_200_000));
+    assert_eq!(nync.get("suspected_crime"), &Value::Bool(true));
+    assert_eq!(
+        nync.get("closed_on"),
+        &Value::Date(chrono::NaiveDate::from_ymd_opt(2024, 7, 1).unwrap())
+    );
+
+    let zrzy = by_no("稻自然资罚[2024]1号");
+    assert_eq!(zrzy.unit_id, "zrzy");
+    assert_eq!(
+        zrzy.get("decided_on"),
+        &Value::Date(chrono::NaiveDate::from_ymd_opt(2024, 3, 5).unwrap())
+    );
+    assert_eq!(zrzy.get("amount"), &Value::Fen(1_200_000));
+    assert_eq!(
+        by_no("稻自然资罚（2024）2号").get("amount"),
+        &Value::Fen(80_050)
+    );
+
+    let jtys = by_no("稻交运罚〔2024〕7号");
+    assert_eq!(jtys.unit_id, "jtys");
+    assert_eq!(jtys.get("party"), &Value::Text("洛绒 扎西".into()));
+    // 45455 is the Excel serial of 2024-06-12.
+    assert_eq!(
+        jtys.get("decided_on"),
+        &Value::Date(chrono::NaiveDate::from_ymd_opt(2024, 6, 12).unwrap())
+    );
+    assert_eq!(jtys.get("amount"), &Value::Fen(300_000));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn case_numbers_written_with_any_bracket_or_digit_width_match_each_other() {
+    let ts = common::temp_sqlite();
+    let d = ts.dir.path();
+    let cases = write(
+        d,
+        "cases.csv",
+        "执法单位,案号,当事人\n县市场监管局,稻市监罚〔2024〕1号,甲\n县市场监管局,稻市监罚〔2024〕2号,乙\n县市场监管局,稻市监罚〔2024〕3号,丙\n县市场监管局,稻市监罚〔2024〕4号,丁\n",
+    );
+    let referrals = write(
+        d,
+        "referrals.csv",
+        "移送单位,案号,当事人,录入时间\n县市场监管局,稻市监罚〔2024〕1号,甲,2024-06-13 09:00\n县市场监管局,稻市监罚[2024]2号,乙,2024-06-13 09:00\n\
+         县市场监管局,稻市监罚(2024)3号,丙,2024-06-13 09:00\n县市场监管局,稻市监罚（２０２４）４号,丁,2024-06-13 09:00\n",
+    );
+    let cfg = common::config(
+        &ts.url,
+        vec![
+            file_source("cases", FeedName::Cases, &cases),
+            file_source("referrals", FeedName::Referrals, &referrals),
+        ],
+    );
+    let store = common::open(&ts.url).await;
+    sync(&cfg, store.as_ref(), None, &common::clock, false).await;
+    let case_keys: Vec<(String, String)> = store
+        .records(Feed::Cases, None)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.record.unit_id.clone(), r.record.case_no.key().to_string()))
+        .collect();
+    let referrals = store.records(Feed::Referrals, None).await.unwrap();
+    assert_eq!(referrals.len(), 4);
+    for r in &referrals {
+        let key = (r.record.unit_id.clone(), r.record.case_no.key().to_string());
+        assert!(
+            case_keys.contains(&key),
+            "referral {} does not match a case",
+            r.record.case_no.as_written()
+        );
+    }
+    // The text as written is kept for display.
+    assert!(
+        referrals
+            .iter()
+            .any(|r| r.record.case_no.as_written() == "稻市监罚（２０２４）４号")
+    );
+
+    // The same cases delivered again with other brackets are the same cases, not new ones.
+    write(
+        d,
+        "cases.csv",
+        "执法单位,案号,当事人\n县市场监管局,稻市监罚[2024]1号,甲\n县市场监管局,稻市监罚（2024）2号,乙\n",
+    );
+    sync(&cfg, store.as_ref(), Some("cases"), &common::clock, false).await;
+    assert_eq!(store.record_count(Feed::Cases).await.unwrap(), 4);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_file_with_bad_rows_loads_its_good_rows_and_quarantines_the_bad_ones() {
+    let ts = common::temp_sqlite();
+    let d = ts.dir.path();
+    let f = write(
+        d,
+        "scjg.csv",
+        "执法单位,案号,当事人,处罚决定日期,罚没金额(元)\n\
+         县市场监管局,稻市监罚〔2024〕1号,甲,2024-06-12,100\n\
+         县市场监管局,稻市监罚〔2024〕2号,乙,2024-02-30,100\n\
+         县市场监管局,稻市监罚〔2024〕3号,丙,2024-06-12,一千二\n\
+         县市场监管局,,丁,2024-06-12,100\n\
+         县市场监管局,稻市监罚〔2024〕5号,戊,2024-06-13,200\n",
+    );
+    let mut src = file_source("scjg", FeedName::Cases, &f);
+    src.unit = Some("scjg".into());
+    let cfg = common::config(&ts.url, vec![src]);
+    let store = common::open(&ts.url).await;
+    let out = sync(&cfg, store.as_ref(), None, &common::clock, false).await;
+    assert!(out[0].error.is_none(), "{:?}", out[0].error);
+    assert_eq!(out[0].counts.inserted, 2);
+    assert_eq!(out[0].counts.quarantined, 3);
+    assert_eq!(out[0].counts.seen, 5);
+    let q = store.quarantined(Some("scjg"), 100).await.unwrap();
+    let mut got: Vec<String> = q
+        .iter()
+        .map(|e| format!("{}:{}:{}", e.item.location, e.item.row, e.item.field))
+        .collect();
+    got.sort();
+    let file = f.display().to_string();
+    assert_eq!(
+        got,
+        vec![
+            format!("{file}:3:decided_on"),
+            format!("{file}:4:amount"),
+            format!("{file}:5:case_no")
+        ]
+    );
+    for e in &q {
+        assert!(!e.item.reason.is_empty());
+        // The whole row is kept so nothing is lost.
+        assert!(e.item.raw.contains("县市场监管局"), "{}", e.item.raw);
+    }
+    let date = q.iter().find(|e| e.item.field == "decided_on").unwrap();
+    assert_eq!(date.item.column.as_deref(), Some("处罚决定日期"));
+    assert_eq!(date.item.value, "2024-02-30");
+
+    // A second pass over the same file quarantines the same rows once, not twice.
+    sync(&cfg, store.as_ref(), None, &common::clock, false).await;
+    assert_eq!(store.quarantined(Some("scjg"), 100).await.unwrap().len(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_sync_over_unchanged_data_changes_nothing_and_a_change_keeps_its_history() {
+    let ts = common::temp_sqlite();
+    let d = ts.dir.path();
+    let body = "执法单位,案号,当事人,证件号,罚没金额(元)\n县市场监管局,稻市监罚〔2024〕1号,甲,513337199001011234,100\n县市场监管局,稻市监罚〔2024〕2号,乙,,200\n";
+    let f = write(d, "c.csv", body);
+    let cfg = common::config(&ts.url, vec![file_source("c", FeedName::Cases, &f)]);
+    let store = common::open(&ts.url).await;
+    let first = sync(&cfg, store.as_ref(), None, &common::clock, false).await;
+    assert_eq!(first[0].counts.inserted, 2);
+    let before = store.records(Feed::Cases, None).await.unwrap();
+
+    let second = sync(&cfg, store.as_ref(), None, &common::clock, false).await;
+    assert_eq!(
+        (
+            second[0].counts.inserted,
+            second[0].counts.updated,
+            second[0].counts.unchanged
+        ),
+        (0, 0, 2)
+    );
+    let after = store.records(Feed::Cases, None).await.unwrap();
+    assert_eq!(
+        before
+            .iter()
+            .map(|r| (r.id, r.changed_at))
+            .collect::<Vec<_>>(),
+        after
+            .iter()
+            .map(|r| (r.id, r.changed_at))
+            .collect::<Vec<_>>()
+    );
+
+    write(
+        d,
+        "c.csv",
+        body.replace(",100\n", ",150\n")
+            .replace("199001011234", "199001015678"),
+    );
+    let third = sync(&cfg, store.as_ref(), None, &common::clock, false).await;
+    assert_eq!((third[0].counts.updated, third[0].counts.unchanged), (1, 1));
+    let changed = store
+        .records(Feed::Cases, None)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.record.case_no.key().ends_with("1号"))
+        .unwrap();
+    let h = store.history(Feed::Cases, changed.id).await.unwrap();
+    assert_eq!(h.len(), 1);
+    assert_eq!(h[0].source, "c");
+    assert_eq!(h[0].changes["amount"], serde_json::json!([100.0, 150.0]));
+    assert!(
+        !h[0].changes.to_string().contains("199001015678"),
+        "history must mask ID numbers"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_drop_folder_archives_what_it_read_and_keeps_an_unreadable_file_for_a_person() {
+    let ts = common::temp_sqlite();
+    let drop = ts.dir.path().join("drop");
+    write(&drop, "a.csv", "执法单位,案号\n县市场监管局,A-1\n");
+    write(
+        &drop,
+        "b.csv",
+        "执法单位,案号\n县市场监管局,A-2\n县市场监管局,A-3\n",
+    );
+    write(&drop, "broken.csv", "no,header,here\n1,2,3\n");
+    write(&drop, "notes.docx", "ignored: not a data file");
+    let cfg = common::config(&ts.url, vec![file_source("drop", FeedName::Cases, &drop)]);
+    let store = common::open(&ts.url).await;
+    let out = sync(&cfg, store.as_ref(), None, &common::clock, false).await;
+    let err = out[0]
+        .error
+        .as_deref()
+        .expect("the broken file makes the run fail");
+    assert!(
+        err.contains("broken.csv") && err.contains("case number"),
+        "{err}"
+    );
+    assert_eq!(out[0].counts.inserted, 3);
+    assert_eq!(store.record_count(Feed::Cases).await.unwrap(), 3);
+    let left: Vec<String> = std::fs::read_dir(&drop)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(left.contains(&"broken.csv".to_string()) && left.contains(&"notes.docx".to_string()));
+    assert!(!left.contains(&"a.csv".to_string()) && !left.contains(&"b.csv".to_string()));
+    let archived = std::fs::read_dir(drop.join(".archive")).unwrap().count();
+    assert_eq!(archived, 2);
+    let st = store.source_state("drop").await.unwrap().unwrap();
+    assert!(st.last_error.is_some());
+
+    // Once the broken file is removed the folder is healthy again.
+    std::fs::remove_file(drop.join("broken.csv")).unwrap();
+    let out = sync(&cfg, store.as_ref(), None, &common::clock, false).await;
+    assert!(out[0].error.is_none());
+    assert_eq!(out[0].counts.seen, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unknown_units_are_kept_and_rows_of_another_unit_are_refused_by_a_unit_source() {
+    let ts = common::temp_sqlite();
+    let d = ts.dir.path();
+    let f = write(
+        d,
+        "c.csv",
+        "执法单位,案号\n县公安局,G-1\n县自然资源局,Z-1\n,S-1\n县市场监管局,S-2\n",
+    );
+    let mut src = file_source("scjg", FeedName::Cases, &f);
+    src.unit = Some("scjg".into());
+    let cfg = common::config(&ts.url, vec![src]);
+    let store = common::open(&ts.url).await;
+    let out = sync(&cfg, store.as_ref(), None, &common::clock, false).await;
+    assert_eq!(out[0].counts.inserted, 3);
+    assert_eq!(out[0].counts.unknown_unit, 1);
+    assert_eq!(out[0].counts.quarantined, 1);
+    let unknown = store.unknown_units().await.unwrap();
+    assert_eq!(unknown, vec![(Feed::Cases, "县公安局".to_string(), 1)]);
+    let q = store.quarantined(None, 10).await.unwrap();
+    assert_eq!(q[0].item.field, "unit");
+    assert_eq!(q[0].item.row, 3);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_case_listed_twice_in_one_file_ends_as_its_last_row_with_history() {
+    let ts = common::temp_sqlite();
+    let f = write(
+        ts.dir.path(),
+        "c.csv",
+        "执法单位,案号,罚没金额\n县市场监管局,A-1,100\n县市场监管局,A-1,300\n",
+    );
+    let cfg = common::config(&ts.url, vec![file_source("c", FeedName::Cases, &f)]);
+    let store = common::open(&ts.url).await;
+    let out = sync(&cfg, store.as_ref(), None, &common::clock, false).await;
+    assert_eq!((out[0].counts.inserted, out[0].counts.updated), (1, 1));
+    let r = &store.records(Feed::Cases, None).await.unwrap()[0];
+    assert_eq!(r.record.get("amount"), &Value::Fen(30_000));
+    assert_eq!(store.history(Feed::Cases, r.id).await.unwrap().len(), 1);
+}

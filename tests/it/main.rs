@@ -1,0 +1,12 @@
+//! Black-box tests: one binary, a module per concern. They run the real pieces against real
+//! things: SQLite files, PostgreSQL and MariaDB on 127.0.0.1, HTTP servers on port 0, the built
+//! `liandong` binary. Tests needing PostgreSQL or MariaDB print what they did not run when the
+//! server is unreachable, and fail instead when LIANDONG_REQUIRE_DBS=1 (CI).
+
+mod common;
+
+mod cli;
+mod file_sources;
+mod http_source;
+mod sql_source;
+mod store_conformance;

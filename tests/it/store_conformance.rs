@@ -1,0 +1,705 @@
+//! The store's contract, written once and run against both backends: every case below is an
+//! `async fn(&dyn Store)`, and the `conformance!` macro at the end generates a `sqlite` and a
+//! `postgres` test for each. The PostgreSQL tests run in a fresh database per test and print
+//! SKIPPED when the server is unreachable (they fail instead under LIANDONG_REQUIRE_DBS=1).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration as StdDuration;
+
+use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+use liandong::domain::case_no::CaseNo;
+use liandong::records::{Feed, FieldKind, Record, Value};
+use liandong::store::{QuarantineItem, RowCounts, RunReport, Store};
+use serde_json::json;
+
+use crate::common;
+
+const SOURCE: &str = "scjg-cases";
+
+/// The fixed test time plus `minutes`.
+fn at(minutes: i64) -> DateTime<Utc> {
+    common::now() + Duration::minutes(minutes)
+}
+
+fn case_no(s: &str) -> CaseNo {
+    CaseNo::parse(s).expect("a valid case number")
+}
+
+/// A record with every field null.
+fn blank(feed: Feed, unit: &str, no: &str) -> Record {
+    Record {
+        feed,
+        unit_id: unit.into(),
+        unit_known: true,
+        case_no: case_no(no),
+        values: vec![Value::Null; feed.fields().len()],
+    }
+}
+
+/// Sets one field by name.
+fn with(mut r: Record, field: &str, v: Value) -> Record {
+    let i = r
+        .feed
+        .field_index(field)
+        .unwrap_or_else(|| panic!("{:?} has no field {field}", r.feed));
+    r.values[i] = v;
+    r
+}
+
+/// A record of `feed` with every field set to a value of its kind, varied by `i`; amounts
+/// include negative and very large values.
+fn full(feed: Feed, unit: &str, i: i64) -> Record {
+    let amounts = [123_450, -98_765, 900_000_000_000_000_007, 0, 1];
+    let mut r = blank(feed, unit, &format!("稻市监罚〔2024〕{i}号"));
+    for (pos, spec) in feed.fields().iter().enumerate() {
+        let k = pos as i64;
+        r.values[pos] = match spec.kind {
+            FieldKind::Text => Value::Text(format!("{}「{i}」 'q' \"d\" 😀", spec.name)),
+            FieldKind::Pii => Value::Text(format!("5133371990010{:05}", 10_000 + i)),
+            FieldKind::Date => Value::Date(
+                NaiveDate::from_ymd_opt(2024, 1, 1).unwrap() + Duration::days(i * 7 + k),
+            ),
+            FieldKind::DateTime => Value::DateTime(
+                Utc.with_ymd_and_hms(2024, 2, 29, 23, 59, 59).unwrap()
+                    + Duration::seconds(i * 3_601 + k * 61),
+            ),
+            FieldKind::Amount => Value::Fen(amounts[(i + k) as usize % amounts.len()]),
+            FieldKind::Bool => Value::Bool((i + k) % 2 == 0),
+        };
+    }
+    r
+}
+
+/// Commits `records` in one import at `when` and returns the counts.
+async fn put_all(store: &dyn Store, when: DateTime<Utc>, records: Vec<Record>) -> RowCounts {
+    let mut imp = store.begin_import(SOURCE, when).await.unwrap();
+    let c = imp.put(records).await.unwrap();
+    imp.commit(None).await.unwrap();
+    c
+}
+
+fn counts(seen: u64, inserted: u64, updated: u64, unchanged: u64) -> RowCounts {
+    RowCounts {
+        seen,
+        inserted,
+        updated,
+        unchanged,
+        ..Default::default()
+    }
+}
+
+fn qitem(location: &str, row: i64, field: &str, value: &str) -> QuarantineItem {
+    QuarantineItem {
+        location: location.into(),
+        row,
+        field: field.into(),
+        column: Some("罚没金额".into()),
+        value: value.into(),
+        reason: format!("not an amount: {value:?}"),
+        raw: json!({"罚没金额": value}).to_string(),
+    }
+}
+
+fn report(minutes: i64, seen: u64, error: Option<&str>) -> RunReport {
+    RunReport {
+        started_at: at(minutes) - Duration::seconds(5),
+        finished_at: at(minutes),
+        counts: RowCounts {
+            seen,
+            inserted: seen / 2,
+            updated: 1,
+            unchanged: seen - seen / 2 - 1,
+            quarantined: 2,
+            unknown_unit: 3,
+        },
+        error: error.map(str::to_string),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The cases.
+
+async fn every_field_type_of_every_feed_reads_back_equal(store: &dyn Store) {
+    for feed in Feed::ALL {
+        let mut written: Vec<Record> = (1..=5).map(|i| full(feed, "scjg", i)).collect();
+        written.push(blank(feed, "scjg", "稻市监罚〔2024〕99号"));
+        let n = written.len() as u64;
+        let c = put_all(store, at(0), written.clone()).await;
+        assert_eq!(c, counts(n, n, 0, 0), "{feed:?}");
+        assert_eq!(
+            store.record_count(feed).await.unwrap(),
+            n as i64,
+            "{feed:?}"
+        );
+
+        let stored = store.records(feed, None).await.unwrap();
+        assert_eq!(stored.len(), written.len(), "{feed:?}");
+        for w in &written {
+            let s = stored
+                .iter()
+                .find(|s| s.record.case_no == w.case_no)
+                .unwrap_or_else(|| panic!("{feed:?}: {} was not read back", w.case_no));
+            assert_eq!(&s.record, w, "{feed:?}: {}", w.case_no);
+            assert_eq!(s.source, SOURCE);
+            assert_eq!((s.first_seen_at, s.changed_at), (at(0), at(0)));
+        }
+        // Ordered by unit and case key.
+        let keys: Vec<&str> = stored.iter().map(|s| s.record.case_no.key()).collect();
+        let mut sorted = keys.clone();
+        sorted.sort();
+        assert_eq!(keys, sorted, "{feed:?}");
+    }
+    // Each feed only counts its own rows.
+    for feed in Feed::ALL {
+        assert_eq!(store.record_count(feed).await.unwrap(), 6);
+    }
+}
+
+async fn unchanged_rows_are_not_written_again(store: &dyn Store) {
+    let written: Vec<Record> = (1..=20).map(|i| full(Feed::Cases, "scjg", i)).collect();
+    assert_eq!(
+        put_all(store, at(0), written.clone()).await,
+        counts(20, 20, 0, 0)
+    );
+    let before = store.records(Feed::Cases, None).await.unwrap();
+
+    assert_eq!(
+        put_all(store, at(60), written.clone()).await,
+        counts(20, 0, 0, 20)
+    );
+    assert_eq!(store.record_count(Feed::Cases).await.unwrap(), 20);
+    let after = store.records(Feed::Cases, None).await.unwrap();
+    assert_eq!(after.len(), 20);
+    for (a, b) in before.iter().zip(&after) {
+        assert_eq!(a.id, b.id);
+        assert_eq!(a.record, b.record);
+        assert_eq!(b.first_seen_at, at(0));
+        assert_eq!(b.changed_at, at(0), "an unchanged row must not be touched");
+        assert!(store.history(Feed::Cases, b.id).await.unwrap().is_empty());
+    }
+}
+
+async fn a_changed_field_updates_the_row_with_masked_history(store: &dyn Store) {
+    let id_old = "513337199001011234";
+    let id_new = "51333719850505567X";
+    let base = with(
+        with(
+            blank(Feed::Cases, "scjg", "稻市监罚〔2024〕7号"),
+            "amount",
+            Value::Fen(10_000),
+        ),
+        "party_id",
+        Value::Text(id_old.into()),
+    );
+    let other = full(Feed::Cases, "scjg", 8);
+    put_all(store, at(0), vec![base.clone(), other.clone()]).await;
+
+    let changed = with(base.clone(), "amount", Value::Fen(12_050));
+    assert_eq!(
+        put_all(store, at(10), vec![changed.clone(), other.clone()]).await,
+        counts(2, 0, 1, 1)
+    );
+    let stored = store.records(Feed::Cases, None).await.unwrap();
+    let row = stored
+        .iter()
+        .find(|s| s.record.case_no == base.case_no)
+        .unwrap();
+    assert_eq!(row.record, changed);
+    assert_eq!((row.first_seen_at, row.changed_at), (at(0), at(10)));
+    let untouched = stored
+        .iter()
+        .find(|s| s.record.case_no == other.case_no)
+        .unwrap();
+    assert_eq!(untouched.changed_at, at(0));
+
+    let h = store.history(Feed::Cases, row.id).await.unwrap();
+    assert_eq!(h.len(), 1);
+    assert_eq!(h[0].source, SOURCE);
+    assert_eq!(h[0].changed_at, at(10));
+    assert_eq!(h[0].changes, json!({"amount": [100.0, 120.5]}));
+    assert!(
+        store
+            .history(Feed::Cases, untouched.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // An ID number change is recorded, masked.
+    let changed_id = with(changed.clone(), "party_id", Value::Text(id_new.into()));
+    assert_eq!(
+        put_all(store, at(20), vec![changed_id.clone()]).await,
+        counts(1, 0, 1, 0)
+    );
+    let h = store.history(Feed::Cases, row.id).await.unwrap();
+    assert_eq!(h.len(), 2);
+    assert_eq!(h[1].changed_at, at(20));
+    let shown = h[1].changes.to_string();
+    let obj = h[1].changes.as_object().unwrap();
+    assert_eq!(obj.keys().collect::<Vec<_>>(), ["party_id"], "{shown}");
+    assert_eq!(
+        h[1].changes["party_id"],
+        json!(["513337********1234", "513337********567X"])
+    );
+    for secret in ["199001011234", "198505055", id_old, id_new] {
+        assert!(!shown.contains(secret), "history shows {secret}: {shown}");
+    }
+    // The store itself keeps what the source sent.
+    let rows = store.records(Feed::Cases, Some("scjg")).await.unwrap();
+    let row = rows.iter().find(|s| s.id == row.id).unwrap();
+    assert_eq!(row.record.get("party_id"), &Value::Text(id_new.into()));
+}
+
+async fn case_number_variants_of_one_unit_share_one_row(store: &dyn Store) {
+    let variants = [
+        "稻市监罚〔2024〕12号",
+        "稻市监罚[2024]12号",
+        "稻市监罚(2024)12号",
+        "稻市监罚（２０２４）１２号",
+    ];
+    let rec = |no: &str| {
+        with(
+            blank(Feed::Cases, "scjg", no),
+            "party",
+            Value::Text("张三".into()),
+        )
+    };
+
+    assert_eq!(
+        put_all(store, at(0), vec![rec(variants[0])]).await,
+        counts(1, 1, 0, 0)
+    );
+    // The same writing again is unchanged; another writing of the same case updates the row
+    // (the number as written is kept for display, and it changed).
+    assert_eq!(
+        put_all(store, at(1), vec![rec(variants[0])]).await,
+        counts(1, 0, 0, 1)
+    );
+    for (i, v) in variants.iter().enumerate().skip(1) {
+        assert_eq!(
+            put_all(store, at(i as i64 + 1), vec![rec(v)]).await,
+            counts(1, 0, 1, 0),
+            "{v}"
+        );
+        assert_eq!(
+            put_all(store, at(i as i64 + 1), vec![rec(v)]).await,
+            counts(1, 0, 0, 1),
+            "{v} again"
+        );
+    }
+    assert_eq!(store.record_count(Feed::Cases).await.unwrap(), 1);
+    let rows = store.records(Feed::Cases, None).await.unwrap();
+    assert_eq!(rows[0].record.case_no.as_written(), variants[3]);
+    assert_eq!(rows[0].record.case_no.key(), "稻市监罚[2024]12号");
+    assert_eq!(rows[0].first_seen_at, at(0));
+    let h = store.history(Feed::Cases, rows[0].id).await.unwrap();
+    assert_eq!(h.len(), 3);
+    assert_eq!(h[2].changes, json!({"case_no": [variants[2], variants[3]]}));
+
+    // Variants inside one import, in separate calls, still meet the same row.
+    let mut imp = store.begin_import(SOURCE, at(10)).await.unwrap();
+    assert_eq!(
+        imp.put(vec![rec(variants[1])]).await.unwrap(),
+        counts(1, 0, 1, 0)
+    );
+    assert_eq!(
+        imp.put(vec![rec(variants[1])]).await.unwrap(),
+        counts(1, 0, 0, 1)
+    );
+    imp.commit(None).await.unwrap();
+    assert_eq!(store.record_count(Feed::Cases).await.unwrap(), 1);
+
+    // The same key under another unit is another case.
+    let zrzy = Record {
+        unit_id: "zrzy".into(),
+        ..rec(variants[0])
+    };
+    assert_eq!(
+        put_all(store, at(20), vec![zrzy, rec(variants[1])]).await,
+        counts(2, 1, 0, 1)
+    );
+    assert_eq!(store.record_count(Feed::Cases).await.unwrap(), 2);
+    let units: Vec<String> = store
+        .records(Feed::Cases, None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.record.unit_id)
+        .collect();
+    assert_eq!(units, ["scjg", "zrzy"]);
+}
+
+async fn an_import_dropped_without_commit_leaves_nothing(store: &dyn Store) {
+    {
+        let mut imp = store.begin_import(SOURCE, at(0)).await.unwrap();
+        let c = imp
+            .put((1..=3).map(|i| full(Feed::Cases, "scjg", i)).collect())
+            .await
+            .unwrap();
+        assert_eq!(c.inserted, 3);
+        imp.quarantine(vec![qitem("a.csv", 2, "amount", "x")])
+            .await
+            .unwrap();
+        // Dropped here: rolled back.
+    }
+    assert_eq!(store.record_count(Feed::Cases).await.unwrap(), 0);
+    assert!(store.quarantined(None, 10).await.unwrap().is_empty());
+    assert!(store.source_state(SOURCE).await.unwrap().is_none());
+
+    // A committed import stores the rows and the cursor together.
+    let mut imp = store.begin_import(SOURCE, at(1)).await.unwrap();
+    imp.put(vec![full(Feed::Cases, "scjg", 1)]).await.unwrap();
+    imp.commit(Some("cursor-1".into())).await.unwrap();
+    let st = store.source_state(SOURCE).await.unwrap().unwrap();
+    assert_eq!(st.cursor.as_deref(), Some("cursor-1"));
+    assert_eq!(st.last_run_at, None, "a commit is not a finished run");
+    assert_eq!(store.record_count(Feed::Cases).await.unwrap(), 1);
+
+    // A dropped import neither writes nor moves the cursor.
+    {
+        let mut imp = store.begin_import(SOURCE, at(2)).await.unwrap();
+        imp.put(vec![
+            with(full(Feed::Cases, "scjg", 1), "amount", Value::Fen(7)),
+            full(Feed::Cases, "scjg", 2),
+        ])
+        .await
+        .unwrap();
+    }
+    let st = store.source_state(SOURCE).await.unwrap().unwrap();
+    assert_eq!(st.cursor.as_deref(), Some("cursor-1"));
+    let rows = store.records(Feed::Cases, None).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].record, full(Feed::Cases, "scjg", 1));
+    assert!(
+        store
+            .history(Feed::Cases, rows[0].id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Committing without a cursor keeps the stored one; a new cursor replaces it.
+    put_all(store, at(3), vec![full(Feed::Cases, "scjg", 2)]).await;
+    let st = store.source_state(SOURCE).await.unwrap().unwrap();
+    assert_eq!(st.cursor.as_deref(), Some("cursor-1"));
+    let imp = store.begin_import(SOURCE, at(4)).await.unwrap();
+    imp.commit(Some("cursor-2".into())).await.unwrap();
+    let st = store.source_state(SOURCE).await.unwrap().unwrap();
+    assert_eq!(st.cursor.as_deref(), Some("cursor-2"));
+    assert!(store.source_state("other").await.unwrap().is_none());
+}
+
+async fn finished_runs_record_success_and_error_without_touching_the_cursor(store: &dyn Store) {
+    let imp = store.begin_import(SOURCE, at(0)).await.unwrap();
+    imp.commit(Some("42".into())).await.unwrap();
+
+    let ok1 = report(10, 10, None);
+    store.finish_run(SOURCE, &ok1).await.unwrap();
+    let st = store.source_state(SOURCE).await.unwrap().unwrap();
+    assert_eq!(st.name, SOURCE);
+    assert_eq!(st.cursor.as_deref(), Some("42"));
+    assert_eq!(st.last_run_at, Some(at(10)));
+    assert_eq!(st.last_success_at, Some(at(10)));
+    assert_eq!((st.last_error_at, st.last_error.as_deref()), (None, None));
+    assert_eq!(st.counts, ok1.counts);
+
+    let failed = report(20, 4, Some("connection refused: 127.0.0.1:1"));
+    store.finish_run(SOURCE, &failed).await.unwrap();
+    let st = store.source_state(SOURCE).await.unwrap().unwrap();
+    assert_eq!(st.cursor.as_deref(), Some("42"));
+    assert_eq!(st.last_run_at, Some(at(20)));
+    assert_eq!(st.last_success_at, Some(at(10)));
+    assert_eq!(st.last_error_at, Some(at(20)));
+    assert_eq!(
+        st.last_error.as_deref(),
+        Some("connection refused: 127.0.0.1:1")
+    );
+    assert_eq!(st.counts, failed.counts);
+
+    let ok2 = report(30, 6, None);
+    store.finish_run(SOURCE, &ok2).await.unwrap();
+    let st = store.source_state(SOURCE).await.unwrap().unwrap();
+    assert_eq!(st.cursor.as_deref(), Some("42"));
+    assert_eq!(st.last_run_at, Some(at(30)));
+    assert_eq!(st.last_success_at, Some(at(30)));
+    // The last error stays on record with its time; the later success is what makes the
+    // source healthy again (see `sync::freshness`).
+    assert_eq!(st.last_error_at, Some(at(20)));
+    assert_eq!(
+        st.last_error.as_deref(),
+        Some("connection refused: 127.0.0.1:1")
+    );
+    assert_eq!(st.counts, ok2.counts);
+
+    // A run of a source never seen before creates its state, without a cursor.
+    for name in ["zz-last", "aa-first", "mm-middle"] {
+        store.finish_run(name, &report(40, 2, None)).await.unwrap();
+    }
+    let states = store.source_states().await.unwrap();
+    let names: Vec<&str> = states.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["aa-first", "mm-middle", SOURCE, "zz-last"]);
+    assert_eq!(states[0].cursor, None);
+    assert_eq!(states[0].last_success_at, Some(at(40)));
+    assert_eq!(states[2].cursor.as_deref(), Some("42"));
+}
+
+async fn quarantine_keeps_one_entry_per_location_row_and_field(store: &dyn Store) {
+    let mut imp = store.begin_import(SOURCE, at(0)).await.unwrap();
+    imp.quarantine(vec![
+        qitem("a.csv", 3, "amount", "一千"),
+        qitem("a.csv", 4, "amount", "两千"),
+        qitem("a.csv", 4, "decided_on", "2024-02-30"),
+    ])
+    .await
+    .unwrap();
+    imp.commit(None).await.unwrap();
+
+    let mut imp = store.begin_import("other-src", at(5)).await.unwrap();
+    imp.quarantine(vec![qitem("page 1", 1, "case_no", "")])
+        .await
+        .unwrap();
+    imp.commit(None).await.unwrap();
+
+    // The same (location, row, field) again: one entry, last seen now, with the new value.
+    let mut imp = store.begin_import(SOURCE, at(10)).await.unwrap();
+    imp.quarantine(vec![qitem("a.csv", 3, "amount", "一千零一")])
+        .await
+        .unwrap();
+    imp.commit(None).await.unwrap();
+
+    let all = store.quarantined(None, 100).await.unwrap();
+    assert_eq!(all.len(), 4);
+    // Newest first.
+    assert_eq!(all[0].source, SOURCE);
+    assert_eq!(
+        (all[0].item.location.as_str(), all[0].item.row),
+        ("a.csv", 3)
+    );
+    assert_eq!(all[0].item, qitem("a.csv", 3, "amount", "一千零一"));
+    assert_eq!((all[0].first_seen_at, all[0].last_seen_at), (at(0), at(10)));
+    assert_eq!(all[1].source, "other-src");
+    assert_eq!(all[1].item, qitem("page 1", 1, "case_no", ""));
+    for e in &all[2..] {
+        assert_eq!((e.first_seen_at, e.last_seen_at), (at(0), at(0)));
+        assert_eq!(e.item.row, 4);
+    }
+    let seen = all
+        .windows(2)
+        .all(|w| w[0].last_seen_at >= w[1].last_seen_at);
+    assert!(seen, "not newest first");
+
+    let mine = store.quarantined(Some(SOURCE), 100).await.unwrap();
+    assert_eq!(mine.len(), 3);
+    assert!(mine.iter().all(|e| e.source == SOURCE));
+    let other = store.quarantined(Some("other-src"), 100).await.unwrap();
+    assert_eq!(other.len(), 1);
+    assert!(
+        store
+            .quarantined(Some("nobody"), 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    assert_eq!(store.quarantined(None, 2).await.unwrap().len(), 2);
+    let one = store.quarantined(Some(SOURCE), 1).await.unwrap();
+    assert_eq!(one.len(), 1);
+    assert_eq!(one[0].item.row, 3);
+}
+
+async fn rows_of_unknown_units_are_kept_and_counted(store: &dyn Store) {
+    let unknown = |feed, unit: &str, no: &str| Record {
+        unit_known: false,
+        ..blank(feed, unit, no)
+    };
+    let c = put_all(
+        store,
+        at(0),
+        vec![
+            unknown(Feed::Cases, "县公安局", "稻公罚〔2024〕1号"),
+            unknown(Feed::Cases, "县公安局", "稻公罚〔2024〕2号"),
+            unknown(Feed::Cases, "县林业局", "稻林罚〔2024〕1号"),
+            full(Feed::Cases, "scjg", 1),
+        ],
+    )
+    .await;
+    assert_eq!(c.unknown_unit, 3);
+    assert_eq!(c.inserted, 4);
+    let c = put_all(
+        store,
+        at(1),
+        vec![unknown(Feed::Referrals, "县公安局", "稻公罚〔2024〕1号")],
+    )
+    .await;
+    assert_eq!(c.unknown_unit, 1);
+
+    assert_eq!(
+        store.unknown_units().await.unwrap(),
+        vec![
+            (Feed::Cases, "县公安局".to_string(), 2),
+            (Feed::Cases, "县林业局".to_string(), 1),
+            (Feed::Referrals, "县公安局".to_string(), 1),
+        ]
+    );
+    let kept = store.records(Feed::Cases, Some("县公安局")).await.unwrap();
+    assert_eq!(kept.len(), 2);
+    assert!(kept.iter().all(|s| !s.record.unit_known));
+
+    // Once the unit is configured, the same row comes in as known: an update, no longer unknown.
+    let known = blank(Feed::Cases, "县林业局", "稻林罚〔2024〕1号");
+    let c = put_all(store, at(2), vec![known]).await;
+    assert_eq!((c.updated, c.unknown_unit), (1, 0));
+    assert_eq!(store.unknown_units().await.unwrap().len(), 2);
+}
+
+async fn records_can_be_listed_for_one_unit(store: &dyn Store) {
+    let mut rs = Vec::new();
+    for (unit, n) in [("scjg", 3), ("zrzy", 2), ("jtys", 1)] {
+        for i in 1..=n {
+            rs.push(full(Feed::Entries, unit, i));
+        }
+    }
+    put_all(store, at(0), rs).await;
+    for (unit, n) in [("scjg", 3), ("zrzy", 2), ("jtys", 1), ("nync", 0)] {
+        let got = store.records(Feed::Entries, Some(unit)).await.unwrap();
+        assert_eq!(got.len(), n, "{unit}");
+        assert!(got.iter().all(|s| s.record.unit_id == unit));
+    }
+    let all = store.records(Feed::Entries, None).await.unwrap();
+    let units: Vec<&str> = all.iter().map(|s| s.record.unit_id.as_str()).collect();
+    assert_eq!(units, ["jtys", "scjg", "scjg", "scjg", "zrzy", "zrzy"]);
+    assert!(
+        store
+            .records(Feed::Cases, Some("scjg"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn migrating_twice_is_harmless(store: &dyn Store) {
+    put_all(store, at(0), vec![full(Feed::Referrals, "scjg", 1)]).await;
+    store.migrate().await.unwrap();
+    store.migrate().await.unwrap();
+    assert_eq!(store.record_count(Feed::Referrals).await.unwrap(), 1);
+    assert_eq!(
+        put_all(store, at(1), vec![full(Feed::Referrals, "scjg", 1)]).await,
+        counts(1, 0, 0, 1)
+    );
+}
+
+/// A second import begun while the first is open does not fail. On SQLite (one writer) it waits
+/// for the first to commit; on PostgreSQL both may run at once (distinct keys here).
+async fn a_second_import_waits_for_the_first_instead_of_failing(store: &dyn Store) {
+    let mut first = store.begin_import("first", at(0)).await.unwrap();
+    first.put(vec![full(Feed::Cases, "scjg", 1)]).await.unwrap();
+
+    let begun = AtomicBool::new(false);
+    let second = async {
+        let mut imp = store.begin_import("second", at(1)).await?;
+        begun.store(true, Ordering::SeqCst);
+        let c = imp.put(vec![full(Feed::Cases, "scjg", 2)]).await?;
+        imp.commit(Some("s".into())).await?;
+        Ok::<_, liandong::store::StoreError>(c)
+    };
+    let first_side = async {
+        tokio::time::sleep(StdDuration::from_millis(500)).await;
+        if store.backend() == "sqlite" {
+            assert!(
+                !begun.load(Ordering::SeqCst),
+                "SQLite has one writer: the second import must wait for the first"
+            );
+        }
+        first.commit(Some("f".into())).await.unwrap();
+    };
+    let (second, ()) = tokio::time::timeout(StdDuration::from_secs(30), async {
+        tokio::join!(second, first_side)
+    })
+    .await
+    .expect("the second import never finished");
+    assert_eq!(second.unwrap().inserted, 1);
+    assert!(begun.load(Ordering::SeqCst));
+    assert_eq!(store.record_count(Feed::Cases).await.unwrap(), 2);
+    let st = store.source_states().await.unwrap();
+    let cursors: Vec<_> = st
+        .iter()
+        .map(|s| (s.name.as_str(), s.cursor.as_deref()))
+        .collect();
+    assert_eq!(cursors, [("first", Some("f")), ("second", Some("s"))]);
+}
+
+/// On SQLite the same wait also holds across tasks: a spawned import blocks until the open one
+/// commits, then succeeds.
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_a_spawned_second_import_waits_and_then_succeeds() {
+    let tmp = common::temp_sqlite();
+    let store: std::sync::Arc<dyn Store> = common::open(&tmp.url).await.into();
+    let mut first = store.begin_import("first", at(0)).await.unwrap();
+    first.put(vec![full(Feed::Cases, "scjg", 1)]).await.unwrap();
+    let s2 = store.clone();
+    let second = tokio::spawn(async move {
+        let mut imp = s2.begin_import("second", at(1)).await?;
+        let c = imp.put(vec![full(Feed::Cases, "scjg", 2)]).await?;
+        imp.commit(None).await?;
+        Ok::<_, liandong::store::StoreError>(c)
+    });
+    tokio::time::sleep(StdDuration::from_millis(500)).await;
+    assert!(!second.is_finished(), "the second import did not wait");
+    first.commit(None).await.unwrap();
+    let c = tokio::time::timeout(StdDuration::from_secs(30), second)
+        .await
+        .expect("the second import never finished")
+        .unwrap()
+        .expect("the second import failed");
+    assert_eq!(c.inserted, 1);
+    assert_eq!(store.record_count(Feed::Cases).await.unwrap(), 2);
+}
+
+// ---------------------------------------------------------------------------------------------
+// One test per case and backend.
+
+macro_rules! conformance {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread")]
+                async fn $case() {
+                    let tmp = crate::common::temp_sqlite();
+                    let store = crate::common::open(&tmp.url).await;
+                    assert_eq!(store.backend(), "sqlite");
+                    super::$case(store.as_ref()).await;
+                }
+            )*
+        }
+
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread")]
+                async fn $case() {
+                    let what = concat!("store conformance on PostgreSQL: ", stringify!($case));
+                    let Some(db) = crate::common::fresh_pg(what).await else {
+                        return;
+                    };
+                    // Declared after `db`, so the pool closes before the database is dropped.
+                    let store = crate::common::open(&db.url).await;
+                    assert_eq!(store.backend(), "postgres");
+                    super::$case(store.as_ref()).await;
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    every_field_type_of_every_feed_reads_back_equal,
+    unchanged_rows_are_not_written_again,
+    a_changed_field_updates_the_row_with_masked_history,
+    case_number_variants_of_one_unit_share_one_row,
+    an_import_dropped_without_commit_leaves_nothing,
+    finished_runs_record_success_and_error_without_touching_the_cursor,
+    quarantine_keeps_one_entry_per_location_row_and_field,
+    rows_of_unknown_units_are_kept_and_counted,
+    records_can_be_listed_for_one_unit,
+    migrating_twice_is_harmless,
+    a_second_import_waits_for_the_first_instead_of_failing,
+);
