@@ -4,6 +4,11 @@
 
 use std::process::ExitCode;
 
+// Imports allocate many small values on a reader thread and free them on the writer's; mimalloc
+// handles that cross-thread pattern far better than the system allocator.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     liandong::cli::main()
 }

@@ -68,37 +68,49 @@ impl std::fmt::Display for CaseNo {
 }
 
 fn key_of(s: &str) -> String {
-    let mut chars: Vec<char> = text::squeeze(s)
-        .chars()
-        .map(|c| match c {
+    let mut key = String::with_capacity(s.len());
+    for c in text::normalize_cow(s).chars() {
+        match c {
+            c if c.is_whitespace() => {}
             '〔' | '[' | '(' | '（' | '【' | '〖' | '［' | '｛' | '{' | '＜' | '<' | '《' => {
-                '['
+                key.push('[')
             }
             '〕' | ']' | ')' | '）' | '】' | '〗' | '］' | '｝' | '}' | '＞' | '>' | '》' => {
-                ']'
+                key.push(']')
             }
-            c => c.to_ascii_uppercase(),
-        })
-        .collect();
-
-    if let Some(hao) = chars.iter().rposition(|&c| c == '号') {
-        let run_start = chars[..hao]
-            .iter()
-            .rposition(|c| !c.is_ascii_digit())
-            .map_or(0, |i| i + 1);
-        if run_start < hao {
-            // Keep the last digit even when it is a zero, so `0号` stays `0号`.
-            let zeros = chars[run_start..hao - 1]
-                .iter()
-                .take_while(|&&c| c == '0')
-                .count();
-            chars.drain(run_start..run_start + zeros);
-            if run_start > 0 && chars.get(run_start - 1) == Some(&'第') {
-                chars.remove(run_start - 1);
-            }
+            c => key.push(c.to_ascii_uppercase()),
         }
     }
-    chars.into_iter().collect()
+    strip_serial_padding(key)
+}
+
+/// Drops the leading zeros of the serial number before the last `号`, and a `第` before it,
+/// so that `第0012号` and `12号` match. Keeps the last digit even when it is a zero.
+fn strip_serial_padding(key: String) -> String {
+    let Some(hao) = key.rfind('号') else {
+        return key;
+    };
+    let digits_start = key[..hao]
+        .char_indices()
+        .rev()
+        .take_while(|(_, c)| c.is_ascii_digit())
+        .last()
+        .map(|(i, _)| i);
+    let Some(run_start) = digits_start else {
+        return key;
+    };
+    let run = &key[run_start..hao];
+    let zeros = run.len() - run.trim_start_matches('0').len();
+    let zeros = zeros.min(run.len() - 1);
+    let prefix = &key[..run_start];
+    let prefix = prefix.strip_suffix('第').unwrap_or(prefix);
+    if zeros == 0 && prefix.len() == run_start {
+        return key;
+    }
+    let mut out = String::with_capacity(key.len());
+    out.push_str(prefix);
+    out.push_str(&key[run_start + zeros..]);
+    out
 }
 
 #[cfg(test)]

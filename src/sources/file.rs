@@ -151,10 +151,23 @@ fn read_csv(
     on_row: &mut dyn FnMut(i64, &[&str]) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     let enc = choose_encoding(head, src.encoding);
-    let decoded = encoding_rs_io::DecodeReaderBytesBuilder::new()
-        .encoding(Some(enc))
-        .bom_override(true)
-        .build(BufReader::with_capacity(1 << 16, f));
+    // UTF-8 needs no transcoding: the CSV reader validates it (an invalid byte fails the file
+    // with its line instead of being replaced silently). Other encodings are decoded on the fly.
+    let reader: Box<dyn Read + Send> = if enc == UTF_8 {
+        let mut buf = BufReader::with_capacity(1 << 16, f);
+        if head.starts_with(b"\xEF\xBB\xBF") {
+            let mut bom = [0u8; 3];
+            buf.read_exact(&mut bom)?;
+        }
+        Box::new(buf)
+    } else {
+        Box::new(
+            encoding_rs_io::DecodeReaderBytesBuilder::new()
+                .encoding(Some(enc))
+                .bom_override(true)
+                .build(BufReader::with_capacity(1 << 16, f)),
+        )
+    };
     let delimiter = src
         .delimiter
         .as_deref()
@@ -165,7 +178,7 @@ fn read_csv(
         .flexible(true)
         .delimiter(delimiter)
         .buffer_capacity(1 << 16)
-        .from_reader(decoded);
+        .from_reader(reader);
     let mut rec = csv::StringRecord::new();
     // Rows are counted as a spreadsheet shows them (a quoted field spanning lines is one row).
     let mut row = 0;
@@ -582,7 +595,10 @@ pub async fn import_file(run: SourceRun<'_>, path: &Path) -> anyhow::Result<RowC
     bar.done();
     reader.await.context("the file reader thread failed")?;
     outcome?;
-    Ok(writer.commit(None).await?)
+    let committing = std::time::Instant::now();
+    let counts = writer.commit(None).await?;
+    tracing::debug!(file = %path.display(), secs = committing.elapsed().as_secs_f64(), "committed");
+    Ok(counts)
 }
 
 /// The files a drop folder holds now, oldest name first; hidden files and folders are skipped.

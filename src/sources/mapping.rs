@@ -300,6 +300,9 @@ pub fn shanghai_to_utc(t: chrono::NaiveDateTime) -> chrono::DateTime<chrono::Utc
 }
 
 fn collapse_spaces(s: &str) -> String {
+    if !s.contains(char::is_whitespace) {
+        return s.to_string();
+    }
     let mut out = String::with_capacity(s.len());
     for (i, w) in s.split_whitespace().enumerate() {
         if i > 0 {

@@ -19,6 +19,10 @@ type DbRow = <Db as sqlx::Database>::Row;
 /// Rows per INSERT statement (one JSON parameter each).
 const INSERT_ROWS: usize = 2000;
 
+/// Rows per INSERT statement when rows are inline literals: small enough that rendering the
+/// next chunk overlaps most of the batch's execution.
+const INLINE_CHUNK: usize = 250;
+
 /// How a JSON array element is read back as a column value.
 #[derive(Clone, Copy)]
 enum JsonCol {
@@ -77,6 +81,20 @@ fn push_sql_str(out: &mut String, s: &str) {
         }
     }
     out.push('\'');
+}
+
+fn push_hex(out: &mut String, bytes: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for b in bytes {
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 15)]));
+    }
+}
+
+fn sql_literal(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    push_sql_str(&mut out, s);
+    out
 }
 
 /// A value as a SQL literal in the forms the store keeps (those sqlx writes for bound values).
@@ -207,7 +225,7 @@ impl ImportTx {
                 sql.push_str(", ");
                 push_sql_str(&mut sql, r.case_no.key());
                 sql.push_str(", X'");
-                sql.push_str(&hex::encode(fp));
+                push_hex(&mut sql, fp);
                 sql.push_str("')");
             }
             sql.push_str(") ");
@@ -281,13 +299,19 @@ impl ImportTx {
         let at = self.at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false);
         let conflict = if skip_existing { " ON CONFLICT (unit_id, case_key) DO NOTHING" } else { "" };
         if INLINE_ROWS {
-            for chunk in records.chunks(INSERT_ROWS) {
-                let mut sql = String::with_capacity(chunk.len() * 256 + 300);
-                sql.push_str(&format!(
-                    "INSERT INTO {} ({}, fingerprint, source, first_seen_at, changed_at) VALUES ",
-                    feed.table(),
-                    columns(feed)
-                ));
+            // The batch's constants (source, times) are written once, not once per row.
+            let value_cols: Vec<String> = (1..=4 + fields.len() + 1).map(|i| format!("column{i}")).collect();
+            let head = format!(
+                "INSERT INTO {} ({}, fingerprint, source, first_seen_at, changed_at) SELECT {}, {src}, {at}, {at} FROM (VALUES ",
+                feed.table(),
+                columns(feed),
+                value_cols.join(", "),
+                src = sql_literal(&self.source),
+                at = sql_literal(&at),
+            );
+            let render = |chunk: &[(&Record, [u8; 16])]| -> String {
+                let mut sql = String::with_capacity(chunk.len() * 200 + head.len() + 100);
+                sql.push_str(&head);
                 for (i, (r, fp)) in chunk.iter().enumerate() {
                     sql.push_str(if i == 0 { "(" } else { ", (" });
                     push_sql_str(&mut sql, &r.unit_id);
@@ -300,17 +324,25 @@ impl ImportTx {
                         push_sql_value(&mut sql, v);
                     }
                     sql.push_str(", X'");
-                    sql.push_str(&hex::encode(fp));
-                    sql.push_str("', ");
-                    push_sql_str(&mut sql, &self.source);
-                    sql.push_str(", ");
-                    push_sql_str(&mut sql, &at);
-                    sql.push_str(", ");
-                    push_sql_str(&mut sql, &at);
-                    sql.push(')');
+                    push_hex(&mut sql, fp);
+                    sql.push_str("')");
                 }
+                sql.push_str(") WHERE true");
                 sql.push_str(conflict);
-                inserted += sqlx::query(AssertSqlSafe(sql)).persistent(false).execute(&mut *self.tx).await?.rows_affected();
+                sql
+            };
+            // While the database executes one chunk, the next one is rendered: the two halves
+            // of the work run on different threads instead of taking turns.
+            let chunks: Vec<&[(&Record, [u8; 16])]> = records.chunks(INLINE_CHUNK).collect();
+            let mut next = chunks.first().map(|c| render(c));
+            let mut k = 0;
+            while let Some(sql) = next.take() {
+                k += 1;
+                let following = chunks.get(k).copied();
+                let exec = sqlx::query(AssertSqlSafe(sql)).persistent(false).execute(&mut *self.tx);
+                let (done, rendered) = tokio::join!(biased; exec, async { following.map(render) });
+                inserted += done?.rows_affected();
+                next = rendered;
             }
             return Ok(inserted);
         }
@@ -505,6 +537,8 @@ impl Store for Backend {
 
     async fn begin_import(&self, source: &str, at: DateTime<Utc>) -> StoreResult<Box<dyn Import>> {
         let tx = self.writer.begin_with(BEGIN_WRITE).await?;
+        // Bookkeeping times are kept to the second: finer is noise, and it is 20 bytes a row.
+        let at = chrono::DurationRound::duration_trunc(at, chrono::Duration::seconds(1)).unwrap_or(at);
         Ok(Box::new(ImportTx { tx, source: source.to_string(), at, insert_first: false }))
     }
 
