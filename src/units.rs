@@ -86,4 +86,45 @@ mod tests {
         assert_eq!(units.display_name("scjg"), "稻城县市场监督管理局");
         assert_eq!(units.display_name("县公安局"), "县公安局");
     }
+
+    use proptest::prelude::*;
+
+    fn spaced(name: &str, gaps: &[u8]) -> String {
+        // Insert ASCII, ideographic or no-break spaces between characters, as pasted text has.
+        let mut out = String::new();
+        for (i, c) in name.chars().enumerate() {
+            match gaps.get(i).copied().unwrap_or(0) % 4 {
+                1 => out.push(' '),
+                2 => out.push('\u{3000}'),
+                3 => out.push('\u{00A0}'),
+                _ => {}
+            }
+            out.push(c);
+        }
+        out
+    }
+
+    proptest! {
+        #[test]
+        fn a_configured_name_or_alias_resolves_however_it_is_spaced(
+            which in 0usize..4,
+            gaps in proptest::collection::vec(any::<u8>(), 0..16),
+        ) {
+            let units = Units::new(&[
+                UnitConfig { id: "scjg".into(), name: "稻城县市场监督管理局".into(), aliases: vec!["县市场监管局".into()], ..Default::default() },
+                UnitConfig { id: "jtys".into(), name: "稻城县交通运输局".into(), aliases: vec!["县交通局".into()], ..Default::default() },
+            ]);
+            let (text, id) = [("稻城县市场监督管理局", "scjg"), ("县市场监管局", "scjg"), ("稻城县交通运输局", "jtys"), ("县交通局", "jtys")][which];
+            let written = spaced(text, &gaps);
+            prop_assert_eq!(units.resolve(&written).map(|u| u.id.as_str()), Some(id));
+        }
+
+        #[test]
+        fn resolving_never_panics_and_unknown_names_stay_unknown(s in "\\PC{0,30}") {
+            let units = Units::new(&[UnitConfig { id: "scjg".into(), name: "稻城县市场监督管理局".into(), ..Default::default() }]);
+            if let Some(u) = units.resolve(&s) {
+                prop_assert_eq!(u.id.as_str(), "scjg");
+            }
+        }
+    }
 }

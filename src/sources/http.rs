@@ -136,6 +136,9 @@ impl<'a> HttpSource<'a> {
 
     async fn get_once(&self, url: &str, query: &[(String, String)]) -> Result<Json, FetchError> {
         let mut req = self.client.get(url).query(query);
+        // Credentials written into the URL never reach an error text, a log or `status`.
+        let shown = crate::config::redact_url(url);
+        let url = shown.as_str();
         for (k, v) in &self.src.headers {
             req = req.header(k, v);
         }
@@ -143,6 +146,7 @@ impl<'a> HttpSource<'a> {
             req = req.header(k, v);
         }
         let resp = req.send().await.map_err(|e| {
+            let e = e.without_url();
             // A request that cannot be built (a header name or value HTTP does not allow, such
             // as a secret file with two lines) fails the same way every time: do not retry it.
             if e.is_builder() {
@@ -176,7 +180,7 @@ impl<'a> HttpSource<'a> {
         let text = resp.text().await.map_err(|e| {
             FetchError::Transient(format!(
                 "GET {url}: reading the body failed: {}",
-                error_chain(&e)
+                error_chain(&e.without_url())
             ))
         })?;
         serde_json::from_str(&text)

@@ -1110,3 +1110,34 @@ async fn a_request_that_cannot_be_built_fails_at_once_without_retries() {
     }
     assert_eq!(requests_to(&server, "/any").await.len(), 0);
 }
+
+#[tokio::test]
+async fn credentials_written_into_the_url_never_reach_the_error() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut src = http_source(
+        "creds",
+        format!("http://liandong:s3cr3t-pw@127.0.0.1:{port}/api?x=1"),
+    );
+    src.retries = 0;
+    let ts = common::temp_sqlite();
+    let store = common::open(&ts.url).await;
+    let cfg = common::config(&ts.url, vec![src]);
+    let out = run(&cfg, store.as_ref()).await;
+    let err = outcome(&out, "creds")
+        .error
+        .clone()
+        .expect("a closed port fails");
+    assert!(err.contains(&format!("127.0.0.1:{port}")), "{err}");
+    assert!(!err.contains("s3cr3t-pw"), "{err}");
+    let stored = store
+        .source_state("creds")
+        .await
+        .unwrap()
+        .unwrap()
+        .last_error
+        .unwrap();
+    assert!(!stored.contains("s3cr3t-pw"), "{stored}");
+}
