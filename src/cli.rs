@@ -502,6 +502,9 @@ fn shown(kind: FieldKind, v: &Value) -> String {
     }
 }
 
+/// Rows read from the store per page while listing.
+const LIST_PAGE: i64 = 5000;
+
 async fn cases(
     store: &dyn Store,
     units: &Units,
@@ -509,73 +512,132 @@ async fn cases(
     unit: Option<&str>,
     format: Format,
 ) -> anyhow::Result<()> {
-    let records = store
-        .records(feed, unit)
-        .await
-        .context("while reading the store")?;
+    let mut headers = vec!["unit", "case_no"];
+    headers.extend(feed.fields().iter().map(|f| f.name));
+    headers.push("source");
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    match format {
-        Format::Json => {
-            let arr: Vec<serde_json::Value> = records
-                .iter()
-                .map(|s| {
-                    let r = &s.record;
-                    let mut m = serde_json::Map::new();
-                    m.insert("id".into(), json!(s.id));
-                    m.insert("unit".into(), json!(units.display_name(&r.unit_id)));
-                    m.insert("unit_id".into(), json!(r.unit_known.then_some(&r.unit_id)));
-                    m.insert("unit_known".into(), json!(r.unit_known));
-                    m.insert("case_no".into(), json!(r.case_no.as_written()));
-                    m.insert("case_key".into(), json!(r.case_no.key()));
-                    for (spec, v) in feed.fields().iter().zip(&r.values) {
-                        let val = match (spec.kind, v) {
-                            (FieldKind::Pii, Value::Text(s)) => json!(crate::mask::mask_id(s)),
-                            _ => v.to_json(),
-                        };
-                        m.insert(spec.name.into(), val);
-                    }
-                    m.insert("source".into(), json!(s.source));
-                    m.insert(
-                        "first_seen_at".into(),
-                        Value::DateTime(s.first_seen_at).to_json(),
-                    );
-                    m.insert("changed_at".into(), Value::DateTime(s.changed_at).to_json());
-                    serde_json::Value::Object(m)
-                })
-                .collect();
-            serde_json::to_writer_pretty(&mut out, &arr)?;
-            writeln!(out)?;
-        }
-        Format::Table | Format::Csv => {
-            let mut headers = vec!["unit", "case_no"];
-            headers.extend(feed.fields().iter().map(|f| f.name));
-            headers.push("source");
-            let rows: Vec<Vec<String>> = records
-                .iter()
-                .map(|s| {
-                    let r = &s.record;
-                    let mut row = vec![
-                        units.display_name(&r.unit_id).to_string(),
-                        r.case_no.as_written().to_string(),
-                    ];
-                    row.extend(
-                        feed.fields()
-                            .iter()
-                            .zip(&r.values)
-                            .map(|(spec, v)| shown(spec.kind, v)),
-                    );
-                    row.push(s.source.clone());
-                    row
-                })
-                .collect();
-            if format == Format::Csv {
-                output::csv(&mut out, &headers, &rows)?;
-            } else {
-                write!(out, "{}", output::table(&headers, &rows))?;
-                writeln!(out, "{} {}", rows.len(), feed.table())?;
+    // CSV goes through its own writer (stdout's lock is reentrant); nothing else is written then.
+    let mut csv_out = match format {
+        Format::Csv => Some(output::csv_writer(
+            std::io::BufWriter::new(std::io::stdout()),
+            &headers,
+        )?),
+        _ => None,
+    };
+    let mut widths: Option<Vec<usize>> = None;
+    let mut after: Option<(String, String)> = None;
+    let mut n: u64 = 0;
+    if format == Format::Json {
+        write!(out, "[")?;
+    }
+    // Page by page, so that listing millions of cases needs no more memory than one page.
+    loop {
+        let page = store
+            .records_after(
+                feed,
+                unit,
+                after.as_ref().map(|(u, k)| (u.as_str(), k.as_str())),
+                LIST_PAGE,
+            )
+            .await
+            .context("while reading the store")?;
+        let Some(last) = page.last() else { break };
+        after = Some((
+            last.record.unit_id.clone(),
+            last.record.case_no.key().to_string(),
+        ));
+        match format {
+            Format::Json => {
+                for s in &page {
+                    write!(out, "{}\n  ", if n == 0 { "" } else { "," })?;
+                    serde_json::to_writer(&mut out, &case_json(units, feed, s))?;
+                    n += 1;
+                }
             }
+            Format::Table | Format::Csv => {
+                let rows: Vec<Vec<String>> =
+                    page.iter().map(|s| case_row(units, feed, s)).collect();
+                n += rows.len() as u64;
+                if let Some(w) = csv_out.as_mut() {
+                    for r in &rows {
+                        w.write_record(r)?;
+                    }
+                } else {
+                    let w = match widths.as_ref() {
+                        Some(w) => w,
+                        None => {
+                            let w = widths.insert(output::widths(&headers, &rows));
+                            write!(out, "{}", output::table_header(&headers, w))?;
+                            w
+                        }
+                    };
+                    for r in &rows {
+                        write!(out, "{}", output::table_line(r, w))?;
+                    }
+                }
+            }
+        }
+        if (page.len() as i64) < LIST_PAGE {
+            break;
+        }
+    }
+    match format {
+        Format::Json => writeln!(out, "{}]", if n == 0 { "" } else { "\n" })?,
+        Format::Csv => {
+            if let Some(mut w) = csv_out {
+                w.flush()?;
+            }
+        }
+        Format::Table => {
+            if widths.is_none() {
+                write!(out, "{}", output::table(&headers, &[]))?;
+            }
+            writeln!(out, "{n} {}", feed.table())?;
         }
     }
     out.flush()?;
     Ok(())
+}
+
+/// One stored record as the JSON object of `cases --format json`; ID numbers masked.
+fn case_json(units: &Units, feed: Feed, s: &crate::store::StoredRecord) -> serde_json::Value {
+    let r = &s.record;
+    let mut m = serde_json::Map::new();
+    m.insert("id".into(), json!(s.id));
+    m.insert("unit".into(), json!(units.display_name(&r.unit_id)));
+    m.insert("unit_id".into(), json!(r.unit_known.then_some(&r.unit_id)));
+    m.insert("unit_known".into(), json!(r.unit_known));
+    m.insert("case_no".into(), json!(r.case_no.as_written()));
+    m.insert("case_key".into(), json!(r.case_no.key()));
+    for (spec, v) in feed.fields().iter().zip(&r.values) {
+        let val = match (spec.kind, v) {
+            (FieldKind::Pii, Value::Text(s)) => json!(crate::mask::mask_id(s)),
+            _ => v.to_json(),
+        };
+        m.insert(spec.name.into(), val);
+    }
+    m.insert("source".into(), json!(s.source));
+    m.insert(
+        "first_seen_at".into(),
+        Value::DateTime(s.first_seen_at).to_json(),
+    );
+    m.insert("changed_at".into(), Value::DateTime(s.changed_at).to_json());
+    serde_json::Value::Object(m)
+}
+
+/// One stored record as a table or CSV row; ID numbers masked.
+fn case_row(units: &Units, feed: Feed, s: &crate::store::StoredRecord) -> Vec<String> {
+    let r = &s.record;
+    let mut row = vec![
+        units.display_name(&r.unit_id).to_string(),
+        r.case_no.as_written().to_string(),
+    ];
+    row.extend(
+        feed.fields()
+            .iter()
+            .zip(&r.values)
+            .map(|(spec, v)| shown(spec.kind, v)),
+    );
+    row.push(s.source.clone());
+    row
 }

@@ -144,6 +144,15 @@ pub trait Store: Send + Sync {
     async fn source_states(&self) -> StoreResult<Vec<SourceState>>;
     /// Records of a feed, optionally of one unit, ordered by unit and case number.
     async fn records(&self, feed: Feed, unit: Option<&str>) -> StoreResult<Vec<StoredRecord>>;
+    /// One page of records ordered by (unit, case key), after the given (unit, case key):
+    /// listing a store of millions of cases a page at a time keeps memory flat.
+    async fn records_after(
+        &self,
+        feed: Feed,
+        unit: Option<&str>,
+        after: Option<(&str, &str)>,
+        limit: i64,
+    ) -> StoreResult<Vec<StoredRecord>>;
     async fn record_count(&self, feed: Feed) -> StoreResult<i64>;
     async fn history(&self, feed: Feed, record_id: i64) -> StoreResult<Vec<HistoryEntry>>;
     /// Quarantined rows, newest first.

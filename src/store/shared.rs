@@ -597,6 +597,31 @@ impl Store for Backend {
         rows.iter().map(|r| read_record(feed, r)).collect()
     }
 
+    async fn records_after(
+        &self,
+        feed: Feed,
+        unit: Option<&str>,
+        after: Option<(&str, &str)>,
+        limit: i64,
+    ) -> StoreResult<Vec<StoredRecord>> {
+        let mut q = QueryBuilder::<Db>::new(format!("SELECT * FROM {} WHERE true", feed.table()));
+        if let Some(u) = unit {
+            q.push(" AND unit_id = ");
+            q.push_bind(u.to_string());
+        }
+        if let Some((u, k)) = after {
+            q.push(" AND (unit_id, case_key) > (");
+            q.push_bind(u.to_string());
+            q.push(", ");
+            q.push_bind(k.to_string());
+            q.push(")");
+        }
+        q.push(" ORDER BY unit_id, case_key LIMIT ");
+        q.push_bind(limit);
+        let rows = q.build().fetch_all(&self.reader).await?;
+        rows.iter().map(|r| read_record(feed, r)).collect()
+    }
+
     async fn record_count(&self, feed: Feed) -> StoreResult<i64> {
         let sql = format!("SELECT COUNT(*) AS n FROM {}", feed.table());
         let row = sqlx::query(AssertSqlSafe(sql)).fetch_one(&self.reader).await?;

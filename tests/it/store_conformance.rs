@@ -658,6 +658,45 @@ async fn sqlite_a_spawned_second_import_waits_and_then_succeeds() {
 // ---------------------------------------------------------------------------------------------
 // One test per case and backend.
 
+async fn records_page_after_one_another_in_unit_and_case_order(store: &dyn Store) {
+    let mut rs = Vec::new();
+    for (unit, n) in [("scjg", 13), ("zrzy", 9), ("jtys", 5)] {
+        for i in 1..=n {
+            rs.push(full(Feed::Entries, unit, i));
+        }
+    }
+    put_all(store, at(0), rs).await;
+    for unit in [None, Some("scjg")] {
+        let all = store.records(Feed::Entries, unit).await.unwrap();
+        let mut paged = Vec::new();
+        let mut after: Option<(String, String)> = None;
+        loop {
+            let page = store
+                .records_after(
+                    Feed::Entries,
+                    unit,
+                    after.as_ref().map(|(u, k)| (u.as_str(), k.as_str())),
+                    4,
+                )
+                .await
+                .unwrap();
+            assert!(page.len() <= 4);
+            let Some(last) = page.last() else { break };
+            after = Some((
+                last.record.unit_id.clone(),
+                last.record.case_no.key().to_string(),
+            ));
+            paged.extend(page.into_iter().map(|s| s.id));
+        }
+        assert_eq!(
+            paged,
+            all.iter().map(|s| s.id).collect::<Vec<_>>(),
+            "{unit:?}"
+        );
+        assert_eq!(paged.len(), if unit.is_some() { 13 } else { 27 });
+    }
+}
+
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
         mod sqlite {
@@ -702,4 +741,5 @@ conformance!(
     records_can_be_listed_for_one_unit,
     migrating_twice_is_harmless,
     a_second_import_waits_for_the_first_instead_of_failing,
+    records_page_after_one_another_in_unit_and_case_order,
 );
