@@ -318,6 +318,9 @@ pub struct SourceConfig {
     pub sheet: Option<String>,
     /// Where processed files of a drop folder go; default `<path>/.archive`.
     pub archive_dir: Option<PathBuf>,
+    /// A file of a drop folder changed less than this many seconds ago may still be being
+    /// copied in: it is left for the next run.
+    pub settle_secs: u64,
 
     // kind = "http"
     pub url: Option<String>,
@@ -376,6 +379,7 @@ impl Default for SourceConfig {
             delimiter: None,
             sheet: None,
             archive_dir: None,
+            settle_secs: 10,
             url: None,
             pagination: Pagination::None,
             page_param: "page".into(),
@@ -994,7 +998,8 @@ fn validate_source(
 
     // Keys that belong to another kind of source are mistakes, not silently ignored settings.
     let d = SourceConfig::default();
-    let file_keys: [(&str, bool); 5] = [
+    let file_keys: [(&str, bool); 6] = [
+        ("settle_secs", s.settle_secs != d.settle_secs),
         ("path", s.path.is_some()),
         ("encoding", s.encoding != d.encoding),
         ("delimiter", s.delimiter.is_some()),

@@ -130,7 +130,11 @@ async fn sync_drop_folder(
     let mut total = RowCounts::default();
     let mut done = Vec::new();
     let mut errors = Vec::new();
-    let files = file::drop_files(dir).map_err(|e| (total, Vec::new(), e))?;
+    let (files, settling) =
+        file::drop_files(dir, src.settle_secs, now).map_err(|e| (total, Vec::new(), e))?;
+    if settling > 0 {
+        tracing::info!(source = %src.name, files = settling, "files changed in the last settle_secs are left for the next run");
+    }
     for f in files {
         match file::import_file(run, &f).await {
             Ok(c) => {

@@ -601,9 +601,17 @@ pub async fn import_file(run: SourceRun<'_>, path: &Path) -> anyhow::Result<RowC
     Ok(counts)
 }
 
-/// The files a drop folder holds now, oldest name first; hidden files and folders are skipped.
-pub fn drop_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+/// The files of a drop folder that are ready at `now`, in name order; hidden files and folders
+/// are skipped, and so is a file changed less than `settle_secs` ago (it may still be being
+/// copied in: reading it now would archive half a file). Returns the ready files and how many
+/// were left to settle.
+pub fn drop_files(
+    dir: &Path,
+    settle_secs: u64,
+    now: DateTime<Utc>,
+) -> anyhow::Result<(Vec<PathBuf>, usize)> {
     let mut files = Vec::new();
+    let mut settling = 0;
     for e in std::fs::read_dir(dir)
         .with_context(|| format!("cannot list the drop folder {}", dir.display()))?
     {
@@ -617,12 +625,20 @@ pub fn drop_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
             .extension()
             .map(|x| x.to_string_lossy().to_ascii_lowercase())
             .unwrap_or_default();
-        if ["csv", "txt", "tsv", "xlsx", "xlsm", "xls", "htm", "html"].contains(&ext.as_str()) {
-            files.push(p);
+        if !["csv", "txt", "tsv", "xlsx", "xlsm", "xls", "htm", "html"].contains(&ext.as_str()) {
+            continue;
         }
+        if settle_secs > 0 {
+            let modified: DateTime<Utc> = e.metadata()?.modified()?.into();
+            if (now - modified).num_seconds() < settle_secs as i64 {
+                settling += 1;
+                continue;
+            }
+        }
+        files.push(p);
     }
     files.sort();
-    Ok(files)
+    Ok((files, settling))
 }
 
 /// Moves a processed file out of the drop folder, under a time-stamped name.

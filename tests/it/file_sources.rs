@@ -331,7 +331,9 @@ async fn a_drop_folder_archives_what_it_read_and_keeps_an_unreadable_file_for_a_
     );
     write(&drop, "broken.csv", "no,header,here\n1,2,3\n");
     write(&drop, "notes.docx", "ignored: not a data file");
-    let cfg = common::config(&ts.url, vec![file_source("drop", FeedName::Cases, &drop)]);
+    let mut src = file_source("drop", FeedName::Cases, &drop);
+    src.settle_secs = 0;
+    let cfg = common::config(&ts.url, vec![src]);
     let store = common::open(&ts.url).await;
     let out = sync(&cfg, store.as_ref(), None, &common::clock, false).await;
     let err = out[0]
@@ -401,4 +403,32 @@ async fn a_case_listed_twice_in_one_file_ends_as_its_last_row_with_history() {
     let r = &store.records(Feed::Cases, None).await.unwrap()[0];
     assert_eq!(r.record.get("amount"), &Value::Fen(30_000));
     assert_eq!(store.history(Feed::Cases, r.id).await.unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_file_still_being_copied_into_a_drop_folder_is_left_until_it_settles() {
+    let ts = common::temp_sqlite();
+    let drop = ts.dir.path().join("drop");
+    write(&drop, "new.csv", "执法单位,案号\n县市场监管局,A-1\n");
+    let mut src = file_source("drop", FeedName::Cases, &drop);
+    src.settle_secs = 3600;
+    let cfg = common::config(&ts.url, vec![src]);
+    let store = common::open(&ts.url).await;
+
+    let just_now = chrono::Utc::now;
+    let out = sync(&cfg, store.as_ref(), None, &just_now, false).await;
+    assert!(out[0].error.is_none());
+    assert_eq!(
+        out[0].counts.seen, 0,
+        "a file changed seconds ago is not read"
+    );
+    assert!(drop.join("new.csv").exists());
+
+    let two_hours_later = || chrono::Utc::now() + chrono::Duration::hours(2);
+    let out = sync(&cfg, store.as_ref(), None, &two_hours_later, false).await;
+    assert_eq!(out[0].counts.inserted, 1);
+    assert!(
+        !drop.join("new.csv").exists(),
+        "read once it settled, then archived"
+    );
 }
