@@ -124,6 +124,16 @@ measure_step() {  # KEY PREPARE_FN CMD...   (PREPARE_FN runs before every run, u
 fresh_peer() { rm -f "$DIR/peer.db" "$DIR/peer.db-journal"; }
 measure_step peer fresh_peer sqlite3 -batch "$DIR/peer.db" ".mode csv" ".import '$CASES' cases" || true
 
+# For reference (no target): the same import into a table with the one unique key that an upsert
+# by (unit, case number) needs. It shows what SQLite itself spends on that key alone.
+header=$(head -n 1 "$CASES" | sed 's/^\xEF\xBB\xBF//')
+cols=$(printf '%s\n' "$header" | awk -F, '{ for (i = 1; i <= NF; i++) printf "%s\"%s\" TEXT", (i > 1 ? ", " : ""), $i }')
+fresh_keyed() {
+    rm -f "$DIR/peer-keyed.db" "$DIR/peer-keyed.db-journal"
+    sqlite3 "$DIR/peer-keyed.db" "CREATE TABLE cases ($cols, UNIQUE (\"执法单位\", \"案号\"));"
+}
+measure_step keyed fresh_keyed sqlite3 -batch "$DIR/peer-keyed.db" ".mode csv" ".import --skip 1 '$CASES' cases" || true
+
 # --- 3. the liandong configuration -----------------------------------------------------------
 cat >"$DIR/bench.toml" <<EOF
 # Written by scripts/bench-ingest.sh: the five enforcement units of the Daocheng sample and one
@@ -210,6 +220,7 @@ row() {  # LABEL KEY MAX_RATIO
     [ -z "$build_note" ] || echo "note: $build_note"
     printf '%-28s %9s %12s %8s  %-24s %s\n' "step" "seconds" "peak RSS MB" "ratio" "target" "result"
     row "peer: sqlite3 .import" peer ""
+    row "(info) .import + unique key" keyed ""
     row "liandong sync (first load)" first "$BENCH_FIRST_MAX"
     row "liandong sync (unchanged)" resync "$BENCH_RESYNC_MAX"
 } | tee "$DIR/ingest-results.txt"
