@@ -14,6 +14,7 @@ pub mod domain;
 pub mod mask;
 pub mod output;
 pub mod records;
+pub mod rules;
 pub mod schedule;
 pub mod sources;
 pub mod store;

@@ -1,0 +1,615 @@
+//! The rules of SPEC §3 as pure functions: records in, [`Finding`]s out. No I/O and no clock —
+//! `now` is an argument, so any past or future day can be replayed (`--as-of`).
+//!
+//! Each obligation a case creates becomes one finding with a due time (the end of the due day,
+//! Asia/Shanghai), the time the data satisfied it (if it did) and the facts behind it. Its
+//! [`State`] follows from those and `now`; `waived` is a stored override, not computed here.
+//!
+//! Findings have a stable [`Finding::key`] (`"R1|scjg|稻市监罚[2025]12号"`: rule, unit, case
+//! key), unique per rule and subject, so the caller upserts them across evaluations. A violation
+//! finding (R2, R3) that a later evaluation no longer yields has been cured by the data: the
+//! caller resolves it.
+//!
+//! **Replay.** An evaluation at `now` sees the data as it stood then, as far as the data tells:
+//! platform records entered (or, lacking an entry time, transferred) after `now` are ignored, and
+//! so are cases whose triggering date is after `now`'s day.
+//!
+//! **Deadlines** count working days on the [`Calendar`] from the day after the triggering date
+//! (SPEC §3). A platform record entered at the due instant itself (24:00 of the due day) or later
+//! is late. Facts name any year the deadline spans that has no holiday table
+//! (`calendar_fallback_years`): its days were counted Monday–Friday.
+
+mod entries;
+pub mod matching;
+mod referrals;
+
+use std::collections::HashSet;
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Datelike as _, NaiveDate, TimeDelta, Utc};
+use chrono_tz::Asia::Shanghai;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value as Json, json};
+
+use crate::domain::calendar::Calendar;
+use crate::domain::values::format_fen;
+use crate::records::{FieldKind, Record, Value};
+use matching::{Matcher, Platform, shanghai_day};
+
+/// The rules of SPEC §3. R5–R10 follow the same pattern and are added later.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum RuleId {
+    /// Transfer must appear on the two-law platform (正向衔接).
+    R1,
+    /// Platform entry of a transfer late.
+    R2,
+    /// Platform data differs from the case.
+    R3,
+    /// Case information entered on the platform (有案必录).
+    R4,
+}
+
+impl RuleId {
+    pub const ALL: [RuleId; 4] = [RuleId::R1, RuleId::R2, RuleId::R3, RuleId::R4];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RuleId::R1 => "R1",
+            RuleId::R2 => "R2",
+            RuleId::R3 => "R3",
+            RuleId::R4 => "R4",
+        }
+    }
+
+    /// The legal source behind the rule (SPEC §3), for reports and messages.
+    pub fn source(self) -> &'static str {
+        match self {
+            RuleId::R1 | RuleId::R2 => {
+                "国务院令第310号《行政执法机关移送涉嫌犯罪案件的规定》第五条；录入期限由本地规定"
+            }
+            RuleId::R3 => "两法衔接平台数据应与案件一致（本地要求）",
+            RuleId::R4 => "甘孜州人大常委会决定（2020）“有案必录”；录入期限由本地规定",
+        }
+    }
+}
+
+impl fmt::Display for RuleId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown rule {0:?}; expected one of R1, R2, R3, R4")]
+pub struct UnknownRule(pub String);
+
+impl FromStr for RuleId {
+    type Err = UnknownRule;
+
+    fn from_str(s: &str) -> Result<RuleId, UnknownRule> {
+        let t = s.trim();
+        RuleId::ALL
+            .into_iter()
+            .find(|r| r.as_str().eq_ignore_ascii_case(t))
+            .ok_or_else(|| UnknownRule(s.to_owned()))
+    }
+}
+
+/// The numbers of the rules (SPEC §3 defaults); meant to become the `[rules]` section.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RulesConfig {
+    /// R1: working days after `transfer_decided_on` to enter the referral on the platform.
+    pub r1_entry_working_days: u32,
+    /// R3: largest difference, in fen, between the case's and the platform's amount that is not
+    /// a mismatch. Default 0: amounts must agree to the fen.
+    pub r3_amount_tolerance_fen: i64,
+    /// R3: compare the party (after removing spaces and folding full-width characters).
+    pub r3_compare_party: bool,
+    /// R4: working days after `decided_on` to enter the case on the platform.
+    pub r4_entry_working_days: u32,
+    /// R4 applies only where a source feeds platform case entries; the caller decides.
+    pub r4_enabled: bool,
+    /// Fallback match window, in calendar days either side of the case's date, used when a
+    /// case number is missing or matches nothing.
+    pub match_window_days: i64,
+    /// A finding is due soon from this many days before its due time.
+    pub due_soon_days: i64,
+}
+
+impl Default for RulesConfig {
+    fn default() -> RulesConfig {
+        RulesConfig {
+            r1_entry_working_days: 3,
+            r3_amount_tolerance_fen: 0,
+            r3_compare_party: true,
+            r4_entry_working_days: 7,
+            r4_enabled: false,
+            match_window_days: 30,
+            due_soon_days: 3,
+        }
+    }
+}
+
+/// A rule's verdict about one obligation: what is due when, and whether the data satisfies it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Finding {
+    pub rule: RuleId,
+    /// Stable identity across evaluations: `"R1|<unit_id>|<case_key>"`, unique per rule and
+    /// subject.
+    pub key: String,
+    /// The unit responsible: the case's unit.
+    pub unit_id: String,
+    /// As written, for display.
+    pub case_no: Option<String>,
+    pub case_key: Option<String>,
+    /// End of the due day, Asia/Shanghai.
+    pub due: DateTime<Utc>,
+    /// When the data satisfied the rule (`None`: not yet, or a violation).
+    pub satisfied_at: Option<DateTime<Utc>>,
+    /// A violation (R2, R3) is overdue as soon as it exists.
+    pub violated: bool,
+    /// What triggered it. Never personal ID numbers; amounts as yuan strings.
+    pub facts: Json,
+}
+
+/// A finding's computed state at some instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    Upcoming,
+    DueSoon,
+    Overdue,
+    Resolved,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Upcoming => "upcoming",
+            State::DueSoon => "due_soon",
+            State::Overdue => "overdue",
+            State::Resolved => "resolved",
+        }
+    }
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Finding {
+    /// Resolved once satisfied (at or before `now`); a violation, or anything at or past its
+    /// due instant, is overdue; due soon within `cfg.due_soon_days` days of the due instant;
+    /// upcoming before that.
+    pub fn state(&self, now: DateTime<Utc>, cfg: &RulesConfig) -> State {
+        if self.satisfied_at.is_some_and(|t| t <= now) {
+            return State::Resolved;
+        }
+        if self.violated || now >= self.due {
+            return State::Overdue;
+        }
+        let soon = TimeDelta::try_days(cfg.due_soon_days.max(0)).unwrap_or(TimeDelta::MAX);
+        if self.due - now <= soon {
+            State::DueSoon
+        } else {
+            State::Upcoming
+        }
+    }
+}
+
+/// Evaluates R1–R4 over the given records at `now`.
+///
+/// `cases`, `referrals` and `entries` are the canonical records of those feeds; `entries` is
+/// only read when `cfg.r4_enabled`. Cost: one pass to index each platform feed and one pass
+/// over the cases, with hash lookups per case.
+pub fn evaluate(
+    cases: &[Record],
+    referrals: &[Record],
+    entries: &[Record],
+    cal: &Calendar,
+    cfg: &RulesConfig,
+    now: DateTime<Utc>,
+) -> Vec<Finding> {
+    let mut out = Vec::new();
+    evaluate_each(cases, referrals, entries, cal, cfg, now, |f| out.push(f));
+    out
+}
+
+/// [`evaluate`], handing each finding to `emit` as it is made instead of collecting them, so a
+/// caller can stream a large evaluation into the store.
+pub fn evaluate_each(
+    cases: &[Record],
+    referrals: &[Record],
+    entries: &[Record],
+    cal: &Calendar,
+    cfg: &RulesConfig,
+    now: DateTime<Utc>,
+    mut emit: impl FnMut(Finding),
+) {
+    let ctx = Ctx {
+        cal,
+        cfg,
+        today: shanghai_day(now),
+    };
+    let matcher = Matcher::new(
+        Platform::Referrals,
+        cases,
+        referrals.iter().filter(|r| existed_at(r, now)),
+        cfg.match_window_days,
+    );
+    referrals::evaluate(&matcher, &ctx, &mut emit);
+    if cfg.r4_enabled {
+        let matcher = Matcher::new(
+            Platform::Entries,
+            cases,
+            entries.iter().filter(|r| existed_at(r, now)),
+            cfg.match_window_days,
+        );
+        entries::evaluate(&matcher, &ctx, &mut emit);
+    }
+}
+
+/// What every rule needs besides the records.
+struct Ctx<'c> {
+    cal: &'c Calendar,
+    cfg: &'c RulesConfig,
+    /// `now`'s Asia/Shanghai day.
+    today: NaiveDate,
+}
+
+/// Whether a platform record existed at `now`: entered (or, lacking an entry time,
+/// transferred) at or before it. A record with neither time is taken as existing.
+fn existed_at(r: &Record, now: DateTime<Utc>) -> bool {
+    match platform_time(r) {
+        Some((t, _)) => t <= now,
+        None => true,
+    }
+}
+
+/// When a platform record was put on the platform: `entered_at`, else `transferred_at`, with the
+/// field it came from.
+fn platform_time(r: &Record) -> Option<(DateTime<Utc>, &'static str)> {
+    ["entered_at", "transferred_at"]
+        .into_iter()
+        .find_map(|field| match r.get(field) {
+            Value::DateTime(t) => Some((*t, field)),
+            _ => None,
+        })
+}
+
+/// The stable key of a rule's finding about a case.
+fn finding_key(rule: RuleId, case: &Record) -> String {
+    format!("{rule}|{}|{}", case.unit_id, case.case_no.key())
+}
+
+/// A finding about `case` with the case's identity filled in.
+fn case_finding(rule: RuleId, case: &Record, due: DateTime<Utc>, facts: Json) -> Finding {
+    Finding {
+        rule,
+        key: finding_key(rule, case),
+        unit_id: case.unit_id.clone(),
+        case_no: Some(case.case_no.as_written().to_owned()),
+        case_key: Some(case.case_no.key().to_owned()),
+        due,
+        satisfied_at: None,
+        violated: false,
+        facts,
+    }
+}
+
+/// Skips a second case with the same unit and case key (the store holds one per key), so that
+/// finding keys stay unique.
+#[derive(Default)]
+struct Seen<'a>(HashSet<(&'a str, &'a str)>);
+
+impl<'a> Seen<'a> {
+    fn first(&mut self, case: &'a Record) -> bool {
+        self.0.insert((case.unit_id.as_str(), case.case_no.key()))
+    }
+}
+
+/// A deadline counted in working days from `from`: the due day and the end of it.
+struct Deadline {
+    day: NaiveDate,
+    due: DateTime<Utc>,
+}
+
+impl Deadline {
+    fn working_days(cal: &Calendar, from: NaiveDate, n: u32) -> Deadline {
+        let day = cal.add_working_days(from, n);
+        Deadline {
+            day,
+            due: Calendar::end_of_day_utc(day),
+        }
+    }
+
+    /// Adds `due_date` and, when the deadline spans years without a holiday table,
+    /// `calendar_fallback_years` to `facts`.
+    fn describe(&self, cal: &Calendar, from: NaiveDate, facts: &mut Map<String, Json>) {
+        facts.insert("due_date".into(), json!(ymd(self.day)));
+        let missing: Vec<i32> = (from.year()..=self.day.year())
+            .filter(|y| !cal.has_table(*y))
+            .collect();
+        if !missing.is_empty() {
+            facts.insert("calendar_fallback_years".into(), json!(missing));
+        }
+    }
+
+    /// Whole calendar days from the due day to the day of `t` (≥ 1 for a late record).
+    fn days_late(&self, t: DateTime<Utc>) -> i64 {
+        (shanghai_day(t) - self.day).num_days()
+    }
+}
+
+fn ymd(d: NaiveDate) -> String {
+    d.format("%Y-%m-%d").to_string()
+}
+
+/// An instant as RFC 3339 in Asia/Shanghai.
+fn local(t: DateTime<Utc>) -> String {
+    t.with_timezone(&Shanghai)
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
+}
+
+/// A value for facts: amounts as yuan strings, dates and times as text.
+fn fact_value(v: &Value) -> Json {
+    match v {
+        Value::Fen(f) => json!(format_fen(*f)),
+        other => other.to_json(),
+    }
+}
+
+/// A record for facts: unit, case number as written, and every non-empty field except personal
+/// data and the source's change time.
+fn record_facts(r: &Record) -> Json {
+    let mut m = Map::new();
+    m.insert("unit".into(), json!(r.unit_id));
+    if !r.unit_known {
+        m.insert("unit_known".into(), json!(false));
+    }
+    m.insert("case_no".into(), json!(r.case_no.as_written()));
+    for (spec, v) in r.feed.fields().iter().zip(&r.values) {
+        if spec.kind == FieldKind::Pii || spec.name == "updated_at" || v.is_null() {
+            continue;
+        }
+        m.insert(spec.name.into(), fact_value(v));
+    }
+    Json::Object(m)
+}
+
+#[cfg(test)]
+pub(crate) mod testkit {
+    //! Records for the rules' tests.
+    use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone as _, Utc};
+    use chrono_tz::Asia::Shanghai;
+
+    use crate::domain::case_no::CaseNo;
+    use crate::records::{Feed, Record, Value};
+
+    pub fn day(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("YYYY-MM-DD")
+    }
+
+    /// `"YYYY-MM-DD HH:MM[:SS]"` in Asia/Shanghai.
+    pub fn at(s: &str) -> DateTime<Utc> {
+        let t = NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S")
+            .or_else(|_| NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M"))
+            .expect("YYYY-MM-DD HH:MM[:SS]");
+        Shanghai
+            .from_local_datetime(&t)
+            .single()
+            .expect("unambiguous")
+            .with_timezone(&Utc)
+    }
+
+    fn record(feed: Feed, unit: &str, no: &str, party: &str) -> Record {
+        let mut r = Record {
+            feed,
+            unit_id: unit.to_owned(),
+            unit_known: unit.is_ascii(),
+            case_no: CaseNo::parse(no).expect("case number"),
+            values: vec![Value::Null; feed.fields().len()],
+        };
+        if !party.is_empty() {
+            r = set(r, "party", Value::Text(party.to_owned()));
+        }
+        r
+    }
+
+    pub fn set(mut r: Record, field: &str, v: Value) -> Record {
+        let i = r.feed.field_index(field).expect("field of the feed");
+        r.values[i] = v;
+        r
+    }
+
+    pub fn plain_case(unit: &str, no: &str, party: &str) -> Record {
+        record(Feed::Cases, unit, no, party)
+    }
+
+    /// A case with `suspected_crime` and a transfer decided on `decided`.
+    pub fn transfer(unit: &str, no: &str, party: &str, decided: &str) -> Record {
+        let r = set(
+            plain_case(unit, no, party),
+            "suspected_crime",
+            Value::Bool(true),
+        );
+        set(r, "transfer_decided_on", Value::Date(day(decided)))
+    }
+
+    /// A case with a penalty decided on `decided`.
+    pub fn decided(unit: &str, no: &str, party: &str, decided: &str) -> Record {
+        set(
+            plain_case(unit, no, party),
+            "decided_on",
+            Value::Date(day(decided)),
+        )
+    }
+
+    pub fn referral(unit: &str, no: &str, party: &str, entered: &str) -> Record {
+        set(
+            record(Feed::Referrals, unit, no, party),
+            "entered_at",
+            Value::DateTime(at(entered)),
+        )
+    }
+
+    pub fn entry(unit: &str, no: &str, party: &str, entered: &str) -> Record {
+        set(
+            record(Feed::Entries, unit, no, party),
+            "entered_at",
+            Value::DateTime(at(entered)),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testkit::*;
+    use super::*;
+
+    fn finding(due: &str, satisfied: Option<&str>, violated: bool) -> Finding {
+        Finding {
+            rule: RuleId::R1,
+            key: "R1|scjg|x".into(),
+            unit_id: "scjg".into(),
+            case_no: None,
+            case_key: None,
+            due: Calendar::end_of_day_utc(day(due)),
+            satisfied_at: satisfied.map(at),
+            violated,
+            facts: Json::Null,
+        }
+    }
+
+    #[test]
+    fn the_state_follows_the_due_instant_and_the_due_soon_window() {
+        let cfg = RulesConfig::default();
+        // Due 2025-10-11, i.e. before 2025-10-12 00:00 Asia/Shanghai.
+        let table = [
+            ("2025-10-08 23:59:59", None, false, State::Upcoming),
+            ("2025-10-09 00:00:00", None, false, State::DueSoon),
+            ("2025-10-11 23:59:59", None, false, State::DueSoon),
+            ("2025-10-12 00:00:00", None, false, State::Overdue),
+            (
+                "2025-10-12 00:00:00",
+                Some("2025-10-12 00:00:00"),
+                false,
+                State::Resolved,
+            ),
+            (
+                "2025-10-09 00:00:00",
+                Some("2025-10-10 08:00:00"),
+                false,
+                State::DueSoon,
+            ),
+            (
+                "2025-10-10 08:00:00",
+                Some("2025-10-10 08:00:00"),
+                false,
+                State::Resolved,
+            ),
+            ("2025-10-01 00:00:00", None, true, State::Overdue),
+        ];
+        for (now, satisfied, violated, want) in table {
+            let f = finding("2025-10-11", satisfied, violated);
+            assert_eq!(
+                f.state(at(now), &cfg),
+                want,
+                "now {now}, satisfied {satisfied:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn rule_ids_and_states_print_and_parse_as_the_contract_says() {
+        for r in RuleId::ALL {
+            assert_eq!(r.as_str().parse::<RuleId>(), Ok(r));
+            assert_eq!(serde_json::to_value(r).ok(), Some(json!(r.to_string())));
+            assert!(!r.source().is_empty());
+        }
+        assert_eq!("r3".parse::<RuleId>(), Ok(RuleId::R3));
+        assert!("R11".parse::<RuleId>().is_err());
+        assert_eq!(
+            serde_json::to_value(State::DueSoon).ok(),
+            Some(json!("due_soon"))
+        );
+    }
+
+    #[test]
+    fn the_config_defaults_are_those_of_the_spec_and_missing_keys_keep_them() {
+        let cfg: RulesConfig = toml::from_str("r4_enabled = true\nmatch_window_days = 10")
+            .expect("valid rules section");
+        assert_eq!(
+            cfg,
+            RulesConfig {
+                r4_enabled: true,
+                match_window_days: 10,
+                ..RulesConfig::default()
+            }
+        );
+        let d = RulesConfig::default();
+        assert_eq!(
+            (
+                d.r1_entry_working_days,
+                d.r4_entry_working_days,
+                d.due_soon_days
+            ),
+            (3, 7, 3)
+        );
+        assert_eq!((d.r3_amount_tolerance_fen, d.r3_compare_party), (0, true));
+        assert!(!d.r4_enabled);
+    }
+
+    #[test]
+    fn evaluating_one_data_set_at_two_instants_gives_the_states_each_implies() {
+        let cal = Calendar::china().expect("shipped calendar");
+        let cfg = RulesConfig::default();
+        let cases = [
+            transfer("scjg", "稻市监罚〔2025〕12号", "张三", "2025-09-30"),
+            transfer("scjg", "稻市监罚〔2025〕13号", "李四", "2025-09-30"),
+        ];
+        let referrals = [referral(
+            "scjg",
+            "稻市监罚〔2025〕12号",
+            "张三",
+            "2025-10-10 09:00",
+        )];
+        let states = |now: &str| {
+            let now = at(now);
+            let mut got: Vec<(String, State)> = evaluate(&cases, &referrals, &[], &cal, &cfg, now)
+                .into_iter()
+                .map(|f| (f.key.clone(), f.state(now, &cfg)))
+                .collect();
+            got.sort();
+            got
+        };
+        let k12 = "R1|scjg|稻市监罚[2025]12号".to_string();
+        let k13 = "R1|scjg|稻市监罚[2025]13号".to_string();
+        assert_eq!(
+            states("2025-10-05 12:00"),
+            [
+                (k12.clone(), State::Upcoming),
+                (k13.clone(), State::Upcoming)
+            ]
+        );
+        assert_eq!(
+            states("2025-10-10 12:00"),
+            [
+                (k12.clone(), State::Resolved),
+                (k13.clone(), State::DueSoon)
+            ]
+        );
+        assert_eq!(
+            states("2025-10-13 00:00"),
+            [(k12, State::Resolved), (k13, State::Overdue)]
+        );
+        assert!(
+            states("2025-09-29 12:00").is_empty(),
+            "no case before its decision"
+        );
+    }
+}
