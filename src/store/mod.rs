@@ -121,6 +121,76 @@ pub struct HistoryEntry {
     pub changes: serde_json::Value,
 }
 
+/// A finding as one evaluation produced it (the rules' output, in the store's terms).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EvaluatedFinding {
+    /// Stable identity across evaluations (`R1|unit|case key`).
+    pub key: String,
+    pub rule: String,
+    pub unit_id: String,
+    pub case_key: Option<String>,
+    pub case_no: Option<String>,
+    pub due: DateTime<Utc>,
+    /// A violation (late, mismatched) rather than a deadline still running.
+    pub violated: bool,
+    /// `upcoming`, `due_soon`, `overdue` or `resolved` at the evaluation's time.
+    pub state: String,
+    pub facts: serde_json::Value,
+}
+
+/// A finding as stored, with its lifecycle.
+#[derive(Debug, Clone, Serialize)]
+pub struct StoredFinding {
+    pub id: i64,
+    pub key: String,
+    pub rule: String,
+    pub unit_id: String,
+    pub case_key: Option<String>,
+    pub case_no: Option<String>,
+    pub due: DateTime<Utc>,
+    pub violated: bool,
+    pub state: String,
+    pub facts: serde_json::Value,
+    pub first_seen_at: DateTime<Utc>,
+    pub changed_at: DateTime<Utc>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub resolution: Option<String>,
+    pub waived_at: Option<DateTime<Utc>>,
+    pub waived_by: Option<String>,
+    pub waived_reason: Option<String>,
+}
+
+/// One state change of a finding.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FindingTransition {
+    pub at: DateTime<Utc>,
+    pub from: Option<String>,
+    pub to: String,
+    pub note: Option<String>,
+}
+
+/// What applying one evaluation changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct FindingChanges {
+    pub inserted: u64,
+    /// Existing findings whose state, due time or facts changed.
+    pub updated: u64,
+    pub unchanged: u64,
+    /// State transitions recorded (new findings included).
+    pub transitions: u64,
+    /// Open findings the evaluation no longer produced, resolved as no longer applying.
+    pub gone: u64,
+}
+
+/// Which findings to list.
+#[derive(Debug, Clone, Default)]
+pub struct FindingFilter {
+    /// Resolved and waived findings too.
+    pub all: bool,
+    pub rule: Option<String>,
+    pub unit: Option<String>,
+}
+
 /// One import: rows applied inside one transaction, committed together with the source's
 /// cursor. Dropping it without `commit` rolls everything back.
 #[async_trait]
@@ -163,6 +233,26 @@ pub trait Store: Send + Sync {
     ) -> StoreResult<Vec<QuarantineEntry>>;
     /// Stored rows whose unit is not configured: (feed, unit as written, rows).
     async fn unknown_units(&self) -> StoreResult<Vec<(Feed, String, i64)>>;
+    /// Applies one evaluation in one transaction: new findings inserted, changed ones updated,
+    /// every state change kept in the history, open findings that the evaluation no longer
+    /// produces resolved ("no longer applies"). A waived finding stays waived.
+    async fn apply_findings(
+        &self,
+        findings: &[EvaluatedFinding],
+        at: DateTime<Utc>,
+    ) -> StoreResult<FindingChanges>;
+    /// Findings ordered by due time.
+    async fn findings(&self, filter: &FindingFilter) -> StoreResult<Vec<StoredFinding>>;
+    async fn finding_history(&self, id: i64) -> StoreResult<Vec<FindingTransition>>;
+    /// Waives a finding with who and why; `false` when there is no such finding or it is
+    /// already waived.
+    async fn waive_finding(
+        &self,
+        id: i64,
+        by: &str,
+        reason: &str,
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool>;
 }
 
 /// Opens the store named by the configuration and brings its schema up to date.

@@ -10,6 +10,7 @@ use sqlx::{AssertSqlSafe, QueryBuilder, Row, Transaction};
 use crate::domain::case_no::CaseNo;
 use crate::records::{Feed, FieldKind, Record, Value, diff};
 use crate::store::{
+    EvaluatedFinding, FindingChanges, FindingFilter, FindingTransition, StoredFinding,
     HistoryEntry, Import, QuarantineEntry, QuarantineItem, RowCounts, SourceState, Store, StoreError,
     StoreResult, StoredRecord,
 };
@@ -524,6 +525,52 @@ fn read_state(row: &DbRow) -> StoreResult<SourceState> {
     })
 }
 
+fn read_finding(row: &DbRow) -> StoreResult<StoredFinding> {
+    let facts: String = row.try_get("facts")?;
+    Ok(StoredFinding {
+        id: row.try_get("id")?,
+        key: row.try_get("key")?,
+        rule: row.try_get("rule")?,
+        unit_id: row.try_get("unit_id")?,
+        case_key: row.try_get("case_key")?,
+        case_no: row.try_get("case_no")?,
+        due: row.try_get("due")?,
+        violated: row.try_get("violated")?,
+        state: row.try_get("state")?,
+        facts: serde_json::from_str(&facts).map_err(|e| StoreError::Corrupt(format!("findings.facts: {e}")))?,
+        first_seen_at: row.try_get("first_seen_at")?,
+        changed_at: row.try_get("changed_at")?,
+        resolved_at: row.try_get("resolved_at")?,
+        resolution: row.try_get("resolution")?,
+        waived_at: row.try_get("waived_at")?,
+        waived_by: row.try_get("waived_by")?,
+        waived_reason: row.try_get("waived_reason")?,
+    })
+}
+
+async fn record_transition(
+    tx: &mut Transaction<'static, Db>,
+    finding_id: i64,
+    at: DateTime<Utc>,
+    from: Option<&str>,
+    to: &str,
+    note: Option<&str>,
+) -> StoreResult<()> {
+    sqlx::query("INSERT INTO finding_history (finding_id, at, from_state, to_state, note) VALUES ($1, $2, $3, $4, $5)")
+        .bind(finding_id)
+        .bind(at)
+        .bind(from.map(str::to_string))
+        .bind(to.to_string())
+        .bind(note.map(str::to_string))
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Why a finding is resolved, for people reading the history.
+const RESOLVED_BY_DATA: &str = "the data now satisfies the rule";
+const RESOLVED_GONE: &str = "no longer applies: the data that raised it changed";
+
 #[async_trait]
 impl Store for Backend {
     fn backend(&self) -> &'static str {
@@ -691,5 +738,165 @@ impl Store for Backend {
             }
         }
         Ok(out)
+    }
+
+    async fn apply_findings(&self, findings: &[EvaluatedFinding], at: DateTime<Utc>) -> StoreResult<FindingChanges> {
+        let mut tx = self.writer.begin_with(BEGIN_WRITE).await?;
+        let rows = sqlx::query("SELECT id, key, state, due, violated, facts FROM findings").fetch_all(&mut *tx).await?;
+        let mut existing = std::collections::HashMap::with_capacity(rows.len());
+        for r in &rows {
+            let key: String = r.try_get("key")?;
+            let facts: String = r.try_get("facts")?;
+            existing.insert(
+                key,
+                (
+                    r.try_get::<i64, _>("id")?,
+                    r.try_get::<String, _>("state")?,
+                    r.try_get::<DateTime<Utc>, _>("due")?,
+                    r.try_get::<bool, _>("violated")?,
+                    facts,
+                    false,
+                ),
+            );
+        }
+        let mut changes = FindingChanges::default();
+        for f in findings {
+            let facts = f.facts.to_string();
+            let resolved = f.state == "resolved";
+            match existing.get_mut(&f.key) {
+                None => {
+                    let row = sqlx::query(
+                        "INSERT INTO findings (key, rule, unit_id, case_key, case_no, due, violated, state, facts, \
+                         first_seen_at, changed_at, resolved_at, resolution) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12) RETURNING id",
+                    )
+                    .bind(f.key.clone())
+                    .bind(f.rule.clone())
+                    .bind(f.unit_id.clone())
+                    .bind(f.case_key.clone())
+                    .bind(f.case_no.clone())
+                    .bind(f.due)
+                    .bind(f.violated)
+                    .bind(f.state.clone())
+                    .bind(facts)
+                    .bind(at)
+                    .bind(resolved.then_some(at))
+                    .bind(resolved.then_some(RESOLVED_BY_DATA))
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    let id: i64 = row.try_get("id")?;
+                    record_transition(&mut tx, id, at, None, &f.state, None).await?;
+                    changes.inserted += 1;
+                    changes.transitions += 1;
+                }
+                Some((id, state, due, violated, old_facts, seen)) => {
+                    *seen = true;
+                    // A person's waiver outlives re-evaluation; only the facts are refreshed.
+                    let new_state = if state == "waived" { "waived" } else { f.state.as_str() };
+                    if new_state == state && *due == f.due && *violated == f.violated && *old_facts == facts {
+                        changes.unchanged += 1;
+                        continue;
+                    }
+                    let reopened_or_resolved = new_state != state;
+                    sqlx::query(
+                        "UPDATE findings SET state = $1, due = $2, violated = $3, facts = $4, changed_at = $5, \
+                         resolved_at = CASE WHEN $1 = 'resolved' THEN COALESCE(resolved_at, $5) WHEN $1 = 'waived' THEN resolved_at ELSE NULL END, \
+                         resolution = CASE WHEN $1 = 'resolved' THEN COALESCE(resolution, $6) WHEN $1 = 'waived' THEN resolution ELSE NULL END \
+                         WHERE id = $7",
+                    )
+                    .bind(new_state.to_string())
+                    .bind(f.due)
+                    .bind(f.violated)
+                    .bind(facts)
+                    .bind(at)
+                    .bind(RESOLVED_BY_DATA)
+                    .bind(*id)
+                    .execute(&mut *tx)
+                    .await?;
+                    if reopened_or_resolved {
+                        let note = (new_state == "resolved").then_some(RESOLVED_BY_DATA);
+                        record_transition(&mut tx, *id, at, Some(state), new_state, note).await?;
+                        changes.transitions += 1;
+                    }
+                    changes.updated += 1;
+                }
+            }
+        }
+        for (id, state, _, _, _, seen) in existing.values() {
+            if *seen || state == "resolved" || state == "waived" {
+                continue;
+            }
+            sqlx::query(
+                "UPDATE findings SET state = 'resolved', changed_at = $1, resolved_at = $1, resolution = $2 WHERE id = $3",
+            )
+            .bind(at)
+            .bind(RESOLVED_GONE)
+            .bind(*id)
+            .execute(&mut *tx)
+            .await?;
+            record_transition(&mut tx, *id, at, Some(state), "resolved", Some(RESOLVED_GONE)).await?;
+            changes.gone += 1;
+            changes.transitions += 1;
+        }
+        tx.commit().await?;
+        Ok(changes)
+    }
+
+    async fn findings(&self, filter: &FindingFilter) -> StoreResult<Vec<StoredFinding>> {
+        let mut q = QueryBuilder::<Db>::new("SELECT * FROM findings WHERE true");
+        if !filter.all {
+            q.push(" AND state NOT IN ('resolved', 'waived')");
+        }
+        if let Some(r) = &filter.rule {
+            q.push(" AND rule = ");
+            q.push_bind(r.clone());
+        }
+        if let Some(u) = &filter.unit {
+            q.push(" AND unit_id = ");
+            q.push_bind(u.clone());
+        }
+        q.push(" ORDER BY due, id");
+        let rows = q.build().fetch_all(&self.reader).await?;
+        rows.iter().map(read_finding).collect()
+    }
+
+    async fn finding_history(&self, id: i64) -> StoreResult<Vec<FindingTransition>> {
+        let rows = sqlx::query("SELECT at, from_state, to_state, note FROM finding_history WHERE finding_id = $1 ORDER BY id")
+            .bind(id)
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(FindingTransition {
+                    at: r.try_get("at")?,
+                    from: r.try_get("from_state")?,
+                    to: r.try_get("to_state")?,
+                    note: r.try_get("note")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn waive_finding(&self, id: i64, by: &str, reason: &str, at: DateTime<Utc>) -> StoreResult<bool> {
+        let mut tx = self.writer.begin_with(BEGIN_WRITE).await?;
+        let row = sqlx::query("SELECT state FROM findings WHERE id = $1").bind(id).fetch_optional(&mut *tx).await?;
+        let Some(row) = row else { return Ok(false) };
+        let state: String = row.try_get("state")?;
+        if state == "waived" {
+            return Ok(false);
+        }
+        sqlx::query(
+            "UPDATE findings SET state = 'waived', waived_at = $1, waived_by = $2, waived_reason = $3, changed_at = $1 WHERE id = $4",
+        )
+        .bind(at)
+        .bind(by.to_string())
+        .bind(reason.to_string())
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        let note = format!("waived by {by}: {reason}");
+        record_transition(&mut tx, id, at, Some(&state), "waived", Some(&note)).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 }

@@ -697,6 +697,166 @@ async fn records_page_after_one_another_in_unit_and_case_order(store: &dyn Store
     }
 }
 
+fn evaluated(key: &str, state: &str, due_day: u32) -> liandong::store::EvaluatedFinding {
+    liandong::store::EvaluatedFinding {
+        key: key.to_string(),
+        rule: key.split('|').next().unwrap().to_string(),
+        unit_id: "scjg".into(),
+        case_key: Some(format!("K{due_day}")),
+        case_no: Some(format!("稻市监罚〔2025〕{due_day}号")),
+        due: chrono::Utc
+            .with_ymd_and_hms(2025, 10, due_day, 16, 0, 0)
+            .unwrap(),
+        violated: false,
+        state: state.into(),
+        facts: serde_json::json!({"due_date": format!("2025-10-{due_day:02}")}),
+    }
+}
+
+async fn findings_keep_their_lifecycle_across_evaluations(store: &dyn Store) {
+    use liandong::store::FindingFilter;
+    let open = FindingFilter::default();
+    let all = FindingFilter {
+        all: true,
+        ..Default::default()
+    };
+    let a = evaluated("R1|scjg|K9", "upcoming", 9);
+    let b = evaluated("R1|scjg|K11", "upcoming", 11);
+    let c = evaluated("R4|scjg|K12", "upcoming", 12);
+    let first = store
+        .apply_findings(&[a.clone(), b.clone(), c.clone()], at(0))
+        .await
+        .unwrap();
+    assert_eq!((first.inserted, first.transitions), (3, 3));
+    // The same evaluation again changes nothing.
+    let again = store
+        .apply_findings(&[a.clone(), b.clone(), c.clone()], at(1))
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            again.inserted,
+            again.updated,
+            again.unchanged,
+            again.transitions
+        ),
+        (0, 0, 3, 0)
+    );
+
+    let listed = store.findings(&open).await.unwrap();
+    assert_eq!(
+        listed.iter().map(|f| f.key.as_str()).collect::<Vec<_>>(),
+        ["R1|scjg|K9", "R1|scjg|K11", "R4|scjg|K12"]
+    );
+    let id_of = |key: &str| listed.iter().find(|f| f.key == key).unwrap().id;
+    let (ia, ib, ic) = (id_of(&a.key), id_of(&b.key), id_of(&c.key));
+
+    // A waived finding stays waived through re-evaluation.
+    assert!(
+        store
+            .waive_finding(ib, "张三", "已电话核实，系重复录入", at(2))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .waive_finding(ib, "张三", "again", at(2))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .waive_finding(999_999, "张三", "none", at(2))
+            .await
+            .unwrap()
+    );
+
+    // Later: a is overdue, then resolved by the data; c no longer applies; b was waived.
+    let a_over = liandong::store::EvaluatedFinding {
+        state: "overdue".into(),
+        ..a.clone()
+    };
+    let b_over = liandong::store::EvaluatedFinding {
+        state: "overdue".into(),
+        ..b.clone()
+    };
+    let step = store
+        .apply_findings(&[a_over, b_over.clone()], at(3))
+        .await
+        .unwrap();
+    assert_eq!((step.updated, step.gone), (1, 1));
+    let a_done = liandong::store::EvaluatedFinding {
+        state: "resolved".into(),
+        facts: serde_json::json!({"entered_at": "2025-10-10T09:00:00+08:00"}),
+        ..a.clone()
+    };
+    store
+        .apply_findings(&[a_done, b_over], at(4))
+        .await
+        .unwrap();
+
+    let everything = store.findings(&all).await.unwrap();
+    let get = |id: i64| everything.iter().find(|f| f.id == id).unwrap().clone();
+    let (fa, fb, fc) = (get(ia), get(ib), get(ic));
+    assert_eq!(fa.state, "resolved");
+    assert_eq!(fa.resolved_at, Some(at(4)));
+    assert_eq!(
+        fa.resolution.as_deref(),
+        Some("the data now satisfies the rule")
+    );
+    assert_eq!(fb.state, "waived");
+    assert_eq!(
+        (fb.waived_by.as_deref(), fb.waived_reason.as_deref()),
+        (Some("张三"), Some("已电话核实，系重复录入"))
+    );
+    assert_eq!(fc.state, "resolved");
+    assert!(
+        fc.resolution
+            .as_deref()
+            .unwrap()
+            .starts_with("no longer applies")
+    );
+    assert!(store.findings(&open).await.unwrap().is_empty());
+
+    // A resolved finding keeps its history: found, overdue, resolved.
+    let h = store.finding_history(ia).await.unwrap();
+    let steps: Vec<(Option<&str>, &str)> = h
+        .iter()
+        .map(|t| (t.from.as_deref(), t.to.as_str()))
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            (None, "upcoming"),
+            (Some("upcoming"), "overdue"),
+            (Some("overdue"), "resolved")
+        ]
+    );
+    let hb = store.finding_history(ib).await.unwrap();
+    assert_eq!(hb.last().unwrap().to, "waived");
+    assert!(hb.last().unwrap().note.as_deref().unwrap().contains("张三"));
+
+    // Filters.
+    let r4 = store
+        .findings(&FindingFilter {
+            all: true,
+            rule: Some("R4".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(r4.len(), 1);
+    let other = store
+        .findings(&FindingFilter {
+            all: true,
+            unit: Some("zrzy".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(other.is_empty());
+}
+
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
         mod sqlite {
@@ -742,4 +902,5 @@ conformance!(
     migrating_twice_is_harmless,
     a_second_import_waits_for_the_first_instead_of_failing,
     records_page_after_one_another_in_unit_and_case_order,
+    findings_keep_their_lifecycle_across_evaluations,
 );
