@@ -66,6 +66,38 @@ pub enum Command {
         #[arg(long, default_value = "cases", value_parser = parse_feed)]
         feed: Feed,
     },
+    /// Rules → findings. Idempotent: run twice at the same time, the second changes nothing.
+    Evaluate {
+        /// Evaluate at this time (a date, read as 00:00 Asia/Shanghai, or RFC 3339).
+        #[arg(long, value_parser = parse_as_of)]
+        as_of: Option<DateTime<Utc>>,
+    },
+    /// Open findings (with --all: resolved and waived too), soonest due first.
+    Findings {
+        #[arg(long)]
+        all: bool,
+        /// Only this rule (R1, R2, …).
+        #[arg(long)]
+        rule: Option<String>,
+        /// Only this unit (id, name or alias).
+        #[arg(long)]
+        unit: Option<String>,
+        /// Show open findings' states as of this time (default: now).
+        #[arg(long, value_parser = parse_as_of)]
+        as_of: Option<DateTime<Utc>>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Waive a finding; kept with who, when and why, and it stays waived.
+    Waive {
+        /// The finding's id (see `findings`).
+        id: i64,
+        #[arg(long)]
+        reason: String,
+        /// Who waives it (default: $SUDO_USER or $USER).
+        #[arg(long)]
+        by: Option<String>,
+    },
     /// Check the configuration; list every problem with its key path (exit 2 if any).
     CheckConfig,
     /// Print the documented example configuration.
@@ -214,6 +246,74 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 *quarantine,
             )
             .await
+        }
+        Command::Evaluate { as_of } => {
+            let cfg = load_config(&cli)?;
+            let store = store::open(&cfg.store).await?;
+            evaluate(&cfg, store.as_ref(), as_of.unwrap_or_else(Utc::now)).await
+        }
+        Command::Findings {
+            all,
+            rule,
+            unit,
+            as_of,
+            format,
+        } => {
+            let cfg = load_config(&cli)?;
+            let units = Units::new(&cfg.units);
+            let rule = match rule {
+                Some(r) => Some(
+                    r.parse::<crate::rules::RuleId>()
+                        .map_err(|e| UsageError(e.to_string()))?
+                        .to_string(),
+                ),
+                None => None,
+            };
+            let filter = store::FindingFilter {
+                all: *all,
+                rule,
+                unit: unit.as_ref().map(|u| {
+                    units
+                        .resolve(u)
+                        .map(|c| c.id.clone())
+                        .unwrap_or_else(|| crate::domain::text::normalize(u))
+                }),
+            };
+            let store = store::open(&cfg.store).await?;
+            findings(
+                &cfg,
+                store.as_ref(),
+                &units,
+                &filter,
+                as_of.unwrap_or_else(Utc::now),
+                *format,
+            )
+            .await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Waive { id, reason, by } => {
+            if reason.trim().is_empty() {
+                return Err(UsageError("a waiver needs a reason (--reason)".into()).into());
+            }
+            let cfg = load_config(&cli)?;
+            let store = store::open(&cfg.store).await?;
+            let by = by
+                .clone()
+                .or_else(|| std::env::var("SUDO_USER").ok())
+                .or_else(|| std::env::var("USER").ok())
+                .unwrap_or_else(|| "unknown".into());
+            if store
+                .waive_finding(*id, &by, reason.trim(), Utc::now())
+                .await?
+            {
+                println!("finding {id} waived by {by}: {}", reason.trim());
+                Ok(ExitCode::SUCCESS)
+            } else {
+                Err(UsageError(format!(
+                    "no open finding with id {id} (or it is already waived)"
+                ))
+                .into())
+            }
         }
         Command::Cases { unit, format, feed } => {
             let cfg = load_config(&cli)?;
@@ -640,4 +740,170 @@ fn case_row(units: &Units, feed: Feed, s: &crate::store::StoredRecord) -> Vec<St
     );
     row.push(s.source.clone());
     row
+}
+
+/// Evaluates the rules over the whole store at `now` and applies the findings.
+async fn evaluate(cfg: &Config, store: &dyn Store, now: DateTime<Utc>) -> anyhow::Result<ExitCode> {
+    use crate::domain::calendar::Calendar;
+    let cal = Calendar::china().context("while loading the holiday tables")?;
+    let year = chrono::Datelike::year(&now.with_timezone(&chrono_tz::Asia::Shanghai));
+    if !cal.has_table(year) {
+        tracing::warn!(
+            year,
+            "no holiday table for this year: deadlines count Monday to Friday as working days"
+        );
+    }
+    let mut rules = cfg.rules.clone();
+    // R4 applies only where a source feeds the platform's case entries (SPEC §3).
+    rules.r4_enabled |= cfg
+        .sources
+        .iter()
+        .any(|s| s.feeds == crate::config::FeedName::Entries);
+    let load = |feed: Feed| async move {
+        store
+            .records(feed, None)
+            .await
+            .map(|v| v.into_iter().map(|s| s.record).collect::<Vec<_>>())
+            .with_context(|| format!("while reading {}", feed.table()))
+    };
+    let (cases, referrals, entries) = (
+        load(Feed::Cases).await?,
+        load(Feed::Referrals).await?,
+        load(Feed::Entries).await?,
+    );
+    let found = crate::rules::evaluate(&cases, &referrals, &entries, &cal, &rules, now);
+    let evaluated: Vec<store::EvaluatedFinding> = found
+        .iter()
+        .map(|f| store::EvaluatedFinding {
+            key: f.key.clone(),
+            rule: f.rule.to_string(),
+            unit_id: f.unit_id.clone(),
+            case_key: f.case_key.clone(),
+            case_no: f.case_no.clone(),
+            due: f.due,
+            violated: f.violated,
+            state: f.state(now, &rules).as_str().to_string(),
+            facts: f.facts.clone(),
+        })
+        .collect();
+    let changes = store
+        .apply_findings(&evaluated, now)
+        .await
+        .context("while storing the findings")?;
+    let mut counts: std::collections::BTreeMap<(String, String), u64> =
+        std::collections::BTreeMap::new();
+    for f in &evaluated {
+        *counts.entry((f.rule.clone(), f.state.clone())).or_default() += 1;
+    }
+    let rows: Vec<Vec<String>> = counts
+        .iter()
+        .map(|((r, st), n)| vec![r.clone(), st.clone(), n.to_string()])
+        .collect();
+    print!("{}", output::table(&["rule", "state", "findings"], &rows));
+    println!(
+        "as of {}: {} new, {} changed, {} unchanged, {} no longer apply; {} state changes recorded",
+        now.with_timezone(&chrono_tz::Asia::Shanghai)
+            .format("%Y-%m-%d %H:%M"),
+        changes.inserted,
+        changes.updated,
+        changes.unchanged,
+        changes.gone,
+        changes.transitions
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A due instant as a clerk reads it: the end of a day shows as `24:00` of that day.
+fn end_of_day_text(t: DateTime<chrono_tz::Tz>) -> String {
+    if t.time() == chrono::NaiveTime::MIN {
+        let day = t.date_naive().pred_opt().unwrap_or(t.date_naive());
+        format!("{} 24:00", day.format("%Y-%m-%d"))
+    } else {
+        t.format("%Y-%m-%d %H:%M").to_string()
+    }
+}
+
+/// An open finding's state at `at`: violations stay overdue; deadlines are compared with `at`.
+fn state_at(f: &store::StoredFinding, at: DateTime<Utc>, due_soon_days: i64) -> String {
+    match f.state.as_str() {
+        "resolved" | "waived" => f.state.clone(),
+        _ if f.violated || at >= f.due => "overdue".into(),
+        _ if f.due - at <= chrono::Duration::days(due_soon_days) => "due_soon".into(),
+        _ => "upcoming".into(),
+    }
+}
+
+async fn findings(
+    cfg: &Config,
+    store: &dyn Store,
+    units: &Units,
+    filter: &store::FindingFilter,
+    at: DateTime<Utc>,
+    format: Format,
+) -> anyhow::Result<()> {
+    let list = store
+        .findings(filter)
+        .await
+        .context("while reading the findings")?;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let due = |t: DateTime<Utc>| t.with_timezone(&chrono_tz::Asia::Shanghai);
+    match format {
+        Format::Json => {
+            let arr: Vec<serde_json::Value> = list
+                .iter()
+                .map(|f| {
+                    json!({
+                        "id": f.id,
+                        "rule": f.rule,
+                        "unit": units.display_name(&f.unit_id),
+                        "unit_id": f.unit_id,
+                        "case_no": f.case_no,
+                        "state": state_at(f, at, cfg.rules.due_soon_days),
+                        "due": due(f.due).to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
+                        "facts": f.facts,
+                        "key": f.key,
+                        "first_seen_at": f.first_seen_at,
+                        "resolved_at": f.resolved_at,
+                        "resolution": f.resolution,
+                        "waived_at": f.waived_at,
+                        "waived_by": f.waived_by,
+                        "waived_reason": f.waived_reason,
+                    })
+                })
+                .collect();
+            serde_json::to_writer_pretty(&mut out, &arr)?;
+            writeln!(out)?;
+        }
+        Format::Table | Format::Csv => {
+            let headers = ["id", "rule", "unit", "case_no", "state", "due", "facts"];
+            let rows: Vec<Vec<String>> = list
+                .iter()
+                .map(|f| {
+                    let facts = crate::mask::mask_text(&f.facts.to_string());
+                    let facts = if format == Format::Table && facts.chars().count() > 80 {
+                        format!("{}…", facts.chars().take(79).collect::<String>())
+                    } else {
+                        facts
+                    };
+                    vec![
+                        f.id.to_string(),
+                        f.rule.clone(),
+                        units.display_name(&f.unit_id).to_string(),
+                        f.case_no.clone().unwrap_or_default(),
+                        state_at(f, at, cfg.rules.due_soon_days),
+                        end_of_day_text(due(f.due)),
+                        facts,
+                    ]
+                })
+                .collect();
+            if format == Format::Csv {
+                output::csv(&mut out, &headers, &rows)?;
+            } else {
+                write!(out, "{}", output::table(&headers, &rows))?;
+                writeln!(out, "{} findings", rows.len())?;
+            }
+        }
+    }
+    out.flush()?;
+    Ok(())
 }

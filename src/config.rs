@@ -493,6 +493,8 @@ pub struct Config {
     pub units: Vec<UnitConfig>,
     pub sources: Vec<SourceConfig>,
     pub notify: NotifyConfig,
+    /// The numbers of the rules (SPEC §3).
+    pub rules: crate::rules::RulesConfig,
     /// The files that were read, in order (for `check-config` and logs).
     pub files: Vec<PathBuf>,
 }
@@ -715,7 +717,7 @@ fn set_in_value(target: &mut Value, segments: &[String], value: Value) -> Result
     }
 }
 
-const TOP_LEVEL: [&str; 4] = ["store", "units", "sources", "notify"];
+const TOP_LEVEL: [&str; 5] = ["store", "units", "sources", "notify", "rules"];
 
 /// Where each loaded `[[units]]` / `[[sources]]` entry stood in the file, so that problems name
 /// the right index even when an earlier entry could not be read at all.
@@ -739,6 +741,11 @@ fn from_table(mut table: Table, problems: &mut Vec<Problem>) -> (Config, EntryIn
         && let Some(s) = section::<StoreConfig>("store", v, problems)
     {
         cfg.store = s;
+    }
+    if let Some(v) = table.remove("rules")
+        && let Some(s) = section::<crate::rules::RulesConfig>("rules", v, problems)
+    {
+        cfg.rules = s;
     }
     if let Some(v) = table.remove("notify")
         && let Some(s) = section::<NotifyConfig>("notify", v, problems)

@@ -218,3 +218,110 @@ fn freshness_is_late_when_evaluated_after_the_limit() {
     let bad = sample(&db, &["status", "--as-of", "yesterday"]);
     assert_eq!(bad.status.code(), Some(2));
 }
+
+#[test]
+fn evaluating_one_store_at_two_dates_gives_each_dates_states_and_a_waiver_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("sample.db");
+    assert!(sample(&db, &["sync"]).status.success());
+    let states = |as_of: &str| -> std::collections::BTreeMap<String, String> {
+        let out = sample(
+            &db,
+            &["findings", "--all", "--as-of", as_of, "--format", "json"],
+        );
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                (
+                    format!(
+                        "{} {}",
+                        f["rule"].as_str().unwrap(),
+                        f["case_no"].as_str().unwrap_or("")
+                    ),
+                    f["state"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    // 稻市监罚〔2025〕45号 is a sample transfer that never reached the platform.
+    let missing = "R1 稻市监罚〔2025〕45号";
+    let ev = sample(&db, &["evaluate", "--as-of", "2025-01-02"]);
+    assert!(ev.status.success(), "{}", text(&ev.stderr));
+    assert!(
+        !states("2025-01-02").contains_key(missing),
+        "not decided yet on 2025-01-02"
+    );
+
+    let ev = sample(&db, &["evaluate", "--as-of", "2025-12-31"]);
+    assert!(ev.status.success(), "{}", text(&ev.stderr));
+    let late = states("2025-12-31");
+    assert_eq!(
+        late.get(missing).map(String::as_str),
+        Some("overdue"),
+        "{late:?}"
+    );
+    assert_eq!(
+        late.get("R2 稻市监罚〔2025〕18号").map(String::as_str),
+        Some("overdue"),
+        "late entry: {late:?}"
+    );
+    assert!(
+        late.keys().any(|k| k.starts_with("R3 ")),
+        "the sample's amount mismatch: {late:?}"
+    );
+
+    // Evaluating again at the same time changes nothing.
+    let again = sample(&db, &["evaluate", "--as-of", "2025-12-31"]);
+    assert!(
+        text(&again.stdout).contains("0 new, 0 changed"),
+        "{}",
+        text(&again.stdout)
+    );
+
+    // A waiver is kept with who and why, and survives re-evaluation.
+    let out = sample(&db, &["findings", "--rule", "R1", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let id = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["case_no"] == "稻市监罚〔2025〕45号")
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let w = sample(
+        &db,
+        &[
+            "waive",
+            &id.to_string(),
+            "--reason",
+            "已线下移送，平台故障",
+            "--by",
+            "李四",
+        ],
+    );
+    assert!(w.status.success(), "{}", text(&w.stderr));
+    assert!(
+        sample(&db, &["evaluate", "--as-of", "2026-01-05"])
+            .status
+            .success()
+    );
+    let out = sample(
+        &db,
+        &["findings", "--all", "--rule", "R1", "--format", "json"],
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let f = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == id)
+        .unwrap();
+    assert_eq!(f["state"], "waived");
+    assert_eq!(f["waived_by"], "李四");
+    let twice = sample(&db, &["waive", &id.to_string(), "--reason", "again"]);
+    assert_eq!(twice.status.code(), Some(2));
+}
