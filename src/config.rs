@@ -1274,6 +1274,7 @@ mod tests {
         let cfg = Config::from_toml_str(EXAMPLE).expect("example must load");
         assert!(!cfg.units.is_empty());
         assert!(!cfg.sources.is_empty());
+        assert!(!cfg.rules.r6_thresholds.is_empty(), "R6 thresholds ship");
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //!
 //! Findings have a stable [`Finding::key`] (`"R1|scjg|稻市监罚[2025]12号"`: rule, unit, case
 //! key), unique per rule and subject, so the caller upserts them across evaluations. A violation
-//! finding (R2, R3) that a later evaluation no longer yields has been cured by the data: the
+//! finding (R2, R3, R6) that a later evaluation no longer yields has been cured by the data: the
 //! caller resolves it.
 //!
 //! **Replay.** An evaluation at `now` sees the data as it stood then, as far as the data tells:
@@ -21,6 +21,8 @@
 
 mod entries;
 pub mod matching;
+mod penalties;
+mod police;
 mod referrals;
 
 use std::collections::HashSet;
@@ -33,11 +35,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json, json};
 
 use crate::domain::calendar::Calendar;
-use crate::domain::values::format_fen;
+use crate::domain::values::{format_fen, parse_amount_fen};
 use crate::records::{FieldKind, Record, Value};
 use matching::{Matcher, Platform, shanghai_day};
 
-/// The rules of SPEC §3. R5–R10 follow the same pattern and are added later.
+/// The rules of SPEC §3. R5 and R7–R9 follow the same pattern and are added later.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum RuleId {
     /// Transfer must appear on the two-law platform (正向衔接).
@@ -48,10 +50,21 @@ pub enum RuleId {
     R3,
     /// Case information entered on the platform (有案必录).
     R4,
+    /// Possible 以罚代刑: a penalty at or above a prosecution threshold, no transfer.
+    R6,
+    /// Police filing decision on a transfer.
+    R10,
 }
 
 impl RuleId {
-    pub const ALL: [RuleId; 4] = [RuleId::R1, RuleId::R2, RuleId::R3, RuleId::R4];
+    pub const ALL: [RuleId; 6] = [
+        RuleId::R1,
+        RuleId::R2,
+        RuleId::R3,
+        RuleId::R4,
+        RuleId::R6,
+        RuleId::R10,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -59,6 +72,8 @@ impl RuleId {
             RuleId::R2 => "R2",
             RuleId::R3 => "R3",
             RuleId::R4 => "R4",
+            RuleId::R6 => "R6",
+            RuleId::R10 => "R10",
         }
     }
 
@@ -70,6 +85,10 @@ impl RuleId {
             }
             RuleId::R3 => "两法衔接平台数据应与案件一致（本地要求）",
             RuleId::R4 => "甘孜州人大常委会决定（2020）“有案必录”；录入期限由本地规定",
+            RuleId::R6 => {
+                "立案追诉标准：最高人民检察院、公安部《关于公安机关管辖的刑事案件立案追诉标准的规定》（按案由）"
+            }
+            RuleId::R10 => "国务院令第310号《行政执法机关移送涉嫌犯罪案件的规定》第八条",
         }
     }
 }
@@ -81,7 +100,7 @@ impl fmt::Display for RuleId {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown rule {0:?}; expected one of R1, R2, R3, R4")]
+#[error("unknown rule {0:?}; expected one of R1, R2, R3, R4, R6, R10")]
 pub struct UnknownRule(pub String);
 
 impl FromStr for RuleId {
@@ -116,6 +135,38 @@ pub struct RulesConfig {
     pub match_window_days: i64,
     /// A finding is due soon from this many days before its due time.
     pub due_soon_days: i64,
+    /// R6: the prosecution thresholds (立案追诉标准) per cause. Default none: R6 is silent until
+    /// the thresholds that matter locally are configured (the example configuration ships some).
+    pub r6_thresholds: Vec<R6Threshold>,
+    /// R10: calendar days after the police's receipt of a transfer to decide on filing.
+    pub r10_days: u32,
+    /// R10: the same for economic crimes.
+    pub r10_economic_days: u32,
+    /// R10: causes counted as economic crimes, matched as substrings of the case's cause after
+    /// [`crate::domain::text::squeeze`].
+    pub r10_economic_causes: Vec<String>,
+}
+
+/// One R6 threshold: a case whose cause contains `cause` and whose amount reaches
+/// `amount_yuan` should have been transferred.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct R6Threshold {
+    /// Matched as a substring of the case's 案由, both after [`crate::domain::text::squeeze`]
+    /// (widths folded, spaces removed).
+    pub cause: String,
+    /// The amount in yuan, as [`parse_amount_fen`] reads it (`"50000"`, `"5万"`); checked when
+    /// the configuration is loaded.
+    #[serde(deserialize_with = "yuan")]
+    pub amount_yuan: String,
+    /// The standard's article, shown in the finding's facts (`"立案追诉标准（一）第16条"`).
+    pub article: String,
+}
+
+/// Deserializes an amount in yuan as text, rejecting what [`parse_amount_fen`] cannot read.
+fn yuan<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let s = String::deserialize(d)?;
+    parse_amount_fen(&s).map_err(serde::de::Error::custom)?;
+    Ok(s)
 }
 
 impl Default for RulesConfig {
@@ -128,6 +179,12 @@ impl Default for RulesConfig {
             r4_enabled: false,
             match_window_days: 30,
             due_soon_days: 3,
+            r6_thresholds: Vec::new(),
+            r10_days: 3,
+            r10_economic_days: 10,
+            r10_economic_causes: ["非法经营", "合同诈骗", "虚开", "走私", "集资", "传销"]
+                .map(String::from)
+                .to_vec(),
         }
     }
 }
@@ -201,7 +258,7 @@ impl Finding {
     }
 }
 
-/// Evaluates R1–R4 over the given records at `now`.
+/// Evaluates R1–R4, R6 and R10 over the given records at `now`.
 ///
 /// `cases`, `referrals` and `entries` are the canonical records of those feeds; `entries` is
 /// only read when `cfg.r4_enabled`. Cost: one pass to index each platform feed and one pass
@@ -251,6 +308,8 @@ pub fn evaluate_each(
         );
         entries::evaluate(&matcher, &ctx, &mut emit);
     }
+    penalties::evaluate(cases, &ctx, &mut emit);
+    police::evaluate(&matcher, referrals, now, &ctx, &mut emit);
 }
 
 /// What every rule needs besides the records.
@@ -562,6 +621,29 @@ mod tests {
         );
         assert_eq!((d.r3_amount_tolerance_fen, d.r3_compare_party), (0, true));
         assert!(!d.r4_enabled);
+        assert!(d.r6_thresholds.is_empty());
+        assert_eq!((d.r10_days, d.r10_economic_days), (3, 10));
+        assert!(d.r10_economic_causes.iter().any(|c| c == "非法经营"));
+    }
+
+    #[test]
+    fn an_r6_threshold_reads_from_toml_and_an_unreadable_amount_is_rejected() {
+        let ok: RulesConfig = toml::from_str(
+            "[[r6_thresholds]]\ncause = \"非法经营\"\namount_yuan = \"5万\"\narticle = \"第71条\"",
+        )
+        .expect("valid thresholds");
+        assert_eq!(
+            ok.r6_thresholds,
+            [R6Threshold {
+                cause: "非法经营".into(),
+                amount_yuan: "5万".into(),
+                article: "第71条".into(),
+            }]
+        );
+        let bad = toml::from_str::<RulesConfig>(
+            "[[r6_thresholds]]\ncause = \"非法经营\"\namount_yuan = \"五万\"\narticle = \"x\"",
+        );
+        assert!(bad.is_err());
     }
 
     #[test]
