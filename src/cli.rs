@@ -272,12 +272,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let filter = store::FindingFilter {
                 all: *all,
                 rule,
-                unit: unit.as_ref().map(|u| {
-                    units
-                        .resolve(u)
-                        .map(|c| c.id.clone())
-                        .unwrap_or_else(|| crate::domain::text::normalize(u))
-                }),
+                unit: unit.as_deref().map(|u| units.stored_id(u)),
             };
             let store = store::open(&cfg.store).await?;
             findings(
@@ -318,11 +313,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Cases { unit, format, feed } => {
             let cfg = load_config(&cli)?;
             let units = Units::new(&cfg.units);
-            let unit_id = unit.as_ref().map(|u| match units.resolve(u) {
-                Some(c) => c.id.clone(),
-                // An unknown unit as stored (rows are kept under the name as written).
-                None => crate::domain::text::normalize(u),
-            });
+            let unit_id = unit.as_deref().map(|u| units.stored_id(u));
             let store = store::open(&cfg.store).await?;
             cases(store.as_ref(), &units, *feed, unit_id.as_deref(), *format).await?;
             Ok(ExitCode::SUCCESS)

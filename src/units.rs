@@ -42,6 +42,15 @@ impl Units {
             .and_then(|&i| self.units.get(i))
     }
 
+    /// The unit id that rows naming `name` are stored under: the configured unit's id, or for a
+    /// unit that is not configured its name as written (normalised), as ingest keeps it.
+    pub fn stored_id(&self, name: &str) -> String {
+        match self.resolve(name) {
+            Some(u) => u.id.clone(),
+            None => text::normalize(name),
+        }
+    }
+
     pub fn get(&self, id: &str) -> Option<&UnitConfig> {
         self.units.iter().find(|u| u.id == id)
     }
@@ -83,6 +92,8 @@ mod tests {
             );
         }
         assert!(units.resolve("县公安局").is_none());
+        assert_eq!(units.stored_id("县市场监管局"), "scjg");
+        assert_eq!(units.stored_id(" 县公安局 "), "县公安局");
         assert_eq!(units.display_name("scjg"), "稻城县市场监督管理局");
         assert_eq!(units.display_name("县公安局"), "县公安局");
     }

@@ -196,7 +196,7 @@ impl Mapper {
                 u.name, own.name
             )),
             (Some(u), _) => Ok((u.id.clone(), true)),
-            (None, _) => Ok((text::normalize(unit_text), false)),
+            (None, _) => Ok((units.stored_id(unit_text), false)),
         }
     }
 
