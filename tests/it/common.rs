@@ -104,16 +104,27 @@ pub async fn open(url: &str) -> Box<dyn Store> {
     .unwrap()
 }
 
-/// A fresh PostgreSQL database, dropped when this guard goes.
-pub struct PgDb {
+/// Which server a test database lives on.
+#[derive(Clone, Copy)]
+enum Server {
+    Postgres,
+    MariaDb,
+}
+
+/// A fresh database on PostgreSQL or MariaDB, dropped when this guard goes.
+pub struct TestDb {
     pub url: String,
     admin: String,
     name: String,
+    server: Server,
 }
 
-impl Drop for PgDb {
+pub type PgDb = TestDb;
+pub type MyDb = TestDb;
+
+impl Drop for TestDb {
     fn drop(&mut self) {
-        let (admin, name) = (self.admin.clone(), self.name.clone());
+        let (admin, name, server) = (self.admin.clone(), self.name.clone(), self.server);
         // Drop runs outside any runtime guarantee: use a thread with its own small runtime.
         let _ = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
@@ -122,14 +133,30 @@ impl Drop for PgDb {
                 .unwrap();
             rt.block_on(async move {
                 use sqlx::Connection;
-                if let Ok(mut c) = sqlx::PgConnection::connect(&admin).await {
-                    let sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
-                    let _ = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut c).await;
+                match server {
+                    Server::Postgres => {
+                        if let Ok(mut c) = sqlx::PgConnection::connect(&admin).await {
+                            let sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
+                            let _ = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut c).await;
+                        }
+                    }
+                    Server::MariaDb => {
+                        if let Ok(mut c) = sqlx::MySqlConnection::connect(&admin).await {
+                            let sql = format!("DROP DATABASE IF EXISTS `{name}`");
+                            let _ = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut c).await;
+                        }
+                    }
                 }
             });
         })
         .join();
     }
+}
+
+/// The admin URL with its database replaced by `name`.
+fn with_database(admin: &str, name: &str) -> String {
+    let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(admin);
+    format!("{base}/{name}")
 }
 
 fn unique(prefix: &str) -> String {
@@ -162,42 +189,12 @@ pub async fn fresh_pg(what: &str) -> Option<PgDb> {
         .execute(&mut c)
         .await
         .unwrap();
-    let base = admin
-        .rsplit_once('/')
-        .map(|(b, _)| b.to_string())
-        .unwrap_or(admin.clone());
-    Some(PgDb {
-        url: format!("{base}/{name}"),
+    Some(TestDb {
+        url: with_database(&admin, &name),
         admin,
         name,
+        server: Server::Postgres,
     })
-}
-
-/// A new, empty MariaDB/MySQL database, dropped when this guard goes.
-pub struct MyDb {
-    pub url: String,
-    admin: String,
-    name: String,
-}
-
-impl Drop for MyDb {
-    fn drop(&mut self) {
-        let (admin, name) = (self.admin.clone(), self.name.clone());
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                use sqlx::Connection;
-                if let Ok(mut c) = sqlx::MySqlConnection::connect(&admin).await {
-                    let sql = format!("DROP DATABASE IF EXISTS `{name}`");
-                    let _ = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut c).await;
-                }
-            });
-        })
-        .join();
-    }
 }
 
 pub async fn fresh_mysql(what: &str) -> Option<MyDb> {
@@ -220,14 +217,11 @@ pub async fn fresh_mysql(what: &str) -> Option<MyDb> {
     .execute(&mut c)
     .await
     .unwrap();
-    let base = admin
-        .rsplit_once('/')
-        .map(|(b, _)| b.to_string())
-        .unwrap_or(admin.clone());
-    Some(MyDb {
-        url: format!("{base}/{name}"),
+    Some(TestDb {
+        url: with_database(&admin, &name),
         admin,
         name,
+        server: Server::MariaDb,
     })
 }
 
