@@ -18,6 +18,15 @@ pub enum Feed {
     Cases,
     Referrals,
     Entries,
+    /// Copies of penalty decisions sent to the police and the procuratorate (R5).
+    Copies,
+    /// Major penalties filed for review with the justice bureau (R9).
+    Filings,
+    /// Procuratorial recommendations (检察建议) and their replies (R7). The record's number is
+    /// the recommendation's own document number; the case it concerns is `case_ref`.
+    Recommendations,
+    /// Procuratorial opinions after non-prosecution (检察意见, 反向衔接) and their replies (R8).
+    Opinions,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,6 +84,34 @@ pub const CASE_NO_HEADERS: &[&str] = &[
     "决定书文号",
     "行政处罚决定书文号",
     "文号",
+];
+
+/// Headers of a procuratorial document's own number (recommendations, opinions), most specific
+/// first; `案号` is left to `case_ref`, the case the document concerns.
+pub const DOCUMENT_NO_HEADERS: &[&str] = &[
+    "case_no",
+    "建议书文号",
+    "检察建议书文号",
+    "检察意见书文号",
+    "意见书文号",
+    "文书编号",
+    "文书号",
+    "文号",
+    "编号",
+];
+/// Headers of the unit a procuratorial document is addressed to, then the shared ones.
+pub const ADDRESSEE_HEADERS: &[&str] = &[
+    "unit",
+    "被建议单位",
+    "建议对象",
+    "被监督单位",
+    "收件单位",
+    "送达单位",
+    "执法单位",
+    "行政机关",
+    "单位名称",
+    "单位",
+    "部门",
 ];
 
 const UPDATED_AT: FieldSpec = f(
@@ -240,15 +277,129 @@ const ENTRY_FIELDS: &[FieldSpec] = &[
     UPDATED_AT,
 ];
 
-impl Feed {
-    pub const ALL: [Feed; 3] = [Feed::Cases, Feed::Referrals, Feed::Entries];
+const COPY_FIELDS: &[FieldSpec] = &[
+    PARTY,
+    f(
+        "decided_on",
+        Date,
+        &["decided_on", "处罚决定日期", "决定日期", "处罚日期"],
+    ),
+    f(
+        "copied_on",
+        Date,
+        &["copied_on", "抄送日期", "抄送时间", "送达日期", "报送日期"],
+    ),
+    f(
+        "receiver",
+        Text,
+        &["receiver", "抄送机关", "抄送单位", "接收机关", "接收单位"],
+    ),
+    UPDATED_AT,
+];
 
+const FILING_FIELDS: &[FieldSpec] = &[
+    PARTY,
+    f(
+        "decided_on",
+        Date,
+        &["decided_on", "处罚决定日期", "决定日期", "处罚日期"],
+    ),
+    f(
+        "filed_on",
+        Date,
+        &[
+            "filed_on",
+            "备案日期",
+            "报备日期",
+            "备案时间",
+            "报送备案日期",
+        ],
+    ),
+    f(
+        "receiver",
+        Text,
+        &["receiver", "备案机关", "备案单位", "接收机关"],
+    ),
+    UPDATED_AT,
+];
+
+/// Recommendations and opinions share their fields.
+const DOCUMENT_FIELDS: &[FieldSpec] = &[
+    f(
+        "case_ref",
+        Text,
+        &[
+            "case_ref",
+            "关联案号",
+            "涉及案号",
+            "所涉案号",
+            "相关案号",
+            "案号",
+        ],
+    ),
+    f(
+        "title",
+        Text,
+        &["title", "建议事项", "意见事项", "事由", "标题", "主要内容"],
+    ),
+    f(
+        "issued_on",
+        Date,
+        &["issued_on", "发出日期", "制发日期", "发文日期", "送达日期"],
+    ),
+    f(
+        "received_on",
+        Date,
+        &[
+            "received_on",
+            "签收日期",
+            "收到日期",
+            "接收日期",
+            "收文日期",
+        ],
+    ),
+    f(
+        "replied_on",
+        Date,
+        &[
+            "replied_on",
+            "回复日期",
+            "书面回复日期",
+            "答复日期",
+            "复函日期",
+        ],
+    ),
+    f(
+        "reply",
+        Text,
+        &["reply", "回复情况", "回复内容", "整改情况"],
+    ),
+    UPDATED_AT,
+];
+
+impl Feed {
+    pub const ALL: [Feed; 7] = [
+        Feed::Cases,
+        Feed::Referrals,
+        Feed::Entries,
+        Feed::Copies,
+        Feed::Filings,
+        Feed::Recommendations,
+        Feed::Opinions,
+    ];
+
+    /// The store feed a source's `feeds` names; `None` for the feeds of the obligations
+    /// (reviews, events), which are not case records.
     pub fn from_name(name: FeedName) -> Option<Feed> {
         match name {
             FeedName::Cases => Some(Feed::Cases),
             FeedName::Referrals => Some(Feed::Referrals),
             FeedName::Entries => Some(Feed::Entries),
-            _ => None,
+            FeedName::Copies => Some(Feed::Copies),
+            FeedName::Filings => Some(Feed::Filings),
+            FeedName::Recommendations => Some(Feed::Recommendations),
+            FeedName::Opinions => Some(Feed::Opinions),
+            FeedName::Reviews | FeedName::Events => None,
         }
     }
 
@@ -258,6 +409,27 @@ impl Feed {
             Feed::Cases => CASE_FIELDS,
             Feed::Referrals => REFERRAL_FIELDS,
             Feed::Entries => ENTRY_FIELDS,
+            Feed::Copies => COPY_FIELDS,
+            Feed::Filings => FILING_FIELDS,
+            Feed::Recommendations | Feed::Opinions => DOCUMENT_FIELDS,
+        }
+    }
+
+    /// The headers of the record's number: a case number, or for recommendations and opinions
+    /// the document's own number.
+    pub fn case_no_headers(self) -> &'static [&'static str] {
+        match self {
+            Feed::Recommendations | Feed::Opinions => DOCUMENT_NO_HEADERS,
+            _ => CASE_NO_HEADERS,
+        }
+    }
+
+    /// The headers of the unit column: the deciding unit, or for recommendations and opinions
+    /// the unit they are addressed to (which owes the reply).
+    pub fn unit_headers(self) -> &'static [&'static str] {
+        match self {
+            Feed::Recommendations | Feed::Opinions => ADDRESSEE_HEADERS,
+            _ => UNIT_HEADERS,
         }
     }
 
@@ -267,6 +439,10 @@ impl Feed {
             Feed::Cases => "cases",
             Feed::Referrals => "referrals",
             Feed::Entries => "entries",
+            Feed::Copies => "copies",
+            Feed::Filings => "filings",
+            Feed::Recommendations => "recommendations",
+            Feed::Opinions => "opinions",
         }
     }
 

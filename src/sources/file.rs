@@ -463,7 +463,7 @@ impl<'a> RowMapper<'a> {
         let Some(mapper) = &mut self.mapper else {
             self.scanned += 1;
             let cells: Vec<String> = cells.iter().map(|c| c.to_string()).collect();
-            if Mapper::looks_like_header(&cells, &self.src.mapping) {
+            if Mapper::looks_like_header(self.feed, &cells, &self.src.mapping) {
                 let unit = self.src.unit.as_deref().and_then(|u| self.units.resolve(u));
                 let m =
                     Mapper::new(self.feed, &cells, &self.src.mapping, unit).map_err(|source| {

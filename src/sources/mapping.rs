@@ -12,7 +12,7 @@ use crate::config::UnitConfig;
 use crate::domain::case_no::CaseNo;
 use crate::domain::text;
 use crate::domain::values;
-use crate::records::{CASE_NO_HEADERS, Feed, FieldKind, Record, UNIT_HEADERS, Value};
+use crate::records::{Feed, FieldKind, Record, Value};
 use crate::units::Units;
 
 /// What is wrong with one field of one row.
@@ -112,20 +112,20 @@ impl Mapper {
         };
         let case_no_col = match mapped("case_no")? {
             Some(i) => i,
-            None => {
-                find_column(&keys, CASE_NO_HEADERS).ok_or_else(|| MappingError::NoCaseNumber {
-                    expected: CASE_NO_HEADERS[1..4].join(", "),
+            None => find_column(&keys, feed.case_no_headers()).ok_or_else(|| {
+                MappingError::NoCaseNumber {
+                    expected: feed.case_no_headers()[1..4].join(", "),
                     found: found(),
-                })?
-            }
+                }
+            })?,
         };
         let unit_col = match mapped("unit")? {
             Some(i) => Some(i),
-            None => find_column(&keys, UNIT_HEADERS),
+            None => find_column(&keys, feed.unit_headers()),
         };
         if unit_col.is_none() && source_unit.is_none() {
             return Err(MappingError::NoUnit {
-                expected: UNIT_HEADERS[1..4].join(", "),
+                expected: feed.unit_headers()[1..4].join(", "),
                 found: found(),
             });
         }
@@ -149,11 +149,15 @@ impl Mapper {
     }
 
     /// True when `headers` look like this feed's header row (it has a case number column).
-    pub fn looks_like_header(headers: &[String], mapping: &BTreeMap<String, String>) -> bool {
+    pub fn looks_like_header(
+        feed: Feed,
+        headers: &[String],
+        mapping: &BTreeMap<String, String>,
+    ) -> bool {
         let keys: Vec<String> = headers.iter().map(|h| header_key(h)).collect();
         match mapping.get("case_no") {
             Some(col) => keys.contains(&header_key(col)),
-            None => find_column(&keys, CASE_NO_HEADERS).is_some(),
+            None => find_column(&keys, feed.case_no_headers()).is_some(),
         }
     }
 
