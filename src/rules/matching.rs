@@ -44,6 +44,12 @@ pub enum Platform {
     /// Case entries on the platform (有案必录): the case's `decided_on` against the entry's
     /// `entered_at` or its own `decided_on`.
     Entries,
+    /// Copies of a penalty decision to the police and procuratorate: the case's `decided_on`
+    /// against the copy's `copied_on` or its `decided_on`.
+    Copies,
+    /// Filings of a major penalty for review: the case's `decided_on` against the filing's
+    /// `filed_on` or its `decided_on`.
+    Filings,
 }
 
 impl Platform {
@@ -51,18 +57,20 @@ impl Platform {
     pub fn case_date(self, case: &Record) -> Option<NaiveDate> {
         let field = match self {
             Platform::Referrals => "transfer_decided_on",
-            Platform::Entries => "decided_on",
+            Platform::Entries | Platform::Copies | Platform::Filings => "decided_on",
         };
         date_of(case.get(field))
     }
 
     /// The platform record's dates compared with the case date in the fallback.
     fn record_dates(self, r: &Record) -> [Option<NaiveDate>; 2] {
-        let other = match self {
-            Platform::Referrals => "transferred_at",
-            Platform::Entries => "decided_on",
+        let (own, other) = match self {
+            Platform::Referrals => ("entered_at", "transferred_at"),
+            Platform::Entries => ("entered_at", "decided_on"),
+            Platform::Copies => ("copied_on", "decided_on"),
+            Platform::Filings => ("filed_on", "decided_on"),
         };
-        [date_of(r.get("entered_at")), date_of(r.get(other))]
+        [date_of(r.get(own)), date_of(r.get(other))]
     }
 }
 
@@ -249,9 +257,15 @@ impl<'a> Matcher<'a> {
     /// Indexes `rows` (one platform feed) against all `cases`. Every case takes part in claiming
     /// records by number, subject of the rule or not: a record numbered like a case belongs to
     /// that case. `window_days` below zero counts as zero.
+    ///
+    /// `claims`, when given, lists the (unit, case key) of *every* case in the store whose key
+    /// some row carries, so that `cases` may be only the rules' subjects (an evaluation that does
+    /// not hold every case in memory); when `None`, `cases` are all the cases and claim by
+    /// themselves.
     pub fn new(
         platform: Platform,
         cases: &'a [Record],
+        claims: Option<&[(String, String)]>,
         rows: impl IntoIterator<Item = &'a Record>,
         window_days: i64,
     ) -> Matcher<'a> {
@@ -269,24 +283,31 @@ impl<'a> Matcher<'a> {
         let mut owned = vec![false; rows.len()];
         let mut claimed = vec![false; rows.len()];
         let mut subjects = Vec::new();
-        for case in cases {
-            if let Some(date) = platform.case_date(case) {
-                subjects.push((case, date));
-            }
-            if by_key.is_empty() {
-                continue;
-            }
-            let Some(k) = usable_key(case) else { continue };
+        let mut claim = |unit: &str, k: &str| {
             if let Some(h) = by_key.get(k) {
                 for &i in h.as_slice() {
                     claimed[i] = true;
                 }
-                if let Some(h) = by_unit_key.get(&(case.unit_id.as_str(), k)) {
+                if let Some(h) = by_unit_key.get(&(unit, k)) {
                     for &i in h.as_slice() {
                         owned[i] = true;
                     }
                 }
             }
+        };
+        for case in cases {
+            if let Some(date) = platform.case_date(case) {
+                subjects.push((case, date));
+            }
+            if claims.is_some() {
+                continue;
+            }
+            if let Some(k) = usable_key(case) {
+                claim(case.unit_id.as_str(), k);
+            }
+        }
+        for (unit, k) in claims.unwrap_or_default() {
+            claim(unit, k);
         }
 
         let mut pool: ByUnitParty<'a, usize> = HashMap::with_hasher(Fast);
@@ -445,7 +466,7 @@ mod tests {
     use crate::rules::testkit::*;
 
     fn find<'a>(cases: &'a [Record], rows: &'a [Record], i: usize) -> Match<'a> {
-        Matcher::new(Platform::Referrals, cases, rows, 30).find(&cases[i])
+        Matcher::new(Platform::Referrals, cases, None, rows, 30).find(&cases[i])
     }
 
     #[test]
@@ -525,7 +546,7 @@ mod tests {
             transfer("scjg", "稻市监罚〔2025〕15号", "张三", "2025-10-09"),
         ];
         let rows = [referral("scjg", "无", "张三", "2025-10-10 10:00")];
-        let m = Matcher::new(Platform::Referrals, &cases, &rows, 30);
+        let m = Matcher::new(Platform::Referrals, &cases, None, &rows, 30);
         assert_eq!(m.find(&cases[0]), Match::Ambiguous(vec![&rows[0]]));
         assert_eq!(m.find(&cases[1]), Match::Ambiguous(vec![&rows[0]]));
         assert_eq!(m.rivals(&cases[0], &rows[0]), vec![&cases[1]]);
@@ -620,9 +641,9 @@ mod tests {
     fn entries_compare_the_decision_date_with_the_entry() {
         let cases = [decided("scjg", "无", "张三", "2025-09-30")];
         let rows = [entry("scjg", "无", "张三", "2025-10-20 10:00")];
-        let m = Matcher::new(Platform::Entries, &cases, &rows, 30);
+        let m = Matcher::new(Platform::Entries, &cases, None, &rows, 30);
         assert_eq!(m.find(&cases[0]), Match::Matched(&rows[0]));
-        let m = Matcher::new(Platform::Entries, &cases, &rows, 5);
+        let m = Matcher::new(Platform::Entries, &cases, None, &rows, 5);
         assert_eq!(m.find(&cases[0]), Match::None);
     }
 }

@@ -19,11 +19,12 @@
 //! is late. Facts name any year the deadline spans that has no holiday table
 //! (`calendar_fallback_years`): its days were counted Monday–Friday.
 
-mod entries;
+mod documents;
 pub mod matching;
 mod penalties;
 mod police;
 mod referrals;
+mod replies;
 
 use std::collections::HashSet;
 use std::fmt;
@@ -36,10 +37,10 @@ use serde_json::{Map, Value as Json, json};
 
 use crate::domain::calendar::Calendar;
 use crate::domain::values::{format_fen, parse_amount_fen};
-use crate::records::{FieldKind, Record, Value};
+use crate::records::{Feed, FieldKind, Record, Value};
 use matching::{Matcher, Platform, shanghai_day};
 
-/// The rules of SPEC §3. R5 and R7–R9 follow the same pattern and are added later.
+/// The rules of SPEC §3.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum RuleId {
     /// Transfer must appear on the two-law platform (正向衔接).
@@ -50,19 +51,31 @@ pub enum RuleId {
     R3,
     /// Case information entered on the platform (有案必录).
     R4,
+    /// A penalty without transfer copied to the police and the procuratorate.
+    R5,
     /// Possible 以罚代刑: a penalty at or above a prosecution threshold, no transfer.
     R6,
+    /// Reply to a procuratorial recommendation (检察建议).
+    R7,
+    /// Reply to a procuratorial opinion after non-prosecution (反向衔接).
+    R8,
+    /// Major penalty filed for review (重大行政处罚备案).
+    R9,
     /// Police filing decision on a transfer.
     R10,
 }
 
 impl RuleId {
-    pub const ALL: [RuleId; 6] = [
+    pub const ALL: [RuleId; 10] = [
         RuleId::R1,
         RuleId::R2,
         RuleId::R3,
         RuleId::R4,
+        RuleId::R5,
         RuleId::R6,
+        RuleId::R7,
+        RuleId::R8,
+        RuleId::R9,
         RuleId::R10,
     ];
 
@@ -72,7 +85,11 @@ impl RuleId {
             RuleId::R2 => "R2",
             RuleId::R3 => "R3",
             RuleId::R4 => "R4",
+            RuleId::R5 => "R5",
             RuleId::R6 => "R6",
+            RuleId::R7 => "R7",
+            RuleId::R8 => "R8",
+            RuleId::R9 => "R9",
             RuleId::R10 => "R10",
         }
     }
@@ -85,6 +102,14 @@ impl RuleId {
             }
             RuleId::R3 => "两法衔接平台数据应与案件一致（本地要求）",
             RuleId::R4 => "甘孜州人大常委会决定（2020）“有案必录”；录入期限由本地规定",
+            RuleId::R5 => {
+                "高检会〔2006〕2号《关于在行政执法中及时移送涉嫌犯罪案件的意见》：行政处罚决定抄送公安机关、人民检察院"
+            }
+            RuleId::R7 => "《人民检察院检察建议工作规定》（2019）：被建议单位应在两个月内书面回复",
+            RuleId::R8 => {
+                "高检发释字〔2021〕4号《人民检察院刑事诉讼规则》：不起诉后提出检察意见，有关主管机关应在两个月内回复"
+            }
+            RuleId::R9 => "川办发〔2014〕3号：重大行政处罚决定报送备案",
             RuleId::R6 => {
                 "立案追诉标准：最高人民检察院、公安部《关于公安机关管辖的刑事案件立案追诉标准的规定》（按案由）"
             }
@@ -100,7 +125,7 @@ impl fmt::Display for RuleId {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown rule {0:?}; expected one of R1, R2, R3, R4, R6, R10")]
+#[error("unknown rule {0:?}; expected one of R1 to R10")]
 pub struct UnknownRule(pub String);
 
 impl FromStr for RuleId {
@@ -130,6 +155,22 @@ pub struct RulesConfig {
     pub r4_entry_working_days: u32,
     /// R4 applies only where a source feeds platform case entries; the caller decides.
     pub r4_enabled: bool,
+    /// R5: calendar days after `decided_on` to copy a penalty decision without transfer to the
+    /// police and the procuratorate.
+    pub r5_days: u32,
+    /// R5 applies only where a source feeds such copies; the caller decides.
+    pub r5_enabled: bool,
+    /// R5: only cases flagged `suspected_crime` but not transferred need a copy. Default false:
+    /// every penalty decision without a transfer does.
+    pub r5_suspected_only: bool,
+    /// R7: months after receipt to reply to a procuratorial recommendation.
+    pub r7_months: u32,
+    /// R8: months after receipt to reply to a procuratorial opinion.
+    pub r8_months: u32,
+    /// R9: calendar days after `decided_on` to file a major penalty for review.
+    pub r9_days: u32,
+    /// R9 applies only where a source feeds filings; the caller decides.
+    pub r9_enabled: bool,
     /// Fallback match window, in calendar days either side of the case's date, used when a
     /// case number is missing or matches nothing.
     pub match_window_days: i64,
@@ -177,6 +218,13 @@ impl Default for RulesConfig {
             r3_compare_party: true,
             r4_entry_working_days: 7,
             r4_enabled: false,
+            r5_days: 10,
+            r5_enabled: false,
+            r5_suspected_only: false,
+            r7_months: 2,
+            r8_months: 2,
+            r9_days: 15,
+            r9_enabled: false,
             match_window_days: 30,
             due_soon_days: 3,
             r6_thresholds: Vec::new(),
@@ -258,30 +306,45 @@ impl Finding {
     }
 }
 
-/// Evaluates R1–R4, R6 and R10 over the given records at `now`.
+/// The records an evaluation reads, one slice per feed; feeds a county has no source for stay
+/// empty.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Data<'a> {
+    pub cases: &'a [Record],
+    pub referrals: &'a [Record],
+    /// Platform case entries; read only when `r4_enabled`.
+    pub entries: &'a [Record],
+    /// Read only when `r5_enabled`.
+    pub copies: &'a [Record],
+    /// Read only when `r9_enabled`.
+    pub filings: &'a [Record],
+    pub recommendations: &'a [Record],
+    pub opinions: &'a [Record],
+    /// The (unit, case key) of every stored case whose key a platform row carries, when
+    /// `cases` holds only the subjects of the rules (see [`Matcher::new`]); `None` when `cases`
+    /// are all the cases.
+    pub claims: Option<&'a [(String, String)]>,
+}
+
+/// Evaluates R1–R10 over the given records at `now`.
 ///
-/// `cases`, `referrals` and `entries` are the canonical records of those feeds; `entries` is
-/// only read when `cfg.r4_enabled`. Cost: one pass to index each platform feed and one pass
-/// over the cases, with hash lookups per case.
+/// Cost: one pass to index each platform feed and one pass over the cases per feed, with hash
+/// lookups per case.
 pub fn evaluate(
-    cases: &[Record],
-    referrals: &[Record],
-    entries: &[Record],
+    data: &Data<'_>,
     cal: &Calendar,
     cfg: &RulesConfig,
     now: DateTime<Utc>,
 ) -> Vec<Finding> {
     let mut out = Vec::new();
-    evaluate_each(cases, referrals, entries, cal, cfg, now, |f| out.push(f));
+    evaluate_each(data, cal, cfg, now, |f| out.push(f));
     out
 }
 
 /// [`evaluate`], handing each finding to `emit` as it is made instead of collecting them, so a
 /// caller can stream a large evaluation into the store.
-pub fn evaluate_each(
-    cases: &[Record],
-    referrals: &[Record],
-    entries: &[Record],
+pub fn evaluate_each<'a>(
+    data: &Data<'a>,
     cal: &Calendar,
     cfg: &RulesConfig,
     now: DateTime<Utc>,
@@ -292,24 +355,27 @@ pub fn evaluate_each(
         cfg,
         today: shanghai_day(now),
     };
-    let matcher = Matcher::new(
-        Platform::Referrals,
-        cases,
-        referrals.iter().filter(|r| existed_at(r, now)),
-        cfg.match_window_days,
-    );
-    referrals::evaluate(&matcher, &ctx, &mut emit);
+    let cases = data.cases;
+    // A platform feed's rows that existed at `now`, indexed against the cases.
+    let matcher = |platform: Platform, rows: &'a [Record]| {
+        let visible = rows.iter().filter(move |r| existed_at(r, now));
+        Matcher::new(platform, cases, data.claims, visible, cfg.match_window_days)
+    };
+    let referrals = matcher(Platform::Referrals, data.referrals);
+    referrals::evaluate(&referrals, &ctx, &mut emit);
     if cfg.r4_enabled {
-        let matcher = Matcher::new(
-            Platform::Entries,
-            cases,
-            entries.iter().filter(|r| existed_at(r, now)),
-            cfg.match_window_days,
-        );
-        entries::evaluate(&matcher, &ctx, &mut emit);
+        documents::evaluate_entries(&matcher(Platform::Entries, data.entries), &ctx, &mut emit);
+    }
+    if cfg.r5_enabled {
+        documents::evaluate_copies(&matcher(Platform::Copies, data.copies), &ctx, &mut emit);
     }
     penalties::evaluate(cases, &ctx, &mut emit);
-    police::evaluate(&matcher, referrals, now, &ctx, &mut emit);
+    replies::evaluate(RuleId::R7, data.recommendations, &ctx, &mut emit);
+    replies::evaluate(RuleId::R8, data.opinions, &ctx, &mut emit);
+    if cfg.r9_enabled {
+        documents::evaluate_filings(&matcher(Platform::Filings, data.filings), &ctx, &mut emit);
+    }
+    police::evaluate(&referrals, data.referrals, now, &ctx, &mut emit);
 }
 
 /// What every rule needs besides the records.
@@ -329,15 +395,28 @@ fn existed_at(r: &Record, now: DateTime<Utc>) -> bool {
     }
 }
 
-/// When a platform record was put on the platform: `entered_at`, else `transferred_at`, with the
-/// field it came from.
+/// When a record came into being, with the field it came from: for platform records when they
+/// were put on the platform (`entered_at`, else `transferred_at`); for copies and filings the day
+/// they were sent (its first instant, Asia/Shanghai); for recommendations and opinions the day
+/// they were received (else issued).
 fn platform_time(r: &Record) -> Option<(DateTime<Utc>, &'static str)> {
-    ["entered_at", "transferred_at"]
-        .into_iter()
-        .find_map(|field| match r.get(field) {
-            Value::DateTime(t) => Some((*t, field)),
-            _ => None,
-        })
+    let fields: &[&'static str] = match r.feed {
+        Feed::Copies => &["copied_on"],
+        Feed::Filings => &["filed_on"],
+        Feed::Recommendations | Feed::Opinions => &["received_on", "issued_on"],
+        _ => &["entered_at", "transferred_at"],
+    };
+    fields.iter().find_map(|&field| match r.get(field) {
+        Value::DateTime(t) => Some((*t, field)),
+        Value::Date(d) => Some((start_of_day_utc(*d), field)),
+        _ => None,
+    })
+}
+
+/// The first instant of day `d` (00:00 Asia/Shanghai) as UTC.
+fn start_of_day_utc(d: NaiveDate) -> DateTime<Utc> {
+    d.pred_opt()
+        .map_or(DateTime::<Utc>::MIN_UTC, Calendar::end_of_day_utc)
 }
 
 /// The stable key of a rule's finding about a case.
@@ -379,7 +458,21 @@ struct Deadline {
 
 impl Deadline {
     fn working_days(cal: &Calendar, from: NaiveDate, n: u32) -> Deadline {
-        let day = cal.add_working_days(from, n);
+        Deadline::on(cal.add_working_days(from, n))
+    }
+
+    /// `n` calendar days after `from`, moved to the next working day when it lands on a day off.
+    fn calendar_days(cal: &Calendar, from: NaiveDate, n: u32) -> Deadline {
+        Deadline::on(cal.add_calendar_days(from, n))
+    }
+
+    /// `n` months after `from` (same day of the month or the month's last day), moved to the
+    /// next working day when it lands on a day off.
+    fn months(cal: &Calendar, from: NaiveDate, n: u32) -> Deadline {
+        Deadline::on(cal.add_months(from, n))
+    }
+
+    fn on(day: NaiveDate) -> Deadline {
         Deadline {
             day,
             due: Calendar::end_of_day_utc(day),
@@ -662,10 +755,19 @@ mod tests {
         )];
         let states = |now: &str| {
             let now = at(now);
-            let mut got: Vec<(String, State)> = evaluate(&cases, &referrals, &[], &cal, &cfg, now)
-                .into_iter()
-                .map(|f| (f.key.clone(), f.state(now, &cfg)))
-                .collect();
+            let mut got: Vec<(String, State)> = evaluate(
+                &Data {
+                    cases: &cases,
+                    referrals: &referrals,
+                    ..Data::default()
+                },
+                &cal,
+                &cfg,
+                now,
+            )
+            .into_iter()
+            .map(|f| (f.key.clone(), f.state(now, &cfg)))
+            .collect();
             got.sort();
             got
         };

@@ -121,10 +121,18 @@ mod tests {
 
     fn run(cases: &[Record], cfg: &RulesConfig) -> Vec<Finding> {
         let cal = Calendar::china().expect("shipped calendar");
-        evaluate(cases, &[], &[], &cal, cfg, at("2025-10-20 00:00"))
-            .into_iter()
-            .filter(|f| f.rule == RuleId::R6)
-            .collect()
+        evaluate(
+            &Data {
+                cases,
+                ..Data::default()
+            },
+            &cal,
+            cfg,
+            at("2025-10-20 00:00"),
+        )
+        .into_iter()
+        .filter(|f| f.rule == RuleId::R6)
+        .collect()
     }
 
     #[test]

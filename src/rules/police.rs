@@ -225,9 +225,11 @@ mod tests {
     fn r10(cases: &[Record], referrals: &[Record], now: &str) -> Vec<Finding> {
         let cal = Calendar::china().expect("shipped calendar");
         evaluate(
-            cases,
-            referrals,
-            &[],
+            &Data {
+                cases,
+                referrals,
+                ..Data::default()
+            },
             &cal,
             &RulesConfig::default(),
             at(now),

@@ -204,7 +204,16 @@ mod tests {
     }
 
     fn run(cases: &[Record], referrals: &[Record], now: &str, cfg: &RulesConfig) -> Vec<Finding> {
-        evaluate(cases, referrals, &[], &cal(), cfg, at(now))
+        evaluate(
+            &Data {
+                cases,
+                referrals,
+                ..Data::default()
+            },
+            &cal(),
+            cfg,
+            at(now),
+        )
     }
 
     fn only(findings: &[Finding], rule: RuleId) -> Option<&Finding> {
