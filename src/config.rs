@@ -495,6 +495,9 @@ pub struct Config {
     pub notify: NotifyConfig,
     /// The numbers of the rules (SPEC §3).
     pub rules: crate::rules::RulesConfig,
+    /// Holiday overlays (`[calendar]`): (where it came from, TOML text in the form of
+    /// `data/holidays.toml`), applied over the shipped tables in order.
+    pub calendar_overlays: Vec<(String, String)>,
     /// The files that were read, in order (for `check-config` and logs).
     pub files: Vec<PathBuf>,
 }
@@ -522,6 +525,27 @@ impl LoadOptions {
 pub const DEFAULT_PATHS: [&str; 2] = ["config/liandong.toml", "/etc/liandong/liandong.toml"];
 
 impl Config {
+    /// The rules as configured, with the feed-dependent ones switched on where a source feeds
+    /// what they read (SPEC §3: R4 where platform case entries come in, R5 where copies do, R9
+    /// where filings do). A rule cannot be switched off by configuration while its feed exists:
+    /// the data would contradict it.
+    pub fn effective_rules(&self) -> crate::rules::RulesConfig {
+        let mut rules = self.rules.clone();
+        let feeds = |f: FeedName| self.sources.iter().any(|s| s.feeds == f);
+        rules.r4_enabled |= feeds(FeedName::Entries);
+        rules.r5_enabled |= feeds(FeedName::Copies);
+        rules.r9_enabled |= feeds(FeedName::Filings);
+        rules
+    }
+
+    /// The working-day calendar: the shipped State Council tables with the configured overlays
+    /// (local holidays such as 藏历新年, years not shipped yet) applied in order.
+    pub fn calendar(&self) -> Result<crate::domain::calendar::Calendar, ConfigError> {
+        build_calendar(&self.calendar_overlays).map_err(|(path, message)| ConfigError {
+            problems: vec![problem(path, message)],
+        })
+    }
+
     /// Loads and validates; every problem found is returned together.
     pub fn load(opts: &LoadOptions) -> Result<Config, ConfigError> {
         let mut problems = Vec::new();
@@ -717,7 +741,58 @@ fn set_in_value(target: &mut Value, segments: &[String], value: Value) -> Result
     }
 }
 
-const TOP_LEVEL: [&str; 5] = ["store", "units", "sources", "notify", "rules"];
+const TOP_LEVEL: [&str; 6] = ["store", "units", "sources", "notify", "rules", "calendar"];
+
+/// Builds the calendar from overlays, naming the overlay that fails.
+fn build_calendar(
+    overlays: &[(String, String)],
+) -> Result<crate::domain::calendar::Calendar, (String, String)> {
+    use crate::domain::calendar::Calendar;
+    let mut cal = Calendar::china().map_err(|e| ("calendar".to_string(), e.to_string()))?;
+    for (origin, text) in overlays {
+        cal = cal
+            .overlay(text)
+            .map_err(|e| (origin.clone(), e.to_string()))?;
+    }
+    Ok(cal)
+}
+
+/// `[calendar]`: `files = [...]` (overlay files in the form of `data/holidays.toml`, read in
+/// order) and inline `[calendar.YYYY]` sections, applied after the files.
+fn calendar_overlays(v: Value, problems: &mut Vec<Problem>) -> Vec<(String, String)> {
+    let Value::Table(mut t) = v else {
+        problems.push(problem("calendar", "expected a table"));
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    match t.remove("files") {
+        None => {}
+        Some(Value::Array(files)) => {
+            for (i, f) in files.into_iter().enumerate() {
+                let key = format!("calendar.files[{i}]");
+                let Value::String(path) = f else {
+                    problems.push(problem(key, "expected a file path"));
+                    continue;
+                };
+                match std::fs::read_to_string(&path) {
+                    Ok(text) => out.push((format!("{key} ({path})"), text)),
+                    Err(e) => problems.push(problem(key, format!("cannot read {path}: {e}"))),
+                }
+            }
+        }
+        Some(_) => problems.push(problem("calendar.files", "expected an array of file paths")),
+    }
+    if !t.is_empty() {
+        match toml::to_string(&t) {
+            Ok(text) => out.push(("calendar".to_string(), text)),
+            Err(e) => problems.push(problem("calendar", e.to_string())),
+        }
+    }
+    if let Err((path, message)) = build_calendar(&out) {
+        problems.push(problem(path, message));
+    }
+    out
+}
 
 /// Where each loaded `[[units]]` / `[[sources]]` entry stood in the file, so that problems name
 /// the right index even when an earlier entry could not be read at all.
@@ -751,6 +826,9 @@ fn from_table(mut table: Table, problems: &mut Vec<Problem>) -> (Config, EntryIn
         && let Some(s) = section::<NotifyConfig>("notify", v, problems)
     {
         cfg.notify = s;
+    }
+    if let Some(v) = table.remove("calendar") {
+        cfg.calendar_overlays = calendar_overlays(v, problems);
     }
     let mut index = EntryIndex::default();
     (index.units, cfg.units) = entries::<UnitConfig>("units", table.remove("units"), problems)

@@ -86,13 +86,17 @@ impl Calendar {
     /// ([`Calendar::has_table`]), so an overlay for a year without a shipped table should
     /// transcribe that year's whole State Council notice, not only the local days.
     pub fn with_overlay(overlay_toml: &str) -> Result<Calendar, CalendarError> {
-        let mut cal = Calendar::china()?;
+        Calendar::china()?.overlay(overlay_toml)
+    }
+
+    /// This calendar with an overlay applied on top (see [`Calendar::with_overlay`]).
+    pub fn overlay(mut self, overlay_toml: &str) -> Result<Calendar, CalendarError> {
         let overlay = parse(overlay_toml)?;
-        cal.days.extend(overlay.days);
+        self.days.extend(overlay.days);
         for (year, sources) in overlay.years {
-            cal.years.entry(year).or_default().extend(sources);
+            self.years.entry(year).or_default().extend(sources);
         }
-        Ok(cal)
+        Ok(self)
     }
 
     /// Whether `d` is a working day: a day off in the tables is not, a make-up working day
@@ -108,6 +112,29 @@ impl Calendar {
     /// fallback and the caller raises an operator alert (SPEC §3).
     pub fn has_table(&self, year: i32) -> bool {
         self.years.contains_key(&year)
+    }
+
+    /// Operator warnings for `today` (SPEC §3): the current year without a table, and — within
+    /// `lookahead_days` of the year's end, when deadlines start running into it — the next year
+    /// without one. Empty when both are covered.
+    pub fn warnings(&self, today: NaiveDate, lookahead_days: u32) -> Vec<String> {
+        let mut years = vec![today.year()];
+        let ahead = today
+            .checked_add_days(Days::new(u64::from(lookahead_days)))
+            .unwrap_or(today);
+        if ahead.year() != today.year() {
+            years.push(ahead.year());
+        }
+        years
+            .into_iter()
+            .filter(|y| !self.has_table(*y))
+            .map(|y| {
+                format!(
+                    "no holiday table for {y}: its deadlines count Monday to Friday as working days; \
+                     add the State Council's {y} holiday notice under [calendar] in the configuration"
+                )
+            })
+            .collect()
     }
 
     /// The years that have a table, ascending.
