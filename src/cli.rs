@@ -67,10 +67,15 @@ pub enum Command {
         feed: Feed,
     },
     /// Rules → findings. Idempotent: run twice at the same time, the second changes nothing.
+    /// Incremental: looks again at what changed since the last evaluation (a full pass the
+    /// first time, after a change of the rules or calendar, or for an earlier --as-of).
     Evaluate {
         /// Evaluate at this time (a date, read as 00:00 Asia/Shanghai, or RFC 3339).
         #[arg(long, value_parser = parse_as_of)]
         as_of: Option<DateTime<Utc>>,
+        /// Evaluate every case again, not only what changed.
+        #[arg(long)]
+        full: bool,
     },
     /// Open findings (with --all: resolved and waived too), soonest due first.
     Findings {
@@ -98,6 +103,9 @@ pub enum Command {
         #[arg(long)]
         by: Option<String>,
     },
+    /// Record what people did: a procuratorial recommendation or opinion, its receipt and reply.
+    #[command(subcommand)]
+    Record(RecordCommand),
     /// Check the configuration; list every problem with its key path (exit 2 if any).
     CheckConfig,
     /// Print the documented example configuration.
@@ -106,8 +114,21 @@ pub enum Command {
     Migrate,
 }
 
+#[derive(Debug, Subcommand)]
+pub enum RecordCommand {
+    /// A procuratorial recommendation (检察建议) to a unit: R7, reply due two months after receipt.
+    /// Recording the same unit and number again updates it, e.g. with --replied.
+    Recommendation(crate::record::DocumentArgs),
+    /// A procuratorial opinion after non-prosecution (检察意见): R8, reply due two months after
+    /// receipt. Recording the same unit and number again updates it.
+    Opinion(crate::record::DocumentArgs),
+}
+
 fn parse_feed(s: &str) -> Result<Feed, String> {
-    Feed::parse(s).ok_or_else(|| "expected cases, referrals or entries".to_string())
+    Feed::parse(s).ok_or_else(|| {
+        let names: Vec<&str> = Feed::ALL.iter().map(|f| f.table()).collect();
+        format!("expected one of {}", names.join(", "))
+    })
 }
 
 /// `T` of SPEC §9: a date (00:00 Asia/Shanghai) or an RFC 3339 time.
@@ -118,6 +139,13 @@ pub fn parse_as_of(s: &str) -> Result<DateTime<Utc>, String> {
     NaiveDate::parse_from_str(s, "%Y-%m-%d")
         .map(|d| crate::sources::mapping::shanghai_to_utc(d.and_time(chrono::NaiveTime::MIN)))
         .map_err(|_| format!("expected a date (2025-10-13) or an RFC 3339 time, found {s:?}"))
+}
+
+/// Who runs the command, for audit records: `$SUDO_USER`, else `$USER`.
+fn current_user() -> String {
+    std::env::var("SUDO_USER")
+        .or_else(|_| std::env::var("USER"))
+        .unwrap_or_else(|_| "unknown".into())
 }
 
 /// Errors that mean "fix your command or configuration" (exit 2).
@@ -247,10 +275,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             )
             .await
         }
-        Command::Evaluate { as_of } => {
+        Command::Evaluate { as_of, full } => {
             let cfg = load_config(&cli)?;
             let store = store::open(&cfg.store).await?;
-            evaluate(&cfg, store.as_ref(), as_of.unwrap_or_else(Utc::now)).await
+            evaluate(&cfg, store.as_ref(), as_of.unwrap_or_else(Utc::now), *full).await
         }
         Command::Findings {
             all,
@@ -286,17 +314,62 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             .await?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Record(what) => {
+            let cfg = load_config(&cli)?;
+            let units = Units::new(&cfg.units);
+            let cal = cfg.calendar()?;
+            let (feed, months, args, noun) = match what {
+                RecordCommand::Recommendation(a) => (
+                    Feed::Recommendations,
+                    cfg.rules.r7_months,
+                    a,
+                    "recommendation",
+                ),
+                RecordCommand::Opinion(a) => (Feed::Opinions, cfg.rules.r8_months, a, "opinion"),
+            };
+            let store = store::open(&cfg.store).await?;
+            let by = current_user();
+            let done = crate::record::record_document(
+                store.as_ref(),
+                &units,
+                &cal,
+                feed,
+                months,
+                args,
+                &by,
+                Utc::now(),
+            )
+            .await
+            .map_err(|e| match e {
+                crate::record::RecordError::Store(s) => anyhow::Error::from(s),
+                other => UsageError(other.to_string()).into(),
+            })?;
+            let r = &done.record;
+            let verb = match (done.counts.inserted, done.counts.updated) {
+                (1, _) => "recorded",
+                (_, 1) => "updated",
+                _ => "unchanged:",
+            };
+            let mut line = format!(
+                "{verb} {noun} {} to {}",
+                r.case_no.as_written(),
+                units.display_name(&r.unit_id)
+            );
+            match (r.get("replied_on"), done.due) {
+                (Value::Date(d), _) => line.push_str(&format!("; replied {d}")),
+                (_, Some(due)) => line.push_str(&format!("; reply due {due}")),
+                _ => {}
+            }
+            println!("{line}");
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Waive { id, reason, by } => {
             if reason.trim().is_empty() {
                 return Err(UsageError("a waiver needs a reason (--reason)".into()).into());
             }
             let cfg = load_config(&cli)?;
             let store = store::open(&cfg.store).await?;
-            let by = by
-                .clone()
-                .or_else(|| std::env::var("SUDO_USER").ok())
-                .or_else(|| std::env::var("USER").ok())
-                .unwrap_or_else(|| "unknown".into());
+            let by = by.clone().unwrap_or_else(current_user);
             if store
                 .waive_finding(*id, &by, reason.trim(), Utc::now())
                 .await?
@@ -458,6 +531,10 @@ fn time(t: Option<DateTime<Utc>>) -> String {
     .unwrap_or_else(|| "-".into())
 }
 
+/// How far ahead `status` and `evaluate` look for a year without a holiday table: deadlines of
+/// up to two months run into the next year from early November.
+const CALENDAR_LOOKAHEAD_DAYS: u32 = 62;
+
 async fn status(
     cfg: &Config,
     store: &dyn Store,
@@ -474,6 +551,9 @@ async fn status(
     }
     let quarantined = store.quarantined(None, limit).await?;
     let unknown = store.unknown_units().await?;
+    let cal = cfg.calendar()?;
+    let today = now.with_timezone(&chrono_tz::Asia::Shanghai).date_naive();
+    let calendar_warnings = cal.warnings(today, CALENDAR_LOOKAHEAD_DAYS);
     let mut counts = Vec::new();
     for feed in Feed::ALL {
         counts.push((feed, store.record_count(feed).await?));
@@ -493,6 +573,7 @@ async fn status(
                 })).collect::<Vec<_>>(),
                 "quarantine": quarantined,
                 "unknown_units": unknown.iter().map(|(f, u, n)| json!({"feed": f.table(), "unit": u, "rows": n})).collect::<Vec<_>>(),
+                "calendar": { "years": cal.years(), "warnings": calendar_warnings },
             });
             writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
         }
@@ -534,6 +615,9 @@ async fn status(
                 return Ok(ExitCode::SUCCESS);
             }
             write!(out, "{}", output::table(&headers, &rows))?;
+            for w in &calendar_warnings {
+                writeln!(out, "warning: {w}")?;
+            }
             for (src, st, fresh) in &sources {
                 if *fresh == Freshness::Error
                     && let Some(e) = &st.last_error
@@ -733,73 +817,38 @@ fn case_row(units: &Units, feed: Feed, s: &crate::store::StoredRecord) -> Vec<St
     row
 }
 
-/// Evaluates the rules over the whole store at `now` and applies the findings.
-async fn evaluate(cfg: &Config, store: &dyn Store, now: DateTime<Utc>) -> anyhow::Result<ExitCode> {
-    use crate::domain::calendar::Calendar;
-    let cal = Calendar::china().context("while loading the holiday tables")?;
-    let year = chrono::Datelike::year(&now.with_timezone(&chrono_tz::Asia::Shanghai));
-    if !cal.has_table(year) {
-        tracing::warn!(
-            year,
-            "no holiday table for this year: deadlines count Monday to Friday as working days"
-        );
+/// Evaluates the rules at `now` (incrementally unless `full`) and prints what changed.
+async fn evaluate(
+    cfg: &Config,
+    store: &dyn Store,
+    now: DateTime<Utc>,
+    full: bool,
+) -> anyhow::Result<ExitCode> {
+    let today = now.with_timezone(&chrono_tz::Asia::Shanghai).date_naive();
+    for w in cfg.calendar()?.warnings(today, CALENDAR_LOOKAHEAD_DAYS) {
+        tracing::warn!("{w}");
     }
-    let mut rules = cfg.rules.clone();
-    // R4 applies only where a source feeds the platform's case entries (SPEC §3).
-    rules.r4_enabled |= cfg
-        .sources
-        .iter()
-        .any(|s| s.feeds == crate::config::FeedName::Entries);
-    let load = |feed: Feed| async move {
-        store
-            .records(feed, None)
-            .await
-            .map(|v| v.into_iter().map(|s| s.record).collect::<Vec<_>>())
-            .with_context(|| format!("while reading {}", feed.table()))
-    };
-    let (cases, referrals, entries) = (
-        load(Feed::Cases).await?,
-        load(Feed::Referrals).await?,
-        load(Feed::Entries).await?,
-    );
-    let found = crate::rules::evaluate(&cases, &referrals, &entries, &cal, &rules, now);
-    let evaluated: Vec<store::EvaluatedFinding> = found
-        .iter()
-        .map(|f| store::EvaluatedFinding {
-            key: f.key.clone(),
-            rule: f.rule.to_string(),
-            unit_id: f.unit_id.clone(),
-            case_key: f.case_key.clone(),
-            case_no: f.case_no.clone(),
-            due: f.due,
-            violated: f.violated,
-            state: f.state(now, &rules).as_str().to_string(),
-            facts: f.facts.clone(),
-        })
-        .collect();
-    let changes = store
-        .apply_findings(&evaluated, now)
-        .await
-        .context("while storing the findings")?;
-    let mut counts: std::collections::BTreeMap<(String, String), u64> =
-        std::collections::BTreeMap::new();
-    for f in &evaluated {
-        *counts.entry((f.rule.clone(), f.state.clone())).or_default() += 1;
-    }
-    let rows: Vec<Vec<String>> = counts
+    let started = std::time::Instant::now();
+    let report = crate::evaluate::evaluate(cfg, store, now, full).await?;
+    let rows: Vec<Vec<String>> = report
+        .counts
         .iter()
         .map(|((r, st), n)| vec![r.clone(), st.clone(), n.to_string()])
         .collect();
     print!("{}", output::table(&["rule", "state", "findings"], &rows));
+    let c = &report.changes;
     println!(
-        "as of {}: {} new, {} changed, {} unchanged, {} no longer apply; {} state changes recorded",
+        "as of {} ({} pass over {} cases in {:.2} s): {} new, {} changed, {} unchanged, {} no longer apply; {} state changes recorded",
         now.with_timezone(&chrono_tz::Asia::Shanghai)
             .format("%Y-%m-%d %H:%M"),
-        changes.inserted,
-        changes.updated,
-        changes.unchanged,
-        changes.gone,
-        changes.transitions
+        report.mode.as_str(),
+        report.subjects,
+        started.elapsed().as_secs_f64(),
+        c.inserted,
+        c.updated,
+        c.unchanged,
+        c.gone,
+        c.transitions
     );
     Ok(ExitCode::SUCCESS)
 }

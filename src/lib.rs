@@ -11,8 +11,10 @@
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod evaluate;
 pub mod mask;
 pub mod output;
+pub mod record;
 pub mod records;
 pub mod rules;
 pub mod schedule;

@@ -11,7 +11,7 @@ mod postgres;
 mod sqlite;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
 use crate::config::StoreConfig;
@@ -136,6 +136,77 @@ pub struct EvaluatedFinding {
     /// `upcoming`, `due_soon`, `overdue` or `resolved` at the evaluation's time.
     pub state: String,
     pub facts: serde_json::Value,
+    /// How the case met its platform record (`case_no`, `case_no_other_unit`,
+    /// `party_and_date`, `none`, `ambiguous`); `None` for rules without matching.
+    pub link: Option<String>,
+}
+
+/// Which rows of a feed to read for an evaluation.
+#[derive(Debug, Clone)]
+pub enum Selection<'a> {
+    /// Every row.
+    All,
+    /// Rows an import wrote after revision `rev` (see [`Store::current_rev`]).
+    ChangedSince(i64),
+    /// Rows with one of these case keys, under any unit.
+    Keys(&'a [String]),
+    /// Rows with these (unit, case key).
+    Pairs(&'a [(String, String)]),
+    /// Platform rows in the fallback pool of the last evaluation.
+    Pool,
+    /// Cases that some rule may take as its subject (see [`SubjectFilter`]).
+    Subjects(SubjectFilter),
+    /// Cases whose `transfer_decided_on` or `decided_on` lies after the first day and on or
+    /// before the second.
+    DecidedBetween(NaiveDate, NaiveDate),
+    /// Rows whose own time lies after the first instant and at or before the second: platform
+    /// rows by `entered_at` or `transferred_at`, copies by `copied_on`, filings by `filed_on`,
+    /// recommendations and opinions by `received_on`, `issued_on` or `replied_on` (days compared
+    /// as Asia/Shanghai days).
+    TimeBetween(DateTime<Utc>, DateTime<Utc>),
+}
+
+/// Which cases are rule subjects: those with a transfer decision always (R1–R3, R10), and:
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SubjectFilter {
+    /// every case with a penalty decision (R4, R5);
+    pub decided: bool,
+    /// major penalties (R9);
+    pub major: bool,
+    /// penalties without transfer of at least this many fen (R6, the smallest threshold).
+    pub min_amount_fen: Option<i64>,
+}
+
+/// What the last evaluation saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EvaluationState {
+    /// The store revision it had read up to.
+    pub rev: i64,
+    pub as_of: DateTime<Utc>,
+    /// A fingerprint of the rules' configuration and calendar: a change means a full pass.
+    pub config: String,
+    /// `full` or `incremental`.
+    pub mode: String,
+    pub evaluated_at: DateTime<Utc>,
+}
+
+/// One evaluation's results, applied in one transaction by [`Store::apply_evaluation`].
+#[derive(Debug, Clone)]
+pub struct Evaluation<'a> {
+    pub findings: &'a [EvaluatedFinding],
+    /// `None`: the whole store was evaluated, and any open finding not produced no longer
+    /// applies. `Some(keys)`: only findings with these keys were evaluated; the others keep
+    /// their facts, and only their state follows the clock.
+    pub scope: Option<&'a [String]>,
+    /// When the evaluation applies (its as-of time).
+    pub at: DateTime<Utc>,
+    /// The due-soon window, for the states of findings outside the scope.
+    pub due_soon: chrono::TimeDelta,
+    /// The platform records looked at and whether each is now in the fallback pool; with
+    /// `scope` `None` the pool is replaced by the listed members.
+    pub pool: &'a [(Feed, i64, bool)],
+    /// Stored as the last evaluation.
+    pub state: Option<EvaluationState>,
 }
 
 /// A finding as stored, with its lifecycle.
@@ -233,14 +304,49 @@ pub trait Store: Send + Sync {
     ) -> StoreResult<Vec<QuarantineEntry>>;
     /// Stored rows whose unit is not configured: (feed, unit as written, rows).
     async fn unknown_units(&self) -> StoreResult<Vec<(Feed, String, i64)>>;
-    /// Applies one evaluation in one transaction: new findings inserted, changed ones updated,
-    /// every state change kept in the history, open findings that the evaluation no longer
-    /// produces resolved ("no longer applies"). A waived finding stays waived.
+    /// Applies the findings of an evaluation of the whole store in one transaction: new
+    /// findings inserted, changed ones updated, every state change kept in the history, open
+    /// findings that the evaluation no longer produces resolved ("no longer applies"). A waived
+    /// finding stays waived.
     async fn apply_findings(
         &self,
         findings: &[EvaluatedFinding],
         at: DateTime<Utc>,
-    ) -> StoreResult<FindingChanges>;
+    ) -> StoreResult<FindingChanges> {
+        self.apply_evaluation(&Evaluation {
+            findings,
+            scope: None,
+            at,
+            due_soon: chrono::TimeDelta::zero(),
+            pool: &[],
+            state: None,
+        })
+        .await
+    }
+    /// Applies one evaluation, whole or incremental (see [`Evaluation`]), in one transaction:
+    /// the findings as [`Store::apply_findings`] says within the scope, the clock's state changes
+    /// outside it, the fallback pool and the evaluation state.
+    async fn apply_evaluation(&self, ev: &Evaluation<'_>) -> StoreResult<FindingChanges>;
+    /// The store's revision: every import takes the next one and stamps the rows it writes.
+    async fn current_rev(&self) -> StoreResult<i64>;
+    /// What the last evaluation saw, if there was one.
+    async fn evaluation_state(&self) -> StoreResult<Option<EvaluationState>>;
+    /// Rows of a feed for an evaluation.
+    async fn select_records(
+        &self,
+        feed: Feed,
+        selection: &Selection<'_>,
+    ) -> StoreResult<Vec<StoredRecord>>;
+    /// The (unit, case key) of every case whose key is one of `keys`, or with `keys` `None`,
+    /// is the key of some row of the platform feed `platform`.
+    async fn case_claims(
+        &self,
+        keys: Option<&[String]>,
+        platform: Feed,
+    ) -> StoreResult<Vec<(String, String)>>;
+    /// The (unit, case key) of cases whose last evaluation found no platform record by number
+    /// (link `none`, `ambiguous` or `party_and_date`): they compete for the fallback pool.
+    async fn unmatched_subjects(&self) -> StoreResult<Vec<(String, String)>>;
     /// Findings ordered by due time.
     async fn findings(&self, filter: &FindingFilter) -> StoreResult<Vec<StoredFinding>>;
     async fn finding_history(&self, id: i64) -> StoreResult<Vec<FindingTransition>>;

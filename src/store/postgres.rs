@@ -33,6 +33,15 @@ fn json_col(i: usize, col: JsonCol) -> String {
     }
 }
 
+/// A bound JSON array of strings as a one-column subquery: the text before and after the
+/// parameter.
+const JSON_TEXTS: (&str, &str) = ("SELECT jsonb_array_elements_text(", "::jsonb)");
+/// A bound JSON array of [unit, key] pairs as a two-column subquery (u, k).
+const JSON_PAIRS: (&str, &str) = (
+    "SELECT e ->> 0 AS u, e ->> 1 AS k FROM jsonb_array_elements(",
+    "::jsonb) AS e",
+);
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 #[derive(Debug, Clone)]

@@ -10,7 +10,7 @@ use sqlx::{AssertSqlSafe, QueryBuilder, Row, Transaction};
 use crate::domain::case_no::CaseNo;
 use crate::records::{Feed, FieldKind, Record, Value, diff};
 use crate::store::{
-    EvaluatedFinding, FindingChanges, FindingFilter, FindingTransition, StoredFinding,
+    Evaluation, EvaluationState, Selection, FindingChanges, FindingFilter, FindingTransition, StoredFinding,
     HistoryEntry, Import, QuarantineEntry, QuarantineItem, RowCounts, SourceState, Store, StoreError,
     StoreResult, StoredRecord,
 };
@@ -201,6 +201,8 @@ pub(super) struct ImportTx {
     tx: Transaction<'static, Db>,
     source: String,
     at: DateTime<Utc>,
+    /// The store revision this import stamps on the rows it writes.
+    rev: i64,
     /// The last batch was all new rows (a first load): try inserting before comparing.
     insert_first: bool,
 }
@@ -289,8 +291,9 @@ impl ImportTx {
         select.push(json_col(n + 1, JsonCol::Text));
         select.push(json_col(n + 2, JsonCol::Time));
         select.push(json_col(n + 2, JsonCol::Time));
+        select.push(self.rev.to_string());
         let sql = format!(
-            "INSERT INTO {} ({}, fingerprint, source, first_seen_at, changed_at) SELECT {} FROM {JSON_ROWS} WHERE true{}",
+            "INSERT INTO {} ({}, fingerprint, source, first_seen_at, changed_at, rev) SELECT {} FROM {JSON_ROWS} WHERE true{}",
             feed.table(),
             columns(feed),
             select.join(", "),
@@ -303,12 +306,13 @@ impl ImportTx {
             // The batch's constants (source, times) are written once, not once per row.
             let value_cols: Vec<String> = (1..=4 + fields.len() + 1).map(|i| format!("column{i}")).collect();
             let head = format!(
-                "INSERT INTO {} ({}, fingerprint, source, first_seen_at, changed_at) SELECT {}, {src}, {at}, {at} FROM (VALUES ",
+                "INSERT INTO {} ({}, fingerprint, source, first_seen_at, changed_at, rev) SELECT {}, {src}, {at}, {at}, {rev} FROM (VALUES ",
                 feed.table(),
                 columns(feed),
                 value_cols.join(", "),
                 src = sql_literal(&self.source),
                 at = sql_literal(&at),
+                rev = self.rev,
             );
             let render = |chunk: &[(&Record, [u8; 16])]| -> String {
                 let mut sql = String::with_capacity(chunk.len() * 200 + head.len() + 100);
@@ -400,6 +404,8 @@ impl ImportTx {
         q.push_bind(self.source.clone());
         q.push(", changed_at = ");
         q.push_bind(self.at);
+        q.push(", rev = ");
+        q.push_bind(self.rev);
         q.push(" WHERE id = ");
         q.push_bind(id);
         q.build().execute(&mut *self.tx).await?;
@@ -583,10 +589,14 @@ impl Store for Backend {
     }
 
     async fn begin_import(&self, source: &str, at: DateTime<Utc>) -> StoreResult<Box<dyn Import>> {
-        let tx = self.writer.begin_with(BEGIN_WRITE).await?;
+        let mut tx = self.writer.begin_with(BEGIN_WRITE).await?;
         // Bookkeeping times are kept to the second: finer is noise, and it is 20 bytes a row.
         let at = chrono::DurationRound::duration_trunc(at, chrono::Duration::seconds(1)).unwrap_or(at);
-        Ok(Box::new(ImportTx { tx, source: source.to_string(), at, insert_first: false }))
+        let rev: i64 = sqlx::query("UPDATE store_clock SET rev = rev + 1 WHERE id = 1 RETURNING rev")
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("rev")?;
+        Ok(Box::new(ImportTx { tx, source: source.to_string(), at, rev, insert_first: false }))
     }
 
     async fn finish_run(&self, source: &str, run: &crate::store::RunReport) -> StoreResult<()> {
@@ -740,9 +750,16 @@ impl Store for Backend {
         Ok(out)
     }
 
-    async fn apply_findings(&self, findings: &[EvaluatedFinding], at: DateTime<Utc>) -> StoreResult<FindingChanges> {
+    async fn apply_evaluation(&self, ev: &Evaluation<'_>) -> StoreResult<FindingChanges> {
+        let (findings, at) = (ev.findings, ev.at);
         let mut tx = self.writer.begin_with(BEGIN_WRITE).await?;
-        let rows = sqlx::query("SELECT id, key, state, due, violated, facts FROM findings").fetch_all(&mut *tx).await?;
+        let rows = match ev.scope {
+            None => sqlx::query("SELECT id, key, state, due, violated, facts, link FROM findings").fetch_all(&mut *tx).await?,
+            Some(keys) => {
+                let sql = format!("SELECT id, key, state, due, violated, facts, link FROM findings WHERE key IN ({}$1{})", JSON_TEXTS.0, JSON_TEXTS.1);
+                sqlx::query(AssertSqlSafe(sql)).bind(serde_json::to_string(keys).unwrap_or_default()).fetch_all(&mut *tx).await?
+            }
+        };
         let mut existing = std::collections::HashMap::with_capacity(rows.len());
         for r in &rows {
             let key: String = r.try_get("key")?;
@@ -756,6 +773,7 @@ impl Store for Backend {
                     r.try_get::<bool, _>("violated")?,
                     facts,
                     false,
+                    r.try_get::<Option<String>, _>("link")?,
                 ),
             );
         }
@@ -767,8 +785,8 @@ impl Store for Backend {
                 None => {
                     let row = sqlx::query(
                         "INSERT INTO findings (key, rule, unit_id, case_key, case_no, due, violated, state, facts, \
-                         first_seen_at, changed_at, resolved_at, resolution) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12) RETURNING id",
+                         first_seen_at, changed_at, resolved_at, resolution, link) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, $13) RETURNING id",
                     )
                     .bind(f.key.clone())
                     .bind(f.rule.clone())
@@ -782,6 +800,7 @@ impl Store for Backend {
                     .bind(at)
                     .bind(resolved.then_some(at))
                     .bind(resolved.then_some(RESOLVED_BY_DATA))
+                    .bind(f.link.clone())
                     .fetch_one(&mut *tx)
                     .await?;
                     let id: i64 = row.try_get("id")?;
@@ -789,11 +808,11 @@ impl Store for Backend {
                     changes.inserted += 1;
                     changes.transitions += 1;
                 }
-                Some((id, state, due, violated, old_facts, seen)) => {
+                Some((id, state, due, violated, old_facts, seen, link)) => {
                     *seen = true;
                     // A person's waiver outlives re-evaluation; only the facts are refreshed.
                     let new_state = if state == "waived" { "waived" } else { f.state.as_str() };
-                    if new_state == state && *due == f.due && *violated == f.violated && *old_facts == facts {
+                    if new_state == state && *due == f.due && *violated == f.violated && *old_facts == facts && *link == f.link {
                         changes.unchanged += 1;
                         continue;
                     }
@@ -801,8 +820,8 @@ impl Store for Backend {
                     sqlx::query(
                         "UPDATE findings SET state = $1, due = $2, violated = $3, facts = $4, changed_at = $5, \
                          resolved_at = CASE WHEN $1 = 'resolved' THEN COALESCE(resolved_at, $5) WHEN $1 = 'waived' THEN resolved_at ELSE NULL END, \
-                         resolution = CASE WHEN $1 = 'resolved' THEN COALESCE(resolution, $6) WHEN $1 = 'waived' THEN resolution ELSE NULL END \
-                         WHERE id = $7",
+                         resolution = CASE WHEN $1 = 'resolved' THEN COALESCE(resolution, $6) WHEN $1 = 'waived' THEN resolution ELSE NULL END, \
+                         link = $8 WHERE id = $7",
                     )
                     .bind(new_state.to_string())
                     .bind(f.due)
@@ -811,6 +830,7 @@ impl Store for Backend {
                     .bind(at)
                     .bind(RESOLVED_BY_DATA)
                     .bind(*id)
+                    .bind(f.link.clone())
                     .execute(&mut *tx)
                     .await?;
                     if reopened_or_resolved {
@@ -822,7 +842,7 @@ impl Store for Backend {
                 }
             }
         }
-        for (id, state, _, _, _, seen) in existing.values() {
+        for (id, state, _, _, _, seen, _) in existing.values() {
             if *seen || state == "resolved" || state == "waived" {
                 continue;
             }
@@ -838,8 +858,219 @@ impl Store for Backend {
             changes.gone += 1;
             changes.transitions += 1;
         }
+        if let Some(keys) = ev.scope {
+            // Outside the scope nothing was re-evaluated, but the clock still moves states on.
+            let in_scope: std::collections::HashSet<&str> = keys.iter().map(String::as_str).collect();
+            let rows = sqlx::query(
+                "SELECT id, key, state, due, violated FROM findings WHERE state IN ('upcoming', 'due_soon') AND due <= $1",
+            )
+            .bind(at + ev.due_soon)
+            .fetch_all(&mut *tx)
+            .await?;
+            for r in &rows {
+                let key: String = r.try_get("key")?;
+                if in_scope.contains(key.as_str()) {
+                    continue;
+                }
+                let (id, state): (i64, String) = (r.try_get("id")?, r.try_get("state")?);
+                let due: DateTime<Utc> = r.try_get("due")?;
+                let new_state = if r.try_get::<bool, _>("violated")? || at >= due {
+                    "overdue"
+                } else if due - at <= ev.due_soon {
+                    "due_soon"
+                } else {
+                    "upcoming"
+                };
+                if new_state == state {
+                    continue;
+                }
+                sqlx::query("UPDATE findings SET state = $1, changed_at = $2 WHERE id = $3")
+                    .bind(new_state)
+                    .bind(at)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                record_transition(&mut tx, id, at, Some(&state), new_state, None).await?;
+                changes.updated += 1;
+                changes.transitions += 1;
+            }
+        }
+        if ev.scope.is_none() && ev.state.is_some() {
+            sqlx::query("DELETE FROM platform_pool").execute(&mut *tx).await?;
+        }
+        for (feed, id, member) in ev.pool {
+            if ev.scope.is_some() {
+                sqlx::query("DELETE FROM platform_pool WHERE feed = $1 AND record_id = $2")
+                    .bind(feed.table())
+                    .bind(*id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            if *member {
+                sqlx::query("INSERT INTO platform_pool (feed, record_id) VALUES ($1, $2)")
+                    .bind(feed.table())
+                    .bind(*id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        if let Some(st) = &ev.state {
+            sqlx::query(
+                "INSERT INTO evaluation_state (id, rev, as_of, config, mode, evaluated_at) VALUES (1, $1, $2, $3, $4, $5) \
+                 ON CONFLICT (id) DO UPDATE SET rev = excluded.rev, as_of = excluded.as_of, config = excluded.config, \
+                 mode = excluded.mode, evaluated_at = excluded.evaluated_at",
+            )
+            .bind(st.rev)
+            .bind(st.as_of)
+            .bind(st.config.clone())
+            .bind(st.mode.clone())
+            .bind(st.evaluated_at)
+            .execute(&mut *tx)
+            .await?;
+        }
         tx.commit().await?;
         Ok(changes)
+    }
+
+    async fn current_rev(&self) -> StoreResult<i64> {
+        let row = sqlx::query("SELECT rev FROM store_clock WHERE id = 1").fetch_one(&self.reader).await?;
+        Ok(row.try_get("rev")?)
+    }
+
+    async fn evaluation_state(&self) -> StoreResult<Option<EvaluationState>> {
+        let row = sqlx::query("SELECT rev, as_of, config, mode, evaluated_at FROM evaluation_state WHERE id = 1")
+            .fetch_optional(&self.reader)
+            .await?;
+        row.map(|r| {
+            Ok(EvaluationState {
+                rev: r.try_get("rev")?,
+                as_of: r.try_get("as_of")?,
+                config: r.try_get("config")?,
+                mode: r.try_get("mode")?,
+                evaluated_at: r.try_get("evaluated_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn select_records(&self, feed: Feed, selection: &Selection<'_>) -> StoreResult<Vec<StoredRecord>> {
+        let table = feed.table();
+        let mut q = QueryBuilder::<Db>::new(format!("SELECT * FROM {table} WHERE "));
+        match selection {
+            Selection::All => {
+                q.push("true");
+            }
+            Selection::ChangedSince(rev) => {
+                q.push("rev > ");
+                q.push_bind(*rev);
+            }
+            Selection::Keys(keys) => {
+                if keys.is_empty() {
+                    return Ok(Vec::new());
+                }
+                q.push(format!("case_key IN ({}", JSON_TEXTS.0));
+                q.push_bind(serde_json::to_string(keys).unwrap_or_default());
+                q.push(format!("{})", JSON_TEXTS.1));
+            }
+            Selection::Pairs(pairs) => {
+                if pairs.is_empty() {
+                    return Ok(Vec::new());
+                }
+                q.push(format!("(unit_id, case_key) IN (SELECT u, k FROM ({}", JSON_PAIRS.0));
+                q.push_bind(serde_json::to_string(pairs).unwrap_or_default());
+                q.push(format!("{}) AS p)", JSON_PAIRS.1));
+            }
+            Selection::Pool => {
+                q.push("id IN (SELECT record_id FROM platform_pool WHERE feed = ");
+                q.push_bind(table);
+                q.push(")");
+            }
+            Selection::Subjects(f) => {
+                q.push("(transfer_decided_on IS NOT NULL");
+                if f.decided {
+                    q.push(" OR decided_on IS NOT NULL");
+                }
+                if f.major {
+                    q.push(" OR major = ");
+                    q.push_bind(true);
+                }
+                if let Some(min) = f.min_amount_fen {
+                    q.push(" OR (decided_on IS NOT NULL AND amount >= ");
+                    q.push_bind(min);
+                    q.push(")");
+                }
+                q.push(")");
+            }
+            Selection::DecidedBetween(from, to) => {
+                q.push("(transfer_decided_on > ");
+                q.push_bind(*from);
+                q.push(" AND transfer_decided_on <= ");
+                q.push_bind(*to);
+                q.push(") OR (decided_on > ");
+                q.push_bind(*from);
+                q.push(" AND decided_on <= ");
+                q.push_bind(*to);
+                q.push(")");
+            }
+            Selection::TimeBetween(from, to) => {
+                let (times, days): (&[&str], &[&str]) = match feed {
+                    Feed::Referrals => (&["entered_at", "transferred_at"], &[]),
+                    Feed::Entries => (&["entered_at"], &[]),
+                    Feed::Copies => (&[], &["copied_on"]),
+                    Feed::Filings => (&[], &["filed_on"]),
+                    Feed::Recommendations | Feed::Opinions => (&[], &["received_on", "issued_on", "replied_on"]),
+                    Feed::Cases => (&[], &["transfer_decided_on", "decided_on"]),
+                };
+                let day = |t: &DateTime<Utc>| t.with_timezone(&chrono_tz::Asia::Shanghai).date_naive();
+                q.push("false");
+                for c in times {
+                    q.push(format!(" OR ({c} > "));
+                    q.push_bind(*from);
+                    q.push(format!(" AND {c} <= "));
+                    q.push_bind(*to);
+                    q.push(")");
+                }
+                for c in days {
+                    q.push(format!(" OR ({c} > "));
+                    q.push_bind(day(from));
+                    q.push(format!(" AND {c} <= "));
+                    q.push_bind(day(to));
+                    q.push(")");
+                }
+            }
+        }
+        let rows = q.build().fetch_all(&self.reader).await?;
+        rows.iter().map(|r| read_record(feed, r)).collect()
+    }
+
+    async fn case_claims(&self, keys: Option<&[String]>, platform: Feed) -> StoreResult<Vec<(String, String)>> {
+        let rows = match keys {
+            Some(keys) => {
+                if keys.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let sql = format!("SELECT unit_id, case_key FROM cases WHERE case_key IN ({}$1{})", JSON_TEXTS.0, JSON_TEXTS.1);
+                sqlx::query(AssertSqlSafe(sql)).bind(serde_json::to_string(keys).unwrap_or_default()).fetch_all(&self.reader).await?
+            }
+            None => {
+                let sql = format!(
+                    "SELECT unit_id, case_key FROM cases WHERE case_key IN (SELECT case_key FROM {})",
+                    platform.table()
+                );
+                sqlx::query(AssertSqlSafe(sql)).fetch_all(&self.reader).await?
+            }
+        };
+        rows.iter().map(|r| Ok((r.try_get("unit_id")?, r.try_get("case_key")?))).collect()
+    }
+
+    async fn unmatched_subjects(&self) -> StoreResult<Vec<(String, String)>> {
+        let rows = sqlx::query(
+            "SELECT DISTINCT unit_id, case_key FROM findings \
+             WHERE link IN ('none', 'ambiguous', 'party_and_date') AND case_key IS NOT NULL",
+        )
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(|r| Ok((r.try_get("unit_id")?, r.try_get("case_key")?))).collect()
     }
 
     async fn findings(&self, filter: &FindingFilter) -> StoreResult<Vec<StoredFinding>> {

@@ -36,6 +36,15 @@ fn json_col(i: usize, col: JsonCol) -> String {
     }
 }
 
+/// A bound JSON array of strings as a one-column subquery: the text before and after the
+/// parameter.
+const JSON_TEXTS: (&str, &str) = ("SELECT value FROM json_each(", ")");
+/// A bound JSON array of [unit, key] pairs as a two-column subquery (u, k).
+const JSON_PAIRS: (&str, &str) = (
+    "SELECT value ->> 0 AS u, value ->> 1 AS k FROM json_each(",
+    ")",
+);
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 #[derive(Debug, Clone)]

@@ -710,6 +710,7 @@ fn evaluated(key: &str, state: &str, due_day: u32) -> liandong::store::Evaluated
         violated: false,
         state: state.into(),
         facts: serde_json::json!({"due_date": format!("2025-10-{due_day:02}")}),
+        link: Some("none".into()),
     }
 }
 

@@ -1,0 +1,397 @@
+//! The evaluation engine: reads what the rules need from the store, runs them
+//! ([`crate::rules`]) and stores the findings with their lifecycle.
+//!
+//! **Full pass** (the first evaluation, a changed rule configuration or calendar, an as-of
+//! earlier than the last one, or `evaluate --full`): the cases that can be a subject of some rule
+//! (a transfer decision; with R4/R5 any penalty decision; with R9 major penalties; for R6
+//! penalties from the smallest threshold up), every platform row, and — instead of every other
+//! case — the (unit, case key) of the cases whose number appears on the platform, so memory
+//! follows the subjects, not the store.
+//!
+//! **Incremental pass** (otherwise): only what can have changed since the last evaluation —
+//! rows an import wrote since the store revision it had read, cases whose decision day and
+//! platform rows whose time fall between the last as-of and this one — together with their
+//! neighbourhood: every case and platform row sharing a changed case number (under any unit),
+//! the platform rows no case claims by number (the fallback pool, kept by the last pass) and the
+//! cases that found no record by number (they compete for that pool). The rules run over that
+//! neighbourhood exactly as in a full pass, so each subject's findings come out the same; the
+//! store then applies them within the scope of those subjects, and moves the state of every
+//! other open finding along the clock (upcoming → due soon → overdue).
+
+use std::collections::{BTreeMap, HashSet};
+
+use anyhow::Context as _;
+use chrono::{DateTime, Utc};
+use sha2::{Digest as _, Sha256};
+
+use crate::config::Config;
+use crate::records::{Feed, Record};
+use crate::rules::matching::{shanghai_day, usable_key};
+use crate::rules::{Data, RuleId, RulesConfig};
+use crate::store::{
+    EvaluatedFinding, Evaluation, EvaluationState, FindingChanges, Selection, Store, StoredRecord,
+    SubjectFilter,
+};
+
+/// Bumped when a rule's logic changes, so that the next evaluation is a full pass.
+const RULES_VERSION: &str = "rules-2";
+
+/// Which kind of pass ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Full,
+    Incremental,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Full => "full",
+            Mode::Incremental => "incremental",
+        }
+    }
+}
+
+/// What one evaluation did.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub mode: Mode,
+    /// Cases the rules looked at.
+    pub subjects: usize,
+    /// Findings produced, by (rule, state).
+    pub counts: BTreeMap<(String, String), u64>,
+    pub changes: FindingChanges,
+}
+
+/// Evaluates the rules at `now` and applies the findings; incremental unless `full` or the
+/// last evaluation cannot be continued from (see the module documentation).
+pub async fn evaluate(
+    cfg: &Config,
+    store: &dyn Store,
+    now: DateTime<Utc>,
+    full: bool,
+) -> anyhow::Result<Report> {
+    let cal = cfg.calendar()?;
+    let rules = cfg.effective_rules();
+    let config = fingerprint(&rules, &cfg.calendar_overlays);
+    // The revision first: rows written from here on are looked at again next time.
+    let rev = store.current_rev().await?;
+    let last = store.evaluation_state().await?;
+    let from = last
+        .filter(|s| !full && s.config == config && now >= s.as_of)
+        .map(|s| (s.rev, s.as_of));
+    let platforms = platform_feeds(&rules);
+    let loaded = match from {
+        None => load_full(store, &rules, &platforms).await?,
+        Some((since, as_of)) => load_changes(store, &platforms, since, as_of, now).await?,
+    };
+    let mode = if from.is_some() {
+        Mode::Incremental
+    } else {
+        Mode::Full
+    };
+
+    let cases: Vec<Record> = loaded.cases.iter().map(|s| s.record.clone()).collect();
+    let rows = |feed: Feed| -> Vec<Record> {
+        loaded
+            .rows
+            .iter()
+            .filter(|(f, _)| *f == feed)
+            .flat_map(|(_, v)| v.iter().map(|s| s.record.clone()))
+            .collect()
+    };
+    let (referrals, entries, copies, filings) = (
+        rows(Feed::Referrals),
+        rows(Feed::Entries),
+        rows(Feed::Copies),
+        rows(Feed::Filings),
+    );
+    let recommendations: Vec<Record> = loaded
+        .recommendations
+        .into_iter()
+        .map(|s| s.record)
+        .collect();
+    let opinions: Vec<Record> = loaded.opinions.into_iter().map(|s| s.record).collect();
+    let data = Data {
+        cases: &cases,
+        referrals: &referrals,
+        entries: &entries,
+        copies: &copies,
+        filings: &filings,
+        recommendations: &recommendations,
+        opinions: &opinions,
+        claims: Some(&loaded.claims),
+    };
+    let found = crate::rules::evaluate(&data, &cal, &rules, now);
+
+    let evaluated: Vec<EvaluatedFinding> = found
+        .iter()
+        .map(|f| EvaluatedFinding {
+            key: f.key.clone(),
+            rule: f.rule.to_string(),
+            unit_id: f.unit_id.clone(),
+            case_key: f.case_key.clone(),
+            case_no: f.case_no.clone(),
+            due: f.due,
+            violated: f.violated,
+            state: f.state(now, &rules).as_str().to_string(),
+            facts: f.facts.clone(),
+            link: link(&f.facts),
+        })
+        .collect();
+    let scope: Option<Vec<String>> = (mode == Mode::Incremental).then(|| {
+        let mut keys: HashSet<String> = evaluated.iter().map(|f| f.key.clone()).collect();
+        for c in &cases {
+            for rule in RuleId::ALL {
+                if !matches!(rule, RuleId::R7 | RuleId::R8) {
+                    keys.insert(format!("{rule}|{}|{}", c.unit_id, c.case_no.key()));
+                }
+            }
+        }
+        for r in &referrals {
+            keys.insert(format!("R10|{}|{}", r.unit_id, r.case_no.key()));
+        }
+        for (rule, docs) in [(RuleId::R7, &recommendations), (RuleId::R8, &opinions)] {
+            for d in docs.iter() {
+                keys.insert(format!("{rule}|{}|{}", d.unit_id, d.case_no.key()));
+            }
+        }
+        keys.into_iter().collect()
+    });
+    let claimed: HashSet<&str> = loaded.claims.iter().map(|(_, k)| k.as_str()).collect();
+    let pool: Vec<(Feed, i64, bool)> = loaded
+        .rows
+        .iter()
+        .flat_map(|(feed, v)| {
+            let claimed = &claimed;
+            v.iter().map(move |s| {
+                let unclaimed = usable_key(&s.record).is_none_or(|k| !claimed.contains(k));
+                (*feed, s.id, unclaimed)
+            })
+        })
+        .collect();
+    let changes = store
+        .apply_evaluation(&Evaluation {
+            findings: &evaluated,
+            scope: scope.as_deref(),
+            at: now,
+            due_soon: chrono::TimeDelta::try_days(rules.due_soon_days.max(0))
+                .unwrap_or(chrono::TimeDelta::MAX),
+            pool: &pool,
+            state: Some(EvaluationState {
+                rev,
+                as_of: now,
+                config,
+                mode: mode.as_str().to_string(),
+                evaluated_at: Utc::now(),
+            }),
+        })
+        .await
+        .context("while storing the findings")?;
+    let mut counts = BTreeMap::new();
+    for f in &evaluated {
+        *counts.entry((f.rule.clone(), f.state.clone())).or_default() += 1;
+    }
+    Ok(Report {
+        mode,
+        subjects: cases.len(),
+        counts,
+        changes,
+    })
+}
+
+/// The platform feeds the enabled rules read.
+fn platform_feeds(rules: &RulesConfig) -> Vec<Feed> {
+    let mut v = vec![Feed::Referrals];
+    for (on, feed) in [
+        (rules.r4_enabled, Feed::Entries),
+        (rules.r5_enabled, Feed::Copies),
+        (rules.r9_enabled, Feed::Filings),
+    ] {
+        if on {
+            v.push(feed);
+        }
+    }
+    v
+}
+
+/// How a finding's case met its platform record, from its facts.
+fn link(facts: &serde_json::Value) -> Option<String> {
+    facts
+        .get("matched_by")
+        .or_else(|| facts.get("match"))
+        .and_then(|v| v.as_str())
+        .map(str::to_owned)
+}
+
+/// A fingerprint of everything besides the data that decides findings: the rules' numbers, the
+/// calendar overlays and the rules' version.
+fn fingerprint(rules: &RulesConfig, overlays: &[(String, String)]) -> String {
+    let mut h = Sha256::new();
+    h.update(RULES_VERSION.as_bytes());
+    h.update(format!("{rules:?}").as_bytes());
+    for (_, text) in overlays {
+        h.update(text.as_bytes());
+    }
+    hex::encode(&h.finalize()[..16])
+}
+
+/// What an evaluation reads.
+#[derive(Default)]
+struct Loaded {
+    cases: Vec<StoredRecord>,
+    rows: Vec<(Feed, Vec<StoredRecord>)>,
+    claims: Vec<(String, String)>,
+    recommendations: Vec<StoredRecord>,
+    opinions: Vec<StoredRecord>,
+}
+
+async fn select(
+    store: &dyn Store,
+    feed: Feed,
+    sel: &Selection<'_>,
+) -> anyhow::Result<Vec<StoredRecord>> {
+    store
+        .select_records(feed, sel)
+        .await
+        .with_context(|| format!("while reading {}", feed.table()))
+}
+
+async fn load_full(
+    store: &dyn Store,
+    rules: &RulesConfig,
+    platforms: &[Feed],
+) -> anyhow::Result<Loaded> {
+    let min_amount_fen = rules
+        .r6_thresholds
+        .iter()
+        .filter_map(|t| crate::domain::values::parse_amount_fen(&t.amount_yuan).ok())
+        .min();
+    let filter = SubjectFilter {
+        decided: rules.r4_enabled || rules.r5_enabled,
+        major: rules.r9_enabled,
+        min_amount_fen,
+    };
+    let mut loaded = Loaded {
+        cases: select(store, Feed::Cases, &Selection::Subjects(filter)).await?,
+        ..Loaded::default()
+    };
+    let mut claims = HashSet::new();
+    for &feed in platforms {
+        loaded
+            .rows
+            .push((feed, select(store, feed, &Selection::All).await?));
+        claims.extend(store.case_claims(None, feed).await?);
+    }
+    loaded.claims = claims.into_iter().collect();
+    loaded.recommendations = select(store, Feed::Recommendations, &Selection::All).await?;
+    loaded.opinions = select(store, Feed::Opinions, &Selection::All).await?;
+    Ok(loaded)
+}
+
+/// Adds `more` to `into`, skipping records already there (by id).
+fn extend_unique(into: &mut Vec<StoredRecord>, seen: &mut HashSet<i64>, more: Vec<StoredRecord>) {
+    for r in more {
+        if seen.insert(r.id) {
+            into.push(r);
+        }
+    }
+}
+
+async fn load_changes(
+    store: &dyn Store,
+    platforms: &[Feed],
+    since: i64,
+    last_as_of: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Loaded> {
+    let mut loaded = Loaded::default();
+    let mut case_ids = HashSet::new();
+    // What changed: rows written since, and what the clock brought into view.
+    let mut dirty_cases = Vec::new();
+    extend_unique(
+        &mut dirty_cases,
+        &mut case_ids,
+        select(store, Feed::Cases, &Selection::ChangedSince(since)).await?,
+    );
+    let (from_day, to_day) = (shanghai_day(last_as_of), shanghai_day(now));
+    if to_day > from_day {
+        extend_unique(
+            &mut dirty_cases,
+            &mut case_ids,
+            select(
+                store,
+                Feed::Cases,
+                &Selection::DecidedBetween(from_day, to_day),
+            )
+            .await?,
+        );
+    }
+    let mut dirty_rows: Vec<(Feed, Vec<StoredRecord>)> = Vec::new();
+    for &feed in platforms {
+        let mut ids = HashSet::new();
+        let mut v = Vec::new();
+        extend_unique(
+            &mut v,
+            &mut ids,
+            select(store, feed, &Selection::ChangedSince(since)).await?,
+        );
+        if now > last_as_of {
+            extend_unique(
+                &mut v,
+                &mut ids,
+                select(store, feed, &Selection::TimeBetween(last_as_of, now)).await?,
+            );
+        }
+        dirty_rows.push((feed, v));
+    }
+    let keys: Vec<String> = dirty_cases
+        .iter()
+        .chain(dirty_rows.iter().flat_map(|(_, v)| v.iter()))
+        .filter_map(|s| usable_key(&s.record).map(str::to_owned))
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+
+    // Their neighbourhood: platform rows sharing a key or in the pool…
+    let mut claim_keys: HashSet<String> = keys.iter().cloned().collect();
+    for (feed, dirty) in dirty_rows {
+        let mut ids = HashSet::new();
+        let mut v = Vec::new();
+        extend_unique(&mut v, &mut ids, dirty);
+        extend_unique(
+            &mut v,
+            &mut ids,
+            select(store, feed, &Selection::Keys(&keys)).await?,
+        );
+        extend_unique(
+            &mut v,
+            &mut ids,
+            select(store, feed, &Selection::Pool).await?,
+        );
+        claim_keys.extend(
+            v.iter()
+                .filter_map(|s| usable_key(&s.record).map(str::to_owned)),
+        );
+        loaded.rows.push((feed, v));
+    }
+    // …every case carrying one of those keys, and the cases that seek a record by fallback.
+    loaded.cases = dirty_cases;
+    extend_unique(
+        &mut loaded.cases,
+        &mut case_ids,
+        select(store, Feed::Cases, &Selection::Keys(&keys)).await?,
+    );
+    let seekers = store.unmatched_subjects().await?;
+    extend_unique(
+        &mut loaded.cases,
+        &mut case_ids,
+        select(store, Feed::Cases, &Selection::Pairs(&seekers)).await?,
+    );
+    let claim_keys: Vec<String> = claim_keys.into_iter().collect();
+    loaded.claims = store.case_claims(Some(&claim_keys), Feed::Cases).await?;
+    // Recommendations and opinions are few: always evaluated whole.
+    loaded.recommendations = select(store, Feed::Recommendations, &Selection::All).await?;
+    loaded.opinions = select(store, Feed::Opinions, &Selection::All).await?;
+    Ok(loaded)
+}
