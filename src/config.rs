@@ -1032,15 +1032,17 @@ fn validate_source(
             format!("source name {:?} is used twice", s.name),
         ));
     }
-    if !matches!(
-        s.feeds,
-        FeedName::Cases | FeedName::Referrals | FeedName::Entries
-    ) {
+    if crate::records::Feed::from_name(s.feeds).is_none() {
+        let supported: Vec<&str> = crate::records::Feed::ALL
+            .iter()
+            .map(|f| f.table())
+            .collect();
         problems.push(problem(
             format!("{p}.feeds"),
             format!(
-                "feed {:?} cannot be ingested by this version (supported: cases, referrals, entries)",
-                s.feeds
+                "feed {:?} cannot be ingested by this version (supported: {})",
+                s.feeds,
+                supported.join(", ")
             ),
         ));
     }

@@ -325,3 +325,119 @@ fn evaluating_one_store_at_two_dates_gives_each_dates_states_and_a_waiver_holds(
     let twice = sample(&db, &["waive", &id.to_string(), "--reason", "again"]);
     assert_eq!(twice.status.code(), Some(2));
 }
+
+#[test]
+fn a_recommendation_is_recorded_answered_later_and_evaluated_as_r7() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    let rec = |extra: &[&str]| {
+        let mut args = vec!["record", "recommendation", "--unit", "县市场监管局"];
+        args.extend_from_slice(extra);
+        sample(&db, &args)
+    };
+    let out = rec(&[
+        "--no",
+        "稻检行建〔2025〕9号",
+        "--case",
+        "稻市监罚〔2025〕12号",
+        "--received",
+        "2025-08-01",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // 2025-10-01 is National Day: the reply is due on the next working day.
+    assert!(
+        text(&out.stdout).contains("reply due 2025-10-09"),
+        "{}",
+        text(&out.stdout)
+    );
+    let findings = |as_of: &str| {
+        let e = sample(&db, &["evaluate", "--as-of", as_of]);
+        assert!(e.status.success(), "{}", text(&e.stderr));
+        let f = sample(
+            &db,
+            &[
+                "findings", "--all", "--rule", "R7", "--as-of", as_of, "--format", "json",
+            ],
+        );
+        let v: serde_json::Value = serde_json::from_slice(&f.stdout).unwrap();
+        v.as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["case_no"] == "稻检行建〔2025〕9号")
+            .map(|f| f["state"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(findings("2025-10-08"), ["due_soon"]);
+    assert_eq!(findings("2025-10-10"), ["overdue"]);
+    // The reply, recorded later under the same number written differently.
+    let out = rec(&["--no", "稻检行建(2025)9号", "--replied", "2025-10-12"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).starts_with("updated recommendation 稻检行建〔2025〕9号"));
+    assert_eq!(findings("2025-10-20"), ["resolved"]);
+    // Bad input is a usage error that names what is wrong.
+    let out = rec(&["--no", "稻检行建〔2025〕10号"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("--received"));
+    let out = rec(&["--no", "稻检行建〔2025〕10号", "--received", "2025-13-01"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("--received \"2025-13-01\" is not a date"));
+}
+
+#[test]
+fn a_calendar_overlay_moves_deadlines_and_a_year_without_a_table_is_warned_about() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    let bad = write(
+        dir.path(),
+        "bad.toml",
+        "[calendar.2027]\noff = [\"2027-02-30\"]\n",
+    );
+    let out = bin()
+        .args(["--config", bad.to_str().unwrap(), "check-config"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("calendar") && text(&out.stderr).contains("2027-02-30"),
+        "{}",
+        text(&out.stderr)
+    );
+    // Without an overlay, 2027 has no table: status says so.
+    let out = sample(&db, &["status", "--as-of", "2027-03-01"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("warning: no holiday table for 2027"));
+    let out = sample(&db, &["status", "--as-of", "2026-03-01"]);
+    assert!(!text(&out.stdout).contains("no holiday table"));
+    // A local holiday (e.g. 藏历新年) from the overlay moves a recommendation's reply.
+    let overlay = write(
+        dir.path(),
+        "local.toml",
+        "[2025]\nsource = \"local\"\noff = [\"2025-10-09..2025-10-10\"]\n",
+    );
+    let out = bin()
+        .current_dir(repo())
+        .args(["--config", "config/liandong.toml"])
+        .args([
+            "record",
+            "recommendation",
+            "--unit",
+            "scjg",
+            "--no",
+            "稻检行建〔2025〕11号",
+            "--received",
+            "2025-08-01",
+        ])
+        .env("LIANDONG__STORE__URL", format!("sqlite://{}", db.display()))
+        .env(
+            "LIANDONG__CALENDAR__FILES",
+            format!("[\"{}\"]", overlay.display()),
+        )
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("reply due 2025-10-11"),
+        "{}",
+        text(&out.stdout)
+    );
+}
