@@ -560,6 +560,32 @@ impl Record {
         out
     }
 
+    /// A short tag, in letters only (`a`–`p`), of what identifies a row when its case number
+    /// does not: its party and its own dates (decided, entered, transferred, sent, received) —
+    /// not the fields that change later (a police decision, a reply), so an update keeps the tag.
+    pub fn content_tag(&self) -> String {
+        const IDENTITY: [&str; 9] = [
+            "party",
+            "title",
+            "decided_on",
+            "transfer_decided_on",
+            "entered_at",
+            "transferred_at",
+            "copied_on",
+            "filed_on",
+            "issued_on",
+        ];
+        let mut h = Sha256::new();
+        for field in IDENTITY {
+            self.get(field).fingerprint_into(&mut h);
+        }
+        h.finalize()[..6]
+            .iter()
+            .flat_map(|b| [b >> 4, b & 0x0f])
+            .map(|n| char::from(b'a' + n))
+            .collect()
+    }
+
     pub fn get(&self, field: &str) -> &Value {
         self.feed
             .field_index(field)

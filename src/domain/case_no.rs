@@ -51,6 +51,23 @@ impl CaseNo {
     }
 
     /// The trimmed original text, for display.
+    /// This number with `tag` appended to its key (not to the text as written). A number without
+    /// any digit (`无`, `/`) identifies nothing, so rows carrying one are told apart by a tag
+    /// derived from their content; the tag is made of letters only, so the key still holds no
+    /// digit and matching still treats it as missing.
+    pub fn with_key_tag(&self, tag: &str) -> CaseNo {
+        debug_assert!(!tag.bytes().any(|b| b.is_ascii_digit()));
+        CaseNo {
+            as_written: self.as_written.clone(),
+            key: format!("{}#{tag}", self.key),
+        }
+    }
+
+    /// Whether the key holds a digit, i.e. can identify a case.
+    pub fn has_digit(&self) -> bool {
+        self.key.bytes().any(|b| b.is_ascii_digit())
+    }
+
     pub fn as_written(&self) -> &str {
         &self.as_written
     }

@@ -286,13 +286,21 @@ impl Mapper {
         }
 
         match (case_no, unit, errors.is_empty()) {
-            (Some(case_no), Some((unit_id, unit_known)), true) => Ok(Record {
-                feed: self.feed,
-                unit_id,
-                unit_known,
-                case_no,
-                values: vals,
-            }),
+            (Some(case_no), Some((unit_id, unit_known)), true) => {
+                let mut r = Record {
+                    feed: self.feed,
+                    unit_id,
+                    unit_known,
+                    case_no,
+                    values: vals,
+                };
+                if !r.case_no.has_digit() {
+                    // Rows without a usable number (`无`) would all share one key and overwrite
+                    // each other: each gets its own, from what it says.
+                    r.case_no = r.case_no.with_key_tag(&r.content_tag());
+                }
+                Ok(r)
+            }
             _ => Err(errors),
         }
     }

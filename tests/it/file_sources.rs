@@ -432,3 +432,39 @@ async fn a_file_still_being_copied_into_a_drop_folder_is_left_until_it_settles()
         "read once it settled, then archived"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rows_without_a_usable_number_are_each_kept_and_an_update_keeps_its_row() {
+    let ts = common::temp_sqlite();
+    let d = ts.dir.path();
+    let body = "执法单位,案号,当事人,录入时间,公安立案决定\n\
+                县市场监管局,无,甲,2025-10-09 10:00,\n\
+                县市场监管局,无,乙,2025-10-10 11:00,\n\
+                县市场监管局,/,丙,2025-10-11 09:00,\n\
+                县市场监管局,稻市监罚〔2025〕3号,丁,2025-10-11 09:30,\n";
+    let f = write(d, "r.csv", body);
+    let cfg = common::config(&ts.url, vec![file_source("r", FeedName::Referrals, &f)]);
+    let store = common::open(&ts.url).await;
+    let first = sync(&cfg, store.as_ref(), None, &common::clock, false).await;
+    assert_eq!(first[0].counts.inserted, 4, "no row overwrites another");
+    let rows = store.records(Feed::Referrals, None).await.unwrap();
+    assert_eq!(rows.len(), 4);
+    let written: Vec<&str> = rows.iter().map(|r| r.record.case_no.as_written()).collect();
+    assert_eq!(written.iter().filter(|w| **w == "无").count(), 2);
+    // The police decision arrives for 甲's referral: the same row is updated.
+    write(
+        d,
+        "r.csv",
+        body.replace("甲,2025-10-09 10:00,", "甲,2025-10-09 10:00,立案"),
+    );
+    let second = sync(&cfg, store.as_ref(), None, &common::clock, false).await;
+    assert_eq!(
+        (
+            second[0].counts.inserted,
+            second[0].counts.updated,
+            second[0].counts.unchanged
+        ),
+        (0, 1, 3)
+    );
+    assert_eq!(store.records(Feed::Referrals, None).await.unwrap().len(), 4);
+}
