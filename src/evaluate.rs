@@ -34,7 +34,7 @@ use crate::store::{
 };
 
 /// Bumped when a rule's logic changes, so that the next evaluation is a full pass.
-const RULES_VERSION: &str = "rules-2";
+const RULES_VERSION: &str = "rules-3";
 
 /// Which kind of pass ran.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,15 +91,30 @@ pub async fn evaluate(
         Mode::Full
     };
 
-    let cases: Vec<Record> = loaded.cases.iter().map(|s| s.record.clone()).collect();
-    let rows = |feed: Feed| -> Vec<Record> {
-        loaded
-            .rows
-            .iter()
-            .filter(|(f, _)| *f == feed)
-            .flat_map(|(_, v)| v.iter().map(|s| s.record.clone()))
-            .collect()
-    };
+    // Which platform rows are in the fallback pool now (no case claims their number).
+    let claimed: HashSet<&str> = loaded.claims.iter().map(|(_, k)| k.as_str()).collect();
+    let pool: Vec<(Feed, i64, bool)> = loaded
+        .rows
+        .iter()
+        .flat_map(|(feed, v)| {
+            let claimed = &claimed;
+            v.iter().map(move |s| {
+                let unclaimed = usable_key(&s.record).is_none_or(|k| !claimed.contains(k));
+                (*feed, s.id, unclaimed)
+            })
+        })
+        .collect();
+    drop(claimed);
+    // The records move out of their bookkeeping: a full pass holds many.
+    let cases: Vec<Record> = loaded.cases.into_iter().map(|s| s.record).collect();
+    let mut by_feed: BTreeMap<Feed, Vec<Record>> = BTreeMap::new();
+    for (feed, v) in loaded.rows {
+        by_feed
+            .entry(feed)
+            .or_default()
+            .extend(v.into_iter().map(|s| s.record));
+    }
+    let mut rows = |feed: Feed| by_feed.remove(&feed).unwrap_or_default();
     let (referrals, entries, copies, filings) = (
         rows(Feed::Referrals),
         rows(Feed::Entries),
@@ -125,18 +140,18 @@ pub async fn evaluate(
     let found = crate::rules::evaluate(&data, &cal, &rules, now);
 
     let evaluated: Vec<EvaluatedFinding> = found
-        .iter()
+        .into_iter()
         .map(|f| EvaluatedFinding {
-            key: f.key.clone(),
+            state: f.state(now, &rules).as_str().to_string(),
+            key: f.key,
             rule: f.rule.to_string(),
-            unit_id: f.unit_id.clone(),
-            case_key: f.case_key.clone(),
-            case_no: f.case_no.clone(),
+            unit_id: f.unit_id,
+            case_key: f.case_key,
+            case_no: f.case_no,
             due: f.due,
             violated: f.violated,
-            state: f.state(now, &rules).as_str().to_string(),
-            facts: f.facts.clone(),
             link: link(&f.facts),
+            facts: f.facts,
         })
         .collect();
     let scope: Option<Vec<String>> = (mode == Mode::Incremental).then(|| {
@@ -158,18 +173,6 @@ pub async fn evaluate(
         }
         keys.into_iter().collect()
     });
-    let claimed: HashSet<&str> = loaded.claims.iter().map(|(_, k)| k.as_str()).collect();
-    let pool: Vec<(Feed, i64, bool)> = loaded
-        .rows
-        .iter()
-        .flat_map(|(feed, v)| {
-            let claimed = &claimed;
-            v.iter().map(move |s| {
-                let unclaimed = usable_key(&s.record).is_none_or(|k| !claimed.contains(k));
-                (*feed, s.id, unclaimed)
-            })
-        })
-        .collect();
     let changes = store
         .apply_evaluation(&Evaluation {
             findings: &evaluated,

@@ -95,15 +95,16 @@ pub(super) fn ambiguous(
         Json::Array(candidates.iter().map(|r| record_facts(r)).collect()),
     );
     if let [only] = candidates {
-        let rivals: Vec<Json> = matcher
+        let mut rivals: Vec<(&str, &str)> = matcher
             .rivals(case, only)
             .iter()
-            .map(|c| {
-                json!({
-                    "unit": c.unit_id,
-                    "case_no": c.case_no.as_written(),
-                })
-            })
+            .map(|c| (c.unit_id.as_str(), c.case_no.as_written()))
+            .collect();
+        // In a stable order, whatever order the cases were read in.
+        rivals.sort_unstable();
+        let rivals: Vec<Json> = rivals
+            .into_iter()
+            .map(|(unit, no)| json!({ "unit": unit, "case_no": no }))
             .collect();
         facts.insert("competing_cases".into(), Json::Array(rivals));
     }
