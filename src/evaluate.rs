@@ -105,6 +105,7 @@ pub async fn evaluate(
         })
         .collect();
     drop(claimed);
+    let main_ids: HashSet<i64> = loaded.cases.iter().map(|s| s.id).collect();
     // The records move out of their bookkeeping: a full pass holds many.
     let cases: Vec<Record> = loaded.cases.into_iter().map(|s| s.record).collect();
     let mut by_feed: BTreeMap<Feed, Vec<Record>> = BTreeMap::new();
@@ -137,7 +138,10 @@ pub async fn evaluate(
         opinions: &opinions,
         claims: Some(&loaded.claims),
     };
-    let found = crate::rules::evaluate(&data, &cal, &rules, now);
+    let mut found = crate::rules::evaluate(&data, &cal, &rules, now);
+    if mode == Mode::Full && stream_r6(&rules) {
+        found.extend(r6_by_pages(store, &cal, &rules, now, &main_ids).await?);
+    }
 
     let evaluated: Vec<EvaluatedFinding> = found
         .into_iter()
@@ -273,7 +277,11 @@ async fn load_full(
     let filter = SubjectFilter {
         decided: rules.r4_enabled || rules.r5_enabled,
         major: rules.r9_enabled,
-        min_amount_fen,
+        min_amount_fen: if stream_r6(rules) {
+            None
+        } else {
+            min_amount_fen
+        },
     };
     let mut loaded = Loaded {
         cases: select(store, Feed::Cases, &Selection::Subjects(filter)).await?,
@@ -290,6 +298,75 @@ async fn load_full(
     loaded.recommendations = select(store, Feed::Recommendations, &Selection::All).await?;
     loaded.opinions = select(store, Feed::Opinions, &Selection::All).await?;
     Ok(loaded)
+}
+
+/// Whether a full pass feeds R6 its candidates page by page rather than with the subjects:
+/// when no rule makes every penalised case a subject anyway (R4, R5). Penalties above the
+/// smallest threshold can be a large part of the store, and R6 needs no matching.
+fn stream_r6(rules: &RulesConfig) -> bool {
+    !rules.r6_thresholds.is_empty() && !(rules.r4_enabled || rules.r5_enabled)
+}
+
+/// Cases per page when R6 is fed page by page.
+const R6_PAGE: i64 = 20_000;
+
+/// R6 over the store's penalties a page at a time, skipping the cases of the main pass.
+async fn r6_by_pages(
+    store: &dyn Store,
+    cal: &crate::domain::calendar::Calendar,
+    rules: &RulesConfig,
+    now: DateTime<Utc>,
+    skip: &HashSet<i64>,
+) -> anyhow::Result<Vec<crate::rules::Finding>> {
+    let Some(min_amount_fen) = rules
+        .r6_thresholds
+        .iter()
+        .filter_map(|t| crate::domain::values::parse_amount_fen(&t.amount_yuan).ok())
+        .min()
+    else {
+        return Ok(Vec::new());
+    };
+    // Only R6 can fire on these cases: no transfer decision, and no platform rows given.
+    let only_r6 = RulesConfig {
+        r4_enabled: false,
+        r5_enabled: false,
+        r9_enabled: false,
+        ..rules.clone()
+    };
+    let mut out = Vec::new();
+    let mut after_id = 0;
+    loop {
+        let page = select(
+            store,
+            Feed::Cases,
+            &Selection::Penalties {
+                min_amount_fen,
+                after_id,
+                limit: R6_PAGE,
+            },
+        )
+        .await?;
+        let Some(last) = page.last().map(|s| s.id) else {
+            break;
+        };
+        after_id = last;
+        let cases: Vec<Record> = page
+            .into_iter()
+            .filter(|s| !skip.contains(&s.id))
+            .map(|s| s.record)
+            .collect();
+        let data = Data {
+            cases: &cases,
+            claims: Some(&[]),
+            ..Data::default()
+        };
+        out.extend(
+            crate::rules::evaluate(&data, cal, &only_r6, now)
+                .into_iter()
+                .filter(|f| f.rule == RuleId::R6),
+        );
+    }
+    Ok(out)
 }
 
 /// Adds `more` to `into`, skipping records already there (by id).

@@ -156,6 +156,13 @@ pub enum Selection<'a> {
     Pool,
     /// Cases that some rule may take as its subject (see [`SubjectFilter`]).
     Subjects(SubjectFilter),
+    /// One page, by id, of the cases R6 looks at: a penalty decision, no transfer decision, an
+    /// amount of at least `min_amount_fen`.
+    Penalties {
+        min_amount_fen: i64,
+        after_id: i64,
+        limit: i64,
+    },
     /// Cases whose `transfer_decided_on` or `decided_on` lies after the first day and on or
     /// before the second.
     DecidedBetween(NaiveDate, NaiveDate),
@@ -173,7 +180,8 @@ pub struct SubjectFilter {
     pub decided: bool,
     /// major penalties (R9);
     pub major: bool,
-    /// penalties without transfer of at least this many fen (R6, the smallest threshold).
+    /// penalties of at least this many fen (R6, the smallest threshold); R6 can also be fed
+    /// page by page ([`Selection::Penalties`]) instead.
     pub min_amount_fen: Option<i64>,
 }
 

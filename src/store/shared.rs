@@ -985,6 +985,14 @@ impl Store for Backend {
                 q.push_bind(table);
                 q.push(")");
             }
+            Selection::Penalties { min_amount_fen, after_id, limit } => {
+                q.push("decided_on IS NOT NULL AND transfer_decided_on IS NULL AND amount >= ");
+                q.push_bind(*min_amount_fen);
+                q.push(" AND id > ");
+                q.push_bind(*after_id);
+                q.push(" ORDER BY id LIMIT ");
+                q.push_bind(*limit);
+            }
             Selection::Subjects(f) => {
                 q.push("(transfer_decided_on IS NOT NULL");
                 if f.decided {
@@ -1039,8 +1047,13 @@ impl Store for Backend {
                 }
             }
         }
-        let rows = q.build().fetch_all(&self.reader).await?;
-        rows.iter().map(|r| read_record(feed, r)).collect()
+        // Decoded as the rows stream in, so a large selection is held once, not twice.
+        let mut out = Vec::new();
+        let mut rows = q.build().fetch(&self.reader);
+        while let Some(r) = futures_util::TryStreamExt::try_next(&mut rows).await? {
+            out.push(read_record(feed, &r)?);
+        }
+        Ok(out)
     }
 
     async fn case_claims(&self, keys: Option<&[String]>, platform: Feed) -> StoreResult<Vec<(String, String)>> {

@@ -97,8 +97,30 @@ async fn snapshot(store: &dyn Store) -> Vec<(String, String, DateTime<Utc>, Stri
     v
 }
 
+/// No sources (so R4, R5 and R9 are off) and one R6 threshold.
 fn config(url: &str) -> Config {
-    common::config(url, vec![])
+    let mut cfg = common::config(url, vec![]);
+    cfg.rules.r6_thresholds = vec![liandong::rules::R6Threshold {
+        cause: "非法采矿".into(),
+        amount_yuan: "5万".into(),
+        article: "立案追诉标准（一）第68条".into(),
+    }];
+    cfg
+}
+
+/// A penalty decided on `decided`, without transfer.
+fn penalty(unit: &str, no: &str, decided: &str, yuan: i64) -> Record {
+    rec(
+        Feed::Cases,
+        unit,
+        no,
+        &[
+            ("party", text("某公司")),
+            ("cause", text("非法采矿")),
+            ("decided_on", Value::Date(day(decided))),
+            ("amount", Value::Fen(yuan * 100)),
+        ],
+    )
 }
 
 /// Runs an incremental pass at `now`, then checks that a full pass at the same time finds
@@ -147,6 +169,8 @@ async fn incremental_passes_leave_the_store_as_a_full_pass_would(store: &dyn Sto
                 "2025-10-20",
                 80_000,
             ),
+            penalty("zrzy", "稻自然资罚〔2025〕2号", "2025-09-01", 60_000),
+            penalty("zrzy", "稻自然资罚〔2025〕3号", "2025-09-02", 40_000),
         ],
     )
     .await;
@@ -183,6 +207,25 @@ async fn incremental_passes_leave_the_store_as_a_full_pass_would(store: &dyn Sto
         (0, 0, 0),
         "evaluating twice changes nothing"
     );
+
+    let r6 = |no: &str| format!("R6|zrzy|稻自然资罚[2025]{no}号");
+    let open = open_findings(store).await;
+    assert!(open.contains(&(r6("2"), "overdue".into())), "{open:?}");
+    assert!(!open.iter().any(|(k, _)| *k == r6("3")));
+    // Amounts corrected: 2号 below the threshold, 3号 above it.
+    put(
+        store,
+        "cases",
+        vec![
+            penalty("zrzy", "稻自然资罚〔2025〕2号", "2025-09-01", 40_000),
+            penalty("zrzy", "稻自然资罚〔2025〕3号", "2025-09-02", 70_000),
+        ],
+    )
+    .await;
+    step(&cfg, store, "2025-10-10", "penalty amounts corrected").await;
+    let open = open_findings(store).await;
+    assert!(!open.iter().any(|(k, _)| *k == r6("2")), "{open:?}");
+    assert!(open.contains(&(r6("3"), "overdue".into())), "{open:?}");
 
     // The referral of 13号 arrives, its number written with other brackets and digit widths.
     put(
