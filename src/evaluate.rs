@@ -304,7 +304,7 @@ async fn load_full(
 /// when no rule makes every penalised case a subject anyway (R4, R5). Penalties above the
 /// smallest threshold can be a large part of the store, and R6 needs no matching.
 fn stream_r6(rules: &RulesConfig) -> bool {
-    !rules.r6_thresholds.is_empty() && !(rules.r4_enabled || rules.r5_enabled)
+    !(rules.r6_thresholds.is_empty() || rules.r4_enabled || rules.r5_enabled)
 }
 
 /// Cases per page when R6 is fed page by page.
