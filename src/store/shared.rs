@@ -573,6 +573,15 @@ async fn record_transition(
     Ok(())
 }
 
+/// A digest of a finding's facts as stored, to tell whether they changed.
+fn facts_digest(facts: &str) -> [u8; 16] {
+    use sha2::Digest as _;
+    let full = sha2::Sha256::digest(facts.as_bytes());
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&full[..16]);
+    out
+}
+
 /// Why a finding is resolved, for people reading the history.
 const RESOLVED_BY_DATA: &str = "the data now satisfies the rule";
 const RESOLVED_GONE: &str = "no longer applies: the data that raised it changed";
@@ -753,29 +762,38 @@ impl Store for Backend {
     async fn apply_evaluation(&self, ev: &Evaluation<'_>) -> StoreResult<FindingChanges> {
         let (findings, at) = (ev.findings, ev.at);
         let mut tx = self.writer.begin_with(BEGIN_WRITE).await?;
-        let rows = match ev.scope {
-            None => sqlx::query("SELECT id, key, state, due, violated, facts, link FROM findings").fetch_all(&mut *tx).await?,
-            Some(keys) => {
-                let sql = format!("SELECT id, key, state, due, violated, facts, link FROM findings WHERE key IN ({}$1{})", JSON_TEXTS.0, JSON_TEXTS.1);
-                sqlx::query(AssertSqlSafe(sql)).bind(serde_json::to_string(keys).unwrap_or_default()).fetch_all(&mut *tx).await?
-            }
-        };
-        let mut existing = std::collections::HashMap::with_capacity(rows.len());
-        for r in &rows {
-            let key: String = r.try_get("key")?;
-            let facts: String = r.try_get("facts")?;
-            existing.insert(
-                key,
-                (
-                    r.try_get::<i64, _>("id")?,
-                    r.try_get::<String, _>("state")?,
-                    r.try_get::<DateTime<Utc>, _>("due")?,
-                    r.try_get::<bool, _>("violated")?,
-                    facts,
-                    false,
-                    r.try_get::<Option<String>, _>("link")?,
+        // What is stored, with the facts as a digest: a full pass compares every finding, and
+        // the facts are most of a finding's size.
+        let mut existing = std::collections::HashMap::new();
+        {
+            let (sql, bind) = match ev.scope {
+                None => ("SELECT id, key, state, due, violated, facts, link FROM findings".to_string(), None),
+                Some(keys) => (
+                    format!("SELECT id, key, state, due, violated, facts, link FROM findings WHERE key IN ({}$1{})", JSON_TEXTS.0, JSON_TEXTS.1),
+                    Some(serde_json::to_string(keys).unwrap_or_default()),
                 ),
-            );
+            };
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            if let Some(b) = bind {
+                q = q.bind(b);
+            }
+            let mut rows = q.fetch(&mut *tx);
+            while let Some(r) = futures_util::TryStreamExt::try_next(&mut rows).await? {
+                let key: String = r.try_get("key")?;
+                let facts: String = r.try_get("facts")?;
+                existing.insert(
+                    key,
+                    (
+                        r.try_get::<i64, _>("id")?,
+                        r.try_get::<String, _>("state")?,
+                        r.try_get::<DateTime<Utc>, _>("due")?,
+                        r.try_get::<bool, _>("violated")?,
+                        facts_digest(&facts),
+                        false,
+                        r.try_get::<Option<String>, _>("link")?,
+                    ),
+                );
+            }
         }
         let mut changes = FindingChanges::default();
         for f in findings {
@@ -812,7 +830,7 @@ impl Store for Backend {
                     *seen = true;
                     // A person's waiver outlives re-evaluation; only the facts are refreshed.
                     let new_state = if state == "waived" { "waived" } else { f.state.as_str() };
-                    if new_state == state && *due == f.due && *violated == f.violated && *old_facts == facts && *link == f.link {
+                    if new_state == state && *due == f.due && *violated == f.violated && *old_facts == facts_digest(&facts) && *link == f.link {
                         changes.unchanged += 1;
                         continue;
                     }
