@@ -26,7 +26,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::config::Config;
 use crate::records::{Feed, Record};
-use crate::rules::matching::{shanghai_day, usable_key};
+use crate::rules::matching::{party_key, shanghai_day, usable_key};
 use crate::rules::{Data, RuleId, RulesConfig};
 use crate::store::{
     EvaluatedFinding, Evaluation, EvaluationState, FindingChanges, Selection, Store, StoredRecord,
@@ -93,6 +93,7 @@ pub async fn evaluate(
 
     // Which platform rows are in the fallback pool now (no case claims their number).
     let claimed: HashSet<&str> = loaded.claims.iter().map(|(_, k)| k.as_str()).collect();
+    let was_pool = &loaded.was_pool;
     let pool: Vec<(Feed, i64, bool)> = loaded
         .rows
         .iter()
@@ -102,6 +103,11 @@ pub async fn evaluate(
                 let unclaimed = usable_key(&s.record).is_none_or(|k| !claimed.contains(k));
                 (*feed, s.id, unclaimed)
             })
+        })
+        // A full pass rewrites the pool; an incremental one writes what changed.
+        .filter(|&(feed, id, member)| match mode {
+            Mode::Full => member,
+            Mode::Incremental => member != was_pool.contains(&(feed, id)),
         })
         .collect();
     drop(claimed);
@@ -138,26 +144,25 @@ pub async fn evaluate(
         opinions: &opinions,
         claims: Some(&loaded.claims),
     };
-    let mut found = crate::rules::evaluate(&data, &cal, &rules, now);
+    // Each finding becomes its stored form as it is made: facts as compact text.
+    let to_stored = |f: crate::rules::Finding| EvaluatedFinding {
+        state: f.state(now, &rules).as_str().to_string(),
+        link: link(&f.facts),
+        facts: f.facts.to_string(),
+        key: f.key,
+        rule: f.rule.to_string(),
+        unit_id: f.unit_id,
+        case_key: f.case_key,
+        case_no: f.case_no,
+        due: f.due,
+        violated: f.violated,
+    };
+    let mut evaluated: Vec<EvaluatedFinding> = Vec::new();
+    crate::rules::evaluate_each(&data, &cal, &rules, now, |f| evaluated.push(to_stored(f)));
     if mode == Mode::Full && stream_r6(&rules) {
-        found.extend(r6_by_pages(store, &cal, &rules, now, &main_ids).await?);
+        let r6 = r6_by_pages(store, &cal, &rules, now, &main_ids).await?;
+        evaluated.extend(r6.into_iter().map(to_stored));
     }
-
-    let evaluated: Vec<EvaluatedFinding> = found
-        .into_iter()
-        .map(|f| EvaluatedFinding {
-            state: f.state(now, &rules).as_str().to_string(),
-            key: f.key,
-            rule: f.rule.to_string(),
-            unit_id: f.unit_id,
-            case_key: f.case_key,
-            case_no: f.case_no,
-            due: f.due,
-            violated: f.violated,
-            link: link(&f.facts),
-            facts: f.facts,
-        })
-        .collect();
     let scope: Option<Vec<String>> = (mode == Mode::Incremental).then(|| {
         let mut keys: HashSet<String> = evaluated.iter().map(|f| f.key.clone()).collect();
         for c in &cases {
@@ -251,6 +256,8 @@ struct Loaded {
     claims: Vec<(String, String)>,
     recommendations: Vec<StoredRecord>,
     opinions: Vec<StoredRecord>,
+    /// Platform rows that were in the fallback pool before this pass (incremental only).
+    was_pool: HashSet<(Feed, i64)>,
 }
 
 async fn select(
@@ -435,39 +442,46 @@ async fn load_changes(
 
     // Their neighbourhood: platform rows sharing a key or in the pool…
     let mut claim_keys: HashSet<String> = keys.iter().cloned().collect();
+    // (unit, party) of whatever changed or may change the fallback between cases and rows.
+    let mut touched: HashSet<(String, String)> = HashSet::new();
+    let mut touch = |s: &StoredRecord| {
+        if let Some(p) = party_key(&s.record) {
+            touched.insert((s.record.unit_id.clone(), p));
+        }
+    };
+    dirty_cases.iter().for_each(&mut touch);
     for (feed, dirty) in dirty_rows {
         let mut ids = HashSet::new();
         let mut v = Vec::new();
+        dirty.iter().for_each(&mut touch);
         extend_unique(&mut v, &mut ids, dirty);
-        extend_unique(
-            &mut v,
-            &mut ids,
-            select(store, feed, &Selection::Keys(&keys)).await?,
-        );
-        extend_unique(
-            &mut v,
-            &mut ids,
-            select(store, feed, &Selection::Pool).await?,
-        );
+        let by_key = select(store, feed, &Selection::Keys(&keys)).await?;
+        by_key.iter().for_each(&mut touch);
+        extend_unique(&mut v, &mut ids, by_key);
+        let pool = select(store, feed, &Selection::Pool).await?;
+        loaded.was_pool.extend(pool.iter().map(|s| (feed, s.id)));
+        extend_unique(&mut v, &mut ids, pool);
         claim_keys.extend(
             v.iter()
                 .filter_map(|s| usable_key(&s.record).map(str::to_owned)),
         );
         loaded.rows.push((feed, v));
     }
-    // …every case carrying one of those keys, and the cases that seek a record by fallback.
+    // …every case carrying one of those keys, and the cases that seek a record by fallback
+    // among the same unit and party as something that changed.
     loaded.cases = dirty_cases;
-    extend_unique(
-        &mut loaded.cases,
-        &mut case_ids,
-        select(store, Feed::Cases, &Selection::Keys(&keys)).await?,
-    );
+    let by_key = select(store, Feed::Cases, &Selection::Keys(&keys)).await?;
+    by_key.iter().for_each(&mut touch);
+    extend_unique(&mut loaded.cases, &mut case_ids, by_key);
     let seekers = store.unmatched_subjects().await?;
-    extend_unique(
-        &mut loaded.cases,
-        &mut case_ids,
-        select(store, Feed::Cases, &Selection::Pairs(&seekers)).await?,
-    );
+    let seekers: Vec<StoredRecord> = select(store, Feed::Cases, &Selection::Pairs(&seekers))
+        .await?
+        .into_iter()
+        .filter(|s| {
+            party_key(&s.record).is_some_and(|p| touched.contains(&(s.record.unit_id.clone(), p)))
+        })
+        .collect();
+    extend_unique(&mut loaded.cases, &mut case_ids, seekers);
     let claim_keys: Vec<String> = claim_keys.into_iter().collect();
     loaded.claims = store.case_claims(Some(&claim_keys), Feed::Cases).await?;
     // Recommendations and opinions are few: always evaluated whole.

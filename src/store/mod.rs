@@ -135,7 +135,8 @@ pub struct EvaluatedFinding {
     pub violated: bool,
     /// `upcoming`, `due_soon`, `overdue` or `resolved` at the evaluation's time.
     pub state: String,
-    pub facts: serde_json::Value,
+    /// The facts as JSON text (compact: a full pass holds every finding at once).
+    pub facts: String,
     /// How the case met its platform record (`case_no`, `case_no_other_unit`,
     /// `party_and_date`, `none`, `ambiguous`); `None` for rules without matching.
     pub link: Option<String>,

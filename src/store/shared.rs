@@ -797,7 +797,7 @@ impl Store for Backend {
         }
         let mut changes = FindingChanges::default();
         for f in findings {
-            let facts = f.facts.to_string();
+            let facts = f.facts.as_str();
             let resolved = f.state == "resolved";
             match existing.get_mut(&f.key) {
                 None => {
@@ -830,7 +830,7 @@ impl Store for Backend {
                     *seen = true;
                     // A person's waiver outlives re-evaluation; only the facts are refreshed.
                     let new_state = if state == "waived" { "waived" } else { f.state.as_str() };
-                    if new_state == state && *due == f.due && *violated == f.violated && *old_facts == facts_digest(&facts) && *link == f.link {
+                    if new_state == state && *due == f.due && *violated == f.violated && *old_facts == facts_digest(facts) && *link == f.link {
                         changes.unchanged += 1;
                         continue;
                     }

@@ -709,7 +709,7 @@ fn evaluated(key: &str, state: &str, due_day: u32) -> liandong::store::Evaluated
             .unwrap(),
         violated: false,
         state: state.into(),
-        facts: serde_json::json!({"due_date": format!("2025-10-{due_day:02}")}),
+        facts: serde_json::json!({"due_date": format!("2025-10-{due_day:02}")}).to_string(),
         link: Some("none".into()),
     }
 }
@@ -788,7 +788,7 @@ async fn findings_keep_their_lifecycle_across_evaluations(store: &dyn Store) {
     assert_eq!((step.updated, step.gone), (1, 1));
     let a_done = liandong::store::EvaluatedFinding {
         state: "resolved".into(),
-        facts: serde_json::json!({"entered_at": "2025-10-10T09:00:00+08:00"}),
+        facts: serde_json::json!({"entered_at": "2025-10-10T09:00:00+08:00"}).to_string(),
         ..a.clone()
     };
     store
