@@ -143,6 +143,7 @@ pub async fn evaluate(
         recommendations: &recommendations,
         opinions: &opinions,
         claims: Some(&loaded.claims),
+        police_decisions: Some(store.referrals_carry_police_decisions().await?),
     };
     // Each finding becomes its stored form as it is made: facts as compact text.
     let to_stored = |f: crate::rules::Finding| EvaluatedFinding {
@@ -174,6 +175,7 @@ pub async fn evaluate(
         }
         for r in &referrals {
             keys.insert(format!("R10|{}|{}", r.unit_id, r.case_no.key()));
+            keys.extend(crate::rules::referral_key(r));
         }
         for (rule, docs) in [(RuleId::R7, &recommendations), (RuleId::R8, &opinions)] {
             for d in docs.iter() {
@@ -450,36 +452,46 @@ async fn load_changes(
         }
     };
     dirty_cases.iter().for_each(&mut touch);
+    let mut parts = Vec::new();
     for (feed, dirty) in dirty_rows {
-        let mut ids = HashSet::new();
-        let mut v = Vec::new();
         dirty.iter().for_each(&mut touch);
-        extend_unique(&mut v, &mut ids, dirty);
         let by_key = select(store, feed, &Selection::Keys(&keys)).await?;
         by_key.iter().for_each(&mut touch);
-        extend_unique(&mut v, &mut ids, by_key);
         let pool = select(store, feed, &Selection::Pool).await?;
+        parts.push((feed, dirty, by_key, pool));
+    }
+    // …every case carrying one of those keys, …
+    loaded.cases = dirty_cases;
+    let by_key = select(store, Feed::Cases, &Selection::Keys(&keys)).await?;
+    by_key.iter().for_each(&mut touch);
+    extend_unique(&mut loaded.cases, &mut case_ids, by_key);
+    // …and, of the pool and of the cases that seek a record by fallback, those of a unit and
+    // party that something changed for (the others cannot have changed).
+    let touched_party = |s: &StoredRecord| {
+        party_key(&s.record).is_some_and(|p| touched.contains(&(s.record.unit_id.clone(), p)))
+    };
+    for (feed, dirty, by_key, pool) in parts {
+        let mut ids = HashSet::new();
+        let mut v = Vec::new();
+        extend_unique(&mut v, &mut ids, dirty);
+        extend_unique(&mut v, &mut ids, by_key);
         loaded.was_pool.extend(pool.iter().map(|s| (feed, s.id)));
-        extend_unique(&mut v, &mut ids, pool);
+        extend_unique(
+            &mut v,
+            &mut ids,
+            pool.into_iter().filter(|s| touched_party(s)).collect(),
+        );
         claim_keys.extend(
             v.iter()
                 .filter_map(|s| usable_key(&s.record).map(str::to_owned)),
         );
         loaded.rows.push((feed, v));
     }
-    // …every case carrying one of those keys, and the cases that seek a record by fallback
-    // among the same unit and party as something that changed.
-    loaded.cases = dirty_cases;
-    let by_key = select(store, Feed::Cases, &Selection::Keys(&keys)).await?;
-    by_key.iter().for_each(&mut touch);
-    extend_unique(&mut loaded.cases, &mut case_ids, by_key);
     let seekers = store.unmatched_subjects().await?;
     let seekers: Vec<StoredRecord> = select(store, Feed::Cases, &Selection::Pairs(&seekers))
         .await?
         .into_iter()
-        .filter(|s| {
-            party_key(&s.record).is_some_and(|p| touched.contains(&(s.record.unit_id.clone(), p)))
-        })
+        .filter(|s| touched_party(s))
         .collect();
     extend_unique(&mut loaded.cases, &mut case_ids, seekers);
     let claim_keys: Vec<String> = claim_keys.into_iter().collect();

@@ -23,6 +23,7 @@ mod documents;
 pub mod matching;
 mod penalties;
 mod police;
+pub use police::referral_key;
 mod referrals;
 mod replies;
 
@@ -324,6 +325,9 @@ pub struct Data<'a> {
     /// `cases` holds only the subjects of the rules (see [`Matcher::new`]); `None` when `cases`
     /// are all the cases.
     pub claims: Option<&'a [(String, String)]>,
+    /// Whether the platform carries police decisions (R10 applies only then), when `referrals`
+    /// are only some of them; `None`: whether any of `referrals` carries one.
+    pub police_decisions: Option<bool>,
 }
 
 /// Evaluates R1–R10 over the given records at `now`.
@@ -375,7 +379,14 @@ pub fn evaluate_each<'a>(
     if cfg.r9_enabled {
         documents::evaluate_filings(&matcher(Platform::Filings, data.filings), &ctx, &mut emit);
     }
-    police::evaluate(&referrals, data.referrals, now, &ctx, &mut emit);
+    police::evaluate(
+        &referrals,
+        data.referrals,
+        data.police_decisions,
+        now,
+        &ctx,
+        &mut emit,
+    );
 }
 
 /// What every rule needs besides the records.

@@ -45,13 +45,16 @@ use crate::records::{Record, Value};
 pub(super) fn evaluate(
     matcher: &Matcher<'_>,
     referrals: &[Record],
+    carries_decisions: Option<bool>,
     now: DateTime<Utc>,
     ctx: &Ctx<'_>,
     emit: &mut impl FnMut(Finding),
 ) {
-    let carries_decisions = referrals
-        .iter()
-        .any(|r| !r.get("police_decision").is_null() || !r.get("police_decided_on").is_null());
+    let carries_decisions = carries_decisions.unwrap_or_else(|| {
+        referrals
+            .iter()
+            .any(|r| !r.get("police_decision").is_null() || !r.get("police_decided_on").is_null())
+    });
     if !carries_decisions {
         return;
     }
@@ -99,7 +102,7 @@ pub(super) fn evaluate(
         };
         let mut f = match case {
             Some(case) => case_finding(RuleId::R10, case, deadline.due, Json::Null),
-            None => referral_finding(r, *received, deadline.due),
+            None => referral_finding(r, deadline.due),
         };
         if !seen.insert(f.key.clone()) {
             continue;
@@ -150,17 +153,27 @@ pub(super) fn evaluate(
 }
 
 /// A finding about a referral that no case claims: identified by the referral itself.
-fn referral_finding(r: &Record, received: DateTime<Utc>, due: DateTime<Utc>) -> Finding {
-    let key = match usable_key(r) {
+/// The key of R10's finding about a referral matched to no case: its unit and case key, and
+/// for a number that holds no digit also its receipt time. `None` without a receipt time.
+pub fn referral_key(r: &Record) -> Option<String> {
+    let Value::DateTime(received) = r.get("transferred_at") else {
+        return None;
+    };
+    Some(match usable_key(r) {
         Some(k) => format!("{}|{}|{k}", RuleId::R10, r.unit_id),
         None => format!(
             "{}|{}|{}@{}",
             RuleId::R10,
             r.unit_id,
             r.case_no.key(),
-            local(received)
+            local(*received)
         ),
-    };
+    })
+}
+
+fn referral_finding(r: &Record, due: DateTime<Utc>) -> Finding {
+    let key = referral_key(r)
+        .unwrap_or_else(|| format!("{}|{}|{}", RuleId::R10, r.unit_id, r.case_no.key()));
     Finding {
         rule: RuleId::R10,
         key,

@@ -353,6 +353,8 @@ pub trait Store: Send + Sync {
         keys: Option<&[String]>,
         platform: Feed,
     ) -> StoreResult<Vec<(String, String)>>;
+    /// Whether any referral carries a police decision or its date (R10 applies only then).
+    async fn referrals_carry_police_decisions(&self) -> StoreResult<bool>;
     /// The (unit, case key) of cases whose last evaluation found no platform record by number
     /// (link `none`, `ambiguous` or `party_and_date`): they compete for the fallback pool.
     async fn unmatched_subjects(&self) -> StoreResult<Vec<(String, String)>>;

@@ -1094,6 +1094,15 @@ impl Store for Backend {
         rows.iter().map(|r| Ok((r.try_get("unit_id")?, r.try_get("case_key")?))).collect()
     }
 
+    async fn referrals_carry_police_decisions(&self) -> StoreResult<bool> {
+        let row = sqlx::query(
+            "SELECT EXISTS (SELECT 1 FROM referrals WHERE police_decision IS NOT NULL OR police_decided_on IS NOT NULL) AS yes",
+        )
+        .fetch_one(&self.reader)
+        .await?;
+        Ok(row.try_get("yes")?)
+    }
+
     async fn unmatched_subjects(&self) -> StoreResult<Vec<(String, String)>> {
         let rows = sqlx::query(
             "SELECT DISTINCT unit_id, case_key FROM findings \

@@ -177,13 +177,20 @@ async fn incremental_passes_leave_the_store_as_a_full_pass_would(store: &dyn Sto
     put(
         store,
         "platform",
-        vec![referral(
-            "scjg",
-            "稻市监罚〔2025〕12号",
-            "张三",
-            "2025-10-09 10:00",
-            60_000,
-        )],
+        vec![{
+            // The platform carries police decisions, so R10 applies to every referral.
+            let mut r = referral(
+                "scjg",
+                "稻市监罚〔2025〕12号",
+                "张三",
+                "2025-10-09 10:00",
+                60_000,
+            );
+            r.values[Feed::Referrals.field_index("police_decision").unwrap()] = text("立案");
+            r.values[Feed::Referrals.field_index("police_decided_on").unwrap()] =
+                Value::Date(day("2025-10-10"));
+            r
+        }],
     )
     .await;
     let first = evaluate(&cfg, store, at("2025-10-10"), false)
