@@ -316,6 +316,31 @@ fn stream_r6(rules: &RulesConfig) -> bool {
     !(rules.r6_thresholds.is_empty() || rules.r4_enabled || rules.r5_enabled)
 }
 
+/// `LIKE` patterns that every cause an R6 threshold applies to matches: the threshold cause's
+/// CJK letters with `%` around each, so anything R6 ignores or folds in between (spaces,
+/// full-width forms of ASCII, punctuation) still matches — a superset that the rule then
+/// narrows. Empty (no filter) when a threshold has no such letter.
+fn cause_patterns(rules: &RulesConfig) -> Vec<String> {
+    let mut out = Vec::new();
+    for t in &rules.r6_thresholds {
+        let letters: Vec<char> = t
+            .cause
+            .chars()
+            .filter(|c| !c.is_ascii() && c.is_alphabetic())
+            .collect();
+        if letters.is_empty() {
+            return Vec::new();
+        }
+        let mut p = String::from("%");
+        for c in letters {
+            p.push(c);
+            p.push('%');
+        }
+        out.push(p);
+    }
+    out
+}
+
 /// Cases per page when R6 is fed page by page.
 const R6_PAGE: i64 = 20_000;
 
@@ -342,6 +367,7 @@ async fn r6_by_pages(
         r9_enabled: false,
         ..rules.clone()
     };
+    let cause_like = cause_patterns(rules);
     let mut out = Vec::new();
     let mut after_id = 0;
     loop {
@@ -350,6 +376,7 @@ async fn r6_by_pages(
             Feed::Cases,
             &Selection::Penalties {
                 min_amount_fen,
+                cause_like: &cause_like,
                 after_id,
                 limit: R6_PAGE,
             },
@@ -500,4 +527,54 @@ async fn load_changes(
     loaded.recommendations = select(store, Feed::Recommendations, &Selection::All).await?;
     loaded.opinions = select(store, Feed::Opinions, &Selection::All).await?;
     Ok(loaded)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::R6Threshold;
+
+    fn rules(causes: &[&str]) -> RulesConfig {
+        RulesConfig {
+            r6_thresholds: causes
+                .iter()
+                .map(|c| R6Threshold {
+                    cause: (*c).into(),
+                    amount_yuan: "5万".into(),
+                    article: "x".into(),
+                })
+                .collect(),
+            ..RulesConfig::default()
+        }
+    }
+
+    /// SQL `LIKE` with `%` only, as the patterns use it.
+    fn like(text: &str, pattern: &str) -> bool {
+        let parts: Vec<&str> = pattern.split('%').filter(|p| !p.is_empty()).collect();
+        let mut rest = text;
+        for p in parts {
+            match rest.find(p) {
+                Some(i) => rest = &rest[i + p.len()..],
+                None => return false,
+            }
+        }
+        true
+    }
+
+    #[test]
+    fn cause_patterns_match_every_cause_r6_would_and_skip_what_it_folds() {
+        let p = cause_patterns(&rules(&["生产、销售伪劣产品", "非法采矿"]));
+        assert_eq!(p, ["%生%产%销%售%伪%劣%产%品%", "%非%法%采%矿%"]);
+        for cause in [
+            "生产、销售伪劣产品案",
+            "涉嫌生产 、销售 伪劣产品",
+            "非法 采矿",
+        ] {
+            assert!(p.iter().any(|p| like(cause, p)), "{cause}");
+        }
+        assert!(!p.iter().any(|p| like("非法占地", p)));
+        // Only ASCII: no filter at all rather than a wrong one.
+        assert!(cause_patterns(&rules(&["非法采矿", "ABC"])).is_empty());
+        assert!(cause_patterns(&rules(&[])).is_empty());
+    }
 }

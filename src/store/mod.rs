@@ -161,6 +161,8 @@ pub enum Selection<'a> {
     /// amount of at least `min_amount_fen`.
     Penalties {
         min_amount_fen: i64,
+        /// SQL `LIKE` patterns of which the cause must match one; none: any cause.
+        cause_like: &'a [String],
         after_id: i64,
         limit: i64,
     },

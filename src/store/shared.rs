@@ -1003,9 +1003,16 @@ impl Store for Backend {
                 q.push_bind(table);
                 q.push(")");
             }
-            Selection::Penalties { min_amount_fen, after_id, limit } => {
+            Selection::Penalties { min_amount_fen, cause_like, after_id, limit } => {
                 q.push("decided_on IS NOT NULL AND transfer_decided_on IS NULL AND amount >= ");
                 q.push_bind(*min_amount_fen);
+                for (i, pattern) in cause_like.iter().enumerate() {
+                    q.push(if i == 0 { " AND (cause LIKE " } else { " OR cause LIKE " });
+                    q.push_bind(pattern.clone());
+                }
+                if !cause_like.is_empty() {
+                    q.push(")");
+                }
                 q.push(" AND id > ");
                 q.push_bind(*after_id);
                 q.push(" ORDER BY id LIMIT ");

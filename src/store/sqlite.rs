@@ -83,7 +83,9 @@ impl SqliteStore {
         let reader = SqlitePoolOptions::new()
             .max_connections(cfg.max_connections.max(1))
             .acquire_timeout(Duration::from_secs(cfg.busy_timeout_secs.max(1)))
-            .connect_with(opts.read_only(true))
+            // Readers mostly scan or look up by index: SQLite's default page cache (2 MB) is
+            // enough, and five of them at the writer's 16 MB would be most of the memory.
+            .connect_with(opts.read_only(true).pragma("cache_size", "-2000"))
             .await?;
         Ok(SqliteStore { writer, reader })
     }
