@@ -184,6 +184,27 @@ pub async fn evaluate(
         }
         keys.into_iter().collect()
     });
+    // Which of the cases looked at now seek their platform record by fallback.
+    let seeking: HashSet<(&str, &str)> = evaluated
+        .iter()
+        .filter(|f| {
+            matches!(
+                f.link.as_deref(),
+                Some("none" | "ambiguous" | "party_and_date")
+            )
+        })
+        .filter_map(|f| Some((f.unit_id.as_str(), f.case_key.as_deref()?)))
+        .collect();
+    let seekers: Vec<(String, String, Option<String>)> = cases
+        .iter()
+        .map(|c| {
+            let key = c.case_no.key();
+            let party = party_key(c).filter(|_| seeking.contains(&(c.unit_id.as_str(), key)));
+            (c.unit_id.clone(), key.to_owned(), party)
+        })
+        .filter(|(_, _, p)| mode == Mode::Incremental || p.is_some())
+        .collect();
+    drop(seeking);
     let changes = store
         .apply_evaluation(&Evaluation {
             findings: &evaluated,
@@ -192,6 +213,7 @@ pub async fn evaluate(
             due_soon: chrono::TimeDelta::try_days(rules.due_soon_days.max(0))
                 .unwrap_or(chrono::TimeDelta::MAX),
             pool: &pool,
+            seekers: &seekers,
             state: Some(EvaluationState {
                 rev,
                 as_of: now,
@@ -514,12 +536,9 @@ async fn load_changes(
         );
         loaded.rows.push((feed, v));
     }
-    let seekers = store.unmatched_subjects().await?;
-    let seekers: Vec<StoredRecord> = select(store, Feed::Cases, &Selection::Pairs(&seekers))
-        .await?
-        .into_iter()
-        .filter(|s| touched_party(s))
-        .collect();
+    let touched: Vec<(String, String)> = touched.into_iter().collect();
+    let seekers = store.fallback_seekers(&touched).await?;
+    let seekers = select(store, Feed::Cases, &Selection::Pairs(&seekers)).await?;
     extend_unique(&mut loaded.cases, &mut case_ids, seekers);
     let claim_keys: Vec<String> = claim_keys.into_iter().collect();
     loaded.claims = store.case_claims(Some(&claim_keys), Feed::Cases).await?;

@@ -216,6 +216,9 @@ pub struct Evaluation<'a> {
     /// The platform records looked at and whether each is now in the fallback pool; with
     /// `scope` `None` the pool is replaced by the listed members.
     pub pool: &'a [(Feed, i64, bool)],
+    /// The cases evaluated, each with its squeezed party when it now seeks a platform record
+    /// by fallback (`None`: it does not); with `scope` `None` the seekers are replaced by these.
+    pub seekers: &'a [(String, String, Option<String>)],
     /// Stored as the last evaluation.
     pub state: Option<EvaluationState>,
 }
@@ -330,6 +333,7 @@ pub trait Store: Send + Sync {
             at,
             due_soon: chrono::TimeDelta::zero(),
             pool: &[],
+            seekers: &[],
             state: None,
         })
         .await
@@ -357,9 +361,13 @@ pub trait Store: Send + Sync {
     ) -> StoreResult<Vec<(String, String)>>;
     /// Whether any referral carries a police decision or its date (R10 applies only then).
     async fn referrals_carry_police_decisions(&self) -> StoreResult<bool>;
-    /// The (unit, case key) of cases whose last evaluation found no platform record by number
-    /// (link `none`, `ambiguous` or `party_and_date`): they compete for the fallback pool.
-    async fn unmatched_subjects(&self) -> StoreResult<Vec<(String, String)>>;
+    /// The (unit, case key) of the cases that, at the last evaluation, found no platform record
+    /// by number and whose (unit, squeezed party) is one of `touched`: they compete for the
+    /// fallback pool.
+    async fn fallback_seekers(
+        &self,
+        touched: &[(String, String)],
+    ) -> StoreResult<Vec<(String, String)>>;
     /// Findings ordered by due time.
     async fn findings(&self, filter: &FindingFilter) -> StoreResult<Vec<StoredFinding>>;
     async fn finding_history(&self, id: i64) -> StoreResult<Vec<FindingTransition>>;

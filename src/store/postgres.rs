@@ -42,6 +42,12 @@ const JSON_PAIRS: (&str, &str) = (
     "::jsonb) AS e",
 );
 
+/// A bound JSON array of [unit, key, party] triples as a three-column subquery (u, k, p).
+const JSON_TRIPLES: (&str, &str) = (
+    "SELECT e ->> 0 AS u, e ->> 1 AS k, e ->> 2 AS p FROM jsonb_array_elements(",
+    "::jsonb) AS e",
+);
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 #[derive(Debug, Clone)]

@@ -932,6 +932,28 @@ impl Store for Backend {
                     .await?;
             }
         }
+        if ev.scope.is_none() && ev.state.is_some() {
+            sqlx::query("DELETE FROM fallback_seekers").execute(&mut *tx).await?;
+        } else if !ev.seekers.is_empty() {
+            let pairs: Vec<(&str, &str)> = ev.seekers.iter().map(|(u, k, _)| (u.as_str(), k.as_str())).collect();
+            let sql = format!(
+                "DELETE FROM fallback_seekers WHERE (unit_id, case_key) IN (SELECT u, k FROM ({}$1{}) AS t)",
+                JSON_PAIRS.0, JSON_PAIRS.1
+            );
+            sqlx::query(AssertSqlSafe(sql)).bind(serde_json::to_string(&pairs).unwrap_or_default()).execute(&mut *tx).await?;
+        }
+        let seekers: Vec<(&str, &str, &str)> = ev
+            .seekers
+            .iter()
+            .filter_map(|(u, k, p)| p.as_deref().map(|p| (u.as_str(), k.as_str(), p)))
+            .collect();
+        for chunk in seekers.chunks(5000) {
+            let sql = format!(
+                "INSERT INTO fallback_seekers (unit_id, case_key, party_key) SELECT u, k, p FROM ({}$1{}) AS t WHERE true ON CONFLICT DO NOTHING",
+                JSON_TRIPLES.0, JSON_TRIPLES.1
+            );
+            sqlx::query(AssertSqlSafe(sql)).bind(serde_json::to_string(chunk).unwrap_or_default()).execute(&mut *tx).await?;
+        }
         if let Some(st) = &ev.state {
             sqlx::query(
                 "INSERT INTO evaluation_state (id, rev, as_of, config, mode, evaluated_at) VALUES (1, $1, $2, $3, $4, $5) \
@@ -1110,13 +1132,18 @@ impl Store for Backend {
         Ok(row.try_get("yes")?)
     }
 
-    async fn unmatched_subjects(&self) -> StoreResult<Vec<(String, String)>> {
-        let rows = sqlx::query(
-            "SELECT DISTINCT unit_id, case_key FROM findings \
-             WHERE link IN ('none', 'ambiguous', 'party_and_date') AND case_key IS NOT NULL",
-        )
-        .fetch_all(&self.reader)
-        .await?;
+    async fn fallback_seekers(&self, touched: &[(String, String)]) -> StoreResult<Vec<(String, String)>> {
+        if touched.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT unit_id, case_key FROM fallback_seekers WHERE (unit_id, party_key) IN (SELECT u, k FROM ({}$1{}) AS t)",
+            JSON_PAIRS.0, JSON_PAIRS.1
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(serde_json::to_string(touched).unwrap_or_default())
+            .fetch_all(&self.reader)
+            .await?;
         rows.iter().map(|r| Ok((r.try_get("unit_id")?, r.try_get("case_key")?))).collect()
     }
 

@@ -45,6 +45,12 @@ const JSON_PAIRS: (&str, &str) = (
     ")",
 );
 
+/// A bound JSON array of [unit, key, party] triples as a three-column subquery (u, k, p).
+const JSON_TRIPLES: (&str, &str) = (
+    "SELECT value ->> 0 AS u, value ->> 1 AS k, value ->> 2 AS p FROM json_each(",
+    ")",
+);
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 #[derive(Debug, Clone)]
