@@ -166,11 +166,22 @@ pub async fn evaluate(
     }
     let scope: Option<Vec<String>> = (mode == Mode::Incremental).then(|| {
         let mut keys: HashSet<String> = evaluated.iter().map(|f| f.key.clone()).collect();
+        // The rules about a case that can have findings under this configuration (a change of
+        // it means a full pass, which resolved the findings of rules now off).
+        let case_rules: Vec<RuleId> = RuleId::ALL
+            .into_iter()
+            .filter(|r| match r {
+                RuleId::R4 => rules.r4_enabled,
+                RuleId::R5 => rules.r5_enabled,
+                RuleId::R6 => !rules.r6_thresholds.is_empty(),
+                RuleId::R9 => rules.r9_enabled,
+                RuleId::R7 | RuleId::R8 => false,
+                RuleId::R1 | RuleId::R2 | RuleId::R3 | RuleId::R10 => true,
+            })
+            .collect();
         for c in &cases {
-            for rule in RuleId::ALL {
-                if !matches!(rule, RuleId::R7 | RuleId::R8) {
-                    keys.insert(format!("{rule}|{}|{}", c.unit_id, c.case_no.key()));
-                }
+            for rule in &case_rules {
+                keys.insert(format!("{rule}|{}|{}", c.unit_id, c.case_no.key()));
             }
         }
         for r in &referrals {
@@ -492,7 +503,8 @@ async fn load_changes(
         .collect();
 
     // Their neighbourhood: platform rows sharing a key or in the pool…
-    let mut claim_keys: HashSet<String> = keys.iter().cloned().collect();
+    // Claims matter for the platform rows looked at: the keys of those rows only.
+    let mut claim_keys: HashSet<String> = HashSet::new();
     // (unit, party) of whatever changed or may change the fallback between cases and rows.
     let mut touched: HashSet<(String, String)> = HashSet::new();
     let mut touch = |s: &StoredRecord| {
@@ -511,7 +523,14 @@ async fn load_changes(
     }
     // …every case carrying one of those keys, …
     loaded.cases = dirty_cases;
-    let by_key = select(store, Feed::Cases, &Selection::Keys(&keys)).await?;
+    // Other cases with a changed key (another unit's, or one the platform row names).
+    let loaded_ids: Vec<i64> = case_ids.iter().copied().collect();
+    let by_key = select(
+        store,
+        Feed::Cases,
+        &Selection::KeysExcept(&keys, &loaded_ids),
+    )
+    .await?;
     by_key.iter().for_each(&mut touch);
     extend_unique(&mut loaded.cases, &mut case_ids, by_key);
     // …and, of the pool and of the cases that seek a record by fallback, those of a unit and

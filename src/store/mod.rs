@@ -151,6 +151,8 @@ pub enum Selection<'a> {
     ChangedSince(i64),
     /// Rows with one of these case keys, under any unit.
     Keys(&'a [String]),
+    /// Rows with one of these case keys, under any unit, except the rows with these ids.
+    KeysExcept(&'a [String], &'a [i64]),
     /// Rows with these (unit, case key).
     Pairs(&'a [(String, String)]),
     /// Platform rows in the fallback pool of the last evaluation.

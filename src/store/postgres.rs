@@ -48,6 +48,9 @@ const JSON_TRIPLES: (&str, &str) = (
     "::jsonb) AS e",
 );
 
+/// A bound JSON array of integers as a one-column subquery.
+const JSON_IDS: (&str, &str) = ("SELECT (jsonb_array_elements_text(", "::jsonb))::bigint");
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 #[derive(Debug, Clone)]

@@ -1012,6 +1012,16 @@ impl Store for Backend {
                 q.push_bind(serde_json::to_string(keys).unwrap_or_default());
                 q.push(format!("{})", JSON_TEXTS.1));
             }
+            Selection::KeysExcept(keys, ids) => {
+                if keys.is_empty() {
+                    return Ok(Vec::new());
+                }
+                q.push(format!("case_key IN ({}", JSON_TEXTS.0));
+                q.push_bind(serde_json::to_string(keys).unwrap_or_default());
+                q.push(format!("{}) AND id NOT IN ({}", JSON_TEXTS.1, JSON_IDS.0));
+                q.push_bind(serde_json::to_string(ids).unwrap_or_default());
+                q.push(format!("{})", JSON_IDS.1));
+            }
             Selection::Pairs(pairs) => {
                 if pairs.is_empty() {
                     return Ok(Vec::new());

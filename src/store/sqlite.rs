@@ -51,6 +51,9 @@ const JSON_TRIPLES: (&str, &str) = (
     ")",
 );
 
+/// A bound JSON array of integers as a one-column subquery.
+const JSON_IDS: (&str, &str) = ("SELECT value FROM json_each(", ")");
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 #[derive(Debug, Clone)]
