@@ -10,7 +10,7 @@ use sqlx::{AssertSqlSafe, QueryBuilder, Row, Transaction};
 use crate::domain::case_no::CaseNo;
 use crate::records::{Feed, FieldKind, Record, Value, diff};
 use crate::store::{
-    Evaluation, EvaluationState, Selection, FindingChanges, FindingFilter, FindingTransition, StoredFinding,
+    EvaluatedFinding, Evaluation, EvaluationState, Selection, FindingChanges, FindingFilter, FindingTransition, StoredFinding,
     HistoryEntry, Import, QuarantineEntry, QuarantineItem, RowCounts, SourceState, Store, StoreError,
     StoreResult, StoredRecord,
 };
@@ -573,6 +573,89 @@ async fn record_transition(
     Ok(())
 }
 
+/// Inserts new findings, with the first entry of each one's history, a batch per statement: a
+/// first evaluation writes every finding at once.
+async fn insert_findings(tx: &mut Transaction<'static, Db>, new: &[&EvaluatedFinding], at: DateTime<Utc>) -> StoreResult<()> {
+    let time = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false);
+    let opt = |out: &mut String, v: Option<&str>| match v {
+        Some(s) => push_json_str(out, s),
+        None => out.push_str("null"),
+    };
+    let cols = [
+        JsonCol::Text, JsonCol::Text, JsonCol::Text, JsonCol::Text, JsonCol::Text, JsonCol::Time, JsonCol::Bool,
+        JsonCol::Text, JsonCol::Text, JsonCol::Time, JsonCol::Time, JsonCol::Text, JsonCol::Text,
+    ];
+    let select: Vec<String> = cols.iter().enumerate().map(|(i, c)| json_col(i, *c)).collect();
+    let sql = format!(
+        "INSERT INTO findings (key, rule, unit_id, case_key, case_no, due, violated, state, facts, \
+         first_seen_at, resolved_at, resolution, link, changed_at) \
+         SELECT {}, {} FROM {JSON_ROWS} WHERE true RETURNING id, state",
+        select.join(", "),
+        json_col(9, JsonCol::Time),
+    );
+    let at_text = time(at);
+    for chunk in new.chunks(INSERT_ROWS) {
+        let mut json = String::with_capacity(chunk.len() * 600);
+        json.push('[');
+        for (i, f) in chunk.iter().enumerate() {
+            if i > 0 {
+                json.push(',');
+            }
+            let resolved = f.state == "resolved";
+            json.push('[');
+            for (j, v) in [Some(f.key.as_str()), Some(f.rule.as_str()), Some(f.unit_id.as_str()), f.case_key.as_deref(), f.case_no.as_deref()]
+                .into_iter()
+                .enumerate()
+            {
+                if j > 0 {
+                    json.push(',');
+                }
+                opt(&mut json, v);
+            }
+            json.push(',');
+            push_json_str(&mut json, &time(f.due));
+            json.push_str(if f.violated { ",true," } else { ",false," });
+            push_json_str(&mut json, &f.state);
+            json.push(',');
+            push_json_str(&mut json, &f.facts);
+            json.push(',');
+            push_json_str(&mut json, &at_text);
+            json.push(',');
+            opt(&mut json, resolved.then_some(at_text.as_str()));
+            json.push(',');
+            opt(&mut json, resolved.then_some(RESOLVED_BY_DATA));
+            json.push(',');
+            opt(&mut json, f.link.as_deref());
+            json.push(']');
+        }
+        json.push(']');
+        let rows = sqlx::query(AssertSqlSafe(sql.clone())).bind(json).fetch_all(&mut **tx).await?;
+        let mut history = String::with_capacity(rows.len() * 64);
+        history.push('[');
+        for (i, r) in rows.iter().enumerate() {
+            if i > 0 {
+                history.push(',');
+            }
+            let id: i64 = r.try_get("id")?;
+            let state: String = r.try_get("state")?;
+            history.push_str(&format!("[{id},"));
+            push_json_str(&mut history, &at_text);
+            history.push(',');
+            push_json_str(&mut history, &state);
+            history.push(']');
+        }
+        history.push(']');
+        let sql = format!(
+            "INSERT INTO finding_history (finding_id, at, from_state, to_state, note) SELECT {}, {}, NULL, {}, NULL FROM {JSON_ROWS} WHERE true",
+            json_col(0, JsonCol::Int),
+            json_col(1, JsonCol::Time),
+            json_col(2, JsonCol::Text),
+        );
+        sqlx::query(AssertSqlSafe(sql)).bind(history).execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
 /// A digest of a finding's facts as stored, to tell whether they changed.
 fn facts_digest(facts: &str) -> [u8; 16] {
     use sha2::Digest as _;
@@ -796,36 +879,11 @@ impl Store for Backend {
             }
         }
         let mut changes = FindingChanges::default();
+        let mut new: Vec<&EvaluatedFinding> = Vec::new();
         for f in findings {
             let facts = f.facts.as_str();
-            let resolved = f.state == "resolved";
             match existing.get_mut(&f.key) {
-                None => {
-                    let row = sqlx::query(
-                        "INSERT INTO findings (key, rule, unit_id, case_key, case_no, due, violated, state, facts, \
-                         first_seen_at, changed_at, resolved_at, resolution, link) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, $13) RETURNING id",
-                    )
-                    .bind(f.key.clone())
-                    .bind(f.rule.clone())
-                    .bind(f.unit_id.clone())
-                    .bind(f.case_key.clone())
-                    .bind(f.case_no.clone())
-                    .bind(f.due)
-                    .bind(f.violated)
-                    .bind(f.state.clone())
-                    .bind(facts)
-                    .bind(at)
-                    .bind(resolved.then_some(at))
-                    .bind(resolved.then_some(RESOLVED_BY_DATA))
-                    .bind(f.link.clone())
-                    .fetch_one(&mut *tx)
-                    .await?;
-                    let id: i64 = row.try_get("id")?;
-                    record_transition(&mut tx, id, at, None, &f.state, None).await?;
-                    changes.inserted += 1;
-                    changes.transitions += 1;
-                }
+                None => new.push(f),
                 Some((id, state, due, violated, old_facts, seen, link)) => {
                     *seen = true;
                     // A person's waiver outlives re-evaluation; only the facts are refreshed.
@@ -860,6 +918,9 @@ impl Store for Backend {
                 }
             }
         }
+        insert_findings(&mut tx, &new, at).await?;
+        changes.inserted += new.len() as u64;
+        changes.transitions += new.len() as u64;
         for (id, state, _, _, _, seen, _) in existing.values() {
             if *seen || state == "resolved" || state == "waived" {
                 continue;
