@@ -29,8 +29,8 @@ use crate::records::{Feed, Record};
 use crate::rules::matching::{party_key, shanghai_day, usable_key};
 use crate::rules::{Data, RuleId, RulesConfig};
 use crate::store::{
-    EvaluatedFinding, Evaluation, EvaluationState, FindingChanges, Selection, Store, StoredRecord,
-    SubjectFilter,
+    EvaluatedFinding, Evaluation, EvaluationState, FindingChanges, Scope, Selection, Store,
+    StoredRecord, SubjectFilter,
 };
 
 /// Bumped when a rule's logic changes, so that the next evaluation is a full pass.
@@ -164,8 +164,22 @@ pub async fn evaluate(
         let r6 = r6_by_pages(store, &cal, &rules, now, &main_ids).await?;
         evaluated.extend(r6.into_iter().map(to_stored));
     }
-    let scope: Option<Vec<String>> = (mode == Mode::Incremental).then(|| {
-        let mut keys: HashSet<String> = evaluated.iter().map(|f| f.key.clone()).collect();
+    // What an incremental pass covered: every finding its cases, referrals and documents can
+    // have, produced or not, and where those are stored.
+    let mut scope_keys: HashSet<String> = HashSet::new();
+    let mut subjects: HashSet<(String, String)> = HashSet::new();
+    let mut keyed: Vec<String> = Vec::new();
+    if mode == Mode::Incremental {
+        scope_keys.extend(evaluated.iter().map(|f| f.key.clone()));
+        for f in &evaluated {
+            match &f.case_key {
+                Some(k) => subjects.insert((f.unit_id.clone(), k.clone())),
+                None => {
+                    keyed.push(f.key.clone());
+                    true
+                }
+            };
+        }
         // The rules about a case that can have findings under this configuration (a change of
         // it means a full pass, which resolved the findings of rules now off).
         let case_rules: Vec<RuleId> = RuleId::ALL
@@ -181,20 +195,33 @@ pub async fn evaluate(
             .collect();
         for c in &cases {
             for rule in &case_rules {
-                keys.insert(format!("{rule}|{}|{}", c.unit_id, c.case_no.key()));
+                scope_keys.insert(format!("{rule}|{}|{}", c.unit_id, c.case_no.key()));
             }
+            subjects.insert((c.unit_id.clone(), c.case_no.key().to_owned()));
         }
         for r in &referrals {
-            keys.insert(format!("R10|{}|{}", r.unit_id, r.case_no.key()));
-            keys.extend(crate::rules::referral_key(r));
+            match usable_key(r) {
+                Some(k) => {
+                    scope_keys.insert(format!("R10|{}|{k}", r.unit_id));
+                    subjects.insert((r.unit_id.clone(), k.to_owned()));
+                }
+                None => {
+                    if let Some(k) = crate::rules::referral_key(r) {
+                        keyed.push(k.clone());
+                        scope_keys.insert(k);
+                    }
+                }
+            }
         }
         for (rule, docs) in [(RuleId::R7, &recommendations), (RuleId::R8, &opinions)] {
             for d in docs.iter() {
-                keys.insert(format!("{rule}|{}|{}", d.unit_id, d.case_no.key()));
+                scope_keys.insert(format!("{rule}|{}|{}", d.unit_id, d.case_no.key()));
+                subjects.insert((d.unit_id.clone(), d.case_no.key().to_owned()));
             }
         }
-        keys.into_iter().collect()
-    });
+    }
+    let scope_keys: Vec<String> = scope_keys.into_iter().collect();
+    let subjects: Vec<(String, String)> = subjects.into_iter().collect();
     // Which of the cases looked at now seek their platform record by fallback.
     let seeking: HashSet<(&str, &str)> = evaluated
         .iter()
@@ -219,7 +246,11 @@ pub async fn evaluate(
     let changes = store
         .apply_evaluation(&Evaluation {
             findings: &evaluated,
-            scope: scope.as_deref(),
+            scope: (mode == Mode::Incremental).then_some(Scope {
+                keys: &scope_keys,
+                subjects: &subjects,
+                keyed: &keyed,
+            }),
             at: now,
             due_soon: chrono::TimeDelta::try_days(rules.due_soon_days.max(0))
                 .unwrap_or(chrono::TimeDelta::MAX),

@@ -8,3 +8,6 @@ CREATE TABLE fallback_seekers (
     PRIMARY KEY (unit_id, case_key)
 );
 CREATE INDEX fallback_seekers_party ON fallback_seekers (unit_id, party_key);
+
+-- An incremental evaluation finds the findings of the cases it looked at by (unit, case key).
+CREATE INDEX findings_subject ON findings (unit_id, case_key);

@@ -203,14 +203,25 @@ pub struct EvaluationState {
     pub evaluated_at: DateTime<Utc>,
 }
 
+/// The findings an incremental evaluation covered.
+#[derive(Debug, Clone, Copy)]
+pub struct Scope<'a> {
+    /// The key of every finding it covered, produced or not.
+    pub keys: &'a [String],
+    /// The (unit, case key) those findings are stored under, to find them by index.
+    pub subjects: &'a [(String, String)],
+    /// Those of `keys` stored without a case key (a referral whose number identifies nothing).
+    pub keyed: &'a [String],
+}
+
 /// One evaluation's results, applied in one transaction by [`Store::apply_evaluation`].
 #[derive(Debug, Clone)]
 pub struct Evaluation<'a> {
     pub findings: &'a [EvaluatedFinding],
     /// `None`: the whole store was evaluated, and any open finding not produced no longer
-    /// applies. `Some(keys)`: only findings with these keys were evaluated; the others keep
+    /// applies. `Some(scope)`: only the findings of the scope were evaluated; the others keep
     /// their facts, and only their state follows the clock.
-    pub scope: Option<&'a [String]>,
+    pub scope: Option<Scope<'a>>,
     /// When the evaluation applies (its as-of time).
     pub at: DateTime<Utc>,
     /// The due-soon window, for the states of findings outside the scope.

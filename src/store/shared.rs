@@ -848,14 +848,23 @@ impl Store for Backend {
         // What is stored, with the facts as a digest: a full pass compares every finding, and
         // the facts are most of a finding's size.
         let mut existing = std::collections::HashMap::new();
-        {
-            let (sql, bind) = match ev.scope {
-                None => ("SELECT id, key, state, due, violated, facts, link FROM findings".to_string(), None),
-                Some(keys) => (
-                    format!("SELECT id, key, state, due, violated, facts, link FROM findings WHERE key IN ({}$1{})", JSON_TEXTS.0, JSON_TEXTS.1),
-                    Some(serde_json::to_string(keys).unwrap_or_default()),
+        let in_scope: Option<std::collections::HashSet<&str>> =
+            ev.scope.map(|sc| sc.keys.iter().map(String::as_str).collect());
+        let cols = "SELECT id, key, state, due, violated, facts, link FROM findings";
+        let queries: Vec<(String, Option<String>)> = match ev.scope {
+            None => vec![(cols.to_string(), None)],
+            Some(sc) => vec![
+                (
+                    format!("{cols} WHERE (unit_id, case_key) IN (SELECT u, k FROM ({}$1{}) AS t)", JSON_PAIRS.0, JSON_PAIRS.1),
+                    Some(serde_json::to_string(sc.subjects).unwrap_or_default()),
                 ),
-            };
+                (
+                    format!("{cols} WHERE key IN ({}$1{})", JSON_TEXTS.0, JSON_TEXTS.1),
+                    Some(serde_json::to_string(sc.keyed).unwrap_or_default()),
+                ),
+            ],
+        };
+        for (sql, bind) in queries {
             let mut q = sqlx::query(AssertSqlSafe(sql));
             if let Some(b) = bind {
                 q = q.bind(b);
@@ -863,6 +872,9 @@ impl Store for Backend {
             let mut rows = q.fetch(&mut *tx);
             while let Some(r) = futures_util::TryStreamExt::try_next(&mut rows).await? {
                 let key: String = r.try_get("key")?;
+                if in_scope.as_ref().is_some_and(|s| !s.contains(key.as_str())) {
+                    continue;
+                }
                 let facts: String = r.try_get("facts")?;
                 existing.insert(
                     key,
@@ -937,9 +949,8 @@ impl Store for Backend {
             changes.gone += 1;
             changes.transitions += 1;
         }
-        if let Some(keys) = ev.scope {
+        if let Some(in_scope) = &in_scope {
             // Outside the scope nothing was re-evaluated, but the clock still moves states on.
-            let in_scope: std::collections::HashSet<&str> = keys.iter().map(String::as_str).collect();
             let rows = sqlx::query(
                 "SELECT id, key, state, due, violated FROM findings WHERE state IN ('upcoming', 'due_soon') AND due <= $1",
             )
