@@ -160,10 +160,6 @@ pub async fn evaluate(
     };
     let mut evaluated: Vec<EvaluatedFinding> = Vec::new();
     crate::rules::evaluate_each(&data, &cal, &rules, now, |f| evaluated.push(to_stored(f)));
-    if mode == Mode::Full && stream_r6(&rules) {
-        let r6 = r6_by_pages(store, &cal, &rules, now, &main_ids).await?;
-        evaluated.extend(r6.into_iter().map(to_stored));
-    }
     // What an incremental pass covered: every finding its cases, referrals and documents can
     // have, produced or not, and where those are stored.
     let mut scope_keys: HashSet<String> = HashSet::new();
@@ -243,6 +239,14 @@ pub async fn evaluate(
         .filter(|(_, _, p)| mode == Mode::Incremental || p.is_some())
         .collect();
     drop(seeking);
+    let subjects_seen = cases.len();
+    // The records are done with: free them before R6's pages and the store's work.
+    drop((cases, referrals, entries, copies, filings));
+    drop((recommendations, opinions, loaded.claims));
+    if mode == Mode::Full && stream_r6(&rules) {
+        let r6 = r6_by_pages(store, &cal, &rules, now, &main_ids).await?;
+        evaluated.extend(r6.into_iter().map(to_stored));
+    }
     let changes = store
         .apply_evaluation(&Evaluation {
             findings: &evaluated,
@@ -272,7 +276,7 @@ pub async fn evaluate(
     }
     Ok(Report {
         mode,
-        subjects: cases.len(),
+        subjects: subjects_seen,
         counts,
         changes,
     })
@@ -406,7 +410,7 @@ fn cause_patterns(rules: &RulesConfig) -> Vec<String> {
 }
 
 /// Cases per page when R6 is fed page by page.
-const R6_PAGE: i64 = 20_000;
+const R6_PAGE: i64 = 5_000;
 
 /// R6 over the store's penalties a page at a time, skipping the cases of the main pass.
 async fn r6_by_pages(
