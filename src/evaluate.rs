@@ -33,8 +33,9 @@ use crate::store::{
     StoredRecord, SubjectFilter,
 };
 
-/// Bumped when a rule's logic changes, so that the next evaluation is a full pass.
-const RULES_VERSION: &str = "rules-3";
+/// Bumped when a rule's logic or what the store keeps for incremental passes changes (the
+/// fallback seekers came with migration 0005), so that the next evaluation is a full pass.
+const RULES_VERSION: &str = "rules-4";
 
 /// Which kind of pass ran.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
