@@ -28,69 +28,22 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-ROOT=$PWD
+# shellcheck source-path=SCRIPTDIR/.. source=scripts/bench-lib.sh
+source scripts/bench-lib.sh     # the environment, tools, build, runs and table both benchmarks share
 
-BENCH_DIR=${BENCH_DIR:-bench-out}
-BENCH_ROWS=${BENCH_ROWS:-1000000}
-BENCH_RUNS=${BENCH_RUNS:-3}
-BENCH_SKIP_BUILD=${BENCH_SKIP_BUILD:-0}
-LIANDONG_BIN=${LIANDONG_BIN:-target/release/liandong}
 BENCH_FULL_MAX=${BENCH_FULL_MAX:-1.0}
 BENCH_INCR_MAX=${BENCH_INCR_MAX:-0.05}
 BENCH_RSS_MAX_MB=${BENCH_RSS_MAX_MB:-200}
 AS_OF=${BENCH_AS_OF:-2026-01-15}
-PYTHON=${PYTHON:-python3}
-TIME=/usr/bin/time
 
-say() { printf '==> %s\n' "$*" >&2; }
-
-# --- tools -----------------------------------------------------------------------------------
-apt_install() {  # Debian package names
-    local sudo=""
-    [ "$(id -u)" -eq 0 ] || sudo="sudo"
-    say "installing $* (apt-get)"
-    $sudo apt-get install -y --no-install-recommends "$@" >&2 \
-        || { $sudo apt-get update >&2 && $sudo apt-get install -y --no-install-recommends "$@" >&2; }
-}
-if [ ! -x "$TIME" ]; then apt_install time || true; fi
-if ! command -v sqlite3 >/dev/null 2>&1; then apt_install sqlite3 || true; fi
-if [ ! -x "$TIME" ] || ! command -v sqlite3 >/dev/null 2>&1; then
-    echo "bench-evaluate: need /usr/bin/time (package 'time') and sqlite3" >&2
-    exit 2
-fi
-
-mkdir -p "$BENCH_DIR"
-DIR=$(cd "$BENCH_DIR" && pwd)       # absolute, so the config does not depend on the cwd
-CASES=$DIR/cases.csv
+need_tools bench-evaluate
+bench_dir
 CONFIG=$DIR/bench-eval.toml
 
 # --- 1. build (once) and data ----------------------------------------------------------------
-build_note=""
-if [ "$BENCH_SKIP_BUILD" != 1 ]; then
-    say "cargo build --release"
-    if ! cargo build --release >&2; then
-        build_note="cargo build --release failed"
-        say "$build_note; liandong steps will not run"
-    fi
-fi
-case $LIANDONG_BIN in /*) ;; *) LIANDONG_BIN=$ROOT/$LIANDONG_BIN ;; esac
-if [ -z "$build_note" ] && [ ! -x "$LIANDONG_BIN" ]; then
-    build_note="no binary at $LIANDONG_BIN"
-    say "$build_note; liandong steps will not run"
-fi
-
-want=$((BENCH_ROWS + 1))
-have=0
-[ -f "$CASES" ] && have=$(wc -l <"$CASES")
-if [ "$have" -ne "$want" ]; then
-    say "generating $BENCH_ROWS cases into $CASES"
-    "$PYTHON" "$ROOT/scripts/gen-bench-cases.py" "$BENCH_ROWS" "$CASES.tmp"
-    mv "$CASES.tmp" "$CASES"
-    rm -f "$DIR/referrals.csv"      # derived from the cases: made again below
-else
-    say "reusing $CASES ($BENCH_ROWS rows)"
-fi
-csv_bytes=$(wc -c <"$CASES")
+build_once
+make_cases
+[ "$CASES_NEW" = 0 ] || rm -f "$DIR/referrals.csv"      # derived from the cases: made again below
 # The derived files are made again whenever they are missing or older than the cases.
 if [ ! -f "$DIR/referrals.csv" ] || [ ! -f "$DIR/changes-a.csv" ] || [ ! -f "$DIR/changes-b.csv" ] \
     || [ "$CASES" -nt "$DIR/referrals.csv" ]; then
@@ -103,65 +56,10 @@ transfers=$(awk -F, 'NR > 1 && $12 == "是" && $13 != "" { n++ } END { print n +
 referrals=$(($(wc -l <"$DIR/referrals.csv") - 1))
 changed=$(($(wc -l <"$DIR/changes-a.csv") - 1))
 
-# --- measuring ---------------------------------------------------------------------------------
-# run_timed LOG CMD... : runs CMD under /usr/bin/time; sets T_SECS, T_KB, T_RC.
-run_timed() {
-    local log=$1; shift
-    local tf; tf=$(mktemp)
-    set +e
-    "$TIME" -f '%e %M' -o "$tf" "$@" >"$log" 2>&1
-    T_RC=$?
-    set -e
-    read -r T_SECS T_KB < <(tail -n 1 "$tf")
-    rm -f "$tf"
-}
-
-median() {  # numbers as arguments -> the median (lower median for an even count)
-    printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
-}
-
-# step results: NAME -> "secs kb status"
-declare -A RES
-# per step, the kB of its worst run (the RSS target holds for every evaluate run)
-declare -A MAXKB
-
-# CHECK_FN LOG: optional check of a run's output (after a zero exit); non-zero fails the step.
-measure_step() {  # KEY PREPARE_FN CHECK_FN CMD...   (PREPARE_FN runs before every run, untimed)
-    local key=$1 prep=$2 check=$3; shift 3
-    local secs=() kbs=() i max=0 log
-    for ((i = 1; i <= BENCH_RUNS; i++)); do
-        if ! $prep "$i"; then
-            say "$key run $i: preparation failed"
-            RES[$key]="- - prepare_failed"
-            return 1
-        fi
-        log=$DIR/$key-$i.log
-        run_timed "$log" "$@"
-        if [ "$T_RC" -ne 0 ]; then
-            say "$key run $i failed (exit $T_RC); last lines of $log:"
-            tail -n 20 "$log" >&2 || true
-            RES[$key]="- - exit_$T_RC"
-            return 1
-        fi
-        if ! $check "$log"; then
-            RES[$key]="- - $CHECK_WHY"
-            return 1
-        fi
-        say "$key run $i: ${T_SECS}s, $((T_KB / 1024)) MB"
-        [ "$i" -ne 1 ] || FIRST_RUN="$T_SECS $T_KB"
-        secs+=("$T_SECS"); kbs+=("$T_KB")
-        [ "$T_KB" -le "$max" ] || max=$T_KB
-    done
-    RES[$key]="$(median "${secs[@]}") $(median "${kbs[@]}") ok"
-    MAXKB[$key]=$max
-}
-nothing() { :; }
-no_check() { :; }
-
 # The summary line of `liandong evaluate`:
 #   as of … (incremental pass over N cases in X s): a new, b changed, c unchanged, d no longer apply; …
 # Logged with the findings table of every run; WANT_MODE (full | incremental) must be the pass.
-CHECK_WHY=""
+# The CHECK_FN of the evaluate steps: on a failure it sets CHECK_WHY (see measure_step).
 check_eval() {
     local log=$1 line mode
     line=$(grep -E '^as of .* pass over ' "$log" | tail -n 1 || true)
@@ -183,66 +81,23 @@ check_eval() {
 }
 
 # --- 2. the peer: sqlite3 .import into a fresh plain table -----------------------------------
-fresh_peer() { rm -f "$DIR/peer.db" "$DIR/peer.db-journal"; }
-measure_step peer fresh_peer no_check sqlite3 -batch "$DIR/peer.db" ".mode csv" ".import '$CASES' cases" || true
+measure_peer
 
 # --- 3. the liandong configuration -----------------------------------------------------------
-cat >"$CONFIG" <<EOF
-# Written by scripts/bench-evaluate.sh: the five enforcement units of the Daocheng sample, the
-# benchmark cases, the platform's referrals and a file of changed cases, and one R6 threshold.
-[store]
-url = "sqlite://$DIR/eval.db"
-
-[[units]]
-id = "scjg"
-name = "稻城县市场监督管理局"
-kind = "enforcement"
-
-[[units]]
-id = "zrzy"
-name = "稻城县自然资源局"
-kind = "enforcement"
-
-[[units]]
-id = "jtys"
-name = "稻城县交通运输局"
-kind = "enforcement"
-
-[[units]]
-id = "nync"
-name = "稻城县农业农村局"
-kind = "enforcement"
-
-[[units]]
-id = "lycy"
-name = "稻城县林业和草原局"
-kind = "enforcement"
-
-[[sources]]
-name = "bench-cases"
-kind = "file"
-feeds = "cases"
-path = "$CASES"
-encoding = "utf-8"
-
-[[sources]]
-name = "bench-referrals"
-kind = "file"
-feeds = "referrals"
-path = "$DIR/referrals.csv"
-
-[[sources]]
-name = "bench-changes"
-kind = "file"
-feeds = "cases"
-path = "$DIR/changes.csv"
-encoding = "utf-8"
+{
+    echo "# Written by scripts/bench-evaluate.sh: the five enforcement units of the Daocheng sample, the"
+    echo "# benchmark cases, the platform's referrals and a file of changed cases, and one R6 threshold."
+    toml_base "$DIR/eval.db"
+    toml_file_source bench-referrals referrals "$DIR/referrals.csv"
+    toml_file_source bench-changes cases "$DIR/changes.csv" utf-8
+    cat <<'EOF'
 
 [[rules.r6_thresholds]]
 cause = "非法采矿"
 amount_yuan = "5万"
 article = "立案追诉标准（一）第68条"
 EOF
+} >"$CONFIG"
 
 LD() { "$LIANDONG_BIN" --config "$CONFIG" "$@"; }
 
@@ -335,29 +190,7 @@ fi
 # --- 6. the table ------------------------------------------------------------------------------
 read -r peer_s peer_kb peer_st <<<"${RES[peer]}"
 read -r full_s full_kb full_st <<<"${RES[full]}"
-row() {  # LABEL KEY BASE_SECS BASE_STATUS MAX_RATIO TARGET_TEXT
-    local label=$1 key=$2 bs=$3 bst=$4 max=$5 tgt=$6 s kb st
-    read -r s kb st <<<"${RES[$key]}"
-    awk -v label="$label" -v s="$s" -v kb="$kb" -v maxkb="${MAXKB[$key]:-0}" -v st="$st" \
-        -v bs="$bs" -v bst="$bst" -v max="$max" -v tgt="$tgt" -v rssmax="$BENCH_RSS_MAX_MB" '
-    BEGIN {
-        if (st != "ok") {
-            printf "%-44s %9s %12s %8s  %-26s %s\n", label, "-", "-", "-", tgt, "FAIL (" st ")"
-            exit
-        }
-        mb = maxkb / 1024
-        ratio = (bst == "ok" && bs > 0) ? s / bs : -1
-        rs = (ratio < 0) ? "-" : sprintf("%.3f", ratio)
-        if (tgt == "-") { printf "%-44s %9.2f %12.1f %8s  %-26s %s\n", label, s, mb, rs, tgt, "-"; exit }
-        why = ""
-        if (max != "") {
-            if (ratio < 0) why = "no base"
-            else if (ratio > max + 1e-9) why = "time"
-        }
-        if (maxkb / 1024 > rssmax) why = (why == "" ? "rss" : why ",rss")
-        printf "%-44s %9.2f %12.1f %8s  %-26s %s\n", label, s, mb, rs, tgt, (why == "" ? "PASS" : "FAIL (" why ")")
-    }'
-}
+table_setup 44 26 3 max base "$BENCH_RSS_MAX_MB"
 {
     echo "liandong evaluation benchmark — $(date -u '+%Y-%m-%d %H:%M:%S UTC'), $(nproc) CPUs"
     echo "input: $CASES, $BENCH_ROWS cases ($transfers transfers), $(awk -v b="$csv_bytes" 'BEGIN { printf "%.1f", b / 1048576 }') MiB; $referrals referrals; $changed changed cases per incremental run"
@@ -365,11 +198,11 @@ row() {  # LABEL KEY BASE_SECS BASE_STATUS MAX_RATIO TARGET_TEXT
     [ -z "$build_note" ] || echo "note: $build_note"
     [ -z "$setup_note" ] || echo "note: $setup_note"
     [ -z "$verify_note" ] || echo "$verify_note"
-    printf '%-44s %9s %12s %8s  %-26s %s\n' "step" "seconds" "peak RSS MB" "ratio" "target" "result"
-    row "peer: sqlite3 .import" peer "$peer_s" "$peer_st" "" "-"
-    row "first full evaluation (writes every finding)" first "$peer_s" "$peer_st" "" "<= $BENCH_RSS_MAX_MB MB"
-    row "full evaluation (evaluate --full)" full "$peer_s" "$peer_st" "$BENCH_FULL_MAX" "$(printf '<= %.2fx peer, <= %d MB' "$BENCH_FULL_MAX" "$BENCH_RSS_MAX_MB")"
-    row "incremental evaluation ($changed changed cases)" incr "$full_s" "$full_st" "$BENCH_INCR_MAX" "$(printf '<= %.2fx full, <= %d MB' "$BENCH_INCR_MAX" "$BENCH_RSS_MAX_MB")"
+    table_header
+    table_row "peer: sqlite3 .import" peer "$peer_s" "$peer_st" "" "-"
+    table_row "first full evaluation (writes every finding)" first "$peer_s" "$peer_st" "" "<= $BENCH_RSS_MAX_MB MB"
+    table_row "full evaluation (evaluate --full)" full "$peer_s" "$peer_st" "$BENCH_FULL_MAX" "$(printf '<= %.2fx peer, <= %d MB' "$BENCH_FULL_MAX" "$BENCH_RSS_MAX_MB")"
+    table_row "incremental evaluation ($changed changed cases)" incr "$full_s" "$full_st" "$BENCH_INCR_MAX" "$(printf '<= %.2fx full, <= %d MB' "$BENCH_INCR_MAX" "$BENCH_RSS_MAX_MB")"
 } | tee "$DIR/evaluate-results.txt"
 
 exit 0
