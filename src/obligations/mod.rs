@@ -1,0 +1,4 @@
+//! The obligations on the calendar (SPEC §4): the quarterly case-file review sampling, the
+//! annual joint meeting and the annual training.
+
+pub mod sampling;

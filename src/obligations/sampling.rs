@@ -1,0 +1,478 @@
+//! Case-file review sampling (案卷评查, SPEC §4): per enforcement unit and quarter, the
+//! population of closed case files, the target (at least `ratio` of it, rounded up, and at least
+//! one file when there is any), the reviews done, a pro-rata line through the quarter and a
+//! state; and the reproducible draw of the sample.
+//!
+//! Source: 稻城县府检联动工作方案 ("以'随机抽查'和'重点检查'相结合的方式，按照每季度不低于10%的
+//! 比例，对各执法部门当年已办结的行政执法案卷进行案卷评查"), after 稻委办〔2023〕39号.
+//!
+//! Pure functions: no store, no clock. The draw ranks every file by a SHA-256 of the seed and the
+//! file's key, so the same seed and population give the same list on any machine and with any
+//! version of any crate; focused files (重点检查) come first.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{Datelike as _, NaiveDate};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+
+/// A calendar quarter, written `2025Q3`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Quarter {
+    pub year: i32,
+    /// 1 to 4.
+    pub q: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a quarter: expected a year and a quarter such as 2025Q3")]
+pub struct BadQuarter(pub String);
+
+impl Quarter {
+    /// The quarter a day falls in.
+    pub fn of(d: NaiveDate) -> Quarter {
+        Quarter {
+            year: d.year(),
+            q: (d.month() - 1) / 3 + 1,
+        }
+    }
+
+    pub fn first_day(self) -> NaiveDate {
+        NaiveDate::from_ymd_opt(self.year, (self.q - 1) * 3 + 1, 1).unwrap_or(NaiveDate::MIN)
+    }
+
+    pub fn last_day(self) -> NaiveDate {
+        self.next().first_day().pred_opt().unwrap_or(NaiveDate::MAX)
+    }
+
+    pub fn next(self) -> Quarter {
+        if self.q == 4 {
+            Quarter {
+                year: self.year + 1,
+                q: 1,
+            }
+        } else {
+            Quarter {
+                year: self.year,
+                q: self.q + 1,
+            }
+        }
+    }
+
+    pub fn contains(self, d: NaiveDate) -> bool {
+        Quarter::of(d) == self
+    }
+}
+
+impl fmt::Display for Quarter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}Q{}", self.year, self.q)
+    }
+}
+
+impl FromStr for Quarter {
+    type Err = BadQuarter;
+
+    fn from_str(s: &str) -> Result<Quarter, BadQuarter> {
+        let t = s.trim().to_ascii_uppercase();
+        let bad = || BadQuarter(s.to_owned());
+        let (y, q) = t.split_once('Q').ok_or_else(bad)?;
+        let year: i32 = y.trim_end_matches('-').parse().map_err(|_| bad())?;
+        let q: u32 = q.parse().map_err(|_| bad())?;
+        if !(1..=4).contains(&q) || !(1900..=9999).contains(&year) {
+            return Err(bad());
+        }
+        Ok(Quarter { year, q })
+    }
+}
+
+impl TryFrom<String> for Quarter {
+    type Error = BadQuarter;
+
+    fn try_from(s: String) -> Result<Quarter, BadQuarter> {
+        s.parse()
+    }
+}
+
+impl From<Quarter> for String {
+    fn from(q: Quarter) -> String {
+        q.to_string()
+    }
+}
+
+/// Which closed files form a quarter's population.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PopulationBasis {
+    /// Files closed this year up to the quarter's end, less those reviewed in an earlier
+    /// quarter (the default: "当年已办结的行政执法案卷").
+    #[default]
+    YearToDate,
+    /// Files closed in the quarter.
+    Quarter,
+}
+
+/// One closed case file as sampling sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaseFile {
+    /// The normalised case key (unique within the unit).
+    pub key: String,
+    /// As written, for lists people read.
+    pub case_no: String,
+    pub closed_on: NaiveDate,
+    /// A focused pick (重点检查): a major penalty, a case with an open referral finding, or what
+    /// configuration adds.
+    pub focused: bool,
+    /// The day of its review, if it has one.
+    pub reviewed_on: Option<NaiveDate>,
+}
+
+/// The files of `files` in `quarter`'s population under `basis`.
+pub fn population(files: &[CaseFile], quarter: Quarter, basis: PopulationBasis) -> Vec<&CaseFile> {
+    files
+        .iter()
+        .filter(|f| match basis {
+            PopulationBasis::Quarter => quarter.contains(f.closed_on),
+            PopulationBasis::YearToDate => {
+                f.closed_on.year() == quarter.year
+                    && f.closed_on <= quarter.last_day()
+                    && f.reviewed_on.is_none_or(|r| r >= quarter.first_day())
+            }
+        })
+        .collect()
+}
+
+/// At least `ratio_percent` % of `population`, rounded up, and at least one file when there is
+/// any: 0 → 0, 1 → 1, 9 → 1, 10 → 1, 11 → 2 at 10 %.
+pub fn target(population: usize, ratio_percent: u32) -> usize {
+    if population == 0 {
+        return 0;
+    }
+    let n = population as u64 * u64::from(ratio_percent);
+    (n.div_ceil(100) as usize).max(1)
+}
+
+/// Where a unit stands in a quarter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SamplingState {
+    /// The target is reached.
+    Met,
+    /// Reviews keep up with the pro-rata line.
+    OnTrack,
+    /// Fewer reviews than the pro-rata line asks for by now.
+    Behind,
+    /// The quarter ended short of the target.
+    Missed,
+}
+
+impl SamplingState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SamplingState::Met => "met",
+            SamplingState::OnTrack => "on_track",
+            SamplingState::Behind => "behind",
+            SamplingState::Missed => "missed",
+        }
+    }
+}
+
+/// A unit's sampling in one quarter, as of a day.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Sampling {
+    pub quarter: Quarter,
+    pub population: usize,
+    pub target: usize,
+    /// Reviews done in the quarter up to the day (a review counts for the quarter it was done
+    /// in, whatever quarter the file was closed in).
+    pub reviewed: usize,
+    /// Reviews the pro-rata line asks for by the day: the target times the share of the
+    /// quarter's days elapsed (the day included), rounded down.
+    pub expected: usize,
+    pub state: SamplingState,
+}
+
+/// The sampling of `files` (one unit's) in `quarter` as of `today`.
+pub fn sampling(
+    files: &[CaseFile],
+    quarter: Quarter,
+    today: NaiveDate,
+    basis: PopulationBasis,
+    ratio_percent: u32,
+) -> Sampling {
+    let population = population(files, quarter, basis).len();
+    let target = target(population, ratio_percent);
+    let end = today.min(quarter.last_day());
+    let reviewed = files
+        .iter()
+        .filter(|f| {
+            f.reviewed_on
+                .is_some_and(|r| quarter.contains(r) && r <= end)
+        })
+        .count();
+    let total = (quarter.last_day() - quarter.first_day()).num_days() + 1;
+    let elapsed = ((end - quarter.first_day()).num_days() + 1).clamp(0, total);
+    let expected = (target as i64 * elapsed / total) as usize;
+    let state = if target > 0 && reviewed >= target || target == 0 {
+        SamplingState::Met
+    } else if today > quarter.last_day() {
+        SamplingState::Missed
+    } else if reviewed >= expected {
+        SamplingState::OnTrack
+    } else {
+        SamplingState::Behind
+    };
+    Sampling {
+        quarter,
+        population,
+        target,
+        reviewed,
+        expected,
+        state,
+    }
+}
+
+/// The rank of a file in a draw: the first 8 bytes of SHA-256(seed, NUL, unit, NUL, key), as a
+/// big-endian number; lower ranks are drawn first.
+pub fn rank(seed: &str, unit: &str, key: &str) -> u64 {
+    let mut h = Sha256::new();
+    h.update(seed.as_bytes());
+    h.update([0]);
+    h.update(unit.as_bytes());
+    h.update([0]);
+    h.update(key.as_bytes());
+    let d = h.finalize();
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&d[..8]);
+    u64::from_be_bytes(b)
+}
+
+/// A fingerprint of a population: SHA-256 over its sorted keys, in hex. Any file added, removed
+/// or re-keyed changes it.
+pub fn population_hash<'a>(keys: impl IntoIterator<Item = &'a str>) -> String {
+    let mut keys: Vec<&str> = keys.into_iter().collect();
+    keys.sort_unstable();
+    let mut h = Sha256::new();
+    for k in keys {
+        h.update(k.as_bytes());
+        h.update([0]);
+    }
+    hex::encode(h.finalize())
+}
+
+/// Draws `target` files of `population`: the focused ones first, then the others, each group in
+/// rank order ([`rank`]). Returns the drawn files in that order.
+pub fn draw<'a>(
+    seed: &str,
+    unit: &str,
+    population: &[&'a CaseFile],
+    target: usize,
+) -> Vec<&'a CaseFile> {
+    let mut ranked: Vec<(bool, u64, &'a CaseFile)> = population
+        .iter()
+        .map(|f| (!f.focused, rank(seed, unit, &f.key), *f))
+        .collect();
+    ranked.sort_by(|a, b| (a.0, a.1, &a.2.key).cmp(&(b.0, b.1, &b.2.key)));
+    ranked.into_iter().take(target).map(|(_, _, f)| f).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    fn file(key: &str, closed: &str) -> CaseFile {
+        CaseFile {
+            key: key.into(),
+            case_no: key.into(),
+            closed_on: day(closed),
+            focused: false,
+            reviewed_on: None,
+        }
+    }
+
+    #[test]
+    fn targets_are_a_tenth_rounded_up_and_at_least_one() {
+        for (population, want) in [(0, 0), (1, 1), (9, 1), (10, 1), (11, 2), (20, 2), (21, 3)] {
+            assert_eq!(target(population, 10), want, "population {population}");
+        }
+        assert_eq!(target(7, 30), 3);
+        assert_eq!(target(5, 0), 1, "any case means at least one file");
+    }
+
+    #[test]
+    fn quarters_parse_print_and_bound_their_days() {
+        let q: Quarter = "2025q3".parse().unwrap();
+        assert_eq!(q.to_string(), "2025Q3");
+        assert_eq!(
+            (q.first_day(), q.last_day()),
+            (day("2025-07-01"), day("2025-09-30"))
+        );
+        assert_eq!(Quarter::of(day("2025-09-30")), q);
+        assert_eq!(Quarter::of(day("2025-10-01")), q.next());
+        assert_eq!(
+            "2025Q4".parse::<Quarter>().unwrap().next().to_string(),
+            "2026Q1"
+        );
+        for bad in ["2025Q5", "2025", "Q3", "2025Q0", "abcdQ1"] {
+            assert!(bad.parse::<Quarter>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_file_closed_on_a_quarters_last_day_belongs_to_that_quarter() {
+        let files = [file("a", "2025-09-30"), file("b", "2025-10-01")];
+        let q3: Quarter = "2025Q3".parse().unwrap();
+        let keys = |v: Vec<&CaseFile>| v.iter().map(|f| f.key.clone()).collect::<Vec<_>>();
+        assert_eq!(
+            keys(population(&files, q3, PopulationBasis::Quarter)),
+            ["a"]
+        );
+        assert_eq!(
+            keys(population(&files, q3, PopulationBasis::YearToDate)),
+            ["a"]
+        );
+        assert_eq!(
+            keys(population(&files, q3.next(), PopulationBasis::YearToDate)),
+            ["a", "b"]
+        );
+    }
+
+    #[test]
+    fn year_to_date_leaves_out_files_reviewed_in_an_earlier_quarter() {
+        let mut reviewed = file("a", "2025-02-10");
+        reviewed.reviewed_on = Some(day("2025-03-20"));
+        let mut reviewed_now = file("b", "2025-02-11");
+        reviewed_now.reviewed_on = Some(day("2025-05-20"));
+        let files = [
+            reviewed,
+            reviewed_now,
+            file("c", "2024-12-30"),
+            file("d", "2025-04-01"),
+        ];
+        let q2: Quarter = "2025Q2".parse().unwrap();
+        let pop: Vec<&str> = population(&files, q2, PopulationBasis::YearToDate)
+            .iter()
+            .map(|f| f.key.as_str())
+            .collect();
+        assert_eq!(
+            pop,
+            ["b", "d"],
+            "last year's files and those reviewed before are out"
+        );
+    }
+
+    #[test]
+    fn a_review_done_in_a_later_quarter_counts_for_the_quarter_it_was_done_in() {
+        let mut f = file("a", "2025-03-15");
+        f.reviewed_on = Some(day("2025-04-10"));
+        let files = [f, file("b", "2025-03-16")];
+        let q1: Quarter = "2025Q1".parse().unwrap();
+        let s1 = sampling(&files, q1, day("2025-06-30"), PopulationBasis::Quarter, 10);
+        assert_eq!((s1.reviewed, s1.state), (0, SamplingState::Missed));
+        let s2 = sampling(
+            &files,
+            q1.next(),
+            day("2025-06-30"),
+            PopulationBasis::YearToDate,
+            10,
+        );
+        assert_eq!(s2.reviewed, 1);
+        assert_eq!(s2.state, SamplingState::Met);
+    }
+
+    #[test]
+    fn the_state_follows_the_pro_rata_line_through_the_quarter() {
+        // 30 files closed in Q3 → target 3; Q3 has 92 days.
+        let mut files: Vec<CaseFile> = (0..30)
+            .map(|i| file(&format!("k{i:02}"), "2025-07-01"))
+            .collect();
+        let q3: Quarter = "2025Q3".parse().unwrap();
+        let at =
+            |files: &[CaseFile], d: &str| sampling(files, q3, day(d), PopulationBasis::Quarter, 10);
+        // Day 30 of 92: 3 × 30 / 92 = 0 expected → on track with none.
+        assert_eq!(at(&files, "2025-07-30").state, SamplingState::OnTrack);
+        // Day 31: 3 × 31 / 92 = 1 → behind with none.
+        let s = at(&files, "2025-07-31");
+        assert_eq!((s.expected, s.state), (1, SamplingState::Behind));
+        files[0].reviewed_on = Some(day("2025-07-31"));
+        assert_eq!(at(&files, "2025-07-31").state, SamplingState::OnTrack);
+        // After the quarter, short of 3: missed; 3 reviews: met.
+        assert_eq!(at(&files, "2025-10-01").state, SamplingState::Missed);
+        files[1].reviewed_on = Some(day("2025-08-01"));
+        files[2].reviewed_on = Some(day("2025-09-30"));
+        assert_eq!(at(&files, "2025-10-01").state, SamplingState::Met);
+        // A quarter with no files has nothing to do.
+        let none = sampling(&[], q3, day("2025-08-01"), PopulationBasis::Quarter, 10);
+        assert_eq!((none.target, none.state), (0, SamplingState::Met));
+    }
+
+    #[test]
+    fn the_same_seed_and_population_give_the_same_sample() {
+        let files: Vec<CaseFile> = (1..=25)
+            .map(|i| file(&format!("稻市监罚[2025]{i}号"), "2025-08-01"))
+            .collect();
+        let pop: Vec<&CaseFile> = files.iter().collect();
+        let drawn: Vec<&str> = draw("2025Q3-scjg-7f3a", "scjg", &pop, 3)
+            .iter()
+            .map(|f| f.key.as_str())
+            .collect();
+        // Fixed: SHA-256 ranks do not depend on any crate's shuffle.
+        assert_eq!(drawn, EXPECTED_SAMPLE);
+        let again: Vec<&str> = draw("2025Q3-scjg-7f3a", "scjg", &pop, 3)
+            .iter()
+            .map(|f| f.key.as_str())
+            .collect();
+        assert_eq!(drawn, again);
+        let other: Vec<&str> = draw("another seed", "scjg", &pop, 3)
+            .iter()
+            .map(|f| f.key.as_str())
+            .collect();
+        assert_ne!(drawn, other);
+    }
+
+    /// The draw of 3 out of 稻市监罚[2025]1号 … 25号 with seed `2025Q3-scjg-7f3a`, unit scjg,
+    /// computed independently (Python's hashlib: sort by the first 8 bytes of
+    /// SHA-256(seed NUL unit NUL key), big-endian).
+    const EXPECTED_SAMPLE: [&str; 3] = [
+        "稻市监罚[2025]25号",
+        "稻市监罚[2025]22号",
+        "稻市监罚[2025]18号",
+    ];
+
+    #[test]
+    fn focused_files_are_drawn_first_when_the_target_has_room() {
+        let mut files: Vec<CaseFile> = (1..=30)
+            .map(|i| file(&format!("k{i:02}"), "2025-08-01"))
+            .collect();
+        files[17].focused = true;
+        files[23].focused = true;
+        let pop: Vec<&CaseFile> = files.iter().collect();
+        for seed in ["a", "b", "c", "d"] {
+            let drawn: Vec<&str> = draw(seed, "scjg", &pop, 3)
+                .iter()
+                .map(|f| f.key.as_str())
+                .collect();
+            assert!(
+                drawn[..2].contains(&"k18") && drawn[..2].contains(&"k24"),
+                "{seed}: {drawn:?}"
+            );
+        }
+        // With room for one only, one of the focused files.
+        let one = draw("a", "scjg", &pop, 1);
+        assert!(one[0].focused);
+    }
+
+    #[test]
+    fn the_population_hash_changes_with_any_file_and_not_with_order() {
+        let a = population_hash(["x", "y", "z"]);
+        assert_eq!(a, population_hash(["z", "x", "y"]));
+        assert_ne!(a, population_hash(["x", "y"]));
+        assert_ne!(a, population_hash(["x", "y", "zz"]));
+    }
+}
