@@ -122,6 +122,13 @@ pub enum RecordCommand {
     /// A procuratorial opinion after non-prosecution (检察意见): R8, reply due two months after
     /// receipt. Recording the same unit and number again updates it.
     Opinion(crate::record::DocumentArgs),
+    /// A case-file review (案卷评查) by at least two reviewers. Recording the same unit and case
+    /// again updates the review.
+    Review(crate::record::ReviewArgs),
+    /// A joint work meeting (府检联动工作会议).
+    Meeting(crate::record::EventArgs),
+    /// A special training (专题培训), county-wide or of one unit (--unit).
+    Training(crate::record::EventArgs),
 }
 
 fn parse_feed(s: &str) -> Result<Feed, String> {
@@ -314,6 +321,60 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             .await?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Record(
+            what @ (RecordCommand::Review(_)
+            | RecordCommand::Meeting(_)
+            | RecordCommand::Training(_)),
+        ) => {
+            let cfg = load_config(&cli)?;
+            let units = Units::new(&cfg.units);
+            let store = store::open(&cfg.store).await?;
+            let by = current_user();
+            let usage = |e: crate::record::RecordError| match e {
+                crate::record::RecordError::Store(s) => anyhow::Error::from(s),
+                other => UsageError(other.to_string()).into(),
+            };
+            let (noun, (record, counts)) = match what {
+                RecordCommand::Review(a) => (
+                    "review of",
+                    crate::record::record_review(store.as_ref(), &units, a, &by, Utc::now())
+                        .await
+                        .map_err(usage)?,
+                ),
+                RecordCommand::Meeting(a) | RecordCommand::Training(a) => {
+                    let kind = if matches!(what, RecordCommand::Meeting(_)) {
+                        "meeting"
+                    } else {
+                        "training"
+                    };
+                    (
+                        kind,
+                        crate::record::record_event(
+                            store.as_ref(),
+                            &units,
+                            kind,
+                            a,
+                            &by,
+                            Utc::now(),
+                        )
+                        .await
+                        .map_err(usage)?,
+                    )
+                }
+                _ => unreachable!("matched above"),
+            };
+            let verb = match (counts.inserted, counts.updated) {
+                (1, _) => "recorded",
+                (_, 1) => "updated",
+                _ => "unchanged:",
+            };
+            println!(
+                "{verb} {noun} {} ({})",
+                record.case_no.as_written(),
+                units.display_name(&record.unit_id)
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Record(what) => {
             let cfg = load_config(&cli)?;
             let units = Units::new(&cfg.units);
@@ -326,6 +387,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     "recommendation",
                 ),
                 RecordCommand::Opinion(a) => (Feed::Opinions, cfg.rules.r8_months, a, "opinion"),
+                _ => unreachable!("reviews and events are recorded above"),
             };
             let store = store::open(&cfg.store).await?;
             let by = current_user();

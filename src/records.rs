@@ -27,6 +27,10 @@ pub enum Feed {
     Recommendations,
     /// Procuratorial opinions after non-prosecution (检察意见, 反向衔接) and their replies (R8).
     Opinions,
+    /// Case-file reviews (案卷评查) by the justice bureau: one per reviewed case file.
+    Reviews,
+    /// Joint meetings and trainings; the record's number is the event's own (纪要编号 …).
+    Events,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,6 +103,18 @@ pub const DOCUMENT_NO_HEADERS: &[&str] = &[
     "文号",
     "编号",
 ];
+/// Headers of an event's own number (a meeting's minutes, a training's notice).
+pub const EVENT_NO_HEADERS: &[&str] = &[
+    "case_no",
+    "纪要编号",
+    "会议纪要编号",
+    "纪要文号",
+    "通知文号",
+    "活动编号",
+    "编号",
+    "文号",
+];
+
 /// Headers of the unit a procuratorial document is addressed to, then the shared ones.
 pub const ADDRESSEE_HEADERS: &[&str] = &[
     "unit",
@@ -377,8 +393,79 @@ const DOCUMENT_FIELDS: &[FieldSpec] = &[
     UPDATED_AT,
 ];
 
+const REVIEW_FIELDS: &[FieldSpec] = &[
+    f(
+        "reviewed_on",
+        Date,
+        &["reviewed_on", "评查日期", "评查时间", "检查日期"],
+    ),
+    f(
+        "reviewers",
+        Text,
+        &[
+            "reviewers",
+            "评查人",
+            "评查人员",
+            "检查人员",
+            "评查人(至少两人)",
+        ],
+    ),
+    // Hundredths, as amounts are kept: 92.5 is stored as 9250.
+    f("score", Amount, &["score", "得分", "评查得分", "分数"]),
+    f(
+        "grade",
+        Text,
+        &["grade", "等次", "评查等次", "评定等次", "结果"],
+    ),
+    f("veto", Text, &["veto", "否决项", "一票否决项"]),
+    f(
+        "should_transfer",
+        Bool,
+        &[
+            "should_transfer",
+            "应移送未移送",
+            "是否应移送未移送",
+            "应移送而未移送",
+        ],
+    ),
+    UPDATED_AT,
+];
+
+const EVENT_FIELDS: &[FieldSpec] = &[
+    f("kind", Text, &["kind", "类型", "活动类型", "类别"]),
+    f(
+        "held_on",
+        Date,
+        &[
+            "held_on",
+            "召开日期",
+            "举办日期",
+            "培训日期",
+            "会议日期",
+            "日期",
+        ],
+    ),
+    f(
+        "title",
+        Text,
+        &["title", "名称", "会议名称", "培训名称", "主题"],
+    ),
+    f(
+        "units",
+        Text,
+        &["units", "参会单位", "参训单位", "参加单位"],
+    ),
+    f(
+        "attendees",
+        Text,
+        &["attendees", "参会人员", "参训人员", "参加人员", "人数"],
+    ),
+    f("minutes", Text, &["minutes", "会议纪要", "纪要", "备注"]),
+    UPDATED_AT,
+];
+
 impl Feed {
-    pub const ALL: [Feed; 7] = [
+    pub const ALL: [Feed; 9] = [
         Feed::Cases,
         Feed::Referrals,
         Feed::Entries,
@@ -386,10 +473,11 @@ impl Feed {
         Feed::Filings,
         Feed::Recommendations,
         Feed::Opinions,
+        Feed::Reviews,
+        Feed::Events,
     ];
 
-    /// The store feed a source's `feeds` names; `None` for the feeds of the obligations
-    /// (reviews, events), which are not case records.
+    /// The store feed a source's `feeds` names (every feed is stored).
     pub fn from_name(name: FeedName) -> Option<Feed> {
         match name {
             FeedName::Cases => Some(Feed::Cases),
@@ -399,7 +487,8 @@ impl Feed {
             FeedName::Filings => Some(Feed::Filings),
             FeedName::Recommendations => Some(Feed::Recommendations),
             FeedName::Opinions => Some(Feed::Opinions),
-            FeedName::Reviews | FeedName::Events => None,
+            FeedName::Reviews => Some(Feed::Reviews),
+            FeedName::Events => Some(Feed::Events),
         }
     }
 
@@ -412,6 +501,8 @@ impl Feed {
             Feed::Copies => COPY_FIELDS,
             Feed::Filings => FILING_FIELDS,
             Feed::Recommendations | Feed::Opinions => DOCUMENT_FIELDS,
+            Feed::Reviews => REVIEW_FIELDS,
+            Feed::Events => EVENT_FIELDS,
         }
     }
 
@@ -420,6 +511,7 @@ impl Feed {
     pub fn case_no_headers(self) -> &'static [&'static str] {
         match self {
             Feed::Recommendations | Feed::Opinions => DOCUMENT_NO_HEADERS,
+            Feed::Events => EVENT_NO_HEADERS,
             _ => CASE_NO_HEADERS,
         }
     }
@@ -443,6 +535,40 @@ impl Feed {
             Feed::Filings => "filings",
             Feed::Recommendations => "recommendations",
             Feed::Opinions => "opinions",
+            Feed::Reviews => "reviews",
+            Feed::Events => "events",
+        }
+    }
+
+    /// What a row of this feed needs beyond its fields' types, as (field, reason) when it is
+    /// missing: a review names its day and at least two reviewers (SPEC §4), an event its day.
+    pub fn check(self, r: &Record) -> Result<(), (&'static str, String)> {
+        match self {
+            Feed::Reviews => {
+                if r.get("reviewed_on").is_null() {
+                    return Err(("reviewed_on", "a review needs its day (评查日期)".into()));
+                }
+                let n = match r.get("reviewers") {
+                    Value::Text(t) => reviewer_names(t).len(),
+                    _ => 0,
+                };
+                if n < 2 {
+                    return Err((
+                        "reviewers",
+                        format!(
+                            "a review needs at least two reviewers (评查人), separated by 、 , ; or spaces; found {n}"
+                        ),
+                    ));
+                }
+                Ok(())
+            }
+            Feed::Events => {
+                if r.get("held_on").is_null() {
+                    return Err(("held_on", "an event needs its day (召开日期)".into()));
+                }
+                Ok(())
+            }
+            _ => Ok(()),
         }
     }
 
@@ -453,6 +579,14 @@ impl Feed {
     pub fn field_index(self, name: &str) -> Option<usize> {
         self.fields().iter().position(|f| f.name == name)
     }
+}
+
+/// The reviewers named in a 评查人 cell: split at 、 , ， ; ； / and spaces.
+pub fn reviewer_names(text: &str) -> Vec<&str> {
+    text.split(|c: char| matches!(c, '、' | ',' | '，' | ';' | '；' | '/') || c.is_whitespace())
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect()
 }
 
 /// A typed field value.

@@ -294,6 +294,21 @@ impl Mapper {
                     case_no,
                     values: vals,
                 };
+                if let Err((field, reason)) = self.feed.check(&r) {
+                    let col = self
+                        .feed
+                        .field_index(field)
+                        .and_then(|i| self.cols.get(i).copied().flatten());
+                    return Err(vec![FieldError {
+                        field: field.to_string(),
+                        column: col.and_then(|c| self.header(c)),
+                        value: match r.get(field) {
+                            Value::Null => String::new(),
+                            v => v.display(),
+                        },
+                        reason,
+                    }]);
+                }
                 if !r.case_no.has_digit() {
                     // Rows without a usable number (`无`) would all share one key and overwrite
                     // each other: each gets its own, from what it says.

@@ -1157,6 +1157,8 @@ impl Store for Backend {
                     Feed::Filings => (&[], &["filed_on"]),
                     Feed::Recommendations | Feed::Opinions => (&[], &["received_on", "issued_on", "replied_on"]),
                     Feed::Cases => (&[], &["transfer_decided_on", "decided_on"]),
+                    Feed::Reviews => (&[], &["reviewed_on"]),
+                    Feed::Events => (&[], &["held_on"]),
                 };
                 let day = |t: &DateTime<Utc>| t.with_timezone(&chrono_tz::Asia::Shanghai).date_naive();
                 q.push("false");

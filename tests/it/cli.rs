@@ -441,3 +441,86 @@ fn a_calendar_overlay_moves_deadlines_and_a_year_without_a_table_is_warned_about
         text(&out.stdout)
     );
 }
+
+#[test]
+fn reviews_meetings_and_trainings_are_recorded_and_a_review_needs_two_reviewers() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    let ok = |args: &[&str]| {
+        let out = sample(&db, args);
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    let out = ok(&[
+        "record",
+        "review",
+        "--unit",
+        "scjg",
+        "--case",
+        "稻市监罚〔2025〕12号",
+        "--date",
+        "2025-08-12",
+        "--reviewers",
+        "张三、李四",
+        "--score",
+        "92.5",
+        "--grade",
+        "优秀",
+    ]);
+    assert!(
+        out.starts_with("recorded review of 稻市监罚〔2025〕12号"),
+        "{out}"
+    );
+    let bad = sample(
+        &db,
+        &[
+            "record",
+            "review",
+            "--unit",
+            "scjg",
+            "--case",
+            "稻市监罚〔2025〕13号",
+            "--date",
+            "2025-08-12",
+            "--reviewers",
+            "张三",
+        ],
+    );
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(text(&bad.stderr).contains("at least two reviewers"));
+    // The meeting is organised by the liaison office unless --unit says otherwise.
+    let out = ok(&[
+        "record",
+        "meeting",
+        "--date",
+        "2025-03-12",
+        "--minutes",
+        "稻府检纪〔2025〕1号",
+    ]);
+    assert!(
+        out.contains("meeting-2025-03-12 (稻城县府检联动办公室)"),
+        "{out}"
+    );
+    ok(&[
+        "record",
+        "training",
+        "--date",
+        "2025-06-05",
+        "--unit",
+        "县交通局",
+    ]);
+    let events = ok(&["cases", "--feed", "events", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&events).unwrap();
+    let kinds: Vec<(&str, &str)> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["kind"].as_str().unwrap(), e["unit_id"].as_str().unwrap()))
+        .collect();
+    // Listed by unit id: fjld before jtys.
+    assert_eq!(kinds, [("meeting", "fjld"), ("training", "jtys")]);
+    let reviews = ok(&["cases", "--feed", "reviews", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&reviews).unwrap();
+    assert_eq!(v[0]["score"], 92.5);
+    assert_eq!(v[0]["reviewers"], "张三、李四");
+}

@@ -468,3 +468,38 @@ async fn rows_without_a_usable_number_are_each_kept_and_an_update_keeps_its_row(
     );
     assert_eq!(store.records(Feed::Referrals, None).await.unwrap().len(), 4);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_review_ledger_is_read_and_a_review_with_one_reviewer_is_quarantined() {
+    let ts = common::temp_sqlite();
+    let d = ts.dir.path();
+    let body = "案号,执法单位,评查日期,评查人,得分,等次,否决项,应移送未移送\n\
+                稻市监罚〔2025〕12号,县市场监管局,2025-08-12,张三、李四,92.5,优秀,,否\n\
+                稻市监罚〔2025〕13号,县市场监管局,2025-08-13,王五,80,合格,,否\n\
+                稻市监罚〔2025〕14号,县市场监管局,2025-08-14,王五 赵六,55,,证据不足,是\n\
+                稻市监罚〔2025〕15号,县市场监管局,,王五 赵六,70,,,否\n";
+    let f = write(d, "reviews.csv", body);
+    let cfg = common::config(&ts.url, vec![file_source("r", FeedName::Reviews, &f)]);
+    let store = common::open(&ts.url).await;
+    let run = sync(&cfg, store.as_ref(), None, &common::clock, false).await;
+    assert_eq!((run[0].counts.inserted, run[0].counts.quarantined), (2, 2));
+    let rows = store.records(Feed::Reviews, None).await.unwrap();
+    let r = &rows[0].record;
+    assert_eq!(
+        r.get("score"),
+        &Value::Fen(9250),
+        "scores are kept in hundredths"
+    );
+    assert_eq!(rows[1].record.get("should_transfer"), &Value::Bool(true));
+    let q = store.quarantined(None, 10).await.unwrap();
+    let mut why: Vec<(i64, &str)> = q
+        .iter()
+        .map(|e| (e.item.row, e.item.field.as_str()))
+        .collect();
+    why.sort();
+    assert_eq!(why, [(3, "reviewers"), (5, "reviewed_on")]);
+    assert!(
+        q.iter()
+            .any(|e| e.item.reason.contains("at least two reviewers"))
+    );
+}
