@@ -1,4 +1,5 @@
 //! The obligations on the calendar (SPEC §4): the quarterly case-file review sampling, the
 //! annual joint meeting and the annual training.
 
+pub mod annual;
 pub mod sampling;
