@@ -106,6 +106,9 @@ pub enum Command {
     /// Record what people did: a procuratorial recommendation or opinion, its receipt and reply.
     #[command(subcommand)]
     Record(RecordCommand),
+    /// The reproducible review sample (案卷评查): draw it, or verify a recorded draw.
+    #[command(subcommand)]
+    Sample(SampleCommand),
     /// Check the configuration; list every problem with its key path (exit 2 if any).
     CheckConfig,
     /// Print the documented example configuration.
@@ -129,6 +132,44 @@ pub enum RecordCommand {
     Meeting(crate::record::EventArgs),
     /// A special training (专题培训), county-wide or of one unit (--unit).
     Training(crate::record::EventArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SampleCommand {
+    /// Draw a unit's review sample for a quarter: focused files first, then a random draw ranked
+    /// by SHA-256 of the seed and each case number. The seed, the population and the list are
+    /// recorded for `sample verify`.
+    Draw {
+        /// The enforcement unit (id, name or alias).
+        #[arg(long)]
+        unit: String,
+        /// The quarter, e.g. 2025Q3.
+        #[arg(long, value_parser = parse_quarter)]
+        quarter: crate::obligations::sampling::Quarter,
+        /// The seed (default: 16 random bytes in hex).
+        #[arg(long)]
+        seed: Option<String>,
+        /// Take the population as of this day (default: today, or the quarter's last day).
+        #[arg(long, value_parser = parse_as_of)]
+        as_of: Option<DateTime<Utc>>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Re-run the last recorded draw of a unit and quarter: confirms the same list, or says
+    /// exactly what changed (exit 1 when it changed).
+    Verify {
+        #[arg(long)]
+        unit: String,
+        #[arg(long, value_parser = parse_quarter)]
+        quarter: crate::obligations::sampling::Quarter,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+}
+
+fn parse_quarter(s: &str) -> Result<crate::obligations::sampling::Quarter, String> {
+    s.parse()
+        .map_err(|e: crate::obligations::sampling::BadQuarter| e.to_string())
 }
 
 fn parse_feed(s: &str) -> Result<Feed, String> {
@@ -425,6 +466,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("{line}");
             Ok(ExitCode::SUCCESS)
         }
+        Command::Sample(cmd) => sample(&cli, cmd).await,
         Command::Waive { id, reason, by } => {
             if reason.trim().is_empty() {
                 return Err(UsageError("a waiver needs a reason (--reason)".into()).into());
@@ -913,6 +955,177 @@ async fn evaluate(
         c.transitions
     );
     Ok(ExitCode::SUCCESS)
+}
+
+async fn sample(cli: &Cli, cmd: &SampleCommand) -> anyhow::Result<ExitCode> {
+    use crate::obligations::draws;
+    let cfg = load_config(cli)?;
+    let units = Units::new(&cfg.units);
+    let unit_of = |u: &str| {
+        units
+            .resolve(u)
+            .map(|u| u.id.clone())
+            .ok_or_else(|| UsageError(format!("unit {u:?} is not configured")))
+    };
+    let store = store::open(&cfg.store).await?;
+    let mut out = std::io::stdout().lock();
+    match cmd {
+        SampleCommand::Draw {
+            unit,
+            quarter,
+            seed,
+            as_of,
+            format,
+        } => {
+            let unit_id = unit_of(unit)?;
+            let today = as_of
+                .unwrap_or_else(Utc::now)
+                .with_timezone(&chrono_tz::Asia::Shanghai)
+                .date_naive();
+            let as_of = draws::default_as_of(*quarter, today);
+            let seed = seed.clone().unwrap_or_else(draws::fresh_seed);
+            let (record, drawn) = draws::draw(
+                store.as_ref(),
+                &cfg.obligations,
+                &unit_id,
+                *quarter,
+                as_of,
+                &seed,
+                &current_user(),
+                Utc::now(),
+            )
+            .await?;
+            let rows: Vec<Vec<String>> = drawn
+                .iter()
+                .enumerate()
+                .map(|(i, f)| {
+                    vec![
+                        (i + 1).to_string(),
+                        f.case_no.clone(),
+                        f.closed_on.to_string(),
+                        if f.focused { "重点" } else { "随机" }.to_string(),
+                        f.reviewed_on.map(|d| d.to_string()).unwrap_or_default(),
+                    ]
+                })
+                .collect();
+            let headers = ["#", "case_no", "closed_on", "pick", "reviewed_on"];
+            match format {
+                Format::Json => {
+                    let v = json!({
+                        "draw": record.id, "unit": units.display_name(&record.unit_id), "unit_id": record.unit_id,
+                        "quarter": record.quarter, "seed": record.seed, "as_of": record.as_of.to_string(),
+                        "basis": record.basis, "population": record.population.len(),
+                        "population_hash": record.population_hash, "target": record.target,
+                        "files": drawn.iter().map(|f| json!({
+                            "case_no": f.case_no, "key": f.key, "closed_on": f.closed_on.to_string(),
+                            "focused": f.focused, "reviewed_on": f.reviewed_on.map(|d| d.to_string()),
+                        })).collect::<Vec<_>>(),
+                    });
+                    writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+                }
+                Format::Csv => output::csv(&mut out, &headers, &rows)?,
+                Format::Table => {
+                    writeln!(
+                        out,
+                        "draw #{} — {} {}: population {} (as of {}, {}), target {}, seed {}",
+                        record.id,
+                        units.display_name(&record.unit_id),
+                        record.quarter,
+                        record.population.len(),
+                        record.as_of,
+                        record.basis,
+                        record.target,
+                        record.seed
+                    )?;
+                    writeln!(out, "population hash {}", record.population_hash)?;
+                    write!(out, "{}", output::table(&headers, &rows))?;
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        SampleCommand::Verify {
+            unit,
+            quarter,
+            format,
+        } => {
+            let unit_id = unit_of(unit)?;
+            let Some(record) = store
+                .draws(&unit_id, &quarter.to_string())
+                .await?
+                .into_iter()
+                .next()
+            else {
+                return Err(UsageError(format!(
+                    "no draw is recorded for {} in {quarter}: run `liandong sample draw` first",
+                    units.display_name(&unit_id)
+                ))
+                .into());
+            };
+            let v = draws::verify(store.as_ref(), &cfg.obligations, &record).await?;
+            if *format == Format::Json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+            } else {
+                let list = |v: &[String]| {
+                    if v.is_empty() {
+                        "none".to_string()
+                    } else {
+                        v.join(", ")
+                    }
+                };
+                writeln!(
+                    out,
+                    "draw #{} of {} {} (seed {}, population as of {}):",
+                    record.id,
+                    units.display_name(&unit_id),
+                    record.quarter,
+                    record.seed,
+                    record.as_of
+                )?;
+                writeln!(
+                    out,
+                    "  replay from the record: {}",
+                    if v.replays {
+                        "the same list"
+                    } else {
+                        "a DIFFERENT list — the record was altered"
+                    }
+                )?;
+                if v.confirmed() {
+                    writeln!(
+                        out,
+                        "  confirmed: the same population ({} files) and the same {} files",
+                        record.population.len(),
+                        record.drawn.len()
+                    )?;
+                } else {
+                    writeln!(
+                        out,
+                        "  the population as of {} now: added {}; removed {}",
+                        record.as_of,
+                        list(&v.population_added),
+                        list(&v.population_removed)
+                    )?;
+                    writeln!(
+                        out,
+                        "  focused picks: gained {}; lost {}",
+                        list(&v.focus_gained),
+                        list(&v.focus_lost)
+                    )?;
+                    writeln!(
+                        out,
+                        "  drawn now: added {}; removed {}",
+                        list(&v.drawn_added),
+                        list(&v.drawn_removed)
+                    )?;
+                }
+            }
+            Ok(if v.confirmed() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+    }
 }
 
 /// A due instant as a clerk reads it: the end of a day shows as `24:00` of that day.

@@ -495,6 +495,8 @@ pub struct Config {
     pub notify: NotifyConfig,
     /// The numbers of the rules (SPEC §3).
     pub rules: crate::rules::RulesConfig,
+    /// The obligations of SPEC §4 (`[obligations]`).
+    pub obligations: crate::obligations::ObligationsConfig,
     /// Holiday overlays (`[calendar]`): (where it came from, TOML text in the form of
     /// `data/holidays.toml`), applied over the shipped tables in order.
     pub calendar_overlays: Vec<(String, String)>,
@@ -741,7 +743,15 @@ fn set_in_value(target: &mut Value, segments: &[String], value: Value) -> Result
     }
 }
 
-const TOP_LEVEL: [&str; 6] = ["store", "units", "sources", "notify", "rules", "calendar"];
+const TOP_LEVEL: [&str; 7] = [
+    "store",
+    "units",
+    "sources",
+    "notify",
+    "rules",
+    "calendar",
+    "obligations",
+];
 
 /// Builds the calendar from overlays, naming the overlay that fails.
 fn build_calendar(
@@ -816,6 +826,12 @@ fn from_table(mut table: Table, problems: &mut Vec<Problem>) -> (Config, EntryIn
         && let Some(s) = section::<StoreConfig>("store", v, problems)
     {
         cfg.store = s;
+    }
+    if let Some(v) = table.remove("obligations")
+        && let Some(s) =
+            section::<crate::obligations::ObligationsConfig>("obligations", v, problems)
+    {
+        cfg.obligations = s;
     }
     if let Some(v) = table.remove("rules")
         && let Some(s) = section::<crate::rules::RulesConfig>("rules", v, problems)

@@ -2,4 +2,49 @@
 //! annual joint meeting and the annual training.
 
 pub mod annual;
+pub mod draws;
 pub mod sampling;
+
+use serde::{Deserialize, Serialize};
+
+/// The `[obligations]` section: how the review sampling and the yearly duties are counted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ObligationsConfig {
+    /// Share of the population to review each quarter, in percent (每季度不低于10%).
+    pub review_ratio_percent: u32,
+    /// Which closed files form a quarter's population.
+    pub population: sampling::PopulationBasis,
+    /// Major penalties are focused picks (重点检查).
+    pub focus_major: bool,
+    /// Cases with an open finding of these rules are focused picks (default: the referral
+    /// rules R1–R3 and R6).
+    pub focus_open_rules: Vec<String>,
+    /// Cases whose cause contains one of these (after squeezing) are focused picks too.
+    pub focus_causes: Vec<String>,
+    /// Scores from which a review is graded 优秀 and 合格; any veto item makes it 不合格.
+    pub grade_excellent_from: u32,
+    pub grade_pass_from: u32,
+    /// The yearly joint meeting.
+    pub meeting: annual::AnnualConfig,
+    /// The yearly training.
+    pub training: annual::AnnualConfig,
+    pub training_scope: annual::TrainingScope,
+}
+
+impl Default for ObligationsConfig {
+    fn default() -> ObligationsConfig {
+        ObligationsConfig {
+            review_ratio_percent: 10,
+            population: sampling::PopulationBasis::YearToDate,
+            focus_major: true,
+            focus_open_rules: ["R1", "R2", "R3", "R6"].map(String::from).to_vec(),
+            focus_causes: Vec::new(),
+            grade_excellent_from: 90,
+            grade_pass_from: 60,
+            meeting: annual::AnnualConfig::default(),
+            training: annual::AnnualConfig::default(),
+            training_scope: annual::TrainingScope::County,
+        }
+    }
+}

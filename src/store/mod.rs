@@ -171,6 +171,8 @@ pub enum Selection<'a> {
     /// Cases whose `transfer_decided_on` or `decided_on` lies after the first day and on or
     /// before the second.
     DecidedBetween(NaiveDate, NaiveDate),
+    /// One unit's cases closed on or after the first day and on or before the second.
+    ClosedBetween(&'a str, NaiveDate, NaiveDate),
     /// Rows whose own time lies after the first instant and at or before the second: platform
     /// rows by `entered_at` or `transferred_at`, copies by `copied_on`, filings by `filed_on`,
     /// recommendations and opinions by `received_on`, `issued_on` or `replied_on` (days compared
@@ -201,6 +203,31 @@ pub struct EvaluationState {
     /// `full` or `incremental`.
     pub mode: String,
     pub evaluated_at: DateTime<Utc>,
+}
+
+/// A recorded review sample draw (see [`crate::obligations::sampling`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SampleDraw {
+    pub id: i64,
+    pub unit_id: String,
+    /// `2025Q3`.
+    pub quarter: String,
+    pub seed: String,
+    /// The day the population was taken as of.
+    pub as_of: NaiveDate,
+    /// `year_to_date` or `quarter`.
+    pub basis: String,
+    pub ratio_percent: i64,
+    pub population_hash: String,
+    /// The population's case keys, sorted.
+    pub population: Vec<String>,
+    /// The keys of the population's focused picks (重点检查), sorted.
+    pub focused: Vec<String>,
+    pub target: i64,
+    /// The drawn case keys, in draw order.
+    pub drawn: Vec<String>,
+    pub drawn_at: DateTime<Utc>,
+    pub drawn_by: String,
 }
 
 /// The findings an incremental evaluation covered.
@@ -372,6 +399,10 @@ pub trait Store: Send + Sync {
         keys: Option<&[String]>,
         platform: Feed,
     ) -> StoreResult<Vec<(String, String)>>;
+    /// Records a sample draw; returns its id.
+    async fn save_draw(&self, draw: &SampleDraw) -> StoreResult<i64>;
+    /// The draws of a unit and quarter, newest first.
+    async fn draws(&self, unit_id: &str, quarter: &str) -> StoreResult<Vec<SampleDraw>>;
     /// Whether any referral carries a police decision or its date (R10 applies only then).
     async fn referrals_carry_police_decisions(&self) -> StoreResult<bool>;
     /// The (unit, case key) of the cases that, at the last evaluation, found no platform record

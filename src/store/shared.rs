@@ -1149,6 +1149,14 @@ impl Store for Backend {
                 q.push_bind(*to);
                 q.push(")");
             }
+            Selection::ClosedBetween(unit, from, to) => {
+                q.push("unit_id = ");
+                q.push_bind(unit.to_string());
+                q.push(" AND closed_on >= ");
+                q.push_bind(*from);
+                q.push(" AND closed_on <= ");
+                q.push_bind(*to);
+            }
             Selection::TimeBetween(from, to) => {
                 let (times, days): (&[&str], &[&str]) = match feed {
                     Feed::Referrals => (&["entered_at", "transferred_at"], &[]),
@@ -1205,6 +1213,61 @@ impl Store for Backend {
             }
         };
         rows.iter().map(|r| Ok((r.try_get("unit_id")?, r.try_get("case_key")?))).collect()
+    }
+
+    async fn save_draw(&self, d: &crate::store::SampleDraw) -> StoreResult<i64> {
+        let row = sqlx::query(
+            "INSERT INTO sample_draws (unit_id, quarter, seed, as_of, basis, ratio_percent, population_hash, population, \
+             target, drawn, drawn_at, drawn_by, focused) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
+        )
+        .bind(d.unit_id.clone())
+        .bind(d.quarter.clone())
+        .bind(d.seed.clone())
+        .bind(d.as_of)
+        .bind(d.basis.clone())
+        .bind(d.ratio_percent as i32)
+        .bind(d.population_hash.clone())
+        .bind(serde_json::to_string(&d.population).unwrap_or_default())
+        .bind(d.target as i32)
+        .bind(serde_json::to_string(&d.drawn).unwrap_or_default())
+        .bind(d.drawn_at)
+        .bind(d.drawn_by.clone())
+        .bind(serde_json::to_string(&d.focused).unwrap_or_default())
+        .fetch_one(&self.writer)
+        .await?;
+        Ok(row.try_get("id")?)
+    }
+
+    async fn draws(&self, unit_id: &str, quarter: &str) -> StoreResult<Vec<crate::store::SampleDraw>> {
+        let rows = sqlx::query("SELECT * FROM sample_draws WHERE unit_id = $1 AND quarter = $2 ORDER BY id DESC")
+            .bind(unit_id.to_string())
+            .bind(quarter.to_string())
+            .fetch_all(&self.reader)
+            .await?;
+        let list = |r: &DbRow, c: &str| -> StoreResult<Vec<String>> {
+            let text: String = r.try_get(c)?;
+            serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("sample_draws.{c}: {e}")))
+        };
+        rows.iter()
+            .map(|r| {
+                Ok(crate::store::SampleDraw {
+                    id: r.try_get("id")?,
+                    unit_id: r.try_get("unit_id")?,
+                    quarter: r.try_get("quarter")?,
+                    seed: r.try_get("seed")?,
+                    as_of: r.try_get("as_of")?,
+                    basis: r.try_get("basis")?,
+                    ratio_percent: i64::from(r.try_get::<i32, _>("ratio_percent")?),
+                    population_hash: r.try_get("population_hash")?,
+                    population: list(r, "population")?,
+                    focused: list(r, "focused")?,
+                    target: i64::from(r.try_get::<i32, _>("target")?),
+                    drawn: list(r, "drawn")?,
+                    drawn_at: r.try_get("drawn_at")?,
+                    drawn_by: r.try_get("drawn_by")?,
+                })
+            })
+            .collect()
     }
 
     async fn referrals_carry_police_decisions(&self) -> StoreResult<bool> {

@@ -524,3 +524,76 @@ fn reviews_meetings_and_trainings_are_recorded_and_a_review_needs_two_reviewers(
     assert_eq!(v[0]["score"], 92.5);
     assert_eq!(v[0]["reviewers"], "张三、李四");
 }
+
+#[test]
+fn a_sample_draw_is_recorded_and_verify_says_when_its_population_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    assert!(sample(&db, &["sync"]).status.success());
+    let draw = |format: &str| {
+        sample(
+            &db,
+            &[
+                "sample",
+                "draw",
+                "--unit",
+                "县市场监管局",
+                "--quarter",
+                "2025Q4",
+                "--seed",
+                "demo",
+                "--as-of",
+                "2025-12-31",
+                "--format",
+                format,
+            ],
+        )
+    };
+    let out = draw("json");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let a: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (a["population"].as_u64(), a["target"].as_u64()),
+        (Some(23), Some(3))
+    );
+    let b: serde_json::Value = serde_json::from_slice(&draw("json").stdout).unwrap();
+    assert_eq!(a["files"], b["files"], "the same seed draws the same files");
+    let verify = sample(
+        &db,
+        &["sample", "verify", "--unit", "scjg", "--quarter", "2025Q4"],
+    );
+    assert_eq!(verify.status.code(), Some(0), "{}", text(&verify.stderr));
+    assert!(text(&verify.stdout).contains("confirmed"));
+    // A file of the population reviewed in an earlier quarter leaves the year-to-date population.
+    let reviewed = sample(
+        &db,
+        &[
+            "record",
+            "review",
+            "--unit",
+            "scjg",
+            "--case",
+            "稻市监罚〔2025〕12号",
+            "--date",
+            "2025-05-01",
+            "--reviewers",
+            "甲 乙",
+        ],
+    );
+    assert!(reviewed.status.success(), "{}", text(&reviewed.stderr));
+    let verify = sample(
+        &db,
+        &["sample", "verify", "--unit", "scjg", "--quarter", "2025Q4"],
+    );
+    assert_eq!(verify.status.code(), Some(1));
+    assert!(
+        text(&verify.stdout).contains("removed 稻市监罚[2025]12号"),
+        "{}",
+        text(&verify.stdout)
+    );
+    let none = sample(
+        &db,
+        &["sample", "verify", "--unit", "jtys", "--quarter", "2025Q4"],
+    );
+    assert_eq!(none.status.code(), Some(2));
+}

@@ -9,5 +9,6 @@ mod cli;
 mod evaluation;
 mod file_sources;
 mod http_source;
+mod obligations;
 mod sql_source;
 mod store_conformance;

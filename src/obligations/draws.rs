@@ -1,0 +1,283 @@
+//! Review sample draws against the store: which closed files of a unit form a quarter's
+//! population as of a day, the draw itself (recorded with its seed, population and focused picks),
+//! and its verification.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
+
+use super::ObligationsConfig;
+use super::sampling::{self, CaseFile, PopulationBasis, Quarter};
+use crate::domain::text;
+use crate::records::{Feed, Value};
+use crate::store::{FindingFilter, SampleDraw, Selection, Store, StoreResult};
+
+/// A unit's closed case files as of `as_of` that `quarter`'s population can draw from, each
+/// with whether it is a focused pick and when it was reviewed (on or before `as_of`).
+pub async fn unit_files(
+    store: &dyn Store,
+    cfg: &ObligationsConfig,
+    basis: PopulationBasis,
+    unit_id: &str,
+    quarter: Quarter,
+    as_of: NaiveDate,
+) -> StoreResult<Vec<CaseFile>> {
+    let from = match basis {
+        PopulationBasis::YearToDate => {
+            NaiveDate::from_ymd_opt(quarter.year, 1, 1).unwrap_or(NaiveDate::MIN)
+        }
+        PopulationBasis::Quarter => quarter.first_day(),
+    };
+    let to = quarter.last_day().min(as_of);
+    if to < from {
+        return Ok(Vec::new());
+    }
+    let cases = store
+        .select_records(Feed::Cases, &Selection::ClosedBetween(unit_id, from, to))
+        .await?;
+    let reviewed: HashMap<String, NaiveDate> = store
+        .records(Feed::Reviews, Some(unit_id))
+        .await?
+        .into_iter()
+        .filter_map(|s| match s.record.get("reviewed_on") {
+            Value::Date(d) if *d <= as_of => Some((s.record.case_no.key().to_owned(), *d)),
+            _ => None,
+        })
+        .collect();
+    let open: HashSet<String> = store
+        .findings(&FindingFilter {
+            unit: Some(unit_id.to_owned()),
+            ..FindingFilter::default()
+        })
+        .await?
+        .into_iter()
+        .filter(|f| {
+            cfg.focus_open_rules
+                .iter()
+                .any(|r| r.eq_ignore_ascii_case(&f.rule))
+        })
+        .filter_map(|f| f.case_key)
+        .collect();
+    let causes: Vec<String> = cfg
+        .focus_causes
+        .iter()
+        .map(|c| text::squeeze(c))
+        .filter(|c| !c.is_empty())
+        .collect();
+    Ok(cases
+        .into_iter()
+        .filter_map(|s| {
+            let r = s.record;
+            let Value::Date(closed_on) = r.get("closed_on") else {
+                return None;
+            };
+            let key = r.case_no.key().to_owned();
+            let cause_hit = match r.get("cause") {
+                Value::Text(c) => {
+                    let c = text::squeeze(c);
+                    causes.iter().any(|f| c.contains(f.as_str()))
+                }
+                _ => false,
+            };
+            let focused = (cfg.focus_major && r.get("major") == &Value::Bool(true))
+                || open.contains(&key)
+                || cause_hit;
+            Some(CaseFile {
+                reviewed_on: reviewed.get(&key).copied(),
+                case_no: r.case_no.as_written().to_owned(),
+                closed_on: *closed_on,
+                focused,
+                key,
+            })
+        })
+        .collect())
+}
+
+/// A fresh seed: 16 random bytes from the operating system, in hex (or, where it has none, a
+/// digest of the time and the process id).
+pub fn fresh_seed() -> String {
+    use std::io::Read as _;
+    let mut b = [0u8; 16];
+    let got = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut b));
+    if got.is_err() {
+        use sha2::{Digest as _, Sha256};
+        let mut h = Sha256::new();
+        h.update(format!(
+            "{:?}{}",
+            std::time::SystemTime::now(),
+            std::process::id()
+        ));
+        b.copy_from_slice(&h.finalize()[..16]);
+    }
+    hex::encode(b)
+}
+
+fn basis_name(b: PopulationBasis) -> &'static str {
+    match b {
+        PopulationBasis::YearToDate => "year_to_date",
+        PopulationBasis::Quarter => "quarter",
+    }
+}
+
+fn parse_basis(s: &str) -> PopulationBasis {
+    if s == "quarter" {
+        PopulationBasis::Quarter
+    } else {
+        PopulationBasis::YearToDate
+    }
+}
+
+/// Draws the sample of `unit_id` for `quarter` from its population as of `as_of` and records it.
+/// Returns the record and the drawn files in draw order.
+#[allow(clippy::too_many_arguments)]
+pub async fn draw(
+    store: &dyn Store,
+    cfg: &ObligationsConfig,
+    unit_id: &str,
+    quarter: Quarter,
+    as_of: NaiveDate,
+    seed: &str,
+    by: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<(SampleDraw, Vec<CaseFile>)> {
+    let files = unit_files(store, cfg, cfg.population, unit_id, quarter, as_of).await?;
+    let population = sampling::population(&files, quarter, cfg.population);
+    let target = sampling::target(population.len(), cfg.review_ratio_percent);
+    let drawn: Vec<CaseFile> = sampling::draw(seed, unit_id, &population, target)
+        .into_iter()
+        .cloned()
+        .collect();
+    let keys: BTreeSet<&str> = population.iter().map(|f| f.key.as_str()).collect();
+    let focused: BTreeSet<&str> = population
+        .iter()
+        .filter(|f| f.focused)
+        .map(|f| f.key.as_str())
+        .collect();
+    let mut record = SampleDraw {
+        id: 0,
+        unit_id: unit_id.to_owned(),
+        quarter: quarter.to_string(),
+        seed: seed.to_owned(),
+        as_of,
+        basis: basis_name(cfg.population).to_owned(),
+        ratio_percent: i64::from(cfg.review_ratio_percent),
+        population_hash: sampling::population_hash(keys.iter().copied()),
+        population: keys.iter().map(|k| k.to_string()).collect(),
+        focused: focused.iter().map(|k| k.to_string()).collect(),
+        target: target as i64,
+        drawn: drawn.iter().map(|f| f.key.clone()).collect(),
+        drawn_at: now,
+        drawn_by: by.to_owned(),
+    };
+    record.id = store.save_draw(&record).await?;
+    Ok((record, drawn))
+}
+
+/// What re-running a recorded draw shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Verification {
+    pub draw_id: i64,
+    /// Re-running the draw from the recorded seed, population and focused picks gives the
+    /// recorded list.
+    pub replays: bool,
+    /// The population as the store now shows it as of the draw's day is the recorded one.
+    pub same_population: bool,
+    /// Files now in the population that the record does not have, and the other way round.
+    pub population_added: Vec<String>,
+    pub population_removed: Vec<String>,
+    /// Focus changes among the files in both.
+    pub focus_gained: Vec<String>,
+    pub focus_lost: Vec<String>,
+    /// The draw re-run on the population as the store now shows it.
+    pub drawn_now: Vec<String>,
+    pub drawn_added: Vec<String>,
+    pub drawn_removed: Vec<String>,
+}
+
+impl Verification {
+    /// The recorded draw is confirmed: it replays and nothing it was drawn from changed.
+    pub fn confirmed(&self) -> bool {
+        self.replays
+            && self.same_population
+            && self.focus_gained.is_empty()
+            && self.focus_lost.is_empty()
+    }
+}
+
+/// Re-runs a recorded draw, from its record and from the store as it is now.
+pub async fn verify(
+    store: &dyn Store,
+    cfg: &ObligationsConfig,
+    d: &SampleDraw,
+) -> StoreResult<Verification> {
+    let quarter: Quarter = d
+        .quarter
+        .parse()
+        .map_err(|e: sampling::BadQuarter| crate::store::StoreError::Corrupt(e.to_string()))?;
+    let target = usize::try_from(d.target).unwrap_or(0);
+    let focused: HashSet<&str> = d.focused.iter().map(String::as_str).collect();
+    let recorded: Vec<CaseFile> = d
+        .population
+        .iter()
+        .map(|k| CaseFile {
+            key: k.clone(),
+            case_no: k.clone(),
+            closed_on: quarter.first_day(),
+            focused: focused.contains(k.as_str()),
+            reviewed_on: None,
+        })
+        .collect();
+    let refs: Vec<&CaseFile> = recorded.iter().collect();
+    let replay: Vec<String> = sampling::draw(&d.seed, &d.unit_id, &refs, target)
+        .iter()
+        .map(|f| f.key.clone())
+        .collect();
+    let replays = replay == d.drawn
+        && sampling::population_hash(d.population.iter().map(String::as_str)) == d.population_hash;
+
+    let basis = parse_basis(&d.basis);
+    let files = unit_files(store, cfg, basis, &d.unit_id, quarter, d.as_of).await?;
+    let now_pop = sampling::population(&files, quarter, basis);
+    let now_keys: BTreeSet<&str> = now_pop.iter().map(|f| f.key.as_str()).collect();
+    let was: BTreeSet<&str> = d.population.iter().map(String::as_str).collect();
+    let diff = |a: &BTreeSet<&str>, b: &BTreeSet<&str>| -> Vec<String> {
+        a.difference(b).map(|k| k.to_string()).collect()
+    };
+    let now_focused: BTreeSet<&str> = now_pop
+        .iter()
+        .filter(|f| f.focused && was.contains(f.key.as_str()))
+        .map(|f| f.key.as_str())
+        .collect();
+    let was_focused: BTreeSet<&str> = d
+        .focused
+        .iter()
+        .map(String::as_str)
+        .filter(|k| now_keys.contains(k))
+        .collect();
+    let now_target = sampling::target(now_pop.len(), u32::try_from(d.ratio_percent).unwrap_or(10));
+    let drawn_now: Vec<String> = sampling::draw(&d.seed, &d.unit_id, &now_pop, now_target)
+        .iter()
+        .map(|f| f.key.clone())
+        .collect();
+    let before: BTreeSet<&str> = d.drawn.iter().map(String::as_str).collect();
+    let after: BTreeSet<&str> = drawn_now.iter().map(String::as_str).collect();
+    Ok(Verification {
+        draw_id: d.id,
+        replays,
+        same_population: now_keys == was,
+        population_added: diff(&now_keys, &was),
+        population_removed: diff(&was, &now_keys),
+        focus_gained: diff(&now_focused, &was_focused),
+        focus_lost: diff(&was_focused, &now_focused),
+        drawn_added: diff(&after, &before),
+        drawn_removed: diff(&before, &after),
+        drawn_now,
+    })
+}
+
+/// The day a draw without `--as-of` takes its population at: today, or the last day of a
+/// quarter that has ended.
+pub fn default_as_of(quarter: Quarter, today: NaiveDate) -> NaiveDate {
+    today.min(quarter.last_day())
+}

@@ -1,0 +1,130 @@
+//! The review sample against a real store (SQLite and PostgreSQL): a recorded draw replays to the
+//! same list, focused files come first, and `verify` names the files that changed.
+
+use chrono::NaiveDate;
+use liandong::domain::case_no::CaseNo;
+use liandong::obligations::ObligationsConfig;
+use liandong::obligations::draws::{draw, verify};
+use liandong::records::{Feed, Record, Value};
+use liandong::store::Store;
+
+use crate::common;
+
+fn day(s: &str) -> NaiveDate {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+}
+
+fn closed(no: u32, closed_on: &str, major: bool) -> Record {
+    let feed = Feed::Cases;
+    let mut r = Record {
+        feed,
+        unit_id: "scjg".into(),
+        unit_known: true,
+        case_no: CaseNo::parse(&format!("稻市监罚〔2025〕{no}号")).unwrap(),
+        values: vec![Value::Null; feed.fields().len()],
+    };
+    let mut set = |f: &str, v: Value| r.values[feed.field_index(f).unwrap()] = v;
+    set("closed_on", Value::Date(day(closed_on)));
+    set("major", Value::Bool(major));
+    r
+}
+
+fn review(no: u32, on: &str) -> Record {
+    let feed = Feed::Reviews;
+    let mut r = Record {
+        feed,
+        unit_id: "scjg".into(),
+        unit_known: true,
+        case_no: CaseNo::parse(&format!("稻市监罚〔2025〕{no}号")).unwrap(),
+        values: vec![Value::Null; feed.fields().len()],
+    };
+    r.values[feed.field_index("reviewed_on").unwrap()] = Value::Date(day(on));
+    r.values[feed.field_index("reviewers").unwrap()] = Value::Text("甲、乙".into());
+    r
+}
+
+async fn put(store: &dyn Store, records: Vec<Record>) {
+    let mut imp = store.begin_import("test", common::now()).await.unwrap();
+    imp.put(records).await.unwrap();
+    imp.commit(None).await.unwrap();
+}
+
+async fn a_recorded_draw_replays_and_verify_names_what_changed(store: &dyn Store) {
+    let cfg = ObligationsConfig::default();
+    // 25 files closed in 2025 up to September; 17号 is a major penalty (a focused pick).
+    let files: Vec<Record> = (1..=25)
+        .map(|i| closed(i, &format!("2025-{:02}-{:02}", 1 + (i % 9), 1 + i), i == 17))
+        .collect();
+    put(store, files).await;
+    let q3 = "2025Q3".parse().unwrap();
+    let (first, drawn) = draw(
+        store,
+        &cfg,
+        "scjg",
+        q3,
+        day("2025-09-30"),
+        "s1",
+        "tester",
+        common::now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!((first.population.len(), first.target), (25, 3));
+    assert_eq!(drawn[0].key, "稻市监罚[2025]17号", "the focused file first");
+    assert!(drawn[0].focused && !drawn[1].focused);
+    let (second, again) = draw(
+        store,
+        &cfg,
+        "scjg",
+        q3,
+        day("2025-09-30"),
+        "s1",
+        "tester",
+        common::now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        second.drawn, first.drawn,
+        "same seed, same population, same list"
+    );
+    assert_eq!(second.population_hash, first.population_hash);
+    assert_eq!(again.len(), 3);
+    let stored = store.draws("scjg", "2025Q3").await.unwrap();
+    assert_eq!(stored.len(), 2);
+    assert_eq!(stored[0].id, second.id, "newest first");
+    assert_eq!(stored[0].drawn, first.drawn);
+
+    let v = verify(store, &cfg, &stored[0]).await.unwrap();
+    assert!(v.confirmed(), "{v:?}");
+
+    // A file closed before the draw's day arrives late, one is reviewed in an earlier quarter
+    // (year to date leaves it out): verify names both.
+    put(store, vec![closed(26, "2025-09-15", false)]).await;
+    put(store, vec![review(3, "2025-05-10")]).await;
+    let v = verify(store, &cfg, &stored[0]).await.unwrap();
+    assert!(v.replays, "the record itself still replays");
+    assert!(!v.confirmed());
+    assert_eq!(v.population_added, ["稻市监罚[2025]26号"]);
+    assert_eq!(v.population_removed, ["稻市监罚[2025]3号"]);
+    // A file closed after the draw's day does not count against it.
+    put(store, vec![closed(27, "2025-10-02", false)]).await;
+    let v2 = verify(store, &cfg, &stored[0]).await.unwrap();
+    assert_eq!(v2.population_added, v.population_added);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_a_recorded_draw_replays_and_verify_names_what_changed() {
+    let tmp = common::temp_sqlite();
+    let store = common::open(&tmp.url).await;
+    a_recorded_draw_replays_and_verify_names_what_changed(store.as_ref()).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_a_recorded_draw_replays_and_verify_names_what_changed() {
+    let Some(db) = common::fresh_pg("sample draws on PostgreSQL").await else {
+        return;
+    };
+    let store = common::open(&db.url).await;
+    a_recorded_draw_replays_and_verify_names_what_changed(store.as_ref()).await;
+}
