@@ -106,6 +106,14 @@ pub enum Command {
     /// Record what people did: a procuratorial recommendation or opinion, its receipt and reply.
     #[command(subcommand)]
     Record(RecordCommand),
+    /// Review sampling of the quarter, the yearly meeting and the training, per unit.
+    Obligations {
+        /// As of this day (a date or an RFC 3339 time; default: now).
+        #[arg(long, value_parser = parse_as_of)]
+        as_of: Option<DateTime<Utc>>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
     /// The reproducible review sample (案卷评查): draw it, or verify a recorded draw.
     #[command(subcommand)]
     Sample(SampleCommand),
@@ -467,6 +475,23 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Sample(cmd) => sample(&cli, cmd).await,
+        Command::Obligations { as_of, format } => {
+            let cfg = load_config(&cli)?;
+            let store = store::open(&cfg.store).await?;
+            let today = as_of
+                .unwrap_or_else(Utc::now)
+                .with_timezone(&chrono_tz::Asia::Shanghai)
+                .date_naive();
+            let o = crate::obligations::status::obligations(
+                store.as_ref(),
+                &cfg.obligations,
+                &cfg.units,
+                today,
+            )
+            .await?;
+            print_obligations(&o, *format)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Waive { id, reason, by } => {
             if reason.trim().is_empty() {
                 return Err(UsageError("a waiver needs a reason (--reason)".into()).into());
@@ -955,6 +980,74 @@ async fn evaluate(
         c.transitions
     );
     Ok(ExitCode::SUCCESS)
+}
+
+fn print_obligations(
+    o: &crate::obligations::status::Obligations,
+    format: Format,
+) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    let days = |d: &crate::obligations::status::Duty| {
+        d.held_on
+            .iter()
+            .map(|d| d.to_string())
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    match format {
+        Format::Json => {
+            writeln!(out, "{}", serde_json::to_string_pretty(o)?)?;
+        }
+        Format::Table | Format::Csv => {
+            let headers = [
+                "unit",
+                "quarter",
+                "population",
+                "target",
+                "reviewed",
+                "expected",
+                "sampling",
+                "training",
+            ];
+            let rows: Vec<Vec<String>> = o
+                .units
+                .iter()
+                .map(|u| {
+                    let s = &u.sampling;
+                    vec![
+                        u.unit.clone(),
+                        s.quarter.to_string(),
+                        s.population.to_string(),
+                        s.target.to_string(),
+                        s.reviewed.to_string(),
+                        s.expected.to_string(),
+                        s.state.as_str().to_string(),
+                        u.training
+                            .as_ref()
+                            .or(o.training.as_ref())
+                            .map(|d| d.state.as_str().to_string())
+                            .unwrap_or_default(),
+                    ]
+                })
+                .collect();
+            if format == Format::Csv {
+                output::csv(&mut out, &headers, &rows)?;
+                return Ok(());
+            }
+            write!(out, "{}", output::table(&headers, &rows))?;
+            writeln!(
+                out,
+                "as of {}: joint meeting {} {}",
+                o.as_of,
+                o.meeting.state.as_str(),
+                days(&o.meeting)
+            )?;
+            if let Some(t) = &o.training {
+                writeln!(out, "county training {} {}", t.state.as_str(), days(t))?;
+            }
+        }
+    }
+    Ok(())
 }
 
 async fn sample(cli: &Cli, cmd: &SampleCommand) -> anyhow::Result<ExitCode> {

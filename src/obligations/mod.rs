@@ -4,6 +4,7 @@
 pub mod annual;
 pub mod draws;
 pub mod sampling;
+pub mod status;
 
 use serde::{Deserialize, Serialize};
 

@@ -203,7 +203,6 @@ pub fn sampling(
     ratio_percent: u32,
 ) -> Sampling {
     let population = population(files, quarter, basis).len();
-    let target = target(population, ratio_percent);
     let end = today.min(quarter.last_day());
     let reviewed = files
         .iter()
@@ -212,10 +211,24 @@ pub fn sampling(
                 .is_some_and(|r| quarter.contains(r) && r <= end)
         })
         .count();
+    assess(quarter, today, population, reviewed, ratio_percent)
+}
+
+/// The sampling of a quarter as of `today` from its counts: the population and the reviews done
+/// in the quarter up to `today`.
+pub fn assess(
+    quarter: Quarter,
+    today: NaiveDate,
+    population: usize,
+    reviewed: usize,
+    ratio_percent: u32,
+) -> Sampling {
+    let target = target(population, ratio_percent);
+    let end = today.min(quarter.last_day());
     let total = (quarter.last_day() - quarter.first_day()).num_days() + 1;
     let elapsed = ((end - quarter.first_day()).num_days() + 1).clamp(0, total);
     let expected = (target as i64 * elapsed / total) as usize;
-    let state = if target > 0 && reviewed >= target || target == 0 {
+    let state = if reviewed >= target {
         SamplingState::Met
     } else if today > quarter.last_day() {
         SamplingState::Missed

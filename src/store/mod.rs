@@ -399,6 +399,16 @@ pub trait Store: Send + Sync {
         keys: Option<&[String]>,
         platform: Feed,
     ) -> StoreResult<Vec<(String, String)>>;
+    /// Per unit: the closed case files of a quarter's population as of `as_of` (year to date:
+    /// closed from 1 January, less those reviewed before the quarter; else closed in the
+    /// quarter), and the reviews done in the quarter up to `as_of`. One aggregate query each.
+    async fn sampling_counts(
+        &self,
+        quarter_first: NaiveDate,
+        quarter_last: NaiveDate,
+        year_to_date: bool,
+        as_of: NaiveDate,
+    ) -> StoreResult<Vec<(String, i64, i64)>>;
     /// Records a sample draw; returns its id.
     async fn save_draw(&self, draw: &SampleDraw) -> StoreResult<i64>;
     /// The draws of a unit and quarter, newest first.

@@ -1215,6 +1215,60 @@ impl Store for Backend {
         rows.iter().map(|r| Ok((r.try_get("unit_id")?, r.try_get("case_key")?))).collect()
     }
 
+    async fn sampling_counts(
+        &self,
+        quarter_first: NaiveDate,
+        quarter_last: NaiveDate,
+        year_to_date: bool,
+        as_of: NaiveDate,
+    ) -> StoreResult<Vec<(String, i64, i64)>> {
+        use chrono::Datelike as _;
+        let end = quarter_last.min(as_of);
+        let from = if year_to_date {
+            NaiveDate::from_ymd_opt(quarter_first.year(), 1, 1).unwrap_or(quarter_first)
+        } else {
+            quarter_first
+        };
+        // Files reviewed (on or before as_of) before the quarter leave a year-to-date population.
+        let rows = if year_to_date {
+            // Files reviewed (by as_of) before the quarter leave a year-to-date population.
+            sqlx::query(
+                "SELECT c.unit_id AS unit_id, COUNT(*) AS n FROM cases c \
+                 LEFT JOIN reviews r ON r.unit_id = c.unit_id AND r.case_key = c.case_key \
+                 WHERE c.closed_on >= $1 AND c.closed_on <= $2 \
+                 AND (r.reviewed_on IS NULL OR r.reviewed_on >= $3 OR r.reviewed_on > $4) \
+                 GROUP BY c.unit_id",
+            )
+            .bind(from)
+            .bind(end)
+            .bind(quarter_first)
+            .bind(as_of)
+            .fetch_all(&self.reader)
+            .await?
+        } else {
+            sqlx::query("SELECT unit_id, COUNT(*) AS n FROM cases WHERE closed_on >= $1 AND closed_on <= $2 GROUP BY unit_id")
+                .bind(from)
+                .bind(end)
+                .fetch_all(&self.reader)
+                .await?
+        };
+        let mut out: std::collections::BTreeMap<String, (i64, i64)> = std::collections::BTreeMap::new();
+        for r in &rows {
+            out.entry(r.try_get("unit_id")?).or_default().0 = r.try_get("n")?;
+        }
+        let rows = sqlx::query(
+            "SELECT unit_id, COUNT(*) AS n FROM reviews WHERE reviewed_on >= $1 AND reviewed_on <= $2 GROUP BY unit_id",
+        )
+        .bind(quarter_first)
+        .bind(end)
+        .fetch_all(&self.reader)
+        .await?;
+        for r in &rows {
+            out.entry(r.try_get("unit_id")?).or_default().1 = r.try_get("n")?;
+        }
+        Ok(out.into_iter().map(|(u, (p, n))| (u, p, n)).collect())
+    }
+
     async fn save_draw(&self, d: &crate::store::SampleDraw) -> StoreResult<i64> {
         let row = sqlx::query(
             "INSERT INTO sample_draws (unit_id, quarter, seed, as_of, basis, ratio_percent, population_hash, population, \

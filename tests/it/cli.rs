@@ -597,3 +597,39 @@ fn a_sample_draw_is_recorded_and_verify_says_when_its_population_changed() {
     );
     assert_eq!(none.status.code(), Some(2));
 }
+
+#[test]
+fn obligations_show_each_units_sampling_and_the_yearly_meeting() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    assert!(sample(&db, &["sync"]).status.success());
+    let show = |as_of: &str| {
+        let out = sample(&db, &["obligations", "--as-of", as_of, "--format", "json"]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let o = show("2025-09-20");
+    assert_eq!(o["quarter"], "2025Q3");
+    assert_eq!(o["meeting"]["state"], "pending");
+    let scjg = &o["units"][0];
+    assert_eq!(scjg["unit_id"], "scjg");
+    assert!(scjg["sampling"]["population"].as_u64().unwrap() > 0);
+    assert_eq!(show("2025-10-08")["meeting"]["state"], "remind");
+    assert_eq!(show("2025-12-02")["meeting"]["state"], "slipping");
+    let out = sample(
+        &db,
+        &[
+            "record",
+            "meeting",
+            "--date",
+            "2025-12-05",
+            "--title",
+            "年度会议",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let o = show("2025-12-06");
+    assert_eq!(o["meeting"]["state"], "held");
+    assert_eq!(o["meeting"]["held_on"][0], "2025-12-05");
+    assert_eq!(o["training"]["state"], "slipping");
+}

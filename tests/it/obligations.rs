@@ -113,6 +113,74 @@ async fn a_recorded_draw_replays_and_verify_names_what_changed(store: &dyn Store
     assert_eq!(v2.population_added, v.population_added);
 }
 
+async fn sampling_counts_follow_the_population_basis_and_the_review_days(store: &dyn Store) {
+    let mut other = closed(1, "2025-08-01", false);
+    other.unit_id = "jtys".into();
+    put(
+        store,
+        vec![
+            closed(1, "2025-02-01", false),
+            closed(2, "2025-07-01", false),
+            closed(3, "2025-09-30", false),
+            closed(4, "2025-10-01", false),
+            closed(5, "2024-12-31", false),
+            other,
+        ],
+    )
+    .await;
+    // 1号 reviewed in Q2 (leaves the year-to-date population of Q3), 2号 in Q3, 3号 after the day
+    // looked at.
+    put(
+        store,
+        vec![
+            review(1, "2025-05-01"),
+            review(2, "2025-08-15"),
+            review(3, "2025-09-20"),
+        ],
+    )
+    .await;
+    let (q3_first, q3_last) = (day("2025-07-01"), day("2025-09-30"));
+    let counts = |ytd: bool, as_of: &str| {
+        let as_of = day(as_of);
+        async move {
+            store
+                .sampling_counts(q3_first, q3_last, ytd, as_of)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(
+        counts(true, "2025-09-30").await,
+        [("jtys".to_string(), 1, 0), ("scjg".to_string(), 2, 2)]
+    );
+    assert_eq!(
+        counts(true, "2025-09-01").await,
+        [("jtys".to_string(), 1, 0), ("scjg".to_string(), 1, 1)],
+        "3号 closed and reviewed after the day looked at"
+    );
+    assert_eq!(
+        counts(false, "2025-12-31").await,
+        [("jtys".to_string(), 1, 0), ("scjg".to_string(), 2, 2)],
+        "closed in the quarter: 2号 and 3号"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_sampling_counts_follow_the_population_basis_and_the_review_days() {
+    let tmp = common::temp_sqlite();
+    let store = common::open(&tmp.url).await;
+    sampling_counts_follow_the_population_basis_and_the_review_days(store.as_ref()).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_sampling_counts_follow_the_population_basis_and_the_review_days() {
+    let Some(db) = common::fresh_pg("sampling counts on PostgreSQL").await else {
+        return;
+    };
+    let store = common::open(&db.url).await;
+    sampling_counts_follow_the_population_basis_and_the_review_days(store.as_ref()).await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn sqlite_a_recorded_draw_replays_and_verify_names_what_changed() {
     let tmp = common::temp_sqlite();
