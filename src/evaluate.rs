@@ -35,7 +35,7 @@ use crate::store::{
 
 /// Bumped when a rule's logic or what the store keeps for incremental passes changes (the
 /// fallback seekers came with migration 0005), so that the next evaluation is a full pass.
-const RULES_VERSION: &str = "rules-4";
+const RULES_VERSION: &str = "rules-5";
 
 /// Which kind of pass ran.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,7 +82,7 @@ pub async fn evaluate(
         .filter(|s| !full && s.config == config && now >= s.as_of)
         .map(|s| (s.rev, s.as_of));
     let platforms = platform_feeds(&rules);
-    let loaded = match from {
+    let mut loaded = match from {
         None => load_full(store, &rules, &platforms).await?,
         Some((since, as_of)) => load_changes(store, &platforms, since, as_of, now).await?,
     };
@@ -129,6 +129,10 @@ pub async fn evaluate(
         rows(Feed::Copies),
         rows(Feed::Filings),
     );
+    let reviews: Vec<Record> = std::mem::take(&mut loaded.reviews)
+        .into_iter()
+        .map(|s| s.record)
+        .collect();
     let recommendations: Vec<Record> = loaded
         .recommendations
         .into_iter()
@@ -144,6 +148,7 @@ pub async fn evaluate(
         recommendations: &recommendations,
         opinions: &opinions,
         claims: Some(&loaded.claims),
+        reviews: &reviews,
         police_decisions: Some(store.referrals_carry_police_decisions().await?),
     };
     // Each finding becomes its stored form as it is made: facts as compact text.
@@ -327,6 +332,8 @@ struct Loaded {
     claims: Vec<(String, String)>,
     recommendations: Vec<StoredRecord>,
     opinions: Vec<StoredRecord>,
+    /// Case-file reviews (few): a review's "should have been transferred" feeds R6.
+    reviews: Vec<StoredRecord>,
     /// Platform rows that were in the fallback pool before this pass (incremental only).
     was_pool: HashSet<(Feed, i64)>,
 }
@@ -365,6 +372,11 @@ async fn load_full(
         cases: select(store, Feed::Cases, &Selection::Subjects(filter)).await?,
         ..Loaded::default()
     };
+    loaded.reviews = select(store, Feed::Reviews, &Selection::All).await?;
+    let flagged = flagged_cases(&loaded.reviews);
+    let mut ids: HashSet<i64> = loaded.cases.iter().map(|s| s.id).collect();
+    let more = select(store, Feed::Cases, &Selection::Pairs(&flagged)).await?;
+    extend_unique(&mut loaded.cases, &mut ids, more);
     let mut claims = HashSet::new();
     for &feed in platforms {
         loaded
@@ -376,6 +388,15 @@ async fn load_full(
     loaded.recommendations = select(store, Feed::Recommendations, &Selection::All).await?;
     loaded.opinions = select(store, Feed::Opinions, &Selection::All).await?;
     Ok(loaded)
+}
+
+/// The (unit, case key) of the files a review found should have been transferred.
+fn flagged_cases(reviews: &[StoredRecord]) -> Vec<(String, String)> {
+    reviews
+        .iter()
+        .filter(|s| s.record.get("should_transfer") == &crate::records::Value::Bool(true))
+        .map(|s| (s.record.unit_id.clone(), s.record.case_no.key().to_owned()))
+        .collect()
 }
 
 /// Whether a full pass feeds R6 its candidates page by page rather than with the subjects:
@@ -499,6 +520,35 @@ async fn load_changes(
         &mut case_ids,
         select(store, Feed::Cases, &Selection::ChangedSince(since)).await?,
     );
+    // Reviews changed since, or whose day the clock has passed: their cases are looked at again.
+    let mut review_ids = HashSet::new();
+    let mut touched_reviews = Vec::new();
+    extend_unique(
+        &mut touched_reviews,
+        &mut review_ids,
+        select(store, Feed::Reviews, &Selection::ChangedSince(since)).await?,
+    );
+    if now > last_as_of {
+        extend_unique(
+            &mut touched_reviews,
+            &mut review_ids,
+            select(
+                store,
+                Feed::Reviews,
+                &Selection::TimeBetween(last_as_of, now),
+            )
+            .await?,
+        );
+    }
+    let reviewed: Vec<(String, String)> = touched_reviews
+        .iter()
+        .map(|s| (s.record.unit_id.clone(), s.record.case_no.key().to_owned()))
+        .collect();
+    extend_unique(
+        &mut dirty_cases,
+        &mut case_ids,
+        select(store, Feed::Cases, &Selection::Pairs(&reviewed)).await?,
+    );
     let (from_day, to_day) = (shanghai_day(last_as_of), shanghai_day(now));
     if to_day > from_day {
         extend_unique(
@@ -597,7 +647,8 @@ async fn load_changes(
     extend_unique(&mut loaded.cases, &mut case_ids, seekers);
     let claim_keys: Vec<String> = claim_keys.into_iter().collect();
     loaded.claims = store.case_claims(Some(&claim_keys), Feed::Cases).await?;
-    // Recommendations and opinions are few: always evaluated whole.
+    // Reviews, recommendations and opinions are few: always read whole.
+    loaded.reviews = select(store, Feed::Reviews, &Selection::All).await?;
     loaded.recommendations = select(store, Feed::Recommendations, &Selection::All).await?;
     loaded.opinions = select(store, Feed::Opinions, &Selection::All).await?;
     Ok(loaded)

@@ -321,6 +321,8 @@ pub struct Data<'a> {
     pub filings: &'a [Record],
     pub recommendations: &'a [Record],
     pub opinions: &'a [Record],
+    /// Case-file reviews: one that found a file should have been transferred feeds R6.
+    pub reviews: &'a [Record],
     /// The (unit, case key) of every stored case whose key a platform row carries, when
     /// `cases` holds only the subjects of the rules (see [`Matcher::new`]); `None` when `cases`
     /// are all the cases.
@@ -373,7 +375,7 @@ pub fn evaluate_each<'a>(
     if cfg.r5_enabled {
         documents::evaluate_copies(&matcher(Platform::Copies, data.copies), &ctx, &mut emit);
     }
-    penalties::evaluate(cases, &ctx, &mut emit);
+    penalties::evaluate(cases, data.reviews, &ctx, &mut emit);
     replies::evaluate(RuleId::R7, data.recommendations, &ctx, &mut emit);
     replies::evaluate(RuleId::R8, data.opinions, &ctx, &mut emit);
     if cfg.r9_enabled {

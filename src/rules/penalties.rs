@@ -2,7 +2,11 @@
 
 use serde_json::{Map, Value as Json, json};
 
-use super::{Ctx, Finding, RuleId, Seen, case_finding, fact_value, ymd};
+use std::collections::HashMap;
+
+use chrono::NaiveDate;
+
+use super::{Ctx, Finding, RuleId, Seen, case_finding, fact_value, record_facts, ymd};
 use crate::domain::calendar::Calendar;
 use crate::domain::text;
 use crate::domain::values::{format_fen, parse_amount_fen};
@@ -27,7 +31,17 @@ struct Threshold<'c> {
 /// subject. A threshold whose amount does not parse is skipped (configuration loading rejects
 /// it already). A later transfer decision makes the finding disappear, and the store resolves
 /// it.
-pub(super) fn evaluate(cases: &[Record], ctx: &Ctx<'_>, emit: &mut impl FnMut(Finding)) {
+///
+/// A case-file review (案卷评查, SPEC §4) that marks a file "should have been transferred"
+/// (应移送未移送) raises the same finding for a case without a transfer decision, whatever its
+/// amount, due at the end of its decision day (or of the review's day); the facts carry the
+/// review.
+pub(super) fn evaluate(
+    cases: &[Record],
+    reviews: &[Record],
+    ctx: &Ctx<'_>,
+    emit: &mut impl FnMut(Finding),
+) {
     let thresholds: Vec<Threshold<'_>> = ctx
         .cfg
         .r6_thresholds
@@ -42,45 +56,71 @@ pub(super) fn evaluate(cases: &[Record], ctx: &Ctx<'_>, emit: &mut impl FnMut(Fi
             })
         })
         .collect();
-    if thresholds.is_empty() {
+    // Reviews (案卷评查) that found a file should have been transferred, by (unit, case key).
+    let flagged: HashMap<(&str, &str), (&Record, NaiveDate)> = reviews
+        .iter()
+        .filter(|r| r.get("should_transfer") == &Value::Bool(true))
+        .filter_map(|r| match r.get("reviewed_on") {
+            Value::Date(d) if *d <= ctx.today => {
+                Some(((r.unit_id.as_str(), r.case_no.key()), (r, *d)))
+            }
+            _ => None,
+        })
+        .collect();
+    if thresholds.is_empty() && flagged.is_empty() {
         return;
     }
     let mut seen = Seen::default();
     for case in cases {
-        let Value::Date(decided) = case.get("decided_on") else {
-            continue;
-        };
-        if *decided > ctx.today {
+        if !case.get("transfer_decided_on").is_null() {
             continue;
         }
-        if !case.get("transfer_decided_on").is_null()
-            || case.get("suspected_crime") == &Value::Bool(true)
-        {
+        let decided = match case.get("decided_on") {
+            Value::Date(d) if *d <= ctx.today => Some(*d),
+            Value::Date(_) => continue,
+            _ => None,
+        };
+        let hit = match (decided, case.get("cause"), case.get("amount")) {
+            (Some(_), Value::Text(cause), Value::Fen(amount))
+                if case.get("suspected_crime") != &Value::Bool(true) =>
+            {
+                let squeezed = text::squeeze(cause);
+                thresholds
+                    .iter()
+                    .find(|t| *amount >= t.fen && squeezed.contains(t.cause.as_str()))
+                    .map(|t| (t, cause, *amount))
+            }
+            _ => None,
+        };
+        let review = flagged.get(&(case.unit_id.as_str(), case.case_no.key()));
+        if hit.is_none() && review.is_none() {
             continue;
         }
-        let (Value::Text(cause), Value::Fen(amount)) = (case.get("cause"), case.get("amount"))
-        else {
-            continue;
-        };
-        let squeezed = text::squeeze(cause);
-        let Some(hit) = thresholds
-            .iter()
-            .find(|t| *amount >= t.fen && squeezed.contains(t.cause.as_str()))
-        else {
-            continue;
-        };
         if !seen.first(case) {
             continue;
         }
         let mut facts = Map::new();
-        facts.insert("decided_on".into(), json!(ymd(*decided)));
-        facts.insert("cause".into(), json!(cause));
-        facts.insert("amount".into(), fact_value(&Value::Fen(*amount)));
-        facts.insert("threshold_cause".into(), json!(hit.cause));
-        facts.insert("threshold".into(), json!(format_fen(hit.fen)));
-        facts.insert("article".into(), json!(hit.article));
-        let due = Calendar::end_of_day_utc(*decided);
-        let mut f = case_finding(RuleId::R6, case, due, Json::Object(facts));
+        if let Some(d) = decided {
+            facts.insert("decided_on".into(), json!(ymd(d)));
+        }
+        if let Some((t, cause, amount)) = hit {
+            facts.insert("cause".into(), json!(cause));
+            facts.insert("amount".into(), fact_value(&Value::Fen(amount)));
+            facts.insert("threshold_cause".into(), json!(t.cause));
+            facts.insert("threshold".into(), json!(format_fen(t.fen)));
+            facts.insert("article".into(), json!(t.article));
+        }
+        if let Some((r, _)) = review {
+            facts.insert("review".into(), record_facts(r));
+        }
+        // Due at the end of the decision day, or of the review's day for a file without one.
+        let day = decided.or(review.map(|(_, d)| *d)).unwrap_or(ctx.today);
+        let mut f = case_finding(
+            RuleId::R6,
+            case,
+            Calendar::end_of_day_utc(day),
+            Json::Object(facts),
+        );
         f.violated = true;
         emit(f);
     }
@@ -230,5 +270,57 @@ mod tests {
             run(&[base], &RulesConfig::default()).is_empty(),
             "no thresholds configured, no R6"
         );
+    }
+
+    #[test]
+    fn a_review_that_says_should_have_been_transferred_raises_r6_whatever_the_amount() {
+        let cal = Calendar::china().expect("shipped calendar");
+        let review = |no: &str, should: bool, on: &str| {
+            let mut r = Record {
+                feed: crate::records::Feed::Reviews,
+                unit_id: "scjg".into(),
+                unit_known: true,
+                case_no: crate::domain::case_no::CaseNo::parse(no).expect("number"),
+                values: vec![Value::Null; crate::records::Feed::Reviews.fields().len()],
+            };
+            r = set(r, "reviewed_on", Value::Date(day(on)));
+            set(r, "should_transfer", Value::Bool(should))
+        };
+        let small = penalised("销售过期食品", 50_000);
+        let transferred = set(
+            decided("scjg", "稻市监罚〔2025〕13号", "李四", "2025-09-01"),
+            "transfer_decided_on",
+            Value::Date(day("2025-09-05")),
+        );
+        let cases = [small, transferred];
+        let run = |reviews: &[Record], now: &str| {
+            evaluate(
+                &Data {
+                    cases: &cases,
+                    reviews,
+                    ..Data::default()
+                },
+                &cal,
+                &RulesConfig::default(),
+                at(now),
+            )
+            .into_iter()
+            .filter(|f| f.rule == RuleId::R6)
+            .collect::<Vec<_>>()
+        };
+        let flagged = [
+            review(NO, true, "2025-10-15"),
+            review("稻市监罚〔2025〕13号", true, "2025-10-15"),
+        ];
+        let got = run(&flagged, "2025-10-20 00:00");
+        assert_eq!(got.len(), 1, "not for the transferred case");
+        assert_eq!(got[0].key, "R6|scjg|稻市监罚[2025]12号");
+        assert_eq!(got[0].facts["review"]["reviewed_on"], "2025-10-15");
+        assert!(got[0].facts.get("threshold").is_none());
+        assert!(
+            run(&flagged, "2025-10-14 00:00").is_empty(),
+            "a review after now is not known"
+        );
+        assert!(run(&[review(NO, false, "2025-10-15")], "2025-10-20 00:00").is_empty());
     }
 }

@@ -234,6 +234,33 @@ async fn incremental_passes_leave_the_store_as_a_full_pass_would(store: &dyn Sto
     assert!(!open.iter().any(|(k, _)| *k == r6("2")), "{open:?}");
     assert!(open.contains(&(r6("3"), "overdue".into())), "{open:?}");
 
+    // A review finds 2号 (now below the threshold) should have been transferred: R6 again, from
+    // the review; then the review is corrected.
+    let flag = |should: bool| {
+        rec(
+            Feed::Reviews,
+            "zrzy",
+            "稻自然资罚〔2025〕2号",
+            &[
+                ("reviewed_on", Value::Date(day("2025-10-09"))),
+                ("reviewers", text("甲、乙")),
+                ("should_transfer", Value::Bool(should)),
+            ],
+        )
+    };
+    put(store, "reviews", vec![flag(true)]).await;
+    step(&cfg, store, "2025-10-10", "a review flags a file").await;
+    let open = open_findings(store).await;
+    assert!(open.contains(&(r6("2"), "overdue".into())), "{open:?}");
+    put(store, "reviews", vec![flag(false)]).await;
+    step(&cfg, store, "2025-10-10", "the review corrected").await;
+    assert!(
+        !open_findings(store)
+            .await
+            .iter()
+            .any(|(k, _)| *k == r6("2"))
+    );
+
     // The referral of 13号 arrives, its number written with other brackets and digit widths.
     put(
         store,
