@@ -162,6 +162,9 @@ pub enum SampleCommand {
         as_of: Option<DateTime<Utc>>,
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
+        /// Also write the list as an XLSX worksheet to print and fill in (案卷评查抽查表).
+        #[arg(long)]
+        xlsx: Option<PathBuf>,
     },
     /// Re-run the last recorded draw of a unit and quarter: confirms the same list, or says
     /// exactly what changed (exit 1 when it changed).
@@ -386,9 +389,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let (noun, (record, counts)) = match what {
                 RecordCommand::Review(a) => (
                     "review of",
-                    crate::record::record_review(store.as_ref(), &units, a, &by, Utc::now())
-                        .await
-                        .map_err(usage)?,
+                    crate::record::record_review(
+                        store.as_ref(),
+                        &units,
+                        &cfg.obligations,
+                        a,
+                        &by,
+                        Utc::now(),
+                    )
+                    .await
+                    .map_err(usage)?,
                 ),
                 RecordCommand::Meeting(a) | RecordCommand::Training(a) => {
                     let kind = if matches!(what, RecordCommand::Meeting(_)) {
@@ -1069,6 +1079,7 @@ async fn sample(cli: &Cli, cmd: &SampleCommand) -> anyhow::Result<ExitCode> {
             seed,
             as_of,
             format,
+            xlsx,
         } => {
             let unit_id = unit_of(unit)?;
             let today = as_of
@@ -1101,6 +1112,10 @@ async fn sample(cli: &Cli, cmd: &SampleCommand) -> anyhow::Result<ExitCode> {
                     ]
                 })
                 .collect();
+            if let Some(path) = xlsx {
+                draws::write_xlsx(path, units.display_name(&unit_id), &record, &drawn)
+                    .with_context(|| format!("while writing {}", path.display()))?;
+            }
             let headers = ["#", "case_no", "closed_on", "pick", "reviewed_on"];
             match format {
                 Format::Json => {

@@ -204,7 +204,8 @@ pub struct ReviewArgs {
     /// The score (得分), e.g. 92.5.
     #[arg(long)]
     pub score: Option<String>,
-    /// The grade (等次): 优秀, 合格 or 不合格.
+    /// The grade (等次): 优秀, 合格 or 不合格 (default: from the score by the configured
+    /// cut-offs; any veto item makes it 不合格).
     #[arg(long)]
     pub grade: Option<String>,
     /// Veto items found (否决项).
@@ -220,6 +221,7 @@ pub struct ReviewArgs {
 pub async fn record_review(
     store: &dyn Store,
     units: &Units,
+    grading: &crate::obligations::ObligationsConfig,
     args: &ReviewArgs,
     by: &str,
     now: DateTime<Utc>,
@@ -250,6 +252,18 @@ pub async fn record_review(
         }
     }
     set("should_transfer", Value::Bool(args.should_transfer));
+    if record.get("grade").is_null() {
+        let score = match record.get("score") {
+            Value::Fen(f) => Some(*f),
+            _ => None,
+        };
+        if let (Some(g), Some(i)) = (
+            grading.grade(score, !record.get("veto").is_null()),
+            feed.field_index("grade"),
+        ) {
+            record.values[i] = Value::Text(g.to_owned());
+        }
+    }
     feed.check(&record)
         .map_err(|(_, reason)| RecordError::Invalid(reason))?;
     let counts = put(store, &record, by, now).await?;

@@ -281,3 +281,101 @@ pub async fn verify(
 pub fn default_as_of(quarter: Quarter, today: NaiveDate) -> NaiveDate {
     today.min(quarter.last_day())
 }
+
+/// Writes a draw as a worksheet the justice bureau can print and fill in (案卷评查抽查表): a
+/// title, what the draw was made from, and one row per drawn file with the review columns left
+/// blank.
+pub fn write_xlsx(
+    path: &std::path::Path,
+    unit_name: &str,
+    d: &SampleDraw,
+    files: &[CaseFile],
+) -> Result<(), rust_xlsxwriter::XlsxError> {
+    use rust_xlsxwriter::{Format, FormatAlign, FormatBorder, Workbook};
+    let mut book = Workbook::new();
+    let sheet = book.add_worksheet();
+    sheet.set_name("抽查清单")?;
+    let title = Format::new()
+        .set_bold()
+        .set_font_size(16)
+        .set_align(FormatAlign::Center);
+    let head = Format::new()
+        .set_bold()
+        .set_border(FormatBorder::Thin)
+        .set_align(FormatAlign::Center)
+        .set_text_wrap();
+    let cell = Format::new().set_border(FormatBorder::Thin).set_text_wrap();
+    let headers = [
+        "序号",
+        "案号",
+        "结案日期",
+        "抽取方式",
+        "评查日期",
+        "评查人（至少两人）",
+        "得分",
+        "等次",
+        "否决项",
+        "应移送未移送",
+    ];
+    // Widths in characters; a Chinese character takes about two.
+    let widths = [6.0, 26.0, 12.0, 10.0, 12.0, 22.0, 8.0, 8.0, 20.0, 14.0];
+    let last = (headers.len() - 1) as u16;
+    sheet.merge_range(
+        0,
+        0,
+        0,
+        last,
+        &format!("{unit_name} {} 行政执法案卷评查抽查表", d.quarter),
+        &title,
+    )?;
+    let info = format!(
+        "抽取日期 {}；案卷范围 截至 {} 已办结（{}）共 {} 件；抽取 {} 件（不低于 {}%）；随机种子 {}；案卷清单校验值 {}",
+        d.drawn_at
+            .with_timezone(&chrono_tz::Asia::Shanghai)
+            .format("%Y-%m-%d"),
+        d.as_of,
+        if d.basis == "quarter" {
+            "本季度"
+        } else {
+            "当年"
+        },
+        d.population.len(),
+        d.target,
+        d.ratio_percent,
+        d.seed,
+        d.population_hash
+    );
+    sheet.merge_range(1, 0, 1, last, &info, &Format::new().set_text_wrap())?;
+    sheet.set_row_height(1, 36)?;
+    for (c, (h, w)) in headers.iter().zip(widths).enumerate() {
+        let c = c as u16;
+        sheet.set_column_width(c, w)?;
+        sheet.write_string_with_format(3, c, *h, &head)?;
+    }
+    for (i, f) in files.iter().enumerate() {
+        let r = 4 + i as u32;
+        sheet.write_number_with_format(r, 0, (i + 1) as f64, &cell)?;
+        sheet.write_string_with_format(r, 1, &f.case_no, &cell)?;
+        sheet.write_string_with_format(r, 2, f.closed_on.to_string(), &cell)?;
+        sheet.write_string_with_format(
+            r,
+            3,
+            if f.focused {
+                "重点检查"
+            } else {
+                "随机抽查"
+            },
+            &cell,
+        )?;
+        for c in 4..=last {
+            sheet.write_blank(r, c, &cell)?;
+        }
+        sheet.set_row_height(r, 24)?;
+    }
+    let foot = 5 + files.len() as u32;
+    sheet.write_string(foot, 0, "评查人签字：")?;
+    sheet.write_string(foot, 5, "复核人签字：")?;
+    sheet.set_landscape();
+    sheet.set_print_fit_to_pages(1, 0);
+    book.save(path)
+}

@@ -49,3 +49,49 @@ impl Default for ObligationsConfig {
         }
     }
 }
+
+impl ObligationsConfig {
+    /// The grade (等次) a review's score earns: any veto item makes it 不合格; otherwise 优秀 from
+    /// `grade_excellent_from`, 合格 from `grade_pass_from`, else 不合格. `None` without a score
+    /// and without a veto item. The score is in hundredths (92.5 → 9250), as stored.
+    pub fn grade(&self, score_hundredths: Option<i64>, has_veto: bool) -> Option<&'static str> {
+        if has_veto {
+            return Some("不合格");
+        }
+        let score = score_hundredths?;
+        Some(if score >= i64::from(self.grade_excellent_from) * 100 {
+            "优秀"
+        } else if score >= i64::from(self.grade_pass_from) * 100 {
+            "合格"
+        } else {
+            "不合格"
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scores_map_to_grades_and_a_veto_fails_the_file() {
+        let cfg = ObligationsConfig::default();
+        let table = [
+            (Some(9000), false, Some("优秀")),
+            (Some(8999), false, Some("合格")),
+            (Some(6000), false, Some("合格")),
+            (Some(5999), false, Some("不合格")),
+            (Some(9900), true, Some("不合格")),
+            (None, true, Some("不合格")),
+            (None, false, None),
+        ];
+        for (score, veto, want) in table {
+            assert_eq!(cfg.grade(score, veto), want, "{score:?} {veto}");
+        }
+        let strict = ObligationsConfig {
+            grade_excellent_from: 95,
+            ..ObligationsConfig::default()
+        };
+        assert_eq!(strict.grade(Some(9400), false), Some("合格"));
+    }
+}

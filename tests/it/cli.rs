@@ -519,10 +519,26 @@ fn reviews_meetings_and_trainings_are_recorded_and_a_review_needs_two_reviewers(
         .collect();
     // Listed by unit id: fjld before jtys.
     assert_eq!(kinds, [("meeting", "fjld"), ("training", "jtys")]);
+    // Without --grade, the score decides it (≥ 90 优秀, ≥ 60 合格).
+    ok(&[
+        "record",
+        "review",
+        "--unit",
+        "scjg",
+        "--case",
+        "稻市监罚〔2025〕15号",
+        "--date",
+        "2025-08-13",
+        "--reviewers",
+        "张三 李四",
+        "--score",
+        "85",
+    ]);
     let reviews = ok(&["cases", "--feed", "reviews", "--format", "json"]);
     let v: serde_json::Value = serde_json::from_str(&reviews).unwrap();
     assert_eq!(v[0]["score"], 92.5);
     assert_eq!(v[0]["reviewers"], "张三、李四");
+    assert_eq!(v[1]["grade"], "合格");
 }
 
 #[test]
@@ -558,6 +574,47 @@ fn a_sample_draw_is_recorded_and_verify_says_when_its_population_changed() {
     );
     let b: serde_json::Value = serde_json::from_slice(&draw("json").stdout).unwrap();
     assert_eq!(a["files"], b["files"], "the same seed draws the same files");
+    // The worksheet to print and fill in.
+    let sheet = dir.path().join("draw.xlsx");
+    let out = sample(
+        &db,
+        &[
+            "sample",
+            "draw",
+            "--unit",
+            "scjg",
+            "--quarter",
+            "2025Q4",
+            "--seed",
+            "demo",
+            "--as-of",
+            "2025-12-31",
+            "--xlsx",
+            sheet.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    use calamine::Reader as _;
+    let mut book: calamine::Xlsx<_> = calamine::open_workbook(&sheet).unwrap();
+    assert_eq!(book.sheet_names(), ["抽查清单"]);
+    let range = book.worksheet_range("抽查清单").unwrap();
+    let cell = |r: u32, c: u32| {
+        range
+            .get_value((r, c))
+            .map(|v| v.to_string())
+            .unwrap_or_default()
+    };
+    assert!(
+        cell(0, 0).contains("稻城县市场监督管理局 2025Q4"),
+        "{}",
+        cell(0, 0)
+    );
+    assert!(cell(1, 0).contains("随机种子 demo"));
+    assert_eq!(cell(3, 1), "案号");
+    let first = a["files"][0]["case_no"].as_str().unwrap();
+    assert_eq!(cell(4, 1), first);
+    assert_eq!(cell(6, 0), "3");
+    assert_eq!(cell(7, 1), "", "three files, then the signatures");
     let verify = sample(
         &db,
         &["sample", "verify", "--unit", "scjg", "--quarter", "2025Q4"],
