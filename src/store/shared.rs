@@ -831,10 +831,11 @@ impl Store for Backend {
         let mut out = Vec::new();
         for feed in Feed::ALL {
             let sql = format!(
-                "SELECT unit_id, COUNT(*) AS n FROM {} WHERE unit_known = $1 GROUP BY unit_id ORDER BY unit_id",
+                // A literal, so that the partial index of unknown units (migration 0008) serves it.
+                "SELECT unit_id, COUNT(*) AS n FROM {} WHERE unit_known = false GROUP BY unit_id ORDER BY unit_id",
                 feed.table()
             );
-            let rows = sqlx::query(AssertSqlSafe(sql)).bind(false).fetch_all(&self.reader).await?;
+            let rows = sqlx::query(AssertSqlSafe(sql)).fetch_all(&self.reader).await?;
             for r in rows {
                 out.push((feed, r.try_get("unit_id")?, r.try_get("n")?));
             }
@@ -1244,9 +1245,10 @@ impl Store for Backend {
             // Less the files reviewed (by as_of) before the quarter: from the reviews, which are
             // few, to their cases by key.
             let rows = sqlx::query(
+                // CROSS JOIN keeps SQLite's join order: from the reviews to the cases.
                 "SELECT c.unit_id AS unit_id, COUNT(*) AS n FROM reviews r \
-                 JOIN cases c ON c.unit_id = r.unit_id AND c.case_key = r.case_key \
-                 WHERE r.reviewed_on < $1 AND r.reviewed_on <= $2 AND c.closed_on >= $3 AND c.closed_on <= $4 \
+                 CROSS JOIN cases c \
+                 WHERE c.unit_id = r.unit_id AND c.case_key = r.case_key AND r.reviewed_on < $1 AND r.reviewed_on <= $2 AND c.closed_on >= $3 AND c.closed_on <= $4 \
                  GROUP BY c.unit_id",
             )
             .bind(quarter_first)
