@@ -51,6 +51,13 @@ const JSON_TRIPLES: (&str, &str) = (
 /// A bound JSON array of integers as a one-column subquery.
 const JSON_IDS: (&str, &str) = ("SELECT (jsonb_array_elements_text(", "::jsonb))::bigint");
 
+/// Unused on PostgreSQL (SQLite's page cache setting).
+const WRITER_CACHE: &str = "";
+
+/// Whether a first load drops a table's secondary indexes and rebuilds them at commit: not on
+/// PostgreSQL, where other replicas may read while an import runs.
+const DEFER_INDEXES: bool = false;
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 #[derive(Debug, Clone)]

@@ -54,6 +54,13 @@ const JSON_TRIPLES: (&str, &str) = (
 /// A bound JSON array of integers as a one-column subquery.
 const JSON_IDS: (&str, &str) = ("SELECT value FROM json_each(", ")");
 
+/// The writer's page cache (`PRAGMA cache_size`: negative is KiB).
+const WRITER_CACHE: &str = "-16000";
+
+/// Whether a first load drops a table's secondary indexes and rebuilds them at commit (SQLite:
+/// one writer, so nobody else misses them meanwhile).
+const DEFER_INDEXES: bool = true;
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 #[derive(Debug, Clone)]
@@ -71,7 +78,7 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(cfg.busy_timeout_secs))
             .foreign_keys(true)
-            .pragma("cache_size", "-16000")
+            .pragma("cache_size", WRITER_CACHE)
             .pragma("temp_store", "memory");
         if let Some(parent) = Path::new(opts.get_filename()).parent()
             && !parent.as_os_str().is_empty()

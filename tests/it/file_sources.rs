@@ -503,3 +503,51 @@ async fn a_review_ledger_is_read_and_a_review_with_one_reviewer_is_quarantined()
             .any(|e| e.item.reason.contains("at least two reviewers"))
     );
 }
+
+/// The secondary indexes of the SQLite cases table, by name.
+async fn case_indexes(url: &str) -> Vec<String> {
+    let pool = sqlx::SqlitePool::connect(url).await.unwrap();
+    let rows: Vec<(String,)> = sqlx::query_as(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'cases' AND sql IS NOT NULL ORDER BY name",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    rows.into_iter().map(|(n,)| n).collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_first_load_rebuilds_the_indexes_it_dropped_and_a_failed_one_keeps_them() {
+    let ts = common::temp_sqlite();
+    let store = common::open(&ts.url).await;
+    let before = case_indexes(&ts.url).await;
+    assert!(
+        before.contains(&"cases_unit_closed".to_string()),
+        "{before:?}"
+    );
+    let body = "执法单位,案号,当事人,结案日期\n县市场监管局,稻市监罚〔2025〕1号,甲,2025-03-01\n县市场监管局,稻市监罚〔2025〕2号,乙,2025-03-02\n";
+    // An import that never commits leaves everything as it was.
+    {
+        let mut imp = store.begin_import("x", common::now()).await.unwrap();
+        let rec = liandong::records::Record {
+            feed: Feed::Cases,
+            unit_id: "scjg".into(),
+            unit_known: true,
+            case_no: liandong::domain::case_no::CaseNo::parse("稻市监罚〔2025〕9号").unwrap(),
+            values: vec![Value::Null; Feed::Cases.fields().len()],
+        };
+        imp.put(vec![rec]).await.unwrap();
+    }
+    assert_eq!(case_indexes(&ts.url).await, before);
+    assert_eq!(store.record_count(Feed::Cases).await.unwrap(), 0);
+    let f = write(ts.dir.path(), "c.csv", body);
+    let cfg = common::config(&ts.url, vec![file_source("c", FeedName::Cases, &f)]);
+    let run = sync(&cfg, store.as_ref(), None, &common::clock, false).await;
+    assert_eq!(run[0].counts.inserted, 2);
+    assert_eq!(
+        case_indexes(&ts.url).await,
+        before,
+        "the same indexes after a first load"
+    );
+}
