@@ -252,18 +252,7 @@ pub async fn record_review(
         }
     }
     set("should_transfer", Value::Bool(args.should_transfer));
-    if record.get("grade").is_null() {
-        let score = match record.get("score") {
-            Value::Fen(f) => Some(*f),
-            _ => None,
-        };
-        if let (Some(g), Some(i)) = (
-            grading.grade(score, !record.get("veto").is_null()),
-            feed.field_index("grade"),
-        ) {
-            record.values[i] = Value::Text(g.to_owned());
-        }
-    }
+    grading.fill_grade(&mut record);
     feed.check(&record)
         .map_err(|(_, reason)| RecordError::Invalid(reason))?;
     let counts = put(store, &record, by, now).await?;

@@ -39,7 +39,7 @@ pub async fn sync(
             continue;
         }
         let started = clock();
-        let result = sync_source(store, src, &units, started, progress).await;
+        let result = sync_source(store, src, &units, &cfg.obligations, started, progress).await;
         let (counts, files, error) = match result {
             Ok((c, f)) => (c, f, None),
             Err((c, f, e)) => (c, f, Some(format!("{e:#}"))),
@@ -76,6 +76,7 @@ async fn sync_source(
     store: &dyn Store,
     src: &SourceConfig,
     units: &Units,
+    obligations: &crate::obligations::ObligationsConfig,
     now: DateTime<Utc>,
     progress: bool,
 ) -> Result<(RowCounts, Vec<String>), Failed> {
@@ -91,6 +92,7 @@ async fn sync_source(
         src,
         units,
         feed,
+        obligations,
         now,
         progress,
     };

@@ -51,6 +51,22 @@ impl Default for ObligationsConfig {
 }
 
 impl ObligationsConfig {
+    /// Gives a review record without a grade (等次) the one its score and veto items earn.
+    pub fn fill_grade(&self, r: &mut crate::records::Record) {
+        use crate::records::{Feed, Value};
+        if r.feed != Feed::Reviews || !r.get("grade").is_null() {
+            return;
+        }
+        let score = match r.get("score") {
+            Value::Fen(f) => Some(*f),
+            _ => None,
+        };
+        let veto = matches!(r.get("veto"), Value::Text(t) if !t.trim().is_empty());
+        if let (Some(g), Some(i)) = (self.grade(score, veto), Feed::Reviews.field_index("grade")) {
+            r.values[i] = Value::Text(g.to_owned());
+        }
+    }
+
     /// The grade (等次) a review's score earns: any veto item makes it 不合格; otherwise 优秀 from
     /// `grade_excellent_from`, 合格 from `grade_pass_from`, else 不合格. `None` without a score
     /// and without a veto item. The score is in hundredths (92.5 → 9250), as stored.

@@ -537,6 +537,7 @@ pub async fn import_file(run: SourceRun<'_>, path: &Path) -> anyhow::Result<RowC
         src,
         units,
         feed,
+        obligations,
         now,
         progress,
     } = run;
@@ -568,7 +569,7 @@ pub async fn import_file(run: SourceRun<'_>, path: &Path) -> anyhow::Result<RowC
         let _ = tx.blocking_send(last);
     });
 
-    let mut writer = Writer::new(store.begin_import(&src.name, now).await?);
+    let mut writer = Writer::new(store.begin_import(&src.name, now).await?).grading(obligations);
     let mut bar = Progress::new(&format!("{} {}", src.name, path.display()), progress);
     let mut outcome: anyhow::Result<()> = Ok(());
     while let Some(msg) = rx.recv().await {

@@ -308,13 +308,14 @@ pub async fn run(run: SourceRun<'_>) -> anyhow::Result<RowCounts> {
         src,
         units,
         feed,
+        obligations,
         now,
         progress,
     } = run;
     let http = HttpSource::new(src)?;
     let state = store.source_state(&src.name).await?;
     let since = state.and_then(|s| s.cursor).filter(|c| !c.is_empty());
-    let mut writer = Writer::new(store.begin_import(&src.name, now).await?);
+    let mut writer = Writer::new(store.begin_import(&src.name, now).await?).grading(obligations);
     let mut mapper = JsonMapper::new(feed, src, units);
     let mut bar = Progress::new(&src.name, progress);
     let mut newest: Option<DateTime<Utc>> = None;

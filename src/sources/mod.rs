@@ -26,6 +26,8 @@ pub struct SourceRun<'a> {
     pub src: &'a SourceConfig,
     pub units: &'a Units,
     pub feed: Feed,
+    /// How reviews without a grade get one (the cut-offs of `[obligations]`).
+    pub obligations: &'a crate::obligations::ObligationsConfig,
     /// Bookkeeping time of this run (first seen, changed, quarantined).
     pub now: DateTime<Utc>,
     /// Show progress on a terminal.
@@ -67,6 +69,8 @@ pub fn quarantine_items(
 /// Feeds items into one import transaction in batches with distinct keys.
 pub struct Writer {
     import: Box<dyn Import>,
+    /// Grades a review without one from its score (the cut-offs of `[obligations]`).
+    grading: Option<crate::obligations::ObligationsConfig>,
     pending: Vec<Record>,
     /// Hashes of the (unit, case key) pairs in `pending`. A hash collision only causes an
     /// early flush, never a wrong write.
@@ -89,6 +93,7 @@ impl Writer {
     pub fn new(import: Box<dyn Import>) -> Writer {
         Writer {
             import,
+            grading: None,
             pending: Vec::with_capacity(BATCH),
             keys: HashSet::with_capacity(BATCH),
             quarantine: Vec::new(),
@@ -96,9 +101,18 @@ impl Writer {
         }
     }
 
+    /// Reviews pushed without a grade get the one their score earns (SPEC §4).
+    pub fn grading(mut self, cfg: &crate::obligations::ObligationsConfig) -> Writer {
+        self.grading = Some(cfg.clone());
+        self
+    }
+
     pub async fn push(&mut self, item: Item) -> StoreResult<()> {
         match item {
-            Item::Record(r) => {
+            Item::Record(mut r) => {
+                if let Some(g) = &self.grading {
+                    g.fill_grade(&mut r);
+                }
                 let key = fnv1a(r.unit_id.as_bytes(), r.case_no.key().as_bytes());
                 // A case listed twice in one file: the later row is applied after the earlier
                 // one (as an update), never in the same statement.

@@ -114,12 +114,13 @@ where
         src,
         units,
         feed,
+        obligations,
         now,
         progress,
     } = run;
     let cursor_col = src.cursor_column.clone().unwrap_or_default();
     let mut mapper = JsonMapper::new(feed, src, units);
-    let mut writer = Writer::new(store.begin_import(&src.name, now).await?);
+    let mut writer = Writer::new(store.begin_import(&src.name, now).await?).grading(obligations);
     let mut in_batch = 0u32;
     let mut last_cursor: Option<String> = None;
     let mut bar = Progress::new(&src.name, progress);
@@ -142,7 +143,7 @@ where
             let c = writer.commit(last_cursor.clone()).await?;
             total.add(&c);
             bar.tick(total.seen);
-            writer = Writer::new(store.begin_import(&src.name, now).await?);
+            writer = Writer::new(store.begin_import(&src.name, now).await?).grading(obligations);
             in_batch = 0;
         }
         if src.max_rows_per_run.is_some_and(|m| row_no as u64 >= m) {

@@ -491,6 +491,9 @@ async fn a_review_ledger_is_read_and_a_review_with_one_reviewer_is_quarantined()
         "scores are kept in hundredths"
     );
     assert_eq!(rows[1].record.get("should_transfer"), &Value::Bool(true));
+    // Without 等次, the grade comes from the score and veto items (a veto: 不合格).
+    assert_eq!(rows[0].record.get("grade"), &Value::Text("优秀".into()));
+    assert_eq!(rows[1].record.get("grade"), &Value::Text("不合格".into()));
     let q = store.quarantined(None, 10).await.unwrap();
     let mut why: Vec<(i64, &str)> = q
         .iter()

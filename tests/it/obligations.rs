@@ -196,3 +196,81 @@ async fn postgres_a_recorded_draw_replays_and_verify_names_what_changed() {
     let store = common::open(&db.url).await;
     a_recorded_draw_replays_and_verify_names_what_changed(store.as_ref()).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_training_owed_per_unit_counts_for_the_unit_that_held_it_or_took_part() {
+    let tmp = common::temp_sqlite();
+    let store = common::open(&tmp.url).await;
+    let event = |unit: &str, no: &str, kind: &str, on: &str, units: Option<&str>| {
+        let feed = Feed::Events;
+        let mut r = Record {
+            feed,
+            unit_id: unit.into(),
+            unit_known: true,
+            case_no: CaseNo::parse(no).unwrap(),
+            values: vec![Value::Null; feed.fields().len()],
+        };
+        let mut set = |f: &str, v: Value| r.values[feed.field_index(f).unwrap()] = v;
+        set("kind", Value::Text(kind.into()));
+        set("held_on", Value::Date(day(on)));
+        if let Some(u) = units {
+            set("units", Value::Text(u.into()));
+        }
+        r
+    };
+    put(
+        store.as_ref(),
+        vec![
+            event("jtys", "培训-1", "专题培训", "2025-06-05", None),
+            event(
+                "fjld",
+                "培训-2",
+                "training",
+                "2025-07-01",
+                Some("县自然资源局、县农业农村局"),
+            ),
+            event("fjld", "会议-1", "府检联动工作会议", "2025-12-02", None),
+        ],
+    )
+    .await;
+    let cfg = ObligationsConfig {
+        training_scope: liandong::obligations::annual::TrainingScope::PerUnit,
+        ..ObligationsConfig::default()
+    };
+    let o = liandong::obligations::status::obligations(
+        store.as_ref(),
+        &cfg,
+        &common::units(),
+        day("2025-11-01"),
+    )
+    .await
+    .unwrap();
+    let states: Vec<(&str, &str)> = o
+        .units
+        .iter()
+        .map(|u| {
+            (
+                u.unit_id.as_str(),
+                u.training.as_ref().unwrap().state.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("scjg", "remind"),
+            ("zrzy", "held"),
+            ("jtys", "held"),
+            ("nync", "held")
+        ]
+    );
+    assert!(
+        o.training.is_none(),
+        "no county-wide training when owed per unit"
+    );
+    assert_eq!(
+        o.meeting.state.as_str(),
+        "remind",
+        "the meeting is after the day looked at"
+    );
+}
