@@ -373,117 +373,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             .await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Record(
-            what @ (RecordCommand::Review(_)
-            | RecordCommand::Meeting(_)
-            | RecordCommand::Training(_)),
-        ) => {
-            let cfg = load_config(&cli)?;
-            let units = Units::new(&cfg.units);
-            let store = store::open(&cfg.store).await?;
-            let by = current_user();
-            let usage = |e: crate::record::RecordError| match e {
-                crate::record::RecordError::Store(s) => anyhow::Error::from(s),
-                other => UsageError(other.to_string()).into(),
-            };
-            let (noun, (record, counts)) = match what {
-                RecordCommand::Review(a) => (
-                    "review of",
-                    crate::record::record_review(
-                        store.as_ref(),
-                        &units,
-                        &cfg.obligations,
-                        a,
-                        &by,
-                        Utc::now(),
-                    )
-                    .await
-                    .map_err(usage)?,
-                ),
-                RecordCommand::Meeting(a) | RecordCommand::Training(a) => {
-                    let kind = if matches!(what, RecordCommand::Meeting(_)) {
-                        "meeting"
-                    } else {
-                        "training"
-                    };
-                    (
-                        kind,
-                        crate::record::record_event(
-                            store.as_ref(),
-                            &units,
-                            kind,
-                            a,
-                            &by,
-                            Utc::now(),
-                        )
-                        .await
-                        .map_err(usage)?,
-                    )
-                }
-                _ => unreachable!("matched above"),
-            };
-            let verb = match (counts.inserted, counts.updated) {
-                (1, _) => "recorded",
-                (_, 1) => "updated",
-                _ => "unchanged:",
-            };
-            println!(
-                "{verb} {noun} {} ({})",
-                record.case_no.as_written(),
-                units.display_name(&record.unit_id)
-            );
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Record(what) => {
-            let cfg = load_config(&cli)?;
-            let units = Units::new(&cfg.units);
-            let cal = cfg.calendar()?;
-            let (feed, months, args, noun) = match what {
-                RecordCommand::Recommendation(a) => (
-                    Feed::Recommendations,
-                    cfg.rules.r7_months,
-                    a,
-                    "recommendation",
-                ),
-                RecordCommand::Opinion(a) => (Feed::Opinions, cfg.rules.r8_months, a, "opinion"),
-                _ => unreachable!("reviews and events are recorded above"),
-            };
-            let store = store::open(&cfg.store).await?;
-            let by = current_user();
-            let done = crate::record::record_document(
-                store.as_ref(),
-                &units,
-                &cal,
-                feed,
-                months,
-                args,
-                &by,
-                Utc::now(),
-            )
-            .await
-            .map_err(|e| match e {
-                crate::record::RecordError::Store(s) => anyhow::Error::from(s),
-                other => UsageError(other.to_string()).into(),
-            })?;
-            let r = &done.record;
-            let verb = match (done.counts.inserted, done.counts.updated) {
-                (1, _) => "recorded",
-                (_, 1) => "updated",
-                _ => "unchanged:",
-            };
-            let mut line = format!(
-                "{verb} {noun} {} to {}",
-                r.case_no.as_written(),
-                units.display_name(&r.unit_id)
-            );
-            match (r.get("replied_on"), done.due) {
-                (Value::Date(d), _) => line.push_str(&format!("; replied {d}")),
-                (_, Some(due)) => line.push_str(&format!("; reply due {due}")),
-                _ => {}
-            }
-            println!("{line}");
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Record(what) => record(&cli, what).await,
         Command::Sample(cmd) => sample(&cli, cmd).await,
         Command::Obligations { as_of, format } => {
             let cfg = load_config(&cli)?;
@@ -1058,6 +948,80 @@ fn print_obligations(
         }
     }
     Ok(())
+}
+
+/// `liandong record …`: stores what people did and prints one line saying what was stored.
+async fn record(cli: &Cli, what: &RecordCommand) -> anyhow::Result<ExitCode> {
+    use crate::record::{self as rec, RecordError};
+    let cfg = load_config(cli)?;
+    let units = Units::new(&cfg.units);
+    let cal = cfg.calendar()?;
+    let store = store::open(&cfg.store).await?;
+    let by = current_user();
+    let now = Utc::now();
+    let usage = |e: RecordError| match e {
+        RecordError::Store(s) => anyhow::Error::from(s),
+        other => UsageError(other.to_string()).into(),
+    };
+    let verb = |c: store::RowCounts| match (c.inserted, c.updated) {
+        (1, _) => "recorded",
+        (_, 1) => "updated",
+        _ => "unchanged:",
+    };
+    let line = match what {
+        RecordCommand::Recommendation(a) | RecordCommand::Opinion(a) => {
+            let (feed, months, noun) = match what {
+                RecordCommand::Opinion(_) => (Feed::Opinions, cfg.rules.r8_months, "opinion"),
+                _ => (Feed::Recommendations, cfg.rules.r7_months, "recommendation"),
+            };
+            let done =
+                rec::record_document(store.as_ref(), &units, &cal, feed, months, a, &by, now)
+                    .await
+                    .map_err(usage)?;
+            let r = &done.record;
+            let mut line = format!(
+                "{} {noun} {} to {}",
+                verb(done.counts),
+                r.case_no.as_written(),
+                units.display_name(&r.unit_id)
+            );
+            match (r.get("replied_on"), done.due) {
+                (Value::Date(d), _) => line.push_str(&format!("; replied {d}")),
+                (_, Some(due)) => line.push_str(&format!("; reply due {due}")),
+                _ => {}
+            }
+            line
+        }
+        RecordCommand::Review(a) => {
+            let (r, counts) =
+                rec::record_review(store.as_ref(), &units, &cfg.obligations, a, &by, now)
+                    .await
+                    .map_err(usage)?;
+            format!(
+                "{} review of {} ({})",
+                verb(counts),
+                r.case_no.as_written(),
+                units.display_name(&r.unit_id)
+            )
+        }
+        RecordCommand::Meeting(a) | RecordCommand::Training(a) => {
+            let kind = match what {
+                RecordCommand::Meeting(_) => "meeting",
+                _ => "training",
+            };
+            let (r, counts) = rec::record_event(store.as_ref(), &units, kind, a, &by, now)
+                .await
+                .map_err(usage)?;
+            format!(
+                "{} {kind} {} ({})",
+                verb(counts),
+                r.case_no.as_written(),
+                units.display_name(&r.unit_id)
+            )
+        }
+    };
+    println!("{line}");
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn sample(cli: &Cli, cmd: &SampleCommand) -> anyhow::Result<ExitCode> {
