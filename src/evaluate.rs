@@ -354,11 +354,7 @@ async fn load_full(
     rules: &RulesConfig,
     platforms: &[Feed],
 ) -> anyhow::Result<Loaded> {
-    let min_amount_fen = rules
-        .r6_thresholds
-        .iter()
-        .filter_map(|t| crate::domain::values::parse_amount_fen(&t.amount_yuan).ok())
-        .min();
+    let min_amount_fen = r6_min_fen(rules);
     let filter = SubjectFilter {
         decided: rules.r4_enabled || rules.r5_enabled,
         major: rules.r9_enabled,
@@ -431,6 +427,15 @@ fn cause_patterns(rules: &RulesConfig) -> Vec<String> {
     out
 }
 
+/// The smallest R6 threshold, in fen: no case below it can be an R6 candidate.
+fn r6_min_fen(rules: &RulesConfig) -> Option<i64> {
+    rules
+        .r6_thresholds
+        .iter()
+        .filter_map(|t| crate::domain::values::parse_amount_fen(&t.amount_yuan).ok())
+        .min()
+}
+
 /// Cases per page when R6 is fed page by page.
 const R6_PAGE: i64 = 5_000;
 
@@ -442,12 +447,7 @@ async fn r6_by_pages(
     now: DateTime<Utc>,
     skip: &HashSet<i64>,
 ) -> anyhow::Result<Vec<crate::rules::Finding>> {
-    let Some(min_amount_fen) = rules
-        .r6_thresholds
-        .iter()
-        .filter_map(|t| crate::domain::values::parse_amount_fen(&t.amount_yuan).ok())
-        .min()
-    else {
+    let Some(min_amount_fen) = r6_min_fen(rules) else {
         return Ok(Vec::new());
     };
     // Only R6 can fire on these cases: no transfer decision, and no platform rows given.

@@ -141,18 +141,13 @@ pub async fn record_document(
     let number = CaseNo::parse(&args.number)
         .map_err(|e| RecordError::BadNumber(args.number.clone(), e.to_string()))?;
     let (mut record, is_new) = stored_or_new(store, feed, &unit.id, &number).await?;
-    let mut set = |field: &str, v: Value| {
-        if let Some(i) = feed.field_index(field) {
-            record.values[i] = v;
-        }
-    };
     for (field, text) in [
         ("case_ref", &args.case_ref),
         ("title", &args.title),
         ("reply", &args.reply),
     ] {
         if let Some(t) = text.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
-            set(field, Value::Text(t.to_owned()));
+            record.set(field, Value::Text(t.to_owned()));
         }
     }
     for (field, flag, text) in [
@@ -161,7 +156,7 @@ pub async fn record_document(
         ("replied_on", "replied", &args.replied),
     ] {
         if let Some(t) = text {
-            set(field, Value::Date(date_arg(flag, t)?));
+            record.set(field, Value::Date(date_arg(flag, t)?));
         }
     }
     let date = |field: &str| match record.get(field) {
@@ -233,25 +228,20 @@ pub async fn record_review(
     let number = CaseNo::parse(&args.case_no)
         .map_err(|e| RecordError::BadNumber(args.case_no.clone(), e.to_string()))?;
     let (mut record, _) = stored_or_new(store, feed, &unit.id, &number).await?;
-    let mut set = |field: &str, v: Value| {
-        if let Some(i) = feed.field_index(field) {
-            record.values[i] = v;
-        }
-    };
-    set("reviewed_on", Value::Date(date_arg("date", &args.date)?));
-    set("reviewers", Value::Text(args.reviewers.trim().to_owned()));
+    record.set("reviewed_on", Value::Date(date_arg("date", &args.date)?));
+    record.set("reviewers", Value::Text(args.reviewers.trim().to_owned()));
     if let Some(score) = &args.score {
         let fen = crate::domain::values::parse_amount_fen(score).map_err(|_| {
             RecordError::Invalid(format!("--score {score:?} is not a number (92 or 92.5)"))
         })?;
-        set("score", Value::Fen(fen));
+        record.set("score", Value::Fen(fen));
     }
     for (field, text) in [("grade", &args.grade), ("veto", &args.veto)] {
         if let Some(t) = text.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
-            set(field, Value::Text(t.to_owned()));
+            record.set(field, Value::Text(t.to_owned()));
         }
     }
-    set("should_transfer", Value::Bool(args.should_transfer));
+    record.set("should_transfer", Value::Bool(args.should_transfer));
     grading.fill_grade(&mut record);
     feed.check(&record)
         .map_err(|(_, reason)| RecordError::Invalid(reason))?;
@@ -318,13 +308,8 @@ pub async fn record_event(
     let number = CaseNo::parse(&number_text)
         .map_err(|e| RecordError::BadNumber(number_text.clone(), e.to_string()))?;
     let (mut record, _) = stored_or_new(store, feed, &unit.id, &number).await?;
-    let mut set = |field: &str, v: Value| {
-        if let Some(i) = feed.field_index(field) {
-            record.values[i] = v;
-        }
-    };
-    set("kind", Value::Text(kind.to_owned()));
-    set("held_on", Value::Date(held));
+    record.set("kind", Value::Text(kind.to_owned()));
+    record.set("held_on", Value::Date(held));
     for (field, text) in [
         ("title", &args.title),
         ("units", &args.units),
@@ -332,7 +317,7 @@ pub async fn record_event(
         ("minutes", &args.minutes),
     ] {
         if let Some(t) = text.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
-            set(field, Value::Text(t.to_owned()));
+            record.set(field, Value::Text(t.to_owned()));
         }
     }
     let counts = put(store, &record, by, now).await?;

@@ -720,6 +720,17 @@ impl Record {
             .collect()
     }
 
+    /// Sets a field by name; a name the feed does not have changes nothing.
+    pub fn set(&mut self, field: &str, v: Value) {
+        if let Some(slot) = self
+            .feed
+            .field_index(field)
+            .and_then(|i| self.values.get_mut(i))
+        {
+            *slot = v;
+        }
+    }
+
     pub fn get(&self, field: &str) -> &Value {
         self.feed
             .field_index(field)

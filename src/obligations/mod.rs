@@ -62,8 +62,8 @@ impl ObligationsConfig {
             _ => None,
         };
         let veto = matches!(r.get("veto"), Value::Text(t) if !t.trim().is_empty());
-        if let (Some(g), Some(i)) = (self.grade(score, veto), Feed::Reviews.field_index("grade")) {
-            r.values[i] = Value::Text(g.to_owned());
+        if let Some(g) = self.grade(score, veto) {
+            r.set("grade", Value::Text(g.to_owned()));
         }
     }
 

@@ -186,9 +186,8 @@ async fn incremental_passes_leave_the_store_as_a_full_pass_would(store: &dyn Sto
                 "2025-10-09 10:00",
                 60_000,
             );
-            r.values[Feed::Referrals.field_index("police_decision").unwrap()] = text("立案");
-            r.values[Feed::Referrals.field_index("police_decided_on").unwrap()] =
-                Value::Date(day("2025-10-10"));
+            r.set("police_decision", text("立案"));
+            r.set("police_decided_on", Value::Date(day("2025-10-10")));
             r
         }],
     )
@@ -348,8 +347,8 @@ async fn incremental_passes_leave_the_store_as_a_full_pass_would(store: &dyn Sto
         "ambiguous now: R1 of 5号 open again"
     );
     let mut withdrawn = transfer("zrzy", "稻自然资罚〔2025〕6号", "王五", "2025-10-21", 1_000);
-    withdrawn.values[Feed::Cases.field_index("transfer_decided_on").unwrap()] = Value::Null;
-    withdrawn.values[Feed::Cases.field_index("suspected_crime").unwrap()] = Value::Bool(false);
+    withdrawn.set("transfer_decided_on", Value::Null);
+    withdrawn.set("suspected_crime", Value::Bool(false));
     put(store, "cases", vec![withdrawn]).await;
     step(&cfg, store, "2025-10-23", "the rival's transfer withdrawn").await;
     assert!(!open_findings(store).await.iter().any(|(k, _)| *k == r1_5));

@@ -14,32 +14,28 @@ fn day(s: &str) -> NaiveDate {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
 }
 
-fn closed(no: u32, closed_on: &str, major: bool) -> Record {
-    let feed = Feed::Cases;
-    let mut r = Record {
+/// A record of `feed` with every field empty.
+fn blank(feed: Feed, unit: &str, no: &str) -> Record {
+    Record {
         feed,
-        unit_id: "scjg".into(),
+        unit_id: unit.into(),
         unit_known: true,
-        case_no: CaseNo::parse(&format!("稻市监罚〔2025〕{no}号")).unwrap(),
+        case_no: CaseNo::parse(no).unwrap(),
         values: vec![Value::Null; feed.fields().len()],
-    };
-    let mut set = |f: &str, v: Value| r.values[feed.field_index(f).unwrap()] = v;
-    set("closed_on", Value::Date(day(closed_on)));
-    set("major", Value::Bool(major));
+    }
+}
+
+fn closed(no: u32, closed_on: &str, major: bool) -> Record {
+    let mut r = blank(Feed::Cases, "scjg", &format!("稻市监罚〔2025〕{no}号"));
+    r.set("closed_on", Value::Date(day(closed_on)));
+    r.set("major", Value::Bool(major));
     r
 }
 
 fn review(no: u32, on: &str) -> Record {
-    let feed = Feed::Reviews;
-    let mut r = Record {
-        feed,
-        unit_id: "scjg".into(),
-        unit_known: true,
-        case_no: CaseNo::parse(&format!("稻市监罚〔2025〕{no}号")).unwrap(),
-        values: vec![Value::Null; feed.fields().len()],
-    };
-    r.values[feed.field_index("reviewed_on").unwrap()] = Value::Date(day(on));
-    r.values[feed.field_index("reviewers").unwrap()] = Value::Text("甲、乙".into());
+    let mut r = blank(Feed::Reviews, "scjg", &format!("稻市监罚〔2025〕{no}号"));
+    r.set("reviewed_on", Value::Date(day(on)));
+    r.set("reviewers", Value::Text("甲、乙".into()));
     r
 }
 
@@ -202,19 +198,11 @@ async fn a_training_owed_per_unit_counts_for_the_unit_that_held_it_or_took_part(
     let tmp = common::temp_sqlite();
     let store = common::open(&tmp.url).await;
     let event = |unit: &str, no: &str, kind: &str, on: &str, units: Option<&str>| {
-        let feed = Feed::Events;
-        let mut r = Record {
-            feed,
-            unit_id: unit.into(),
-            unit_known: true,
-            case_no: CaseNo::parse(no).unwrap(),
-            values: vec![Value::Null; feed.fields().len()],
-        };
-        let mut set = |f: &str, v: Value| r.values[feed.field_index(f).unwrap()] = v;
-        set("kind", Value::Text(kind.into()));
-        set("held_on", Value::Date(day(on)));
+        let mut r = blank(Feed::Events, unit, no);
+        r.set("kind", Value::Text(kind.into()));
+        r.set("held_on", Value::Date(day(on)));
         if let Some(u) = units {
-            set("units", Value::Text(u.into()));
+            r.set("units", Value::Text(u.into()));
         }
         r
     };
