@@ -93,6 +93,34 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
+    /// Queue the reminders, notices and escalations due, and dispatch the outbox.
+    Notify {
+        /// Plan and send as at this time (a date, read as 00:00 Asia/Shanghai, or RFC 3339).
+        #[arg(long, value_parser = parse_as_of)]
+        as_of: Option<DateTime<Utc>>,
+        /// Print exactly who would get what; queue and send nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Messages and their delivery state, newest first (JSON: with every attempt).
+    Outbox {
+        /// Only messages in this state: pending, sending, sent, failed, dead or cancelled.
+        #[arg(long, value_parser = ["pending", "sending", "sent", "failed", "dead", "cancelled"])]
+        state: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Send one test message through a channel, straight to its provider.
+    SendTest {
+        /// email, sms or robot.
+        #[arg(long, value_parser = ["email", "sms", "robot"])]
+        channel: String,
+        /// An e-mail address, a phone number, or a robot's name.
+        #[arg(long)]
+        to: String,
+    },
     /// Waive a finding; kept with who, when and why, and it stays waived.
     Waive {
         /// The finding's id (see `findings`).
@@ -391,6 +419,24 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             .await?;
             print_obligations(&o, *format)?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Notify { as_of, dry_run } => {
+            let cfg = load_config(&cli)?;
+            let store = store::open(&cfg.store).await?;
+            crate::notify::command::notify(&cfg, store.as_ref(), *as_of, *dry_run).await
+        }
+        Command::Outbox {
+            state,
+            limit,
+            format,
+        } => {
+            let cfg = load_config(&cli)?;
+            let store = store::open(&cfg.store).await?;
+            crate::notify::command::outbox(store.as_ref(), state.as_deref(), *limit, *format).await
+        }
+        Command::SendTest { channel, to } => {
+            let cfg = load_config(&cli)?;
+            crate::notify::command::send_test(&cfg, channel, to).await
         }
         Command::Waive { id, reason, by } => {
             if reason.trim().is_empty() {

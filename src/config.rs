@@ -411,16 +411,43 @@ impl Default for SourceConfig {
     }
 }
 
-/// Notification policy (SPEC §5). Read and validated now; the dispatcher uses it.
+/// Notification policy (SPEC §5): when reminders, notices and escalations fall due, how the
+/// outbox retries, and the channels (`[notify.email]`, `[notify.sms]`, `[[notify.robots]]`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct NotifyConfig {
+    /// Reminders this many calendar days before a deadline (the latest one reached is sent).
     pub reminder_days: Vec<u32>,
+    /// Overdue days after which the unit head, then the liaison office, is told.
     pub escalate_after_days: Vec<u32>,
+    /// While overdue, the notice is repeated this often (days).
     pub repeat_every_days: u32,
+    /// Whether violations that cannot be undone by acting (a late entry, R2) repeat too; by
+    /// default they get the notice and the escalation, not the weekly repeat.
+    pub repeat_violations: bool,
+    /// SMS only inside these hours, on working days (email any time).
     pub sms_hours: String,
+    /// Other stages for one rule (`R1` … `R10`) or obligation (`sampling`, `meeting`,
+    /// `training`): `[notify.stages.R7] reminder_days = [14, 7, 1]`.
+    pub stages: BTreeMap<String, StageConfig>,
+    /// Told when a message is dead-lettered (email addresses).
+    pub admin_emails: Vec<String>,
+    /// Attempts before a message is dead.
+    pub max_attempts: u32,
+    /// Backoff: the first retry after this many seconds, doubling up to `retry_max_secs`,
+    /// each with up to 20 % jitter.
+    pub retry_base_secs: u64,
+    pub retry_max_secs: u64,
+    /// How long a claimed message stays reserved for the process that claimed it.
+    pub lease_secs: u64,
+    /// Messages claimed at a time, and sent at once.
+    pub batch_size: u32,
+    pub concurrency: u32,
+    /// A folder whose templates replace the shipped ones of the same name.
+    pub templates_dir: Option<PathBuf>,
     pub email: EmailConfig,
-    pub sms: Option<Table>,
+    pub sms: Option<SmsConfig>,
+    pub robots: Vec<RobotConfig>,
 }
 
 impl Default for NotifyConfig {
@@ -429,9 +456,165 @@ impl Default for NotifyConfig {
             reminder_days: vec![7, 3, 1],
             escalate_after_days: vec![3, 10],
             repeat_every_days: 7,
+            repeat_violations: false,
             sms_hours: "08:30-18:00".into(),
+            stages: BTreeMap::new(),
+            admin_emails: Vec::new(),
+            max_attempts: 8,
+            retry_base_secs: 60,
+            retry_max_secs: 6 * 3600,
+            lease_secs: 300,
+            batch_size: 100,
+            concurrency: 4,
+            templates_dir: None,
             email: EmailConfig::default(),
             sms: None,
+            robots: Vec::new(),
+        }
+    }
+}
+
+/// The stages of one rule or obligation, where they differ from `[notify]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct StageConfig {
+    pub reminder_days: Option<Vec<u32>>,
+    pub escalate_after_days: Option<Vec<u32>>,
+    pub repeat_every_days: Option<u32>,
+    /// `false`: nobody is notified of it (it still counts in reports).
+    pub enabled: Option<bool>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SmsProvider {
+    Aliyun,
+    Tencent,
+    Http,
+}
+
+/// `[notify.sms]`: one SMS provider. Keys per provider; secrets only by file or credential.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct SmsConfig {
+    pub provider: SmsProvider,
+    /// Another address for the provider's API (a private gateway, a test server).
+    pub endpoint: Option<String>,
+    pub timeout_secs: u64,
+    /// Requests per second at most.
+    pub rate_per_second: u32,
+    /// Messages a day to one number at most (0: the provider's documented limit: Aliyun 50,
+    /// Tencent 10, none for http).
+    pub daily_per_number: u32,
+    /// The approved signature (签名), shown as 【…】.
+    pub sign_name: String,
+    /// Aliyun TemplateCode or Tencent TemplateId of the approved digest template.
+    pub template: String,
+    /// The template's parameters in order, by name: unit, count, overdue, due_soon, first_case,
+    /// first_due, office.
+    pub template_params: Vec<String>,
+    /// Aliyun AccessKey id / Tencent SecretId.
+    pub key_id: Option<String>,
+    /// Aliyun AccessKey secret / Tencent SecretKey, or the http gateway's token (`{{ secret }}`).
+    pub secret_file: Option<PathBuf>,
+    pub secret_credential: Option<String>,
+    /// Tencent: SmsSdkAppId and region.
+    pub sdk_app_id: String,
+    pub region: String,
+    /// http: the gateway.
+    pub url: Option<String>,
+    pub method: String,
+    /// http: headers, each value a template (`{{ secret }}` …).
+    pub headers: BTreeMap<String, String>,
+    /// http: the body template; it sees `phone`, `text`, `message_id`, `sign_name`, `secret`.
+    pub body: String,
+    /// http: the statuses that mean accepted.
+    pub success_status: Vec<u16>,
+    /// http: a JSON pointer into the answer and the value it must have to mean accepted.
+    pub success_pointer: Option<String>,
+    pub success_value: Option<String>,
+    /// http: a JSON pointer to the gateway's message id.
+    pub id_pointer: Option<String>,
+}
+
+impl Default for SmsConfig {
+    fn default() -> Self {
+        SmsConfig {
+            provider: SmsProvider::Http,
+            endpoint: None,
+            timeout_secs: 10,
+            rate_per_second: 10,
+            daily_per_number: 0,
+            sign_name: String::new(),
+            template: String::new(),
+            template_params: ["unit", "count", "overdue"].map(String::from).to_vec(),
+            key_id: None,
+            secret_file: None,
+            secret_credential: None,
+            sdk_app_id: String::new(),
+            region: "ap-guangzhou".into(),
+            url: None,
+            method: "POST".into(),
+            headers: BTreeMap::new(),
+            body: String::new(),
+            success_status: vec![200],
+            success_pointer: None,
+            success_value: None,
+            id_pointer: None,
+        }
+    }
+}
+
+impl SmsConfig {
+    /// The daily limit per number in force.
+    pub fn daily_limit(&self) -> Option<u32> {
+        match (self.daily_per_number, self.provider) {
+            (0, SmsProvider::Aliyun) => Some(50),
+            (0, SmsProvider::Tencent) => Some(10),
+            (0, SmsProvider::Http) => None,
+            (n, _) => Some(n),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum RobotKind {
+    Wecom,
+    Dingtalk,
+}
+
+/// `[[notify.robots]]`: a group robot that receives a unit's digests.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct RobotConfig {
+    pub name: String,
+    pub kind: RobotKind,
+    /// The unit (id) whose contacts' digests it receives; the liaison unit's robot receives the
+    /// escalations to the liaison office.
+    pub unit: String,
+    /// The webhook (it carries the robot's key: prefer `url_file` or `url_credential`).
+    pub url: Option<String>,
+    pub url_file: Option<PathBuf>,
+    pub url_credential: Option<String>,
+    /// DingTalk's signing secret (加签), when the robot has one.
+    pub secret_file: Option<PathBuf>,
+    pub secret_credential: Option<String>,
+    pub timeout_secs: u64,
+}
+
+impl Default for RobotConfig {
+    fn default() -> Self {
+        RobotConfig {
+            name: String::new(),
+            kind: RobotKind::Wecom,
+            unit: String::new(),
+            url: None,
+            url_file: None,
+            url_credential: None,
+            secret_file: None,
+            secret_credential: None,
+            timeout_secs: 10,
         }
     }
 }
@@ -1014,6 +1197,7 @@ fn validate(cfg: &Config, index: &EntryIndex, problems: &mut Vec<Problem>) {
     if n.repeat_every_days == 0 {
         problems.push(problem("notify.repeat_every_days", "must be at least 1"));
     }
+    validate_notify(n, &unit_ids, problems);
     if n.email.transport == EmailTransport::Smtp
         && n.email.security == EmailSecurity::None
         && !is_loopback_host(&n.email.host)
@@ -1022,6 +1206,168 @@ fn validate(cfg: &Config, index: &EntryIndex, problems: &mut Vec<Problem>) {
             "notify.email.security",
             "\"none\" is only allowed to a loopback address; use \"starttls\" or \"tls\"",
         ));
+    }
+}
+
+fn validate_notify(
+    n: &NotifyConfig,
+    unit_ids: &std::collections::HashSet<String>,
+    problems: &mut Vec<Problem>,
+) {
+    for (key, st) in &n.stages {
+        let known = matches!(key.as_str(), "sampling" | "meeting" | "training")
+            || crate::rules::RuleId::parse(key).is_some();
+        if !known {
+            problems.push(problem(
+                format!("notify.stages.{key}"),
+                "expected a rule (R1 … R10) or an obligation (sampling, meeting, training)",
+            ));
+        }
+        if st.repeat_every_days == Some(0) {
+            problems.push(problem(
+                format!("notify.stages.{key}.repeat_every_days"),
+                "must be at least 1",
+            ));
+        }
+    }
+    if n.max_attempts == 0 {
+        problems.push(problem("notify.max_attempts", "must be at least 1"));
+    }
+    if n.batch_size == 0 || n.concurrency == 0 {
+        problems.push(problem(
+            "notify.batch_size",
+            "batch_size and concurrency must be at least 1",
+        ));
+    }
+    if n.lease_secs < 5 && n.lease_secs != 1 {
+        // 1 s is for tests of crash recovery; anything else this short risks double sends.
+        problems.push(problem("notify.lease_secs", "must be at least 5 seconds"));
+    }
+    for (i, a) in n.admin_emails.iter().enumerate() {
+        if a.parse::<lettre::message::Mailbox>().is_err() {
+            problems.push(problem(
+                format!("notify.admin_emails[{i}]"),
+                format!("{a:?} is not an e-mail address"),
+            ));
+        }
+    }
+    if n.email.from.parse::<lettre::message::Mailbox>().is_err() {
+        problems.push(problem(
+            "notify.email.from",
+            format!(
+                "{:?} is not an address such as 名称 <user@host>",
+                n.email.from
+            ),
+        ));
+    }
+    if let Some(sms) = &n.sms {
+        let need = |ok: bool, key: &str, what: &str, problems: &mut Vec<Problem>| {
+            if !ok {
+                problems.push(problem(format!("notify.sms.{key}"), what.to_string()));
+            }
+        };
+        let secret = sms.secret_file.is_some() != sms.secret_credential.is_some();
+        match sms.provider {
+            SmsProvider::Aliyun | SmsProvider::Tencent => {
+                need(
+                    sms.key_id.is_some(),
+                    "key_id",
+                    "required by this provider",
+                    problems,
+                );
+                need(
+                    secret,
+                    "secret_file",
+                    "exactly one of secret_file or secret_credential is required by this provider",
+                    problems,
+                );
+                need(
+                    !sms.sign_name.is_empty(),
+                    "sign_name",
+                    "required by this provider",
+                    problems,
+                );
+                need(
+                    !sms.template.is_empty(),
+                    "template",
+                    "required by this provider",
+                    problems,
+                );
+                if sms.provider == SmsProvider::Tencent {
+                    need(
+                        !sms.sdk_app_id.is_empty(),
+                        "sdk_app_id",
+                        "required by Tencent Cloud",
+                        problems,
+                    );
+                }
+            }
+            SmsProvider::Http => {
+                need(
+                    sms.url.is_some(),
+                    "url",
+                    "required by the http provider",
+                    problems,
+                );
+                need(
+                    !sms.body.is_empty(),
+                    "body",
+                    "required by the http provider",
+                    problems,
+                );
+                if sms.secret_file.is_some() && sms.secret_credential.is_some() {
+                    problems.push(problem(
+                        "notify.sms.secret_file",
+                        "set secret_file or secret_credential, not both",
+                    ));
+                }
+            }
+        }
+        for p in crate::notify::params::unknown(&sms.template_params) {
+            problems.push(problem(
+                "notify.sms.template_params",
+                format!(
+                    "unknown parameter {p:?}: expected {}",
+                    crate::notify::params::NAMES.join(", ")
+                ),
+            ));
+        }
+        if sms.rate_per_second == 0 {
+            problems.push(problem("notify.sms.rate_per_second", "must be at least 1"));
+        }
+    }
+    let mut robot_names = std::collections::HashSet::new();
+    for (i, r) in n.robots.iter().enumerate() {
+        let p = format!("notify.robots[{i}]");
+        if r.name.is_empty() || !robot_names.insert(r.name.clone()) {
+            problems.push(problem(
+                format!("{p}.name"),
+                "a robot needs a name of its own",
+            ));
+        }
+        if !unit_ids.contains(&r.unit) {
+            problems.push(problem(
+                format!("{p}.unit"),
+                format!("{:?} is not a configured unit id", r.unit),
+            ));
+        }
+        let urls = [
+            r.url.is_some(),
+            r.url_file.is_some(),
+            r.url_credential.is_some(),
+        ];
+        if urls.iter().filter(|x| **x).count() != 1 {
+            problems.push(problem(
+                format!("{p}.url"),
+                "exactly one of url, url_file or url_credential is required",
+            ));
+        }
+        if r.secret_file.is_some() && r.secret_credential.is_some() {
+            problems.push(problem(
+                format!("{p}.secret_file"),
+                "set secret_file or secret_credential, not both",
+            ));
+        }
     }
 }
 

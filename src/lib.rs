@@ -13,6 +13,7 @@ pub mod config;
 pub mod domain;
 pub mod evaluate;
 pub mod mask;
+pub mod notify;
 pub mod obligations;
 pub mod output;
 pub mod record;

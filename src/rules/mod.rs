@@ -95,6 +95,27 @@ impl RuleId {
         }
     }
 
+    /// `"R1"` … `"R10"`.
+    pub fn parse(s: &str) -> Option<RuleId> {
+        RuleId::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
+    /// What the rule asks, in the words of the people who read the messages and reports.
+    pub fn title_zh(self) -> &'static str {
+        match self {
+            RuleId::R1 => "移送涉嫌犯罪案件未录入两法衔接平台",
+            RuleId::R2 => "移送案件录入平台超期",
+            RuleId::R3 => "平台数据与案件不一致",
+            RuleId::R4 => "行政处罚案件未录入平台（有案必录）",
+            RuleId::R5 => "行政处罚决定未抄送公安机关、检察院",
+            RuleId::R6 => "疑似以罚代刑（达到立案追诉标准未移送）",
+            RuleId::R7 => "检察建议未按期书面回复",
+            RuleId::R8 => "检察意见未按期回复",
+            RuleId::R9 => "重大行政处罚决定未按期备案",
+            RuleId::R10 => "公安机关未按期作出立案决定",
+        }
+    }
+
     /// The legal source behind the rule (SPEC §3), for reports and messages.
     pub fn source(self) -> &'static str {
         match self {

@@ -7,6 +7,7 @@
 //! `postgres.rs`. Migrations are per backend under `migrations/<backend>/` and run at start-up
 //! and by `liandong migrate`. The conformance suite in `tests/` runs against both.
 
+pub mod outbox;
 mod postgres;
 mod sqlite;
 
@@ -329,7 +330,7 @@ pub trait Import: Send {
 }
 
 #[async_trait]
-pub trait Store: Send + Sync {
+pub trait Store: outbox::Outbox + Send + Sync {
     fn backend(&self) -> &'static str;
     async fn migrate(&self) -> StoreResult<()>;
     async fn begin_import(&self, source: &str, at: DateTime<Utc>) -> StoreResult<Box<dyn Import>>;

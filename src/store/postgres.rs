@@ -90,4 +90,8 @@ impl PgStore {
     }
 }
 
+/// Claims skip the rows another process is claiming: two dispatchers never take one message.
+const CLAIM_LOCK: &str = " FOR UPDATE SKIP LOCKED";
+
 include!("shared.rs");
+include!("outbox_sql.rs");

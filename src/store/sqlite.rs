@@ -107,4 +107,8 @@ impl SqliteStore {
     }
 }
 
+/// A claim needs no row locks: SQLite has one writer.
+const CLAIM_LOCK: &str = "";
+
 include!("shared.rs");
+include!("outbox_sql.rs");

@@ -1,0 +1,162 @@
+//! E-mail through lettre: SMTP (STARTTLS, implicit TLS, or plain to a loopback server) with a
+//! pooled connection and a timeout around every send, or `.eml` files in a folder (the embedded
+//! default). Chinese subjects and bodies are encoded by lettre.
+
+use std::time::Duration;
+
+use lettre::message::{Mailbox, MultiPart, header};
+use lettre::transport::smtp::PoolConfig;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use secrecy::ExposeSecret as _;
+
+use super::{SendError, Sent};
+use crate::config::{EmailConfig, EmailSecurity, EmailTransport};
+
+/// One e-mail to send.
+#[derive(Debug, Clone, Copy)]
+pub struct Mail<'a> {
+    /// The outbox id and dedupe key.
+    pub id: i64,
+    pub key: &'a str,
+    pub to_name: &'a str,
+    pub to: &'a str,
+    pub subject: &'a str,
+    pub text: &'a str,
+    pub html: Option<&'a str>,
+}
+
+enum Transport {
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    File(AsyncFileTransport<Tokio1Executor>),
+}
+
+pub struct Email {
+    transport: Transport,
+    from: Mailbox,
+    timeout: Duration,
+    domain: String,
+}
+
+impl Email {
+    /// Builds the transport; `connections` is the SMTP pool's size.
+    pub fn new(cfg: &EmailConfig, connections: u32) -> anyhow::Result<Email> {
+        use anyhow::Context as _;
+        let from: Mailbox = cfg
+            .from
+            .parse()
+            .with_context(|| format!("notify.email.from: {:?} is not an address", cfg.from))?;
+        let timeout = Duration::from_secs(cfg.timeout_secs.max(1));
+        let transport = match cfg.transport {
+            EmailTransport::File => {
+                std::fs::create_dir_all(&cfg.dir).with_context(|| {
+                    format!("notify.email.dir: cannot create {}", cfg.dir.display())
+                })?;
+                Transport::File(AsyncFileTransport::<Tokio1Executor>::new(&cfg.dir))
+            }
+            EmailTransport::Smtp => {
+                let mut b = match cfg.security {
+                    EmailSecurity::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&cfg.host)?,
+                    EmailSecurity::Starttls => {
+                        AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&cfg.host)?
+                    }
+                    EmailSecurity::None => {
+                        AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&cfg.host)
+                    }
+                };
+                b = b.port(cfg.port).timeout(Some(timeout)).pool_config(
+                    PoolConfig::new()
+                        .max_size(connections.max(1))
+                        // Servers drop idle connections; a short idle time keeps the pool from
+                        // handing out dead ones (lettre #743).
+                        .idle_timeout(Duration::from_secs(20)),
+                );
+                let password = crate::config::read_secret(
+                    "notify.email.password_file",
+                    cfg.password_file.as_deref(),
+                    cfg.password_credential.as_deref(),
+                )?;
+                if let (Some(user), Some(pw)) = (&cfg.username, password) {
+                    b = b.credentials(Credentials::new(
+                        user.clone(),
+                        pw.expose_secret().to_string(),
+                    ));
+                }
+                Transport::Smtp(b.build())
+            }
+        };
+        let domain = from.email.domain().to_string();
+        Ok(Email {
+            transport,
+            from,
+            timeout,
+            domain,
+        })
+    }
+
+    /// Sends one message, with the same Message-ID on every attempt (made of its outbox id and
+    /// dedupe key), so that a duplicate after a crash can be recognised.
+    pub async fn send(&self, mail: &Mail<'_>) -> Result<Sent, SendError> {
+        let Mail {
+            id,
+            key,
+            to_name,
+            to,
+            subject,
+            text,
+            html,
+        } = *mail;
+        let address = to
+            .parse()
+            .map_err(|e| SendError::Permanent(format!("{to:?} is not an e-mail address: {e}")))?;
+        let short = &hex::encode(<sha2::Sha256 as sha2::Digest>::digest(key.as_bytes()))[..12];
+        let builder = Message::builder()
+            .from(self.from.clone())
+            .to(Mailbox::new(Some(to_name.to_string()), address))
+            .subject(subject)
+            .message_id(Some(format!("<liandong.{id}.{short}@{}>", self.domain)));
+        let message = match html {
+            Some(h) => builder.multipart(MultiPart::alternative_plain_html(
+                text.to_string(),
+                h.to_string(),
+            )),
+            None => builder
+                .header(header::ContentType::TEXT_PLAIN)
+                .body(text.to_string()),
+        }
+        .map_err(|e| SendError::Permanent(format!("cannot build the message: {e}")))?;
+        let sent = tokio::time::timeout(self.timeout, async {
+            match &self.transport {
+                Transport::Smtp(t) => t
+                    .send(message)
+                    .await
+                    .map(|r| {
+                        let text: Vec<&str> = r.message().collect();
+                        Some(
+                            format!("{} {}", r.code(), text.join(" "))
+                                .chars()
+                                .take(200)
+                                .collect(),
+                        )
+                    })
+                    .map_err(|e| {
+                        if e.is_permanent() {
+                            SendError::Permanent(format!("SMTP: {e}"))
+                        } else {
+                            SendError::Transient(format!("SMTP: {e}"))
+                        }
+                    }),
+                Transport::File(t) => t
+                    .send(message)
+                    .await
+                    .map(|id| Some(format!("{id}.eml")))
+                    .map_err(|e| SendError::Transient(format!("writing the .eml file: {e}"))),
+            }
+        })
+        .await
+        .map_err(|_| {
+            SendError::Transient(format!("no answer within {} s", self.timeout.as_secs()))
+        })??;
+        Ok(Sent { provider_id: sent })
+    }
+}

@@ -1,0 +1,131 @@
+//! Notifications (SPEC §5): reminders before a deadline, the overdue notice, escalation and
+//! repeats, gathered into one digest per recipient and run, queued in the store's outbox and
+//! dispatched by email, SMS and group robots — once.
+//!
+//! * [`policy`] says which stage of an item is due for whom on a day (pure);
+//! * [`plan`] turns open findings and unmet obligations into digests;
+//! * [`queue`] writes the digests whose notices were never queued, in one transaction, with
+//!   their dedupe keys (a second process or a rerun queues nothing twice);
+//! * [`dispatch`] claims messages under a lease, sends them, and records how each attempt ended;
+//! * [`email`], [`sms`] and [`robot`] are the channels, [`templates`] the Chinese texts.
+
+pub mod command;
+pub mod dispatch;
+pub mod email;
+pub mod params;
+pub mod plan;
+pub mod policy;
+pub mod robot;
+pub mod sms;
+pub mod templates;
+
+use chrono::{DateTime, Datelike as _, NaiveDate, Utc};
+use chrono_tz::Asia::Shanghai;
+
+use crate::config::Config;
+use crate::domain::calendar::Calendar;
+use crate::obligations::sampling::Quarter;
+use crate::obligations::status::obligations;
+use crate::store::outbox::NewMessage;
+use crate::store::{FindingFilter, Store};
+use templates::Templates;
+
+/// A provider accepted a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sent {
+    /// The provider's id for it, when it gives one.
+    pub provider_id: Option<String>,
+}
+
+/// Why a send failed, and whether trying again can help.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// A timeout, a refused connection, a 5xx or 4xx SMTP reply, a provider's flow control.
+    #[error("{0}")]
+    Transient(String),
+    /// A bad address, a rejected signature or template, a 5xx SMTP reply: trying again will
+    /// not help.
+    #[error("{0}")]
+    Permanent(String),
+}
+
+/// What is due on `now`'s day and not queued before: the digests to queue.
+pub async fn planned(
+    store: &dyn Store,
+    cfg: &Config,
+    calendar: &Calendar,
+    templates: &Templates,
+    now: DateTime<Utc>,
+) -> anyhow::Result<(Vec<NewMessage>, PlanCounts)> {
+    let today = now.with_timezone(&Shanghai).date_naive();
+    let findings = store.findings(&FindingFilter::default()).await?;
+    let mut items = plan::finding_items(&findings, cfg.notify.repeat_violations);
+    drop(findings);
+    let current = obligations(store, &cfg.obligations, &cfg.units, today).await?;
+    // A quarter that ended in the last month, and last year in January, for the notices of
+    // what was missed.
+    let ended = Quarter::of(today).first_day().pred_opt().unwrap_or(today);
+    let ended_quarter = if (today - ended).num_days() <= 31 {
+        Some(obligations(store, &cfg.obligations, &cfg.units, ended).await?)
+    } else {
+        None
+    };
+    let ended_year = if today.month() == 1 {
+        let dec31 = NaiveDate::from_ymd_opt(today.year() - 1, 12, 31).unwrap_or(today);
+        Some(obligations(store, &cfg.obligations, &cfg.units, dec31).await?)
+    } else {
+        None
+    };
+    items.extend(plan::obligation_items(
+        &current,
+        ended_quarter.as_ref(),
+        ended_year.as_ref(),
+        cfg,
+    ));
+    let recipients = plan::Recipients::new(cfg);
+    let due = plan::due(cfg, &items, &recipients, today);
+    let keys: Vec<String> = due.iter().map(|d| d.key.clone()).collect();
+    let queued = store.queued_notices(&keys).await?;
+    let fresh: Vec<plan::Due<'_>> = due
+        .into_iter()
+        .filter(|d| !queued.contains(&d.key))
+        .collect();
+    let counts = PlanCounts {
+        items: items.len(),
+        due: keys.len(),
+        queued_before: queued.len(),
+    };
+    let messages = plan::messages(cfg, calendar, templates, &fresh, now)?;
+    Ok((messages, counts))
+}
+
+/// How planning went.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PlanCounts {
+    /// Open findings and unmet obligations looked at.
+    pub items: usize,
+    /// Notices due today (item, stage, recipient, channel).
+    pub due: usize,
+    /// Of those, queued by an earlier run.
+    pub queued_before: usize,
+}
+
+/// Queues what is due; returns the messages queued and the plan's counts. Another process
+/// queueing at the same time makes this plan again, so nothing is queued twice.
+pub async fn queue(
+    store: &dyn Store,
+    cfg: &Config,
+    calendar: &Calendar,
+    templates: &Templates,
+    now: DateTime<Utc>,
+) -> anyhow::Result<(Vec<NewMessage>, PlanCounts)> {
+    for _ in 0..5 {
+        let (messages, counts) = planned(store, cfg, calendar, templates, now).await?;
+        let done = store.enqueue(&messages, now).await?;
+        if !done.raced {
+            return Ok((messages, counts));
+        }
+        tracing::info!("another process queued some of the same notices first; planning again");
+    }
+    anyhow::bail!("another process kept queueing the same notices; try again")
+}

@@ -1,0 +1,637 @@
+//! What is due to whom: open findings and unmet obligations become items, each item's stage per
+//! recipient role comes from [`super::policy`], the notices already queued are left out, and
+//! what remains is gathered into one digest per recipient and channel.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Datelike as _, NaiveDate, TimeDelta, Utc};
+use chrono_tz::Asia::Shanghai;
+use serde::Serialize;
+use sha2::{Digest as _, Sha256};
+
+use super::policy::{Policy, Role, Stage, StageKind, sms_window, stage};
+use super::templates::{TemplateError, Templates};
+use crate::config::{Config, ContactRole, UnitConfig, UnitKind};
+use crate::domain::calendar::Calendar;
+use crate::obligations::annual::AnnualState;
+use crate::obligations::sampling::SamplingState;
+use crate::obligations::status::Obligations;
+use crate::rules::RuleId;
+use crate::store::StoredFinding;
+use crate::store::outbox::{NewMessage, NoticeKey};
+
+/// Something a unit has to do by a day.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Item {
+    /// `finding:<finding key>` or `obligation:<kind>:<unit>:<period>`.
+    pub key: String,
+    pub finding_key: Option<String>,
+    /// The rule (`R1` …) or obligation (`sampling`, `meeting`, `training`).
+    pub kind: String,
+    /// The unit that owes it.
+    pub unit_id: String,
+    pub title: String,
+    pub case_no: Option<String>,
+    /// Its last day (Asia/Shanghai).
+    pub deadline: NaiveDate,
+    pub detail: String,
+    /// Whether the overdue notice repeats while it stays overdue.
+    pub repeats: bool,
+    /// Stages of its own before the deadline (a yearly duty's reminder window).
+    pub early: Vec<(String, NaiveDate)>,
+}
+
+/// The last day of a deadline instant (the instant is the end of that day).
+fn last_day(due: DateTime<Utc>) -> NaiveDate {
+    (due - TimeDelta::seconds(1))
+        .with_timezone(&Shanghai)
+        .date_naive()
+}
+
+/// The items of open findings.
+pub fn finding_items(findings: &[StoredFinding], repeat_violations: bool) -> Vec<Item> {
+    findings
+        .iter()
+        .filter(|f| matches!(f.state.as_str(), "upcoming" | "due_soon" | "overdue"))
+        .map(|f| Item {
+            key: format!("finding:{}", f.key),
+            finding_key: Some(f.key.clone()),
+            kind: f.rule.clone(),
+            unit_id: f.unit_id.clone(),
+            title: RuleId::parse(&f.rule)
+                .map_or_else(|| f.rule.clone(), |r| r.title_zh().to_string()),
+            case_no: f.case_no.clone(),
+            deadline: last_day(f.due),
+            detail: detail(f),
+            repeats: !f.violated || repeat_violations,
+            early: Vec::new(),
+        })
+        .collect()
+}
+
+/// A short line from a finding's facts: the fields that differ (R3), or the amount (R6).
+fn detail(f: &StoredFinding) -> String {
+    let label = |field: &str| match field {
+        "amount" => "金额",
+        "party" => "当事人",
+        "unit" => "移送单位",
+        "cause" => "案由",
+        "decided_on" => "决定日期",
+        "transfer_decided_on" => "移送决定日期",
+        _ => "字段",
+    };
+    let text = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => "（空）".into(),
+        other => other.to_string(),
+    };
+    if let Some(diffs) = f.facts.get("differences").and_then(|d| d.as_array()) {
+        let parts: Vec<String> = diffs
+            .iter()
+            .filter_map(|d| {
+                let field = d.get("field")?.as_str()?;
+                Some(format!(
+                    "{}：案件为{}，平台为{}",
+                    label(field),
+                    text(d.get("case").unwrap_or(&serde_json::Value::Null)),
+                    text(d.get("platform").unwrap_or(&serde_json::Value::Null))
+                ))
+            })
+            .collect();
+        return parts.join("；");
+    }
+    if let Some(days) = f.facts.get("days_late").and_then(|d| d.as_i64()) {
+        return format!("迟延{days}天");
+    }
+    if f.facts.get("match").and_then(|m| m.as_str()) == Some("ambiguous") {
+        return "平台上有多条记录可能对应本案，请核实".into();
+    }
+    String::new()
+}
+
+/// The items of unmet obligations: sampling behind its target this quarter (and a quarter
+/// just ended short of it), and a yearly meeting or training not yet held (or missed last year).
+pub fn obligation_items(
+    now: &Obligations,
+    ended_quarter: Option<&Obligations>,
+    ended_year: Option<&Obligations>,
+    cfg: &Config,
+) -> Vec<Item> {
+    let mut items = Vec::new();
+    let liaison = cfg
+        .units
+        .iter()
+        .find(|u| u.kind == UnitKind::Liaison)
+        .map(|u| u.id.clone());
+    let mut sampling = |o: &Obligations, ended: bool| {
+        for u in &o.units {
+            let s = &u.sampling;
+            let short = s.reviewed < s.target;
+            let due = match s.state {
+                SamplingState::Missed => ended,
+                SamplingState::Behind | SamplingState::OnTrack => !ended && short,
+                SamplingState::Met => false,
+            };
+            if !due {
+                continue;
+            }
+            items.push(Item {
+                key: format!("obligation:sampling:{}:{}", u.unit_id, s.quarter),
+                finding_key: None,
+                kind: "sampling".into(),
+                unit_id: u.unit_id.clone(),
+                title: format!(
+                    "{}案卷评查抽查未达{}%",
+                    s.quarter, cfg.obligations.review_ratio_percent
+                ),
+                case_no: None,
+                deadline: s.quarter.last_day(),
+                detail: format!(
+                    "应评查{}件（案卷{}件），已评查{}件，按进度应达{}件",
+                    s.target, s.population, s.reviewed, s.expected
+                ),
+                repeats: false,
+                early: Vec::new(),
+            });
+        }
+    };
+    sampling(now, false);
+    if let Some(o) = ended_quarter {
+        sampling(o, true);
+    }
+    let mut annual = |o: &Obligations, ended: bool| {
+        let year = o.as_of.year();
+        let mut duty = |kind: &str,
+                        title: &str,
+                        unit: &str,
+                        state: AnnualState,
+                        acfg: &crate::obligations::annual::AnnualConfig| {
+            let due = match state {
+                AnnualState::Missed => true,
+                AnnualState::Held => false,
+                _ => !ended,
+            };
+            if !due {
+                return;
+            }
+            items.push(Item {
+                key: format!("obligation:{kind}:{unit}:{year}"),
+                finding_key: None,
+                kind: kind.into(),
+                unit_id: unit.to_string(),
+                title: format!("{year}年度{title}尚未举行"),
+                case_no: None,
+                deadline: NaiveDate::from_ymd_opt(year, 12, 31).unwrap_or(o.as_of),
+                detail: String::new(),
+                repeats: false,
+                early: vec![
+                    ("annual-remind".into(), acfg.remind_from.in_year(year)),
+                    ("annual-slipping".into(), acfg.slipping_from.in_year(year)),
+                ],
+            });
+        };
+        if let Some(l) = &liaison {
+            duty(
+                "meeting",
+                "府检联动工作会议",
+                l,
+                o.meeting.state,
+                &cfg.obligations.meeting,
+            );
+            if let Some(t) = &o.training {
+                duty(
+                    "training",
+                    "府检联动专题培训",
+                    l,
+                    t.state,
+                    &cfg.obligations.training,
+                );
+            }
+        }
+        for u in &o.units {
+            if let Some(t) = &u.training {
+                duty(
+                    "training",
+                    "府检联动专题培训",
+                    &u.unit_id,
+                    t.state,
+                    &cfg.obligations.training,
+                );
+            }
+        }
+    };
+    annual(now, false);
+    if let Some(o) = ended_year {
+        annual(o, true);
+    }
+    items
+}
+
+/// A channel of a recipient.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Channel {
+    Email,
+    Sms,
+    Robot,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Email => "email",
+            Channel::Sms => "sms",
+            Channel::Robot => "robot",
+        }
+    }
+}
+
+/// One address of a person or robot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recipient {
+    pub channel: Channel,
+    pub address: String,
+    pub name: String,
+}
+
+/// Who gets what, per unit and role.
+#[derive(Debug, Default)]
+pub struct Recipients {
+    by_unit: HashMap<String, (Vec<Recipient>, Vec<Recipient>)>,
+    liaison: Vec<Recipient>,
+    liaison_units: Vec<String>,
+}
+
+impl Recipients {
+    pub fn new(cfg: &Config) -> Recipients {
+        let sms = cfg.notify.sms.is_some();
+        let person = |c: &crate::config::Contact| {
+            let mut out = Vec::new();
+            if let Some(e) = c.email.as_deref().filter(|e| !e.trim().is_empty()) {
+                out.push(Recipient {
+                    channel: Channel::Email,
+                    address: e.trim().to_string(),
+                    name: c.name.clone(),
+                });
+            }
+            if sms && let Some(p) = c.phone.as_deref().filter(|p| !p.trim().is_empty()) {
+                out.push(Recipient {
+                    channel: Channel::Sms,
+                    address: p.trim().to_string(),
+                    name: c.name.clone(),
+                });
+            }
+            out
+        };
+        let robots = |u: &UnitConfig| -> Vec<Recipient> {
+            cfg.notify
+                .robots
+                .iter()
+                .filter(|r| r.unit == u.id)
+                .map(|r| Recipient {
+                    channel: Channel::Robot,
+                    address: r.name.clone(),
+                    name: r.name.clone(),
+                })
+                .collect()
+        };
+        let mut me = Recipients::default();
+        for u in &cfg.units {
+            let of = |role: ContactRole| -> Vec<Recipient> {
+                u.contacts
+                    .iter()
+                    .filter(|c| c.role == role)
+                    .flat_map(person)
+                    .collect()
+            };
+            let mut contacts = of(ContactRole::Contact);
+            let heads = of(ContactRole::Head);
+            if contacts.is_empty() {
+                // Nobody named as contact: the head hears the reminders.
+                contacts = heads.clone();
+            }
+            contacts.extend(robots(u));
+            if u.kind == UnitKind::Liaison {
+                me.liaison.extend(u.contacts.iter().flat_map(person));
+                me.liaison.extend(robots(u));
+                me.liaison_units.push(u.id.clone());
+            }
+            me.by_unit.insert(u.id.clone(), (contacts, heads));
+        }
+        me
+    }
+
+    /// The recipients of a unit's items in a role.
+    pub fn of(&self, unit_id: &str, role: Role) -> &[Recipient] {
+        match role {
+            // The liaison office's own items escalate to nobody beyond it.
+            Role::Liaison if self.liaison_units.iter().any(|l| l == unit_id) => &[],
+            Role::Liaison => &self.liaison,
+            Role::Contact => self.by_unit.get(unit_id).map_or(&[], |(c, _)| c),
+            Role::Head => self.by_unit.get(unit_id).map_or(&[], |(_, h)| h),
+        }
+    }
+}
+
+/// A notice due: an item's stage for one recipient.
+#[derive(Debug, Clone)]
+pub struct Due<'a> {
+    pub item: &'a Item,
+    pub stage: Stage,
+    pub role: Role,
+    pub recipient: &'a Recipient,
+    pub key: String,
+}
+
+/// Every notice due on `today` for `items`, queued or not.
+pub fn due<'a>(
+    cfg: &Config,
+    items: &'a [Item],
+    recipients: &'a Recipients,
+    today: NaiveDate,
+) -> Vec<Due<'a>> {
+    let mut policies: HashMap<&str, Policy> = HashMap::new();
+    let mut out = Vec::new();
+    for item in items {
+        let policy = policies
+            .entry(item.kind.as_str())
+            .or_insert_with(|| Policy::of(&cfg.notify, &item.kind));
+        for role in [Role::Contact, Role::Head, Role::Liaison] {
+            let Some(st) = stage(
+                policy,
+                item.deadline,
+                &item.early,
+                item.repeats,
+                today,
+                role,
+            ) else {
+                continue;
+            };
+            for r in recipients.of(&item.unit_id, role) {
+                out.push(Due {
+                    item,
+                    key: format!(
+                        "{}|{}|{}:{}",
+                        item.key,
+                        st.name,
+                        r.channel.as_str(),
+                        r.address
+                    ),
+                    stage: st.clone(),
+                    role,
+                    recipient: r,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// One line of a digest, as templates see it.
+#[derive(Debug, Clone, Serialize)]
+pub struct LineCtx {
+    pub title: String,
+    pub kind: String,
+    pub case_no: Option<String>,
+    pub deadline: String,
+    pub stage: String,
+    pub detail: String,
+    pub overdue: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct UnitCtx {
+    pub name: String,
+    pub items: Vec<LineCtx>,
+}
+
+/// What the digest templates see.
+#[derive(Debug, Clone, Serialize)]
+pub struct DigestCtx {
+    pub subject: String,
+    pub recipient: String,
+    pub role: String,
+    pub as_of: String,
+    pub office: String,
+    pub count: usize,
+    pub overdue: usize,
+    pub due_soon: usize,
+    /// The units' names, joined with 、.
+    pub unit: String,
+    /// The same, shortened to the first and a count beyond two units (for subjects).
+    pub unit_short: String,
+    pub first_case: String,
+    pub first_due: String,
+    pub units: Vec<UnitCtx>,
+}
+
+impl DigestCtx {
+    /// The value of an SMS template parameter (see [`super::params::NAMES`]), all strings.
+    pub fn param(&self, name: &str) -> String {
+        match name {
+            "unit" => self.unit.clone(),
+            "count" => self.count.to_string(),
+            "overdue" => self.overdue.to_string(),
+            "due_soon" => self.due_soon.to_string(),
+            "first_case" => self.first_case.clone(),
+            "first_due" => self.first_due.clone(),
+            "office" => self.office.clone(),
+            _ => String::new(),
+        }
+    }
+}
+
+fn stage_label(s: &Stage) -> String {
+    match s.kind {
+        StageKind::Reminder { days_left: 0 } | StageKind::Early { days_left: 0 } => {
+            "今日到期".into()
+        }
+        StageKind::Reminder { days_left } | StageKind::Early { days_left } => {
+            format!("还剩{days_left}天")
+        }
+        StageKind::Overdue { days } => format!("已逾期{days}天"),
+        StageKind::Escalation { level: 1, days } => format!("已逾期{days}天，提请负责人督办"),
+        StageKind::Escalation { days, .. } => format!("已逾期{days}天，报府检联动办公室"),
+    }
+}
+
+fn chinese_date(d: NaiveDate) -> String {
+    format!("{}年{}月{}日", d.year(), d.month(), d.day())
+}
+
+/// The context of one recipient's digest.
+pub fn digest_ctx(cfg: &Config, notices: &[&Due<'_>], today: NaiveDate) -> DigestCtx {
+    let units = crate::units::Units::new(&cfg.units);
+    let office = cfg
+        .units
+        .iter()
+        .find(|u| u.kind == UnitKind::Liaison)
+        .map_or_else(|| "府检联动办公室".to_string(), |u| u.name.clone());
+    let mut lines: Vec<&Due<'_>> = notices.to_vec();
+    // Most overdue first, then the nearest deadline.
+    lines.sort_by(|a, b| {
+        (a.item.deadline, &a.item.unit_id, &a.item.key).cmp(&(
+            b.item.deadline,
+            &b.item.unit_id,
+            &b.item.key,
+        ))
+    });
+    let mut by_unit: BTreeMap<&str, Vec<LineCtx>> = BTreeMap::new();
+    let mut order: Vec<&str> = Vec::new();
+    let (mut overdue, mut due_soon) = (0, 0);
+    for d in &lines {
+        let is_overdue = d.item.deadline < today;
+        if is_overdue {
+            overdue += 1;
+        } else if (d.item.deadline - today).num_days() <= 3 {
+            due_soon += 1;
+        }
+        let u = d.item.unit_id.as_str();
+        if !by_unit.contains_key(u) {
+            order.push(u);
+        }
+        by_unit.entry(u).or_default().push(LineCtx {
+            title: d.item.title.clone(),
+            kind: d.item.kind.clone(),
+            case_no: d.item.case_no.clone(),
+            deadline: d.item.deadline.format("%Y-%m-%d").to_string(),
+            stage: stage_label(&d.stage),
+            detail: d.item.detail.clone(),
+            overdue: is_overdue,
+        });
+    }
+    let units_ctx: Vec<UnitCtx> = order
+        .iter()
+        .map(|u| UnitCtx {
+            name: units.display_name(u).to_string(),
+            items: by_unit.remove(u).unwrap_or_default(),
+        })
+        .collect();
+    let first = lines.first();
+    let role = notices.first().map_or(Role::Contact, |d| d.role);
+    DigestCtx {
+        subject: String::new(),
+        recipient: notices
+            .first()
+            .map_or_else(String::new, |d| d.recipient.name.clone()),
+        role: role.label().to_string(),
+        as_of: chinese_date(today),
+        office,
+        count: lines.len(),
+        overdue,
+        due_soon,
+        unit: units_ctx
+            .iter()
+            .map(|u| u.name.as_str())
+            .collect::<Vec<_>>()
+            .join("、"),
+        unit_short: match units_ctx.len() {
+            0..=2 => units_ctx
+                .iter()
+                .map(|u| u.name.as_str())
+                .collect::<Vec<_>>()
+                .join("、"),
+            n => format!("{}等{n}个单位", units_ctx[0].name),
+        },
+        first_case: first
+            .map(|d| {
+                d.item
+                    .case_no
+                    .clone()
+                    .unwrap_or_else(|| d.item.title.clone())
+            })
+            .unwrap_or_default(),
+        first_due: first
+            .map(|d| d.item.deadline.format("%m-%d").to_string())
+            .unwrap_or_default(),
+        units: units_ctx,
+    }
+}
+
+/// How many SMS segments a text bills as: one up to 70 characters, else 67 each.
+pub fn sms_segments(text: &str) -> usize {
+    let n = text.chars().count();
+    if n <= 70 { 1 } else { n.div_ceil(67) }
+}
+
+/// Builds one message per (channel, address) from notices not queued before.
+pub fn messages(
+    cfg: &Config,
+    calendar: &Calendar,
+    templates: &Templates,
+    notices: &[Due<'_>],
+    now: DateTime<Utc>,
+) -> Result<Vec<NewMessage>, TemplateError> {
+    let today = now.with_timezone(&Shanghai).date_naive();
+    let mut groups: BTreeMap<(Channel, &str), Vec<&Due<'_>>> = BTreeMap::new();
+    for d in notices {
+        groups
+            .entry((d.recipient.channel, d.recipient.address.as_str()))
+            .or_default()
+            .push(d);
+    }
+    let hours = crate::config::parse_hours(&cfg.notify.sms_hours).unwrap_or((510, 1080));
+    let mut out = Vec::with_capacity(groups.len());
+    for ((channel, address), group) in groups {
+        let mut ctx = digest_ctx(cfg, &group, today);
+        ctx.subject = templates.render("digest_subject.txt", &ctx)?;
+        let (body, payload, not_before) = match channel {
+            Channel::Email => (
+                templates.render("digest.txt", &ctx)?,
+                Some(templates.render("digest.html", &ctx)?),
+                now,
+            ),
+            Channel::Sms => {
+                let sms = cfg.notify.sms.as_ref();
+                let sign = sms.map_or("", |s| s.sign_name.as_str());
+                let text = format!("【{sign}】{}", templates.render("digest_sms.txt", &ctx)?);
+                let params: serde_json::Map<String, serde_json::Value> = sms
+                    .map(|s| s.template_params.as_slice())
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|p| {
+                        (
+                            p.clone(),
+                            serde_json::Value::String(crate::mask::mask_text(&ctx.param(p))),
+                        )
+                    })
+                    .collect();
+                (
+                    text,
+                    Some(serde_json::Value::Object(params).to_string()),
+                    sms_window(calendar, hours, now),
+                )
+            }
+            Channel::Robot => (templates.render("digest_robot.md", &ctx)?, None, now),
+        };
+        let mut keys: Vec<&str> = group.iter().map(|d| d.key.as_str()).collect();
+        keys.sort_unstable();
+        let hash = Sha256::digest(keys.join("\n").as_bytes());
+        let unit_id = group.first().map(|d| d.item.unit_id.clone());
+        out.push(NewMessage {
+            dedupe_key: format!(
+                "digest:{}:{address}:{}",
+                channel.as_str(),
+                hex::encode(&hash[..16])
+            ),
+            channel: channel.as_str().to_string(),
+            address: address.to_string(),
+            recipient: format!("{}（{}）", group[0].recipient.name, group[0].role.label()),
+            unit_id,
+            kind: "digest".into(),
+            subject: ctx.subject.clone(),
+            body,
+            payload,
+            not_before,
+            notices: group
+                .iter()
+                .map(|d| NoticeKey {
+                    key: d.key.clone(),
+                    item: d.item.key.clone(),
+                    finding_key: d.item.finding_key.clone(),
+                    stage: d.stage.name.clone(),
+                })
+                .collect(),
+        });
+    }
+    Ok(out)
+}

@@ -1,0 +1,280 @@
+// The outbox statements of both backends, written once against `Db` and `Backend` like
+// `shared.rs` (included after it), with `CLAIM_LOCK`: how a claim skips rows another transaction
+// holds. See `store/outbox.rs` for what each method promises.
+
+use crate::store::outbox::{
+    Completion, Delivery, Enqueued, NewMessage, Outbox, OutboxMessage, from_millis, to_millis,
+};
+
+const OUTBOX_COLUMNS: &str = "id, dedupe_key, channel, address, recipient, unit_id, kind, subject, body, payload, items, state, \
+     attempts, not_before, lease_owner, lease_until, last_error, provider_id, created_at, updated_at, sent_at";
+
+fn read_message(r: &DbRow) -> StoreResult<OutboxMessage> {
+    Ok(OutboxMessage {
+        id: r.try_get("id")?,
+        dedupe_key: r.try_get("dedupe_key")?,
+        channel: r.try_get("channel")?,
+        address: r.try_get("address")?,
+        recipient: r.try_get("recipient")?,
+        unit_id: r.try_get("unit_id")?,
+        kind: r.try_get("kind")?,
+        subject: r.try_get("subject")?,
+        body: r.try_get("body")?,
+        payload: r.try_get("payload")?,
+        items: i64::from(r.try_get::<i32, _>("items")?),
+        state: r.try_get("state")?,
+        attempts: i64::from(r.try_get::<i32, _>("attempts")?),
+        not_before: from_millis(r.try_get("not_before")?),
+        lease_owner: r.try_get("lease_owner")?,
+        lease_until: r.try_get::<Option<i64>, _>("lease_until")?.map(from_millis),
+        last_error: r.try_get("last_error")?,
+        provider_id: r.try_get("provider_id")?,
+        created_at: from_millis(r.try_get("created_at")?),
+        updated_at: from_millis(r.try_get("updated_at")?),
+        sent_at: r.try_get::<Option<i64>, _>("sent_at")?.map(from_millis),
+    })
+}
+
+#[async_trait]
+impl Outbox for Backend {
+    async fn queued_notices(&self, keys: &[String]) -> StoreResult<std::collections::HashSet<String>> {
+        let mut found = std::collections::HashSet::new();
+        for chunk in keys.chunks(5000) {
+            let sql = format!("SELECT key FROM notices WHERE key IN ({}$1{})", JSON_TEXTS.0, JSON_TEXTS.1);
+            let rows = sqlx::query(AssertSqlSafe(sql))
+                .bind(serde_json::to_string(chunk).unwrap_or_default())
+                .fetch_all(&self.reader)
+                .await?;
+            for r in rows {
+                found.insert(r.try_get::<String, _>("key")?);
+            }
+        }
+        Ok(found)
+    }
+
+    async fn enqueue(&self, messages: &[NewMessage], at: DateTime<Utc>) -> StoreResult<Enqueued> {
+        let mut done = Enqueued::default();
+        if messages.is_empty() {
+            return Ok(done);
+        }
+        let now = to_millis(at);
+        let mut tx = self.writer.begin_with(BEGIN_WRITE).await?;
+        for m in messages {
+            let row = sqlx::query(
+                "INSERT INTO outbox (dedupe_key, channel, address, recipient, unit_id, kind, subject, body, payload, items, \
+                 state, attempts, not_before, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending', 0, $11, $12, $12) \
+                 ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
+            )
+            .bind(m.dedupe_key.clone())
+            .bind(m.channel.clone())
+            .bind(m.address.clone())
+            .bind(m.recipient.clone())
+            .bind(m.unit_id.clone())
+            .bind(m.kind.clone())
+            .bind(m.subject.clone())
+            .bind(m.body.clone())
+            .bind(m.payload.clone())
+            .bind(i32::try_from(m.notices.len()).unwrap_or(i32::MAX))
+            .bind(to_millis(m.not_before))
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(row) = row else {
+                done.raced = true;
+                break;
+            };
+            let id: i64 = row.try_get("id")?;
+            for n in &m.notices {
+                let inserted = sqlx::query(
+                    "INSERT INTO notices (key, item, finding_key, stage, channel, message_id, queued_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (key) DO NOTHING",
+                )
+                .bind(n.key.clone())
+                .bind(n.item.clone())
+                .bind(n.finding_key.clone())
+                .bind(n.stage.clone())
+                .bind(m.channel.clone())
+                .bind(id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if inserted == 0 {
+                    done.raced = true;
+                    break;
+                }
+            }
+            if done.raced {
+                break;
+            }
+            done.ids.push(id);
+        }
+        if done.raced {
+            tx.rollback().await?;
+            done.ids.clear();
+        } else {
+            tx.commit().await?;
+        }
+        Ok(done)
+    }
+
+    async fn claim_messages(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease: chrono::TimeDelta,
+        limit: i64,
+    ) -> StoreResult<Vec<OutboxMessage>> {
+        let sql = format!(
+            "UPDATE outbox SET state = 'sending', lease_owner = $1, lease_until = $2, attempts = attempts + 1, \
+             updated_at = $3 WHERE id IN (SELECT id FROM outbox WHERE \
+             (state IN ('pending', 'failed') AND not_before <= $3) OR (state = 'sending' AND lease_until <= $3) \
+             ORDER BY not_before, id LIMIT $4{CLAIM_LOCK}) RETURNING {OUTBOX_COLUMNS}"
+        );
+        let mut tx = self.writer.begin_with(BEGIN_WRITE).await?;
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(owner.to_string())
+            .bind(to_millis(now + lease))
+            .bind(to_millis(now))
+            .bind(limit)
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        let mut out: Vec<OutboxMessage> = rows.iter().map(read_message).collect::<StoreResult<_>>()?;
+        out.sort_by_key(|m| (m.not_before, m.id));
+        Ok(out)
+    }
+
+    async fn complete_message(
+        &self,
+        m: &OutboxMessage,
+        owner: &str,
+        started_at: DateTime<Utc>,
+        completion: &Completion,
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let now = to_millis(at);
+        let mut tx = self.writer.begin_with(BEGIN_WRITE).await?;
+        let (state, not_before, error, provider, sent_at, attempts_back) = match completion {
+            Completion::Sent { provider_id } => ("sent", None, None, provider_id.clone(), Some(now), 0),
+            Completion::Retry { at, error } => ("failed", Some(to_millis(*at)), Some(error.clone()), None, None, 0),
+            Completion::Dead { error } => ("dead", None, Some(error.clone()), None, None, 0),
+            Completion::Defer { at, reason } => ("pending", Some(to_millis(*at)), Some(reason.clone()), None, None, 1),
+        };
+        let updated = sqlx::query(
+            "UPDATE outbox SET state = $1, not_before = COALESCE($2, not_before), \
+             last_error = CASE WHEN $1 = 'sent' THEN last_error ELSE $3 END, provider_id = COALESCE($4, provider_id), \
+             sent_at = COALESCE($5, sent_at), attempts = attempts - $6, lease_owner = NULL, lease_until = NULL, \
+             updated_at = $7 WHERE id = $8 AND state = 'sending' AND lease_owner = $9",
+        )
+        .bind(state)
+        .bind(not_before)
+        .bind(error.clone())
+        .bind(provider.clone())
+        .bind(sent_at)
+        .bind(attempts_back)
+        .bind(now)
+        .bind(m.id)
+        .bind(owner.to_string())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if updated == 0 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        sqlx::query(
+            "INSERT INTO deliveries (message_id, attempt, channel, address, started_at, finished_at, outcome, provider_id, \
+             error, owner) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(m.id)
+        .bind(i32::try_from(m.attempts).unwrap_or(i32::MAX))
+        .bind(m.channel.clone())
+        .bind(m.address.clone())
+        .bind(to_millis(started_at))
+        .bind(now)
+        .bind(completion.outcome())
+        .bind(provider)
+        .bind(error)
+        .bind(owner.to_string())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn outbox_messages(&self, state: Option<&str>, limit: i64) -> StoreResult<Vec<OutboxMessage>> {
+        let sql = format!(
+            "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE ($1 IS NULL OR state = $1) ORDER BY id DESC LIMIT $2"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(state.map(str::to_string))
+            .bind(limit)
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter().map(read_message).collect()
+    }
+
+    async fn outbox_counts(&self) -> StoreResult<Vec<(String, i64)>> {
+        let rows = sqlx::query("SELECT state, COUNT(*) AS n FROM outbox GROUP BY state ORDER BY state")
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("state")?, r.try_get("n")?)))
+            .collect()
+    }
+
+    async fn deliveries(&self, message_id: i64) -> StoreResult<Vec<Delivery>> {
+        let rows = sqlx::query("SELECT * FROM deliveries WHERE message_id = $1 ORDER BY id")
+            .bind(message_id)
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Delivery {
+                    message_id: r.try_get("message_id")?,
+                    attempt: i64::from(r.try_get::<i32, _>("attempt")?),
+                    channel: r.try_get("channel")?,
+                    address: r.try_get("address")?,
+                    started_at: from_millis(r.try_get("started_at")?),
+                    finished_at: from_millis(r.try_get("finished_at")?),
+                    outcome: r.try_get("outcome")?,
+                    provider_id: r.try_get("provider_id")?,
+                    error: r.try_get("error")?,
+                    owner: r.try_get("owner")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn sent_since(&self, channel: &str, address: &str, since: DateTime<Utc>) -> StoreResult<i64> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM deliveries WHERE channel = $1 AND address = $2 AND finished_at >= $3 AND outcome = 'sent'",
+        )
+        .bind(channel.to_string())
+        .bind(address.to_string())
+        .bind(to_millis(since))
+        .fetch_one(&self.reader)
+        .await?;
+        Ok(row.try_get("n")?)
+    }
+
+    async fn cancel_closed(&self, at: DateTime<Utc>) -> StoreResult<u64> {
+        let mut tx = self.writer.begin_with(BEGIN_WRITE).await?;
+        let n = sqlx::query(
+            "UPDATE outbox SET state = 'cancelled', updated_at = $1, \
+             last_error = 'every item it carried was resolved or waived before it left' \
+             WHERE state IN ('pending', 'failed') AND kind = 'digest' \
+             AND NOT EXISTS (SELECT 1 FROM notices n WHERE n.message_id = outbox.id AND n.finding_key IS NULL) \
+             AND NOT EXISTS (SELECT 1 FROM notices n JOIN findings f ON f.key = n.finding_key \
+                             WHERE n.message_id = outbox.id AND f.state IN ('upcoming', 'due_soon', 'overdue'))",
+        )
+        .bind(to_millis(at))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(n)
+    }
+}
