@@ -101,6 +101,12 @@ pub enum Command {
         /// Print exactly who would get what; queue and send nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Queue what is due, send nothing (a later run or the daemon sends it).
+        #[arg(long, conflicts_with_all = ["dry_run", "send_only"])]
+        queue_only: bool,
+        /// Send what is queued, queue nothing new.
+        #[arg(long, conflicts_with = "dry_run")]
+        send_only: bool,
     },
     /// Messages and their delivery state, newest first (JSON: with every attempt).
     Outbox {
@@ -420,10 +426,24 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print_obligations(&o, *format)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Notify { as_of, dry_run } => {
+        Command::Notify {
+            as_of,
+            dry_run,
+            queue_only,
+            send_only,
+        } => {
             let cfg = load_config(&cli)?;
             let store = store::open(&cfg.store).await?;
-            crate::notify::command::notify(&cfg, store.as_ref(), *as_of, *dry_run).await
+            let mode = if *dry_run {
+                crate::notify::command::Mode::DryRun
+            } else if *queue_only {
+                crate::notify::command::Mode::QueueOnly
+            } else if *send_only {
+                crate::notify::command::Mode::SendOnly
+            } else {
+                crate::notify::command::Mode::QueueAndSend
+            };
+            crate::notify::command::notify(&cfg, store.as_ref(), *as_of, mode).await
         }
         Command::Outbox {
             state,
@@ -633,6 +653,13 @@ async fn status(
     for feed in Feed::ALL {
         counts.push((feed, store.record_count(feed).await?));
     }
+    let outbox = store.outbox_counts().await?;
+    let outbox_of = |state: &str| {
+        outbox
+            .iter()
+            .find(|(s, _)| s == state)
+            .map_or(0, |(_, n)| *n)
+    };
     let mut out = std::io::stdout().lock();
     match format {
         Format::Json => {
@@ -649,6 +676,7 @@ async fn status(
                 "quarantine": quarantined,
                 "unknown_units": unknown.iter().map(|(f, u, n)| json!({"feed": f.table(), "unit": u, "rows": n})).collect::<Vec<_>>(),
                 "calendar": { "years": cal.years(), "warnings": calendar_warnings },
+                "outbox": outbox.iter().map(|(s, n)| (s.clone(), json!(n))).collect::<serde_json::Map<_, _>>(),
             });
             writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
         }
@@ -711,6 +739,17 @@ async fn status(
                 store.backend(),
                 totals.join(", ")
             )?;
+            if !outbox.is_empty() {
+                let states: Vec<String> = outbox.iter().map(|(s, n)| format!("{n} {s}")).collect();
+                writeln!(out, "outbox: {}", states.join(", "))?;
+                if outbox_of("dead") > 0 {
+                    writeln!(
+                        out,
+                        "  {} messages could not be delivered: see `liandong outbox --state dead`",
+                        outbox_of("dead")
+                    )?;
+                }
+            }
             if !unknown.is_empty() {
                 writeln!(
                     out,

@@ -26,20 +26,29 @@ fn templates(cfg: &Config) -> anyhow::Result<Arc<Templates>> {
     )?))
 }
 
-/// `liandong notify`: queue what is due at `as_of` (or now) and dispatch the outbox; with
-/// `dry_run`, print who would get what and change nothing.
+/// What `liandong notify` does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    QueueAndSend,
+    /// Print who would get what; change nothing.
+    DryRun,
+    QueueOnly,
+    SendOnly,
+}
+
+/// `liandong notify`: queue what is due at `as_of` (or now) and dispatch the outbox.
 pub async fn notify(
     cfg: &Config,
     store: &dyn Store,
     as_of: Option<DateTime<Utc>>,
-    dry_run: bool,
+    mode: Mode,
 ) -> anyhow::Result<ExitCode> {
     let clock = as_of.map_or(Clock::Wall, Clock::Fixed);
     let now = clock.now();
     let calendar = cfg.calendar()?;
     let templates = templates(cfg)?;
     let mut out = std::io::stdout().lock();
-    if dry_run {
+    if mode == Mode::DryRun {
         let (messages, counts) = super::planned(store, cfg, &calendar, &templates, now).await?;
         writeln!(
             out,
@@ -91,8 +100,24 @@ pub async fn notify(
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let (messages, counts) = super::queue(store, cfg, &calendar, &templates, now).await?;
+    let (messages, counts) = if mode == Mode::SendOnly {
+        (Vec::new(), super::PlanCounts::default())
+    } else {
+        super::queue(store, cfg, &calendar, &templates, now).await?
+    };
     let cancelled = store.cancel_closed(now).await?;
+    if mode == Mode::QueueOnly {
+        writeln!(
+            out,
+            "as of {}: {} messages queued ({} notices due, {} of them queued before); {} cancelled as resolved",
+            local(now),
+            messages.len(),
+            counts.due,
+            counts.queued_before,
+            cancelled
+        )?;
+        return Ok(ExitCode::SUCCESS);
+    }
     tracing::info!(
         items = counts.items,
         due = counts.due,

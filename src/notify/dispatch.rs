@@ -166,6 +166,7 @@ impl Dispatcher {
                 .claim_messages(
                     &self.owner,
                     clock.now(),
+                    Utc::now(),
                     lease,
                     i64::from(self.cfg.batch_size),
                 )

@@ -133,14 +133,17 @@ pub trait Outbox: Send + Sync {
     /// Queues messages and their notices in one transaction. When any notice or message key
     /// exists already (another process got there first), nothing is written and `raced` is set.
     async fn enqueue(&self, messages: &[NewMessage], at: DateTime<Utc>) -> StoreResult<Enqueued>;
-    /// Claims up to `limit` messages due at `now` (pending or failed with `not_before` reached,
-    /// or sending under a lease that expired), marks them sending under `owner`'s lease until
-    /// `now + lease`, and counts the attempt. Two processes never claim the same message while
-    /// a lease holds (SKIP LOCKED on PostgreSQL; one writer on SQLite).
+    /// Claims up to `limit` messages due at `now` (pending or failed with `not_before` reached),
+    /// or sending under a lease that ran out by `wall`, marks them sending under `owner`'s lease
+    /// until `wall + lease`, and counts the attempt. Leases are wall-clock time (they guard
+    /// against dead processes) while `now` may be a replayed `--as-of`. Two processes never
+    /// claim the same message while a lease holds (SKIP LOCKED on PostgreSQL; one writer on
+    /// SQLite).
     async fn claim_messages(
         &self,
         owner: &str,
         now: DateTime<Utc>,
+        wall: DateTime<Utc>,
         lease: TimeDelta,
         limit: i64,
     ) -> StoreResult<Vec<OutboxMessage>>;

@@ -123,21 +123,23 @@ impl Outbox for Backend {
         &self,
         owner: &str,
         now: DateTime<Utc>,
+        wall: DateTime<Utc>,
         lease: chrono::TimeDelta,
         limit: i64,
     ) -> StoreResult<Vec<OutboxMessage>> {
         let sql = format!(
             "UPDATE outbox SET state = 'sending', lease_owner = $1, lease_until = $2, attempts = attempts + 1, \
              updated_at = $3 WHERE id IN (SELECT id FROM outbox WHERE \
-             (state IN ('pending', 'failed') AND not_before <= $3) OR (state = 'sending' AND lease_until <= $3) \
+             (state IN ('pending', 'failed') AND not_before <= $3) OR (state = 'sending' AND lease_until <= $5) \
              ORDER BY not_before, id LIMIT $4{CLAIM_LOCK}) RETURNING {OUTBOX_COLUMNS}"
         );
         let mut tx = self.writer.begin_with(BEGIN_WRITE).await?;
         let rows = sqlx::query(AssertSqlSafe(sql))
             .bind(owner.to_string())
-            .bind(to_millis(now + lease))
+            .bind(to_millis(wall + lease))
             .bind(to_millis(now))
             .bind(limit)
+            .bind(to_millis(wall))
             .fetch_all(&mut *tx)
             .await?;
         tx.commit().await?;
@@ -266,6 +268,7 @@ impl Outbox for Backend {
             "UPDATE outbox SET state = 'cancelled', updated_at = $1, \
              last_error = 'every item it carried was resolved or waived before it left' \
              WHERE state IN ('pending', 'failed') AND kind = 'digest' \
+             AND EXISTS (SELECT 1 FROM notices n WHERE n.message_id = outbox.id) \
              AND NOT EXISTS (SELECT 1 FROM notices n WHERE n.message_id = outbox.id AND n.finding_key IS NULL) \
              AND NOT EXISTS (SELECT 1 FROM notices n JOIN findings f ON f.key = n.finding_key \
                              WHERE n.message_id = outbox.id AND f.state IN ('upcoming', 'due_soon', 'overdue'))",

@@ -9,6 +9,8 @@ mod cli;
 mod evaluation;
 mod file_sources;
 mod http_source;
+mod notify;
 mod obligations;
+mod outbox_store;
 mod sql_source;
 mod store_conformance;

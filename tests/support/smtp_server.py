@@ -1,0 +1,57 @@
+#!/usr/bin/env python3
+"""A real SMTP server for liandong's tests (aiosmtpd), storing every accepted message as a file in
+a Maildir (DIR/new/). It can misbehave on purpose:
+
+  --refuse-first N   answer the first N DATA commands with 451 (a transient refusal)
+  --reject TEXT      answer RCPT TO addresses containing TEXT with 550 (a permanent refusal)
+
+It prints "listening PORT" once it accepts connections, and runs until killed.
+"""
+import argparse
+import mailbox
+import os
+import signal
+import sys
+
+from aiosmtpd.controller import Controller
+
+
+class Handler:
+    def __init__(self, directory, refuse_first, reject):
+        for sub in ("tmp", "new", "cur"):
+            os.makedirs(os.path.join(directory, sub), exist_ok=True)
+        self.box = mailbox.Maildir(directory, create=False)
+        self.refuse_first = refuse_first
+        self.reject = reject
+        self.data_commands = 0
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if self.reject and self.reject in address:
+            return "550 5.1.1 <%s>: mailbox unavailable" % address
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        self.data_commands += 1
+        if self.data_commands <= self.refuse_first:
+            return "451 4.3.0 try again later"
+        self.box.add(envelope.original_content or envelope.content)
+        return "250 2.0.0 OK queued as %d" % self.data_commands
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--dir", required=True)
+    p.add_argument("--refuse-first", type=int, default=0)
+    p.add_argument("--reject", default="")
+    a = p.parse_args()
+    c = Controller(Handler(a.dir, a.refuse_first, a.reject), hostname="127.0.0.1", port=a.port)
+    c.start()
+    print("listening %d" % a.port, flush=True)
+    signal.signal(signal.SIGTERM, lambda *_: (c.stop(), sys.exit(0)))
+    signal.pause()
+
+
+if __name__ == "__main__":
+    main()
