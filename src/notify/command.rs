@@ -252,7 +252,7 @@ pub async fn send_test(cfg: &Config, channel: &str, to: &str) -> anyhow::Result<
     let id = now.timestamp();
     let result = match channel {
         "email" => {
-            let email = super::email::Email::new(&cfg.notify.email, 1)?;
+            let email = super::email::Email::new(&cfg.notify.email)?;
             email
                 .send(&super::email::Mail {
                     id,

@@ -135,7 +135,7 @@ impl Dispatcher {
             calendar,
             templates,
             owner: owner_name(),
-            email: Email::new(&n.email, n.concurrency)?,
+            email: Email::new(&n.email)?,
             sms: n.sms.as_ref().map(Sms::new).transpose()?,
             robots,
             sms_pace: Pace::new(f64::from(n.sms.as_ref().map_or(10, |s| s.rate_per_second))),

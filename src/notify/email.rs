@@ -5,13 +5,12 @@
 use std::time::Duration;
 
 use lettre::message::{Mailbox, MultiPart, header};
-use lettre::transport::smtp::PoolConfig;
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::{AsyncFileTransport, AsyncTransport, Message, Tokio1Executor};
 use secrecy::ExposeSecret as _;
 
 use super::{SendError, Sent};
-use crate::config::{EmailConfig, EmailSecurity, EmailTransport};
+use crate::config::{EmailConfig, EmailTransport};
 
 /// One e-mail to send.
 #[derive(Debug, Clone, Copy)]
@@ -27,7 +26,7 @@ pub struct Mail<'a> {
 }
 
 enum Transport {
-    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    Smtp(super::smtp::Pool),
     File(AsyncFileTransport<Tokio1Executor>),
 }
 
@@ -39,8 +38,8 @@ pub struct Email {
 }
 
 impl Email {
-    /// Builds the transport; `connections` is the SMTP pool's size.
-    pub fn new(cfg: &EmailConfig, connections: u32) -> anyhow::Result<Email> {
+    /// Builds the transport.
+    pub fn new(cfg: &EmailConfig) -> anyhow::Result<Email> {
         use anyhow::Context as _;
         let from: Mailbox = cfg
             .from
@@ -55,34 +54,25 @@ impl Email {
                 Transport::File(AsyncFileTransport::<Tokio1Executor>::new(&cfg.dir))
             }
             EmailTransport::Smtp => {
-                let mut b = match cfg.security {
-                    EmailSecurity::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&cfg.host)?,
-                    EmailSecurity::Starttls => {
-                        AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&cfg.host)?
-                    }
-                    EmailSecurity::None => {
-                        AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&cfg.host)
-                    }
-                };
-                b = b.port(cfg.port).timeout(Some(timeout)).pool_config(
-                    PoolConfig::new()
-                        .max_size(connections.max(1))
-                        // Servers drop idle connections; a short idle time keeps the pool from
-                        // handing out dead ones (lettre #743).
-                        .idle_timeout(Duration::from_secs(20)),
-                );
                 let password = crate::config::read_secret(
                     "notify.email.password_file",
                     cfg.password_file.as_deref(),
                     cfg.password_credential.as_deref(),
                 )?;
-                if let (Some(user), Some(pw)) = (&cfg.username, password) {
-                    b = b.credentials(Credentials::new(
+                let credentials = match (&cfg.username, password) {
+                    (Some(user), Some(pw)) => Some(Credentials::new(
                         user.clone(),
                         pw.expose_secret().to_string(),
-                    ));
-                }
-                Transport::Smtp(b.build())
+                    )),
+                    _ => None,
+                };
+                Transport::Smtp(super::smtp::Pool::new(super::smtp::Server {
+                    host: cfg.host.clone(),
+                    port: cfg.port,
+                    security: cfg.security,
+                    credentials,
+                    timeout,
+                }))
             }
         };
         let domain = from.email.domain().to_string();
@@ -127,25 +117,15 @@ impl Email {
         .map_err(|e| SendError::Permanent(format!("cannot build the message: {e}")))?;
         let sent = tokio::time::timeout(self.timeout, async {
             match &self.transport {
-                Transport::Smtp(t) => t
-                    .send(message)
-                    .await
-                    .map(|r| {
-                        let text: Vec<&str> = r.message().collect();
-                        Some(
-                            format!("{} {}", r.code(), text.join(" "))
-                                .chars()
-                                .take(200)
-                                .collect(),
-                        )
-                    })
-                    .map_err(|e| {
-                        if e.is_permanent() {
-                            SendError::Permanent(format!("SMTP: {e}"))
-                        } else {
-                            SendError::Transient(format!("SMTP: {e}"))
-                        }
-                    }),
+                Transport::Smtp(pool) => pool.send(&message).await.map(|r| {
+                    let text: Vec<&str> = r.message().collect();
+                    Some(
+                        format!("{} {}", r.code(), text.join(" "))
+                            .chars()
+                            .take(200)
+                            .collect(),
+                    )
+                }),
                 Transport::File(t) => t
                     .send(message)
                     .await

@@ -17,6 +17,7 @@ pub mod plan;
 pub mod policy;
 pub mod robot;
 pub mod sms;
+pub mod smtp;
 pub mod templates;
 
 use chrono::{DateTime, Datelike as _, NaiveDate, Utc};
