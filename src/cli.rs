@@ -76,6 +76,10 @@ pub enum Command {
         /// Evaluate every case again, not only what changed.
         #[arg(long)]
         full: bool,
+        /// Also queue the reminders and notices now due, in the evaluation's own transaction
+        /// (`notify --send-only` or the daemon sends them).
+        #[arg(long)]
+        queue_notices: bool,
     },
     /// Open findings (with --all: resolved and waived too), soonest due first.
     Findings {
@@ -368,10 +372,21 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             )
             .await
         }
-        Command::Evaluate { as_of, full } => {
+        Command::Evaluate {
+            as_of,
+            full,
+            queue_notices,
+        } => {
             let cfg = load_config(&cli)?;
             let store = store::open(&cfg.store).await?;
-            evaluate(&cfg, store.as_ref(), as_of.unwrap_or_else(Utc::now), *full).await
+            evaluate(
+                &cfg,
+                store.as_ref(),
+                as_of.unwrap_or_else(Utc::now),
+                *full,
+                *queue_notices,
+            )
+            .await
         }
         Command::Findings {
             all,
@@ -937,13 +952,45 @@ async fn evaluate(
     store: &dyn Store,
     now: DateTime<Utc>,
     full: bool,
+    queue_notices: bool,
 ) -> anyhow::Result<ExitCode> {
     let today = now.with_timezone(&chrono_tz::Asia::Shanghai).date_naive();
     for w in cfg.calendar()?.warnings(today, CALENDAR_LOOKAHEAD_DAYS) {
         tracing::warn!("{w}");
     }
     let started = std::time::Instant::now();
-    let report = crate::evaluate::evaluate(cfg, store, now, full).await?;
+    let calendar = cfg.calendar()?;
+    let templates = queue_notices
+        .then(|| crate::notify::templates::Templates::load(cfg.notify.templates_dir.as_deref()))
+        .transpose()?;
+    let planner = match &templates {
+        Some(t) => {
+            Some(crate::notify::NoticePlanner::prepare(store, cfg, &calendar, t, now).await?)
+        }
+        None => None,
+    };
+    let report = crate::evaluate::evaluate(
+        cfg,
+        store,
+        now,
+        full,
+        planner
+            .as_ref()
+            .map(|p| p as &dyn crate::store::outbox::Planner),
+    )
+    .await?;
+    if queue_notices {
+        let pending = store
+            .outbox_counts()
+            .await?
+            .iter()
+            .filter(|(s, _)| s == "pending")
+            .map(|(_, n)| *n)
+            .sum::<i64>();
+        println!(
+            "notices due were queued with the findings; {pending} messages wait in the outbox"
+        );
+    }
     let rows: Vec<Vec<String>> = report
         .counts
         .iter()

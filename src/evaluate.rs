@@ -71,6 +71,7 @@ pub async fn evaluate(
     store: &dyn Store,
     now: DateTime<Utc>,
     full: bool,
+    planner: Option<&dyn crate::store::outbox::Planner>,
 ) -> anyhow::Result<Report> {
     let cal = cfg.calendar()?;
     let rules = cfg.effective_rules();
@@ -273,6 +274,7 @@ pub async fn evaluate(
                 mode: mode.as_str().to_string(),
                 evaluated_at: Utc::now(),
             }),
+            planner,
         })
         .await
         .context("while storing the findings")?;

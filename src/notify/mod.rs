@@ -27,8 +27,10 @@ use crate::config::Config;
 use crate::domain::calendar::Calendar;
 use crate::obligations::sampling::Quarter;
 use crate::obligations::status::obligations;
-use crate::store::outbox::NewMessage;
-use crate::store::{FindingFilter, Store};
+use std::collections::HashSet;
+
+use crate::store::outbox::{NewMessage, Planner};
+use crate::store::{FindingFilter, Store, StoredFinding};
 use templates::Templates;
 
 /// A provider accepted a message.
@@ -50,6 +52,91 @@ pub enum SendError {
     Permanent(String),
 }
 
+/// Plans the notices due at `now`: the open findings come from whoever calls it (the store,
+/// or an evaluation's own transaction); the unmet obligations are looked up once, up front.
+pub struct NoticePlanner<'a> {
+    cfg: &'a Config,
+    calendar: &'a Calendar,
+    templates: &'a Templates,
+    obligations: Vec<plan::Item>,
+    recipients: plan::Recipients,
+    now: DateTime<Utc>,
+}
+
+impl<'a> NoticePlanner<'a> {
+    pub async fn prepare(
+        store: &dyn Store,
+        cfg: &'a Config,
+        calendar: &'a Calendar,
+        templates: &'a Templates,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<NoticePlanner<'a>> {
+        let today = now.with_timezone(&Shanghai).date_naive();
+        let current = obligations(store, &cfg.obligations, &cfg.units, today).await?;
+        // A quarter that ended in the last month, and last year in January, for the notices of
+        // what was missed.
+        let ended = Quarter::of(today).first_day().pred_opt().unwrap_or(today);
+        let ended_quarter = if (today - ended).num_days() <= 31 {
+            Some(obligations(store, &cfg.obligations, &cfg.units, ended).await?)
+        } else {
+            None
+        };
+        let ended_year = if today.month() == 1 {
+            let dec31 = NaiveDate::from_ymd_opt(today.year() - 1, 12, 31).unwrap_or(today);
+            Some(obligations(store, &cfg.obligations, &cfg.units, dec31).await?)
+        } else {
+            None
+        };
+        Ok(NoticePlanner {
+            cfg,
+            calendar,
+            templates,
+            obligations: plan::obligation_items(
+                &current,
+                ended_quarter.as_ref(),
+                ended_year.as_ref(),
+                cfg,
+            ),
+            recipients: plan::Recipients::new(cfg),
+            now,
+        })
+    }
+
+    fn items(&self, open: &[StoredFinding]) -> Vec<plan::Item> {
+        let mut items = plan::finding_items(open, self.cfg.notify.repeat_violations);
+        items.extend(self.obligations.iter().cloned());
+        items
+    }
+
+    fn today(&self) -> NaiveDate {
+        self.now.with_timezone(&Shanghai).date_naive()
+    }
+}
+
+impl Planner for NoticePlanner<'_> {
+    fn due(&self, open: &[StoredFinding]) -> Vec<String> {
+        let items = self.items(open);
+        plan::due(self.cfg, &items, &self.recipients, self.today())
+            .into_iter()
+            .map(|d| d.key)
+            .collect()
+    }
+
+    fn messages(
+        &self,
+        open: &[StoredFinding],
+        queued: &HashSet<String>,
+    ) -> Result<Vec<NewMessage>, String> {
+        let items = self.items(open);
+        let fresh: Vec<plan::Due<'_>> = plan::due(self.cfg, &items, &self.recipients, self.today())
+            .into_iter()
+            .filter(|d| !queued.contains(&d.key))
+            .collect();
+        plan::messages(self.cfg, self.calendar, self.templates, &fresh, self.now)
+            .map_err(|e| e.to_string())
+    }
+}
+
 /// What is due on `now`'s day and not queued before: the digests to queue.
 pub async fn planned(
     store: &dyn Store,
@@ -58,45 +145,18 @@ pub async fn planned(
     templates: &Templates,
     now: DateTime<Utc>,
 ) -> anyhow::Result<(Vec<NewMessage>, PlanCounts)> {
-    let today = now.with_timezone(&Shanghai).date_naive();
-    let findings = store.findings(&FindingFilter::default()).await?;
-    let mut items = plan::finding_items(&findings, cfg.notify.repeat_violations);
-    drop(findings);
-    let current = obligations(store, &cfg.obligations, &cfg.units, today).await?;
-    // A quarter that ended in the last month, and last year in January, for the notices of
-    // what was missed.
-    let ended = Quarter::of(today).first_day().pred_opt().unwrap_or(today);
-    let ended_quarter = if (today - ended).num_days() <= 31 {
-        Some(obligations(store, &cfg.obligations, &cfg.units, ended).await?)
-    } else {
-        None
-    };
-    let ended_year = if today.month() == 1 {
-        let dec31 = NaiveDate::from_ymd_opt(today.year() - 1, 12, 31).unwrap_or(today);
-        Some(obligations(store, &cfg.obligations, &cfg.units, dec31).await?)
-    } else {
-        None
-    };
-    items.extend(plan::obligation_items(
-        &current,
-        ended_quarter.as_ref(),
-        ended_year.as_ref(),
-        cfg,
-    ));
-    let recipients = plan::Recipients::new(cfg);
-    let due = plan::due(cfg, &items, &recipients, today);
-    let keys: Vec<String> = due.iter().map(|d| d.key.clone()).collect();
+    let planner = NoticePlanner::prepare(store, cfg, calendar, templates, now).await?;
+    let open = store.findings(&FindingFilter::default()).await?;
+    let keys = planner.due(&open);
     let queued = store.queued_notices(&keys).await?;
-    let fresh: Vec<plan::Due<'_>> = due
-        .into_iter()
-        .filter(|d| !queued.contains(&d.key))
-        .collect();
     let counts = PlanCounts {
-        items: items.len(),
+        items: open.len() + planner.obligations.len(),
         due: keys.len(),
         queued_before: queued.len(),
     };
-    let messages = plan::messages(cfg, calendar, templates, &fresh, now)?;
+    let messages = planner
+        .messages(&open, &queued)
+        .map_err(anyhow::Error::msg)?;
     Ok((messages, counts))
 }
 

@@ -243,7 +243,7 @@ pub struct Scope<'a> {
 }
 
 /// One evaluation's results, applied in one transaction by [`Store::apply_evaluation`].
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Evaluation<'a> {
     pub findings: &'a [EvaluatedFinding],
     /// `None`: the whole store was evaluated, and any open finding not produced no longer
@@ -262,6 +262,9 @@ pub struct Evaluation<'a> {
     pub seekers: &'a [(String, String, Option<String>)],
     /// Stored as the last evaluation.
     pub state: Option<EvaluationState>,
+    /// When set, the notices due are queued in the same transaction, from the open findings as
+    /// this evaluation leaves them.
+    pub planner: Option<&'a dyn outbox::Planner>,
 }
 
 /// A finding as stored, with its lifecycle.
@@ -376,6 +379,7 @@ pub trait Store: outbox::Outbox + Send + Sync {
             pool: &[],
             seekers: &[],
             state: None,
+            planner: None,
         })
         .await
     }

@@ -126,6 +126,20 @@ pub struct Enqueued {
     pub raced: bool,
 }
 
+/// Plans the notices due from the open findings, inside the transaction of the evaluation that
+/// produced them (see [`crate::store::Evaluation::planner`]): the outbox is written with the
+/// findings that caused it, or not at all.
+pub trait Planner: Send + Sync {
+    /// The notice keys due, given every open finding.
+    fn due(&self, open: &[super::StoredFinding]) -> Vec<String>;
+    /// The messages for the notices due that are not in `queued`.
+    fn messages(
+        &self,
+        open: &[super::StoredFinding],
+        queued: &HashSet<String>,
+    ) -> Result<Vec<NewMessage>, String>;
+}
+
 #[async_trait]
 pub trait Outbox: Send + Sync {
     /// Which of these notice keys were queued before.

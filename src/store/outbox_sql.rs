@@ -35,6 +35,93 @@ fn read_message(r: &DbRow) -> StoreResult<OutboxMessage> {
     })
 }
 
+/// Inserts a message and its notices; `None` (and nothing left written) when its dedupe key or
+/// one of its notice keys exists already.
+async fn insert_message(
+    tx: &mut Transaction<'static, Db>,
+    m: &NewMessage,
+    now: i64,
+) -> StoreResult<Option<i64>> {
+    let row = sqlx::query(
+        "INSERT INTO outbox (dedupe_key, channel, address, recipient, unit_id, kind, subject, body, payload, items, \
+         state, attempts, not_before, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending', 0, $11, $12, $12) \
+         ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
+    )
+    .bind(m.dedupe_key.clone())
+    .bind(m.channel.clone())
+    .bind(m.address.clone())
+    .bind(m.recipient.clone())
+    .bind(m.unit_id.clone())
+    .bind(m.kind.clone())
+    .bind(m.subject.clone())
+    .bind(m.body.clone())
+    .bind(m.payload.clone())
+    .bind(i32::try_from(m.notices.len()).unwrap_or(i32::MAX))
+    .bind(to_millis(m.not_before))
+    .bind(now)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let id: i64 = row.try_get("id")?;
+    for n in &m.notices {
+        let inserted = sqlx::query(
+            "INSERT INTO notices (key, item, finding_key, stage, channel, message_id, queued_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(n.key.clone())
+        .bind(n.item.clone())
+        .bind(n.finding_key.clone())
+        .bind(n.stage.clone())
+        .bind(m.channel.clone())
+        .bind(id)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+        if inserted == 0 {
+            sqlx::query("DELETE FROM notices WHERE message_id = $1").bind(id).execute(&mut **tx).await?;
+            sqlx::query("DELETE FROM outbox WHERE id = $1").bind(id).execute(&mut **tx).await?;
+            return Ok(None);
+        }
+    }
+    Ok(Some(id))
+}
+
+/// Queues what `planner` finds due among the open findings, inside `tx`. A message one of whose
+/// notices another process queued meanwhile is left out (the next `notify` plans it again).
+async fn queue_planned(
+    tx: &mut Transaction<'static, Db>,
+    planner: &dyn crate::store::outbox::Planner,
+    at: DateTime<Utc>,
+) -> StoreResult<usize> {
+    let rows = sqlx::query("SELECT * FROM findings WHERE state IN ('upcoming', 'due_soon', 'overdue') ORDER BY due, id")
+        .fetch_all(&mut **tx)
+        .await?;
+    let open: Vec<StoredFinding> = rows.iter().map(read_finding).collect::<StoreResult<_>>()?;
+    let keys = planner.due(&open);
+    let mut queued = std::collections::HashSet::new();
+    for chunk in keys.chunks(5000) {
+        let sql = format!("SELECT key FROM notices WHERE key IN ({}$1{})", JSON_TEXTS.0, JSON_TEXTS.1);
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(serde_json::to_string(chunk).unwrap_or_default())
+            .fetch_all(&mut **tx)
+            .await?;
+        for r in rows {
+            queued.insert(r.try_get::<String, _>("key")?);
+        }
+    }
+    let messages = planner.messages(&open, &queued).map_err(StoreError::Config)?;
+    let now = to_millis(at);
+    let mut n = 0;
+    for m in &messages {
+        if insert_message(tx, m, now).await?.is_some() {
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
 #[async_trait]
 impl Outbox for Backend {
     async fn queued_notices(&self, keys: &[String]) -> StoreResult<std::collections::HashSet<String>> {
@@ -60,55 +147,13 @@ impl Outbox for Backend {
         let now = to_millis(at);
         let mut tx = self.writer.begin_with(BEGIN_WRITE).await?;
         for m in messages {
-            let row = sqlx::query(
-                "INSERT INTO outbox (dedupe_key, channel, address, recipient, unit_id, kind, subject, body, payload, items, \
-                 state, attempts, not_before, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending', 0, $11, $12, $12) \
-                 ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
-            )
-            .bind(m.dedupe_key.clone())
-            .bind(m.channel.clone())
-            .bind(m.address.clone())
-            .bind(m.recipient.clone())
-            .bind(m.unit_id.clone())
-            .bind(m.kind.clone())
-            .bind(m.subject.clone())
-            .bind(m.body.clone())
-            .bind(m.payload.clone())
-            .bind(i32::try_from(m.notices.len()).unwrap_or(i32::MAX))
-            .bind(to_millis(m.not_before))
-            .bind(now)
-            .fetch_optional(&mut *tx)
-            .await?;
-            let Some(row) = row else {
-                done.raced = true;
-                break;
-            };
-            let id: i64 = row.try_get("id")?;
-            for n in &m.notices {
-                let inserted = sqlx::query(
-                    "INSERT INTO notices (key, item, finding_key, stage, channel, message_id, queued_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (key) DO NOTHING",
-                )
-                .bind(n.key.clone())
-                .bind(n.item.clone())
-                .bind(n.finding_key.clone())
-                .bind(n.stage.clone())
-                .bind(m.channel.clone())
-                .bind(id)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                if inserted == 0 {
+            match insert_message(&mut tx, m, now).await? {
+                Some(id) => done.ids.push(id),
+                None => {
                     done.raced = true;
                     break;
                 }
             }
-            if done.raced {
-                break;
-            }
-            done.ids.push(id);
         }
         if done.raced {
             tx.rollback().await?;

@@ -1088,6 +1088,9 @@ impl Store for Backend {
             .execute(&mut *tx)
             .await?;
         }
+        if let Some(planner) = ev.planner {
+            queue_planned(&mut tx, planner, ev.at).await?;
+        }
         tx.commit().await?;
         Ok(changes)
     }

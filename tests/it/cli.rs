@@ -690,3 +690,58 @@ fn obligations_show_each_units_sampling_and_the_yearly_meeting() {
     assert_eq!(o["meeting"]["held_on"][0], "2025-12-05");
     assert_eq!(o["training"]["state"], "slipping");
 }
+
+#[test]
+fn an_evaluation_queues_its_notices_with_its_findings_and_notify_sends_them_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    let mail = dir.path().join("mail");
+    let run = |args: &[&str]| {
+        bin()
+            .current_dir(repo())
+            .args(["--config", "config/liandong.toml"])
+            .args(args)
+            .env("LIANDONG__STORE__URL", format!("sqlite://{}", db.display()))
+            .env("LIANDONG__NOTIFY__EMAIL__DIR", &mail)
+            .env_remove("LIANDONG_CONFIG")
+            .output()
+            .unwrap()
+    };
+    assert!(run(&["sync"]).status.success());
+    let ev = run(&["evaluate", "--as-of", "2025-10-13", "--queue-notices"]);
+    assert!(ev.status.success(), "{}", text(&ev.stderr));
+    assert!(
+        text(&ev.stdout).contains("messages wait in the outbox"),
+        "{}",
+        text(&ev.stdout)
+    );
+    let pending = run(&["outbox", "--state", "pending", "--format", "json"]);
+    let pending: Vec<serde_json::Value> = serde_json::from_slice(&pending.stdout).unwrap();
+    assert!(
+        pending.len() >= 4,
+        "one digest per contact with something due: {pending:#?}"
+    );
+    // The liaison office's digest carries the escalations of every unit.
+    assert!(
+        pending
+            .iter()
+            .any(|m| m["address"] == "fjld@example.gov.cn")
+    );
+    let sent = run(&["notify", "--send-only", "--as-of", "2025-10-13"]);
+    assert!(sent.status.success(), "{}", text(&sent.stderr));
+    assert!(
+        text(&sent.stdout).contains(&format!("sent {}", pending.len())),
+        "{}",
+        text(&sent.stdout)
+    );
+    let files = std::fs::read_dir(&mail).unwrap().count();
+    assert_eq!(files, pending.len());
+    // What the evaluation queued is not queued again.
+    let again = run(&["notify", "--as-of", "2025-10-13"]);
+    assert!(
+        text(&again.stdout).contains("0 messages queued"),
+        "{}",
+        text(&again.stdout)
+    );
+    assert_eq!(std::fs::read_dir(&mail).unwrap().count(), files);
+}

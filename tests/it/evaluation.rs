@@ -127,10 +127,10 @@ fn penalty(unit: &str, no: &str, decided: &str, yuan: i64) -> Record {
 /// nothing to change: the incremental pass had left the store as the full one would.
 async fn step(cfg: &Config, store: &dyn Store, now: &str, what: &str) {
     let now = at(now);
-    let inc = evaluate(cfg, store, now, false).await.unwrap();
+    let inc = evaluate(cfg, store, now, false, None).await.unwrap();
     assert_eq!(inc.mode, Mode::Incremental, "{what}: an incremental pass");
     let before = snapshot(store).await;
-    let full = evaluate(cfg, store, now, true).await.unwrap();
+    let full = evaluate(cfg, store, now, true, None).await.unwrap();
     assert_eq!(full.mode, Mode::Full);
     let c = full.changes;
     assert_eq!(
@@ -192,7 +192,7 @@ async fn incremental_passes_leave_the_store_as_a_full_pass_would(store: &dyn Sto
         }],
     )
     .await;
-    let first = evaluate(&cfg, store, at("2025-10-10"), false)
+    let first = evaluate(&cfg, store, at("2025-10-10"), false, None)
         .await
         .unwrap();
     assert_eq!(
@@ -200,7 +200,7 @@ async fn incremental_passes_leave_the_store_as_a_full_pass_would(store: &dyn Sto
         Mode::Full,
         "the first evaluation is a full pass"
     );
-    let again = evaluate(&cfg, store, at("2025-10-10"), false)
+    let again = evaluate(&cfg, store, at("2025-10-10"), false, None)
         .await
         .unwrap();
     assert_eq!(again.mode, Mode::Incremental);
@@ -459,7 +459,7 @@ async fn incremental_passes_leave_the_store_as_a_full_pass_would(store: &dyn Sto
     assert_eq!(waived.1, "waived");
 
     // An earlier as-of than the last evaluation is a full pass.
-    let back = evaluate(&cfg, store, at("2025-10-15"), false)
+    let back = evaluate(&cfg, store, at("2025-10-15"), false, None)
         .await
         .unwrap();
     assert_eq!(back.mode, Mode::Full);
