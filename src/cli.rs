@@ -555,6 +555,47 @@ fn check_config(cli: &Cli) -> anyhow::Result<ExitCode> {
                     problems.push(format!("sources[{i}].path: {} does not exist", p.display()));
                 }
             }
+            let n = &cfg.notify;
+            secret(
+                "notify.email.password_file".into(),
+                n.email.password_file.as_deref(),
+                n.email.password_credential.as_deref(),
+                &mut problems,
+            );
+            if let Some(sms) = &n.sms {
+                secret(
+                    "notify.sms.secret_file".into(),
+                    sms.secret_file.as_deref(),
+                    sms.secret_credential.as_deref(),
+                    &mut problems,
+                );
+            }
+            for (i, r) in n.robots.iter().enumerate() {
+                secret(
+                    format!("notify.robots[{i}].url_file"),
+                    r.url_file.as_deref(),
+                    r.url_credential.as_deref(),
+                    &mut problems,
+                );
+                secret(
+                    format!("notify.robots[{i}].secret_file"),
+                    r.secret_file.as_deref(),
+                    r.secret_credential.as_deref(),
+                    &mut problems,
+                );
+            }
+            // The templates, shipped or overridden, must parse.
+            if let Err(e) = crate::notify::templates::Templates::load(n.templates_dir.as_deref()) {
+                problems.push(format!("notify.templates_dir: {e}"));
+            }
+            if let Some(d) = &n.templates_dir
+                && !d.is_dir()
+            {
+                problems.push(format!(
+                    "notify.templates_dir: {} is not a folder",
+                    d.display()
+                ));
+            }
             if problems.is_empty() {
                 let files: Vec<String> =
                     cfg.files.iter().map(|f| f.display().to_string()).collect();

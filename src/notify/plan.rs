@@ -553,6 +553,17 @@ pub fn sms_segments(text: &str) -> usize {
     if n <= 70 { 1 } else { n.div_ceil(67) }
 }
 
+/// An SMS text cut to at most `segments` segments, ending with "…" when cut.
+pub fn fit_sms(text: &str, segments: usize) -> String {
+    let max = if segments <= 1 { 70 } else { 67 * segments };
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let mut out: String = text.chars().take(max - 1).collect();
+    out.push('…');
+    out
+}
+
 /// Builds one message per (channel, address) from notices not queued before.
 pub fn messages(
     cfg: &Config,
@@ -583,7 +594,11 @@ pub fn messages(
             Channel::Sms => {
                 let sms = cfg.notify.sms.as_ref();
                 let sign = sms.map_or("", |s| s.sign_name.as_str());
-                let text = format!("【{sign}】{}", templates.render("digest_sms.txt", &ctx)?);
+                // A digest SMS bills as at most two segments; the e-mail carries the detail.
+                let text = fit_sms(
+                    &format!("【{sign}】{}", templates.render("digest_sms.txt", &ctx)?),
+                    2,
+                );
                 let params: serde_json::Map<String, serde_json::Value> = sms
                     .map(|s| s.template_params.as_slice())
                     .unwrap_or_default()
@@ -634,4 +649,24 @@ pub fn messages(
         });
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sms_texts_are_sized_in_70_and_67_character_segments() {
+        let t = |n: usize| "字".repeat(n);
+        assert_eq!(sms_segments(&t(70)), 1);
+        assert_eq!(sms_segments(&t(71)), 2);
+        assert_eq!(sms_segments(&t(134)), 2);
+        assert_eq!(sms_segments(&t(135)), 3);
+        assert_eq!(fit_sms(&t(134), 2), t(134));
+        let cut = fit_sms(&t(200), 2);
+        assert_eq!(cut.chars().count(), 134);
+        assert!(cut.ends_with('…'));
+        assert_eq!(sms_segments(&cut), 2);
+        assert_eq!(fit_sms(&t(80), 1).chars().count(), 70);
+    }
 }

@@ -745,3 +745,74 @@ fn an_evaluation_queues_its_notices_with_its_findings_and_notify_sends_them_once
     );
     assert_eq!(std::fs::read_dir(&mail).unwrap().count(), files);
 }
+
+#[test]
+fn check_config_names_every_notification_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let templates = dir.path().join("templates");
+    write(&templates, "digest.txt", "{% for %}");
+    let cfg = write(
+        dir.path(),
+        "bad.toml",
+        format!(
+            r#"
+[[units]]
+id = "scjg"
+name = "稻城县市场监督管理局"
+
+[notify]
+admin_emails = ["not an address"]
+templates_dir = "{}"
+[notify.stages.R42]
+reminder_days = [1]
+[notify.sms]
+provider = "aliyun"
+sign_name = "稻城县府检联动"
+template_params = ["unit", "weather"]
+[[notify.robots]]
+name = "群"
+kind = "wecom"
+unit = "nobody"
+"#,
+            templates.display()
+        ),
+    );
+    let o = bin()
+        .arg("--config")
+        .arg(&cfg)
+        .arg("check-config")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = text(&o.stderr);
+    for want in [
+        "notify.admin_emails[0]",
+        "notify.stages.R42",
+        "notify.sms.key_id",
+        "notify.sms.secret_file",
+        "notify.sms.template",
+        "notify.sms.template_params: unknown parameter \"weather\"",
+        "notify.robots[0].unit",
+        "notify.robots[0].url",
+    ] {
+        assert!(err.contains(want), "{want} missing from:\n{err}");
+    }
+    // Otherwise valid: the broken template override is named.
+    let cfg = write(
+        dir.path(),
+        "tpl.toml",
+        format!("[notify]\ntemplates_dir = \"{}\"\n", templates.display()),
+    );
+    let o = bin()
+        .arg("--config")
+        .arg(&cfg)
+        .arg("check-config")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o.stderr).contains("digest.txt"),
+        "{}",
+        text(&o.stderr)
+    );
+}
