@@ -647,6 +647,9 @@ pub struct EmailConfig {
     pub from: String,
     pub dir: PathBuf,
     pub timeout_secs: u64,
+    /// A PEM file with the certificate of a private CA that signed the mail server's certificate
+    /// (trusted besides the system's store).
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Default for EmailConfig {
@@ -662,6 +665,7 @@ impl Default for EmailConfig {
             from: "府检联动办公室 <fjld@localhost>".into(),
             dir: PathBuf::from("var/outbox"),
             timeout_secs: 30,
+            ca_file: None,
         }
     }
 }

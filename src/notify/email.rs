@@ -72,6 +72,15 @@ impl Email {
                     security: cfg.security,
                     credentials,
                     timeout,
+                    ca_pem: cfg
+                        .ca_file
+                        .as_ref()
+                        .map(|f| {
+                            std::fs::read(f).with_context(|| {
+                                format!("notify.email.ca_file: cannot read {}", f.display())
+                            })
+                        })
+                        .transpose()?,
                 }))
             }
         };

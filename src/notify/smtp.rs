@@ -86,6 +86,8 @@ pub struct Server {
     pub security: EmailSecurity,
     pub credentials: Option<Credentials>,
     pub timeout: Duration,
+    /// A private CA's certificate (PEM) to trust besides the system's store.
+    pub ca_pem: Option<Vec<u8>>,
 }
 
 impl std::fmt::Debug for Server {
@@ -129,19 +131,36 @@ impl Pool {
 
     async fn connect(&self) -> Result<AsyncSmtpConnection, SendError> {
         let s = &self.server;
-        let addr = tokio::net::lookup_host((s.host.as_str(), s.port))
+        let addrs: Vec<SocketAddr> = tokio::net::lookup_host((s.host.as_str(), s.port))
             .await
             .map_err(|e| transient("resolving the server", e))?
-            .next()
-            .ok_or_else(|| transient("resolving the server", "no address"))?;
-        let tcp = tokio::time::timeout(s.timeout, tokio::net::TcpStream::connect(addr))
-            .await
-            .map_err(|_| transient("connecting", "timed out"))?
-            .map_err(|e| transient("connecting", e))?;
+            .collect();
+        let mut last = transient("resolving the server", "no address");
+        let mut connected = None;
+        // Every address in turn: "localhost" may resolve to ::1 first.
+        for addr in addrs {
+            match tokio::time::timeout(s.timeout, tokio::net::TcpStream::connect(addr)).await {
+                Ok(Ok(tcp)) => {
+                    connected = Some((tcp, addr));
+                    break;
+                }
+                Ok(Err(e)) => last = transient(&format!("connecting to {addr}"), e),
+                Err(_) => last = transient(&format!("connecting to {addr}"), "timed out"),
+            }
+        }
+        let Some((tcp, addr)) = connected else {
+            return Err(last);
+        };
         tcp.set_nodelay(true)
             .map_err(|e| transient("connecting", e))?;
         let tls = || {
-            TlsParameters::new(s.host.clone())
+            let mut b = TlsParameters::builder(s.host.clone());
+            if let Some(pem) = &s.ca_pem {
+                let cert = lettre::transport::smtp::client::Certificate::from_pem(pem)
+                    .map_err(|e| SendError::Permanent(format!("notify.email.ca_file: {e}")))?;
+                b = b.add_root_certificate(cert);
+            }
+            b.build()
                 .map_err(|e| SendError::Permanent(format!("SMTP TLS set-up: {e}")))
         };
         let mut conn = match s.security {

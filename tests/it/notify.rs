@@ -1057,3 +1057,126 @@ async fn wecom_and_dingtalk_robots_receive_their_units_digests() {
     // The webhook key never shows in what people or logs see.
     assert!(!text(&o).contains("key=wk"), "{}", text(&o));
 }
+
+// ---------------------------------------------------------------------------------------------
+// TLS to the mail server
+// ---------------------------------------------------------------------------------------------
+
+/// A private CA and a certificate it signed for localhost / 127.0.0.1, made by openssl:
+/// (ca.pem, server.pem, server.key) in `dir`.
+fn private_ca(dir: &std::path::Path) -> (PathBuf, PathBuf, PathBuf) {
+    let run = |args: &[&str]| {
+        let o = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=liandong test CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=localhost",
+    ]);
+    common::write(
+        dir,
+        "ext.cnf",
+        "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\n\
+         extendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n",
+    );
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+    ]);
+    (
+        dir.join("ca.pem"),
+        dir.join("server.pem"),
+        dir.join("server.key"),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn starttls_and_implicit_tls_reach_a_server_whose_certificate_a_private_ca_signed() {
+    let certs = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = private_ca(certs.path());
+    for (mode, security) in [("starttls", "starttls"), ("implicit", "tls")] {
+        let (cert_s, key_s) = (cert.display().to_string(), key.display().to_string());
+        let Some(smtp) = Smtp::start(&["--tls", mode, "--cert", &cert_s, "--key", &key_s]) else {
+            return;
+        };
+        let email = |ca_line: &str| {
+            format!(
+                "retry_base_secs = 60\n[notify.email]\ntransport = \"smtp\"\nhost = \"localhost\"\nport = {}\n\
+                 security = \"{security}\"\nfrom = \"稻城县府检联动办公室 <fjld@example.gov.cn>\"\ntimeout_secs = 5\n{ca_line}",
+                smtp.port
+            )
+        };
+        // Without the private CA the certificate is not trusted: nothing leaves, it is retried.
+        let untrusted = env(None, &email(""), "zrzy@example.gov.cn");
+        seed(&untrusted.url, &county_findings()).await;
+        let o = notify(&untrusted, "2025-10-13T10:00:00+08:00").await;
+        assert_eq!(o.status.code(), Some(1), "{mode}: {}", text(&o));
+        let failed = outbox(&untrusted, Some("failed")).await;
+        assert_eq!(failed.len(), 4, "{mode}: {failed:#?}");
+        assert_eq!(smtp.messages().len(), 0);
+        // With it, everything arrives.
+        let trusted = env(
+            None,
+            &email(&format!("ca_file = \"{}\"\n", ca.display())),
+            "zrzy@example.gov.cn",
+        );
+        seed(&trusted.url, &county_findings()).await;
+        let o = notify(&trusted, "2025-10-13T10:00:00+08:00").await;
+        assert!(o.status.success(), "{mode}: {}", text(&o));
+        let mails = smtp.messages();
+        assert_eq!(mails.len(), 4, "{mode}");
+        assert!(
+            mails
+                .iter()
+                .any(|m| m.subject.contains("稻城县市场监督管理局"))
+        );
+    }
+}

@@ -4,6 +4,8 @@ a Maildir (DIR/new/). It can misbehave on purpose:
 
   --refuse-first N   answer the first N DATA commands with 451 (a transient refusal)
   --reject TEXT      answer RCPT TO addresses containing TEXT with 550 (a permanent refusal)
+  --tls MODE         "implicit" (TLS from the first byte) or "starttls" (required), with
+                     --cert and --key (PEM)
 
 It prints "listening PORT" once it accepts connections, and runs until killed.
 """
@@ -11,6 +13,7 @@ import argparse
 import mailbox
 import os
 import signal
+import ssl
 import sys
 
 from aiosmtpd.controller import Controller
@@ -45,8 +48,20 @@ def main():
     p.add_argument("--dir", required=True)
     p.add_argument("--refuse-first", type=int, default=0)
     p.add_argument("--reject", default="")
+    p.add_argument("--tls", choices=["implicit", "starttls"])
+    p.add_argument("--cert")
+    p.add_argument("--key")
     a = p.parse_args()
-    c = Controller(Handler(a.dir, a.refuse_first, a.reject), hostname="127.0.0.1", port=a.port)
+    handler = Handler(a.dir, a.refuse_first, a.reject)
+    kwargs = {}
+    if a.tls:
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(a.cert, a.key)
+        if a.tls == "implicit":
+            kwargs = {"ssl_context": ctx}
+        else:
+            kwargs = {"tls_context": ctx, "require_starttls": True}
+    c = Controller(handler, hostname="127.0.0.1", port=a.port, **kwargs)
     c.start()
     print("listening %d" % a.port, flush=True)
     signal.signal(signal.SIGTERM, lambda *_: (c.stop(), sys.exit(0)))
