@@ -1180,3 +1180,62 @@ async fn starttls_and_implicit_tls_reach_a_server_whose_certificate_a_private_ca
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn send_test_reaches_the_mail_server_and_says_when_it_cannot() {
+    let Some(smtp) = Smtp::start(&[]) else { return };
+    let up = env(None, &smtp.email_toml(), "zrzy@example.gov.cn");
+    let o = run(liandong(
+        &up,
+        &[
+            "send-test",
+            "--channel",
+            "email",
+            "--to",
+            "it@example.gov.cn",
+        ],
+        &[],
+    ))
+    .await;
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("sent a test email message to it@example.gov.cn"),
+        "{}",
+        text(&o)
+    );
+    let mails = smtp.messages();
+    assert_eq!(mails.len(), 1);
+    assert_eq!(mails[0].subject, "【府检联动】测试消息");
+    assert!(
+        mails[0].text.contains("email渠道配置正确"),
+        "{}",
+        mails[0].text
+    );
+    // A server that is not there: exit 1 and why.
+    let down = env(
+        None,
+        &format!(
+            "[notify.email]\ntransport = \"smtp\"\nhost = \"127.0.0.1\"\nport = {}\nsecurity = \"none\"\ntimeout_secs = 2\n",
+            free_port()
+        ),
+        "zrzy@example.gov.cn",
+    );
+    let o = run(liandong(
+        &down,
+        &[
+            "send-test",
+            "--channel",
+            "email",
+            "--to",
+            "it@example.gov.cn",
+        ],
+        &[],
+    ))
+    .await;
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("failed") && text(&o).contains("connecting"),
+        "{}",
+        text(&o)
+    );
+}
