@@ -23,7 +23,7 @@ def config(out, db, n, port):
                 f'contacts = [{{ name = "联络员{i}", role = "contact", email = "u{i}@example.gov.cn" }}]\n'
             )
         f.write(
-            '\n[notify]\nbatch_size = 200\nconcurrency = 4\n'
+            '\n[notify]\nconcurrency = 4\n'
             '[notify.stages.meeting]\nenabled = false\n[notify.stages.training]\nenabled = false\n'
             f'[notify.email]\ntransport = "smtp"\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\n'
             'from = "稻城县府检联动办公室 <fjld@example.gov.cn>"\ntimeout_secs = 30\n'

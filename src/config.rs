@@ -440,8 +440,7 @@ pub struct NotifyConfig {
     pub retry_max_secs: u64,
     /// How long a claimed message stays reserved for the process that claimed it.
     pub lease_secs: u64,
-    /// Messages claimed at a time, and sent at once.
-    pub batch_size: u32,
+    /// Messages sent at once (each claimed on its own; also the SMTP connections kept open).
     pub concurrency: u32,
     /// A folder whose templates replace the shipped ones of the same name.
     pub templates_dir: Option<PathBuf>,
@@ -460,11 +459,10 @@ impl Default for NotifyConfig {
             sms_hours: "08:30-18:00".into(),
             stages: BTreeMap::new(),
             admin_emails: Vec::new(),
-            max_attempts: 8,
+            max_attempts: 12,
             retry_base_secs: 60,
             retry_max_secs: 6 * 3600,
             lease_secs: 300,
-            batch_size: 100,
             concurrency: 4,
             templates_dir: None,
             email: EmailConfig::default(),
@@ -1237,10 +1235,13 @@ fn validate_notify(
     if n.max_attempts == 0 {
         problems.push(problem("notify.max_attempts", "must be at least 1"));
     }
-    if n.batch_size == 0 || n.concurrency == 0 {
+    if n.concurrency == 0 {
+        problems.push(problem("notify.concurrency", "must be at least 1"));
+    }
+    if n.escalate_after_days.windows(2).any(|w| w[0] >= w[1]) {
         problems.push(problem(
-            "notify.batch_size",
-            "batch_size and concurrency must be at least 1",
+            "notify.escalate_after_days",
+            "expected rising days: the unit head first, then the liaison office",
         ));
     }
     if n.lease_secs < 5 && n.lease_secs != 1 {

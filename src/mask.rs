@@ -61,6 +61,10 @@ pub fn mask_text(s: &str) -> String {
                 out.push_str(&mask_id(&run));
             } else if len == 11 && run.starts_with('1') {
                 out.push_str(&mask_phone(&run));
+            } else if len == 13 && run.starts_with("861") {
+                // +86 and 86 forms of a mobile number.
+                out.push_str("86");
+                out.push_str(&mask_phone(&run[2..]));
             } else {
                 out.push_str(&run);
             }
@@ -85,6 +89,10 @@ mod tests {
         assert_eq!(
             mask_text("当事人 51333719900101123X 电话13812345678 金额 1234"),
             "当事人 513337********123X 电话138****5678 金额 1234"
+        );
+        assert_eq!(
+            mask_text("+8613812345678 / 8613812345678"),
+            "+86138****5678 / 86138****5678"
         );
     }
 

@@ -15,7 +15,6 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeDelta, TimeZone as _, Utc};
 use chrono_tz::Asia::Shanghai;
-use futures_util::StreamExt as _;
 use sha2::{Digest as _, Sha256};
 
 use super::email::Email;
@@ -106,7 +105,14 @@ pub fn owner_name() -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())
         .unwrap_or_else(|_| "localhost".into());
-    format!("{host}:{}", std::process::id())
+    // Cloned machines may share a host name and a pid: a random part keeps owners apart.
+    let nonce = Sha256::digest(format!(
+        "{host}:{}:{:?}:{:?}",
+        std::process::id(),
+        std::time::SystemTime::now(),
+        std::thread::current().id()
+    ));
+    format!("{host}:{}:{}", std::process::id(), hex::encode(&nonce[..3]))
 }
 
 impl Dispatcher {
@@ -156,50 +162,38 @@ impl Dispatcher {
         }
     }
 
-    /// Sends every message due until none is left.
+    /// Sends every message due until none is left: `concurrency` workers, each claiming one
+    /// message at a time, so that no claimed message waits behind others while its lease runs.
     pub async fn run(&self, store: &dyn Store, clock: Clock) -> anyhow::Result<DispatchReport> {
-        let mut report = DispatchReport::default();
+        let report = std::sync::Mutex::new(DispatchReport::default());
         let lease = TimeDelta::seconds(i64::try_from(self.cfg.lease_secs).unwrap_or(300));
-        let mut seen = std::collections::HashSet::new();
-        loop {
-            let batch = store
-                .claim_messages(
-                    &self.owner,
-                    clock.now(),
-                    Utc::now(),
-                    lease,
-                    i64::from(self.cfg.batch_size),
-                )
-                .await?;
-            if batch.is_empty() {
-                break;
-            }
-            // A message claimed twice in one run came back within its own lease: stop rather
-            // than loop (its next try is another run's).
-            let fresh = batch.iter().filter(|m| seen.insert(m.id)).count();
-            if let Some(first) = batch.first() {
-                self.hold_at("after-claim", first.id).await;
-            }
-            let outcomes: Vec<anyhow::Result<Option<Completion>>> =
-                futures_util::stream::iter(batch)
-                    .map(|m| self.attempt(store, m, clock))
-                    .buffer_unordered(self.cfg.concurrency.max(1) as usize)
-                    .collect()
-                    .await;
-            for o in outcomes {
-                match o? {
-                    Some(Completion::Sent { .. }) => report.sent += 1,
-                    Some(Completion::Retry { .. }) => report.retrying += 1,
-                    Some(Completion::Dead { .. }) => report.dead += 1,
-                    Some(Completion::Defer { .. }) => report.deferred += 1,
-                    None => report.lost_lease += 1,
+        let worker = || async {
+            loop {
+                let claimed = store
+                    .claim_messages(&self.owner, clock.now(), Utc::now(), lease, 1)
+                    .await?;
+                let Some(m) = claimed.into_iter().next() else {
+                    return anyhow::Ok(());
+                };
+                self.hold_at("after-claim", m.id).await;
+                let outcome = self.attempt(store, m, clock).await?;
+                let mut r = report
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                match outcome {
+                    Some(Completion::Sent { .. }) => r.sent += 1,
+                    Some(Completion::Retry { .. }) => r.retrying += 1,
+                    Some(Completion::Dead { .. }) => r.dead += 1,
+                    Some(Completion::Defer { .. }) => r.deferred += 1,
+                    None => r.lost_lease += 1,
                 }
             }
-            if fresh == 0 {
-                break;
-            }
-        }
-        Ok(report)
+        };
+        let workers: Vec<_> = (0..self.cfg.concurrency.max(1)).map(|_| worker()).collect();
+        futures_util::future::try_join_all(workers).await?;
+        Ok(report
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner))
     }
 
     fn backoff(&self, m: &OutboxMessage) -> TimeDelta {
@@ -229,27 +223,35 @@ impl Dispatcher {
         m: OutboxMessage,
         clock: Clock,
     ) -> anyhow::Result<Option<Completion>> {
-        let started = clock.now();
-        let completion = match self.precheck(store, &m, started).await? {
+        // The policy's time (`--as-of` or the wall clock) decides windows and retries; what the
+        // providers see (signatures' timestamps) and the audit's times are the wall clock.
+        let now = clock.now();
+        let started = Utc::now();
+        let completion = match self.precheck(store, &m, now).await? {
             Some(defer) => defer,
             None => {
-                let result = self.send(&m, started).await;
+                let result = self.send(&m, Utc::now()).await;
                 self.hold_at("after-send", m.id).await;
+                let mask = |e: String| crate::mask::mask_text(&e);
                 match result {
                     Ok(Sent { provider_id }) => Completion::Sent { provider_id },
                     Err(SendError::Transient(e))
                         if m.attempts < i64::from(self.cfg.max_attempts) =>
                     {
-                        let mut at = started + self.backoff(&m);
+                        let mut at = now + self.backoff(&m);
                         if m.channel == "sms" {
                             at = sms_window(&self.calendar, self.sms_hours(), at);
                         }
-                        Completion::Retry { at, error: e }
+                        Completion::Retry { at, error: mask(e) }
                     }
                     Err(SendError::Transient(e)) => Completion::Dead {
-                        error: format!("{e} (gave up after {} attempts)", m.attempts),
+                        error: mask(format!("{e} (gave up after {} attempts)", m.attempts)),
                     },
-                    Err(SendError::Permanent(e)) => Completion::Dead { error: e },
+                    Err(SendError::Permanent(e)) => Completion::Dead { error: mask(e) },
+                    Err(SendError::DailyLimit(e)) => Completion::Defer {
+                        at: sms_window(&self.calendar, self.sms_hours(), next_midnight(now)),
+                        reason: mask(e),
+                    },
                 }
             }
         };
@@ -271,10 +273,24 @@ impl Dispatcher {
                 until = %at.with_timezone(&Shanghai).format("%F %T"), "deferred: {reason}"
             ),
         }
-        if !store
-            .complete_message(&m, &self.owner, started, &completion, clock.now())
-            .await?
-        {
+        // The provider has the message: recording it must not be lost to a busy store (a
+        // message left "sending" goes again when its lease runs out).
+        let mut tries = 0;
+        let recorded = loop {
+            match store
+                .complete_message(&m, &self.owner, started, &completion, Utc::now())
+                .await
+            {
+                Ok(r) => break r,
+                Err(e) if tries < 5 => {
+                    tries += 1;
+                    tracing::warn!(id = m.id, "recording the attempt failed, trying again: {e}");
+                    tokio::time::sleep(Duration::from_secs(1 << tries)).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
+        if !recorded {
             tracing::warn!(
                 id = m.id,
                 "the lease ran out before the attempt was recorded; another process took the message over"
@@ -282,7 +298,7 @@ impl Dispatcher {
             return Ok(None);
         }
         if let Completion::Dead { error } = &completion {
-            self.alert(store, &m, error, clock.now()).await?;
+            self.alert(store, &m, error, now).await?;
         }
         Ok(Some(completion))
     }
@@ -309,25 +325,24 @@ impl Dispatcher {
             }));
         }
         if let Some(limit) = self.cfg.sms.as_ref().and_then(|s| s.daily_limit()) {
-            let today = now.with_timezone(&Shanghai).date_naive();
-            let midnight = |d: chrono::NaiveDate| {
-                Shanghai
-                    .from_local_datetime(&d.and_time(chrono::NaiveTime::MIN))
-                    .earliest()
-                    .map_or(now, |t| t.with_timezone(&Utc))
-            };
-            let sent = store.sent_since("sms", &m.address, midnight(today)).await?;
+            // The providers count real days.
+            let wall = Utc::now();
+            let sent = store
+                .sent_since("sms", &m.address, this_midnight(wall))
+                .await?;
             if sent >= i64::from(limit) {
-                let tomorrow = midnight(today.succ_opt().unwrap_or(today));
                 return Ok(Some(Completion::Defer {
-                    at: sms_window(&self.calendar, self.sms_hours(), tomorrow),
+                    at: sms_window(
+                        &self.calendar,
+                        self.sms_hours(),
+                        next_midnight(now.max(wall)),
+                    ),
                     reason: format!("{limit} SMS a day to one number reached"),
                 }));
             }
         }
         Ok(None)
     }
-
     async fn send(&self, m: &OutboxMessage, now: DateTime<Utc>) -> Result<Sent, SendError> {
         match m.channel.as_str() {
             "email" => {
@@ -429,6 +444,20 @@ impl Dispatcher {
         store.enqueue(&messages, now).await?;
         Ok(())
     }
+}
+
+/// The start of `t`'s day, Asia/Shanghai.
+fn this_midnight(t: DateTime<Utc>) -> DateTime<Utc> {
+    let d = t.with_timezone(&Shanghai).date_naive();
+    Shanghai
+        .from_local_datetime(&d.and_time(chrono::NaiveTime::MIN))
+        .earliest()
+        .map_or(t, |x| x.with_timezone(&Utc))
+}
+
+/// The start of the next day, Asia/Shanghai.
+fn next_midnight(t: DateTime<Utc>) -> DateTime<Utc> {
+    this_midnight(t + TimeDelta::days(1))
 }
 
 /// An address as logs and listings show it: phone numbers masked.

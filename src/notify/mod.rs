@@ -50,6 +50,9 @@ pub enum SendError {
     /// not help.
     #[error("{0}")]
     Permanent(String),
+    /// The provider's daily limit for the number is reached: try again the next working day.
+    #[error("{0}")]
+    DailyLimit(String),
 }
 
 /// Plans the notices due at `now`: the open findings come from whoever calls it (the store,

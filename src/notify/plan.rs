@@ -351,6 +351,7 @@ pub fn due<'a>(
 ) -> Vec<Due<'a>> {
     let mut policies: HashMap<&str, Policy> = HashMap::new();
     let mut out = Vec::new();
+    let mut keys = std::collections::HashSet::new();
     for item in items {
         let policy = policies
             .entry(item.kind.as_str())
@@ -367,15 +368,22 @@ pub fn due<'a>(
                 continue;
             };
             for r in recipients.of(&item.unit_id, role) {
+                // The deadline is part of the key: a deadline that moves has its stages again.
+                let key = format!(
+                    "{}|{}@{}|{}:{}",
+                    item.key,
+                    st.name,
+                    item.deadline,
+                    r.channel.as_str(),
+                    r.address
+                );
+                // One address listed twice (a shared mailbox) is one notice.
+                if !keys.insert(key.clone()) {
+                    continue;
+                }
                 out.push(Due {
                     item,
-                    key: format!(
-                        "{}|{}|{}:{}",
-                        item.key,
-                        st.name,
-                        r.channel.as_str(),
-                        r.address
-                    ),
+                    key,
                     stage: st.clone(),
                     role,
                     recipient: r,
@@ -428,7 +436,7 @@ impl DigestCtx {
     /// The value of an SMS template parameter (see [`super::params::NAMES`]), all strings.
     pub fn param(&self, name: &str) -> String {
         match name {
-            "unit" => self.unit.clone(),
+            "unit" => self.unit_short.clone(),
             "count" => self.count.to_string(),
             "overdue" => self.overdue.to_string(),
             "due_soon" => self.due_soon.to_string(),
@@ -466,7 +474,16 @@ pub fn digest_ctx(cfg: &Config, notices: &[&Due<'_>], today: NaiveDate) -> Diges
         .iter()
         .find(|u| u.kind == UnitKind::Liaison)
         .map_or_else(|| "府检联动办公室".to_string(), |u| u.name.clone());
-    let mut lines: Vec<&Due<'_>> = notices.to_vec();
+    // An item reaches one address once, under the stage of its highest role (a head who is also
+    // the contact sees the escalation, not the item twice).
+    let mut by_item: BTreeMap<&str, &Due<'_>> = BTreeMap::new();
+    for d in notices {
+        let e = by_item.entry(d.item.key.as_str()).or_insert(d);
+        if d.role > e.role {
+            *e = d;
+        }
+    }
+    let mut lines: Vec<&Due<'_>> = by_item.into_values().collect();
     // Most overdue first, then the nearest deadline.
     lines.sort_by(|a, b| {
         (a.item.deadline, &a.item.unit_id, &a.item.key).cmp(&(
@@ -553,6 +570,30 @@ pub fn sms_segments(text: &str) -> usize {
     if n <= 70 { 1 } else { n.div_ceil(67) }
 }
 
+/// Characters of one SMS template parameter at most (the providers cap a variable's length).
+const SMS_PARAM_CHARS: usize = 20;
+
+/// Bytes of a robot's markdown at most: WeCom takes 4,096.
+const ROBOT_BYTES: usize = 3_800;
+
+/// A robot's markdown cut at a line to fit [`ROBOT_BYTES`], saying how much is left out.
+pub fn fit_robot(text: &str, items: usize) -> String {
+    if text.len() <= ROBOT_BYTES {
+        return text.to_string();
+    }
+    let tail = format!("\n……共{items}项，其余详见邮件。");
+    let mut out = String::new();
+    for line in text.lines() {
+        if out.len() + line.len() + 1 + tail.len() > ROBOT_BYTES {
+            break;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out.push_str(tail.trim_start());
+    out
+}
+
 /// An SMS text cut to at most `segments` segments, ending with "…" when cut.
 pub fn fit_sms(text: &str, segments: usize) -> String {
     let max = if segments <= 1 { 70 } else { 67 * segments };
@@ -606,7 +647,12 @@ pub fn messages(
                     .map(|p| {
                         (
                             p.clone(),
-                            serde_json::Value::String(crate::mask::mask_text(&ctx.param(p))),
+                            serde_json::Value::String(crate::mask::mask_text(
+                                &ctx.param(p)
+                                    .chars()
+                                    .take(SMS_PARAM_CHARS)
+                                    .collect::<String>(),
+                            )),
                         )
                     })
                     .collect();
@@ -616,7 +662,11 @@ pub fn messages(
                     sms_window(calendar, hours, now),
                 )
             }
-            Channel::Robot => (templates.render("digest_robot.md", &ctx)?, None, now),
+            Channel::Robot => (
+                fit_robot(&templates.render("digest_robot.md", &ctx)?, ctx.count),
+                None,
+                now,
+            ),
         };
         let mut keys: Vec<&str> = group.iter().map(|d| d.key.as_str()).collect();
         keys.sort_unstable();
@@ -668,5 +718,20 @@ mod tests {
         assert!(cut.ends_with('…'));
         assert_eq!(sms_segments(&cut), 2);
         assert_eq!(fit_sms(&t(80), 1).chars().count(), 70);
+    }
+
+    #[test]
+    fn a_long_robot_message_is_cut_at_a_line_under_wecoms_limit() {
+        let text: String = (0..200)
+            .map(|i| format!("> {i}. 行政处罚案件未录入平台\n"))
+            .collect();
+        let cut = fit_robot(&text, 200);
+        assert!(cut.len() <= ROBOT_BYTES, "{}", cut.len());
+        assert!(cut.ends_with("……共200项，其余详见邮件。"), "{cut}");
+        assert!(
+            cut.lines()
+                .all(|l| l.starts_with("> ") || l.starts_with("……"))
+        );
+        assert_eq!(fit_robot("短", 1), "短");
     }
 }

@@ -149,7 +149,7 @@ pub fn stage(
     // recipient gets one digest a week however the deadlines spread; a repeat comes at least
     // half a period after the notice before it.
     let every = i64::from(policy.repeat_every_days.max(1));
-    let epoch = NaiveDate::from_ymd_opt(2024, 1, 1).unwrap_or(NaiveDate::MIN);
+    let epoch = NaiveDate::from_ymd_opt(2000, 1, 3).unwrap_or(NaiveDate::MIN); // a Monday
     let boundary = epoch
         + chrono::Days::new(
             u64::try_from((today - epoch).num_days().div_euclid(every) * every).unwrap_or(0),

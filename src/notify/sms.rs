@@ -37,6 +37,19 @@ pub fn percent(s: &str) -> String {
     percent_encoding::utf8_percent_encode(s, SET).to_string()
 }
 
+/// The query as Aliyun signs it, and as it is sent: RFC 3986-encoded pairs sorted by name.
+pub fn canonical_query(query: &[(String, String)]) -> String {
+    let mut q: Vec<(String, String)> = query
+        .iter()
+        .map(|(k, v)| (percent(k), percent(v)))
+        .collect();
+    q.sort();
+    q.iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
 /// The `ACS3-HMAC-SHA256` signature of a request (Aliyun signature V3).
 ///
 /// `headers` are the signed headers (names in any case; `host` and every `x-acs-*` among
@@ -226,7 +239,10 @@ impl Sms {
         let (signed, signature) =
             aliyun_v3_signature("POST", "/", &query, &headers, b"", self.secret());
         let key_id = self.cfg.key_id.as_deref().unwrap_or_default();
-        let mut req = self.client.post(url).query(&query).header(
+        // What is sent is exactly what was signed.
+        let mut url = url;
+        url.set_query(Some(&canonical_query(&query)));
+        let mut req = self.client.post(url).header(
             "Authorization",
             format!(
                 "ACS3-HMAC-SHA256 Credential={key_id},SignedHeaders={signed},Signature={signature}"
@@ -254,9 +270,11 @@ impl Sms {
             .and_then(|c| c.as_str())
             .unwrap_or(&body);
         let error = format!("Aliyun {status} {code}: {message}");
-        // Flow control and the provider's own faults pass; a bad number, signature, template or
-        // key does not.
-        if status.is_server_error()
+        // The day's limit for the number waits for tomorrow; flow control and the provider's own
+        // faults pass; a bad number, signature, template or key does not.
+        if code == "isv.DAY_LIMIT_CONTROL" {
+            Err(SendError::DailyLimit(error))
+        } else if status.is_server_error()
             || code.contains("LIMIT_CONTROL")
             || code.starts_with("isp.")
             || code.starts_with("Throttling")
@@ -334,7 +352,9 @@ impl Sms {
                     .and_then(|c| c.as_str())
                     .unwrap_or_default()
             );
-            return if code.starts_with("InternalError")
+            return if code.ends_with("DailyLimit") {
+                Err(SendError::DailyLimit(error))
+            } else if code.starts_with("InternalError")
                 || code.starts_with("LimitExceeded")
                 || code == "RequestLimitExceeded"
             {
@@ -361,7 +381,8 @@ impl Sms {
             .unwrap_or_default();
         if set.is_empty() {
             return Err(SendError::Transient(format!(
-                "Tencent answered without a SendStatusSet: {text}"
+                "Tencent answered without a SendStatusSet: {}",
+                text.chars().take(200).collect::<String>()
             )));
         }
         for s in &set {
@@ -373,13 +394,13 @@ impl Sms {
                         .and_then(|c| c.as_str())
                         .unwrap_or_default()
                 );
-                return Err(
-                    if code.starts_with("LimitExceeded") || code.starts_with("InternalError") {
-                        SendError::Transient(error)
-                    } else {
-                        SendError::Permanent(error)
-                    },
-                );
+                return Err(if code.ends_with("DailyLimit") {
+                    SendError::DailyLimit(error)
+                } else if code.starts_with("LimitExceeded") || code.starts_with("InternalError") {
+                    SendError::Transient(error)
+                } else {
+                    SendError::Permanent(error)
+                });
             }
         }
         Ok(Sent {
@@ -473,6 +494,8 @@ pub async fn exchange(
         } else {
             "request failed"
         };
+        // Without the URL: it may carry a robot's key or a phone number.
+        let e = e.without_url();
         SendError::Transient(format!("{what}: {}", crate::sources::http::error_chain(&e)))
     })?;
     let status = resp.status();

@@ -28,6 +28,9 @@ use crate::config::EmailSecurity;
 /// A connection idle longer than this is closed rather than reused: servers drop idle clients.
 const MAX_IDLE: Duration = Duration::from_secs(20);
 
+/// A connection idle longer than this is checked with NOOP before it is used again.
+const CHECK_AFTER: Duration = Duration::from_secs(2);
+
 /// An implicit-TLS stream (lettre's) seen as a tokio stream, so that lettre's connection code
 /// can run over a socket we opened.
 #[derive(Debug)]
@@ -113,7 +116,8 @@ fn transient(what: &str, e: impl std::fmt::Display) -> SendError {
 }
 
 fn classify(e: &lettre::transport::smtp::Error) -> SendError {
-    if e.is_permanent() {
+    // A client error (an address the server cannot take, say) will not pass on a retry either.
+    if e.is_permanent() || e.is_client() {
         SendError::Permanent(format!("SMTP: {e}"))
     } else {
         SendError::Transient(format!("SMTP: {e}"))
@@ -199,54 +203,38 @@ impl Pool {
         Ok(conn)
     }
 
-    /// Sends one message on an idle connection or a new one. A reused connection that turns
-    /// out to be dead is replaced once.
+    /// Sends one message on an idle connection or a new one. A connection idle for a while is
+    /// checked with NOOP first; a send that fails is never repeated here (the server may have
+    /// taken the message): the dispatcher decides about another attempt.
     pub async fn send(&self, message: &lettre::Message) -> Result<Response, SendError> {
         let envelope = message.envelope().clone();
         let bytes = message.formatted();
-        let reused = {
-            let mut idle = self.idle.lock().await;
-            let mut found = None;
-            while let Some((conn, since)) = idle.pop() {
-                if since.elapsed() < MAX_IDLE {
-                    found = Some(conn);
-                    break;
-                }
+        let mut conn = None;
+        loop {
+            let next = self.idle.lock().await.pop();
+            let Some((mut c, since)) = next else { break };
+            if since.elapsed() >= MAX_IDLE {
+                c.abort().await;
+                continue;
             }
-            found
-        };
-        let (mut conn, was_reused) = match reused {
-            Some(c) => (c, true),
-            None => (self.connect().await?, false),
-        };
-        let mut result = conn.send(&envelope, &bytes).await;
-        if was_reused
-            && result
-                .as_ref()
-                .is_err_and(|e| !e.is_permanent() && !e.is_transient())
-        {
-            // Not an answer from the server: the connection was dead. A new one, once.
-            conn = self.connect().await?;
-            result = conn.send(&envelope, &bytes).await;
+            if since.elapsed() < CHECK_AFTER || c.test_connected().await {
+                conn = Some(c);
+                break;
+            }
+            c.abort().await;
         }
-        match result {
+        let mut conn = match conn {
+            Some(c) => c,
+            None => self.connect().await?,
+        };
+        match conn.send(&envelope, &bytes).await {
             Ok(r) => {
                 self.idle.lock().await.push((conn, Instant::now()));
                 Ok(r)
             }
             Err(e) => {
-                if e.is_permanent() || e.is_transient() {
-                    // The server answered: the connection is fine; RSET for the next message.
-                    if conn
-                        .command(lettre::transport::smtp::commands::Rset)
-                        .await
-                        .is_ok()
-                    {
-                        self.idle.lock().await.push((conn, Instant::now()));
-                    }
-                } else {
-                    conn.abort().await;
-                }
+                // lettre closes the connection after any error.
+                conn.abort().await;
                 Err(classify(&e))
             }
         }

@@ -462,10 +462,7 @@ fn kill_at(config: &std::path::Path, point: &str, as_of: &str) {
 #[tokio::test(flavor = "multi_thread")]
 async fn killed_between_claim_and_send_nothing_is_lost_or_doubled() {
     let Some(smtp) = Smtp::start(&[]) else { return };
-    let notify_toml = format!(
-        "lease_secs = 1\nbatch_size = 1\nconcurrency = 1\n{}",
-        smtp.email_toml()
-    );
+    let notify_toml = format!("lease_secs = 1\nconcurrency = 1\n{}", smtp.email_toml());
     let env = env(None, &notify_toml, "zrzy@example.gov.cn");
     seed(&env.url, &county_findings()).await;
     let at = "2025-10-13T10:00:00+08:00";
@@ -495,10 +492,7 @@ async fn killed_between_claim_and_send_nothing_is_lost_or_doubled() {
 #[tokio::test(flavor = "multi_thread")]
 async fn killed_between_send_and_commit_the_one_duplicate_is_recognisable() {
     let Some(smtp) = Smtp::start(&[]) else { return };
-    let notify_toml = format!(
-        "lease_secs = 1\nbatch_size = 1\nconcurrency = 1\n{}",
-        smtp.email_toml()
-    );
+    let notify_toml = format!("lease_secs = 1\nconcurrency = 1\n{}", smtp.email_toml());
     let env = env(None, &notify_toml, "zrzy@example.gov.cn");
     seed(&env.url, &county_findings()).await;
     let at = "2025-10-13T10:00:00+08:00";
@@ -585,7 +579,7 @@ async fn two_notify_processes_on_one_postgresql_store_send_nothing_twice() {
     let Some(smtp) = Smtp::start(&[]) else { return };
     let env = env(
         Some(&db.url),
-        &format!("batch_size = 3\n{}", smtp.email_toml()),
+        &format!("concurrency = 3\n{}", smtp.email_toml()),
         "zrzy@example.gov.cn",
     );
     // 40 units, each with its contact and an overdue finding; the first unit's head too.
@@ -887,10 +881,17 @@ async fn a_gateway_answering_500_and_timing_out_is_retried_with_growing_backoff(
     let d = m3["deliveries"].as_array().unwrap();
     let outcomes: Vec<&str> = d.iter().map(|x| x["outcome"].as_str().unwrap()).collect();
     assert_eq!(outcomes, ["failed", "failed", "sent"]);
-    // The waits after each failure: about 60 s, then about 120 s (less up to 20 %).
+    // The waits after each failure: about 60 s, then about 120 s (less up to 20 %), from the
+    // policy's time (the as-of of each run).
     let t = |v: &serde_json::Value| serde_json::from_value::<DateTime<Utc>>(v.clone()).unwrap();
-    let wait1 = (t(&m1["not_before"]) - t(&d[0]["started_at"])).num_seconds();
-    let wait2 = (t(&m2["not_before"]) - t(&d[1]["started_at"])).num_seconds();
+    let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+    let wait1 = (t(&m1["not_before"]) - at("2025-10-13T10:00:00+08:00")).num_seconds();
+    let wait2 = (t(&m2["not_before"]) - at("2025-10-13T10:05:00+08:00")).num_seconds();
+    // The audit keeps the wall-clock time of every attempt.
+    assert!(
+        d.iter()
+            .all(|x| t(&x["started_at"]) > at("2026-01-01T00:00:00Z"))
+    );
     assert!(
         (48..=60).contains(&wait1) && (96..=120).contains(&wait2),
         "{wait1} {wait2}"
@@ -1238,4 +1239,49 @@ async fn send_test_reaches_the_mail_server_and_says_when_it_cannot() {
         "{}",
         text(&o)
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_shared_mailbox_gets_one_digest_and_a_moved_deadline_its_reminders_again() {
+    let Some(smtp) = Smtp::start(&[]) else { return };
+    let env = env(None, &smtp.email_toml(), "zrzy@example.gov.cn");
+    // The liaison office's contact and head share one mailbox.
+    let cfg = std::fs::read_to_string(&env.config).unwrap().replace(
+        r#"contacts = [{ name = "赵六", role = "contact", email = "fjld@example.gov.cn" }]"#,
+        r#"contacts = [{ name = "赵六", role = "contact", email = "fjld@example.gov.cn" }, { name = "钱七", role = "head", email = "fjld@example.gov.cn" }]"#,
+    );
+    std::fs::write(&env.config, cfg).unwrap();
+    seed(
+        &env.url,
+        &[finding(
+            "R7",
+            "fjld",
+            "稻检建〔2025〕9号",
+            "2025-10-16",
+            "upcoming",
+        )],
+    )
+    .await;
+    let o = notify(&env, "2025-10-13T10:00:00+08:00").await;
+    assert!(o.status.success(), "{}", text(&o));
+    let mails = smtp.messages();
+    assert_eq!(mails.len(), 1, "{mails:#?}");
+    assert_eq!(mails[0].text.matches("稻检建〔2025〕9号").count(), 1);
+    // The deadline moves by a day: the reminder due for the new deadline goes again.
+    seed(
+        &env.url,
+        &[finding(
+            "R7",
+            "fjld",
+            "稻检建〔2025〕9号",
+            "2025-10-17",
+            "upcoming",
+        )],
+    )
+    .await;
+    let o = notify(&env, "2025-10-13T16:00:00+08:00").await;
+    assert!(o.status.success(), "{}", text(&o));
+    let mails = smtp.messages();
+    assert_eq!(mails.len(), 2, "{mails:#?}");
+    assert!(mails.iter().any(|m| m.text.contains("2025-10-17")));
 }
