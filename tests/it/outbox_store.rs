@@ -763,7 +763,90 @@ macro_rules! outbox_cases {
     };
 }
 
+/// A planner that queues one message per open finding it is shown, whose notices are new.
+struct OnePerFinding {
+    seen: std::sync::Mutex<Vec<String>>,
+}
+
+impl liandong::store::outbox::Planner for OnePerFinding {
+    fn due(&self, open: &[liandong::store::StoredFinding]) -> Vec<String> {
+        *self.seen.lock().unwrap() = open.iter().map(|f| f.key.clone()).collect();
+        open.iter().map(|f| format!("n:{}", f.key)).collect()
+    }
+
+    fn messages(
+        &self,
+        open: &[liandong::store::StoredFinding],
+        queued: &HashSet<String>,
+    ) -> Result<Vec<NewMessage>, String> {
+        Ok(open
+            .iter()
+            .filter(|f| !queued.contains(&format!("n:{}", f.key)))
+            .map(|f| {
+                message(
+                    &format!("m:{}", f.key),
+                    t0(),
+                    vec![notice(&format!("n:{}", f.key), Some(&f.key))],
+                )
+            })
+            .collect())
+    }
+}
+
+async fn an_evaluation_queues_its_notices_in_its_own_transaction(store: &dyn Store) {
+    use liandong::store::Evaluation;
+    let planner = OnePerFinding {
+        seen: Default::default(),
+    };
+    let apply = |findings: Vec<EvaluatedFinding>| Evaluation {
+        findings: Box::leak(findings.into_boxed_slice()),
+        scope: None,
+        at: t0(),
+        due_soon: TimeDelta::days(3),
+        pool: &[],
+        seekers: &[],
+        state: None,
+        planner: Some(&planner),
+    };
+    store
+        .apply_evaluation(&apply(vec![
+            finding("R1|scjg|K9", "due_soon", 9),
+            finding("R1|scjg|K11", "upcoming", 11),
+        ]))
+        .await
+        .unwrap();
+    // The planner saw the findings as the evaluation left them, inside its transaction.
+    let mut seen = planner.seen.lock().unwrap().clone();
+    seen.sort();
+    assert_eq!(seen, ["R1|scjg|K11", "R1|scjg|K9"]);
+    let queued = all_messages(store).await;
+    assert_eq!(queued.len(), 2);
+    assert_eq!(
+        store
+            .queued_notices(&keys(&["n:R1|scjg|K9", "n:R1|scjg|K11"]))
+            .await
+            .unwrap(),
+        set(&["n:R1|scjg|K9", "n:R1|scjg|K11"])
+    );
+    // Again, with one finding resolved (no longer produced) and a new one: only the new one is
+    // queued; the resolved one is not shown to the planner.
+    store
+        .apply_evaluation(&apply(vec![
+            finding("R1|scjg|K9", "due_soon", 9),
+            finding("R1|scjg|K12", "overdue", 12),
+        ]))
+        .await
+        .unwrap();
+    let mut seen = planner.seen.lock().unwrap().clone();
+    seen.sort();
+    assert_eq!(seen, ["R1|scjg|K12", "R1|scjg|K9"]);
+    let queued = all_messages(store).await;
+    assert_eq!(queued.len(), 3);
+    assert!(queued.iter().any(|m| m.dedupe_key == "m:R1|scjg|K12"));
+}
+
 outbox_cases!(
+    an_evaluation_queues_its_notices_in_its_own_transaction,
     enqueue_writes_once_and_a_race_writes_nothing,
     a_claim_holds_a_lease_that_only_its_owner_may_complete,
     completions_retry_dead_and_defer,
