@@ -172,21 +172,37 @@ impl Outbox for Backend {
         lease: chrono::TimeDelta,
         limit: i64,
     ) -> StoreResult<Vec<OutboxMessage>> {
-        let sql = format!(
+        // Two statements, each served by its partial index: leases that ran out (a process
+        // died), then messages whose time has come.
+        let expired = format!(
             "UPDATE outbox SET state = 'sending', lease_owner = $1, lease_until = $2, attempts = attempts + 1, \
-             updated_at = $3 WHERE id IN (SELECT id FROM outbox WHERE \
-             (state IN ('pending', 'failed') AND not_before <= $3) OR (state = 'sending' AND lease_until <= $5) \
-             ORDER BY not_before, id LIMIT $4{CLAIM_LOCK}) RETURNING {OUTBOX_COLUMNS}"
+             updated_at = $3 WHERE id IN (SELECT id FROM outbox WHERE state = 'sending' AND lease_until <= $5 \
+             ORDER BY lease_until LIMIT $4{CLAIM_LOCK}) RETURNING {OUTBOX_COLUMNS}"
+        );
+        let ready = format!(
+            "UPDATE outbox SET state = 'sending', lease_owner = $1, lease_until = $2, attempts = attempts + 1, \
+             updated_at = $3 WHERE id IN (SELECT id FROM outbox WHERE state IN ('pending', 'failed') \
+             AND not_before <= $5 ORDER BY not_before, id LIMIT $4{CLAIM_LOCK}) RETURNING {OUTBOX_COLUMNS}"
         );
         let mut tx = self.writer.begin_with(BEGIN_WRITE).await?;
-        let rows = sqlx::query(AssertSqlSafe(sql))
-            .bind(owner.to_string())
-            .bind(to_millis(wall + lease))
-            .bind(to_millis(now))
-            .bind(limit)
-            .bind(to_millis(wall))
-            .fetch_all(&mut *tx)
-            .await?;
+        let mut rows = Vec::new();
+        // $5: the wall clock for leases, the policy's time for readiness.
+        for (sql, until) in [(expired, wall), (ready, now)] {
+            let room = limit - i64::try_from(rows.len()).unwrap_or(limit);
+            if room <= 0 {
+                break;
+            }
+            rows.extend(
+                sqlx::query(AssertSqlSafe(sql))
+                    .bind(owner.to_string())
+                    .bind(to_millis(wall + lease))
+                    .bind(to_millis(wall))
+                    .bind(room)
+                    .bind(to_millis(until))
+                    .fetch_all(&mut *tx)
+                    .await?,
+            );
+        }
         tx.commit().await?;
         let mut out: Vec<OutboxMessage> = rows.iter().map(read_message).collect::<StoreResult<_>>()?;
         out.sort_by_key(|m| (m.not_before, m.id));
