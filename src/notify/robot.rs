@@ -5,9 +5,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
-use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret as _, SecretString};
-use sha2::Sha256;
 
 use super::sms::exchange;
 use super::{SendError, Sent};
@@ -16,10 +14,11 @@ use crate::config::{RobotConfig, RobotKind};
 /// DingTalk's `sign` parameter: base64 of HMAC-SHA256(secret, "timestamp\nsecret"),
 /// percent-encoded.
 pub fn dingtalk_sign(secret: &str, timestamp_ms: i64) -> String {
-    let mut m =
-        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC accepts any key length");
-    m.update(format!("{timestamp_ms}\n{secret}").as_bytes());
-    let b64 = base64::engine::general_purpose::STANDARD.encode(m.finalize().into_bytes());
+    let mac = super::sms::hmac(
+        secret.as_bytes(),
+        format!("{timestamp_ms}\n{secret}").as_bytes(),
+    );
+    let b64 = base64::engine::general_purpose::STANDARD.encode(mac);
     percent_encoding::utf8_percent_encode(&b64, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
 

@@ -15,9 +15,9 @@ use crate::config::{SmsConfig, SmsProvider};
 
 type HmacSha256 = Hmac<Sha256>;
 
-fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
-    // HMAC takes a key of any length.
-    let mut m = HmacSha256::new_from_slice(key).expect("HMAC accepts any key length");
+/// HMAC-SHA256 of `data` under `key`.
+pub(crate) fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
+    let mut m = HmacSha256::new_from_slice(key).expect("HMAC accepts any key length"); // allow-unwrap: HMAC takes keys of any length
     m.update(data);
     m.finalize().into_bytes().to_vec()
 }
