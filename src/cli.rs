@@ -155,6 +155,9 @@ pub enum Command {
     /// The reproducible review sample (案卷评查): draw it, or verify a recorded draw.
     #[command(subcommand)]
     Sample(SampleCommand),
+    /// Reports: the weekly lagging-unit report (落后单位周报).
+    #[command(subcommand)]
+    Report(ReportCommand),
     /// Check the configuration; list every problem with its key path (exit 2 if any).
     CheckConfig,
     /// Print the documented example configuration.
@@ -178,6 +181,35 @@ pub enum RecordCommand {
     Meeting(crate::record::EventArgs),
     /// A special training (专题培训), county-wide or of one unit (--unit).
     Training(crate::record::EventArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// Per enforcement unit: open findings by rule, review sampling, meeting and training,
+    /// what is new and resolved this week, rank; the lagging units first.
+    Weekly {
+        /// As at this time (a date, read as 00:00 Asia/Shanghai, or RFC 3339).
+        #[arg(long, value_parser = parse_as_of)]
+        as_of: Option<DateTime<Utc>>,
+        #[arg(long, value_enum, default_value = "text")]
+        format: ReportFormat,
+        /// Write to this file instead of standard output.
+        #[arg(long)]
+        output: Option<PathBuf>,
+        /// Send it to the liaison office through the outbox (once per week) and keep the week's
+        /// snapshot for the next report's comparison.
+        #[arg(long)]
+        send: bool,
+    },
+}
+
+/// The formats of the weekly report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    Text,
+    Json,
+    Csv,
+    Html,
 }
 
 #[derive(Debug, Subcommand)]
@@ -424,6 +456,24 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Record(what) => record(&cli, what).await,
         Command::Sample(cmd) => sample(&cli, cmd).await,
+        Command::Report(ReportCommand::Weekly {
+            as_of,
+            format,
+            output,
+            send,
+        }) => {
+            let cfg = load_config(&cli)?;
+            let store = store::open(&cfg.store).await?;
+            crate::report::command::weekly(
+                &cfg,
+                store.as_ref(),
+                *as_of,
+                *format,
+                output.as_deref(),
+                *send,
+            )
+            .await
+        }
         Command::Obligations { as_of, format } => {
             let cfg = load_config(&cli)?;
             let store = store::open(&cfg.store).await?;

@@ -682,6 +682,8 @@ pub struct Config {
     pub rules: crate::rules::RulesConfig,
     /// The obligations of SPEC §4 (`[obligations]`).
     pub obligations: crate::obligations::ObligationsConfig,
+    /// The weekly report of SPEC §6 (`[report]`).
+    pub report: crate::report::ReportConfig,
     /// Holiday overlays (`[calendar]`): (where it came from, TOML text in the form of
     /// `data/holidays.toml`), applied over the shipped tables in order.
     pub calendar_overlays: Vec<(String, String)>,
@@ -928,7 +930,7 @@ fn set_in_value(target: &mut Value, segments: &[String], value: Value) -> Result
     }
 }
 
-const TOP_LEVEL: [&str; 7] = [
+const TOP_LEVEL: [&str; 8] = [
     "store",
     "units",
     "sources",
@@ -936,6 +938,7 @@ const TOP_LEVEL: [&str; 7] = [
     "rules",
     "calendar",
     "obligations",
+    "report",
 ];
 
 /// Builds the calendar from overlays, naming the overlay that fails.
@@ -1017,6 +1020,11 @@ fn from_table(mut table: Table, problems: &mut Vec<Problem>) -> (Config, EntryIn
             section::<crate::obligations::ObligationsConfig>("obligations", v, problems)
     {
         cfg.obligations = s;
+    }
+    if let Some(v) = table.remove("report")
+        && let Some(s) = section::<crate::report::ReportConfig>("report", v, problems)
+    {
+        cfg.report = s;
     }
     if let Some(v) = table.remove("rules")
         && let Some(s) = section::<crate::rules::RulesConfig>("rules", v, problems)

@@ -18,6 +18,7 @@ pub mod obligations;
 pub mod output;
 pub mod record;
 pub mod records;
+pub mod report;
 pub mod rules;
 pub mod schedule;
 pub mod sources;

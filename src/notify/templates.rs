@@ -8,7 +8,7 @@ use minijinja::{AutoEscape, Environment};
 use serde::Serialize;
 
 /// The shipped templates, by name.
-pub const SHIPPED: [(&str, &str); 8] = [
+pub const SHIPPED: [(&str, &str); 10] = [
     (
         "digest_subject.txt",
         include_str!("../../templates/notify/digest_subject.txt"),
@@ -38,6 +38,14 @@ pub const SHIPPED: [(&str, &str); 8] = [
         include_str!("../../templates/notify/alert.txt"),
     ),
     ("test.txt", include_str!("../../templates/notify/test.txt")),
+    (
+        "report_weekly_subject.txt",
+        include_str!("../../templates/report/weekly_subject.txt"),
+    ),
+    (
+        "report_weekly.html",
+        include_str!("../../templates/report/weekly.html"),
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]

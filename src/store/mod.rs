@@ -311,6 +311,23 @@ pub struct FindingChanges {
     pub gone: u64,
 }
 
+/// Findings of one unit and rule, counted for a report.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct FindingCount {
+    pub unit_id: String,
+    pub rule: String,
+    /// Open (not resolved, not waived) at the report's time.
+    pub open: i64,
+    /// Of those, past their due time or violated.
+    pub overdue: i64,
+    /// First seen in the period (not resolved on sight).
+    pub new: i64,
+    /// Resolved in the period (having been open).
+    pub resolved: i64,
+    /// Violations (late, mismatched) first seen in the period.
+    pub new_violations: i64,
+}
+
 /// Which findings to list.
 #[derive(Debug, Clone, Default)]
 pub struct FindingFilter {
@@ -429,6 +446,22 @@ pub trait Store: outbox::Outbox + Send + Sync {
     ) -> StoreResult<Vec<(String, String)>>;
     /// Findings ordered by due time.
     async fn findings(&self, filter: &FindingFilter) -> StoreResult<Vec<StoredFinding>>;
+    /// Per unit and rule: open and overdue findings at `at`, and those first seen and resolved
+    /// after `since` and at or before `at`. One aggregate query.
+    async fn finding_counts(
+        &self,
+        since: DateTime<Utc>,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Vec<FindingCount>>;
+    /// Saves a report's rows of one period (`weekly:2025-W42`), replacing any earlier ones.
+    async fn save_snapshot(
+        &self,
+        period: &str,
+        rows: &[(String, String)],
+        at: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// The saved rows of a period: (unit id, data).
+    async fn snapshot(&self, period: &str) -> StoreResult<Vec<(String, String)>>;
     async fn finding_history(&self, id: i64) -> StoreResult<Vec<FindingTransition>>;
     /// Waives a finding with who and why; `false` when there is no such finding or it is
     /// already waived.

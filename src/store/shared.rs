@@ -1421,6 +1421,71 @@ impl Store for Backend {
         rows.iter().map(read_finding).collect()
     }
 
+    async fn finding_counts(
+        &self,
+        since: DateTime<Utc>,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Vec<crate::store::FindingCount>> {
+        // A finding first seen after `at` does not exist yet at `at`; one resolved when first seen
+        // (a deadline met) is neither new nor resolved: it never was a problem.
+        let rows = sqlx::query(
+            "SELECT unit_id, rule, \
+             SUM(CASE WHEN state IN ('upcoming', 'due_soon', 'overdue') AND first_seen_at <= $2 THEN 1 ELSE 0 END) AS open_n, \
+             SUM(CASE WHEN state IN ('upcoming', 'due_soon', 'overdue') AND first_seen_at <= $2 \
+                      AND (violated = TRUE OR due <= $2) THEN 1 ELSE 0 END) AS overdue_n, \
+             SUM(CASE WHEN first_seen_at > $1 AND first_seen_at <= $2 \
+                      AND (resolved_at IS NULL OR resolved_at > first_seen_at) THEN 1 ELSE 0 END) AS new_n, \
+             SUM(CASE WHEN resolved_at > $1 AND resolved_at <= $2 AND resolved_at > first_seen_at \
+                      THEN 1 ELSE 0 END) AS resolved_n, \
+             SUM(CASE WHEN violated = TRUE AND first_seen_at > $1 AND first_seen_at <= $2 THEN 1 ELSE 0 END) AS violations_n \
+             FROM findings GROUP BY unit_id, rule ORDER BY unit_id, rule",
+        )
+        .bind(since)
+        .bind(at)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(crate::store::FindingCount {
+                    unit_id: r.try_get("unit_id")?,
+                    rule: r.try_get("rule")?,
+                    open: r.try_get::<Option<i64>, _>("open_n")?.unwrap_or(0),
+                    overdue: r.try_get::<Option<i64>, _>("overdue_n")?.unwrap_or(0),
+                    new: r.try_get::<Option<i64>, _>("new_n")?.unwrap_or(0),
+                    resolved: r.try_get::<Option<i64>, _>("resolved_n")?.unwrap_or(0),
+                    new_violations: r.try_get::<Option<i64>, _>("violations_n")?.unwrap_or(0),
+                })
+            })
+            .collect()
+    }
+
+    async fn save_snapshot(&self, period: &str, rows: &[(String, String)], at: DateTime<Utc>) -> StoreResult<()> {
+        let mut tx = self.writer.begin_with(BEGIN_WRITE).await?;
+        sqlx::query("DELETE FROM report_snapshots WHERE period = $1")
+            .bind(period.to_string())
+            .execute(&mut *tx)
+            .await?;
+        for (unit, data) in rows {
+            sqlx::query("INSERT INTO report_snapshots (period, unit_id, data, taken_at) VALUES ($1, $2, $3, $4)")
+                .bind(period.to_string())
+                .bind(unit.clone())
+                .bind(data.clone())
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn snapshot(&self, period: &str) -> StoreResult<Vec<(String, String)>> {
+        let rows = sqlx::query("SELECT unit_id, data FROM report_snapshots WHERE period = $1 ORDER BY unit_id")
+            .bind(period.to_string())
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter().map(|r| Ok((r.try_get("unit_id")?, r.try_get("data")?))).collect()
+    }
+
     async fn finding_history(&self, id: i64) -> StoreResult<Vec<FindingTransition>> {
         let rows = sqlx::query("SELECT at, from_state, to_state, note FROM finding_history WHERE finding_id = $1 ORDER BY id")
             .bind(id)

@@ -12,5 +12,6 @@ mod http_source;
 mod notify;
 mod obligations;
 mod outbox_store;
+mod report;
 mod sql_source;
 mod store_conformance;

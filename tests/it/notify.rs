@@ -20,19 +20,19 @@ use crate::common;
 // A real SMTP server process
 // ---------------------------------------------------------------------------------------------
 
-struct Smtp {
+pub(crate) struct Smtp {
     child: Child,
     port: u16,
     dir: tempfile::TempDir,
 }
 
 #[derive(Debug, Clone)]
-struct Mail {
-    to: String,
-    subject: String,
-    message_id: String,
-    text: String,
-    html: Option<String>,
+pub(crate) struct Mail {
+    pub(crate) to: String,
+    pub(crate) subject: String,
+    pub(crate) message_id: String,
+    pub(crate) text: String,
+    pub(crate) html: Option<String>,
 }
 
 fn free_port() -> u16 {
@@ -45,7 +45,7 @@ fn free_port() -> u16 {
 
 impl Smtp {
     /// Starts the server, or says why not (and fails in CI, where aiosmtpd is installed).
-    fn start(extra: &[&str]) -> Option<Smtp> {
+    pub(crate) fn start(extra: &[&str]) -> Option<Smtp> {
         let ok = Command::new("python3")
             .args(["-c", "import aiosmtpd"])
             .stderr(Stdio::null())
@@ -81,7 +81,7 @@ impl Smtp {
     }
 
     /// Every message the server accepted.
-    fn messages(&self) -> Vec<Mail> {
+    pub(crate) fn messages(&self) -> Vec<Mail> {
         let new = self.dir.path().join("new");
         let Ok(entries) = std::fs::read_dir(&new) else {
             return Vec::new();
@@ -117,7 +117,7 @@ impl Smtp {
         out
     }
 
-    fn email_toml(&self) -> String {
+    pub(crate) fn email_toml(&self) -> String {
         format!(
             "[notify.email]\ntransport = \"smtp\"\nhost = \"127.0.0.1\"\nport = {}\nsecurity = \"none\"\n\
              from = \"稻城县府检联动办公室 <fjld@example.gov.cn>\"\ntimeout_secs = 5\n",

@@ -1,0 +1,272 @@
+//! The weekly lagging-unit report (落后单位周报, SPEC §6): per enforcement unit the open findings
+//! by rule, the review sampling of the quarter, the yearly meeting and training, what is new and
+//! what was resolved in the week, a rank, and whether the unit lags — the lagging ones first.
+//!
+//! A unit lags (`[report]`, documented in the example configuration) when it has at least
+//! `lagging_overdue` overdue findings, or its sampling of the quarter is behind the pro-rata line
+//! or missed (`lagging_sampling`), or a yearly duty it owes is slipping or missed
+//! (`lagging_annual`). Units rank by: lagging first, then more overdue findings, more open
+//! findings, a smaller share of the sampling target reviewed, and the unit's name.
+
+pub mod command;
+pub mod render;
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Datelike as _, TimeDelta, Utc};
+use chrono_tz::Asia::Shanghai;
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Config, UnitKind};
+use crate::obligations::annual::AnnualState;
+use crate::obligations::sampling::SamplingState;
+use crate::store::Store;
+
+/// `[report]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReportConfig {
+    /// When the daemon sends the weekly report (six-field cron, Asia/Shanghai).
+    pub schedule: String,
+    /// A unit lags with at least this many overdue findings (0: never for this reason).
+    pub lagging_overdue: u32,
+    /// A unit lags when its review sampling is behind the pro-rata line or missed.
+    pub lagging_sampling: bool,
+    /// A unit lags when a yearly duty it owes is slipping or missed.
+    pub lagging_annual: bool,
+    /// Who gets the report besides the liaison office's contacts (e-mail addresses).
+    pub recipients: Vec<String>,
+    /// A font with Chinese glyphs for the chart (default: the first found of the usual Debian
+    /// CJK fonts).
+    pub font_file: Option<std::path::PathBuf>,
+}
+
+impl Default for ReportConfig {
+    fn default() -> ReportConfig {
+        ReportConfig {
+            schedule: "0 0 9 * * Mon".into(),
+            lagging_overdue: 1,
+            lagging_sampling: true,
+            lagging_annual: true,
+            recipients: Vec::new(),
+            font_file: None,
+        }
+    }
+}
+
+/// A unit's review sampling in the report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SamplingRow {
+    pub quarter: String,
+    pub population: usize,
+    pub target: usize,
+    pub reviewed: usize,
+    /// Reviewed as a share of the target, in percent (none without a target).
+    pub percent_of_target: Option<u32>,
+    /// `met`, `on_track`, `behind` or `missed`.
+    pub state: String,
+}
+
+/// One unit's line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnitRow {
+    /// The unit's name.
+    pub unit: String,
+    pub unit_id: String,
+    pub rank: usize,
+    pub lagging: bool,
+    /// Why it lags, as the report says it (Chinese).
+    pub reasons: Vec<String>,
+    /// Open findings by rule.
+    pub findings: BTreeMap<String, i64>,
+    pub open: i64,
+    pub overdue: i64,
+    /// Findings first seen in the week.
+    pub new: i64,
+    /// Findings resolved in the week.
+    pub resolved: i64,
+    pub sampling: SamplingRow,
+    pub meeting_held: bool,
+    pub training_held: bool,
+    /// Last week's rank and open findings, from its snapshot.
+    pub previous_rank: Option<usize>,
+    pub previous_open: Option<i64>,
+}
+
+/// The report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Weekly {
+    /// RFC 3339, Asia/Shanghai.
+    pub as_of: String,
+    /// ISO week of the day, `2025-W42`.
+    pub week: String,
+    /// The week looked back on: from (exclusive) … to (inclusive), RFC 3339.
+    pub since: String,
+    pub units: Vec<UnitRow>,
+    /// The rules that have any open finding, in order (the columns of the tables).
+    pub rules: Vec<String>,
+    pub lagging: usize,
+}
+
+/// `weekly:2025-W42`.
+pub fn period(week: &str) -> String {
+    format!("weekly:{week}")
+}
+
+/// The ISO week of an instant's Asia/Shanghai day.
+pub fn week_of(t: DateTime<Utc>) -> String {
+    let d = t.with_timezone(&Shanghai).date_naive();
+    let w = d.iso_week();
+    format!("{}-W{:02}", w.year(), w.week())
+}
+
+fn rule_order(r: &str) -> (u32, String) {
+    (
+        r.trim_start_matches('R').parse().unwrap_or(u32::MAX),
+        r.to_string(),
+    )
+}
+
+/// Computes the weekly report as of `now`: findings counted in the store, obligations as of
+/// the day, last week's snapshot for the rank it had.
+pub async fn weekly(store: &dyn Store, cfg: &Config, now: DateTime<Utc>) -> anyhow::Result<Weekly> {
+    let today = now.with_timezone(&Shanghai).date_naive();
+    let since = now - TimeDelta::days(7);
+    let counts = store.finding_counts(since, now).await?;
+    let ob =
+        crate::obligations::status::obligations(store, &cfg.obligations, &cfg.units, today).await?;
+    let week = week_of(now);
+    let previous: HashMap<String, UnitRow> = store
+        .snapshot(&period(&week_of(since)))
+        .await?
+        .into_iter()
+        .filter_map(|(u, data)| serde_json::from_str::<UnitRow>(&data).ok().map(|r| (u, r)))
+        .collect();
+    let county_training = ob.training.as_ref().map(|t| t.state);
+    let rc = &cfg.report;
+    let mut rows: Vec<UnitRow> = Vec::new();
+    for u in cfg.units.iter().filter(|u| u.kind == UnitKind::Enforcement) {
+        let mine: Vec<_> = counts.iter().filter(|c| c.unit_id == u.id).collect();
+        let findings: BTreeMap<String, i64> = mine
+            .iter()
+            .filter(|c| c.open > 0)
+            .map(|c| (c.rule.clone(), c.open))
+            .collect();
+        let sum =
+            |f: fn(&&&crate::store::FindingCount) -> i64| mine.iter().map(|c| f(&c)).sum::<i64>();
+        let (open, overdue) = (sum(|c| c.open), sum(|c| c.overdue));
+        let (new, resolved) = (sum(|c| c.new), sum(|c| c.resolved));
+        let uo = ob.units.iter().find(|x| x.unit_id == u.id);
+        let sampling = uo.map_or_else(
+            || SamplingRow {
+                quarter: ob.quarter.to_string(),
+                population: 0,
+                target: 0,
+                reviewed: 0,
+                percent_of_target: None,
+                state: SamplingState::Met.as_str().into(),
+            },
+            |x| {
+                let s = &x.sampling;
+                SamplingRow {
+                    quarter: s.quarter.to_string(),
+                    population: s.population,
+                    target: s.target,
+                    reviewed: s.reviewed,
+                    percent_of_target: (s.target > 0)
+                        .then(|| u32::try_from(s.reviewed * 100 / s.target).unwrap_or(u32::MAX)),
+                    state: s.state.as_str().into(),
+                }
+            },
+        );
+        let training = uo
+            .and_then(|x| x.training.as_ref().map(|t| t.state))
+            .or(county_training);
+        let mut reasons = Vec::new();
+        if rc.lagging_overdue > 0 && overdue >= i64::from(rc.lagging_overdue) {
+            reasons.push(format!("逾期事项{overdue}项"));
+        }
+        if rc.lagging_sampling && matches!(sampling.state.as_str(), "behind" | "missed") {
+            reasons.push(format!(
+                "案卷评查{}/{}件，进度滞后",
+                sampling.reviewed, sampling.target
+            ));
+        }
+        // A unit owes its own training when trainings are per unit; the meeting is the county's.
+        let own_training = uo.and_then(|x| x.training.as_ref()).map(|t| t.state);
+        if rc.lagging_annual
+            && matches!(
+                own_training,
+                Some(AnnualState::Slipping | AnnualState::Missed)
+            )
+        {
+            reasons.push("年度专题培训未开展".into());
+        }
+        let prev = previous.get(&u.id);
+        rows.push(UnitRow {
+            unit: u.name.clone(),
+            unit_id: u.id.clone(),
+            rank: 0,
+            lagging: !reasons.is_empty(),
+            reasons,
+            findings,
+            open,
+            overdue,
+            new,
+            resolved,
+            sampling,
+            meeting_held: ob.meeting.state == AnnualState::Held,
+            training_held: training == Some(AnnualState::Held),
+            previous_rank: prev.map(|p| p.rank),
+            previous_open: prev.map(|p| p.open),
+        });
+    }
+    rows.sort_by(|a, b| {
+        let pct = |r: &UnitRow| r.sampling.percent_of_target.unwrap_or(u32::MAX);
+        b.lagging
+            .cmp(&a.lagging)
+            .then(b.overdue.cmp(&a.overdue))
+            .then(b.open.cmp(&a.open))
+            .then(pct(a).cmp(&pct(b)))
+            .then(a.unit.cmp(&b.unit))
+    });
+    for (i, r) in rows.iter_mut().enumerate() {
+        r.rank = i + 1;
+    }
+    let mut rules: Vec<String> = rows
+        .iter()
+        .flat_map(|r| r.findings.keys().cloned())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    rules.sort_by_key(|r| rule_order(r));
+    let local = |t: DateTime<Utc>| {
+        t.with_timezone(&Shanghai)
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
+    };
+    Ok(Weekly {
+        as_of: local(now),
+        week,
+        since: local(since),
+        lagging: rows.iter().filter(|r| r.lagging).count(),
+        units: rows,
+        rules,
+    })
+}
+
+/// Saves the report's rows as its week's snapshot (what the next week compares with).
+pub async fn save_snapshot(
+    store: &dyn Store,
+    report: &Weekly,
+    at: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    let rows: Vec<(String, String)> = report
+        .units
+        .iter()
+        .map(|r| Ok((r.unit_id.clone(), serde_json::to_string(r)?)))
+        .collect::<anyhow::Result<_>>()?;
+    store
+        .save_snapshot(&period(&report.week), &rows, at)
+        .await?;
+    Ok(())
+}
