@@ -193,7 +193,7 @@ pub enum ReportCommand {
         as_of: Option<DateTime<Utc>>,
         #[arg(long, value_enum, default_value = "text")]
         format: ReportFormat,
-        /// Write to this file instead of standard output.
+        /// Write to this file instead of standard output (required for xlsx and png).
         #[arg(long)]
         output: Option<PathBuf>,
         /// Send it to the liaison office through the outbox (once per week) and keep the week's
@@ -210,6 +210,9 @@ pub enum ReportFormat {
     Json,
     Csv,
     Html,
+    Xlsx,
+    /// The chart alone.
+    Png,
 }
 
 #[derive(Debug, Subcommand)]

@@ -4,13 +4,44 @@
 
 use std::time::Duration;
 
-use lettre::message::{Mailbox, MultiPart, header};
+use lettre::message::{Attachment, Mailbox, MultiPart, header};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncFileTransport, AsyncTransport, Message, Tokio1Executor};
 use secrecy::ExposeSecret as _;
 
 use super::{SendError, Sent};
 use crate::config::{EmailConfig, EmailTransport};
+
+/// A file carried by an e-mail: an inline image (with a Content-ID the HTML refers to as
+/// `cid:…`) or an attachment.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Part {
+    pub name: String,
+    pub content_type: String,
+    pub cid: Option<String>,
+    pub base64: String,
+}
+
+/// An e-mail's payload in the outbox: its HTML, and the files it carries. Stored as JSON; a
+/// payload that is not JSON is the HTML alone.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Payload {
+    pub html: String,
+    pub parts: Vec<Part>,
+}
+
+impl Payload {
+    pub fn parse(stored: &str) -> Payload {
+        serde_json::from_str(stored).unwrap_or_else(|_| Payload {
+            html: stored.to_string(),
+            parts: Vec::new(),
+        })
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
 
 /// One e-mail to send.
 #[derive(Debug, Clone, Copy)]
@@ -114,11 +145,38 @@ impl Email {
             .to(Mailbox::new(Some(to_name.to_string()), address))
             .subject(subject)
             .message_id(Some(format!("<liandong.{id}.{short}@{}>", self.domain)));
-        let message = match html {
-            Some(h) => builder.multipart(MultiPart::alternative_plain_html(
-                text.to_string(),
-                h.to_string(),
-            )),
+        let message = match html.map(Payload::parse) {
+            Some(Payload { html, parts }) if !parts.is_empty() => {
+                // text + HTML, the HTML's inline images beside it, the attachments after.
+                let mut related = MultiPart::related()
+                    .multipart(MultiPart::alternative_plain_html(text.to_string(), html));
+                let mut attached = Vec::new();
+                for p in parts {
+                    let ct = header::ContentType::parse(&p.content_type).map_err(|e| {
+                        SendError::Permanent(format!("{}: bad content type: {e}", p.name))
+                    })?;
+                    let body = base64::Engine::decode(
+                        &base64::engine::general_purpose::STANDARD,
+                        &p.base64,
+                    )
+                    .map_err(|e| SendError::Permanent(format!("{}: bad content: {e}", p.name)))?;
+                    match p.cid {
+                        Some(cid) => {
+                            related =
+                                related.singlepart(Attachment::new_inline(cid).body(body, ct));
+                        }
+                        None => attached.push(Attachment::new(p.name).body(body, ct)),
+                    }
+                }
+                let mut mixed = MultiPart::mixed().multipart(related);
+                for a in attached {
+                    mixed = mixed.singlepart(a);
+                }
+                builder.multipart(mixed)
+            }
+            Some(Payload { html, .. }) => {
+                builder.multipart(MultiPart::alternative_plain_html(text.to_string(), html))
+            }
             None => builder
                 .header(header::ContentType::TEXT_PLAIN)
                 .body(text.to_string()),

@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use crate::cli::ReportFormat;
 use crate::config::{Config, UnitKind};
 use crate::notify::dispatch::{Clock, Dispatcher};
+use crate::notify::email::{Part, Payload};
 use crate::notify::templates::Templates;
 use crate::store::Store;
 use crate::store::outbox::NewMessage;
@@ -40,6 +41,32 @@ pub fn recipients(cfg: &Config) -> Vec<(String, String)> {
     out
 }
 
+/// The chart's size in pixels (it shows up to 15 units).
+pub const CHART_WIDTH: u32 = 900;
+pub const CHART_HEIGHT: u32 = 560;
+
+/// The report's workbook, with the detail lists read from the store.
+async fn workbook(
+    store: &dyn Store,
+    cfg: &Config,
+    report: &super::Weekly,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Vec<u8>> {
+    let findings = store
+        .findings(&crate::store::FindingFilter {
+            all: true,
+            ..Default::default()
+        })
+        .await?;
+    Ok(super::xlsx::workbook(
+        report,
+        &findings,
+        cfg,
+        now - chrono::TimeDelta::days(7),
+        now,
+    )?)
+}
+
 pub async fn weekly(
     cfg: &Config,
     store: &dyn Store,
@@ -60,6 +87,18 @@ pub async fn weekly(
             b
         }
         ReportFormat::Html => super::render::html(&report, &templates, cfg, None)?.into_bytes(),
+        ReportFormat::Xlsx | ReportFormat::Png if output.is_none() => {
+            anyhow::bail!("--format {format:?} writes a binary file: give it one with --output")
+        }
+        ReportFormat::Xlsx => workbook(store, cfg, &report, now).await?,
+        ReportFormat::Png => {
+            let font = super::chart::font_file(cfg.report.font_file.as_deref()).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "no font with Chinese glyphs: install fonts-droid-fallback (or fonts-wqy-microhei), or set [report] font_file"
+                )
+            })?;
+            super::chart::png(&report, &font, CHART_WIDTH, CHART_HEIGHT)?
+        }
     };
     match output {
         Some(p) => std::fs::write(p, &bytes)
@@ -76,7 +115,33 @@ pub async fn weekly(
         );
     }
     let subject = super::render::subject(&report, &templates)?;
-    let html = super::render::html(&report, &templates, cfg, None)?;
+    let b64 = |b: &[u8]| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, b);
+    let mut parts = Vec::new();
+    match super::chart::font_file(cfg.report.font_file.as_deref()) {
+        Some(font) => parts.push(Part {
+            name: "chart.png".into(),
+            content_type: "image/png".into(),
+            cid: Some("chart".into()),
+            base64: b64(&super::chart::png(
+                &report,
+                &font,
+                CHART_WIDTH,
+                CHART_HEIGHT,
+            )?),
+        }),
+        None => tracing::warn!(
+            "the report goes without its chart: no font with Chinese glyphs (install fonts-droid-fallback, or set [report] font_file)"
+        ),
+    }
+    let chart_cid = (!parts.is_empty()).then_some("chart");
+    parts.push(Part {
+        name: format!("府检联动落后单位周报-{}.xlsx", report.week),
+        content_type: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet".into(),
+        cid: None,
+        base64: b64(&workbook(store, cfg, &report, now).await?),
+    });
+    let html = super::render::html(&report, &templates, cfg, chart_cid)?;
+    let payload = Payload { html, parts }.to_json();
     let text = super::render::text(&report);
     let mut queued = 0;
     for (name, addr) in &to {
@@ -94,7 +159,7 @@ pub async fn weekly(
             kind: "report".into(),
             subject: subject.clone(),
             body: text.clone(),
-            payload: Some(html.clone()),
+            payload: Some(payload.clone()),
             not_before: now,
             notices: Vec::new(),
         };

@@ -26,6 +26,9 @@ pub(crate) struct Smtp {
     dir: tempfile::TempDir,
 }
 
+/// An inline image or attachment: (content type, Content-ID, file name, bytes).
+pub(crate) type File = (String, Option<String>, Option<String>, Vec<u8>);
+
 #[derive(Debug, Clone)]
 pub(crate) struct Mail {
     pub(crate) to: String,
@@ -33,6 +36,7 @@ pub(crate) struct Mail {
     pub(crate) message_id: String,
     pub(crate) text: String,
     pub(crate) html: Option<String>,
+    pub(crate) files: Vec<File>,
 }
 
 fn free_port() -> u16 {
@@ -97,19 +101,52 @@ impl Smtp {
                         .map(|x| x.get_value())
                         .unwrap_or_default()
                 };
+                // Every leaf part, however deeply nested (mixed → related → alternative).
+                fn leaves<'a>(
+                    p: &'a mailparse::ParsedMail<'a>,
+                    out: &mut Vec<&'a mailparse::ParsedMail<'a>>,
+                ) {
+                    if p.subparts.is_empty() {
+                        out.push(p);
+                    }
+                    for s in &p.subparts {
+                        leaves(s, out);
+                    }
+                }
+                let mut all = Vec::new();
+                leaves(&m, &mut all);
                 let part = |mime: &str| {
-                    m.subparts
-                        .iter()
+                    all.iter()
                         .find(|p| p.ctype.mimetype == mime)
                         .map(|p| p.get_body().unwrap())
                 };
                 let text = part("text/plain").unwrap_or_else(|| m.get_body().unwrap());
+                let files = all
+                    .iter()
+                    .filter(|p| !p.ctype.mimetype.starts_with("text/"))
+                    .map(|p| {
+                        let h = |k: &str| {
+                            p.headers
+                                .iter()
+                                .find(|x| x.get_key().eq_ignore_ascii_case(k))
+                                .map(|x| x.get_value())
+                        };
+                        let name = p.get_content_disposition().params.get("filename").cloned();
+                        (
+                            p.ctype.mimetype.clone(),
+                            h("Content-ID"),
+                            name,
+                            p.get_body_raw().unwrap(),
+                        )
+                    })
+                    .collect();
                 Mail {
                     to: header("To"),
                     subject: header("Subject"),
                     message_id: header("Message-ID"),
                     text,
                     html: part("text/html"),
+                    files,
                 }
             })
             .collect();

@@ -255,4 +255,179 @@ async fn the_html_report_reaches_a_real_smtp_server() {
         "{html}"
     );
     assert!(mails[0].text.contains("稻城县自然资源局"));
+    // The chart inline, referred to by the HTML; the workbook attached.
+    assert!(html.contains("cid:chart"), "{html}");
+    let chart = mails[0]
+        .files
+        .iter()
+        .find(|f| f.0 == "image/png")
+        .expect("the chart");
+    assert_eq!(chart.1.as_deref(), Some("<chart>"));
+    assert!(not_blank(&chart.3) > 0.02, "the chart has ink");
+    let book = mails[0]
+        .files
+        .iter()
+        .find(|f| f.2.as_deref().is_some_and(|n| n.ends_with(".xlsx")))
+        .expect("the workbook");
+    assert_eq!(
+        book.2.as_deref(),
+        Some("府检联动落后单位周报-2025-W42.xlsx")
+    );
+    assert_eq!(
+        sheet_names(&book.3),
+        ["周报汇总", "未办结事项", "本周新增", "本周办结"]
+    );
+}
+
+/// Decodes a PNG: (width, height, RGB bytes).
+fn decode_png(bytes: &[u8]) -> (u32, u32, Vec<u8>) {
+    let mut d = png::Decoder::new(std::io::Cursor::new(bytes));
+    d.set_transformations(png::Transformations::EXPAND);
+    let mut reader = d.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    assert_eq!(info.color_type, png::ColorType::Rgb);
+    buf.truncate(info.buffer_size());
+    (info.width, info.height, buf)
+}
+
+/// The share of pixels that are not white.
+fn not_blank(bytes: &[u8]) -> f64 {
+    let (_, _, rgb) = decode_png(bytes);
+    let ink = rgb.chunks(3).filter(|p| p.iter().any(|c| *c < 240)).count();
+    ink as f64 / (rgb.len() / 3) as f64
+}
+
+fn sheet_names(xlsx: &[u8]) -> Vec<String> {
+    use calamine::Reader as _;
+    let book: calamine::Xlsx<_> =
+        calamine::open_workbook_from_rs(std::io::Cursor::new(xlsx.to_vec())).unwrap();
+    book.sheet_names()
+}
+
+/// Two units' findings as of W42.
+async fn w42(env: &Env) {
+    let store = common::open(&env.url).await;
+    store
+        .apply_findings(
+            &[
+                finding("R1", "scjg", 1, "2025-10-01", "overdue"),
+                finding("R4", "scjg", 2, "2025-10-20", "upcoming"),
+                finding("R4", "zrzy", 3, "2025-10-02", "overdue"),
+            ],
+            at(6, 12),
+        )
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_chart_png_matches_its_reference_within_a_tolerance() {
+    let env = env("");
+    w42(&env).await;
+    let out = env.dir.path().join("chart.png");
+    let out_s = out.display().to_string();
+    let o = run(
+        &env,
+        &[
+            "report",
+            "weekly",
+            "--as-of",
+            "2025-10-13T09:00:00+08:00",
+            "--format",
+            "png",
+            "--output",
+            &out_s,
+        ],
+    );
+    if !o.status.success()
+        && String::from_utf8_lossy(&o.stderr).contains("no font with Chinese glyphs")
+    {
+        common::skip(
+            "the chart test",
+            "no CJK font installed (apt-get install fonts-droid-fallback)",
+        );
+        return;
+    }
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let got = std::fs::read(&out).unwrap();
+    let reference =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/report/weekly-chart.png");
+    // LIANDONG_BLESS=1 writes a new reference (look at it before committing it).
+    if std::env::var("LIANDONG_BLESS").is_ok_and(|v| v == "1") {
+        std::fs::create_dir_all(reference.parent().unwrap()).unwrap();
+        std::fs::write(&reference, &got).unwrap();
+    }
+    let (w, h, a) = decode_png(&got);
+    let (w2, h2, b) = decode_png(&std::fs::read(&reference).unwrap());
+    assert_eq!((w, h), (w2, h2));
+    assert!(not_blank(&got) > 0.02, "the chart is not blank");
+    // Pixels that differ noticeably: fewer than 1 % (font rendering may move a few).
+    let differ = a
+        .chunks(3)
+        .zip(b.chunks(3))
+        .filter(|(p, q)| p.iter().zip(q.iter()).any(|(x, y)| x.abs_diff(*y) > 48))
+        .count();
+    let share = differ as f64 / f64::from(w * h);
+    assert!(
+        share < 0.01,
+        "{:.2} % of the pixels differ from the reference",
+        share * 100.0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_workbook_has_its_sheets_numbers_and_a_native_chart() {
+    use calamine::{Data, Reader as _};
+    let env = env("");
+    w42(&env).await;
+    let out = env.dir.path().join("weekly.xlsx");
+    let out_s = out.display().to_string();
+    let o = run(
+        &env,
+        &[
+            "report",
+            "weekly",
+            "--as-of",
+            "2025-10-13T09:00:00+08:00",
+            "--format",
+            "xlsx",
+            "--output",
+            &out_s,
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let bytes = std::fs::read(&out).unwrap();
+    let mut book: calamine::Xlsx<_> =
+        calamine::open_workbook_from_rs(std::io::Cursor::new(bytes.clone())).unwrap();
+    assert_eq!(
+        book.sheet_names(),
+        ["周报汇总", "未办结事项", "本周新增", "本周办结"]
+    );
+    let summary = book.worksheet_range("周报汇总").unwrap();
+    assert_eq!(summary.get((0, 1)), Some(&Data::String("单位".into())));
+    // Rank 1: 市场监管, 2 open, 1 overdue — stored as numbers.
+    assert_eq!(summary.get((1, 0)), Some(&Data::Float(1.0)));
+    assert_eq!(
+        summary.get((1, 1)),
+        Some(&Data::String("稻城县市场监督管理局".into()))
+    );
+    assert_eq!(summary.get((1, 3)), Some(&Data::Float(2.0)));
+    assert_eq!(summary.get((1, 4)), Some(&Data::Float(1.0)));
+    assert_eq!(
+        summary.get((2, 1)),
+        Some(&Data::String("稻城县自然资源局".into()))
+    );
+    let open = book.worksheet_range("未办结事项").unwrap();
+    assert_eq!(open.height(), 4, "a header and three open findings");
+    // The chart is Excel's own, over the summary's cells.
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+    let mut xml = String::new();
+    std::io::Read::read_to_string(&mut zip.by_name("xl/charts/chart1.xml").unwrap(), &mut xml)
+        .unwrap();
+    assert!(
+        xml.contains("<c:barChart>") && xml.contains("未办结") && xml.contains("逾期"),
+        "{xml}"
+    );
+    assert!(xml.contains("周报汇总!$D$2:$D$3"), "{xml}");
 }
