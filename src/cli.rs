@@ -201,6 +201,19 @@ pub enum ReportCommand {
         #[arg(long)]
         send: bool,
     },
+    /// The yearly scorecard per enforcement unit (依法治县考核): findings by rule with their
+    /// on-time rate, sampling per quarter, meeting and training held.
+    Annual {
+        #[arg(long)]
+        year: i32,
+        /// Count as at this time (default: now; a past year is counted to its end).
+        #[arg(long, value_parser = parse_as_of)]
+        as_of: Option<DateTime<Utc>>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
 }
 
 /// The formats of the weekly report.
@@ -459,6 +472,37 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Record(what) => record(&cli, what).await,
         Command::Sample(cmd) => sample(&cli, cmd).await,
+        Command::Report(ReportCommand::Annual {
+            year,
+            as_of,
+            format,
+            output,
+        }) => {
+            let cfg = load_config(&cli)?;
+            let store = store::open(&cfg.store).await?;
+            let a = crate::report::annual::annual(
+                store.as_ref(),
+                &cfg,
+                *year,
+                as_of.unwrap_or_else(Utc::now),
+            )
+            .await?;
+            let bytes = match format {
+                Format::Table => crate::report::annual::text(&a).into_bytes(),
+                Format::Json => format!("{}\n", serde_json::to_string_pretty(&a)?).into_bytes(),
+                Format::Csv => {
+                    let mut b = Vec::new();
+                    crate::report::annual::csv(&a, &mut b)?;
+                    b
+                }
+            };
+            match output {
+                Some(p) => std::fs::write(p, &bytes)
+                    .with_context(|| format!("cannot write {}", p.display()))?,
+                None => std::io::stdout().lock().write_all(&bytes)?,
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Report(ReportCommand::Weekly {
             as_of,
             format,

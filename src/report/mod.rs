@@ -8,6 +8,7 @@
 //! (`lagging_annual`). Units rank by: lagging first, then more overdue findings, more open
 //! findings, a smaller share of the sampling target reviewed, and the unit's name.
 
+pub mod annual;
 pub mod chart;
 pub mod command;
 pub mod render;

@@ -328,6 +328,22 @@ pub struct FindingCount {
     pub new_violations: i64,
 }
 
+/// A year's findings of one unit and rule, for the annual scorecard.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct YearCount {
+    pub unit_id: String,
+    pub rule: String,
+    /// Findings whose deadline fell in the year.
+    pub due: i64,
+    /// Of those, met: resolved and not a violation (the rules judge lateness from the facts —
+    /// a late entry or reply is a violation — not from when an evaluation saw it).
+    pub on_time: i64,
+    /// Of those, missed: a violation, or still open after the deadline.
+    pub late: i64,
+    /// Of those, waived.
+    pub waived: i64,
+}
+
 /// Which findings to list.
 #[derive(Debug, Clone, Default)]
 pub struct FindingFilter {
@@ -453,6 +469,13 @@ pub trait Store: outbox::Outbox + Send + Sync {
         since: DateTime<Utc>,
         at: DateTime<Utc>,
     ) -> StoreResult<Vec<FindingCount>>;
+    /// Per unit and rule, the findings whose deadline lies after `from` and at or before `to`,
+    /// and how they ended as of `to`. One aggregate query.
+    async fn year_counts(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> StoreResult<Vec<YearCount>>;
     /// Saves a report's rows of one period (`weekly:2025-W42`), replacing any earlier ones.
     async fn save_snapshot(
         &self,

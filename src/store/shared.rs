@@ -1459,6 +1459,34 @@ impl Store for Backend {
             .collect()
     }
 
+    async fn year_counts(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> StoreResult<Vec<crate::store::YearCount>> {
+        let rows = sqlx::query(
+            "SELECT unit_id, rule, COUNT(*) AS due_n, \
+             SUM(CASE WHEN state = 'resolved' AND violated = FALSE THEN 1 ELSE 0 END) AS on_time_n, \
+             SUM(CASE WHEN state = 'waived' THEN 0 \
+                      WHEN violated = TRUE THEN 1 \
+                      WHEN state IN ('upcoming', 'due_soon', 'overdue') AND due <= $2 THEN 1 ELSE 0 END) AS late_n, \
+             SUM(CASE WHEN state = 'waived' THEN 1 ELSE 0 END) AS waived_n \
+             FROM findings WHERE due > $1 AND due <= $2 GROUP BY unit_id, rule ORDER BY unit_id, rule",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(crate::store::YearCount {
+                    unit_id: r.try_get("unit_id")?,
+                    rule: r.try_get("rule")?,
+                    due: r.try_get("due_n")?,
+                    on_time: r.try_get::<Option<i64>, _>("on_time_n")?.unwrap_or(0),
+                    late: r.try_get::<Option<i64>, _>("late_n")?.unwrap_or(0),
+                    waived: r.try_get::<Option<i64>, _>("waived_n")?.unwrap_or(0),
+                })
+            })
+            .collect()
+    }
+
     async fn save_snapshot(&self, period: &str, rows: &[(String, String)], at: DateTime<Utc>) -> StoreResult<()> {
         let mut tx = self.writer.begin_with(BEGIN_WRITE).await?;
         sqlx::query("DELETE FROM report_snapshots WHERE period = $1")

@@ -431,3 +431,84 @@ async fn the_workbook_has_its_sheets_numbers_and_a_native_chart() {
     );
     assert!(xml.contains("周报汇总!$D$2:$D$3"), "{xml}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_annual_scorecard_counts_each_rules_deadlines_and_the_quarters() {
+    let env = env("");
+    let store = common::open(&env.url).await;
+    let mut late = finding("R2", "scjg", 5, "2025-04-10", "resolved");
+    late.violated = true;
+    store
+        .apply_findings(
+            &[
+                // Met: resolved, not a violation.
+                finding("R1", "scjg", 1, "2025-03-01", "resolved"),
+                finding("R1", "scjg", 2, "2025-06-01", "resolved"),
+                // Missed: still open after its deadline; a late entry.
+                finding("R1", "scjg", 3, "2025-09-01", "overdue"),
+                late,
+                // Next year's deadline does not count.
+                finding("R7", "scjg", 6, "2026-01-20", "upcoming"),
+            ],
+            at(6, 12),
+        )
+        .await
+        .unwrap();
+    let o = run(
+        &env,
+        &[
+            "report",
+            "annual",
+            "--year",
+            "2025",
+            "--as-of",
+            "2026-01-05",
+            "--format",
+            "json",
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let a: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(a["year"], 2025);
+    assert_eq!(a["as_of"], "2025-12-31");
+    let scjg = &a["units"][0];
+    assert_eq!(scjg["unit_id"], "scjg");
+    assert_eq!(
+        scjg["rules"]["R1"],
+        serde_json::json!({"due": 3, "on_time": 2, "late": 1, "waived": 0, "on_time_percent": 66})
+    );
+    assert_eq!(scjg["rules"]["R2"]["late"], 1);
+    assert!(scjg["rules"].get("R7").is_none());
+    assert_eq!(
+        (
+            scjg["due"].as_i64(),
+            scjg["on_time"].as_i64(),
+            scjg["late"].as_i64()
+        ),
+        (Some(4), Some(2), Some(2))
+    );
+    let quarters: Vec<&str> = scjg["sampling"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| q["quarter"].as_str().unwrap())
+        .collect();
+    assert_eq!(quarters, ["2025Q1", "2025Q2", "2025Q3", "2025Q4"]);
+    // Nothing closed, nothing owed: every quarter met.
+    assert_eq!(scjg["quarters_met"], 4);
+    assert_eq!(a["units"][1]["due"], 0);
+    // The text table carries the same.
+    let o = run(
+        &env,
+        &[
+            "report",
+            "annual",
+            "--year",
+            "2025",
+            "--as-of",
+            "2026-01-05",
+        ],
+    );
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("2/3") && text.contains("50%"), "{text}");
+}
