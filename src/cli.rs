@@ -226,6 +226,8 @@ pub enum ReportFormat {
     Xlsx,
     /// The chart alone.
     Png,
+    /// Every format, as files in the folder `--output` names.
+    All,
 }
 
 #[derive(Debug, Subcommand)]

@@ -67,6 +67,56 @@ async fn workbook(
     )?)
 }
 
+/// Every format into the folder `output`: `weekly-2025-W42.{txt,json,csv,html,xlsx,png}`.
+async fn write_all(
+    store: &dyn Store,
+    cfg: &Config,
+    report: &super::Weekly,
+    templates: &Templates,
+    output: Option<&Path>,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    let Some(dir) = output else {
+        anyhow::bail!("--format all writes one file per format: give it a folder with --output");
+    };
+    std::fs::create_dir_all(dir)
+        .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
+    let name = |ext: &str| dir.join(format!("weekly-{}.{ext}", report.week));
+    let write = |ext: &str, bytes: &[u8]| {
+        std::fs::write(name(ext), bytes)
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", name(ext).display()))
+    };
+    write("txt", super::render::text(report).as_bytes())?;
+    write("json", super::render::json(report)?.as_bytes())?;
+    let mut csv = Vec::new();
+    super::render::csv(report, &mut csv)?;
+    write("csv", &csv)?;
+    write(
+        "html",
+        super::render::html(
+            report,
+            templates,
+            cfg,
+            Some(&format!("weekly-{}.png", report.week)),
+        )?
+        .as_bytes(),
+    )?;
+    write("xlsx", &workbook(store, cfg, report, now).await?)?;
+    let font = super::chart::font_file(cfg.report.font_file.as_deref()).ok_or_else(|| {
+        anyhow::anyhow!("no font with Chinese glyphs for the chart (see [report] font_file)")
+    })?;
+    write(
+        "png",
+        &super::chart::png(report, &font, CHART_WIDTH, CHART_HEIGHT)?,
+    )?;
+    eprintln!(
+        "weekly report {} written to {} in 6 formats",
+        report.week,
+        dir.display()
+    );
+    Ok(())
+}
+
 pub async fn weekly(
     cfg: &Config,
     store: &dyn Store,
@@ -91,6 +141,10 @@ pub async fn weekly(
             anyhow::bail!("--format {format:?} writes a binary file: give it one with --output")
         }
         ReportFormat::Xlsx => workbook(store, cfg, &report, now).await?,
+        ReportFormat::All => {
+            write_all(store, cfg, &report, &templates, output, now).await?;
+            Vec::new()
+        }
         ReportFormat::Png => {
             let font = super::chart::font_file(cfg.report.font_file.as_deref()).ok_or_else(|| {
                 anyhow::anyhow!(
@@ -101,6 +155,7 @@ pub async fn weekly(
         }
     };
     match output {
+        _ if format == ReportFormat::All => {}
         Some(p) => std::fs::write(p, &bytes)
             .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", p.display()))?,
         None => std::io::stdout().lock().write_all(&bytes)?,
@@ -133,14 +188,14 @@ pub async fn weekly(
             "the report goes without its chart: no font with Chinese glyphs (install fonts-droid-fallback, or set [report] font_file)"
         ),
     }
-    let chart_cid = (!parts.is_empty()).then_some("chart");
+    let chart_src = (!parts.is_empty()).then_some("cid:chart");
     parts.push(Part {
         name: format!("府检联动落后单位周报-{}.xlsx", report.week),
         content_type: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet".into(),
         cid: None,
         base64: b64(&workbook(store, cfg, &report, now).await?),
     });
-    let html = super::render::html(&report, &templates, cfg, chart_cid)?;
+    let html = super::render::html(&report, &templates, cfg, chart_src)?;
     let payload = Payload { html, parts }.to_json();
     let text = super::render::text(&report);
     let mut queued = 0;

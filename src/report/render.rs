@@ -96,13 +96,13 @@ pub fn json(r: &Weekly) -> anyhow::Result<String> {
     Ok(serde_json::to_string_pretty(r)?)
 }
 
-/// The HTML e-mail (and `--format html`): the summary, the chart when there is one (an inline
-/// image with Content-ID `chart_cid`), and the table.
+/// The HTML e-mail (and `--format html`): the summary, the chart when there is one (`chart_src`:
+/// `cid:chart` for the inline image of an e-mail, a file name beside an HTML file), the table.
 pub fn html(
     r: &Weekly,
     templates: &crate::notify::templates::Templates,
     cfg: &crate::config::Config,
-    chart_cid: Option<&str>,
+    chart_src: Option<&str>,
 ) -> anyhow::Result<String> {
     let rows: Vec<serde_json::Value> = r
         .units
@@ -117,7 +117,7 @@ pub fn html(
         "resolved": r.units.iter().map(|u| u.resolved).sum::<i64>(),
         "headers": headers(r),
         "rows": rows,
-        "chart_cid": chart_cid,
+        "chart_src": chart_src,
         "rule": {
             "overdue": cfg.report.lagging_overdue,
             "sampling": cfg.report.lagging_sampling,
