@@ -321,25 +321,28 @@ async fn w42(env: &Env) {
         .unwrap();
 }
 
+/// Writes the W42 report in `format` to a file: (its path, how the command ended).
+fn w42_file(env: &Env, format: &str) -> (PathBuf, Output) {
+    let out = env.dir.path().join(format!("weekly.{format}"));
+    let out_s = out.display().to_string();
+    let args = [
+        "report",
+        "weekly",
+        "--as-of",
+        "2025-10-13T09:00:00+08:00",
+        "--format",
+        format,
+        "--output",
+        &out_s,
+    ];
+    (out, run(env, &args))
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_chart_png_matches_its_reference_within_a_tolerance() {
     let env = env("");
     w42(&env).await;
-    let out = env.dir.path().join("chart.png");
-    let out_s = out.display().to_string();
-    let o = run(
-        &env,
-        &[
-            "report",
-            "weekly",
-            "--as-of",
-            "2025-10-13T09:00:00+08:00",
-            "--format",
-            "png",
-            "--output",
-            &out_s,
-        ],
-    );
+    let (out, o) = w42_file(&env, "png");
     if !o.status.success()
         && String::from_utf8_lossy(&o.stderr).contains("no font with Chinese glyphs")
     {
@@ -381,21 +384,7 @@ async fn the_workbook_has_its_sheets_numbers_and_a_native_chart() {
     use calamine::{Data, Reader as _};
     let env = env("");
     w42(&env).await;
-    let out = env.dir.path().join("weekly.xlsx");
-    let out_s = out.display().to_string();
-    let o = run(
-        &env,
-        &[
-            "report",
-            "weekly",
-            "--as-of",
-            "2025-10-13T09:00:00+08:00",
-            "--format",
-            "xlsx",
-            "--output",
-            &out_s,
-        ],
-    );
+    let (out, o) = w42_file(&env, "xlsx");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let bytes = std::fs::read(&out).unwrap();
     let mut book: calamine::Xlsx<_> =
