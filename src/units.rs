@@ -13,6 +13,7 @@ use crate::domain::text;
 pub struct Units {
     units: Vec<UnitConfig>,
     by_key: HashMap<String, usize>,
+    by_id: HashMap<String, usize>,
 }
 
 impl Units {
@@ -27,9 +28,16 @@ impl Units {
                 }
             }
         }
+        let by_id = units
+            .iter()
+            .enumerate()
+            .map(|(i, u)| (u.id.clone(), i))
+            .rev()
+            .collect();
         Units {
             units: units.to_vec(),
             by_key,
+            by_id,
         }
     }
 
@@ -51,8 +59,9 @@ impl Units {
         }
     }
 
+    /// The unit with this id (the first, should two share it).
     pub fn get(&self, id: &str) -> Option<&UnitConfig> {
-        self.units.iter().find(|u| u.id == id)
+        self.by_id.get(id).and_then(|&i| self.units.get(i))
     }
 
     /// Display name of a stored unit id: the configured name, or the id itself when unknown.

@@ -467,13 +467,12 @@ fn chinese_date(d: NaiveDate) -> String {
 }
 
 /// The context of one recipient's digest.
-pub fn digest_ctx(cfg: &Config, notices: &[&Due<'_>], today: NaiveDate) -> DigestCtx {
-    let units = crate::units::Units::new(&cfg.units);
-    let office = cfg
-        .units
-        .iter()
-        .find(|u| u.kind == UnitKind::Liaison)
-        .map_or_else(|| "府检联动办公室".to_string(), |u| u.name.clone());
+pub fn digest_ctx(
+    units: &crate::units::Units,
+    office: &str,
+    notices: &[&Due<'_>],
+    today: NaiveDate,
+) -> DigestCtx {
     // An item reaches one address once, under the stage of its highest role (a head who is also
     // the contact sees the escalation, not the item twice).
     let mut by_item: BTreeMap<&str, &Due<'_>> = BTreeMap::new();
@@ -532,7 +531,7 @@ pub fn digest_ctx(cfg: &Config, notices: &[&Due<'_>], today: NaiveDate) -> Diges
             .map_or_else(String::new, |d| d.recipient.name.clone()),
         role: role.label().to_string(),
         as_of: chinese_date(today),
-        office,
+        office: office.to_string(),
         count: lines.len(),
         overdue,
         due_soon,
@@ -623,8 +622,10 @@ pub fn messages(
     }
     let hours = crate::config::parse_hours(&cfg.notify.sms_hours).unwrap_or((510, 1080));
     let mut out = Vec::with_capacity(groups.len());
+    let units = crate::units::Units::new(&cfg.units);
+    let office = crate::report::render::office(cfg);
     for ((channel, address), group) in groups {
-        let mut ctx = digest_ctx(cfg, &group, today);
+        let mut ctx = digest_ctx(&units, &office, &group, today);
         ctx.subject = templates.render("digest_subject.txt", &ctx)?;
         let (body, payload, not_before) = match channel {
             Channel::Email => (

@@ -53,10 +53,7 @@ async fn workbook(
     now: DateTime<Utc>,
 ) -> anyhow::Result<Vec<u8>> {
     let findings = store
-        .findings(&crate::store::FindingFilter {
-            all: true,
-            ..Default::default()
-        })
+        .finding_rows(now - chrono::TimeDelta::days(7), now)
         .await?;
     Ok(super::xlsx::workbook(
         report,

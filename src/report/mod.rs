@@ -147,9 +147,16 @@ pub async fn weekly(store: &dyn Store, cfg: &Config, now: DateTime<Utc>) -> anyh
         .collect();
     let county_training = ob.training.as_ref().map(|t| t.state);
     let rc = &cfg.report;
+    let mut by_unit: HashMap<&str, Vec<&crate::store::FindingCount>> = HashMap::new();
+    for c in &counts {
+        by_unit.entry(c.unit_id.as_str()).or_default().push(c);
+    }
+    let obligations_of: HashMap<&str, &crate::obligations::status::UnitObligations> =
+        ob.units.iter().map(|x| (x.unit_id.as_str(), x)).collect();
     let mut rows: Vec<UnitRow> = Vec::new();
     for u in cfg.units.iter().filter(|u| u.kind == UnitKind::Enforcement) {
-        let mine: Vec<_> = counts.iter().filter(|c| c.unit_id == u.id).collect();
+        let mine: Vec<&crate::store::FindingCount> =
+            by_unit.remove(u.id.as_str()).unwrap_or_default();
         let findings: BTreeMap<String, i64> = mine
             .iter()
             .filter(|c| c.open > 0)
@@ -159,7 +166,7 @@ pub async fn weekly(store: &dyn Store, cfg: &Config, now: DateTime<Utc>) -> anyh
             |f: fn(&&&crate::store::FindingCount) -> i64| mine.iter().map(|c| f(&c)).sum::<i64>();
         let (open, overdue) = (sum(|c| c.open), sum(|c| c.overdue));
         let (new, resolved) = (sum(|c| c.new), sum(|c| c.resolved));
-        let uo = ob.units.iter().find(|x| x.unit_id == u.id);
+        let uo = obligations_of.get(u.id.as_str()).copied();
         let sampling = uo.map_or_else(
             || SamplingRow {
                 quarter: ob.quarter.to_string(),

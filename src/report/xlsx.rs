@@ -10,7 +10,7 @@ use rust_xlsxwriter::{Chart, ChartType, Format, FormatBorder, Workbook, Workshee
 use super::Weekly;
 use super::render::{cells, headers};
 use crate::rules::RuleId;
-use crate::store::StoredFinding;
+use crate::store::FindingRow;
 
 /// Units shown in the chart at most (the first by rank).
 pub const CHART_UNITS: usize = 30;
@@ -56,13 +56,20 @@ fn sheet_of(
     headers: &[String],
     rows: &[Vec<String>],
     numeric: &[usize],
+    constant_memory: bool,
 ) -> Result<(), XlsxError> {
     let head = Format::new()
         .set_bold()
         .set_border(FormatBorder::Thin)
         .set_background_color("F2F2F2");
     let cell = Format::new().set_border(FormatBorder::Thin);
-    let sheet: &mut Worksheet = book.add_worksheet().set_name(name)?;
+    // Detail sheets may hold many thousands of rows: written row by row to a temporary file,
+    // not kept in memory (the summary stays in memory: its chart refers to it).
+    let sheet: &mut Worksheet = if constant_memory {
+        book.add_worksheet_with_constant_memory()?.set_name(name)?
+    } else {
+        book.add_worksheet().set_name(name)?
+    };
     for (c, (h, w)) in headers.iter().zip(widths(headers, rows)).enumerate() {
         let c = u16::try_from(c).unwrap_or(u16::MAX);
         sheet.set_column_width(c, w)?;
@@ -84,7 +91,7 @@ fn sheet_of(
     Ok(())
 }
 
-fn finding_row(f: &StoredFinding, units: &crate::units::Units) -> Vec<String> {
+fn finding_row(f: &FindingRow, units: &crate::units::Units) -> Vec<String> {
     vec![
         units.display_name(&f.unit_id).to_string(),
         f.rule.clone(),
@@ -94,11 +101,11 @@ fn finding_row(f: &StoredFinding, units: &crate::units::Units) -> Vec<String> {
     ]
 }
 
-/// The workbook's bytes. `findings` are every finding (open and closed); the detail sheets take
-/// the open ones, and those first seen or resolved in the report's week.
+/// The workbook's bytes. `findings` are the week's (see [`crate::store::Store::finding_rows`]);
+/// the detail sheets take the open ones, and those first seen or resolved in the week.
 pub fn workbook(
     r: &Weekly,
-    findings: &[StoredFinding],
+    findings: &[FindingRow],
     cfg: &crate::config::Config,
     since: DateTime<Utc>,
     now: DateTime<Utc>,
@@ -112,7 +119,7 @@ pub fn workbook(
     let numeric: Vec<usize> = (0..h.len())
         .filter(|c| *c == 0 || (3..7).contains(c) || (8..8 + r.rules.len()).contains(c))
         .collect();
-    sheet_of(&mut book, "周报汇总", &h, &rows, &numeric)?;
+    sheet_of(&mut book, "周报汇总", &h, &rows, &numeric, false)?;
     let n = r.units.len().min(CHART_UNITS);
     if n > 0 {
         let last = u32::try_from(n).unwrap_or(u32::MAX);
@@ -160,7 +167,7 @@ pub fn workbook(
         .collect();
     let mut h_open = detail.clone();
     h_open.push("状态".into());
-    sheet_of(&mut book, "未办结事项", &h_open, &open, &[])?;
+    sheet_of(&mut book, "未办结事项", &h_open, &open, &[], true)?;
 
     let new: Vec<Vec<String>> = findings
         .iter()
@@ -177,7 +184,7 @@ pub fn workbook(
         .collect();
     let mut h_new = detail.clone();
     h_new.push("发现时间".into());
-    sheet_of(&mut book, "本周新增", &h_new, &new, &[])?;
+    sheet_of(&mut book, "本周新增", &h_new, &new, &[], true)?;
 
     let resolved: Vec<Vec<String>> = findings
         .iter()
@@ -194,7 +201,7 @@ pub fn workbook(
         .collect();
     let mut h_res = detail;
     h_res.extend(["办结时间", "办结情况"].map(String::from));
-    sheet_of(&mut book, "本周办结", &h_res, &resolved, &[])?;
+    sheet_of(&mut book, "本周办结", &h_res, &resolved, &[], true)?;
 
     book.save_to_buffer()
 }

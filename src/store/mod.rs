@@ -328,6 +328,20 @@ pub struct FindingCount {
     pub new_violations: i64,
 }
 
+/// A finding as a report's detail list shows it (no facts).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FindingRow {
+    pub unit_id: String,
+    pub rule: String,
+    pub case_no: Option<String>,
+    pub due: DateTime<Utc>,
+    pub violated: bool,
+    pub state: String,
+    pub first_seen_at: DateTime<Utc>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub resolution: Option<String>,
+}
+
 /// A year's findings of one unit and rule, for the annual scorecard.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct YearCount {
@@ -469,6 +483,13 @@ pub trait Store: outbox::Outbox + Send + Sync {
         since: DateTime<Utc>,
         at: DateTime<Utc>,
     ) -> StoreResult<Vec<FindingCount>>;
+    /// The findings a report's week shows: open at `at`, or first seen or resolved after `since`
+    /// and at or before `at`; ordered by unit and due time.
+    async fn finding_rows(
+        &self,
+        since: DateTime<Utc>,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Vec<FindingRow>>;
     /// Per unit and rule, the findings whose deadline lies after `from` and at or before `to`,
     /// and how they ended as of `to`. One aggregate query.
     async fn year_counts(

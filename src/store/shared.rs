@@ -1459,6 +1459,34 @@ impl Store for Backend {
             .collect()
     }
 
+    async fn finding_rows(&self, since: DateTime<Utc>, at: DateTime<Utc>) -> StoreResult<Vec<crate::store::FindingRow>> {
+        let rows = sqlx::query(
+            "SELECT unit_id, rule, case_no, due, violated, state, first_seen_at, resolved_at, resolution FROM findings \
+             WHERE (state IN ('upcoming', 'due_soon', 'overdue') AND first_seen_at <= $2) \
+             OR (first_seen_at > $1 AND first_seen_at <= $2) OR (resolved_at > $1 AND resolved_at <= $2) \
+             ORDER BY unit_id, due, id",
+        )
+        .bind(since)
+        .bind(at)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(crate::store::FindingRow {
+                    unit_id: r.try_get("unit_id")?,
+                    rule: r.try_get("rule")?,
+                    case_no: r.try_get("case_no")?,
+                    due: r.try_get("due")?,
+                    violated: r.try_get("violated")?,
+                    state: r.try_get("state")?,
+                    first_seen_at: r.try_get("first_seen_at")?,
+                    resolved_at: r.try_get("resolved_at")?,
+                    resolution: r.try_get("resolution")?,
+                })
+            })
+            .collect()
+    }
+
     async fn year_counts(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> StoreResult<Vec<crate::store::YearCount>> {
         let rows = sqlx::query(
             "SELECT unit_id, rule, COUNT(*) AS due_n, \
