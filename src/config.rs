@@ -1208,6 +1208,17 @@ fn validate(cfg: &Config, index: &EntryIndex, problems: &mut Vec<Problem>) {
         problems.push(problem("notify.repeat_every_days", "must be at least 1"));
     }
     validate_notify(n, &unit_ids, problems);
+    if let Err(e) = crate::schedule::Schedule::parse(&cfg.report.schedule) {
+        problems.push(problem("report.schedule", e.to_string()));
+    }
+    for (i, r) in cfg.report.recipients.iter().enumerate() {
+        if r.parse::<lettre::message::Mailbox>().is_err() {
+            problems.push(problem(
+                format!("report.recipients[{i}]"),
+                format!("{r:?} is not an e-mail address"),
+            ));
+        }
+    }
     if n.email.transport == EmailTransport::Smtp
         && n.email.security == EmailSecurity::None
         && !is_loopback_host(&n.email.host)

@@ -773,6 +773,9 @@ template_params = ["unit", "weather"]
 name = "群"
 kind = "wecom"
 unit = "nobody"
+[report]
+schedule = "every monday"
+recipients = ["nobody at all"]
 "#,
             templates.display()
         ),
@@ -794,6 +797,8 @@ unit = "nobody"
         "notify.sms.template_params: unknown parameter \"weather\"",
         "notify.robots[0].unit",
         "notify.robots[0].url",
+        "report.schedule",
+        "report.recipients[0]",
     ] {
         assert!(err.contains(want), "{want} missing from:\n{err}");
     }
