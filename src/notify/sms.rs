@@ -193,6 +193,14 @@ impl Sms {
             .collect()
     }
 
+    /// The provider's address (or `endpoint`) and its Host header value.
+    fn endpoint(&self, default: &str) -> Result<(reqwest::Url, String), SendError> {
+        let url = reqwest::Url::parse(self.cfg.endpoint.as_deref().unwrap_or(default))
+            .map_err(|e| SendError::Permanent(format!("notify.sms.endpoint: {e}")))?;
+        let host = host_of(&url);
+        Ok((url, host))
+    }
+
     async fn aliyun(
         &self,
         id: i64,
@@ -200,14 +208,7 @@ impl Sms {
         params: &serde_json::Value,
         now: DateTime<Utc>,
     ) -> Result<Sent, SendError> {
-        let endpoint = self
-            .cfg
-            .endpoint
-            .as_deref()
-            .unwrap_or("https://dysmsapi.aliyuncs.com");
-        let url = reqwest::Url::parse(endpoint)
-            .map_err(|e| SendError::Permanent(format!("notify.sms.endpoint: {e}")))?;
-        let host = host_of(&url);
+        let (url, host) = self.endpoint("https://dysmsapi.aliyuncs.com")?;
         let template_param: serde_json::Map<String, serde_json::Value> = self
             .ordered_params(params)
             .into_iter()
@@ -292,14 +293,7 @@ impl Sms {
         params: &serde_json::Value,
         now: DateTime<Utc>,
     ) -> Result<Sent, SendError> {
-        let endpoint = self
-            .cfg
-            .endpoint
-            .as_deref()
-            .unwrap_or("https://sms.tencentcloudapi.com");
-        let url = reqwest::Url::parse(endpoint)
-            .map_err(|e| SendError::Permanent(format!("notify.sms.endpoint: {e}")))?;
-        let host = host_of(&url);
+        let (url, host) = self.endpoint("https://sms.tencentcloudapi.com")?;
         let phone = if phone.starts_with('+') {
             phone.to_string()
         } else {

@@ -8,6 +8,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Asia::Shanghai;
 use serde::Serialize;
 
+use super::render::yes;
 use crate::config::{Config, UnitKind};
 use crate::domain::calendar::Calendar;
 use crate::obligations::annual::AnnualState;
@@ -162,10 +163,6 @@ pub async fn annual(
     Ok(Annual { year, as_of, units })
 }
 
-fn yes(b: bool) -> String {
-    if b { "是" } else { "否" }.to_string()
-}
-
 /// The columns of the text table and CSV, and each unit's cells.
 pub fn table(a: &Annual) -> (Vec<String>, Vec<Vec<String>>) {
     let mut rules: Vec<String> = a
@@ -175,12 +172,7 @@ pub fn table(a: &Annual) -> (Vec<String>, Vec<Vec<String>>) {
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .collect();
-    rules.sort_by_key(|r| {
-        (
-            r.trim_start_matches('R').parse::<u32>().unwrap_or(u32::MAX),
-            r.clone(),
-        )
-    });
+    rules.sort_by_key(|r| super::rule_order(r));
     let mut h: Vec<String> = ["单位", "到期事项", "按期", "逾期", "按期率"]
         .map(String::from)
         .to_vec();

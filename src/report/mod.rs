@@ -123,7 +123,8 @@ pub fn week_of(t: DateTime<Utc>) -> String {
     format!("{}-W{:02}", w.year(), w.week())
 }
 
-fn rule_order(r: &str) -> (u32, String) {
+/// Rules in their order: R1, R2, …, R10.
+pub(crate) fn rule_order(r: &str) -> (u32, String) {
     (
         r.trim_start_matches('R').parse().unwrap_or(u32::MAX),
         r.to_string(),

@@ -3,7 +3,7 @@
 
 use super::{UnitRow, Weekly};
 
-fn yes(b: bool) -> String {
+pub(crate) fn yes(b: bool) -> String {
     if b { "是" } else { "否" }.to_string()
 }
 
