@@ -151,7 +151,11 @@ sed -e "s#^url = \"sqlite://var/liandong.db\"#url = \"sqlite://$LD_DIR/liandong.
     -e "s#^path = \"config/#path = \"$ROOT/config/#" \
     -e "s#^dir = \"var/outbox\"#dir = \"$LD_DIR/outbox\"#" \
     config/liandong.toml >"$CONFIG"
-printf '\n[run]\nlisten = "127.0.0.1:%s"\n' "$LD_PORT" >>"$CONFIG"
+if grep -q '^\[run\]' "$CONFIG"; then   # the sample has a [run] table: its listen replaced
+    sed -i -e '/^listen = /d' -e "s/^\[run\]\$/[run]\nlisten = \"127.0.0.1:$LD_PORT\"/" "$CONFIG"
+else
+    printf '\n[run]\nlisten = "127.0.0.1:%s"\n' "$LD_PORT" >>"$CONFIG"
+fi
 grep -q "sqlite://$LD_DIR/liandong.db" "$CONFIG" || { echo "bench-daemon: could not point the store at $LD_DIR" >&2; exit 2; }
 if ! "$LIANDONG_BIN" --config "$CONFIG" check-config >"$LD_DIR/check-config.log" 2>&1; then
     say "liandong check-config failed:"
