@@ -7,6 +7,7 @@
 //! `postgres.rs`. Migrations are per backend under `migrations/<backend>/` and run at start-up
 //! and by `liandong migrate`. The conformance suite in `tests/` runs against both.
 
+pub mod ops;
 pub mod outbox;
 mod postgres;
 mod sqlite;
@@ -380,7 +381,7 @@ pub trait Import: Send {
 }
 
 #[async_trait]
-pub trait Store: outbox::Outbox + Send + Sync {
+pub trait Store: outbox::Outbox + ops::Ops + Send + Sync {
     fn backend(&self) -> &'static str;
     async fn migrate(&self) -> StoreResult<()>;
     async fn begin_import(&self, source: &str, at: DateTime<Utc>) -> StoreResult<Box<dyn Import>>;

@@ -95,3 +95,4 @@ const CLAIM_LOCK: &str = " FOR UPDATE SKIP LOCKED";
 
 include!("shared.rs");
 include!("outbox_sql.rs");
+include!("ops_sql.rs");

@@ -112,3 +112,4 @@ const CLAIM_LOCK: &str = "";
 
 include!("shared.rs");
 include!("outbox_sql.rs");
+include!("ops_sql.rs");
