@@ -55,6 +55,37 @@ impl Schedule {
             .map(|t| t.with_timezone(&Utc))
     }
 
+    /// The latest firing at or before `now`, if there was one in the last four years.
+    pub fn last_at_or_before(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        // croner only looks forward: look forward from ever further back until a window holds
+        // a firing, then walk to the last one not after `now`.
+        let windows = [
+            Duration::minutes(1),
+            Duration::hours(1),
+            Duration::days(1),
+            Duration::days(8),
+            Duration::days(32),
+            Duration::days(367),
+            Duration::days(4 * 366),
+        ];
+        for w in windows {
+            let Some(mut t) = self.next_after(now - w) else {
+                continue;
+            };
+            if t > now {
+                continue;
+            }
+            while let Some(n) = self.next_after(t) {
+                if n > now {
+                    break;
+                }
+                t = n;
+            }
+            return Some(t);
+        }
+        None
+    }
+
     /// The gap between the next two firings after `now`: the schedule's interval there.
     pub fn interval_at(&self, now: DateTime<Utc>) -> Option<Duration> {
         let a = self.next_after(now)?;
@@ -104,6 +135,33 @@ mod tests {
         assert_eq!(
             s.next_after(now),
             Some(Utc.with_ymd_and_hms(2025, 3, 3, 1, 0, 0).unwrap())
+        );
+    }
+
+    #[test]
+    fn the_last_firing_at_or_before_now() {
+        let monday = Schedule::parse("0 0 9 * * Mon").unwrap();
+        // Tuesday 2025-10-14 10:00 +08:00 → Monday 2025-10-13 09:00 +08:00.
+        let tue = Utc.with_ymd_and_hms(2025, 10, 14, 2, 0, 0).unwrap();
+        let mon = Utc.with_ymd_and_hms(2025, 10, 13, 1, 0, 0).unwrap();
+        assert_eq!(monday.last_at_or_before(tue), Some(mon));
+        // At the firing itself: that firing.
+        assert_eq!(monday.last_at_or_before(mon), Some(mon));
+        // A second before it: the week before.
+        assert_eq!(
+            monday.last_at_or_before(mon - Duration::seconds(1)),
+            Some(mon - Duration::days(7))
+        );
+        let every2s = Schedule::parse("*/2 * * * * *").unwrap();
+        let t = Utc.with_ymd_and_hms(2025, 10, 14, 2, 0, 5).unwrap();
+        assert_eq!(
+            every2s.last_at_or_before(t),
+            Some(Utc.with_ymd_and_hms(2025, 10, 14, 2, 0, 4).unwrap())
+        );
+        let yearly = Schedule::parse("0 0 0 1 1 *").unwrap();
+        assert_eq!(
+            yearly.last_at_or_before(tue),
+            Some(Utc.with_ymd_and_hms(2024, 12, 31, 16, 0, 0).unwrap())
         );
     }
 

@@ -3,12 +3,13 @@
 use std::io::Write;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Asia::Shanghai;
 use serde_json::json;
 
-use super::dispatch::{Clock, Dispatcher, display_address};
+use super::dispatch::{Clock, DispatchReport, Dispatcher, display_address};
 use super::templates::Templates;
 use crate::config::Config;
 use crate::output::{self, Format};
@@ -100,43 +101,30 @@ pub async fn notify(
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let (messages, counts) = if mode == Mode::SendOnly {
-        (Vec::new(), super::PlanCounts::default())
-    } else {
-        super::queue(store, cfg, &calendar, &templates, now).await?
-    };
-    let cancelled = store.cancel_closed(now).await?;
+    let summary = pass(cfg, store, clock, mode, None).await?;
+    let s = &summary;
     if mode == Mode::QueueOnly {
         writeln!(
             out,
             "as of {}: {} messages queued ({} notices due, {} of them queued before); {} cancelled as resolved",
             local(now),
-            messages.len(),
-            counts.due,
-            counts.queued_before,
-            cancelled
+            s.queued,
+            s.due,
+            s.queued_before,
+            s.cancelled
         )?;
         return Ok(ExitCode::SUCCESS);
     }
-    tracing::info!(
-        items = counts.items,
-        due = counts.due,
-        queued_before = counts.queued_before,
-        queued = messages.len(),
-        cancelled,
-        "notifications planned"
-    );
-    let dispatcher = Dispatcher::new(cfg, calendar, templates)?;
-    let report = dispatcher.run(store, clock).await?;
+    let report = s.dispatch;
     writeln!(
         out,
         "as of {}: {} messages queued ({} notices due, {} of them queued before); {} cancelled as resolved; \
          sent {}, retrying {}, dead {}, waiting {}",
         local(now),
-        messages.len(),
-        counts.due,
-        counts.queued_before,
-        cancelled,
+        s.queued,
+        s.due,
+        s.queued_before,
+        s.cancelled,
         report.sent,
         report.retrying,
         report.dead,
@@ -147,6 +135,66 @@ pub async fn notify(
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// What one notification pass did.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PassSummary {
+    /// Messages queued by this pass.
+    pub queued: usize,
+    /// Notices due, and how many of them were queued before.
+    pub due: usize,
+    pub queued_before: usize,
+    /// Queued messages cancelled because what they were about closed.
+    pub cancelled: u64,
+    pub dispatch: DispatchReport,
+}
+
+/// One pass: queue what is due at the clock's time (unless `mode` is send-only), cancel what
+/// closed, and send the outbox (unless queue-only). The daemon's notify job is this; `stop`
+/// ends the sending early on shutdown.
+pub async fn pass(
+    cfg: &Config,
+    store: &dyn Store,
+    clock: Clock,
+    mode: Mode,
+    stop: Option<Arc<AtomicBool>>,
+) -> anyhow::Result<PassSummary> {
+    let now = clock.now();
+    let calendar = cfg.calendar()?;
+    let templates = templates(cfg)?;
+    let (messages, counts) = if mode == Mode::SendOnly {
+        (Vec::new(), super::PlanCounts::default())
+    } else {
+        super::queue(store, cfg, &calendar, &templates, now).await?
+    };
+    let cancelled = store.cancel_closed(now).await?;
+    let mut summary = PassSummary {
+        queued: messages.len(),
+        due: counts.due,
+        queued_before: counts.queued_before,
+        cancelled,
+        dispatch: DispatchReport::default(),
+    };
+    if mode == Mode::QueueOnly || mode == Mode::DryRun {
+        return Ok(summary);
+    }
+    if mode != Mode::SendOnly {
+        tracing::info!(
+            items = counts.items,
+            due = counts.due,
+            queued_before = counts.queued_before,
+            queued = messages.len(),
+            cancelled,
+            "notifications planned"
+        );
+    }
+    let mut dispatcher = Dispatcher::new(cfg, calendar, templates)?;
+    if let Some(flag) = stop {
+        dispatcher = dispatcher.stop_when(flag);
+    }
+    summary.dispatch = dispatcher.run(store, clock).await?;
+    Ok(summary)
 }
 
 /// `liandong outbox`: messages and their delivery state, newest first.

@@ -11,6 +11,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeDelta, TimeZone as _, Utc};
@@ -28,11 +29,13 @@ use crate::domain::calendar::Calendar;
 use crate::store::Store;
 use crate::store::outbox::{Completion, NewMessage, OutboxMessage};
 
-/// The wall clock, or a fixed instant (`--as-of`).
+/// The wall clock, a fixed instant (`--as-of`), or the wall clock shifted (the daemon replaying
+/// from an `--as-of`: its time starts there and runs on).
 #[derive(Debug, Clone, Copy)]
 pub enum Clock {
     Wall,
     Fixed(DateTime<Utc>),
+    Offset(TimeDelta),
 }
 
 impl Clock {
@@ -40,6 +43,7 @@ impl Clock {
         match self {
             Clock::Wall => Utc::now(),
             Clock::Fixed(t) => t,
+            Clock::Offset(d) => Utc::now() + d,
         }
     }
 }
@@ -98,6 +102,9 @@ pub struct Dispatcher {
     robots: HashMap<String, (Robot, Pace)>,
     sms_pace: Pace,
     hold: Option<String>,
+    /// Set when the process is asked to stop: workers finish the message in hand and claim
+    /// no more.
+    stop: Option<Arc<AtomicBool>>,
 }
 
 /// `host:pid`, naming the process in leases and the audit.
@@ -148,7 +155,15 @@ impl Dispatcher {
             // Test hook: stop at a point of the send path so that a test can kill the process
             // there (see tests/it/notify.rs).
             hold: std::env::var("LIANDONG_TEST_HOLD").ok(),
+            stop: None,
         })
+    }
+
+    /// Stops claiming messages once `flag` is set (the daemon's SIGTERM).
+    #[must_use]
+    pub fn stop_when(mut self, flag: Arc<AtomicBool>) -> Dispatcher {
+        self.stop = Some(flag);
+        self
     }
 
     pub fn owner(&self) -> &str {
@@ -169,6 +184,9 @@ impl Dispatcher {
         let lease = TimeDelta::seconds(i64::try_from(self.cfg.lease_secs).unwrap_or(300));
         let worker = || async {
             loop {
+                if self.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst)) {
+                    return anyhow::Ok(());
+                }
                 let claimed = store
                     .claim_messages(&self.owner, clock.now(), Utc::now(), lease, 1)
                     .await?;

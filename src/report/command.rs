@@ -114,6 +114,79 @@ async fn write_all(
     Ok(())
 }
 
+/// Queues the weekly report for each recipient — text, HTML with the chart inline, the
+/// workbook attached — once per week and address whatever happens (the dedupe key is the
+/// week), and saves the week's snapshot. Returns (queued now, recipients).
+pub async fn queue_weekly(
+    cfg: &Config,
+    store: &dyn Store,
+    report: &super::Weekly,
+    templates: &Templates,
+    now: DateTime<Utc>,
+) -> anyhow::Result<(usize, usize)> {
+    let to = recipients(cfg);
+    if to.is_empty() {
+        anyhow::bail!(
+            "nobody to send the report to: give the liaison unit a contact with an e-mail, or set [report] recipients"
+        );
+    }
+    let subject = super::render::subject(report, templates)?;
+    let b64 = |b: &[u8]| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, b);
+    let mut parts = Vec::new();
+    match super::chart::font_file(cfg.report.font_file.as_deref()) {
+        Some(font) => parts.push(Part {
+            name: "chart.png".into(),
+            content_type: "image/png".into(),
+            cid: Some("chart".into()),
+            base64: b64(&super::chart::png(
+                report,
+                &font,
+                CHART_WIDTH,
+                CHART_HEIGHT,
+            )?),
+        }),
+        None => tracing::warn!(
+            "the report goes without its chart: no font with Chinese glyphs (install fonts-droid-fallback, or set [report] font_file)"
+        ),
+    }
+    let chart_src = (!parts.is_empty()).then_some("cid:chart");
+    parts.push(Part {
+        name: format!("府检联动落后单位周报-{}.xlsx", report.week),
+        content_type: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet".into(),
+        cid: None,
+        base64: b64(&workbook(store, cfg, report, now).await?),
+    });
+    let html = super::render::html(report, templates, cfg, chart_src)?;
+    let payload = Payload { html, parts }.to_json();
+    let text = super::render::text(report);
+    let mut queued = 0;
+    for (name, addr) in &to {
+        // Once per week and address, whatever happens: the dedupe key is the week.
+        let m = NewMessage {
+            dedupe_key: format!("report:{}:{addr}", super::period(&report.week)),
+            channel: "email".into(),
+            address: addr.clone(),
+            recipient: if name.is_empty() {
+                "府检联动办公室".into()
+            } else {
+                name.clone()
+            },
+            unit_id: None,
+            kind: "report".into(),
+            subject: subject.clone(),
+            body: text.clone(),
+            payload: Some(payload.clone()),
+            not_before: now,
+            notices: Vec::new(),
+        };
+        if !store.enqueue(std::slice::from_ref(&m), now).await?.raced {
+            queued += 1;
+        }
+    }
+    super::save_snapshot(store, report, Utc::now()).await?;
+    Ok((queued, to.len()))
+}
+
 pub async fn weekly(
     cfg: &Config,
     store: &dyn Store,
@@ -160,66 +233,7 @@ pub async fn weekly(
     if !send {
         return Ok(ExitCode::SUCCESS);
     }
-    let to = recipients(cfg);
-    if to.is_empty() {
-        anyhow::bail!(
-            "nobody to send the report to: give the liaison unit a contact with an e-mail, or set [report] recipients"
-        );
-    }
-    let subject = super::render::subject(&report, &templates)?;
-    let b64 = |b: &[u8]| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, b);
-    let mut parts = Vec::new();
-    match super::chart::font_file(cfg.report.font_file.as_deref()) {
-        Some(font) => parts.push(Part {
-            name: "chart.png".into(),
-            content_type: "image/png".into(),
-            cid: Some("chart".into()),
-            base64: b64(&super::chart::png(
-                &report,
-                &font,
-                CHART_WIDTH,
-                CHART_HEIGHT,
-            )?),
-        }),
-        None => tracing::warn!(
-            "the report goes without its chart: no font with Chinese glyphs (install fonts-droid-fallback, or set [report] font_file)"
-        ),
-    }
-    let chart_src = (!parts.is_empty()).then_some("cid:chart");
-    parts.push(Part {
-        name: format!("府检联动落后单位周报-{}.xlsx", report.week),
-        content_type: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet".into(),
-        cid: None,
-        base64: b64(&workbook(store, cfg, &report, now).await?),
-    });
-    let html = super::render::html(&report, &templates, cfg, chart_src)?;
-    let payload = Payload { html, parts }.to_json();
-    let text = super::render::text(&report);
-    let mut queued = 0;
-    for (name, addr) in &to {
-        // Once per week and address, whatever happens: the dedupe key is the week.
-        let m = NewMessage {
-            dedupe_key: format!("report:{}:{addr}", super::period(&report.week)),
-            channel: "email".into(),
-            address: addr.clone(),
-            recipient: if name.is_empty() {
-                "府检联动办公室".into()
-            } else {
-                name.clone()
-            },
-            unit_id: None,
-            kind: "report".into(),
-            subject: subject.clone(),
-            body: text.clone(),
-            payload: Some(payload.clone()),
-            not_before: now,
-            notices: Vec::new(),
-        };
-        if !store.enqueue(std::slice::from_ref(&m), now).await?.raced {
-            queued += 1;
-        }
-    }
-    super::save_snapshot(store, &report, Utc::now()).await?;
+    let (queued, to) = queue_weekly(cfg, store, &report, &templates, now).await?;
     let clock = as_of.map_or(Clock::Wall, Clock::Fixed);
     let dispatch = Dispatcher::new(cfg, cfg.calendar()?, templates)?
         .run(store, clock)
@@ -227,8 +241,8 @@ pub async fn weekly(
     eprintln!(
         "weekly report {}: queued for {queued} of {} recipients ({} had it already this week); sent {}, retrying {}, dead {}",
         report.week,
-        to.len(),
-        to.len() - queued,
+        to,
+        to - queued,
         dispatch.sent,
         dispatch.retrying,
         dispatch.dead
