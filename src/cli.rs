@@ -164,6 +164,18 @@ pub enum Command {
     DefaultConfig,
     /// Create or upgrade the store's schema.
     Migrate,
+    /// The daemon: sources, evaluation, notifications, the weekly report and alerts on their
+    /// schedules (Asia/Shanghai), with /healthz and /metrics; under systemd Type=notify.
+    Run {
+        /// One full cycle (every source, evaluate, notify, the weekly report if its slot has
+        /// not run, alerts), then exit: 0, or 1 if a job failed.
+        #[arg(long)]
+        once: bool,
+        /// Replay: the daemon's clock starts at this time (a date, read as 00:00
+        /// Asia/Shanghai, or RFC 3339) and runs on from there.
+        #[arg(long, value_parser = parse_as_of)]
+        as_of: Option<DateTime<Utc>>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -373,6 +385,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::CheckConfig => check_config(&cli),
+        Command::Run { once, as_of } => {
+            crate::daemon::run(LoadOptions::from_env(cli.config.clone()), *once, *as_of).await
+        }
         Command::Migrate => {
             let cfg = load_config(&cli)?;
             let store = store::open(&cfg.store).await?;
@@ -603,98 +618,104 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// What `Config::load` cannot see: secrets readable where they are configured (their content
+/// is never shown), source paths that exist, templates that parse. `check-config` and the
+/// daemon's reload both refuse a configuration with any.
+pub fn runtime_problems(cfg: &Config) -> Vec<String> {
+    let mut problems = Vec::new();
+    // Secrets must be readable where they are configured (their content is never shown).
+    let secret =
+        |key: String, f: Option<&std::path::Path>, c: Option<&str>, problems: &mut Vec<String>| {
+            if let Err(e) = config::read_secret(&key, f, c) {
+                problems.push(e.to_string());
+            }
+        };
+    secret(
+        "store.password_file".into(),
+        cfg.store.password_file.as_deref(),
+        cfg.store.password_credential.as_deref(),
+        &mut problems,
+    );
+    for (i, s) in cfg.sources.iter().enumerate() {
+        let a = &s.auth;
+        secret(
+            format!("sources[{i}].auth.token_file"),
+            a.token_file.as_deref(),
+            a.token_credential.as_deref(),
+            &mut problems,
+        );
+        secret(
+            format!("sources[{i}].auth.password_file"),
+            a.password_file.as_deref(),
+            a.password_credential.as_deref(),
+            &mut problems,
+        );
+        secret(
+            format!("sources[{i}].auth.key_file"),
+            a.key_file.as_deref(),
+            a.key_credential.as_deref(),
+            &mut problems,
+        );
+        secret(
+            format!("sources[{i}].password_file"),
+            s.password_file.as_deref(),
+            s.password_credential.as_deref(),
+            &mut problems,
+        );
+        if let Some(p) = &s.path
+            && !p.exists()
+        {
+            problems.push(format!("sources[{i}].path: {} does not exist", p.display()));
+        }
+    }
+    let n = &cfg.notify;
+    secret(
+        "notify.email.password_file".into(),
+        n.email.password_file.as_deref(),
+        n.email.password_credential.as_deref(),
+        &mut problems,
+    );
+    if let Some(sms) = &n.sms {
+        secret(
+            "notify.sms.secret_file".into(),
+            sms.secret_file.as_deref(),
+            sms.secret_credential.as_deref(),
+            &mut problems,
+        );
+    }
+    for (i, r) in n.robots.iter().enumerate() {
+        secret(
+            format!("notify.robots[{i}].url_file"),
+            r.url_file.as_deref(),
+            r.url_credential.as_deref(),
+            &mut problems,
+        );
+        secret(
+            format!("notify.robots[{i}].secret_file"),
+            r.secret_file.as_deref(),
+            r.secret_credential.as_deref(),
+            &mut problems,
+        );
+    }
+    // The templates, shipped or overridden, must parse.
+    if let Err(e) = crate::notify::templates::Templates::load(n.templates_dir.as_deref()) {
+        problems.push(format!("notify.templates_dir: {e}"));
+    }
+    if let Some(d) = &n.templates_dir
+        && !d.is_dir()
+    {
+        problems.push(format!(
+            "notify.templates_dir: {} is not a folder",
+            d.display()
+        ));
+    }
+    problems
+}
+
 fn check_config(cli: &Cli) -> anyhow::Result<ExitCode> {
     match Config::load(&LoadOptions::from_env(cli.config.clone())) {
         Ok(cfg) => {
-            let mut problems = Vec::new();
-            // Secrets must be readable where they are configured (their content is never shown).
-            let secret = |key: String,
-                          f: Option<&std::path::Path>,
-                          c: Option<&str>,
-                          problems: &mut Vec<String>| {
-                if let Err(e) = config::read_secret(&key, f, c) {
-                    problems.push(e.to_string());
-                }
-            };
-            secret(
-                "store.password_file".into(),
-                cfg.store.password_file.as_deref(),
-                cfg.store.password_credential.as_deref(),
-                &mut problems,
-            );
-            for (i, s) in cfg.sources.iter().enumerate() {
-                let a = &s.auth;
-                secret(
-                    format!("sources[{i}].auth.token_file"),
-                    a.token_file.as_deref(),
-                    a.token_credential.as_deref(),
-                    &mut problems,
-                );
-                secret(
-                    format!("sources[{i}].auth.password_file"),
-                    a.password_file.as_deref(),
-                    a.password_credential.as_deref(),
-                    &mut problems,
-                );
-                secret(
-                    format!("sources[{i}].auth.key_file"),
-                    a.key_file.as_deref(),
-                    a.key_credential.as_deref(),
-                    &mut problems,
-                );
-                secret(
-                    format!("sources[{i}].password_file"),
-                    s.password_file.as_deref(),
-                    s.password_credential.as_deref(),
-                    &mut problems,
-                );
-                if let Some(p) = &s.path
-                    && !p.exists()
-                {
-                    problems.push(format!("sources[{i}].path: {} does not exist", p.display()));
-                }
-            }
-            let n = &cfg.notify;
-            secret(
-                "notify.email.password_file".into(),
-                n.email.password_file.as_deref(),
-                n.email.password_credential.as_deref(),
-                &mut problems,
-            );
-            if let Some(sms) = &n.sms {
-                secret(
-                    "notify.sms.secret_file".into(),
-                    sms.secret_file.as_deref(),
-                    sms.secret_credential.as_deref(),
-                    &mut problems,
-                );
-            }
-            for (i, r) in n.robots.iter().enumerate() {
-                secret(
-                    format!("notify.robots[{i}].url_file"),
-                    r.url_file.as_deref(),
-                    r.url_credential.as_deref(),
-                    &mut problems,
-                );
-                secret(
-                    format!("notify.robots[{i}].secret_file"),
-                    r.secret_file.as_deref(),
-                    r.secret_credential.as_deref(),
-                    &mut problems,
-                );
-            }
-            // The templates, shipped or overridden, must parse.
-            if let Err(e) = crate::notify::templates::Templates::load(n.templates_dir.as_deref()) {
-                problems.push(format!("notify.templates_dir: {e}"));
-            }
-            if let Some(d) = &n.templates_dir
-                && !d.is_dir()
-            {
-                problems.push(format!(
-                    "notify.templates_dir: {} is not a folder",
-                    d.display()
-                ));
-            }
+            let problems = runtime_problems(&cfg);
             if problems.is_empty() {
                 let files: Vec<String> =
                     cfg.files.iter().map(|f| f.display().to_string()).collect();
@@ -783,7 +804,7 @@ fn time(t: Option<DateTime<Utc>>) -> String {
 
 /// How far ahead `status` and `evaluate` look for a year without a holiday table: deadlines of
 /// up to two months run into the next year from early November.
-const CALENDAR_LOOKAHEAD_DAYS: u32 = 62;
+pub const CALENDAR_LOOKAHEAD_DAYS: u32 = 62;
 
 async fn status(
     cfg: &Config,
@@ -809,6 +830,7 @@ async fn status(
         counts.push((feed, store.record_count(feed).await?));
     }
     let outbox = store.outbox_counts().await?;
+    let jobs = store.job_states().await?;
     let outbox_of = |state: &str| {
         outbox
             .iter()
@@ -832,6 +854,7 @@ async fn status(
                 "unknown_units": unknown.iter().map(|(f, u, n)| json!({"feed": f.table(), "unit": u, "rows": n})).collect::<Vec<_>>(),
                 "calendar": { "years": cal.years(), "warnings": calendar_warnings },
                 "outbox": outbox.iter().map(|(s, n)| (s.clone(), json!(n))).collect::<serde_json::Map<_, _>>(),
+                "jobs": jobs,
             });
             writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
         }
@@ -902,6 +925,26 @@ async fn status(
                         out,
                         "  {} messages could not be delivered: see `liandong outbox --state dead`",
                         outbox_of("dead")
+                    )?;
+                }
+            }
+            if !jobs.is_empty() {
+                writeln!(out, "\njobs of the daemon (latest finished slot):")?;
+                for j in &jobs {
+                    let running = j
+                        .running
+                        .as_ref()
+                        .map(|(slot, owner, _)| {
+                            format!(" — running the slot of {} in {owner}", time(Some(*slot)))
+                        })
+                        .unwrap_or_default();
+                    writeln!(
+                        out,
+                        "  {:<24} {} {} {}{running}",
+                        j.job,
+                        time(j.last_slot),
+                        j.last_outcome.as_deref().unwrap_or("-"),
+                        crate::mask::mask_text(j.last_detail.as_deref().unwrap_or(""))
                     )?;
                 }
             }

@@ -668,6 +668,44 @@ impl Default for EmailConfig {
     }
 }
 
+/// `[run]`: the daemon's own jobs and endpoints (SPEC §7). Each source syncs on its own
+/// `schedule`; the weekly report goes on `[report] schedule`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RunConfig {
+    /// Rules and obligations → findings (six-field cron, Asia/Shanghai).
+    pub evaluate_schedule: String,
+    /// Queue the reminders and notices due and send the outbox.
+    pub notify_schedule: String,
+    /// Look for what the administrator must hear of: sources silent past their freshness
+    /// limit, a year without a holiday table.
+    pub alerts_schedule: String,
+    /// `/healthz` and `/metrics` (a loopback address; "" for none).
+    pub listen: String,
+    /// How long a run holds its job against other replicas without renewing (renewed every
+    /// third of it while it runs).
+    pub lease_secs: u64,
+    /// On SIGTERM, how long the jobs under way get to finish before the daemon exits anyway
+    /// (what they did not commit is done again by the next run).
+    pub stop_timeout_secs: u64,
+    /// How long finished job runs are kept in the store.
+    pub keep_runs_days: u32,
+}
+
+impl Default for RunConfig {
+    fn default() -> RunConfig {
+        RunConfig {
+            evaluate_schedule: "0 5 * * * *".into(),
+            notify_schedule: "0 */10 * * * *".into(),
+            alerts_schedule: "0 15 * * * *".into(),
+            listen: "127.0.0.1:9721".into(),
+            lease_secs: 600,
+            stop_timeout_secs: 8,
+            keep_runs_days: 90,
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // The loaded configuration
 // ---------------------------------------------------------------------------------------------
@@ -684,6 +722,8 @@ pub struct Config {
     pub obligations: crate::obligations::ObligationsConfig,
     /// The weekly report of SPEC §6 (`[report]`).
     pub report: crate::report::ReportConfig,
+    /// The daemon (`[run]`, SPEC §7).
+    pub run: RunConfig,
     /// Holiday overlays (`[calendar]`): (where it came from, TOML text in the form of
     /// `data/holidays.toml`), applied over the shipped tables in order.
     pub calendar_overlays: Vec<(String, String)>,
@@ -930,7 +970,8 @@ fn set_in_value(target: &mut Value, segments: &[String], value: Value) -> Result
     }
 }
 
-const TOP_LEVEL: [&str; 8] = [
+const TOP_LEVEL: [&str; 9] = [
+    "run",
     "store",
     "units",
     "sources",
@@ -1025,6 +1066,11 @@ fn from_table(mut table: Table, problems: &mut Vec<Problem>) -> (Config, EntryIn
         && let Some(s) = section::<crate::report::ReportConfig>("report", v, problems)
     {
         cfg.report = s;
+    }
+    if let Some(v) = table.remove("run")
+        && let Some(s) = section::<RunConfig>("run", v, problems)
+    {
+        cfg.run = s;
     }
     if let Some(v) = table.remove("rules")
         && let Some(s) = section::<crate::rules::RulesConfig>("rules", v, problems)
@@ -1211,6 +1257,7 @@ fn validate(cfg: &Config, index: &EntryIndex, problems: &mut Vec<Problem>) {
     if let Err(e) = crate::schedule::Schedule::parse(&cfg.report.schedule) {
         problems.push(problem("report.schedule", e.to_string()));
     }
+    validate_run(&cfg.run, problems);
     for (i, r) in cfg.report.recipients.iter().enumerate() {
         if r.parse::<lettre::message::Mailbox>().is_err() {
             problems.push(problem(
@@ -1644,6 +1691,41 @@ fn is_identifier(s: &str) -> bool {
         && s.len() <= 64
         && s.chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
+
+fn validate_run(r: &RunConfig, problems: &mut Vec<Problem>) {
+    for (key, text) in [
+        ("run.evaluate_schedule", &r.evaluate_schedule),
+        ("run.notify_schedule", &r.notify_schedule),
+        ("run.alerts_schedule", &r.alerts_schedule),
+    ] {
+        if let Err(e) = crate::schedule::Schedule::parse(text) {
+            problems.push(problem(key, e.to_string()));
+        }
+    }
+    if !r.listen.is_empty() {
+        match r.listen.parse::<std::net::SocketAddr>() {
+            Ok(a) if a.ip().is_loopback() => {}
+            Ok(_) => problems.push(problem(
+                "run.listen",
+                "/healthz and /metrics listen on a loopback address only (127.0.0.1:PORT or [::1]:PORT); \
+                 put a reverse proxy in front to reach them from elsewhere",
+            )),
+            Err(_) => problems.push(problem(
+                "run.listen",
+                format!(
+                    "expected an address and port such as \"127.0.0.1:9721\" (or \"\" for none), found {:?}",
+                    r.listen
+                ),
+            )),
+        }
+    }
+    if r.lease_secs < 10 {
+        problems.push(problem("run.lease_secs", "must be at least 10"));
+    }
+    if r.stop_timeout_secs == 0 {
+        problems.push(problem("run.stop_timeout_secs", "must be at least 1"));
+    }
 }
 
 fn is_loopback_host(h: &str) -> bool {

@@ -8,7 +8,7 @@ use minijinja::{AutoEscape, Environment};
 use serde::Serialize;
 
 /// The shipped templates, by name.
-pub const SHIPPED: [(&str, &str); 10] = [
+pub const SHIPPED: [(&str, &str); 12] = [
     (
         "digest_subject.txt",
         include_str!("../../templates/notify/digest_subject.txt"),
@@ -36,6 +36,14 @@ pub const SHIPPED: [(&str, &str); 10] = [
     (
         "alert.txt",
         include_str!("../../templates/notify/alert.txt"),
+    ),
+    (
+        "alert_ops_subject.txt",
+        include_str!("../../templates/notify/alert_ops_subject.txt"),
+    ),
+    (
+        "alert_ops.txt",
+        include_str!("../../templates/notify/alert_ops.txt"),
     ),
     ("test.txt", include_str!("../../templates/notify/test.txt")),
     (

@@ -6,6 +6,7 @@
 mod common;
 
 mod cli;
+mod daemon;
 mod evaluation;
 mod file_sources;
 mod http_source;

@@ -39,7 +39,7 @@ pub(crate) struct Mail {
     pub(crate) files: Vec<File>,
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

@@ -1,0 +1,457 @@
+//! The daemon's jobs: what each does, when it is due, and how a slot is claimed, run and
+//! recorded.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use chrono_tz::Asia::Shanghai;
+
+use super::{Runtime, Shared};
+use crate::config::Config;
+use crate::notify::command::Mode;
+use crate::schedule::Schedule;
+use crate::store::ops::JobOutcome;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobKind {
+    /// One source, by name.
+    Sync(String),
+    Evaluate,
+    Notify,
+    Report,
+    Alerts,
+}
+
+/// A job and when it fires.
+#[derive(Debug, Clone)]
+pub struct Job {
+    /// `sync:<source>`, `evaluate`, `notify`, `report:weekly`, `alerts`.
+    pub name: String,
+    pub kind: JobKind,
+    pub schedule: Schedule,
+}
+
+impl Job {
+    /// Jobs that write the data run one at a time; so do those that send.
+    fn sends(&self) -> bool {
+        matches!(self.kind, JobKind::Notify | JobKind::Alerts)
+    }
+}
+
+/// The jobs of a configuration: each enabled source, then evaluate, notify, the weekly report
+/// and the alerts.
+pub fn jobs(cfg: &Config) -> anyhow::Result<Vec<Job>> {
+    let parse =
+        |key: &str, text: &str| Schedule::parse(text).map_err(|e| anyhow::anyhow!("{key}: {e}"));
+    let mut out = Vec::new();
+    for s in cfg.sources.iter().filter(|s| s.enabled) {
+        out.push(Job {
+            name: format!("sync:{}", s.name),
+            kind: JobKind::Sync(s.name.clone()),
+            schedule: parse(&format!("sources.{}.schedule", s.name), &s.schedule)?,
+        });
+    }
+    out.push(Job {
+        name: "evaluate".into(),
+        kind: JobKind::Evaluate,
+        schedule: parse("run.evaluate_schedule", &cfg.run.evaluate_schedule)?,
+    });
+    out.push(Job {
+        name: "notify".into(),
+        kind: JobKind::Notify,
+        schedule: parse("run.notify_schedule", &cfg.run.notify_schedule)?,
+    });
+    out.push(Job {
+        name: "report:weekly".into(),
+        kind: JobKind::Report,
+        schedule: parse("report.schedule", &cfg.report.schedule)?,
+    });
+    out.push(Job {
+        name: "alerts".into(),
+        kind: JobKind::Alerts,
+        schedule: parse("run.alerts_schedule", &cfg.run.alerts_schedule)?,
+    });
+    Ok(out)
+}
+
+/// At start-up: each job whose latest slot passed with no run finished for it (or that never
+/// ran) runs that slot once — one after the other in the order of [`jobs`], so that the
+/// sources come in before the evaluation reads them and the notifications follow it. Returns
+/// how many are due.
+pub async fn catch_up(
+    shared: &Arc<Shared>,
+    rt: &Arc<Runtime>,
+    now: DateTime<Utc>,
+    tasks: &mut tokio::task::JoinSet<()>,
+) -> usize {
+    let states = match rt.store.job_states().await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("cannot read the jobs' last runs, nothing caught up: {e}");
+            return 0;
+        }
+    };
+    let mut due = Vec::new();
+    for job in &rt.jobs {
+        let Some(slot) = job.schedule.last_at_or_before(now) else {
+            continue;
+        };
+        let last = states
+            .iter()
+            .find(|s| s.job == job.name)
+            .and_then(|s| s.last_slot);
+        match last {
+            Some(l) if l >= slot => continue,
+            Some(l) => tracing::info!(
+                job = %job.name,
+                "missed slot {} (last run {}): running it now",
+                local(slot),
+                local(l)
+            ),
+            None => {
+                tracing::info!(job = %job.name, "never ran: running the slot of {} now", local(slot))
+            }
+        }
+        if shared
+            .busy
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(job.name.clone())
+        {
+            due.push((job.clone(), slot));
+        }
+    }
+    let n = due.len();
+    let (shared, rt) = (shared.clone(), rt.clone());
+    tasks.spawn(async move {
+        for (job, slot) in due {
+            let _busy = Busy(&shared, &job.name);
+            let _ = run_slot(&shared, &rt, &job, slot).await;
+        }
+    });
+    n
+}
+
+fn local(t: DateTime<Utc>) -> String {
+    t.with_timezone(&Shanghai)
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string()
+}
+
+/// A slot as one word for the journal's fields: `2025-10-13T09:00:00` (Asia/Shanghai).
+fn slot_id(t: DateTime<Utc>) -> String {
+    t.with_timezone(&Shanghai)
+        .format("%Y-%m-%dT%H:%M:%S")
+        .to_string()
+}
+
+/// Starts `slot` of `job` unless this process has one of it queued or running already.
+pub fn spawn(
+    shared: &Arc<Shared>,
+    rt: &Arc<Runtime>,
+    job: &Job,
+    slot: DateTime<Utc>,
+    tasks: &mut tokio::task::JoinSet<()>,
+) -> bool {
+    if shared.stop.load(std::sync::atomic::Ordering::SeqCst) {
+        return false;
+    }
+    {
+        let mut busy = shared
+            .busy
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !busy.insert(job.name.clone()) {
+            tracing::info!(job = %job.name, "still running: slot {} skipped", local(slot));
+            shared.metrics.job_skipped(&job.name);
+            return false;
+        }
+    }
+    let (shared, rt, job) = (shared.clone(), rt.clone(), job.clone());
+    tasks.spawn(async move {
+        let _busy = Busy(&shared, &job.name);
+        let _ = run_slot(&shared, &rt, &job, slot).await;
+    });
+    true
+}
+
+/// Marks a job no longer queued or running here when dropped — also when its run panicked or
+/// a shutdown aborted it.
+struct Busy<'a>(&'a Shared, &'a str);
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.0
+            .busy
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(self.1);
+    }
+}
+
+/// How a slot went here.
+enum Ran {
+    Done(JobOutcome, String),
+    /// Not run: another process has it, or it finished before, or the store could not say.
+    NotRun(String),
+}
+
+/// Claims, runs and records one slot.
+async fn run_slot(shared: &Arc<Shared>, rt: &Arc<Runtime>, job: &Job, slot: DateTime<Utc>) -> Ran {
+    let _lane = if job.sends() {
+        shared.message_lane.lock().await
+    } else {
+        shared.data_lane.lock().await
+    };
+    if shared.stop.load(std::sync::atomic::Ordering::SeqCst) {
+        return Ran::NotRun("stopping".into());
+    }
+    let lease = TimeDelta::seconds(i64::try_from(rt.cfg.run.lease_secs).unwrap_or(600));
+    match rt
+        .store
+        .claim_job(&job.name, slot, &shared.owner, Utc::now(), lease)
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::debug!(job = %job.name, "slot {} taken by another process", local(slot));
+            shared.metrics.job_skipped(&job.name);
+            return Ran::NotRun("another process ran this slot or runs it".into());
+        }
+        Err(e) => {
+            tracing::error!(job = %job.name, "cannot claim slot {}: {e}", local(slot));
+            return Ran::NotRun(format!("cannot claim the slot: {e}"));
+        }
+    }
+    let key = (job.name.clone(), slot.timestamp_millis());
+    shared
+        .in_flight
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .insert(key.clone(), rt.store.clone());
+    // Renew the lease while the job runs, so that no replica takes over a live run.
+    let renew = {
+        let (store, owner, name) = (rt.store.clone(), shared.owner.clone(), job.name.clone());
+        tokio::spawn(async move {
+            let every = (lease / 3)
+                .to_std()
+                .unwrap_or(std::time::Duration::from_secs(60));
+            loop {
+                tokio::time::sleep(every).await;
+                match store
+                    .renew_job(&name, slot, &owner, Utc::now() + lease)
+                    .await
+                {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        tracing::warn!(job = %name, "lost the lease on slot {}", local(slot));
+                        return;
+                    }
+                    Err(e) => tracing::warn!(job = %name, "cannot renew the lease: {e}"),
+                }
+            }
+        })
+    };
+    shared.notifier.status(&format!("running {}", job.name));
+    let started = Instant::now();
+    let result = execute(shared, rt, job, shared.clock.now()).await;
+    renew.abort();
+    let secs = started.elapsed().as_secs_f64();
+    let (outcome, detail) = match &result {
+        Ok(d) => (JobOutcome::Ok, d.clone()),
+        Err(e) => (
+            JobOutcome::Failed,
+            crate::mask::mask_text(&format!("{e:#}")),
+        ),
+    };
+    match outcome {
+        JobOutcome::Ok => {
+            tracing::info!(job = %job.name, slot = %slot_id(slot), "done in {secs:.1} s: {detail}");
+        }
+        JobOutcome::Failed => {
+            tracing::error!(job = %job.name, slot = %slot_id(slot), "failed after {secs:.1} s: {detail}");
+        }
+    }
+    shared
+        .metrics
+        .job_ran(&job.name, outcome == JobOutcome::Ok, secs);
+    match rt
+        .store
+        .finish_job(&job.name, slot, &shared.owner, Utc::now(), outcome, &detail)
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => tracing::warn!(
+            job = %job.name,
+            "slot {} was taken over by another process before it finished here",
+            local(slot)
+        ),
+        Err(e) => {
+            tracing::error!(job = %job.name, "cannot record the end of slot {}: {e}", local(slot))
+        }
+    }
+    shared
+        .in_flight
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .remove(&key);
+    shared.notifier.status("idle");
+    Ran::Done(outcome, detail)
+}
+
+/// What a job does. `Ok` carries a one-line summary; `Err` is a failed run (its slot is
+/// finished all the same: the next slot tries again).
+async fn execute(
+    shared: &Shared,
+    rt: &Runtime,
+    job: &Job,
+    now: DateTime<Utc>,
+) -> anyhow::Result<String> {
+    let (cfg, store) = (&rt.cfg, rt.store.as_ref());
+    match &job.kind {
+        JobKind::Sync(name) => {
+            let clock = shared.clock;
+            let outcomes =
+                crate::sync::sync(cfg, store, Some(name), &move || clock.now(), false).await;
+            let Some(o) = outcomes.into_iter().next() else {
+                anyhow::bail!("source {name} is not configured");
+            };
+            let c = o.counts;
+            let counts = format!(
+                "{} seen, {} inserted, {} updated, {} unchanged, {} quarantined",
+                c.seen, c.inserted, c.updated, c.unchanged, c.quarantined
+            );
+            match o.error {
+                None => Ok(counts),
+                Some(e) => Err(anyhow::anyhow!("{e} ({counts})")),
+            }
+        }
+        JobKind::Evaluate => {
+            let r = crate::evaluate::evaluate(cfg, store, now, false, None).await?;
+            let c = &r.changes;
+            Ok(format!(
+                "{} pass over {} cases: {} new, {} changed, {} no longer apply, {} state changes",
+                r.mode.as_str(),
+                r.subjects,
+                c.inserted,
+                c.updated,
+                c.gone,
+                c.transitions
+            ))
+        }
+        JobKind::Notify => {
+            let s = send(shared, cfg, store, Mode::QueueAndSend).await?;
+            let d = s.dispatch;
+            let text = format!(
+                "{} queued ({} notices due), {} cancelled; sent {}, retrying {}, dead {}, waiting {}",
+                s.queued, s.due, s.cancelled, d.sent, d.retrying, d.dead, d.deferred
+            );
+            if d.dead > 0 {
+                Err(anyhow::anyhow!("{text}"))
+            } else {
+                Ok(text)
+            }
+        }
+        JobKind::Report => {
+            let report = crate::report::weekly(store, cfg, now).await?;
+            let templates =
+                crate::notify::templates::Templates::load(cfg.notify.templates_dir.as_deref())?;
+            let (queued, to) =
+                crate::report::command::queue_weekly(cfg, store, &report, &templates, now).await?;
+            let s = send(shared, cfg, store, Mode::SendOnly).await?;
+            Ok(format!(
+                "weekly report {}: queued for {queued} of {to} recipients ({} had it already); sent {}, retrying {}",
+                report.week,
+                to - queued,
+                s.dispatch.sent,
+                s.dispatch.retrying
+            ))
+        }
+        JobKind::Alerts => {
+            let templates =
+                crate::notify::templates::Templates::load(cfg.notify.templates_dir.as_deref())?;
+            let (alerts, queued) = super::alerts::queue(cfg, store, &templates, now).await?;
+            for a in &alerts {
+                tracing::warn!("alert: {}", a.summary);
+            }
+            if !alerts.is_empty() && cfg.notify.admin_emails.is_empty() {
+                tracing::error!(
+                    "{} alert(s) and no notify.admin_emails configured to tell",
+                    alerts.len()
+                );
+            }
+            let mut sent = 0;
+            if queued > 0 {
+                sent = send(shared, cfg, store, Mode::SendOnly)
+                    .await?
+                    .dispatch
+                    .sent;
+            }
+            let keep = TimeDelta::days(i64::from(cfg.run.keep_runs_days.max(1)));
+            let pruned = store.prune_job_runs(now - keep).await?;
+            Ok(format!(
+                "{} alert(s) due, {queued} message(s) queued, {sent} sent; {pruned} old job runs pruned",
+                alerts.len()
+            ))
+        }
+    }
+}
+
+/// A notification pass on the daemon's clock that stops sending on shutdown.
+async fn send(
+    shared: &Shared,
+    cfg: &Config,
+    store: &dyn crate::store::Store,
+    mode: Mode,
+) -> anyhow::Result<crate::notify::command::PassSummary> {
+    crate::notify::command::pass(cfg, store, shared.clock, mode, Some(shared.stop.clone())).await
+}
+
+/// `run --once`: every source, the evaluation, the notifications, the weekly report when its
+/// latest slot has not run, and the alerts — one after the other — then exit (1 if any failed).
+pub async fn once(shared: &Arc<Shared>) -> anyhow::Result<ExitCode> {
+    let rt = shared.runtime();
+    let now = shared.clock.now();
+    let states = rt.store.job_states().await?;
+    let mut failed = 0;
+    for job in &rt.jobs {
+        let slot = if job.kind == JobKind::Report {
+            // The weekly report goes once per slot: only when its latest slot has not run.
+            let Some(slot) = job.schedule.last_at_or_before(now) else {
+                continue;
+            };
+            let last = states
+                .iter()
+                .find(|s| s.job == job.name)
+                .and_then(|s| s.last_slot);
+            if last.is_some_and(|l| l >= slot) {
+                println!(
+                    "{:<24} already sent for its slot of {}",
+                    job.name,
+                    local(slot)
+                );
+                continue;
+            }
+            slot
+        } else {
+            // A manual cycle: a slot of its own (to the millisecond).
+            now
+        };
+        match run_slot(shared, &rt, job, slot).await {
+            Ran::Done(outcome, detail) => {
+                if outcome == JobOutcome::Failed {
+                    failed += 1;
+                }
+                println!("{:<24} {:<7} {detail}", job.name, outcome.as_str());
+            }
+            Ran::NotRun(why) => println!("{:<24} {:<7} {why}", job.name, "skipped"),
+        }
+    }
+    Ok(if failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}

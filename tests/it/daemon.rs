@@ -1,0 +1,531 @@
+//! The daemon end to end: the built binary under a stand-in for systemd (a datagram socket as
+//! `NOTIFY_SOCKET`, a watchdog interval), on the sample county's files, with a real SMTP server
+//! process, jobs firing every few seconds, SIGHUP with a broken file, SIGTERM; a restart after
+//! a missed weekly slot; two daemons on one PostgreSQL store.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Read as _;
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::common;
+use crate::notify::{Mail, Smtp, free_port};
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The sample county's configuration (units and file sources, absolute paths), with `store`,
+/// the SMTP server and `extra` (a `[run]` section and the like).
+fn county_config(store_url: &str, smtp: &Smtp, extra: &str) -> String {
+    let sample = std::fs::read_to_string(repo().join("config/liandong.toml")).unwrap();
+    let sample = sample
+        .replace(
+            "path = \"config/sample",
+            &format!("path = \"{}/config/sample", repo().display()),
+        )
+        .replace(
+            "url = \"sqlite://var/liandong.db\"",
+            &format!("url = \"{store_url}\""),
+        );
+    // The sample's own [notify.email] (.eml files) gives way to the SMTP server.
+    let without_email = strip_section(&sample, "[notify.email]");
+    format!("{without_email}\n{}\n{extra}\n", smtp.email_toml())
+}
+
+/// `text` without the table `header` (up to the next table header).
+fn strip_section(text: &str, header: &str) -> String {
+    let mut out = String::new();
+    let mut skipping = false;
+    for line in text.lines() {
+        let t = line.trim_start();
+        if t.starts_with('[') {
+            skipping = t.starts_with(header);
+        }
+        if !skipping {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// A daemon process with its notify socket and stderr captured.
+struct Daemon {
+    child: Child,
+    notes: Arc<Mutex<Vec<String>>>,
+    log: Arc<Mutex<String>>,
+    port: u16,
+    _socket_dir: tempfile::TempDir,
+}
+
+impl Daemon {
+    fn start(config: &Path, as_of: &str, port: u16) -> Daemon {
+        let socket_dir = tempfile::tempdir().unwrap();
+        let sock_path = socket_dir.path().join("notify.sock");
+        let sock = UnixDatagram::bind(&sock_path).unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let mut child = common::bin()
+            .args(["--config"])
+            .arg(config)
+            .args(["run", "--as-of", as_of])
+            .env("NOTIFY_SOCKET", &sock_path)
+            .env("WATCHDOG_USEC", "2000000")
+            .env_remove("WATCHDOG_PID")
+            .env_remove("JOURNAL_STREAM")
+            .env("LIANDONG_LOG", "info")
+            .current_dir(config.parent().unwrap())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let notes = Arc::new(Mutex::new(Vec::new()));
+        let n = notes.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            // Ends when the test drops the socket's directory (the socket errors) or after a
+            // long silence.
+            let mut idle = 0;
+            while idle < 600 {
+                match sock.recv(&mut buf) {
+                    Ok(len) => {
+                        idle = 0;
+                        n.lock()
+                            .unwrap()
+                            .push(String::from_utf8_lossy(&buf[..len]).into_owned());
+                    }
+                    Err(_) => idle += 1,
+                }
+            }
+        });
+        let log = Arc::new(Mutex::new(String::new()));
+        let l = log.clone();
+        let mut stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stderr.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                l.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        Daemon {
+            child,
+            notes,
+            log,
+            port,
+            _socket_dir: socket_dir,
+        }
+    }
+
+    fn notes(&self) -> Vec<String> {
+        self.notes.lock().unwrap().clone()
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    fn signal(&self, sig: &str) {
+        let ok = std::process::Command::new("kill")
+            .args([format!("-{sig}"), self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -{sig}");
+    }
+
+    fn alive(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    /// SIGTERM, then the exit code and how long it took.
+    fn stop(&mut self) -> (Option<i32>, Duration) {
+        let t = Instant::now();
+        self.signal("TERM");
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return (status.code(), t.elapsed());
+            }
+            if t.elapsed() > Duration::from_secs(20) {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                return (None, t.elapsed());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn get(&self, path: &str) -> Option<(u16, String)> {
+        http_get(self.port, path)
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A plain HTTP/1.1 GET on 127.0.0.1: (status, body).
+fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    use std::io::Write as _;
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    let status = text.split_whitespace().nth(1)?.parse().ok()?;
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string())?;
+    Some((status, body))
+}
+
+fn wait_for(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
+    let t = Instant::now();
+    while !check() {
+        assert!(t.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The value of a sample of `/metrics` text, e.g. `liandong_job_runs_total{job="evaluate",outcome="ok"}`.
+fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+}
+
+/// Digests and reports per recipient: no message may arrive twice.
+fn assert_no_duplicates(mails: &[Mail]) {
+    let mut seen = BTreeMap::new();
+    for m in mails {
+        *seen
+            .entry((m.to.clone(), m.subject.clone(), m.text.clone()))
+            .or_insert(0) += 1;
+    }
+    let twice: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "delivered more than once: {twice:?}");
+    let ids: BTreeSet<&str> = mails.iter().map(|m| m.message_id.as_str()).collect();
+    assert_eq!(ids.len(), mails.len(), "a Message-ID arrived twice");
+}
+
+const FAST: &str = r#"
+[run]
+evaluate_schedule = "*/2 * * * * *"
+notify_schedule = "*/2 * * * * *"
+alerts_schedule = "*/3 * * * * *"
+listen = "127.0.0.1:PORT"
+stop_timeout_secs = 8
+"#;
+
+#[test]
+fn the_daemon_signals_systemd_runs_its_jobs_reloads_safely_and_stops_cleanly() {
+    let Some(smtp) = Smtp::start(&[]) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let store = dir.path().join("daemon.db");
+    let text = county_config(
+        &format!("sqlite://{}", store.display()),
+        &smtp,
+        &FAST.replace("PORT", &port.to_string()),
+    );
+    let config = common::write(dir.path(), "liandong.toml", &text);
+    // 2025-12-31, a working Wednesday: the sample county has overdue transfers and a late entry.
+    let mut d = Daemon::start(&config, "2025-12-31T10:00:00+08:00", port);
+
+    wait_for("READY=1", Duration::from_secs(60), || {
+        d.notes().iter().any(|n| n.starts_with("READY=1"))
+    });
+    // Sync (every source, caught up at start-up), evaluation and delivery: the units' digests
+    // and the weekly report reach the mail server.
+    wait_for(
+        "the digests and the weekly report",
+        Duration::from_secs(90),
+        || {
+            let mails = smtp.messages();
+            mails.iter().any(|m| m.to.contains("scjg@example.gov.cn"))
+                && mails
+                    .iter()
+                    .any(|m| m.to.contains("fjld@example.gov.cn") && m.subject.contains("周报"))
+        },
+    );
+    let (status, body) = d.get("/healthz").expect("/healthz answers");
+    assert_eq!(status, 200, "{body}");
+    let health: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(health["status"], "ok", "{body}");
+    let (status, metrics) = d.get("/metrics").expect("/metrics answers");
+    assert_eq!(status, 200);
+    for series in [
+        "liandong_job_runs_total{job=\"sync:scjg-cases\",outcome=\"ok\"}",
+        "liandong_job_runs_total{job=\"evaluate\",outcome=\"ok\"}",
+        "liandong_source_freshness{source=\"scjg-cases\",freshness=\"ok\"}",
+        "liandong_outbox_messages{state=\"sent\"}",
+    ] {
+        assert!(
+            metric(&metrics, series).is_some_and(|v| v >= 1.0),
+            "{series} in\n{metrics}"
+        );
+    }
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("liandong_findings{rule=\"R1\"")),
+        "findings by rule in\n{metrics}"
+    );
+    wait_for("a watchdog ping", Duration::from_secs(10), || {
+        d.notes().iter().any(|n| n == "WATCHDOG=1")
+    });
+
+    // SIGHUP with a broken file: refused, the old configuration keeps running.
+    let evaluations = |d: &Daemon| {
+        d.get("/metrics")
+            .and_then(|(_, m)| {
+                metric(
+                    &m,
+                    "liandong_job_runs_total{job=\"evaluate\",outcome=\"ok\"}",
+                )
+            })
+            .unwrap_or(0.0)
+    };
+    std::fs::write(&config, "[store]\nurl = 12\nno_such_key = true\n").unwrap();
+    d.signal("HUP");
+    wait_for(
+        "the refusal in the journal",
+        Duration::from_secs(10),
+        || d.log().contains("configuration reload refused"),
+    );
+    assert!(d.alive(), "the daemon died on a broken configuration");
+    assert!(
+        d.notes().iter().any(|n| n.contains("reload refused")),
+        "STATUS= says the reload was refused: {:?}",
+        d.notes()
+    );
+    assert!(
+        d.log().contains("store.url"),
+        "the journal names the key:\n{}",
+        d.log()
+    );
+    let before = evaluations(&d);
+    wait_for(
+        "evaluations after the refused reload",
+        Duration::from_secs(15),
+        || evaluations(&d) >= before + 2.0,
+    );
+
+    // A good file reloads: RELOADING=1, then READY=1 again.
+    std::fs::write(&config, &text).unwrap();
+    let readies = d
+        .notes()
+        .iter()
+        .filter(|n| n.starts_with("READY=1"))
+        .count();
+    d.signal("HUP");
+    wait_for("RELOADING=1 and READY=1", Duration::from_secs(15), || {
+        let notes = d.notes();
+        notes.iter().any(|n| n.starts_with("RELOADING=1"))
+            && notes.iter().filter(|n| n.starts_with("READY=1")).count() > readies
+    });
+
+    // SIGTERM: exit 0 within 10 s, STOPPING=1, nothing left half-done.
+    let (code, took) = d.stop();
+    assert_eq!(code, Some(0), "exit code; journal:\n{}", d.log());
+    assert!(took < Duration::from_secs(10), "took {took:?} to stop");
+    assert!(d.notes().iter().any(|n| n.starts_with("STOPPING=1")));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let s = common::open(&format!("sqlite://{}", store.display())).await;
+        let jobs = s.job_states().await.unwrap();
+        assert!(
+            jobs.iter().all(|j| j.running.is_none()),
+            "a job left claimed: {jobs:?}"
+        );
+        for name in [
+            "sync:scjg-cases",
+            "evaluate",
+            "notify",
+            "report:weekly",
+            "alerts",
+        ] {
+            assert!(
+                jobs.iter()
+                    .any(|j| j.job == name && j.last_outcome.as_deref() == Some("ok")),
+                "{name} ran well: {jobs:?}"
+            );
+        }
+        let sending = s.outbox_messages(Some("sending"), 100).await.unwrap();
+        assert!(sending.is_empty(), "messages left sending: {sending:?}");
+    });
+    assert_no_duplicates(&smtp.messages());
+    // No colours in what goes to the journal, and no secrets: the log is plain text.
+    assert!(!d.log().contains('\u{1b}'), "ANSI escapes in the log");
+}
+
+#[test]
+fn a_restart_after_a_missed_weekly_slot_sends_that_report_once() {
+    let Some(smtp) = Smtp::start(&[]) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let store = dir.path().join("weekly.db");
+    let text = format!(
+        "[store]\nurl = \"sqlite://{}\"\n\n[[units]]\nid = \"scjg\"\nname = \"稻城县市场监督管理局\"\n\n\
+         [[units]]\nid = \"fjld\"\nname = \"稻城县府检联动办公室\"\nkind = \"liaison\"\n\
+         contacts = [{{ name = \"赵六\", role = \"contact\", email = \"fjld@example.gov.cn\" }}]\n\n{}\n\
+         [run]\nlisten = \"127.0.0.1:{port}\"\n",
+        store.display(),
+        smtp.email_toml()
+    );
+    let config = common::write(dir.path(), "liandong.toml", &text);
+    let reports = || {
+        smtp.messages()
+            .into_iter()
+            .filter(|m| m.subject.contains("周报"))
+            .map(|m| m.subject)
+            .collect::<Vec<_>>()
+    };
+    let idle = |d: &Daemon| {
+        d.get("/healthz").is_some_and(|(s, b)| {
+            s == 200
+                && serde_json::from_str::<serde_json::Value>(&b)
+                    .is_ok_and(|h| h["jobs_running"].as_array().is_some_and(Vec::is_empty))
+        })
+    };
+
+    // Friday of week 41: the first start sends that week's report (the job never ran).
+    let mut d = Daemon::start(&config, "2025-10-10T10:00:00+08:00", port);
+    wait_for("the week 41 report", Duration::from_secs(60), || {
+        reports().len() == 1
+    });
+    wait_for("idle", Duration::from_secs(30), || idle(&d));
+    assert_eq!(d.stop().0, Some(0));
+    assert!(reports()[0].contains("2025-W41"), "{:?}", reports());
+
+    // Down over Monday 13 October 09:00; started on Tuesday: that slot runs once.
+    let mut d = Daemon::start(&config, "2025-10-14T10:00:00+08:00", port);
+    wait_for("the week 42 report", Duration::from_secs(60), || {
+        reports().len() == 2
+    });
+    assert!(
+        d.log().contains("missed slot 2025-10-13 09:00:00"),
+        "the journal says which slot was missed:\n{}",
+        d.log()
+    );
+    wait_for("idle", Duration::from_secs(30), || idle(&d));
+    assert_eq!(d.stop().0, Some(0));
+
+    // Started again the same day: nothing more.
+    let mut d = Daemon::start(&config, "2025-10-14T11:00:00+08:00", port);
+    wait_for("READY=1", Duration::from_secs(30), || {
+        d.notes().iter().any(|n| n.starts_with("READY=1"))
+    });
+    wait_for("idle", Duration::from_secs(30), || idle(&d));
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(d.stop().0, Some(0));
+    let got = reports();
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(
+        got.iter().filter(|s| s.contains("2025-W42")).count(),
+        1,
+        "{got:?}"
+    );
+    assert_no_duplicates(&smtp.messages());
+}
+
+#[test]
+fn two_daemons_on_one_postgresql_store_run_each_slot_once() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let Some(db) = rt.block_on(common::fresh_pg("two daemons on one PostgreSQL store")) else {
+        return;
+    };
+    let Some(smtp) = Smtp::start(&[]) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (pa, pb) = (free_port(), free_port());
+    let fast = "[run]\nevaluate_schedule = \"*/2 * * * * *\"\nnotify_schedule = \"*/2 * * * * *\"\n\
+                alerts_schedule = \"*/3 * * * * *\"\nlisten = \"\"\n";
+    let text = county_config(&db.url, &smtp, fast);
+    // Every source every 3 seconds, so that both replicas race for the same slots.
+    let text = text.replace(
+        "kind = \"file\"\n",
+        "kind = \"file\"\nschedule = \"*/3 * * * * *\"\n",
+    );
+    let config = common::write(dir.path(), "liandong.toml", &text);
+    // Migrate first: two processes migrating one new database at once would race.
+    let ok = common::bin()
+        .args(["--config"])
+        .arg(&config)
+        .arg("migrate")
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "migrate");
+    let mut a = Daemon::start(&config, "2025-12-31T10:00:00+08:00", pa);
+    let mut b = Daemon::start(&config, "2025-12-31T10:00:00+08:00", pb);
+    std::thread::sleep(Duration::from_secs(14));
+    let (ca, _) = a.stop();
+    let (cb, _) = b.stop();
+    assert_eq!(
+        (ca, cb),
+        (Some(0), Some(0)),
+        "A:\n{}\nB:\n{}",
+        a.log(),
+        b.log()
+    );
+
+    // Every "done"/"failed" line names its job and slot: no slot ran in both.
+    let runs = |log: &str| -> Vec<(String, String)> {
+        log.lines()
+            .filter(|l| l.contains(" done in ") || l.contains(" failed after "))
+            .filter_map(|l| {
+                let field = |k: &str| {
+                    l.split_whitespace()
+                        .find_map(|w| w.strip_prefix(k).map(str::to_string))
+                };
+                Some((field("job=")?, field("slot=")?))
+            })
+            .collect()
+    };
+    let (ra, rb) = (runs(&a.log()), runs(&b.log()));
+    let sa: BTreeSet<_> = ra.iter().cloned().collect();
+    let sb: BTreeSet<_> = rb.iter().cloned().collect();
+    assert_eq!(sa.len(), ra.len(), "A ran a slot twice");
+    assert_eq!(sb.len(), rb.len(), "B ran a slot twice");
+    let both: Vec<_> = sa.intersection(&sb).collect();
+    assert!(both.is_empty(), "slots run by both daemons: {both:?}");
+    let evaluations = sa
+        .iter()
+        .chain(&sb)
+        .filter(|(j, _)| j == "evaluate")
+        .count();
+    assert!(
+        evaluations >= 4,
+        "evaluations: {evaluations}\nA:\n{}",
+        a.log()
+    );
+    let syncs = sa
+        .iter()
+        .chain(&sb)
+        .filter(|(j, _)| j == "sync:scjg-cases")
+        .count();
+    assert!(syncs >= 3, "syncs of scjg-cases: {syncs}");
+    // And the people got each digest once.
+    let mails = smtp.messages();
+    assert!(mails.iter().any(|m| m.to.contains("scjg@example.gov.cn")));
+    assert_no_duplicates(&mails);
+    drop(db);
+}
