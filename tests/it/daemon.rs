@@ -529,3 +529,88 @@ fn two_daemons_on_one_postgresql_store_run_each_slot_once() {
     assert_no_duplicates(&mails);
     drop(db);
 }
+
+#[test]
+fn the_administrator_hears_once_of_a_silent_source_and_of_a_year_without_holidays() {
+    let Some(smtp) = Smtp::start(&[]) else {
+        return;
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let server = rt.block_on(wiremock::MockServer::start());
+    rt.block_on(
+        wiremock::Mock::given(wiremock::matchers::path("/cases"))
+            .respond_with(wiremock::ResponseTemplate::new(200).set_body_string("[]"))
+            .mount(&server),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "[store]\nurl = \"sqlite://{}\"\n\n[[units]]\nid = \"scjg\"\nname = \"稻城县市场监督管理局\"\n\n\
+         [[units]]\nid = \"fjld\"\nname = \"稻城县府检联动办公室\"\nkind = \"liaison\"\n\
+         contacts = [{{ name = \"赵六\", role = \"contact\", email = \"fjld@example.gov.cn\" }}]\n\n\
+         [[sources]]\nname = \"scjg-api\"\nkind = \"http\"\nfeeds = \"cases\"\nunit = \"scjg\"\n\
+         url = \"{}/cases\"\nretries = 0\n\n[notify]\nadmin_emails = [\"信息中心 <it@example.gov.cn>\"]\n\n{}\n\
+         [run]\nlisten = \"\"\n",
+        dir.path().join("alerts.db").display(),
+        server.uri(),
+        smtp.email_toml()
+    );
+    let config = common::write(dir.path(), "liandong.toml", &text);
+    let once = |as_of: &str| {
+        let out = common::bin()
+            .args(["--config"])
+            .arg(&config)
+            .args(["run", "--once", "--as-of", as_of])
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let alerts = || {
+        smtp.messages()
+            .into_iter()
+            .filter(|m| m.to.contains("it@example.gov.cn"))
+            .collect::<Vec<_>>()
+    };
+
+    // The source answers: nothing to tell (2026 has its holiday table).
+    let (code, out) = once("2026-06-01T10:00:00+08:00");
+    assert_eq!(code, Some(0), "{out}");
+    assert!(alerts().is_empty(), "{:?}", alerts());
+
+    // Its server goes away (the source now points at a closed port); a day later the source is
+    // past its limit (twice its half-hourly schedule): one alert, naming it and when it last
+    // worked.
+    let closed = format!("http://127.0.0.1:{}", free_port());
+    std::fs::write(&config, text.replace(&server.uri(), &closed)).unwrap();
+    let (code, out) = once("2026-06-02T10:00:00+08:00");
+    assert_eq!(code, Some(1), "the failed sync makes the cycle fail: {out}");
+    let got = alerts();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(
+        got[0].subject.contains("数据源超时未同步：scjg-api"),
+        "{}",
+        got[0].subject
+    );
+    assert!(got[0].text.contains("2026-06-01 10:00"), "{}", got[0].text);
+    assert!(got[0].text.contains("1 小时"), "{}", got[0].text);
+
+    // Still silent an hour later: the same silence, no second alert.
+    once("2026-06-02T11:00:00+08:00");
+    assert_eq!(alerts().len(), 1);
+
+    // In December the next year's holiday table is missing: told once, however often it runs.
+    once("2026-12-01T10:00:00+08:00");
+    once("2026-12-01T11:00:00+08:00");
+    let got = alerts();
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert!(
+        got.iter()
+            .any(|m| m.subject.contains("工作日历缺少2027年节假日安排")
+                && m.text.contains("[calendar]")),
+        "{got:?}"
+    );
+    assert_no_duplicates(&smtp.messages());
+}
