@@ -324,6 +324,9 @@ pub fn main() -> ExitCode {
             };
         }
     };
+    if matches!(cli.command, Command::Run { .. }) {
+        crate::daemon::lean_allocator_or_reexec();
+    }
     init_tracing(&cli.log);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
