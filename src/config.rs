@@ -1958,6 +1958,43 @@ mod tests {
     }
 
     #[test]
+    fn the_daemons_section_names_each_problem() {
+        let err = load_with(
+            r#"
+            [run]
+            evaluate_schedule = "*/5 * * * *"
+            notify_schedule = "every ten minutes"
+            listen = "0.0.0.0:9721"
+            lease_secs = 2
+            stop_timeout_secs = 0
+            "#,
+            &[],
+        )
+        .unwrap_err();
+        let paths: Vec<&str> = err.problems.iter().map(|p| p.path.as_str()).collect();
+        for want in [
+            "run.evaluate_schedule",
+            "run.notify_schedule",
+            "run.listen",
+            "run.lease_secs",
+            "run.stop_timeout_secs",
+        ] {
+            assert!(paths.contains(&want), "missing {want} in {paths:?}");
+        }
+        let listen = err
+            .problems
+            .iter()
+            .find(|p| p.path == "run.listen")
+            .unwrap();
+        assert!(listen.message.contains("loopback"), "{}", listen.message);
+        let ok = load_with("[run]\nlisten = \"\"\n", &[]).unwrap();
+        assert_eq!(ok.run.listen, "");
+        assert_eq!(ok.run.evaluate_schedule, "0 5 * * * *");
+        let env = load_with("", &[("LIANDONG__RUN__LISTEN", "[::1]:9000")]).unwrap();
+        assert_eq!(env.run.listen, "[::1]:9000");
+    }
+
+    #[test]
     fn database_url_debug_hides_the_password() {
         let url = DatabaseUrl("postgres://liandong:s3cret@db.example/liandong".into());
         let shown = format!("{url:?} {url}");
