@@ -1699,8 +1699,12 @@ fn validate_run(r: &RunConfig, problems: &mut Vec<Problem>) {
         ("run.notify_schedule", &r.notify_schedule),
         ("run.alerts_schedule", &r.alerts_schedule),
     ] {
-        if let Err(e) = crate::schedule::Schedule::parse(text) {
-            problems.push(problem(key, e.to_string()));
+        match crate::schedule::Schedule::parse(text) {
+            Err(e) => problems.push(problem(key, e.to_string())),
+            Ok(s) if s.next_after(chrono::Utc::now()).is_none() => {
+                problems.push(problem(key, format!("{text:?} never fires")));
+            }
+            Ok(_) => {}
         }
     }
     if !r.listen.is_empty() {
@@ -1720,11 +1724,21 @@ fn validate_run(r: &RunConfig, problems: &mut Vec<Problem>) {
             )),
         }
     }
-    if r.lease_secs < 10 {
-        problems.push(problem("run.lease_secs", "must be at least 10"));
+    if !(10..=86_400).contains(&r.lease_secs) {
+        problems.push(problem(
+            "run.lease_secs",
+            "must be from 10 to 86400 (a day)",
+        ));
     }
-    if r.stop_timeout_secs == 0 {
-        problems.push(problem("run.stop_timeout_secs", "must be at least 1"));
+    // The unit gives the service 30 s to stop (TimeoutStopSec) before it kills it.
+    if !(1..=25).contains(&r.stop_timeout_secs) {
+        problems.push(problem(
+            "run.stop_timeout_secs",
+            "must be from 1 to 25 (systemd kills the service 30 s after SIGTERM)",
+        ));
+    }
+    if !(1..=3650).contains(&r.keep_runs_days) {
+        problems.push(problem("run.keep_runs_days", "must be from 1 to 3650"));
     }
 }
 

@@ -15,3 +15,5 @@ CREATE TABLE job_runs (
     detail TEXT,
     PRIMARY KEY (job, slot)
 );
+-- The runs under way (or left unfinished by a process that died), read on every tick.
+CREATE INDEX job_runs_unfinished ON job_runs (job, slot) WHERE finished_at IS NULL;

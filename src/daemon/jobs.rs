@@ -34,9 +34,14 @@ pub struct Job {
 }
 
 impl Job {
-    /// Jobs that write the data run one at a time; so do those that send.
+    /// Jobs that write the data run one at a time; so do those that send (and the report).
     fn sends(&self) -> bool {
-        matches!(self.kind, JobKind::Notify | JobKind::Alerts)
+        // The weekly report only reads the data: it goes with the senders, so that one
+        // dispatcher at a time paces each channel.
+        matches!(
+            self.kind,
+            JobKind::Notify | JobKind::Report | JobKind::Alerts
+        )
     }
 }
 
@@ -126,9 +131,14 @@ pub async fn catch_up(
     let n = due.len();
     let (shared, rt) = (shared.clone(), rt.clone());
     tasks.spawn(async move {
-        for (job, slot) in due {
-            let _busy = Busy(&shared, &job.name);
+        // Every job queued here holds its mark until it has run, even if one before it fails.
+        let marks: Vec<Busy> = due
+            .iter()
+            .map(|(job, _)| Busy(shared.clone(), job.name.clone()))
+            .collect();
+        for ((job, slot), mark) in due.into_iter().zip(marks) {
             let _ = run_slot(&shared, &rt, &job, slot).await;
+            drop(mark);
         }
     });
     n
@@ -171,34 +181,94 @@ pub fn spawn(
     }
     let (shared, rt, job) = (shared.clone(), rt.clone(), job.clone());
     tasks.spawn(async move {
-        let _busy = Busy(&shared, &job.name);
+        let _busy = Busy(shared.clone(), job.name.clone());
         let _ = run_slot(&shared, &rt, &job, slot).await;
     });
     true
 }
 
-/// Marks a job no longer queued or running here when dropped — also when its run panicked or
-/// a shutdown aborted it.
-struct Busy<'a>(&'a Shared, &'a str);
+/// Marks a job no longer queued or running here when dropped — also when its task panicked
+/// or a shutdown aborted it.
+struct Busy(Arc<Shared>, String);
 
-impl Drop for Busy<'_> {
+impl Drop for Busy {
     fn drop(&mut self) {
         self.0
             .busy
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(self.1);
+            .remove(&self.1);
     }
+}
+
+fn is_busy(shared: &Shared, job: &str) -> bool {
+    shared
+        .busy
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .contains(job)
+}
+
+/// Every tick: a job whose latest slot has passed with no run finished for it, nobody holding
+/// it (a process that claimed it died, and its lease ran out) and nothing of it queued here,
+/// runs that slot now. Returns how many were started.
+pub async fn retry_abandoned(
+    shared: &Arc<Shared>,
+    rt: &Arc<Runtime>,
+    now: DateTime<Utc>,
+    tasks: &mut tokio::task::JoinSet<()>,
+) -> usize {
+    let states = match rt.store.job_states().await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!("cannot read the jobs' last runs: {e}");
+            return 0;
+        }
+    };
+    let wall = Utc::now();
+    let mut started = 0;
+    for job in &rt.jobs {
+        if is_busy(shared, &job.name) {
+            continue;
+        }
+        let Some(slot) = job.schedule.last_at_or_before(now) else {
+            continue;
+        };
+        let Some(state) = states.iter().find(|s| s.job == job.name) else {
+            // Never ran anywhere: the start-up catch-up or the next firing sees to it.
+            continue;
+        };
+        if state.last_slot.is_some_and(|l| l >= slot) {
+            continue;
+        }
+        match &state.running {
+            Some((running, _, until)) if *running >= slot && *until > wall => continue,
+            Some((running, owner, _)) if *running >= slot => tracing::warn!(
+                job = %job.name,
+                "slot {} was left unfinished by {owner} (its lease ran out): running it again",
+                local(*running)
+            ),
+            _ => {}
+        }
+        if spawn(shared, rt, job, slot, tasks) {
+            started += 1;
+        }
+    }
+    started
 }
 
 /// How a slot went here.
 enum Ran {
     Done(JobOutcome, String),
-    /// Not run: another process has it, or it finished before, or the store could not say.
-    NotRun(String),
+    /// Not run: another process has it, or it finished before (`false`), or the store could
+    /// not be asked (`true`: a failure).
+    NotRun(String, bool),
 }
 
-/// Claims, runs and records one slot.
+/// Claims, runs and records one slot. The job runs under its lease: renewed every third of
+/// it, and the job is cancelled (its open transaction rolled back) when the lease is lost or
+/// could not be renewed before it ran out, so that two replicas never run one slot at once. A
+/// panic in a job is caught and recorded as a failed run.
 async fn run_slot(shared: &Arc<Shared>, rt: &Arc<Runtime>, job: &Job, slot: DateTime<Utc>) -> Ran {
     let _lane = if job.sends() {
         shared.message_lane.lock().await
@@ -206,9 +276,11 @@ async fn run_slot(shared: &Arc<Shared>, rt: &Arc<Runtime>, job: &Job, slot: Date
         shared.data_lane.lock().await
     };
     if shared.stop.load(std::sync::atomic::Ordering::SeqCst) {
-        return Ran::NotRun("stopping".into());
+        return Ran::NotRun("stopping".into(), false);
     }
     let lease = TimeDelta::seconds(i64::try_from(rt.cfg.run.lease_secs).unwrap_or(600));
+    // Registered before the claim: a shutdown that cuts the claim short still releases it.
+    let in_flight = InFlight::new(shared, &job.name, slot, rt.store.clone());
     match rt
         .store
         .claim_job(&job.name, slot, &shared.owner, Utc::now(), lease)
@@ -218,46 +290,41 @@ async fn run_slot(shared: &Arc<Shared>, rt: &Arc<Runtime>, job: &Job, slot: Date
         Ok(false) => {
             tracing::debug!(job = %job.name, "slot {} taken by another process", local(slot));
             shared.metrics.job_skipped(&job.name);
-            return Ran::NotRun("another process ran this slot or runs it".into());
+            in_flight.forget();
+            return Ran::NotRun("another process ran this slot or runs it".into(), false);
         }
         Err(e) => {
             tracing::error!(job = %job.name, "cannot claim slot {}: {e}", local(slot));
-            return Ran::NotRun(format!("cannot claim the slot: {e}"));
+            in_flight.forget();
+            return Ran::NotRun(format!("cannot claim the slot: {e}"), true);
         }
     }
-    let key = (job.name.clone(), slot.timestamp_millis());
-    shared
-        .in_flight
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .insert(key.clone(), rt.store.clone());
-    // Renew the lease while the job runs, so that no replica takes over a live run.
-    let renew = {
-        let (store, owner, name) = (rt.store.clone(), shared.owner.clone(), job.name.clone());
-        tokio::spawn(async move {
-            let every = (lease / 3)
-                .to_std()
-                .unwrap_or(std::time::Duration::from_secs(60));
-            loop {
-                tokio::time::sleep(every).await;
-                match store
-                    .renew_job(&name, slot, &owner, Utc::now() + lease)
-                    .await
-                {
-                    Ok(true) => {}
-                    Ok(false) => {
-                        tracing::warn!(job = %name, "lost the lease on slot {}", local(slot));
-                        return;
-                    }
-                    Err(e) => tracing::warn!(job = %name, "cannot renew the lease: {e}"),
-                }
-            }
-        })
-    };
+    let (lost_tx, lost_rx) = tokio::sync::oneshot::channel::<String>();
+    let _renew = AbortOnDrop(tokio::spawn(renew(
+        rt.store.clone(),
+        shared.owner.clone(),
+        job.name.clone(),
+        slot,
+        lease,
+        lost_tx,
+    )));
     shared.notifier.status(&format!("running {}", job.name));
     let started = Instant::now();
-    let result = execute(shared, rt, job, shared.clock.now()).await;
-    renew.abort();
+    let work = std::panic::AssertUnwindSafe(execute(shared, rt, job, slot, shared.clock.now()));
+    let result = tokio::select! {
+        r = futures_util::FutureExt::catch_unwind(work) => match r {
+            Ok(r) => r,
+            Err(panic) => {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(ToString::to_string)
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                Err(anyhow::anyhow!("the job panicked: {what}"))
+            }
+        },
+        Ok(why) = lost_rx => Err(anyhow::anyhow!("cancelled: {why}")),
+    };
     let secs = started.elapsed().as_secs_f64();
     let (outcome, detail) = match &result {
         Ok(d) => (JobOutcome::Ok, d.clone()),
@@ -282,23 +349,115 @@ async fn run_slot(shared: &Arc<Shared>, rt: &Arc<Runtime>, job: &Job, slot: Date
         .finish_job(&job.name, slot, &shared.owner, Utc::now(), outcome, &detail)
         .await
     {
-        Ok(true) => {}
-        Ok(false) => tracing::warn!(
-            job = %job.name,
-            "slot {} was taken over by another process before it finished here",
-            local(slot)
-        ),
+        Ok(true) => in_flight.forget(),
+        Ok(false) => {
+            in_flight.forget();
+            tracing::warn!(
+                job = %job.name,
+                "slot {} was taken over by another process before it finished here",
+                local(slot)
+            );
+        }
         Err(e) => {
-            tracing::error!(job = %job.name, "cannot record the end of slot {}: {e}", local(slot))
+            tracing::error!(job = %job.name, "cannot record the end of slot {}: {e}", local(slot));
         }
     }
-    shared
-        .in_flight
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .remove(&key);
     shared.notifier.status("idle");
     Ran::Done(outcome, detail)
+}
+
+/// Keeps renewing a slot's lease; says why on `lost` when it was lost, or when no renewal
+/// succeeded for a whole lease (another replica may take the slot over now).
+async fn renew(
+    store: Arc<dyn crate::store::Store>,
+    owner: String,
+    name: String,
+    slot: DateTime<Utc>,
+    lease: TimeDelta,
+    lost: tokio::sync::oneshot::Sender<String>,
+) {
+    let every = (lease / 3)
+        .to_std()
+        .unwrap_or(std::time::Duration::from_secs(60));
+    let mut held_until = Instant::now() + lease.to_std().unwrap_or(every * 3);
+    loop {
+        tokio::time::sleep(every).await;
+        match store
+            .renew_job(&name, slot, &owner, Utc::now() + lease)
+            .await
+        {
+            Ok(true) => held_until = Instant::now() + lease.to_std().unwrap_or(every * 3),
+            Ok(false) => {
+                tracing::warn!(job = %name, "lost the lease on slot {}", local(slot));
+                let _ = lost.send("another process took the slot over".into());
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(job = %name, "cannot renew the lease: {e}");
+                if Instant::now() + every >= held_until {
+                    let _ = lost.send(format!("the lease could not be renewed: {e}"));
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Aborts a spawned task when dropped (a renewal must not outlive its run, panicked or not).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// A claimed slot this process has not finished: listed for the shutdown, which releases it.
+struct InFlight<'a> {
+    shared: &'a Shared,
+    key: (String, i64),
+    done: std::cell::Cell<bool>,
+}
+
+impl<'a> InFlight<'a> {
+    fn new(
+        shared: &'a Shared,
+        job: &str,
+        slot: DateTime<Utc>,
+        store: Arc<dyn crate::store::Store>,
+    ) -> InFlight<'a> {
+        let key = (job.to_string(), slot.timestamp_millis());
+        shared
+            .in_flight
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(key.clone(), store);
+        InFlight {
+            shared,
+            key,
+            done: std::cell::Cell::new(false),
+        }
+    }
+
+    /// Finished (or never claimed): nothing to release.
+    fn forget(&self) {
+        self.done.set(true);
+        self.shared
+            .in_flight
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&self.key);
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        // A run that ended without recording its end stays listed only while a shutdown can
+        // still release it; a panic was caught above, so this is an abort by the shutdown.
+        if !self.done.get() {
+            tracing::debug!(job = %self.key.0, "slot left unfinished");
+        }
+    }
 }
 
 /// What a job does. `Ok` carries a one-line summary; `Err` is a failed run (its slot is
@@ -307,6 +466,7 @@ async fn execute(
     shared: &Shared,
     rt: &Runtime,
     job: &Job,
+    slot: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> anyhow::Result<String> {
     let (cfg, store) = (&rt.cfg, rt.store.as_ref());
@@ -355,11 +515,19 @@ async fn execute(
             }
         }
         JobKind::Report => {
-            let report = crate::report::weekly(store, cfg, now).await?;
+            // The report of the slot's week, as of the slot (a slot caught up late still
+            // reports its own week; the next slot sends the next one).
+            let report = crate::report::weekly(store, cfg, slot.min(now)).await?;
             let templates =
                 crate::notify::templates::Templates::load(cfg.notify.templates_dir.as_deref())?;
-            let (queued, to) =
-                crate::report::command::queue_weekly(cfg, store, &report, &templates, now).await?;
+            let (queued, to) = crate::report::command::queue_weekly(
+                cfg,
+                store,
+                &report,
+                &templates,
+                slot.min(now),
+            )
+            .await?;
             let s = send(shared, cfg, store, Mode::SendOnly).await?;
             Ok(format!(
                 "weekly report {}: queued for {queued} of {to} recipients ({} had it already); sent {}, retrying {}",
@@ -446,7 +614,16 @@ pub async fn once(shared: &Arc<Shared>) -> anyhow::Result<ExitCode> {
                 }
                 println!("{:<24} {:<7} {detail}", job.name, outcome.as_str());
             }
-            Ran::NotRun(why) => println!("{:<24} {:<7} {why}", job.name, "skipped"),
+            Ran::NotRun(why, error) => {
+                if error {
+                    failed += 1;
+                }
+                println!(
+                    "{:<24} {:<7} {why}",
+                    job.name,
+                    if error { "failed" } else { "skipped" }
+                );
+            }
         }
     }
     Ok(if failed > 0 {

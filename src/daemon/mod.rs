@@ -27,7 +27,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 pub use alerts::{Alert, due as alerts_due};
@@ -55,8 +55,11 @@ pub struct Shared {
     pub notifier: systemd::Notifier,
     /// Set on SIGTERM: no new slot starts, the dispatcher claims no more.
     pub stop: Arc<AtomicBool>,
-    /// Wall-clock ms of the scheduler's last wake-up.
+    /// Wall-clock ms of the scheduler's last wake-up (for /metrics).
     heartbeat: AtomicI64,
+    /// The same on the monotonic clock, ms since `started` (for health: immune to clock steps).
+    beat_mono: AtomicI64,
+    started: std::time::Instant,
     /// Jobs with a slot queued or running in this process.
     busy: Mutex<HashSet<String>>,
     /// Slots claimed and not finished: released if a shutdown cuts them short.
@@ -80,7 +83,7 @@ pub struct Health {
 /// The scheduler wakes at least this often (to notice clock jumps and to prove it lives).
 const TICK: Duration = Duration::from_secs(15);
 /// The scheduler counts as stalled when it has not woken for this long.
-const STALLED_AFTER: TimeDelta = TimeDelta::seconds(120);
+const STALLED_AFTER: Duration = Duration::from_secs(120);
 
 impl Shared {
     pub fn runtime(&self) -> Arc<Runtime> {
@@ -100,6 +103,18 @@ impl Shared {
     fn beat(&self) {
         self.heartbeat
             .store(Utc::now().timestamp_millis(), Ordering::SeqCst);
+        self.beat_mono.store(
+            i64::try_from(self.started.elapsed().as_millis()).unwrap_or(i64::MAX),
+            Ordering::SeqCst,
+        );
+    }
+
+    /// How long since the scheduler loop last woke, on the monotonic clock.
+    fn since_beat(&self) -> Duration {
+        let at = u64::try_from(self.beat_mono.load(Ordering::SeqCst)).unwrap_or(0);
+        self.started
+            .elapsed()
+            .saturating_sub(Duration::from_millis(at))
     }
 
     fn last_beat(&self) -> DateTime<Utc> {
@@ -115,13 +130,13 @@ impl Shared {
             Ok(Err(e)) => crate::mask::mask_text(&format!("error: {e}")),
             Err(_) => "error: no answer within 5 s".to_string(),
         };
-        let age = Utc::now() - self.last_beat();
+        let age = self.since_beat();
         let scheduler = if self.stop.load(Ordering::SeqCst) {
             "stopping".to_string()
         } else if age <= STALLED_AFTER {
             "ok".to_string()
         } else {
-            format!("stalled: last woke {} s ago", age.num_seconds())
+            format!("stalled: last woke {} s ago", age.as_secs())
         };
         let healthy = store == "ok" && scheduler == "ok";
         let mut jobs_running: Vec<String> = self
@@ -249,6 +264,8 @@ pub async fn run(
         notifier: systemd::Notifier::from_env(),
         stop: Arc::new(AtomicBool::new(false)),
         heartbeat: AtomicI64::new(Utc::now().timestamp_millis()),
+        beat_mono: AtomicI64::new(0),
+        started: std::time::Instant::now(),
         busy: Mutex::new(HashSet::new()),
         in_flight: Mutex::new(BTreeMap::new()),
         data_lane: tokio::sync::Mutex::new(()),
@@ -313,6 +330,7 @@ async fn serve(shared: Arc<Shared>, opts: &LoadOptions, listen: &str) -> anyhow:
             }
         }
         cursor = now;
+        jobs::retry_abandoned(&shared, &rt, now, &mut tasks).await;
         // Reap what finished (a panicked job was logged by tokio; its slot stays claimed
         // until its lease runs out, then runs again).
         while tasks.try_join_next().is_some() {}
@@ -431,17 +449,26 @@ async fn reload(shared: &Shared, opts: &LoadOptions) {
         .ready(&format!("running {n} jobs (configuration reloaded)"));
 }
 
-/// Pings systemd's watchdog at half its interval, and only while healthy: a hung store or a
-/// dead scheduler loop lets systemd restart the service.
+/// Pings systemd's watchdog four times per interval while the scheduler loop lives and the
+/// store answers. One slow answer (a pool busy with a long sync, a database restart) does not
+/// count: only three failed checks in a row stop the pings, and then systemd restarts the
+/// service.
 async fn watchdog(
     shared: Arc<Shared>,
     every: Duration,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
-    let period = (every / 2).max(Duration::from_millis(500));
+    let period = (every / 4).max(Duration::from_millis(250));
+    let mut store_failures = 0u32;
     loop {
         let h = shared.health().await;
-        if h.healthy || shared.stop.load(Ordering::SeqCst) {
+        if h.store == "ok" {
+            store_failures = 0;
+        } else {
+            store_failures += 1;
+        }
+        let scheduler_ok = h.scheduler == "ok" || h.scheduler == "stopping";
+        if scheduler_ok && store_failures < 3 {
             shared.notifier.watchdog_ping();
         } else {
             tracing::warn!(

@@ -78,7 +78,8 @@ pub trait Ops: Send + Sync {
     async fn release_job(&self, job: &str, slot: DateTime<Utc>, owner: &str) -> StoreResult<()>;
     /// Every job the store has seen, by name.
     async fn job_states(&self) -> StoreResult<Vec<JobState>>;
-    /// Forgets finished runs of slots before `before`, keeping each job's latest.
+    /// Forgets finished runs of slots before `before`, keeping each job's latest, and the
+    /// unfinished runs of dead processes whose lease ran out before `before`.
     async fn prune_job_runs(&self, before: DateTime<Utc>) -> StoreResult<u64>;
     /// Findings per (rule, state), all of them.
     async fn finding_totals(&self) -> StoreResult<Vec<(String, String, i64)>>;

@@ -90,11 +90,13 @@ impl Ops for Backend {
     }
 
     async fn job_states(&self) -> StoreResult<Vec<JobState>> {
+        // One pass per aggregate over the primary key, however many runs are kept.
         let finished = sqlx::query(
-            "SELECT r.job, r.slot, r.finished_at, r.outcome, r.detail, \
-             (SELECT MAX(o.slot) FROM job_runs o WHERE o.job = r.job AND o.outcome = 'ok') AS ok_slot \
-             FROM job_runs r WHERE r.slot = (SELECT MAX(m.slot) FROM job_runs m WHERE m.job = r.job AND m.finished_at IS NOT NULL) \
-             ORDER BY r.job",
+            "SELECT r.job, r.slot, r.finished_at, r.outcome, r.detail, k.ok_slot FROM job_runs r \
+             JOIN (SELECT job, MAX(slot) AS slot FROM job_runs WHERE finished_at IS NOT NULL GROUP BY job) m \
+             ON m.job = r.job AND m.slot = r.slot \
+             LEFT JOIN (SELECT job, MAX(slot) AS ok_slot FROM job_runs WHERE outcome = 'ok' GROUP BY job) k \
+             ON k.job = r.job ORDER BY r.job",
         )
         .fetch_all(&self.reader)
         .await?;
@@ -135,9 +137,12 @@ impl Ops for Backend {
     }
 
     async fn prune_job_runs(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        // Finished runs, each job's latest kept; and runs a dead process left unfinished whose
+        // lease ran out before `before`.
         let done = sqlx::query(
-            "DELETE FROM job_runs WHERE slot < $1 AND finished_at IS NOT NULL \
-             AND slot < (SELECT MAX(l.slot) FROM job_runs l WHERE l.job = job_runs.job AND l.finished_at IS NOT NULL)",
+            "DELETE FROM job_runs WHERE slot < $1 AND ((finished_at IS NOT NULL \
+             AND slot < (SELECT MAX(l.slot) FROM job_runs l WHERE l.job = job_runs.job AND l.finished_at IS NOT NULL)) \
+             OR (finished_at IS NULL AND lease_until < $1))",
         )
         .bind(to_millis(before))
         .execute(&self.writer)
