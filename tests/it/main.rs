@@ -10,6 +10,7 @@ mod daemon;
 mod evaluation;
 mod file_sources;
 mod http_source;
+mod job_runs;
 mod notify;
 mod obligations;
 mod outbox_store;
