@@ -12,8 +12,9 @@ use crate::config::{Config, UnitKind};
 use crate::notify::dispatch::{Clock, Dispatcher};
 use crate::notify::email::{Part, Payload};
 use crate::notify::templates::Templates;
-use crate::store::Store;
 use crate::store::outbox::NewMessage;
+use crate::store::{FindingRow, Store};
+use crate::units::Units;
 
 /// The addresses the weekly report goes to: the liaison office's contacts and `[report]
 /// recipients`, each once.
@@ -52,66 +53,82 @@ async fn workbook(
     report: &super::Weekly,
     now: DateTime<Utc>,
 ) -> anyhow::Result<Vec<u8>> {
-    let findings = store
-        .finding_rows(now - chrono::TimeDelta::days(7), now)
-        .await?;
-    Ok(super::xlsx::workbook(
-        report,
-        &findings,
-        cfg,
-        now - chrono::TimeDelta::days(7),
-        now,
-    )?)
+    let since = super::since(now);
+    let findings = store.finding_rows(since, now).await?;
+    Ok(super::xlsx::workbook(report, &findings, cfg, since, now)?)
 }
 
-/// Every format into the folder `output`: `weekly-2025-W42.{txt,json,csv,html,xlsx,png}`.
+/// Computes the report and writes every format into the folder `output`:
+/// `weekly-2025-W42.{txt,json,csv,html,xlsx,png}`. The workbook's detail sheets (a row per
+/// finding, most of the work) need only the week's findings: they are written on a thread of
+/// their own from the moment the findings are read, while the rest of the report is read and
+/// computed and the other formats are rendered.
 async fn write_all(
     store: &dyn Store,
     cfg: &Config,
-    report: &super::Weekly,
     templates: &Templates,
     output: Option<&Path>,
     now: DateTime<Utc>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<super::Weekly> {
     let Some(dir) = output else {
         anyhow::bail!("--format all writes one file per format: give it a folder with --output");
     };
     std::fs::create_dir_all(dir)
         .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
+    let since = super::since(now);
+    let findings_and_details = async {
+        let findings: Arc<[FindingRow]> = store.finding_rows(since, now).await?.into();
+        let units = Units::new(&cfg.units);
+        let details = {
+            let findings = Arc::clone(&findings);
+            tokio::task::spawn_blocking(move || super::xlsx::details(&findings, &units, since, now))
+        };
+        anyhow::Ok((findings, details))
+    };
+    let ((findings, details), context) =
+        tokio::try_join!(findings_and_details, super::context(store, cfg, now))?;
+    let report = Arc::new(super::compute(&findings, &context, cfg, now));
+    drop(findings);
+    // The summary sheet and the deflating of the workbook, while the other formats are rendered.
+    let details = details.await??;
+    let xlsx = {
+        let report = Arc::clone(&report);
+        tokio::task::spawn_blocking(move || details.finish(&report))
+    };
     let name = |ext: &str| dir.join(format!("weekly-{}.{ext}", report.week));
     let write = |ext: &str, bytes: &[u8]| {
         std::fs::write(name(ext), bytes)
             .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", name(ext).display()))
     };
-    write("txt", super::render::text(report).as_bytes())?;
-    write("json", super::render::json(report)?.as_bytes())?;
+    write("txt", super::render::text(&report).as_bytes())?;
+    write("json", super::render::json(&report)?.as_bytes())?;
     let mut csv = Vec::new();
-    super::render::csv(report, &mut csv)?;
+    super::render::csv(&report, &mut csv)?;
     write("csv", &csv)?;
     write(
         "html",
         super::render::html(
-            report,
+            &report,
             templates,
             cfg,
             Some(&format!("weekly-{}.png", report.week)),
         )?
         .as_bytes(),
     )?;
-    write("xlsx", &workbook(store, cfg, report, now).await?)?;
     let font = super::chart::font_file(cfg.report.font_file.as_deref()).ok_or_else(|| {
         anyhow::anyhow!("no font with Chinese glyphs for the chart (see [report] font_file)")
     })?;
     write(
         "png",
-        &super::chart::png(report, &font, CHART_WIDTH, CHART_HEIGHT)?,
+        &super::chart::png(&report, &font, CHART_WIDTH, CHART_HEIGHT)?,
     )?;
+    write("xlsx", &xlsx.await??)?;
     eprintln!(
         "weekly report {} written to {} in 6 formats",
         report.week,
         dir.display()
     );
-    Ok(())
+    Ok(Arc::unwrap_or_clone(report))
 }
 
 /// Queues the weekly report for each recipient — text, HTML with the chart inline, the
@@ -196,8 +213,12 @@ pub async fn weekly(
     send: bool,
 ) -> anyhow::Result<ExitCode> {
     let now = as_of.unwrap_or_else(Utc::now);
-    let report = super::weekly(store, cfg, now).await?;
     let templates = Arc::new(Templates::load(cfg.notify.templates_dir.as_deref())?);
+    // Every format at once computes the report itself: its workbook is made alongside.
+    let report = match format {
+        ReportFormat::All => write_all(store, cfg, &templates, output, now).await?,
+        _ => super::weekly(store, cfg, now).await?,
+    };
     let bytes: Vec<u8> = match format {
         ReportFormat::Text => super::render::text(&report).into_bytes(),
         ReportFormat::Json => format!("{}\n", super::render::json(&report)?).into_bytes(),
@@ -211,10 +232,7 @@ pub async fn weekly(
             anyhow::bail!("--format {format:?} writes a binary file: give it one with --output")
         }
         ReportFormat::Xlsx => workbook(store, cfg, &report, now).await?,
-        ReportFormat::All => {
-            write_all(store, cfg, &report, &templates, output, now).await?;
-            Vec::new()
-        }
+        ReportFormat::All => Vec::new(),
         ReportFormat::Png => {
             let font = super::chart::font_file(cfg.report.font_file.as_deref()).ok_or_else(|| {
                 anyhow::anyhow!(

@@ -23,7 +23,8 @@ use serde::{Deserialize, Serialize};
 use crate::config::{Config, UnitKind};
 use crate::obligations::annual::AnnualState;
 use crate::obligations::sampling::SamplingState;
-use crate::store::Store;
+use crate::obligations::status::{Obligations, UnitObligations};
+use crate::store::{FindingRow, Store};
 
 /// `[report]`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -131,40 +132,95 @@ pub(crate) fn rule_order(r: &str) -> (u32, String) {
     )
 }
 
-/// Computes the weekly report as of `now`: findings counted in the store, obligations as of
-/// the day, last week's snapshot for the rank it had.
-pub async fn weekly(store: &dyn Store, cfg: &Config, now: DateTime<Utc>) -> anyhow::Result<Weekly> {
+/// What the weekly report is computed from besides the week's findings.
+pub struct Context {
+    obligations: Obligations,
+    /// Last week's rows by unit id, from its snapshot.
+    previous: HashMap<String, UnitRow>,
+}
+
+/// The week a report as of `now` looks back on begins seven days before (exclusive).
+pub fn since(now: DateTime<Utc>) -> DateTime<Utc> {
+    now - TimeDelta::days(7)
+}
+
+/// Reads the obligations as of the day of `now` and last week's snapshot.
+pub async fn context(
+    store: &dyn Store,
+    cfg: &Config,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Context> {
     let today = now.with_timezone(&Shanghai).date_naive();
-    let since = now - TimeDelta::days(7);
-    let counts = store.finding_counts(since, now).await?;
-    let ob =
-        crate::obligations::status::obligations(store, &cfg.obligations, &cfg.units, today).await?;
-    let week = week_of(now);
-    let previous: HashMap<String, UnitRow> = store
-        .snapshot(&period(&week_of(since)))
-        .await?
+    let last_week = period(&week_of(since(now)));
+    let (obligations, previous) = tokio::try_join!(
+        crate::obligations::status::obligations(store, &cfg.obligations, &cfg.units, today),
+        store.snapshot(&last_week),
+    )?;
+    let previous = previous
         .into_iter()
         .filter_map(|(u, data)| serde_json::from_str::<UnitRow>(&data).ok().map(|r| (u, r)))
         .collect();
+    Ok(Context {
+        obligations,
+        previous,
+    })
+}
+
+/// Computes the weekly report as of `now`: the week's findings (read while the context is)
+/// counted per unit and rule, obligations as of the day, last week's snapshot for the rank it
+/// had.
+pub async fn weekly(store: &dyn Store, cfg: &Config, now: DateTime<Utc>) -> anyhow::Result<Weekly> {
+    let (findings, context) = tokio::try_join!(
+        async { anyhow::Ok(store.finding_rows(since(now), now).await?) },
+        context(store, cfg, now),
+    )?;
+    Ok(compute(&findings, &context, cfg, now))
+}
+
+/// Open, overdue, new and resolved findings of one unit and rule.
+#[derive(Debug, Clone, Copy, Default)]
+struct Counts {
+    open: i64,
+    overdue: i64,
+    new: i64,
+    resolved: i64,
+}
+
+/// The weekly report as of `now` from the week's `findings` (see [`Store::finding_rows`]) and
+/// the [`context`].
+pub fn compute(
+    findings: &[FindingRow],
+    context: &Context,
+    cfg: &Config,
+    now: DateTime<Utc>,
+) -> Weekly {
+    let since = since(now);
+    let ob = &context.obligations;
     let county_training = ob.training.as_ref().map(|t| t.state);
     let rc = &cfg.report;
-    let mut by_unit: HashMap<&str, Vec<&crate::store::FindingCount>> = HashMap::new();
-    for c in &counts {
-        by_unit.entry(c.unit_id.as_str()).or_default().push(c);
+    let mut by_unit: HashMap<&str, BTreeMap<&str, Counts>> = HashMap::new();
+    for f in findings {
+        let c = by_unit
+            .entry(f.unit_id.as_str())
+            .or_default()
+            .entry(f.rule.as_str())
+            .or_default();
+        c.open += i64::from(f.is_open_at(now));
+        c.overdue += i64::from(f.is_overdue_at(now));
+        c.new += i64::from(f.is_new_in(since, now));
+        c.resolved += i64::from(f.is_resolved_in(since, now));
     }
-    let obligations_of: HashMap<&str, &crate::obligations::status::UnitObligations> =
+    let obligations_of: HashMap<&str, &UnitObligations> =
         ob.units.iter().map(|x| (x.unit_id.as_str(), x)).collect();
     let mut rows: Vec<UnitRow> = Vec::new();
     for u in cfg.units.iter().filter(|u| u.kind == UnitKind::Enforcement) {
-        let mine: Vec<&crate::store::FindingCount> =
-            by_unit.remove(u.id.as_str()).unwrap_or_default();
+        let mine = by_unit.remove(u.id.as_str()).unwrap_or_default();
         let findings: BTreeMap<String, i64> = mine
             .iter()
-            .filter(|c| c.open > 0)
-            .map(|c| (c.rule.clone(), c.open))
+            .filter(|(_, c)| c.open > 0)
+            .map(|(rule, c)| ((*rule).to_string(), c.open))
             .collect();
-        let sum =
-            |f: fn(&&&crate::store::FindingCount) -> i64| mine.iter().map(|c| f(&c)).sum::<i64>();
+        let sum = |f: fn(&Counts) -> i64| mine.values().map(f).sum::<i64>();
         let (open, overdue) = (sum(|c| c.open), sum(|c| c.overdue));
         let (new, resolved) = (sum(|c| c.new), sum(|c| c.resolved));
         let uo = obligations_of.get(u.id.as_str()).copied();
@@ -213,7 +269,7 @@ pub async fn weekly(store: &dyn Store, cfg: &Config, now: DateTime<Utc>) -> anyh
         {
             reasons.push("年度专题培训未开展".into());
         }
-        let prev = previous.get(&u.id);
+        let prev = context.previous.get(&u.id);
         rows.push(UnitRow {
             unit: u.name.clone(),
             unit_id: u.id.clone(),
@@ -255,14 +311,14 @@ pub async fn weekly(store: &dyn Store, cfg: &Config, now: DateTime<Utc>) -> anyh
         t.with_timezone(&Shanghai)
             .to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
     };
-    Ok(Weekly {
+    Weekly {
         as_of: local(now),
-        week,
+        week: week_of(now),
         since: local(since),
         lagging: rows.iter().filter(|r| r.lagging).count(),
         units: rows,
         rules,
-    })
+    }
 }
 
 /// Saves the report's rows as its week's snapshot (what the next week compares with).

@@ -312,23 +312,6 @@ pub struct FindingChanges {
     pub gone: u64,
 }
 
-/// Findings of one unit and rule, counted for a report.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct FindingCount {
-    pub unit_id: String,
-    pub rule: String,
-    /// Open (not resolved, not waived) at the report's time.
-    pub open: i64,
-    /// Of those, past their due time or violated.
-    pub overdue: i64,
-    /// First seen in the period (not resolved on sight).
-    pub new: i64,
-    /// Resolved in the period (having been open).
-    pub resolved: i64,
-    /// Violations (late, mismatched) first seen in the period.
-    pub new_violations: i64,
-}
-
 /// A finding as a report's detail list shows it (no facts).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FindingRow {
@@ -341,6 +324,35 @@ pub struct FindingRow {
     pub first_seen_at: DateTime<Utc>,
     pub resolved_at: Option<DateTime<Utc>>,
     pub resolution: Option<String>,
+}
+
+/// The states of an open finding (not resolved, not waived).
+const OPEN_STATES: [&str; 3] = ["upcoming", "due_soon", "overdue"];
+
+impl FindingRow {
+    /// Open at `at`: in an open state, and already seen.
+    pub fn is_open_at(&self, at: DateTime<Utc>) -> bool {
+        OPEN_STATES.contains(&self.state.as_str()) && self.first_seen_at <= at
+    }
+
+    /// Open at `at` and past its due time, or violated.
+    pub fn is_overdue_at(&self, at: DateTime<Utc>) -> bool {
+        self.is_open_at(at) && (self.violated || self.due <= at)
+    }
+
+    /// First seen after `since` and at or before `at`, and not resolved on sight (a deadline
+    /// met when first seen never was a problem).
+    pub fn is_new_in(&self, since: DateTime<Utc>, at: DateTime<Utc>) -> bool {
+        self.first_seen_at > since
+            && self.first_seen_at <= at
+            && self.resolved_at.is_none_or(|r| r > self.first_seen_at)
+    }
+
+    /// Resolved after `since` and at or before `at`, having been open.
+    pub fn is_resolved_in(&self, since: DateTime<Utc>, at: DateTime<Utc>) -> bool {
+        self.resolved_at
+            .is_some_and(|r| r > since && r <= at && r > self.first_seen_at)
+    }
 }
 
 /// A year's findings of one unit and rule, for the annual scorecard.
@@ -477,15 +489,9 @@ pub trait Store: outbox::Outbox + ops::Ops + Send + Sync {
     ) -> StoreResult<Vec<(String, String)>>;
     /// Findings ordered by due time.
     async fn findings(&self, filter: &FindingFilter) -> StoreResult<Vec<StoredFinding>>;
-    /// Per unit and rule: open and overdue findings at `at`, and those first seen and resolved
-    /// after `since` and at or before `at`. One aggregate query.
-    async fn finding_counts(
-        &self,
-        since: DateTime<Utc>,
-        at: DateTime<Utc>,
-    ) -> StoreResult<Vec<FindingCount>>;
-    /// The findings a report's week shows: open at `at`, or first seen or resolved after `since`
-    /// and at or before `at`; ordered by unit and due time.
+    /// The findings a report's week counts and lists: open at `at`, or first seen or resolved
+    /// after `since` and at or before `at` (see the predicates of [`FindingRow`]); ordered by
+    /// unit and due time.
     async fn finding_rows(
         &self,
         since: DateTime<Utc>,
