@@ -94,14 +94,15 @@ pub async fn obligations(
         }
     };
     let per_unit = cfg.training_scope == TrainingScope::PerUnit;
+    let by_unit: std::collections::HashMap<&str, (i64, i64)> = counts
+        .iter()
+        .map(|(id, p, r)| (id.as_str(), (*p, *r)))
+        .collect();
     let units: Vec<UnitObligations> = units
         .iter()
         .filter(|u| u.kind == UnitKind::Enforcement)
         .map(|u| {
-            let (population, reviewed) = counts
-                .iter()
-                .find(|(id, _, _)| *id == u.id)
-                .map_or((0, 0), |(_, p, r)| (*p, *r));
+            let (population, reviewed) = by_unit.get(u.id.as_str()).copied().unwrap_or((0, 0));
             UnitObligations {
                 unit_id: u.id.clone(),
                 unit: u.name.clone(),
