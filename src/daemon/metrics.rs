@@ -199,7 +199,11 @@ impl Metrics {
             "gauge",
             "The scheduled time of the job's latest run that ended well, by any replica.",
         );
-        for s in &stored {
+        // Only the jobs configured now: a removed source's runs stay in the store for a while.
+        let configured: Vec<String> = super::jobs::jobs(cfg)
+            .map(|js| js.into_iter().map(|j| j.name).collect())
+            .unwrap_or_default();
+        for s in stored.iter().filter(|s| configured.contains(&s.job)) {
             if let Some(t) = s.last_ok_slot {
                 sample(
                     o,

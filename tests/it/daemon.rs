@@ -273,6 +273,7 @@ fn the_daemon_signals_systemd_runs_its_jobs_reloads_safely_and_stops_cleanly() {
         "liandong_job_runs_total{job=\"evaluate\",outcome=\"ok\"}",
         "liandong_source_freshness{source=\"scjg-cases\",freshness=\"ok\"}",
         "liandong_outbox_messages{state=\"sent\"}",
+        "liandong_job_last_success_timestamp_seconds{job=\"evaluate\"}",
     ] {
         assert!(
             metric(&metrics, series).is_some_and(|v| v >= 1.0),
