@@ -12,7 +12,7 @@ use super::{Runtime, Shared};
 use crate::config::Config;
 use crate::notify::command::Mode;
 use crate::schedule::Schedule;
-use crate::store::ops::JobOutcome;
+use crate::store::ops::{JobOutcome, JobState};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JobKind {
@@ -81,6 +81,21 @@ pub fn jobs(cfg: &Config) -> anyhow::Result<Vec<Job>> {
     Ok(out)
 }
 
+/// The job's latest slot at `now` when no run of it has finished (anywhere), with what the
+/// store knows of the job.
+fn unrun<'a>(
+    job: &Job,
+    states: &'a [JobState],
+    now: DateTime<Utc>,
+) -> Option<(DateTime<Utc>, Option<&'a JobState>)> {
+    let slot = job.schedule.last_at_or_before(now)?;
+    let state = states.iter().find(|s| s.job == job.name);
+    if state.and_then(|s| s.last_slot).is_some_and(|l| l >= slot) {
+        return None;
+    }
+    Some((slot, state))
+}
+
 /// At start-up: each job whose latest slot passed with no run finished for it (or that never
 /// ran) runs that slot once — one after the other in the order of [`jobs`], so that the
 /// sources come in before the evaluation reads them and the notifications follow it. Returns
@@ -100,15 +115,10 @@ pub async fn catch_up(
     };
     let mut due = Vec::new();
     for job in &rt.jobs {
-        let Some(slot) = job.schedule.last_at_or_before(now) else {
+        let Some((slot, state)) = unrun(job, &states, now) else {
             continue;
         };
-        let last = states
-            .iter()
-            .find(|s| s.job == job.name)
-            .and_then(|s| s.last_slot);
-        match last {
-            Some(l) if l >= slot => continue,
+        match state.and_then(|s| s.last_slot) {
             Some(l) => tracing::info!(
                 job = %job.name,
                 "missed slot {} (last run {}): running it now",
@@ -231,16 +241,10 @@ pub async fn retry_abandoned(
         if is_busy(shared, &job.name) {
             continue;
         }
-        let Some(slot) = job.schedule.last_at_or_before(now) else {
+        // A job that never ran anywhere is the start-up catch-up's or the next firing's.
+        let Some((slot, Some(state))) = unrun(job, &states, now) else {
             continue;
         };
-        let Some(state) = states.iter().find(|s| s.job == job.name) else {
-            // Never ran anywhere: the start-up catch-up or the next firing sees to it.
-            continue;
-        };
-        if state.last_slot.is_some_and(|l| l >= slot) {
-            continue;
-        }
         match &state.running {
             Some((running, _, until)) if *running >= slot && *until > wall => continue,
             Some((running, owner, _)) if *running >= slot => tracing::warn!(

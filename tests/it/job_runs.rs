@@ -13,6 +13,16 @@ fn t(h: u32, m: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2025, 10, 13, h, m, 0).unwrap()
 }
 
+/// What the store says of `job`.
+async fn state(s: &dyn Store, job: &str) -> liandong::store::ops::JobState {
+    s.job_states()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|j| j.job == job)
+        .unwrap()
+}
+
 async fn slots_are_claimed_once_and_taken_over_only_after_their_lease(s: &dyn Store) {
     let lease = TimeDelta::seconds(600);
     let slot = t(1, 0);
@@ -75,13 +85,7 @@ async fn slots_are_claimed_once_and_taken_over_only_after_their_lease(s: &dyn St
             .await
             .unwrap()
     );
-    let ev = s
-        .job_states()
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|j| j.job == "evaluate")
-        .unwrap();
+    let ev = state(s, "evaluate").await;
     assert_eq!(ev.last_slot, Some(slot));
     assert_eq!(ev.last_ok_slot, Some(slot));
     assert_eq!(ev.last_outcome.as_deref(), Some("ok"));
@@ -107,13 +111,7 @@ async fn slots_are_claimed_once_and_taken_over_only_after_their_lease(s: &dyn St
         .await
         .unwrap()
     );
-    let ev = s
-        .job_states()
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|j| j.job == "evaluate")
-        .unwrap();
+    let ev = state(s, "evaluate").await;
     assert_eq!(ev.last_slot, Some(t(2, 0)));
     assert_eq!(ev.last_ok_slot, Some(slot));
     assert_eq!(ev.last_outcome.as_deref(), Some("failed"));
