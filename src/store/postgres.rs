@@ -93,6 +93,127 @@ impl PgStore {
 /// Claims skip the rows another process is claiming: two dispatchers never take one message.
 const CLAIM_LOCK: &str = " FOR UPDATE SKIP LOCKED";
 
+/// How a JSON array element is read back as a column value.
+#[derive(Clone, Copy)]
+enum JsonCol {
+    Text,
+    Int,
+    Bool,
+    Date,
+    Time,
+    Hex,
+}
+
+impl JsonCol {
+    fn of(kind: FieldKind) -> JsonCol {
+        match kind {
+            FieldKind::Text | FieldKind::Pii => JsonCol::Text,
+            FieldKind::Date => JsonCol::Date,
+            FieldKind::DateTime => JsonCol::Time,
+            FieldKind::Amount => JsonCol::Int,
+            FieldKind::Bool => JsonCol::Bool,
+        }
+    }
+}
+
+/// Values in the text forms the store keeps (the same ones sqlx writes for bound values).
+fn push_json_value(out: &mut String, v: &Value) {
+    use chrono::Datelike;
+    match v {
+        Value::Null => out.push_str("null"),
+        Value::Text(s) => push_json_str(out, s),
+        Value::Date(d) => out.push_str(&format!(
+            "\"{:04}-{:02}-{:02}\"",
+            d.year(),
+            d.month(),
+            d.day()
+        )),
+        Value::DateTime(t) => {
+            out.push('"');
+            out.push_str(&t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false));
+            out.push('"');
+        }
+        Value::Fen(f) => out.push_str(&f.to_string()),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+    }
+}
+
+impl ImportTx {
+    /// Inserts rows; each chunk travels as one JSON parameter unpacked by the database. With
+    /// `skip_existing`, rows whose key is already stored are skipped; returns the rows inserted.
+    async fn insert(
+        &mut self,
+        feed: Feed,
+        records: &[(&Record, [u8; 16])],
+        skip_existing: bool,
+    ) -> StoreResult<u64> {
+        let fields = feed.fields();
+        let mut select = vec![
+            json_col(0, JsonCol::Text),
+            json_col(1, JsonCol::Bool),
+            json_col(2, JsonCol::Text),
+            json_col(3, JsonCol::Text),
+        ];
+        for (i, f) in fields.iter().enumerate() {
+            select.push(json_col(4 + i, JsonCol::of(f.kind)));
+        }
+        let n = 4 + fields.len();
+        select.push(json_col(n, JsonCol::Hex));
+        select.push(json_col(n + 1, JsonCol::Text));
+        select.push(json_col(n + 2, JsonCol::Time));
+        select.push(json_col(n + 2, JsonCol::Time));
+        select.push(self.rev.to_string());
+        let sql = format!(
+            "INSERT INTO {} ({}, fingerprint, source, first_seen_at, changed_at, rev) SELECT {} FROM {JSON_ROWS} WHERE true{}",
+            feed.table(),
+            columns(feed),
+            select.join(", "),
+            if skip_existing {
+                " ON CONFLICT (unit_id, case_key) DO NOTHING"
+            } else {
+                ""
+            }
+        );
+        let mut inserted = 0;
+        let at = self
+            .at
+            .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false);
+        for chunk in records.chunks(INSERT_ROWS) {
+            let mut json = String::with_capacity(chunk.len() * 256);
+            json.push('[');
+            for (i, (r, fp)) in chunk.iter().enumerate() {
+                if i > 0 {
+                    json.push(',');
+                }
+                json.push('[');
+                push_json_str(&mut json, &r.unit_id);
+                json.push_str(if r.unit_known { ",true," } else { ",false," });
+                push_json_str(&mut json, r.case_no.key());
+                json.push(',');
+                push_json_str(&mut json, r.case_no.as_written());
+                for v in &r.values {
+                    json.push(',');
+                    push_json_value(&mut json, v);
+                }
+                json.push_str(",\"");
+                json.push_str(&hex::encode(fp));
+                json.push_str("\",");
+                push_json_str(&mut json, &self.source);
+                json.push(',');
+                push_json_str(&mut json, &at);
+                json.push(']');
+            }
+            json.push(']');
+            inserted += sqlx::query(AssertSqlSafe(sql.clone()))
+                .bind(json)
+                .execute(&mut *self.tx)
+                .await?
+                .rows_affected();
+        }
+        Ok(inserted)
+    }
+}
+
 include!("shared.rs");
 include!("outbox_sql.rs");
 include!("ops_sql.rs");

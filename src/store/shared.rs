@@ -20,33 +20,6 @@ type DbRow = <Db as sqlx::Database>::Row;
 /// Rows per INSERT statement (one JSON parameter each).
 const INSERT_ROWS: usize = 2000;
 
-/// Rows per INSERT statement when rows are inline literals: small enough that rendering the
-/// next chunk overlaps most of the batch's execution.
-const INLINE_CHUNK: usize = 250;
-
-/// How a JSON array element is read back as a column value.
-#[derive(Clone, Copy)]
-enum JsonCol {
-    Text,
-    Int,
-    Bool,
-    Date,
-    Time,
-    Hex,
-}
-
-impl JsonCol {
-    fn of(kind: FieldKind) -> JsonCol {
-        match kind {
-            FieldKind::Text | FieldKind::Pii => JsonCol::Text,
-            FieldKind::Date => JsonCol::Date,
-            FieldKind::DateTime => JsonCol::Time,
-            FieldKind::Amount => JsonCol::Int,
-            FieldKind::Bool => JsonCol::Bool,
-        }
-    }
-}
-
 fn push_json_str(out: &mut String, s: &str) {
     out.push('"');
     if !s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
@@ -89,42 +62,6 @@ fn push_hex(out: &mut String, bytes: &[u8]) {
     for b in bytes {
         out.push(char::from(HEX[usize::from(b >> 4)]));
         out.push(char::from(HEX[usize::from(b & 15)]));
-    }
-}
-
-fn sql_literal(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    push_sql_str(&mut out, s);
-    out
-}
-
-/// A value as a SQL literal in the forms the store keeps (those sqlx writes for bound values).
-fn push_sql_value(out: &mut String, v: &Value) {
-    use chrono::Datelike;
-    match v {
-        Value::Null => out.push_str("NULL"),
-        Value::Text(s) => push_sql_str(out, s),
-        Value::Date(d) => out.push_str(&format!("'{:04}-{:02}-{:02}'", d.year(), d.month(), d.day())),
-        Value::DateTime(t) => push_sql_str(out, &t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false)),
-        Value::Fen(f) => out.push_str(&f.to_string()),
-        Value::Bool(b) => out.push_str(if *b { "1" } else { "0" }),
-    }
-}
-
-/// Values in the text forms the store keeps (the same ones sqlx writes for bound values).
-fn push_json_value(out: &mut String, v: &Value) {
-    use chrono::Datelike;
-    match v {
-        Value::Null => out.push_str("null"),
-        Value::Text(s) => push_json_str(out, s),
-        Value::Date(d) => out.push_str(&format!("\"{:04}-{:02}-{:02}\"", d.year(), d.month(), d.day())),
-        Value::DateTime(t) => {
-            out.push('"');
-            out.push_str(&t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false));
-            out.push('"');
-        }
-        Value::Fen(f) => out.push_str(&f.to_string()),
-        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
     }
 }
 
@@ -302,115 +239,6 @@ impl ImportTx {
             }
         }
         Ok(out)
-    }
-
-    /// Inserts rows; each chunk travels as one JSON parameter unpacked by the database. With
-    /// `skip_existing`, rows whose key is already stored are skipped; returns the rows inserted.
-    async fn insert(&mut self, feed: Feed, records: &[(&Record, [u8; 16])], skip_existing: bool) -> StoreResult<u64> {
-        let fields = feed.fields();
-        let mut select = vec![
-            json_col(0, JsonCol::Text),
-            json_col(1, JsonCol::Bool),
-            json_col(2, JsonCol::Text),
-            json_col(3, JsonCol::Text),
-        ];
-        for (i, f) in fields.iter().enumerate() {
-            select.push(json_col(4 + i, JsonCol::of(f.kind)));
-        }
-        let n = 4 + fields.len();
-        select.push(json_col(n, JsonCol::Hex));
-        select.push(json_col(n + 1, JsonCol::Text));
-        select.push(json_col(n + 2, JsonCol::Time));
-        select.push(json_col(n + 2, JsonCol::Time));
-        select.push(self.rev.to_string());
-        let sql = format!(
-            "INSERT INTO {} ({}, fingerprint, source, first_seen_at, changed_at, rev) SELECT {} FROM {JSON_ROWS} WHERE true{}",
-            feed.table(),
-            columns(feed),
-            select.join(", "),
-            if skip_existing { " ON CONFLICT (unit_id, case_key) DO NOTHING" } else { "" }
-        );
-        let mut inserted = 0;
-        let at = self.at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false);
-        let conflict = if skip_existing { " ON CONFLICT (unit_id, case_key) DO NOTHING" } else { "" };
-        if INLINE_ROWS {
-            // The batch's constants (source, times) are written once, not once per row.
-            let value_cols: Vec<String> = (1..=4 + fields.len() + 1).map(|i| format!("column{i}")).collect();
-            let head = format!(
-                "INSERT INTO {} ({}, fingerprint, source, first_seen_at, changed_at, rev) SELECT {}, {src}, {at}, {at}, {rev} FROM (VALUES ",
-                feed.table(),
-                columns(feed),
-                value_cols.join(", "),
-                src = sql_literal(&self.source),
-                at = sql_literal(&at),
-                rev = self.rev,
-            );
-            let render = |chunk: &[(&Record, [u8; 16])]| -> String {
-                let mut sql = String::with_capacity(chunk.len() * 200 + head.len() + 100);
-                sql.push_str(&head);
-                for (i, (r, fp)) in chunk.iter().enumerate() {
-                    sql.push_str(if i == 0 { "(" } else { ", (" });
-                    push_sql_str(&mut sql, &r.unit_id);
-                    sql.push_str(if r.unit_known { ", 1, " } else { ", 0, " });
-                    push_sql_str(&mut sql, r.case_no.key());
-                    sql.push_str(", ");
-                    push_sql_str(&mut sql, r.case_no.as_written());
-                    for v in &r.values {
-                        sql.push_str(", ");
-                        push_sql_value(&mut sql, v);
-                    }
-                    sql.push_str(", X'");
-                    push_hex(&mut sql, fp);
-                    sql.push_str("')");
-                }
-                sql.push_str(") WHERE true");
-                sql.push_str(conflict);
-                sql
-            };
-            // While the database executes one chunk, the next one is rendered: the two halves
-            // of the work run on different threads instead of taking turns.
-            let chunks: Vec<&[(&Record, [u8; 16])]> = records.chunks(INLINE_CHUNK).collect();
-            let mut next = chunks.first().map(|c| render(c));
-            let mut k = 0;
-            while let Some(sql) = next.take() {
-                k += 1;
-                let following = chunks.get(k).copied();
-                let exec = sqlx::query(AssertSqlSafe(sql)).persistent(false).execute(&mut *self.tx);
-                let (done, rendered) = tokio::join!(biased; exec, async { following.map(render) });
-                inserted += done?.rows_affected();
-                next = rendered;
-            }
-            return Ok(inserted);
-        }
-        for chunk in records.chunks(INSERT_ROWS) {
-            let mut json = String::with_capacity(chunk.len() * 256);
-            json.push('[');
-            for (i, (r, fp)) in chunk.iter().enumerate() {
-                if i > 0 {
-                    json.push(',');
-                }
-                json.push('[');
-                push_json_str(&mut json, &r.unit_id);
-                json.push_str(if r.unit_known { ",true," } else { ",false," });
-                push_json_str(&mut json, r.case_no.key());
-                json.push(',');
-                push_json_str(&mut json, r.case_no.as_written());
-                for v in &r.values {
-                    json.push(',');
-                    push_json_value(&mut json, v);
-                }
-                json.push_str(",\"");
-                json.push_str(&hex::encode(fp));
-                json.push_str("\",");
-                push_json_str(&mut json, &self.source);
-                json.push(',');
-                push_json_str(&mut json, &at);
-                json.push(']');
-            }
-            json.push(']');
-            inserted += sqlx::query(AssertSqlSafe(sql.clone())).bind(json).execute(&mut *self.tx).await?.rows_affected();
-        }
-        Ok(inserted)
     }
 
     async fn update(&mut self, feed: Feed, id: i64, new: &Record, fp: [u8; 16]) -> StoreResult<()> {
