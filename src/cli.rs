@@ -176,6 +176,19 @@ pub enum Command {
         #[arg(long, value_parser = parse_as_of)]
         as_of: Option<DateTime<Utc>>,
     },
+    /// Internal: one slot of one job in a worker process of `liandong run`, which writes its
+    /// configuration to standard input.
+    #[command(hide = true)]
+    Job {
+        /// The job's name (sync:SOURCE, evaluate, notify, report:weekly, alerts).
+        name: String,
+        /// The slot being run (RFC 3339).
+        #[arg(long)]
+        slot: DateTime<Utc>,
+        /// The daemon's clock against the wall clock (`run --as-of`), in milliseconds.
+        #[arg(long, default_value_t = 0, allow_hyphen_values = true)]
+        clock_offset_ms: i64,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -389,8 +402,19 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::CheckConfig => check_config(&cli),
         Command::Run { once, as_of } => {
-            crate::daemon::run(LoadOptions::from_env(cli.config.clone()), *once, *as_of).await
+            crate::daemon::run(
+                LoadOptions::from_env(cli.config.clone()),
+                *once,
+                *as_of,
+                &cli.log,
+            )
+            .await
         }
+        Command::Job {
+            name,
+            slot,
+            clock_offset_ms,
+        } => Ok(crate::daemon::worker::main(name, *slot, *clock_offset_ms).await),
         Command::Migrate => {
             let cfg = load_config(&cli)?;
             let store = store::open(&cfg.store).await?;

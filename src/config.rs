@@ -729,6 +729,26 @@ pub struct Config {
     pub calendar_overlays: Vec<(String, String)>,
     /// The files that were read, in order (for `check-config` and logs).
     pub files: Vec<PathBuf>,
+    /// The layers merged into one TOML document: what the daemon hands its job workers so that
+    /// they run on the configuration it loaded, not on whatever the files say now.
+    pub snapshot: Snapshot,
+}
+
+/// The merged configuration as TOML text. It may hold a password written into `store.url`, so
+/// its Debug output is only its length.
+#[derive(Clone, Default)]
+pub struct Snapshot(String);
+
+impl Snapshot {
+    pub fn text(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Snapshot({} bytes)", self.0.len())
+    }
 }
 
 /// Where the configuration comes from.
@@ -812,8 +832,10 @@ impl Config {
             }
         }
         apply_env(&mut merged, &opts.env, &mut problems);
+        let snapshot = toml::to_string(&merged).unwrap_or_default();
         let (mut cfg, index) = from_table(merged, &mut problems);
         cfg.files = files;
+        cfg.snapshot = Snapshot(snapshot);
         validate(&cfg, &index, &mut problems);
         if problems.is_empty() {
             Ok(cfg)
@@ -833,7 +855,8 @@ impl Config {
                 });
             }
         };
-        let (cfg, index) = from_table(table, &mut problems);
+        let (mut cfg, index) = from_table(table, &mut problems);
+        cfg.snapshot = Snapshot(text.to_string());
         validate(&cfg, &index, &mut problems);
         if problems.is_empty() {
             Ok(cfg)

@@ -314,19 +314,22 @@ async fn run_slot(shared: &Arc<Shared>, rt: &Arc<Runtime>, job: &Job, slot: Date
     )));
     shared.notifier.status(&format!("running {}", job.name));
     let started = Instant::now();
-    let work = std::panic::AssertUnwindSafe(execute(shared, rt, job, slot, shared.clock.now()));
-    let result = tokio::select! {
-        r = futures_util::FutureExt::catch_unwind(work) => match r {
-            Ok(r) => r,
-            Err(panic) => {
-                let what = panic
-                    .downcast_ref::<&str>()
-                    .map(ToString::to_string)
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_default();
-                Err(anyhow::anyhow!("the job panicked: {what}"))
+    // The daemon runs the slot in a worker process; `run --once` runs it here.
+    let worker = std::sync::atomic::AtomicU32::new(0);
+    let work = async {
+        if shared.use_workers {
+            super::worker::execute(shared, rt, job, slot, &worker).await
+        } else {
+            let here =
+                std::panic::AssertUnwindSafe(run_here(shared, rt, job, slot, shared.clock.now()));
+            match futures_util::FutureExt::catch_unwind(here).await {
+                Ok(r) => r,
+                Err(panic) => Err(anyhow::anyhow!("the job panicked: {}", panic_text(&panic))),
             }
-        },
+        }
+    };
+    let result = tokio::select! {
+        r = work => r,
         Ok(why) = lost_rx => Err(anyhow::anyhow!("cancelled: {why}")),
     };
     let secs = started.elapsed().as_secs_f64();
@@ -337,12 +340,18 @@ async fn run_slot(shared: &Arc<Shared>, rt: &Arc<Runtime>, job: &Job, slot: Date
             crate::mask::mask_text(&format!("{e:#}")),
         ),
     };
+    // `worker=` names the worker process (absent when the slot ran in this one).
+    let worker = match worker.load(std::sync::atomic::Ordering::SeqCst) {
+        0 => "-".to_string(),
+        pid => pid.to_string(),
+    };
+    let worker = worker.as_str();
     match outcome {
         JobOutcome::Ok => {
-            tracing::info!(job = %job.name, slot = %slot_id(slot), "done in {secs:.1} s: {detail}");
+            tracing::info!(job = %job.name, slot = %slot_id(slot), worker, "done in {secs:.1} s: {detail}");
         }
         JobOutcome::Failed => {
-            tracing::error!(job = %job.name, slot = %slot_id(slot), "failed after {secs:.1} s: {detail}");
+            tracing::error!(job = %job.name, slot = %slot_id(slot), worker, "failed after {secs:.1} s: {detail}");
         }
     }
     shared
@@ -464,9 +473,19 @@ impl Drop for InFlight<'_> {
     }
 }
 
-/// What a job does. `Ok` carries a one-line summary; `Err` is a failed run (its slot is
-/// finished all the same: the next slot tries again).
-async fn execute(
+/// What a panic carried, when it was a message.
+pub(super) fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(ToString::to_string)
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_default()
+}
+
+/// What a job does, in this process (a worker's, or `run --once`'s). `Ok` carries a one-line
+/// summary; `Err` is a failed run (its slot is finished all the same: the next slot tries
+/// again).
+pub(super) async fn run_here(
     shared: &Shared,
     rt: &Runtime,
     job: &Job,

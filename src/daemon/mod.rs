@@ -20,6 +20,7 @@ mod http;
 mod jobs;
 mod metrics;
 pub mod systemd;
+pub mod worker;
 
 use std::collections::{BTreeMap, HashSet};
 use std::process::ExitCode;
@@ -67,6 +68,12 @@ pub struct Shared {
     /// Jobs that touch the data run one at a time, and so do those that send.
     data_lane: tokio::sync::Mutex<()>,
     message_lane: tokio::sync::Mutex<()>,
+    /// Whether slots run in worker processes (the daemon) or here (`run --once`, a worker).
+    use_workers: bool,
+    /// The log filter the daemon was started with, for its workers.
+    log_filter: String,
+    /// The pids of the workers under way.
+    workers: Mutex<HashSet<u32>>,
 }
 
 /// What `/healthz` says.
@@ -86,6 +93,27 @@ const TICK: Duration = Duration::from_secs(15);
 const STALLED_AFTER: Duration = Duration::from_secs(120);
 
 impl Shared {
+    fn new(rt: Arc<Runtime>, clock: Clock, log_filter: String) -> Shared {
+        Shared {
+            current: RwLock::new(rt),
+            clock,
+            owner: crate::notify::dispatch::owner_name(),
+            metrics: metrics::Metrics::default(),
+            notifier: systemd::Notifier::from_env(),
+            stop: Arc::new(AtomicBool::new(false)),
+            heartbeat: AtomicI64::new(Utc::now().timestamp_millis()),
+            beat_mono: AtomicI64::new(0),
+            started: std::time::Instant::now(),
+            busy: Mutex::new(HashSet::new()),
+            in_flight: Mutex::new(BTreeMap::new()),
+            data_lane: tokio::sync::Mutex::new(()),
+            message_lane: tokio::sync::Mutex::new(()),
+            use_workers: false,
+            log_filter,
+            workers: Mutex::new(HashSet::new()),
+        }
+    }
+
     pub fn runtime(&self) -> Arc<Runtime> {
         self.current
             .read()
@@ -170,6 +198,9 @@ impl Shared {
     }
 }
 
+/// Set by the re-execution below to the variables it added.
+const REEXEC_MARK: &str = "LIANDONG_REEXECUTED";
+
 /// mimalloc (the global allocator) commits whole arenas up front and keeps freed pages for a
 /// while: right for the batch commands' speed, wasteful for a daemon that idles between jobs
 /// (about 40 MB of a 75 MB idle footprint on the sample county). Before anything else, `run`
@@ -180,7 +211,7 @@ pub fn lean_allocator_or_reexec() {
         ("MIMALLOC_ARENA_EAGER_COMMIT", "0"),
         ("MIMALLOC_PURGE_DELAY", "0"),
     ];
-    if std::env::var_os("LIANDONG_REEXECUTED").is_some()
+    if std::env::var_os(REEXEC_MARK).is_some()
         || VARS.iter().all(|(k, _)| std::env::var_os(k).is_some())
     {
         return;
@@ -189,13 +220,16 @@ pub fn lean_allocator_or_reexec() {
         return;
     };
     let mut cmd = std::process::Command::new(exe);
-    cmd.args(std::env::args_os().skip(1))
-        .env("LIANDONG_REEXECUTED", "1");
+    let mut added = Vec::new();
     for (k, v) in VARS {
         if std::env::var_os(k).is_none() {
             cmd.env(k, v);
+            added.push(k);
         }
     }
+    // The mark lists what was added, so that the workers can drop exactly that.
+    cmd.args(std::env::args_os().skip(1))
+        .env(REEXEC_MARK, added.join(","));
     // Only returns when the exec failed: then run as we are.
     let err = std::os::unix::process::CommandExt::exec(&mut cmd);
     eprintln!("liandong: cannot re-execute with a lean allocator ({err}); running as is");
@@ -229,6 +263,7 @@ pub async fn run(
     opts: LoadOptions,
     once: bool,
     as_of: Option<DateTime<Utc>>,
+    log_filter: &str,
 ) -> anyhow::Result<ExitCode> {
     // A replay starts the daemon's clock at `as_of` and lets it run on.
     let clock = as_of.map_or(Clock::Wall, |t| Clock::Offset(t - Utc::now()));
@@ -256,25 +291,12 @@ pub async fn run(
         cfg,
         store,
     });
-    let shared = Arc::new(Shared {
-        current: RwLock::new(rt.clone()),
-        clock,
-        owner: crate::notify::dispatch::owner_name(),
-        metrics: metrics::Metrics::default(),
-        notifier: systemd::Notifier::from_env(),
-        stop: Arc::new(AtomicBool::new(false)),
-        heartbeat: AtomicI64::new(Utc::now().timestamp_millis()),
-        beat_mono: AtomicI64::new(0),
-        started: std::time::Instant::now(),
-        busy: Mutex::new(HashSet::new()),
-        in_flight: Mutex::new(BTreeMap::new()),
-        data_lane: tokio::sync::Mutex::new(()),
-        message_lane: tokio::sync::Mutex::new(()),
-    });
+    let mut shared = Shared::new(rt, clock, log_filter.to_string());
     if once {
-        return jobs::once(&shared).await;
+        return jobs::once(&Arc::new(shared)).await;
     }
-    serve(shared, &opts, &listen).await
+    shared.use_workers = true;
+    serve(Arc::new(shared), &opts, &listen).await
 }
 
 async fn serve(shared: Arc<Shared>, opts: &LoadOptions, listen: &str) -> anyhow::Result<ExitCode> {
@@ -352,6 +374,7 @@ async fn serve(shared: Arc<Shared>, opts: &LoadOptions, listen: &str) -> anyhow:
     };
 
     shared.stop.store(true, Ordering::SeqCst);
+    worker::terminate_all(&shared);
     let grace = Duration::from_secs(shared.runtime().cfg.run.stop_timeout_secs);
     let running = shared
         .busy

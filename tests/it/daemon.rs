@@ -262,6 +262,29 @@ fn the_daemon_signals_systemd_runs_its_jobs_reloads_safely_and_stops_cleanly() {
                     .any(|m| m.to.contains("fjld@example.gov.cn") && m.subject.contains("周报"))
         },
     );
+    // Each slot ran in a worker process of its own (`worker=` on its journal line), not in
+    // the daemon: what a job allocates leaves with its worker.
+    let daemon_pid = d.child.id().to_string();
+    let workers: Vec<String> = d
+        .log()
+        .lines()
+        .filter(|l| l.contains(" done in "))
+        .filter_map(|l| {
+            l.split_whitespace()
+                .find_map(|w| w.strip_prefix("worker=").map(str::to_string))
+        })
+        .collect();
+    assert!(
+        workers.len() >= 3 && workers.iter().all(|w| w != "-" && *w != daemon_pid),
+        "slots in worker processes (daemon {daemon_pid}): {workers:?}\n{}",
+        d.log()
+    );
+    let distinct: std::collections::HashSet<&String> = workers.iter().collect();
+    assert_eq!(
+        distinct.len(),
+        workers.len(),
+        "one worker per slot: {workers:?}"
+    );
     let (status, body) = d.get("/healthz").expect("/healthz answers");
     assert_eq!(status, 200, "{body}");
     let health: serde_json::Value = serde_json::from_str(&body).unwrap();
