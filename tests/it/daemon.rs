@@ -640,3 +640,96 @@ fn the_administrator_hears_once_of_a_silent_source_and_of_a_year_without_holiday
     );
     assert_no_duplicates(&smtp.messages());
 }
+
+/// The worker's side of the protocol (`liandong job`, which the daemon starts for each slot):
+/// the configuration comes on standard input — no file is named, and the file in the folder is
+/// not read — the clock offset may be negative (a replay), and the answer is one JSON line with
+/// an exit code that says the same.
+#[test]
+fn a_worker_runs_one_job_on_the_configuration_it_is_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let sample = std::fs::read_to_string(repo().join("config/liandong.toml")).unwrap();
+    let text = sample.replace(
+        "path = \"config/sample",
+        &format!("path = \"{}/config/sample", repo().display()),
+    );
+    // A broken file where a configuration would be looked for: a worker must not read it.
+    common::write(dir.path(), "config/liandong.toml", "[store]\nurl = 12\n");
+    let slot = "2025-12-31T02:00:00Z";
+    let offset = chrono::DateTime::parse_from_rfc3339(slot)
+        .unwrap()
+        .timestamp_millis()
+        - chrono::Utc::now().timestamp_millis();
+    let run = |job: &str, config: &str| -> (Option<i32>, serde_json::Value, String) {
+        let mut child = common::bin()
+            .args([
+                "job",
+                job,
+                "--slot",
+                slot,
+                "--clock-offset-ms",
+                &offset.to_string(),
+            ])
+            .current_dir(dir.path())
+            .env_remove("LIANDONG_CONFIG")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        {
+            use std::io::Write as _;
+            let mut stdin = child.stdin.take().unwrap();
+            stdin.write_all(config.as_bytes()).unwrap();
+        }
+        let out = child.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        let lines: Vec<&str> = stdout.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert_eq!(
+            lines.len(),
+            1,
+            "one line on stdout: {stdout:?}\nstderr:\n{stderr}"
+        );
+        let v: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+        (out.status.code(), v, stderr)
+    };
+
+    let (code, v, log) = run("sync:scjg-cases", &text);
+    assert_eq!(code, Some(0), "{v}\n{log}");
+    assert_eq!(v["ok"], true);
+    let detail = v["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("inserted") && !detail.starts_with("0 seen"),
+        "{detail}"
+    );
+
+    // The evaluation sees the synced cases as of the slot's day (the clock went back ~a year).
+    let (code, v, log) = run("evaluate", &text);
+    assert_eq!(code, Some(0), "{v}\n{log}");
+    let detail = v["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("pass over") && !detail.contains(": 0 new"),
+        "{detail}"
+    );
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let overdue = rt.block_on(async {
+        let url = format!("sqlite://{}/var/liandong.db", dir.path().display());
+        let s = common::open(&url).await;
+        s.findings(&Default::default()).await.unwrap()
+    });
+    assert!(!overdue.is_empty(), "findings written by the worker");
+
+    let (code, v, _) = run("no-such-job", &text);
+    assert_eq!(code, Some(1));
+    assert_eq!(v["ok"], false);
+    assert!(
+        v["detail"].as_str().unwrap().contains("no job no-such-job"),
+        "{v}"
+    );
+
+    let (code, v, _) = run("evaluate", "[store]\nurl = 12\n");
+    assert_eq!(code, Some(1));
+    assert_eq!(v["ok"], false);
+    assert!(v["detail"].as_str().unwrap().contains("store.url"), "{v}");
+}
