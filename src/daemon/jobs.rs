@@ -348,10 +348,10 @@ async fn run_slot(shared: &Arc<Shared>, rt: &Arc<Runtime>, job: &Job, slot: Date
     let worker = worker.as_str();
     match outcome {
         JobOutcome::Ok => {
-            tracing::info!(job = %job.name, slot = %slot_id(slot), worker, "done in {secs:.1} s: {detail}");
+            tracing::info!(job = %job.name, slot = %slot_id(slot), worker = %worker, "done in {secs:.1} s: {detail}");
         }
         JobOutcome::Failed => {
-            tracing::error!(job = %job.name, slot = %slot_id(slot), worker, "failed after {secs:.1} s: {detail}");
+            tracing::error!(job = %job.name, slot = %slot_id(slot), worker = %worker, "failed after {secs:.1} s: {detail}");
         }
     }
     shared
