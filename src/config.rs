@@ -832,7 +832,13 @@ impl Config {
             }
         }
         apply_env(&mut merged, &opts.env, &mut problems);
-        let snapshot = toml::to_string(&merged).unwrap_or_default();
+        let snapshot = toml::to_string(&merged).unwrap_or_else(|e| {
+            problems.push(problem(
+                "",
+                format!("the merged configuration cannot be written back as TOML: {e}"),
+            ));
+            String::new()
+        });
         let (mut cfg, index) = from_table(merged, &mut problems);
         cfg.files = files;
         cfg.snapshot = Snapshot(snapshot);

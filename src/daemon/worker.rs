@@ -233,6 +233,10 @@ async fn work(
         .read_to_string(&mut text)
         .await
         .map_err(|e| anyhow::anyhow!("cannot read the configuration from standard input: {e}"))?;
+    // An empty input would be the embedded defaults: never what the daemon meant.
+    if text.trim().is_empty() {
+        anyhow::bail!("no configuration on standard input");
+    }
     let cfg = Config::from_toml_str(&text)
         .map_err(|e| anyhow::anyhow!("{}", format!("{e}").trim_end().replace('\n', " ")))?;
     let all = jobs::jobs(&cfg)?;

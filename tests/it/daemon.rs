@@ -731,6 +731,11 @@ fn a_worker_runs_one_job_on_the_configuration_it_is_given() {
         "{v}"
     );
 
+    // Nothing on stdin is not the embedded defaults (another store): it is an error.
+    let (code, v, _) = run("evaluate", "");
+    assert_eq!(code, Some(1));
+    assert!(v["detail"].as_str().unwrap().contains("no configuration"), "{v}");
+
     let (code, v, _) = run("evaluate", "[store]\nurl = 12\n");
     assert_eq!(code, Some(1));
     assert_eq!(v["ok"], false);
