@@ -729,8 +729,9 @@ pub struct Config {
     pub calendar_overlays: Vec<(String, String)>,
     /// The files that were read, in order (for `check-config` and logs).
     pub files: Vec<PathBuf>,
-    /// The layers merged into one TOML document: what the daemon hands its job workers so that
-    /// they run on the configuration it loaded, not on whatever the files say now.
+    /// The layers merged into one TOML document, without `[calendar]` (whose overlays travel
+    /// as read, in `calendar_overlays`): what the daemon hands its job workers so that they run
+    /// on the configuration it loaded, not on whatever the files say now.
     pub snapshot: Snapshot,
 }
 
@@ -740,6 +741,18 @@ pub struct Config {
 pub struct Snapshot(String);
 
 impl Snapshot {
+    fn of(table: &Table, problems: &mut Vec<Problem>) -> Snapshot {
+        let mut t = table.clone();
+        t.remove("calendar");
+        Snapshot(toml::to_string(&t).unwrap_or_else(|e| {
+            problems.push(problem(
+                "",
+                format!("the merged configuration cannot be written back as TOML: {e}"),
+            ));
+            String::new()
+        }))
+    }
+
     pub fn text(&self) -> &str {
         &self.0
     }
@@ -832,16 +845,10 @@ impl Config {
             }
         }
         apply_env(&mut merged, &opts.env, &mut problems);
-        let snapshot = toml::to_string(&merged).unwrap_or_else(|e| {
-            problems.push(problem(
-                "",
-                format!("the merged configuration cannot be written back as TOML: {e}"),
-            ));
-            String::new()
-        });
+        let snapshot = Snapshot::of(&merged, &mut problems);
         let (mut cfg, index) = from_table(merged, &mut problems);
         cfg.files = files;
-        cfg.snapshot = Snapshot(snapshot);
+        cfg.snapshot = snapshot;
         validate(&cfg, &index, &mut problems);
         if problems.is_empty() {
             Ok(cfg)
@@ -861,8 +868,9 @@ impl Config {
                 });
             }
         };
+        let snapshot = Snapshot::of(&table, &mut problems);
         let (mut cfg, index) = from_table(table, &mut problems);
-        cfg.snapshot = Snapshot(text.to_string());
+        cfg.snapshot = snapshot;
         validate(&cfg, &index, &mut problems);
         if problems.is_empty() {
             Ok(cfg)

@@ -303,6 +303,11 @@ async fn run_slot(shared: &Arc<Shared>, rt: &Arc<Runtime>, job: &Job, slot: Date
             return Ran::NotRun(format!("cannot claim the slot: {e}"), true);
         }
     }
+    if shared.stop.load(std::sync::atomic::Ordering::SeqCst) {
+        // The shutdown began while the claim was made: the slot stays listed in flight, and
+        // the shutdown releases it for the next start.
+        return Ran::NotRun("stopping".into(), false);
+    }
     let (lost_tx, lost_rx) = tokio::sync::oneshot::channel::<String>();
     let _renew = AbortOnDrop(tokio::spawn(renew(
         rt.store.clone(),
@@ -333,6 +338,14 @@ async fn run_slot(shared: &Arc<Shared>, rt: &Arc<Runtime>, job: &Job, slot: Date
         Ok(why) = lost_rx => Err(anyhow::anyhow!("cancelled: {why}")),
     };
     let secs = started.elapsed().as_secs_f64();
+    if let Err(e) = &result
+        && let Some(cut) = e.downcast_ref::<super::worker::CutShort>()
+    {
+        // Not a failure of the job: the slot stays listed in flight and the shutdown
+        // releases it, so the next start runs it.
+        tracing::warn!(job = %job.name, slot = %slot_id(slot), "{cut} after {secs:.1} s");
+        return Ran::NotRun(cut.to_string(), false);
+    }
     let (outcome, detail) = match &result {
         Ok(d) => (JobOutcome::Ok, d.clone()),
         Err(e) => (

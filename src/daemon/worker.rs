@@ -7,12 +7,14 @@
 //! crashes its process cannot take the scheduler with it.
 //!
 //! The protocol: arguments name the job, its slot and the daemon's clock (an offset under
-//! `run --as-of`); standard input carries the merged configuration as TOML (what the daemon
-//! loaded and checked, so an edited file takes effect only at a reload); standard error is the
-//! daemon's (the journal); standard output carries one JSON line, `{"ok": bool, "detail": …}`.
-//! The worker exits 0 when the job succeeded and 1 when it failed. SIGTERM asks it to stop
-//! claiming messages and finish what it has; a lost lease or the end of the shutdown's grace
-//! kills it.
+//! `run --as-of`); standard input carries one JSON object, `{"config": TOML, "calendar":
+//! [[origin, text], …]}` — the merged configuration and the holiday overlays as the daemon
+//! loaded and checked them, so an edited file takes effect only at a reload; standard error is
+//! the daemon's (the journal); standard output carries one JSON line, `{"ok": bool, "detail":
+//! …}`. The worker exits 0 when the job succeeded and 1 when it failed. SIGTERM asks it to
+//! stop claiming messages and finish what it has; a lost lease or the end of the shutdown's
+//! grace kills it, and so does the daemon's death (the parent-death signal is SIGKILL: nobody
+//! renews the slot's lease any more).
 
 use std::process::{ExitCode, Stdio};
 use std::sync::Arc;
@@ -26,6 +28,23 @@ use tokio::signal::unix::{SignalKind, signal};
 use super::{Runtime, Shared, jobs};
 use crate::config::Config;
 use crate::notify::dispatch::Clock;
+
+/// What the daemon writes to a worker's standard input.
+#[derive(Debug, Serialize, Deserialize)]
+struct Input {
+    config: String,
+    calendar: Vec<(String, String)>,
+}
+
+/// A worker that a signal ended while the daemon was stopping: its slot is released for the
+/// next start, not recorded as failed.
+#[derive(Debug, thiserror::Error)]
+#[error("cut short by the shutdown ({0})")]
+pub struct CutShort(String);
+
+/// Set in a worker's environment: the daemon's pid (a worker whose parent is another process
+/// has lost its daemon and stops).
+const DAEMON_PID: &str = "LIANDONG_DAEMON_PID";
 
 /// The worker's one line on standard output.
 #[derive(Debug, Serialize, Deserialize)]
@@ -52,8 +71,14 @@ pub async fn execute(
     slot: DateTime<Utc>,
     pid: &std::sync::atomic::AtomicU32,
 ) -> anyhow::Result<String> {
-    let exe = std::env::current_exe()
-        .map_err(|e| anyhow::anyhow!("cannot find the executable to start a worker: {e}"))?;
+    // The running executable itself, even after an upgrade replaced the file on disk (a new
+    // binary under an old daemon could migrate the store beneath it).
+    let exe = if std::path::Path::new("/proc/self/exe").exists() {
+        std::path::PathBuf::from("/proc/self/exe")
+    } else {
+        std::env::current_exe()
+            .map_err(|e| anyhow::anyhow!("cannot find the executable to start a worker: {e}"))?
+    };
     let offset_ms = match shared.clock {
         Clock::Wall => 0,
         Clock::Offset(d) => d.num_milliseconds(),
@@ -75,6 +100,14 @@ pub async fn execute(
     for var in NOT_INHERITED {
         cmd.env_remove(var);
     }
+    // `LIANDONG__…` overrides are in the configuration already; a password among them need
+    // not be in another process's environment.
+    for (var, _) in std::env::vars_os() {
+        if var.to_string_lossy().starts_with("LIANDONG__") {
+            cmd.env_remove(var);
+        }
+    }
+    cmd.env(DAEMON_PID, std::process::id().to_string());
     // The daemon's lean allocator settings (see `lean_allocator_or_reexec`) are for idling;
     // a worker runs flat out and exits, so it gets the defaults back.
     if let Some(added) = std::env::var_os(super::REEXEC_MARK) {
@@ -89,9 +122,13 @@ pub async fn execute(
     let id = child.id();
     pid.store(id.unwrap_or(0), Ordering::SeqCst);
     let _registered = id.map(|p| Registered::new(shared, p));
+    let input = serde_json::to_string(&Input {
+        config: rt.cfg.snapshot.text().to_string(),
+        calendar: rt.cfg.calendar_overlays.clone(),
+    })?;
     if let Some(mut stdin) = child.stdin.take() {
         // A worker that died before reading its configuration is reported by its exit below.
-        let _ = stdin.write_all(rt.cfg.snapshot.text().as_bytes()).await;
+        let _ = stdin.write_all(input.as_bytes()).await;
         drop(stdin);
     }
     let mut out = String::new();
@@ -110,8 +147,18 @@ pub async fn execute(
         .rev()
         .find(|l| !l.trim().is_empty())
         .and_then(|l| serde_json::from_str::<Outcome>(l).ok());
+    if outcome.is_none()
+        && std::os::unix::process::ExitStatusExt::signal(&status).is_some()
+        && shared.stop.load(Ordering::SeqCst)
+    {
+        return Err(CutShort(status.to_string()).into());
+    }
     match outcome {
         Some(o) if o.ok && status.success() => Ok(o.detail),
+        Some(o) if o.ok => Err(anyhow::anyhow!(
+            "the worker reported success ({}) but ended with {status}",
+            o.detail
+        )),
         Some(o) => Err(anyhow::anyhow!("{}", o.detail)),
         None => Err(anyhow::anyhow!(
             "the worker process (pid {}) ended with {status} without a result",
@@ -128,11 +175,16 @@ struct Registered<'a> {
 
 impl<'a> Registered<'a> {
     fn new(shared: &'a Shared, pid: u32) -> Registered<'a> {
-        shared
+        let mut workers = shared
             .workers
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(pid);
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        workers.insert(pid);
+        // A worker started while the shutdown passed SIGTERM on missed it: it gets it now
+        // (the shutdown sets `stop` before it reads this list, under the same lock).
+        if shared.stop.load(Ordering::SeqCst) {
+            terminate(pid);
+        }
         Registered { shared, pid }
     }
 }
@@ -150,20 +202,21 @@ impl Drop for Registered<'_> {
 /// Passes SIGTERM on to the workers under way (under systemd they get it from the service's
 /// stop as well; a second one changes nothing).
 pub fn terminate_all(shared: &Shared) {
-    use rustix::process::{Pid, Signal, kill_process};
-    let pids: Vec<u32> = shared
+    let workers = shared
         .workers
         .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .iter()
-        .copied()
-        .collect();
-    for pid in pids {
-        if let Some(p) = i32::try_from(pid).ok().and_then(Pid::from_raw)
-            && let Err(e) = kill_process(p, Signal::TERM)
-        {
-            tracing::debug!("cannot pass SIGTERM to worker {pid}: {e}");
-        }
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    for &pid in workers.iter() {
+        terminate(pid);
+    }
+}
+
+fn terminate(pid: u32) {
+    use rustix::process::{Pid, Signal, kill_process};
+    if let Some(p) = i32::try_from(pid).ok().and_then(Pid::from_raw)
+        && let Err(e) = kill_process(p, Signal::TERM)
+    {
+        tracing::debug!("cannot pass SIGTERM to worker {pid}: {e}");
     }
 }
 
@@ -190,11 +243,18 @@ pub async fn main(name: &str, slot: DateTime<Utc>, clock_offset_ms: i64) -> Exit
         flag.store(true, Ordering::SeqCst);
     });
     if let Err(e) =
-        rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::TERM))
+        rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
     {
         tracing::warn!("cannot ask to be stopped with the daemon: {e}");
     }
-    if rustix::process::getppid().is_none_or(|p| p.is_init()) {
+    // The daemon may have died before that: then this process has another parent already.
+    let daemon = std::env::var(DAEMON_PID)
+        .ok()
+        .and_then(|p| p.parse::<i32>().ok());
+    let parent = rustix::process::getppid().map(|p| p.as_raw_nonzero().get());
+    if let Some(d) = daemon
+        && parent != Some(d)
+    {
         return finish(Err(anyhow::anyhow!(
             "the daemon that started this worker is gone"
         )));
@@ -233,12 +293,17 @@ async fn work(
         .read_to_string(&mut text)
         .await
         .map_err(|e| anyhow::anyhow!("cannot read the configuration from standard input: {e}"))?;
-    // An empty input would be the embedded defaults: never what the daemon meant.
+    // Nothing, or anything but the daemon's object, is refused (an empty configuration would
+    // be the embedded defaults: another store).
     if text.trim().is_empty() {
         anyhow::bail!("no configuration on standard input");
     }
-    let cfg = Config::from_toml_str(&text)
+    let input: Input = serde_json::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("standard input is not the daemon's configuration: {e}"))?;
+    let mut cfg = Config::from_toml_str(&input.config)
         .map_err(|e| anyhow::anyhow!("{}", format!("{e}").trim_end().replace('\n', " ")))?;
+    // The holiday overlays as the daemon read them (their files are not read again).
+    cfg.calendar_overlays = input.calendar;
     let all = jobs::jobs(&cfg)?;
     let Some(job) = all.into_iter().find(|j| j.name == name) else {
         anyhow::bail!("no job {name} in the configuration");

@@ -645,9 +645,9 @@ fn the_administrator_hears_once_of_a_silent_source_and_of_a_year_without_holiday
 }
 
 /// The worker's side of the protocol (`liandong job`, which the daemon starts for each slot):
-/// the configuration comes on standard input — no file is named, and the file in the folder is
-/// not read — the clock offset may be negative (a replay), and the answer is one JSON line with
-/// an exit code that says the same.
+/// the configuration and holiday overlays come on standard input — no file is named, and the
+/// file in the folder is not read — the clock offset may be negative (a replay), and the answer
+/// is one JSON line with an exit code that says the same.
 #[test]
 fn a_worker_runs_one_job_on_the_configuration_it_is_given() {
     let dir = tempfile::tempdir().unwrap();
@@ -663,6 +663,8 @@ fn a_worker_runs_one_job_on_the_configuration_it_is_given() {
         .unwrap()
         .timestamp_millis()
         - chrono::Utc::now().timestamp_millis();
+    // What the daemon writes to a worker: the configuration and the holiday overlays it read.
+    let input = |config: &str| serde_json::json!({"config": config, "calendar": []}).to_string();
     let run = |job: &str, config: &str| -> (Option<i32>, serde_json::Value, String) {
         let mut child = common::bin()
             .args([
@@ -698,7 +700,7 @@ fn a_worker_runs_one_job_on_the_configuration_it_is_given() {
         (out.status.code(), v, stderr)
     };
 
-    let (code, v, log) = run("sync:scjg-cases", &text);
+    let (code, v, log) = run("sync:scjg-cases", &input(&text));
     assert_eq!(code, Some(0), "{v}\n{log}");
     assert_eq!(v["ok"], true);
     let detail = v["detail"].as_str().unwrap();
@@ -708,7 +710,7 @@ fn a_worker_runs_one_job_on_the_configuration_it_is_given() {
     );
 
     // The evaluation sees the synced cases as of the slot's day (the clock went back ~a year).
-    let (code, v, log) = run("evaluate", &text);
+    let (code, v, log) = run("evaluate", &input(&text));
     assert_eq!(code, Some(0), "{v}\n{log}");
     let detail = v["detail"].as_str().unwrap();
     assert!(
@@ -723,7 +725,7 @@ fn a_worker_runs_one_job_on_the_configuration_it_is_given() {
     });
     assert!(!overdue.is_empty(), "findings written by the worker");
 
-    let (code, v, _) = run("no-such-job", &text);
+    let (code, v, _) = run("no-such-job", &input(&text));
     assert_eq!(code, Some(1));
     assert_eq!(v["ok"], false);
     assert!(
@@ -734,9 +736,35 @@ fn a_worker_runs_one_job_on_the_configuration_it_is_given() {
     // Nothing on stdin is not the embedded defaults (another store): it is an error.
     let (code, v, _) = run("evaluate", "");
     assert_eq!(code, Some(1));
-    assert!(v["detail"].as_str().unwrap().contains("no configuration"), "{v}");
+    assert!(
+        v["detail"].as_str().unwrap().contains("no configuration"),
+        "{v}"
+    );
 
+    // Not the daemon's object at all.
     let (code, v, _) = run("evaluate", "[store]\nurl = 12\n");
+    assert_eq!(code, Some(1));
+    assert!(
+        v["detail"]
+            .as_str()
+            .unwrap()
+            .contains("not the daemon's configuration"),
+        "{v}"
+    );
+
+    // The holiday overlays travel as the daemon read them: a broken one fails the job (the
+    // worker does not read calendar files itself).
+    let broken =
+        serde_json::json!({"config": text, "calendar": [["calendar", "[[broken"]]}).to_string();
+    let (code, v, _) = run("evaluate", &broken);
+    assert_eq!(code, Some(1), "{v}");
+    assert!(v["detail"].as_str().unwrap().contains("calendar"), "{v}");
+
+    // An empty configuration is the embedded defaults (a daemon started without a file).
+    let (code, v, log) = run("evaluate", &input(""));
+    assert_eq!(code, Some(0), "{v}\n{log}");
+
+    let (code, v, _) = run("evaluate", &input("[store]\nurl = 12\n"));
     assert_eq!(code, Some(1));
     assert_eq!(v["ok"], false);
     assert!(v["detail"].as_str().unwrap().contains("store.url"), "{v}");
