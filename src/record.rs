@@ -109,8 +109,8 @@ async fn put(
     now: DateTime<Utc>,
 ) -> Result<RowCounts, RecordError> {
     let mut import = store.begin_import(&format!("record:{by}"), now).await?;
-    let counts = import.put(vec![record.clone()]).await?;
-    import.commit(None).await?;
+    let mut counts = import.put(vec![record.clone()]).await?;
+    import.commit(None).await?.apply(&mut counts);
     Ok(counts)
 }
 

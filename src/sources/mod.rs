@@ -162,7 +162,8 @@ impl Writer {
     /// Writes what is pending and commits it with the cursor; returns the counts.
     pub async fn commit(mut self, cursor: Option<String>) -> StoreResult<RowCounts> {
         self.flush().await?;
-        self.import.commit(cursor).await?;
+        let folded = self.import.commit(cursor).await?;
+        folded.apply(&mut self.counts);
         Ok(self.counts)
     }
 }

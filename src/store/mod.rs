@@ -389,7 +389,29 @@ pub trait Import: Send {
     async fn put(&mut self, records: Vec<Record>) -> StoreResult<RowCounts>;
     async fn quarantine(&mut self, items: Vec<QuarantineItem>) -> StoreResult<()>;
     /// Commits the rows and, when given, the source's new cursor in the same transaction.
-    async fn commit(self: Box<Self>, cursor: Option<String>) -> StoreResult<()>;
+    /// Returns what the commit folded: rows `put` counted as inserted that turned out to repeat
+    /// an earlier row's key (a first load builds its unique key only now).
+    async fn commit(self: Box<Self>, cursor: Option<String>) -> StoreResult<Folded>;
+}
+
+/// Rows of a first load that repeated an earlier row's (unit, case key) in the same import,
+/// found when the unique key was built at commit: each was applied to the earlier row as an
+/// update (with a history entry) or found unchanged, as a later batch's row would have been.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Folded {
+    pub updated: u64,
+    pub unchanged: u64,
+}
+
+impl Folded {
+    /// Moves the folded rows from `inserted` to `updated` / `unchanged`.
+    pub fn apply(self, counts: &mut RowCounts) {
+        counts.inserted = counts
+            .inserted
+            .saturating_sub(self.updated + self.unchanged);
+        counts.updated += self.updated;
+        counts.unchanged += self.unchanged;
+    }
 }
 
 #[async_trait]

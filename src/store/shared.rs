@@ -11,7 +11,7 @@ use crate::domain::case_no::CaseNo;
 use crate::records::{Feed, FieldKind, Record, Value, diff};
 use crate::store::{
     EvaluatedFinding, Evaluation, EvaluationState, Selection, FindingChanges, FindingFilter, FindingTransition, StoredFinding,
-    HistoryEntry, Import, QuarantineEntry, QuarantineItem, RowCounts, SourceState, Store, StoreError,
+    Folded, HistoryEntry, Import, QuarantineEntry, QuarantineItem, RowCounts, SourceState, Store, StoreError,
     StoreResult, StoredRecord,
 };
 
@@ -140,8 +140,12 @@ pub(super) struct ImportTx {
     at: DateTime<Utc>,
     /// Feeds whose table this import has looked at for a first load.
     checked: Vec<Feed>,
-    /// Secondary indexes dropped for a first load, as their CREATE statements, rebuilt at commit.
-    deferred: Vec<String>,
+    /// Indexes dropped for a first load, as their table's feed and CREATE statement, rebuilt at
+    /// commit.
+    deferred: Vec<(Feed, String)>,
+    /// Feeds whose unique (unit, case key) index is among `deferred`: their rows are inserted
+    /// without a conflict check, and a key listed twice is folded at commit.
+    unique_deferred: Vec<Feed>,
     /// The store revision this import stamps on the rows it writes.
     rev: i64,
     /// The last batch was all new rows (a first load): try inserting before comparing.
@@ -149,10 +153,12 @@ pub(super) struct ImportTx {
 }
 
 impl ImportTx {
-    /// When `feed`'s table is empty (a first load), drops its secondary indexes for the length of
-    /// this import and keeps their definitions to rebuild them at commit: building an index once
-    /// from sorted rows costs a fraction of keeping it up to date row by row. The unique key that
-    /// the upsert needs stays. A rolled-back import rolls the drop back too.
+    /// When `feed`'s table is empty (a first load), drops its indexes for the length of this
+    /// import and keeps their definitions to rebuild them at commit: building an index once from
+    /// sorted rows costs a fraction of keeping it up to date row by row. A unique key declared as
+    /// a named index (SQLite's cases) goes too: until commit this import only inserts, and
+    /// `build_unique` folds a key that came twice into its first row before building the key. A constraint's own
+    /// index cannot be dropped and stays. A rolled-back import rolls the drop back too.
     async fn defer_indexes_of_empty(&mut self, feed: Feed) -> StoreResult<()> {
         let table = feed.table();
         let empty: bool = sqlx::query(AssertSqlSafe(format!("SELECT NOT EXISTS (SELECT 1 FROM {table}) AS empty")))
@@ -170,10 +176,79 @@ impl ImportTx {
         .await?;
         for r in rows {
             let (name, sql): (String, String) = (r.try_get("name")?, r.try_get("sql")?);
+            if cheap_to_keep(&sql) {
+                continue;
+            }
             sqlx::query(AssertSqlSafe(format!("DROP INDEX \"{name}\""))).execute(&mut *self.tx).await?;
-            self.deferred.push(sql);
+            if is_unique_index(&sql) {
+                self.unique_deferred.push(feed);
+                // The unique key first: folding repeats reads by it.
+                self.deferred.insert(0, (feed, sql));
+            } else {
+                self.deferred.push((feed, sql));
+            }
         }
         Ok(())
+    }
+
+    /// Builds a first load's deferred unique key on `feed`'s table. When the load listed a key
+    /// twice the build fails; then every later row of a repeated key is applied, in the order
+    /// the rows came, to the first row as an update (with its history entry) or found
+    /// unchanged, and deleted, and the key is built again.
+    async fn build_unique(&mut self, feed: Feed, sql: &str) -> StoreResult<Folded> {
+        match sqlx::query(AssertSqlSafe(sql.to_string())).execute(&mut *self.tx).await {
+            Ok(_) => return Ok(Folded::default()),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {}
+            Err(e) => return Err(e.into()),
+        }
+        let table = feed.table();
+        // A plain index over the key (and the row order) to find each repeat's first row.
+        sqlx::query(AssertSqlSafe(format!("CREATE INDEX fold_repeats ON {table} (unit_id, case_key, id)")))
+            .execute(&mut *self.tx)
+            .await?;
+        let mut folded = Folded::default();
+        let mut after = 0i64;
+        loop {
+            // The next rows, in the order they came, that repeat an earlier row's key.
+            let page = sqlx::query(AssertSqlSafe(format!(
+                "SELECT * FROM {table} AS x WHERE x.id > $1 AND EXISTS (SELECT 1 FROM {table} AS y \
+                 WHERE y.unit_id = x.unit_id AND y.case_key = x.case_key AND y.id < x.id) ORDER BY x.id LIMIT 500"
+            )))
+            .bind(after)
+            .fetch_all(&mut *self.tx)
+            .await?;
+            let Some(last) = page.last() else { break };
+            after = last.try_get("id")?;
+            for row in &page {
+                let later = read_record(feed, row)?;
+                let fp: Vec<u8> = row.try_get("fingerprint")?;
+                let first = sqlx::query(AssertSqlSafe(format!(
+                    "SELECT id, fingerprint FROM {table} WHERE unit_id = $1 AND case_key = $2 ORDER BY id LIMIT 1"
+                )))
+                .bind(&later.record.unit_id)
+                .bind(later.record.case_no.key())
+                .fetch_one(&mut *self.tx)
+                .await?;
+                let (first_id, first_fp): (i64, Vec<u8>) = (first.try_get("id")?, first.try_get("fingerprint")?);
+                if first_fp == fp {
+                    folded.unchanged += 1;
+                } else {
+                    let fp: [u8; 16] = fp
+                        .as_slice()
+                        .try_into()
+                        .map_err(|_| StoreError::Corrupt(format!("{table} row {}: fingerprint of {} bytes", later.id, fp.len())))?;
+                    self.update(feed, first_id, &later.record, fp).await?;
+                    folded.updated += 1;
+                }
+                sqlx::query(AssertSqlSafe(format!("DELETE FROM {table} WHERE id = $1")))
+                    .bind(later.id)
+                    .execute(&mut *self.tx)
+                    .await?;
+            }
+        }
+        sqlx::query("DROP INDEX fold_repeats").execute(&mut *self.tx).await?;
+        sqlx::query(AssertSqlSafe(sql.to_string())).execute(&mut *self.tx).await?;
+        Ok(folded)
     }
 
     /// The rows of `records` that are new (id 0) or changed (their stored id), as positions into
@@ -294,6 +369,12 @@ impl Import for ImportTx {
         }
         counts.unknown_unit = records.iter().filter(|r| !r.unit_known).count() as u64;
         let fps: Vec<[u8; 16]> = records.iter().map(Record::fingerprint).collect();
+        if self.unique_deferred.contains(&feed) {
+            // A first load whose unique key is built at commit: every row goes in as it is.
+            let all: Vec<(&Record, [u8; 16])> = records.iter().zip(fps.iter().copied()).collect();
+            counts.inserted = self.insert(feed, &all, false).await?;
+            return Ok(counts);
+        }
         if self.insert_first {
             // A first load: insert what is new in one pass; only when some keys already existed
             // is the batch compared (new rows then compare equal, so they are not updated).
@@ -358,18 +439,28 @@ impl Import for ImportTx {
         Ok(())
     }
 
-    async fn commit(mut self: Box<Self>, cursor: Option<String>) -> StoreResult<()> {
-        // A first load's secondary indexes, built now in one sorted pass each; the sort spills to
-        // a temporary file rather than memory, so a large table does not swell the process.
+    async fn commit(mut self: Box<Self>, cursor: Option<String>) -> StoreResult<Folded> {
+        // A first load's indexes, built now in one sorted pass each; the sort spills to a
+        // temporary file (the writer's temp_store) rather than memory, so a large table does not
+        // swell the process.
         let deferred = std::mem::take(&mut self.deferred);
+        let mut folded = Folded::default();
         if !deferred.is_empty() {
-            sqlx::query("PRAGMA temp_store = FILE").execute(&mut *self.tx).await?;
             sqlx::query("PRAGMA cache_size = -4000").execute(&mut *self.tx).await?;
-            for sql in deferred {
-                sqlx::query(AssertSqlSafe(sql)).execute(&mut *self.tx).await?;
+            // SQLite sorts the runs of a large index build on helper threads when allowed to.
+            let helpers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(4);
+            sqlx::query(AssertSqlSafe(format!("PRAGMA threads = {helpers}"))).execute(&mut *self.tx).await?;
+            for (feed, sql) in deferred {
+                if is_unique_index(&sql) {
+                    let f = self.build_unique(feed, &sql).await?;
+                    folded.updated += f.updated;
+                    folded.unchanged += f.unchanged;
+                } else {
+                    sqlx::query(AssertSqlSafe(sql)).execute(&mut *self.tx).await?;
+                }
             }
+            sqlx::query("PRAGMA threads = 0").execute(&mut *self.tx).await?;
             sqlx::query(AssertSqlSafe(format!("PRAGMA cache_size = {WRITER_CACHE}"))).execute(&mut *self.tx).await?;
-            sqlx::query("PRAGMA temp_store = MEMORY").execute(&mut *self.tx).await?;
         }
         if let Some(c) = cursor {
             sqlx::query(
@@ -382,8 +473,25 @@ impl Import for ImportTx {
             .await?;
         }
         self.tx.commit().await?;
-        Ok(())
+        Ok(folded)
     }
+}
+
+/// Whether a first load keeps an index up to date row by row rather than building it at commit:
+/// one on the store revision (every row of an import carries the same one, with ascending ids, so
+/// each entry is appended at the end), or a partial one (`WHERE`: it holds the rare rows, such as
+/// those of units that are not configured). Building either would cost a scan of the whole table.
+fn cheap_to_keep(sql: &str) -> bool {
+    let upper = sql.to_ascii_uppercase();
+    upper.contains(" WHERE ") || upper.trim_end().ends_with("(REV)")
+}
+
+/// Whether an index's CREATE statement (as `sqlite_master` keeps it) makes a unique index.
+fn is_unique_index(sql: &str) -> bool {
+    sql.split_whitespace()
+        .take(2)
+        .map(str::to_ascii_uppercase)
+        .eq(["CREATE", "UNIQUE"])
 }
 
 fn read_state(row: &DbRow) -> StoreResult<SourceState> {
@@ -563,7 +671,7 @@ impl Store for Backend {
             .fetch_one(&mut *tx)
             .await?
             .try_get("rev")?;
-        Ok(Box::new(ImportTx { tx, source: source.to_string(), at, checked: Vec::new(), deferred: Vec::new(), rev, insert_first: false }))
+        Ok(Box::new(ImportTx { tx, source: source.to_string(), at, checked: Vec::new(), deferred: Vec::new(), unique_deferred: Vec::new(), rev, insert_first: false }))
     }
 
     async fn finish_run(&self, source: &str, run: &crate::store::RunReport) -> StoreResult<()> {

@@ -94,8 +94,7 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(cfg.busy_timeout_secs))
             .foreign_keys(true)
-            .pragma("cache_size", WRITER_CACHE)
-            .pragma("temp_store", "memory");
+            .pragma("cache_size", WRITER_CACHE);
         if let Some(parent) = Path::new(opts.get_filename()).parent()
             && !parent.as_os_str().is_empty()
             && !parent.exists()
@@ -110,14 +109,22 @@ impl SqliteStore {
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(cfg.busy_timeout_secs.max(1) * 4))
-            .connect_with(opts.clone())
+            // The writer's large sorts (a first load's index builds) spill to a temporary file
+            // instead of growing the process. It is set here, not around the build: SQLite
+            // refuses to change it inside a transaction once the connection has used its
+            // temporary schema (as a migration's ALTER TABLE … RENAME does).
+            .connect_with(opts.clone().pragma("temp_store", "file"))
             .await?;
         let reader = SqlitePoolOptions::new()
             .max_connections(cfg.max_connections.max(1))
             .acquire_timeout(Duration::from_secs(cfg.busy_timeout_secs.max(1)))
             // Readers mostly scan or look up by index: SQLite's default page cache (2 MB) is
             // enough, and five of them at the writer's 16 MB would be most of the memory.
-            .connect_with(opts.read_only(true).pragma("cache_size", "-2000"))
+            .connect_with(
+                opts.read_only(true)
+                    .pragma("cache_size", "-2000")
+                    .pragma("temp_store", "memory"),
+            )
             .await?;
         Ok(SqliteStore { writer, reader })
     }

@@ -4,6 +4,7 @@
 use liandong::config::{Encoding, FeedName};
 use liandong::records::{Feed, Value};
 use liandong::sync::sync;
+use std::str::FromStr;
 
 use crate::common::{self, file_source, write};
 
@@ -403,6 +404,148 @@ async fn a_case_listed_twice_in_one_file_ends_as_its_last_row_with_history() {
     let r = &store.records(Feed::Cases, None).await.unwrap()[0];
     assert_eq!(r.record.get("amount"), &Value::Fen(30_000));
     assert_eq!(store.history(Feed::Cases, r.id).await.unwrap().len(), 1);
+}
+
+/// Migration 14 rebuilds the SQLite cases table to give its (unit, case number) key a name: a
+/// store written by the previous version keeps every row, id and value, and the key still holds.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_cases_table_rebuilt_by_migration_14_keeps_its_rows_and_its_key() {
+    let ts = common::temp_sqlite();
+    let opts = sqlx::sqlite::SqliteConnectOptions::from_str(&ts.url)
+        .unwrap()
+        .create_if_missing(true);
+    let pool = sqlx::SqlitePool::connect_with(opts).await.unwrap();
+    let mut before = sqlx::migrate!("./migrations/sqlite");
+    let older: Vec<_> = before
+        .migrations
+        .iter()
+        .filter(|m| m.version < 14)
+        .cloned()
+        .collect();
+    assert_eq!(older.len(), 13);
+    before.migrations = older.into();
+    before.run(&pool).await.unwrap();
+    for (id, unit, key, amount) in [
+        (7, "scjg", "K1", 100),
+        (9, "scjg", "K2", 200),
+        (12, "zrzy", "K1", 300),
+    ] {
+        sqlx::query(
+            "INSERT INTO cases (id, unit_id, unit_known, case_key, case_no, amount, fingerprint, source, \
+             first_seen_at, changed_at, rev) VALUES ($1, $2, 1, $3, $3, $4, X'00', 'old', \
+             '2025-01-01T00:00:00+00:00', '2025-01-02T00:00:00+00:00', 3)",
+        )
+        .bind(id)
+        .bind(unit)
+        .bind(key)
+        .bind(amount)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    pool.close().await;
+
+    let store = common::open(&ts.url).await; // runs migration 14
+    let rows = store.records(Feed::Cases, None).await.unwrap();
+    let got: Vec<(i64, &str, &str, &Value)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.id,
+                r.record.unit_id.as_str(),
+                r.record.case_no.as_written(),
+                r.record.get("amount"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (7, "scjg", "K1", &Value::Fen(100)),
+            (9, "scjg", "K2", &Value::Fen(200)),
+            (12, "zrzy", "K1", &Value::Fen(300)),
+        ]
+    );
+    assert_eq!(rows[0].source, "old");
+    assert!(
+        case_indexes(&ts.url)
+            .await
+            .contains(&"cases_unit_case".to_string())
+    );
+    let pool = sqlx::SqlitePool::connect(&ts.url).await.unwrap();
+    let dup = sqlx::query(
+        "INSERT INTO cases (unit_id, unit_known, case_key, case_no, fingerprint, source, first_seen_at, changed_at) \
+         VALUES ('scjg', 1, 'K1', 'K1', X'01', 'x', 'a', 'b')",
+    )
+    .execute(&pool)
+    .await;
+    assert!(dup.is_err(), "the (unit, case key) key is unique");
+    pool.close().await;
+}
+
+/// A first load builds the unique (unit, case number) key at commit; a case the file lists
+/// again, in a later batch or the same one, is folded into its first row there: applied as an
+/// update with its history entry when it differs, counted unchanged when it does not.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_first_load_folds_a_case_listed_again_into_its_first_row() {
+    let ts = common::temp_sqlite();
+    let store = common::open(&ts.url).await;
+    let before = case_indexes(&ts.url).await;
+    assert!(
+        before.contains(&"cases_unit_case".to_string()),
+        "{before:?}"
+    );
+    let mut body = String::from("执法单位,案号,罚没金额\n");
+    for i in 1..=3000 {
+        body.push_str(&format!("县市场监管局,稻市监罚〔2025〕{i}号,{i}\n"));
+        if i == 10 {
+            body.push_str("县市场监管局,稻市监罚（２０２５）1号,100\n"); // A again, another amount
+        }
+        if i == 2500 {
+            body.push_str("县市场监管局,稻市监罚（２０２５）1号,100\n"); // A a third time, as the second
+            body.push_str("县市场监管局,稻市监罚〔2025〕7号,7\n"); // B again, the same
+        }
+    }
+    let f = write(ts.dir.path(), "c.csv", &body);
+    let cfg = common::config(&ts.url, vec![file_source("c", FeedName::Cases, &f)]);
+    let out = sync(&cfg, store.as_ref(), None, &common::clock, false).await;
+    assert!(out[0].error.is_none(), "{:?}", out[0].error);
+    let c = out[0].counts;
+    assert_eq!(
+        (c.seen, c.inserted, c.updated, c.unchanged),
+        (3003, 3000, 1, 2)
+    );
+    assert_eq!(store.record_count(Feed::Cases).await.unwrap(), 3000);
+    let rows = store.records(Feed::Cases, None).await.unwrap();
+    let a = rows
+        .iter()
+        .find(|r| r.record.case_no.as_written() == "稻市监罚（２０２５）1号")
+        .expect("case A is stored once, under its later spelling");
+    assert_eq!(a.record.get("amount"), &Value::Fen(10_000));
+    let history = store.history(Feed::Cases, a.id).await.unwrap();
+    assert_eq!(history.len(), 1, "{history:?}");
+    assert!(
+        history[0].changes.to_string().contains("amount"),
+        "{history:?}"
+    );
+    let b = rows
+        .iter()
+        .find(|r| r.record.case_no.as_written() == "稻市监罚〔2025〕7号")
+        .unwrap();
+    assert!(store.history(Feed::Cases, b.id).await.unwrap().is_empty());
+    assert!(
+        rows.iter().all(|r| r.id >= a.id),
+        "A keeps its first row's id"
+    );
+    assert_eq!(
+        case_indexes(&ts.url).await,
+        before,
+        "the unique key is built"
+    );
+    // The key holds: syncing the same file again changes nothing.
+    let again = sync(&cfg, store.as_ref(), None, &common::clock, false).await;
+    assert_eq!(again[0].counts.inserted, 0);
+    assert_eq!(store.record_count(Feed::Cases).await.unwrap(), 3000);
 }
 
 #[tokio::test(flavor = "multi_thread")]
