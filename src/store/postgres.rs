@@ -15,9 +15,6 @@ const BEGIN_WRITE: &str = "BEGIN";
 const BACKEND_NAME: &str = "postgres";
 /// Aggregates the positions and ids of new or changed rows into one text value.
 const HITS: &str = "string_agg(b.i::text || ':' || coalesce(c.id, 0)::text, ',')";
-/// PostgreSQL unpacks a bound JSON batch efficiently; literals are not needed there.
-const INLINE_ROWS: bool = false;
-
 /// The rows of a batch bound as one JSON array of arrays.
 const JSON_ROWS: &str = "jsonb_array_elements($1::jsonb) AS j(value)";
 
@@ -211,6 +208,50 @@ impl ImportTx {
                 .rows_affected();
         }
         Ok(inserted)
+    }
+
+    /// The rows of `records` that are new (id 0) or changed (their stored id), as positions into
+    /// `records`. The batch travels as one JSON parameter and the comparison runs inside the
+    /// database, coming back as one aggregated row: an unchanged batch costs one round trip.
+    async fn new_or_changed(
+        &mut self,
+        feed: Feed,
+        records: &[Record],
+        fps: &[[u8; 16]],
+    ) -> StoreResult<Vec<(usize, i64)>> {
+        let mut json = String::with_capacity(records.len() * 64);
+        json.push('[');
+        for (i, (r, fp)) in records.iter().zip(fps).enumerate() {
+            if i > 0 {
+                json.push(',');
+            }
+            json.push_str(&format!("[{i},"));
+            push_json_str(&mut json, &r.unit_id);
+            json.push(',');
+            push_json_str(&mut json, r.case_no.key());
+            json.push_str(",\"");
+            json.push_str(&hex::encode(fp));
+            json.push_str("\"]");
+        }
+        json.push(']');
+        let sql = format!(
+            "WITH b AS (SELECT {} AS i, {} AS u, {} AS k, {} AS f FROM {JSON_ROWS}) \
+             SELECT {HITS} AS hits FROM b LEFT JOIN {} c ON c.case_key = b.k AND c.unit_id = b.u \
+             WHERE c.id IS NULL OR c.fingerprint <> b.f",
+            json_col(0, JsonCol::Int),
+            json_col(1, JsonCol::Text),
+            json_col(2, JsonCol::Text),
+            json_col(3, JsonCol::Hex),
+            feed.table(),
+        );
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(json)
+            .fetch_one(&mut *self.tx)
+            .await?;
+        let hits: Option<String> = row.try_get("hits")?;
+        let mut out = Vec::new();
+        parse_hits(hits.as_deref(), records.len(), &mut out)?;
+        Ok(out)
     }
 }
 

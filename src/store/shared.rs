@@ -38,33 +38,6 @@ fn push_json_str(out: &mut String, s: &str) {
     out.push('"');
 }
 
-/// A SQL string literal: quotes doubled, NUL (which no literal may hold) replaced. Only the
-/// inline-rows path of SQLite uses literals, and only for values it renders itself.
-fn push_sql_str(out: &mut String, s: &str) {
-    out.push('\'');
-    if !s.bytes().any(|b| b == b'\'' || b == 0) {
-        out.push_str(s);
-        out.push('\'');
-        return;
-    }
-    for c in s.chars() {
-        match c {
-            '\'' => out.push_str("''"),
-            '\0' => out.push('\u{FFFD}'),
-            c => out.push(c),
-        }
-    }
-    out.push('\'');
-}
-
-fn push_hex(out: &mut String, bytes: &[u8]) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    for b in bytes {
-        out.push(char::from(HEX[usize::from(b >> 4)]));
-        out.push(char::from(HEX[usize::from(b & 15)]));
-    }
-}
-
 fn columns(feed: Feed) -> String {
     let mut cols = String::from("unit_id, unit_known, case_key, case_no");
     for f in feed.fields() {
@@ -251,71 +224,6 @@ impl ImportTx {
         Ok(folded)
     }
 
-    /// The rows of `records` that are new (id 0) or changed (their stored id), as positions into
-    /// `records`. The batch travels as one JSON parameter and the comparison runs inside the
-    /// database, coming back as one aggregated row: an unchanged batch costs one round trip.
-    async fn new_or_changed(&mut self, feed: Feed, records: &[Record], fps: &[[u8; 16]]) -> StoreResult<Vec<(usize, i64)>> {
-        let tail = format!(
-            "SELECT {HITS} AS hits FROM b LEFT JOIN {} c ON c.case_key = b.k AND c.unit_id = b.u \
-             WHERE c.id IS NULL OR c.fingerprint <> b.f",
-            feed.table()
-        );
-        let row = if INLINE_ROWS {
-            let mut sql = String::with_capacity(records.len() * 80 + 200);
-            sql.push_str("WITH b (i, u, k, f) AS (VALUES ");
-            for (i, (r, fp)) in records.iter().zip(fps).enumerate() {
-                sql.push_str(if i == 0 { "(" } else { ", (" });
-                sql.push_str(&i.to_string());
-                sql.push_str(", ");
-                push_sql_str(&mut sql, &r.unit_id);
-                sql.push_str(", ");
-                push_sql_str(&mut sql, r.case_no.key());
-                sql.push_str(", X'");
-                push_hex(&mut sql, fp);
-                sql.push_str("')");
-            }
-            sql.push_str(") ");
-            sql.push_str(&tail);
-            sqlx::query(AssertSqlSafe(sql)).persistent(false).fetch_one(&mut *self.tx).await?
-        } else {
-            let mut json = String::with_capacity(records.len() * 64);
-            json.push('[');
-            for (i, (r, fp)) in records.iter().zip(fps).enumerate() {
-                if i > 0 {
-                    json.push(',');
-                }
-                json.push_str(&format!("[{i},"));
-                push_json_str(&mut json, &r.unit_id);
-                json.push(',');
-                push_json_str(&mut json, r.case_no.key());
-                json.push_str(",\"");
-                json.push_str(&hex::encode(fp));
-                json.push_str("\"]");
-            }
-            json.push(']');
-            let sql = format!(
-                "WITH b AS (SELECT {} AS i, {} AS u, {} AS k, {} AS f FROM {JSON_ROWS}) {tail}",
-                json_col(0, JsonCol::Int),
-                json_col(1, JsonCol::Text),
-                json_col(2, JsonCol::Text),
-                json_col(3, JsonCol::Hex),
-            );
-            sqlx::query(AssertSqlSafe(sql)).bind(json).fetch_one(&mut *self.tx).await?
-        };
-        let hits: Option<String> = row.try_get("hits")?;
-        let mut out = Vec::new();
-        for hit in hits.as_deref().unwrap_or("").split(',').filter(|h| !h.is_empty()) {
-            let parsed = hit
-                .split_once(':')
-                .and_then(|(i, id)| Some((i.parse::<usize>().ok()?, id.parse::<i64>().ok()?)));
-            match parsed {
-                Some(p) if p.0 < records.len() => out.push(p),
-                _ => return Err(StoreError::Corrupt(format!("unexpected comparison result {hit:?}"))),
-            }
-        }
-        Ok(out)
-    }
-
     async fn update(&mut self, feed: Feed, id: i64, new: &Record, fp: [u8; 16]) -> StoreResult<()> {
         let sql = format!("SELECT * FROM {} WHERE id = ", feed.table());
         let mut q = QueryBuilder::<Db>::new(sql);
@@ -484,6 +392,21 @@ impl Import for ImportTx {
 fn cheap_to_keep(sql: &str) -> bool {
     let upper = sql.to_ascii_uppercase();
     upper.contains(" WHERE ") || upper.trim_end().ends_with("(REV)")
+}
+
+/// Reads a comparison's aggregated hits (`i:id,i:id,…`) into (position, id) pairs, each position
+/// below `len`.
+fn parse_hits(hits: Option<&str>, len: usize, out: &mut Vec<(usize, i64)>) -> StoreResult<()> {
+    for hit in hits.unwrap_or("").split(',').filter(|h| !h.is_empty()) {
+        let parsed = hit
+            .split_once(':')
+            .and_then(|(i, id)| Some((i.parse::<usize>().ok()?, id.parse::<i64>().ok()?)));
+        match parsed {
+            Some(p) if p.0 < len => out.push(p),
+            _ => return Err(StoreError::Corrupt(format!("unexpected comparison result {hit:?}"))),
+        }
+    }
+    Ok(())
 }
 
 /// Whether an index's CREATE statement (as `sqlite_master` keeps it) makes a unique index.

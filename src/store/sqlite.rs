@@ -26,12 +26,11 @@ const HITS: &str = "group_concat(b.i || ':' || coalesce(c.id, 0), ',')";
 /// cores) 100–300 rows loaded in about 7.0–7.7 s, 50 rows in 8.2–9.5 s and 500 in 8.0 s.
 const BOUND_CHUNK: usize = 200;
 
-/// A batch's keys are compared as multi-row VALUES of literals: SQLite parses them faster than it
-/// can unpack bound JSON, and they never enter the statement cache. (New rows are inserted
-/// through prepared statements with bound values: `ImportTx::insert` below.)
-const INLINE_ROWS: bool = true;
+/// Rows per comparison statement ("which of these are new or changed"): bound values of a cached
+/// statement, the next chunk bound while one executes, as for inserts.
+const COMPARE_CHUNK: usize = 250;
 
-/// A batch bound as one JSON array of arrays (unused while INLINE_ROWS is set).
+/// A batch bound as one JSON array of arrays (findings and their history).
 const JSON_ROWS: &str = "jsonb_each($1)";
 
 /// How a JSON array element is read back as a column value.
@@ -41,13 +40,11 @@ enum JsonCol {
     Int,
     Bool,
     Time,
-    Hex,
 }
 
 /// Element `i` of a JSON row as a column value; SQLite keeps dates and times as text.
 fn json_col(i: usize, col: JsonCol) -> String {
     match col {
-        JsonCol::Hex => format!("unhex(value ->> {i})"),
         JsonCol::Text | JsonCol::Int | JsonCol::Bool | JsonCol::Time => {
             format!("value ->> {i}")
         }
@@ -224,6 +221,68 @@ impl ImportTx {
         }
         Ok(inserted)
     }
+
+    /// The rows of `records` that are new (id 0) or changed (their stored id), as positions into
+    /// `records`. The comparison runs inside the database, `COMPARE_CHUNK` rows a statement, each
+    /// answering in one aggregated row; the rows' (position, unit, case key, fingerprint) are
+    /// bound values of a cached statement, so SQLite neither parses the rows as SQL text nor
+    /// plans the statement again, and the next chunk is bound while one executes.
+    async fn new_or_changed(
+        &mut self,
+        feed: Feed,
+        records: &[Record],
+        fps: &[[u8; 16]],
+    ) -> StoreResult<Vec<(usize, i64)>> {
+        let statement = |rows: usize| {
+            let mut sql = String::with_capacity(rows * 14 + 240);
+            sql.push_str("WITH b (i, u, k, f) AS (VALUES ");
+            for j in 0..rows {
+                sql.push_str(if j == 0 {
+                    "(?, ?, ?, ?)"
+                } else {
+                    ", (?, ?, ?, ?)"
+                });
+            }
+            sql.push_str(&format!(
+                ") SELECT {HITS} AS hits FROM b LEFT JOIN {} c ON c.case_key = b.k AND c.unit_id = b.u \
+                 WHERE c.id IS NULL OR c.fingerprint <> b.f",
+                feed.table()
+            ));
+            sql
+        };
+        let full = statement(COMPARE_CHUNK);
+        let build = |start: usize| {
+            let end = (start + COMPARE_CHUNK).min(records.len());
+            // A full chunk reuses the cached statement; the last, shorter one is prepared once.
+            let whole = end - start == COMPARE_CHUNK;
+            let sql = if whole {
+                full.clone()
+            } else {
+                statement(end - start)
+            };
+            let mut q = sqlx::query(AssertSqlSafe(sql)).persistent(whole);
+            for (i, (r, fp)) in records.iter().zip(fps).enumerate().take(end).skip(start) {
+                q = q
+                    .bind(i as i64)
+                    .bind(Arc::<str>::from(r.unit_id.as_str()))
+                    .bind(Arc::<str>::from(r.case_no.key()))
+                    .bind(fp.to_vec());
+            }
+            q
+        };
+        let mut out = Vec::new();
+        let mut starts = (0..records.len()).step_by(COMPARE_CHUNK);
+        let mut next = starts.next().map(build);
+        while let Some(q) = next.take() {
+            let following = starts.next();
+            let (row, built) =
+                tokio::join!(biased; q.fetch_one(&mut *self.tx), async { following.map(build) });
+            let hits: Option<String> = row?.try_get("hits")?;
+            parse_hits(hits.as_deref(), records.len(), &mut out)?;
+            next = built;
+        }
+        Ok(out)
+    }
 }
 
 /// A date as `YYYY-MM-DD`, a time as RFC 3339 in UTC: the text forms the store keeps. Digits are
@@ -279,6 +338,25 @@ fn push_digits(out: &mut String, mut n: u32, width: usize) {
         n /= 10;
     }
     out.extend(buf[i..].iter().map(|&b| char::from(b)));
+}
+
+/// A SQL string literal: quotes doubled, NUL (which no literal may hold) replaced. Only the bulk
+/// insert's constants (the source's name, the import's time) are written as literals.
+fn push_sql_str(out: &mut String, s: &str) {
+    out.push('\'');
+    if !s.bytes().any(|b| b == b'\'' || b == 0) {
+        out.push_str(s);
+        out.push('\'');
+        return;
+    }
+    for c in s.chars() {
+        match c {
+            '\'' => out.push_str("''"),
+            '\0' => out.push('\u{FFFD}'),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
 }
 
 fn sql_literal(s: &str) -> String {
