@@ -546,6 +546,21 @@ async fn a_first_load_folds_a_case_listed_again_into_its_first_row() {
     let again = sync(&cfg, store.as_ref(), None, &common::clock, false).await;
     assert_eq!(again[0].counts.inserted, 0);
     assert_eq!(store.record_count(Feed::Cases).await.unwrap(), 3000);
+    // The cases as stored, each once, two of them changed: the comparison (which runs in chunks
+    // of a batch) finds those two, wherever they are, and only them.
+    let mut clean = String::from("执法单位,案号,罚没金额\n");
+    for i in 1..=3000 {
+        clean.push_str(&match i {
+            1 => "县市场监管局,稻市监罚（２０２５）1号,100\n".to_string(),
+            260 => "县市场监管局,稻市监罚〔2025〕260号,261\n".to_string(),
+            2999 => "县市场监管局,稻市监罚〔2025〕2999号,1\n".to_string(),
+            _ => format!("县市场监管局,稻市监罚〔2025〕{i}号,{i}\n"),
+        });
+    }
+    write(ts.dir.path(), "c.csv", &clean);
+    let third = sync(&cfg, store.as_ref(), None, &common::clock, false).await;
+    let c = third[0].counts;
+    assert_eq!((c.inserted, c.updated, c.unchanged), (0, 2, 2998));
 }
 
 #[tokio::test(flavor = "multi_thread")]
