@@ -423,10 +423,11 @@ pub trait Store: outbox::Outbox + ops::Ops + Send + Sync {
     async fn finish_run(&self, source: &str, run: &RunReport) -> StoreResult<()>;
     async fn source_state(&self, source: &str) -> StoreResult<Option<SourceState>>;
     async fn source_states(&self) -> StoreResult<Vec<SourceState>>;
-    /// Records of a feed, optionally of one unit, ordered by unit and case number.
+    /// Records of a feed, optionally of one unit, ordered by case number, then unit.
     async fn records(&self, feed: Feed, unit: Option<&str>) -> StoreResult<Vec<StoredRecord>>;
-    /// One page of records ordered by (unit, case key), after the given (unit, case key):
-    /// listing a store of millions of cases a page at a time keeps memory flat.
+    /// One page of records ordered by (case key, unit), after the record with the given
+    /// (unit, case key): listing a store of millions of cases a page at a time keeps memory
+    /// flat. The order is SQLite's unique key on cases, so each page is a range of that index.
     async fn records_after(
         &self,
         feed: Feed,

@@ -647,7 +647,7 @@ impl Store for Backend {
             q.push(" WHERE unit_id = ");
             q.push_bind(u.to_string());
         }
-        q.push(" ORDER BY unit_id, case_key");
+        q.push(" ORDER BY case_key, unit_id");
         let rows = q.build().fetch_all(&self.reader).await?;
         rows.iter().map(|r| read_record(feed, r)).collect()
     }
@@ -665,13 +665,13 @@ impl Store for Backend {
             q.push_bind(u.to_string());
         }
         if let Some((u, k)) = after {
-            q.push(" AND (unit_id, case_key) > (");
-            q.push_bind(u.to_string());
-            q.push(", ");
+            q.push(" AND (case_key, unit_id) > (");
             q.push_bind(k.to_string());
+            q.push(", ");
+            q.push_bind(u.to_string());
             q.push(")");
         }
-        q.push(" ORDER BY unit_id, case_key LIMIT ");
+        q.push(" ORDER BY case_key, unit_id LIMIT ");
         q.push_bind(limit);
         let rows = q.build().fetch_all(&self.reader).await?;
         rows.iter().map(|r| read_record(feed, r)).collect()

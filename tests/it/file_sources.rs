@@ -489,7 +489,7 @@ async fn the_cases_table_rebuilt_by_migration_14_keeps_its_rows_and_its_key() {
     }
     pool.close().await;
 
-    let store = common::open(&ts.url).await; // runs migration 14
+    let store = common::open(&ts.url).await; // runs migrations 14 and 15 (listed by case number, then unit)
     let rows = store.records(Feed::Cases, None).await.unwrap();
     let got: Vec<(i64, &str, &str, &Value)> = rows
         .iter()
@@ -506,15 +506,15 @@ async fn the_cases_table_rebuilt_by_migration_14_keeps_its_rows_and_its_key() {
         got,
         [
             (7, "scjg", "K1", &Value::Fen(100)),
-            (9, "scjg", "K2", &Value::Fen(200)),
             (12, "zrzy", "K1", &Value::Fen(300)),
+            (9, "scjg", "K2", &Value::Fen(200)),
         ]
     );
     assert_eq!(rows[0].source, "old");
     assert!(
         case_indexes(&ts.url)
             .await
-            .contains(&"cases_unit_case".to_string())
+            .contains(&"cases_case_unit".to_string())
     );
     let pool = sqlx::SqlitePool::connect(&ts.url).await.unwrap();
     let dup = sqlx::query(
@@ -536,7 +536,7 @@ async fn a_first_load_folds_a_case_listed_again_into_its_first_row() {
     let store = common::open(&ts.url).await;
     let before = case_indexes(&ts.url).await;
     assert!(
-        before.contains(&"cases_unit_case".to_string()),
+        before.contains(&"cases_case_unit".to_string()),
         "{before:?}"
     );
     let mut body = String::from("执法单位,案号,罚没金额\n");

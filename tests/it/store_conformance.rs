@@ -567,7 +567,8 @@ async fn records_can_be_listed_for_one_unit(store: &dyn Store) {
     }
     let all = store.records(Feed::Entries, None).await.unwrap();
     let units: Vec<&str> = all.iter().map(|s| s.record.unit_id.as_str()).collect();
-    assert_eq!(units, ["jtys", "scjg", "scjg", "scjg", "zrzy", "zrzy"]);
+    // By case number (1号 of three units, 2号 of two, 3号), then unit.
+    assert_eq!(units, ["jtys", "scjg", "zrzy", "scjg", "zrzy", "scjg"]);
     assert!(
         store
             .records(Feed::Cases, Some("scjg"))
@@ -658,42 +659,63 @@ async fn sqlite_a_spawned_second_import_waits_and_then_succeeds() {
 // ---------------------------------------------------------------------------------------------
 // One test per case and backend.
 
-async fn records_page_after_one_another_in_unit_and_case_order(store: &dyn Store) {
-    let mut rs = Vec::new();
-    for (unit, n) in [("scjg", 13), ("zrzy", 9), ("jtys", 5)] {
-        for i in 1..=n {
-            rs.push(full(Feed::Entries, unit, i));
+async fn records_page_after_one_another_in_case_and_unit_order(store: &dyn Store) {
+    for feed in [Feed::Entries, Feed::Cases] {
+        let mut rs = Vec::new();
+        for (unit, n) in [("scjg", 13), ("zrzy", 9), ("jtys", 5)] {
+            for i in 1..=n {
+                rs.push(full(feed, unit, i));
+            }
         }
-    }
-    put_all(store, at(0), rs).await;
-    for unit in [None, Some("scjg")] {
-        let all = store.records(Feed::Entries, unit).await.unwrap();
-        let mut paged = Vec::new();
-        let mut after: Option<(String, String)> = None;
-        loop {
-            let page = store
-                .records_after(
-                    Feed::Entries,
-                    unit,
-                    after.as_ref().map(|(u, k)| (u.as_str(), k.as_str())),
-                    4,
-                )
-                .await
-                .unwrap();
-            assert!(page.len() <= 4);
-            let Some(last) = page.last() else { break };
-            after = Some((
-                last.record.unit_id.clone(),
-                last.record.case_no.key().to_string(),
-            ));
-            paged.extend(page.into_iter().map(|s| s.id));
+        put_all(store, at(0), rs).await;
+        for unit in [None, Some("scjg")] {
+            let all = store.records(feed, unit).await.unwrap();
+            let mut paged = Vec::new();
+            let mut after: Option<(String, String)> = None;
+            loop {
+                let page = store
+                    .records_after(
+                        feed,
+                        unit,
+                        after.as_ref().map(|(u, k)| (u.as_str(), k.as_str())),
+                        4,
+                    )
+                    .await
+                    .unwrap();
+                assert!(page.len() <= 4);
+                let Some(last) = page.last() else { break };
+                after = Some((
+                    last.record.unit_id.clone(),
+                    last.record.case_no.key().to_string(),
+                ));
+                paged.extend(page);
+            }
+            let ids =
+                |v: &[liandong::store::StoredRecord]| v.iter().map(|s| s.id).collect::<Vec<_>>();
+            assert_eq!(ids(&paged), ids(&all), "{feed:?} {unit:?}");
+            assert_eq!(paged.len(), if unit.is_some() { 13 } else { 27 });
+            // By case number first: the units sharing a number are listed together, in unit
+            // order (the numbers' own order is the database's collation).
+            let mut seen_keys: Vec<&str> = Vec::new();
+            for pair in paged.windows(2) {
+                let (a, b) = (&pair[0].record, &pair[1].record);
+                if a.case_no.key() == b.case_no.key() {
+                    assert!(
+                        a.unit_id < b.unit_id,
+                        "{feed:?}: {} before {}",
+                        a.unit_id,
+                        b.unit_id
+                    );
+                } else {
+                    seen_keys.push(a.case_no.key());
+                    assert!(
+                        !seen_keys.contains(&b.case_no.key()),
+                        "{feed:?}: {} listed apart",
+                        b.case_no.key()
+                    );
+                }
+            }
         }
-        assert_eq!(
-            paged,
-            all.iter().map(|s| s.id).collect::<Vec<_>>(),
-            "{unit:?}"
-        );
-        assert_eq!(paged.len(), if unit.is_some() { 13 } else { 27 });
     }
 }
 
@@ -902,6 +924,6 @@ conformance!(
     records_can_be_listed_for_one_unit,
     migrating_twice_is_harmless,
     a_second_import_waits_for_the_first_instead_of_failing,
-    records_page_after_one_another_in_unit_and_case_order,
+    records_page_after_one_another_in_case_and_unit_order,
     findings_keep_their_lifecycle_across_evaluations,
 );
