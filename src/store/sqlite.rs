@@ -69,13 +69,6 @@ const JSON_TRIPLES: (&str, &str) = (
 /// A bound JSON array of integers as a one-column subquery.
 const JSON_IDS: (&str, &str) = ("SELECT value FROM json_each(", ")");
 
-/// The page size of a new store file; an existing file keeps its own (SQLite changes it only by
-/// a VACUUM outside WAL). 16 KiB instead of SQLite's 4 KiB: a million-case first load writes a
-/// quarter of the pages through the WAL (−1.5 s of 7 in paired runs, peak 56–62 MB); 32 KiB was
-/// no faster and peaked at 73 MB, 64 KiB at 104 MB. A small commit writes its few pages whole,
-/// which at this store's rate of commits (imports, evaluations, sends) costs nothing that shows.
-const PAGE_SIZE: u32 = 16384;
-
 /// The writer's page cache (`PRAGMA cache_size`: negative is KiB).
 const WRITER_CACHE: &str = "-16000";
 
@@ -96,7 +89,6 @@ impl SqliteStore {
         let url = cfg.url.expose();
         let opts = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
-            .page_size(PAGE_SIZE)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(cfg.busy_timeout_secs))

@@ -406,50 +406,6 @@ async fn a_case_listed_twice_in_one_file_ends_as_its_last_row_with_history() {
     assert_eq!(store.history(Feed::Cases, r.id).await.unwrap().len(), 1);
 }
 
-/// A new store file gets 16 KiB pages; a file created with SQLite's 4 KiB keeps them (WAL does
-/// not allow changing the page size) and is read and written as before.
-#[tokio::test(flavor = "multi_thread")]
-async fn a_new_store_has_16_kib_pages_and_an_older_file_keeps_its_own() {
-    let page_size = |url: String| async move {
-        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-        let (n,): (i64,) = sqlx::query_as("PRAGMA page_size")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-        pool.close().await;
-        n
-    };
-    let fresh = common::temp_sqlite();
-    let store = common::open(&fresh.url).await;
-    assert_eq!(store.record_count(Feed::Cases).await.unwrap(), 0);
-    drop(store);
-    assert_eq!(page_size(fresh.url.clone()).await, 16384);
-
-    let older = common::temp_sqlite();
-    let opts = sqlx::sqlite::SqliteConnectOptions::from_str(&older.url)
-        .unwrap()
-        .create_if_missing(true)
-        .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal);
-    let pool = sqlx::SqlitePool::connect_with(opts).await.unwrap();
-    sqlx::query("CREATE TABLE made_before (x INTEGER)")
-        .execute(&pool)
-        .await
-        .unwrap();
-    pool.close().await;
-    assert_eq!(page_size(older.url.clone()).await, 4096);
-    let store = common::open(&older.url).await;
-    let f = write(
-        older.dir.path(),
-        "c.csv",
-        "执法单位,案号,罚没金额\n县市场监管局,稻市监罚〔2025〕1号,100\n",
-    );
-    let cfg = common::config(&older.url, vec![file_source("c", FeedName::Cases, &f)]);
-    let run = sync(&cfg, store.as_ref(), None, &common::clock, false).await;
-    assert_eq!(run[0].counts.inserted, 1, "{:?}", run[0]);
-    drop(store);
-    assert_eq!(page_size(older.url.clone()).await, 4096);
-}
-
 /// Migration 14 rebuilds the SQLite cases table to give its (unit, case number) key a name: a
 /// store written by the previous version keeps every row, id and value, and the key still holds.
 #[tokio::test(flavor = "multi_thread")]
