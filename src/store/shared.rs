@@ -661,7 +661,11 @@ impl Store for Backend {
     ) -> StoreResult<Vec<StoredRecord>> {
         let mut q = QueryBuilder::<Db>::new(format!("SELECT * FROM {} WHERE true", feed.table()));
         if let Some(u) = unit {
-            q.push(" AND unit_id = ");
+            // The unit as an expression, not a column an index can seek: SQLite would otherwise
+            // pick the cases' (unit, closing day) index and sort all of the unit's cases for
+            // every page. Walking the (case key, unit) key in order and skipping other units'
+            // entries reads the key once over the whole listing.
+            q.push(" AND unit_id || '' = ");
             q.push_bind(u.to_string());
         }
         if let Some((u, k)) = after {
