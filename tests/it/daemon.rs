@@ -769,3 +769,97 @@ fn a_worker_runs_one_job_on_the_configuration_it_is_given() {
     assert_eq!(v["ok"], false);
     assert!(v["detail"].as_str().unwrap().contains("store.url"), "{v}");
 }
+
+/// The pids of `parent`'s child processes whose command line contains `needle`.
+fn children_with(parent: u32, needle: &str) -> Vec<u32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // pid (comm) state ppid …: the comm may hold spaces, so read after its last ')'.
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok());
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        if ppid == Some(parent) && String::from_utf8_lossy(&cmdline).contains(needle) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+/// Whether process `pid` still runs (a zombie waiting for its reaper has ended).
+fn running(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z" && state != "X"),
+        Err(_) => false,
+    }
+}
+
+/// A daemon killed outright (SIGKILL: no shutdown, no grace) leaves no worker behind: the
+/// worker syncing a source that never answers ends with it (its parent-death signal), instead
+/// of holding the store and the source's connection with nobody renewing its slot's lease.
+#[test]
+fn a_worker_does_not_outlive_a_killed_daemon() {
+    // A department system that accepts connections and never answers.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let source_port = listener.local_addr().unwrap().port();
+    let held = Arc::new(Mutex::new(Vec::new()));
+    {
+        let held = held.clone();
+        std::thread::spawn(move || {
+            for s in listener.incoming().flatten() {
+                held.lock().unwrap().push(s);
+            }
+        });
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let sample = std::fs::read_to_string(repo().join("config/liandong.toml")).unwrap();
+    let text = format!(
+        "{}\n{}\n[[sources]]\nname = \"silent-system\"\nkind = \"http\"\nfeeds = \"cases\"\n\
+         url = \"http://127.0.0.1:{source_port}/cases\"\ntimeout_secs = 600\nretries = 0\n",
+        sample
+            .replace(
+                "path = \"config/sample",
+                &format!("path = \"{}/config/sample", repo().display()),
+            )
+            .replace(
+                "url = \"sqlite://var/liandong.db\"",
+                &format!("url = \"sqlite://{}\"", dir.path().join("d.db").display()),
+            ),
+        FAST.replace("PORT", &port.to_string()),
+    );
+    let config = common::write(dir.path(), "liandong.toml", &text);
+    let mut d = Daemon::start(&config, "2025-12-31T10:00:00+08:00", port);
+    let daemon = d.child.id();
+
+    // The start-up sync of the silent source runs in a worker that waits for an answer.
+    let mut worker = None;
+    wait_for(
+        "a worker waiting on the silent source",
+        Duration::from_secs(60),
+        || {
+            worker = children_with(daemon, "silent-system").first().copied();
+            worker.is_some() && !held.lock().unwrap().is_empty()
+        },
+    );
+    let worker = worker.unwrap();
+    assert!(running(worker), "worker {worker}\n{}", d.log());
+
+    d.signal("KILL");
+    wait_for("the daemon to die", Duration::from_secs(10), || !d.alive());
+    wait_for(
+        "the worker to end with its daemon",
+        Duration::from_secs(10),
+        || !running(worker),
+    );
+}
