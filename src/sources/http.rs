@@ -2,9 +2,10 @@
 //! incremental `updated_since` cursor; timeouts and retries with backoff on 5xx, 429 and network
 //! failures; bodies decoded by their declared charset (GBK APIs exist).
 //!
-//! A run reads every page into one import transaction and commits the new cursor with it, so a
-//! run that fails half-way leaves the store and the cursor as they were, and the next run starts
-//! from the same point. The cursor is the newest `updated_at` seen; the API is asked for records
+//! A run fetches every page first (spooled to a temporary file, so the store's write lock is not
+//! held while the API answers), then writes them in one import transaction and commits the new
+//! cursor with it, so a run that fails half-way leaves the store and the cursor as they were, and
+//! the next run starts from the same point. The cursor is the newest `updated_at` seen; the API is asked for records
 //! updated since then (inclusive), and records seen again are recognised as unchanged.
 
 use std::collections::HashMap;
@@ -301,7 +302,11 @@ impl<'a> JsonMapper<'a> {
     }
 }
 
-/// One run of an HTTP source.
+/// One run of an HTTP source, in two phases. Every page is fetched first, its records spooled
+/// to an anonymous temporary file (one page's body in memory at a time); only then does the
+/// import begin, so the store's write lock — SQLite has one writer for every process — is never
+/// held while a department system takes its time to answer (up to `timeout_secs` per try, with
+/// retries). A run that fails while fetching writes nothing.
 pub async fn run(run: SourceRun<'_>) -> anyhow::Result<RowCounts> {
     let SourceRun {
         store,
@@ -315,16 +320,16 @@ pub async fn run(run: SourceRun<'_>) -> anyhow::Result<RowCounts> {
     let http = HttpSource::new(src)?;
     let state = store.source_state(&src.name).await?;
     let since = state.and_then(|s| s.cursor).filter(|c| !c.is_empty());
-    let mut writer = Writer::new(store.begin_import(&src.name, now).await?).grading(obligations);
-    let mut mapper = JsonMapper::new(feed, src, units);
     let mut bar = Progress::new(&src.name, progress);
-    let mut newest: Option<DateTime<Utc>> = None;
-    let updated_idx = feed.field_index("updated_at");
+    let spool_err =
+        |e: std::io::Error| anyhow!("cannot spool the fetched records to a temporary file: {e}");
+    let mut spool = std::io::BufWriter::new(tempfile::tempfile().map_err(spool_err)?);
 
     let mut page = src.first_page;
     let mut offset: u64 = 0;
     let mut next_cursor: Option<String> = None;
     let mut stopped_early = false;
+    let mut fetched: u64 = 0;
     for page_no in 1..=src.max_pages {
         let mut query: Vec<(String, String)> = Vec::new();
         if let (false, Some(s)) = (src.since_param.is_empty(), &since) {
@@ -353,30 +358,15 @@ pub async fn run(run: SourceRun<'_>) -> anyhow::Result<RowCounts> {
             .with_context(|| format!("page {page_no}"))?;
         let records =
             records_of(&body, &src.records_field).with_context(|| format!("page {page_no}"))?;
-        let location = format!("page {page_no}");
         for (i, rec) in records.iter().enumerate() {
-            let item = match rec {
-                Json::Object(obj) => mapper.map(obj, &location, i as i64 + 1),
-                other => Item::Bad(quarantine_items(
-                    &location,
-                    i as i64 + 1,
-                    vec![crate::sources::mapping::FieldError {
-                        field: "record".into(),
-                        column: None,
-                        value: json_cell(other).chars().take(100).collect(),
-                        reason: "expected a JSON object".into(),
-                    }],
-                    other.clone(),
-                )),
-            };
-            if let (Item::Record(r), Some(idx)) = (&item, updated_idx)
-                && let Some(Value::DateTime(t)) = r.values.get(idx)
-            {
-                newest = newest.max(Some(*t));
-            }
-            writer.push(item).await?;
+            // One line per record: its page, its position on the page, the record.
+            serde_json::to_writer(&mut spool, &(page_no, i as i64 + 1, rec)).map_err(|e| {
+                anyhow!("cannot spool the fetched records to a temporary file: {e}")
+            })?;
+            std::io::Write::write_all(&mut spool, b"\n").map_err(spool_err)?;
         }
-        bar.tick(writer.counts().seen);
+        fetched += records.len() as u64;
+        bar.tick(fetched);
         let n = records.len() as u64;
         let more = match src.pagination {
             Pagination::None => false,
@@ -404,6 +394,40 @@ pub async fn run(run: SourceRun<'_>) -> anyhow::Result<RowCounts> {
         }
     }
     bar.done();
+
+    // Everything is here: now the import, in one transaction.
+    let mut spooled = spool.into_inner().map_err(|e| spool_err(e.into_error()))?;
+    std::io::Seek::rewind(&mut spooled).map_err(spool_err)?;
+    let mut writer = Writer::new(store.begin_import(&src.name, now).await?).grading(obligations);
+    let mut mapper = JsonMapper::new(feed, src, units);
+    let mut newest: Option<DateTime<Utc>> = None;
+    let updated_idx = feed.field_index("updated_at");
+    for line in std::io::BufRead::lines(std::io::BufReader::new(spooled)) {
+        let line = line.map_err(spool_err)?;
+        let (page_no, row, rec): (u32, i64, Json) = serde_json::from_str(&line)
+            .map_err(|e| anyhow!("cannot read back a spooled record: {e}"))?;
+        let location = format!("page {page_no}");
+        let item = match &rec {
+            Json::Object(obj) => mapper.map(obj, &location, row),
+            other => Item::Bad(quarantine_items(
+                &location,
+                row,
+                vec![crate::sources::mapping::FieldError {
+                    field: "record".into(),
+                    column: None,
+                    value: json_cell(other).chars().take(100).collect(),
+                    reason: "expected a JSON object".into(),
+                }],
+                other.clone(),
+            )),
+        };
+        if let (Item::Record(r), Some(idx)) = (&item, updated_idx)
+            && let Some(Value::DateTime(t)) = r.values.get(idx)
+        {
+            newest = newest.max(Some(*t));
+        }
+        writer.push(item).await?;
+    }
     // Stopped before the last page: unread pages may hold older changes than the newest seen,
     // so the cursor stays where it was and the next run reads from there again.
     let cursor = match (newest, since) {
