@@ -804,12 +804,19 @@ fn running(pid: u32) -> bool {
     }
 }
 
-/// A daemon killed outright (SIGKILL: no shutdown, no grace) leaves no worker behind: the
-/// worker syncing a source that never answers ends with it (its parent-death signal), instead
-/// of holding the store and the source's connection with nobody renewing its slot's lease.
-#[test]
-fn a_worker_does_not_outlive_a_killed_daemon() {
-    // A department system that accepts connections and never answers.
+/// A daemon on the sample county plus a department system that accepts connections and never
+/// answers, with `run` (the `[run]` table, `PORT` for its listen port) as its configuration; returns
+/// once the start-up sync of that source runs in a worker waiting for an answer. Keep the
+/// returned values alive: the folder holds the store, the streams the waiting connections.
+#[allow(clippy::type_complexity)]
+fn daemon_with_a_silent_source(
+    run: &str,
+) -> (
+    tempfile::TempDir,
+    Daemon,
+    u32,
+    Arc<Mutex<Vec<std::net::TcpStream>>>,
+) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let source_port = listener.local_addr().unwrap().port();
     let held = Arc::new(Mutex::new(Vec::new()));
@@ -836,13 +843,11 @@ fn a_worker_does_not_outlive_a_killed_daemon() {
                 "url = \"sqlite://var/liandong.db\"",
                 &format!("url = \"sqlite://{}\"", dir.path().join("d.db").display()),
             ),
-        FAST.replace("PORT", &port.to_string()),
+        run.replace("PORT", &port.to_string()),
     );
     let config = common::write(dir.path(), "liandong.toml", &text);
-    let mut d = Daemon::start(&config, "2025-12-31T10:00:00+08:00", port);
+    let d = Daemon::start(&config, "2025-12-31T10:00:00+08:00", port);
     let daemon = d.child.id();
-
-    // The start-up sync of the silent source runs in a worker that waits for an answer.
     let mut worker = None;
     wait_for(
         "a worker waiting on the silent source",
@@ -854,7 +859,15 @@ fn a_worker_does_not_outlive_a_killed_daemon() {
     );
     let worker = worker.unwrap();
     assert!(running(worker), "worker {worker}\n{}", d.log());
+    (dir, d, worker, held)
+}
 
+/// A daemon killed outright (SIGKILL: no shutdown, no grace) leaves no worker behind: the
+/// worker syncing a source that never answers ends with it (its parent-death signal), instead
+/// of holding the store and the source's connection with nobody renewing its slot's lease.
+#[test]
+fn a_worker_does_not_outlive_a_killed_daemon() {
+    let (_dir, mut d, worker, _held) = daemon_with_a_silent_source(FAST);
     d.signal("KILL");
     wait_for("the daemon to die", Duration::from_secs(10), || !d.alive());
     wait_for(
@@ -862,4 +875,50 @@ fn a_worker_does_not_outlive_a_killed_daemon() {
         Duration::from_secs(10),
         || !running(worker),
     );
+}
+
+/// When another process takes a slot over (its lease looked expired to a replica), the daemon's
+/// next renewal finds the claim gone and stops the slot's worker instead of letting two
+/// processes run it; the daemon itself carries on, and the slot stays the other owner's.
+#[test]
+fn a_worker_is_stopped_when_its_slot_is_taken_over() {
+    let (dir, mut d, worker, _held) =
+        daemon_with_a_silent_source(&FAST.replace("[run]", "[run]\nlease_secs = 10"));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("d.db").display());
+    // Another process writes to the store while the worker waits on the source: the fetch holds
+    // no write lock (a source that fetched inside its import made this fail, "database is
+    // locked", after the 5-second busy timeout).
+    let taken = rt.block_on(async {
+        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+        let n = sqlx::query(
+            "UPDATE job_runs SET owner = 'another-host:1:takeover' \
+             WHERE job = 'sync:silent-system' AND finished_at IS NULL",
+        )
+        .execute(&pool)
+        .await
+        .unwrap()
+        .rows_affected();
+        pool.close().await;
+        n
+    });
+    assert_eq!(taken, 1, "the running slot's claim\n{}", d.log());
+    // Renewals come every third of the lease (3.3 s).
+    wait_for("the worker to be stopped", Duration::from_secs(20), || {
+        !running(worker)
+    });
+    assert!(d.log().contains("lost the lease on slot"), "{}", d.log());
+    assert!(d.alive(), "the daemon carries on\n{}", d.log());
+    let owner: String = rt.block_on(async {
+        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+        let (o,): (String,) = sqlx::query_as(
+            "SELECT owner FROM job_runs WHERE job = 'sync:silent-system' ORDER BY slot DESC LIMIT 1",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        pool.close().await;
+        o
+    });
+    assert_eq!(owner, "another-host:1:takeover");
 }
