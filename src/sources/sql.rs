@@ -120,7 +120,9 @@ where
     } = run;
     let cursor_col = src.cursor_column.clone().unwrap_or_default();
     let mut mapper = JsonMapper::new(feed, src, units);
-    let mut writer = Writer::new(store.begin_import(&src.name, now).await?).grading(obligations);
+    // A batch's import begins with its first row, not before the query has answered: the store's
+    // write lock (SQLite: one writer for every process) is not held while a slow query runs.
+    let mut writer: Option<Writer> = None;
     let mut in_batch = 0u32;
     let mut last_cursor: Option<String> = None;
     let mut bar = Progress::new(&src.name, progress);
@@ -136,14 +138,21 @@ where
         if let Item::Bad(_) = &item {
             tracing::debug!(source = %src.name, row = row_no, "row quarantined");
         }
-        writer.push(item).await?;
+        let w = match &mut writer {
+            Some(w) => w,
+            None => writer.insert(
+                Writer::new(store.begin_import(&src.name, now).await?).grading(obligations),
+            ),
+        };
+        w.push(item).await?;
         last_cursor = Some(cursor);
         in_batch += 1;
-        if in_batch >= src.batch_size {
-            let c = writer.commit(last_cursor.clone()).await?;
+        if in_batch >= src.batch_size
+            && let Some(w) = writer.take()
+        {
+            let c = w.commit(last_cursor.clone()).await?;
             total.add(&c);
             bar.tick(total.seen);
-            writer = Writer::new(store.begin_import(&src.name, now).await?).grading(obligations);
             in_batch = 0;
         }
         if src.max_rows_per_run.is_some_and(|m| row_no as u64 >= m) {
@@ -151,8 +160,10 @@ where
             break;
         }
     }
-    let c = writer.commit(last_cursor).await?;
-    total.add(&c);
+    if let Some(w) = writer {
+        let c = w.commit(last_cursor).await?;
+        total.add(&c);
+    }
     Ok(())
 }
 
