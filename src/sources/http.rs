@@ -360,9 +360,8 @@ pub async fn run(run: SourceRun<'_>) -> anyhow::Result<RowCounts> {
             records_of(&body, &src.records_field).with_context(|| format!("page {page_no}"))?;
         for (i, rec) in records.iter().enumerate() {
             // One line per record: its page, its position on the page, the record.
-            serde_json::to_writer(&mut spool, &(page_no, i as i64 + 1, rec)).map_err(|e| {
-                anyhow!("cannot spool the fetched records to a temporary file: {e}")
-            })?;
+            serde_json::to_writer(&mut spool, &(page_no, i as i64 + 1, rec))
+                .map_err(|e| spool_err(e.into()))?;
             std::io::Write::write_all(&mut spool, b"\n").map_err(spool_err)?;
         }
         fetched += records.len() as u64;
