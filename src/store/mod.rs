@@ -32,6 +32,9 @@ pub enum StoreError {
     Corrupt(String),
     #[error("{0}")]
     Config(String),
+    /// A write that must not go on: an import whose batch failed part-way is not committed.
+    #[error("{0}")]
+    Aborted(&'static str),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;

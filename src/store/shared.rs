@@ -123,6 +123,8 @@ pub(super) struct ImportTx {
     rev: i64,
     /// The last batch was all new rows (a first load): try inserting before comparing.
     insert_first: bool,
+    /// A batch failed part-way: nothing more is written and the import cannot commit.
+    failed: bool,
 }
 
 impl ImportTx {
@@ -267,6 +269,30 @@ impl ImportTx {
 #[async_trait]
 impl Import for ImportTx {
     async fn put(&mut self, records: Vec<Record>) -> StoreResult<RowCounts> {
+        let put = self.put_rows(records).await;
+        self.failed |= put.is_err();
+        put
+    }
+
+    async fn quarantine(&mut self, items: Vec<QuarantineItem>) -> StoreResult<()> {
+        let done = self.quarantine_rows(items).await;
+        self.failed |= done.is_err();
+        done
+    }
+
+    async fn commit(mut self: Box<Self>, cursor: Option<String>) -> StoreResult<Folded> {
+        if self.failed {
+            // Part of a failed batch may be written (SQLite's inserts do not undo their own
+            // earlier rows, see `insert`): the import goes no further, and dropping it rolls
+            // back everything it wrote.
+            return Err(StoreError::Aborted("an import whose batch failed is rolled back, not committed"));
+        }
+        self.commit_rows(cursor).await
+    }
+}
+
+impl ImportTx {
+    async fn put_rows(&mut self, records: Vec<Record>) -> StoreResult<RowCounts> {
         let mut counts = RowCounts { seen: records.len() as u64, ..Default::default() };
         let Some(feed) = records.first().map(|r| r.feed) else {
             return Ok(counts);
@@ -323,7 +349,7 @@ impl Import for ImportTx {
         Ok(counts)
     }
 
-    async fn quarantine(&mut self, items: Vec<QuarantineItem>) -> StoreResult<()> {
+    async fn quarantine_rows(&mut self, items: Vec<QuarantineItem>) -> StoreResult<()> {
         for it in items {
             sqlx::query(
                 "INSERT INTO quarantine (source, location, row_no, field, column_name, value, reason, raw, first_seen_at, last_seen_at) \
@@ -347,7 +373,7 @@ impl Import for ImportTx {
         Ok(())
     }
 
-    async fn commit(mut self: Box<Self>, cursor: Option<String>) -> StoreResult<Folded> {
+    async fn commit_rows(mut self: Box<Self>, cursor: Option<String>) -> StoreResult<Folded> {
         // A first load's indexes, built now in one sorted pass each; the sort spills to a
         // temporary file (the writer's temp_store) rather than memory, so a large table does not
         // swell the process.
@@ -594,7 +620,7 @@ impl Store for Backend {
             .fetch_one(&mut *tx)
             .await?
             .try_get("rev")?;
-        Ok(Box::new(ImportTx { tx, source: source.to_string(), at, checked: Vec::new(), deferred: Vec::new(), unique_deferred: Vec::new(), rev, insert_first: false }))
+        Ok(Box::new(ImportTx { tx, source: source.to_string(), at, checked: Vec::new(), deferred: Vec::new(), unique_deferred: Vec::new(), rev, insert_first: false, failed: false }))
     }
 
     async fn finish_run(&self, source: &str, run: &crate::store::RunReport) -> StoreResult<()> {

@@ -389,6 +389,39 @@ async fn an_import_dropped_without_commit_leaves_nothing(store: &dyn Store) {
     assert!(store.source_state("other").await.unwrap().is_none());
 }
 
+/// A batch that fails part-way (here: one case twice in one batch, which `Writer` never sends,
+/// so that the store's own unique key refuses the second) fails its `put`; the import then
+/// refuses to commit, and what the batch had written before the failure is rolled back with it.
+async fn a_batch_that_fails_part_way_cannot_be_committed(store: &dyn Store) {
+    put_all(store, at(0), vec![full(Feed::Cases, "scjg", 1)]).await;
+    let mut imp = store.begin_import(SOURCE, at(1)).await.unwrap();
+    let twice = vec![
+        full(Feed::Cases, "scjg", 2),
+        with(full(Feed::Cases, "scjg", 2), "amount", Value::Fen(7)),
+    ];
+    let err = imp
+        .put(twice)
+        .await
+        .expect_err("a key twice in one batch is refused");
+    assert!(
+        err.to_string().to_lowercase().contains("unique"),
+        "the unique key refused it: {err}"
+    );
+    let err = imp
+        .commit(Some("cursor-x".into()))
+        .await
+        .expect_err("a failed import cannot commit");
+    assert!(err.to_string().contains("rolled back"), "{err}");
+    let rows = store.records(Feed::Cases, None).await.unwrap();
+    assert_eq!(rows.len(), 1, "only the committed case: {rows:?}");
+    assert_eq!(rows[0].record, full(Feed::Cases, "scjg", 1));
+    let st = store.source_state(SOURCE).await.unwrap();
+    assert_eq!(st.and_then(|s| s.cursor), None, "the cursor did not move");
+    // The store takes the next import as usual.
+    put_all(store, at(2), vec![full(Feed::Cases, "scjg", 2)]).await;
+    assert_eq!(store.record_count(Feed::Cases).await.unwrap(), 2);
+}
+
 async fn finished_runs_record_success_and_error_without_touching_the_cursor(store: &dyn Store) {
     let imp = store.begin_import(SOURCE, at(0)).await.unwrap();
     imp.commit(Some("42".into())).await.unwrap();
@@ -918,6 +951,7 @@ conformance!(
     a_changed_field_updates_the_row_with_masked_history,
     case_number_variants_of_one_unit_share_one_row,
     an_import_dropped_without_commit_leaves_nothing,
+    a_batch_that_fails_part_way_cannot_be_committed,
     finished_runs_record_success_and_error_without_touching_the_cursor,
     quarantine_keeps_one_entry_per_location_row_and_field,
     rows_of_unknown_units_are_kept_and_counted,
