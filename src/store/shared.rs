@@ -1173,8 +1173,18 @@ impl Store for Backend {
         // (unit_id, closed_on) index alone); with the population year to date, less the files
         // reviewed (on or before as_of) before the quarter — from the reviews, which are few, to
         // their cases by key; and the reviews done in the quarter.
-        let closed = sqlx::query("SELECT unit_id, COUNT(*) AS n FROM cases WHERE closed_on >= $1 AND closed_on <= $2 GROUP BY unit_id")
-            .bind(from)
+        // The closed count seeks each unit's range on that index (the units found by jumping
+        // from one to the next) instead of reading the whole index and dropping what lies
+        // outside the period (2,000,000 cases in 5,000 units: a year to date 0.16 → 0.13 s, a quarter
+        // 0.11 → 0.06 s).
+        let closed = sqlx::query(
+            "WITH RECURSIVE units (id) AS (SELECT MIN(unit_id) FROM cases \
+             UNION ALL SELECT (SELECT MIN(c.unit_id) FROM cases c WHERE c.unit_id > units.id) FROM units WHERE units.id IS NOT NULL) \
+             SELECT id AS unit_id, \
+             (SELECT COUNT(*) FROM cases c WHERE c.unit_id = units.id AND c.closed_on >= $1 AND c.closed_on <= $2) AS n \
+             FROM units WHERE id IS NOT NULL",
+        )
+        .bind(from)
             .bind(end)
             .fetch_all(&self.reader);
         let reviewed_before = async {
@@ -1195,8 +1205,11 @@ impl Store for Backend {
             .fetch_all(&self.reader)
             .await
         };
+        // Grouped by an expression: grouping by the column itself, SQLite walks the (unit_id,
+        // case_key) key to have the groups in order and looks every review up in the table
+        // (44,671 reviews: 0.06 s); one pass over the table and a sort of the few groups, 0.01 s.
         let reviewed = sqlx::query(
-            "SELECT unit_id, COUNT(*) AS n FROM reviews WHERE reviewed_on >= $1 AND reviewed_on <= $2 GROUP BY unit_id",
+            "SELECT unit_id || '' AS unit_id, COUNT(*) AS n FROM reviews WHERE reviewed_on >= $1 AND reviewed_on <= $2 GROUP BY 1",
         )
         .bind(quarter_first)
         .bind(end)
@@ -1204,7 +1217,12 @@ impl Store for Backend {
         let (closed, reviewed_before, reviewed) = tokio::try_join!(closed, reviewed_before, reviewed)?;
         let mut out: std::collections::BTreeMap<String, (i64, i64)> = std::collections::BTreeMap::new();
         for r in &closed {
-            out.entry(r.try_get("unit_id")?).or_default().0 = r.try_get("n")?;
+            // Every unit with cases answers; those that closed none in the period are left out
+            // (as from the other counts).
+            let n: i64 = r.try_get("n")?;
+            if n > 0 {
+                out.entry(r.try_get("unit_id")?).or_default().0 = n;
+            }
         }
         for r in &reviewed_before {
             out.entry(r.try_get("unit_id")?).or_default().0 -= r.try_get::<i64, _>("n")?;
