@@ -1185,8 +1185,8 @@ impl Store for Backend {
              FROM units WHERE id IS NOT NULL",
         )
         .bind(from)
-            .bind(end)
-            .fetch_all(&self.reader);
+        .bind(end)
+        .fetch_all(&self.reader);
         let reviewed_before = async {
             if !year_to_date {
                 return Ok(Vec::new());
