@@ -438,6 +438,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .into());
             }
             let store = store::open(&cfg.store).await?;
+            store.allow_exclusive_first_load();
             let outcomes =
                 sync::sync(&cfg, store.as_ref(), source.as_deref(), &Utc::now, true).await;
             print_sync(&outcomes);

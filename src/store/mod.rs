@@ -420,6 +420,11 @@ impl Folded {
 #[async_trait]
 pub trait Store: outbox::Outbox + ops::Ops + Send + Sync {
     fn backend(&self) -> &'static str;
+    /// Lets the first load into a store that holds no records take the store to itself when
+    /// nobody else has it open (SQLite: a rollback journal instead of the WAL, so the pages are
+    /// written once). For one-shot commands such as `liandong sync`, never for the service,
+    /// whose other jobs would wait meanwhile.
+    fn allow_exclusive_first_load(&self);
     async fn migrate(&self) -> StoreResult<()>;
     async fn begin_import(&self, source: &str, at: DateTime<Utc>) -> StoreResult<Box<dyn Import>>;
     /// Records how a run ended (stats, last success or error). Never touches the cursor.

@@ -87,6 +87,18 @@ impl PgStore {
     }
 }
 
+impl PgStore {
+    /// Nothing to allow: PostgreSQL imports run alike whoever else is connected.
+    fn set_exclusive_first_load(&self) {}
+
+    /// The writer's transaction for an import (never an exclusive one on PostgreSQL).
+    async fn begin_write(&self) -> StoreResult<(Transaction<'static, Db>, bool)> {
+        Ok((self.writer.begin_with(BEGIN_WRITE).await?, false))
+    }
+
+    async fn end_write(&self, _exclusive: bool) {}
+}
+
 /// Claims skip the rows another process is claiming: two dispatchers never take one message.
 const CLAIM_LOCK: &str = " FOR UPDATE SKIP LOCKED";
 

@@ -125,6 +125,9 @@ pub(super) struct ImportTx {
     insert_first: bool,
     /// A batch failed part-way: nothing more is written and the import cannot commit.
     failed: bool,
+    /// The store, and whether this import has it to itself (SQLite's exclusive first load).
+    store: Backend,
+    exclusive: bool,
 }
 
 impl ImportTx {
@@ -406,7 +409,9 @@ impl ImportTx {
             .execute(&mut *self.tx)
             .await?;
         }
+        let (store, exclusive) = (self.store.clone(), self.exclusive);
         self.tx.commit().await?;
+        store.end_write(exclusive).await;
         Ok(folded)
     }
 }
@@ -607,20 +612,24 @@ impl Store for Backend {
         BACKEND_NAME
     }
 
+    fn allow_exclusive_first_load(&self) {
+        self.set_exclusive_first_load();
+    }
+
     async fn migrate(&self) -> StoreResult<()> {
         MIGRATOR.run(&self.writer).await?;
         Ok(())
     }
 
     async fn begin_import(&self, source: &str, at: DateTime<Utc>) -> StoreResult<Box<dyn Import>> {
-        let mut tx = self.writer.begin_with(BEGIN_WRITE).await?;
+        let (mut tx, exclusive) = self.begin_write().await?;
         // Bookkeeping times are kept to the second: finer is noise, and it is 20 bytes a row.
         let at = chrono::DurationRound::duration_trunc(at, chrono::Duration::seconds(1)).unwrap_or(at);
         let rev: i64 = sqlx::query("UPDATE store_clock SET rev = rev + 1 WHERE id = 1 RETURNING rev")
             .fetch_one(&mut *tx)
             .await?
             .try_get("rev")?;
-        Ok(Box::new(ImportTx { tx, source: source.to_string(), at, checked: Vec::new(), deferred: Vec::new(), unique_deferred: Vec::new(), rev, insert_first: false, failed: false }))
+        Ok(Box::new(ImportTx { tx, source: source.to_string(), at, checked: Vec::new(), deferred: Vec::new(), unique_deferred: Vec::new(), rev, insert_first: false, failed: false, store: self.clone(), exclusive }))
     }
 
     async fn finish_run(&self, source: &str, run: &crate::store::RunReport) -> StoreResult<()> {

@@ -821,3 +821,114 @@ recipients = ["nobody at all"]
         text(&o.stderr)
     );
 }
+
+/// `liandong sync` killed outright (SIGKILL) in the middle of a first load that had the store
+/// to itself (rollback journal, pages already written into the database file): the next command
+/// finds the load rolled back whole — no case, a consistent file, WAL mode — and the next sync
+/// loads the whole file.
+#[test]
+fn a_first_load_killed_half_way_leaves_an_empty_store_and_the_next_sync_loads_it() {
+    use std::fmt::Write as _;
+    use std::time::{Duration, Instant};
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.db");
+    // About 40 MB of pages: more than the writer's page cache (16 MB), so pages reach the
+    // database file while the load runs.
+    const CASES: usize = 120_000;
+    let mut csv = String::from(
+        "执法单位,案号,案件名称,当事人,证件号,案由,立案日期,处罚决定日期,结案日期,罚没金额(元),重大行政处罚,涉嫌犯罪,移送决定日期,更新时间\n",
+    );
+    for i in 1..=CASES {
+        writeln!(
+            csv,
+            "稻城县市场监督管理局,稻市监罚〔2025〕{i}号,销售过期食品案,稻城县雪域商贸有限公司{i},,销售过期食品,2025-03-01,2025-03-20,2025-03-28,{}.50,否,否,,2025-03-28",
+            i % 9000
+        )
+        .unwrap();
+    }
+    let csv = write(dir.path(), "cases.csv", csv);
+    let cfg = write(
+        dir.path(),
+        "liandong.toml",
+        format!(
+            "[store]\nurl = \"sqlite://{}\"\n\n[[units]]\nid = \"scjg\"\nname = \"稻城县市场监督管理局\"\nkind = \"enforcement\"\n\n[[sources]]\nname = \"big\"\nkind = \"file\"\nfeeds = \"cases\"\npath = \"{}\"\n",
+            db.display(),
+            csv.display()
+        ),
+    );
+    let liandong = |args: &[&str]| {
+        let mut c = bin();
+        c.args(["--config", cfg.to_str().unwrap()])
+            .args(args)
+            .env_remove("LIANDONG_CONFIG")
+            .env_remove("LIANDONG__STORE__URL")
+            .env_remove("RUST_LOG");
+        c
+    };
+    let journal = dir.path().join("store.db-journal");
+
+    let mut child = liandong(&["sync"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    loop {
+        let written = std::fs::metadata(&db).map_or(0, |m| m.len());
+        if journal.exists() && written > 8 << 20 {
+            break;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!(
+                "the sync ended ({status}) before it could be interrupted: {written} bytes written"
+            );
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(300),
+            "no rollback journal and 8 MB in the file after 5 minutes ({written} bytes)"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(journal.exists(), "the killed load left its (hot) journal");
+
+    // Any command opening the store rolls the load back.
+    let out = liandong(&["cases", "--format", "csv"]).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout).lines().count(),
+        1,
+        "only the header line: no case"
+    );
+    assert!(!journal.exists(), "the journal was rolled back and removed");
+    let check = |want_cases: i64| {
+        tokio::runtime::Runtime::new().unwrap().block_on(async {
+            use sqlx::Connection as _;
+            let url = format!("sqlite://{}", db.display());
+            let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+            let ok: String = sqlx::query_scalar("PRAGMA integrity_check")
+                .fetch_one(&mut c)
+                .await
+                .unwrap();
+            assert_eq!(ok, "ok");
+            let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+                .fetch_one(&mut c)
+                .await
+                .unwrap();
+            assert_eq!(mode, "wal");
+            let n: i64 = sqlx::query_scalar("SELECT count(*) FROM cases")
+                .fetch_one(&mut c)
+                .await
+                .unwrap();
+            assert_eq!(n, want_cases);
+            c.close().await.unwrap();
+        })
+    };
+    check(0);
+
+    let out = liandong(&["sync"]).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    check(CASES as i64);
+}

@@ -9,7 +9,7 @@ use std::time::Duration as StdDuration;
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use liandong::domain::case_no::CaseNo;
 use liandong::records::{Feed, FieldKind, Record, Value};
-use liandong::store::{QuarantineItem, RowCounts, RunReport, Store};
+use liandong::store::{Import, QuarantineItem, RowCounts, RunReport, Store};
 use serde_json::json;
 
 use crate::common;
@@ -686,6 +686,137 @@ async fn sqlite_a_spawned_second_import_waits_and_then_succeeds() {
         .unwrap()
         .expect("the second import failed");
     assert_eq!(c.inserted, 1);
+    assert_eq!(store.record_count(Feed::Cases).await.unwrap(), 2);
+}
+
+/// The journal mode of the SQLite file at `url`, as a connection of its own sees it.
+async fn journal_mode(url: &str) -> String {
+    use sqlx::Connection as _;
+    let mut c = sqlx::SqliteConnection::connect(url).await.unwrap();
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&mut c)
+        .await
+        .unwrap();
+    c.close().await.unwrap();
+    mode
+}
+
+/// The files beside a SQLite store: its rollback journal and its WAL.
+fn journal_files(tmp: &common::TempStore) -> (bool, bool) {
+    let db = tmp.dir.path().join("liandong.db");
+    let beside = |suffix: &str| {
+        let mut p = db.clone().into_os_string();
+        p.push(suffix);
+        std::path::PathBuf::from(p).exists()
+    };
+    (beside("-journal"), beside("-wal"))
+}
+
+/// One import of case `i` into the SQLite store in `tmp`, which runs in WAL mode: a WAL beside
+/// the file while it runs, no rollback journal.
+async fn loads_one_case_in_wal_mode(tmp: &common::TempStore, store: &dyn Store, i: i64) {
+    let mut imp = store.begin_import(SOURCE, at(i)).await.unwrap();
+    imp.put(vec![full(Feed::Cases, "scjg", i)]).await.unwrap();
+    assert_eq!(
+        journal_files(tmp),
+        (false, true),
+        "(rollback journal, WAL) while the import runs"
+    );
+    imp.commit(None).await.unwrap();
+}
+
+/// A new SQLite store allowed an exclusive first load, with that load begun and three cases put.
+async fn exclusive_first_load_under_way() -> (common::TempStore, Box<dyn Store>, Box<dyn Import>) {
+    let tmp = common::temp_sqlite();
+    let store = common::open(&tmp.url).await;
+    store.allow_exclusive_first_load();
+    let mut imp = store.begin_import(SOURCE, at(0)).await.unwrap();
+    imp.put((1..=3).map(|i| full(Feed::Cases, "scjg", i)).collect())
+        .await
+        .unwrap();
+    (tmp, store, imp)
+}
+
+/// A first load into a store that holds no records, allowed to take it to itself and with
+/// nobody else connected, writes through a rollback journal instead of the WAL; once committed
+/// the store is back in WAL mode, and the next import (the store is no longer empty) uses it.
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_an_exclusive_first_load_uses_a_rollback_journal_then_wal_again() {
+    let (tmp, store, imp) = exclusive_first_load_under_way().await;
+    assert_eq!(
+        journal_files(&tmp),
+        (true, false),
+        "(rollback journal, WAL) during the first load"
+    );
+    imp.commit(Some("c1".into())).await.unwrap();
+    assert!(
+        !journal_files(&tmp).0,
+        "the journal is gone after the commit"
+    );
+    assert_eq!(journal_mode(&tmp.url).await, "wal");
+    assert_eq!(store.record_count(Feed::Cases).await.unwrap(), 3);
+    let st = store.source_state(SOURCE).await.unwrap().unwrap();
+    assert_eq!(st.cursor.as_deref(), Some("c1"));
+
+    loads_one_case_in_wal_mode(&tmp, store.as_ref(), 4).await;
+    assert_eq!(store.record_count(Feed::Cases).await.unwrap(), 4);
+}
+
+/// The same first load while another connection has the file open runs in WAL mode as usual:
+/// leaving WAL mode needs the file to itself, and the import does not wait for it. Without
+/// the allowance (the service), a first load never leaves WAL mode.
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_a_first_load_stays_in_wal_mode_when_the_store_is_open_elsewhere_or_not_allowed() {
+    use sqlx::Connection as _;
+    let tmp = common::temp_sqlite();
+    let store = common::open(&tmp.url).await;
+    store.allow_exclusive_first_load();
+    let mut other = sqlx::SqliteConnection::connect(&tmp.url).await.unwrap();
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM cases")
+        .fetch_one(&mut other)
+        .await
+        .unwrap();
+    assert_eq!(n, 0);
+    let started = std::time::Instant::now();
+    loads_one_case_in_wal_mode(&tmp, store.as_ref(), 1).await;
+    assert!(
+        started.elapsed() < StdDuration::from_secs(2),
+        "the import waited for the other connection: {:?}",
+        started.elapsed()
+    );
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM cases")
+        .fetch_one(&mut other)
+        .await
+        .unwrap();
+    assert_eq!(n, 1, "the other connection reads the load");
+    other.close().await.unwrap();
+
+    let tmp = common::temp_sqlite();
+    let store = common::open(&tmp.url).await;
+    loads_one_case_in_wal_mode(&tmp, store.as_ref(), 1).await;
+}
+
+/// An exclusive first load dropped without commit leaves no record, and the writer is back in
+/// WAL mode before its next write; the next load into the still empty store succeeds.
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_an_exclusive_first_load_dropped_leaves_nothing_and_wal_mode() {
+    let (tmp, store, imp) = exclusive_first_load_under_way().await;
+    assert!(journal_files(&tmp).0, "in rollback-journal mode");
+    drop(imp);
+    // The next write waits for the writer, whose release rolled back and left the mode.
+    store
+        .finish_run(SOURCE, &report(1, 3, Some("stopped")))
+        .await
+        .unwrap();
+    assert_eq!(journal_mode(&tmp.url).await, "wal");
+    assert_eq!(store.record_count(Feed::Cases).await.unwrap(), 0);
+
+    let mut imp = store.begin_import(SOURCE, at(2)).await.unwrap();
+    imp.put((1..=2).map(|i| full(Feed::Cases, "scjg", i)).collect())
+        .await
+        .unwrap();
+    imp.commit(None).await.unwrap();
+    assert_eq!(journal_mode(&tmp.url).await, "wal");
     assert_eq!(store.record_count(Feed::Cases).await.unwrap(), 2);
 }
 
