@@ -10,9 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use sqlx::SqlSafeStr as _;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 use crate::config::StoreConfig;
 
@@ -89,7 +87,6 @@ pub struct SqliteStore {
     /// The writer is in rollback-journal mode for an exclusive first load; releasing the
     /// connection puts it back in WAL mode.
     in_rollback_journal: Arc<AtomicBool>,
-    busy_timeout: Duration,
 }
 
 impl SqliteStore {
@@ -114,6 +111,7 @@ impl SqliteStore {
                 ))
             })?;
         }
+        let busy_timeout = Duration::from_secs(cfg.busy_timeout_secs);
         let in_rollback_journal = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&in_rollback_journal);
         let writer = SqlitePoolOptions::new()
@@ -123,6 +121,12 @@ impl SqliteStore {
             // mode before anyone else gets it. Should that fail (another process holds the file
             // at that instant), the next release tries again, and every new connection of the
             // writer asks for WAL mode anyway.
+            // WAL mode, asked for by every new writer connection. Switching a file that another
+            // process is loading in rollback-journal mode needs its write lock, which SQLite
+            // does not wait for here: so wait for it like for any lock, up to the busy timeout.
+            .after_connect(move |conn, _| {
+                Box::pin(async move { enter_wal_mode(conn, busy_timeout).await })
+            })
             .after_release(move |conn, _| {
                 let flag = Arc::clone(&flag);
                 Box::pin(async move {
@@ -131,7 +135,7 @@ impl SqliteStore {
                             Ok(()) => flag.store(false, Ordering::Release),
                             Err(e) => tracing::warn!(
                                 error = %e,
-                                "the store stays in rollback-journal mode after a first load for now; the next write tries WAL mode again"
+                                "the store stays in rollback-journal mode after a first load for now; the writer's next release tries WAL mode again"
                             ),
                         }
                     }
@@ -142,11 +146,7 @@ impl SqliteStore {
             // instead of growing the process. It is set here, not around the build: SQLite
             // refuses to change it inside a transaction once the connection has used its
             // temporary schema (as a migration's ALTER TABLE … RENAME does).
-            .connect_with(
-                opts.clone()
-                    .journal_mode(SqliteJournalMode::Wal)
-                    .pragma("temp_store", "file"),
-            )
+            .connect_with(opts.clone().pragma("temp_store", "file"))
             .await?;
         // Readers connect when first needed: a command that only writes (a first load from the
         // command line) then holds the file alone, and a reader idle for long is closed.
@@ -165,7 +165,6 @@ impl SqliteStore {
             reader,
             exclusive_first_load: Arc::new(AtomicBool::new(false)),
             in_rollback_journal,
-            busy_timeout: Duration::from_secs(cfg.busy_timeout_secs),
         })
     }
 
@@ -186,11 +185,14 @@ impl SqliteStore {
     /// for. Meanwhile other processes wait for the store, as for any writer in that mode.
     async fn begin_write(&self) -> StoreResult<(Transaction<'static, Db>, bool)> {
         let mut conn = self.writer.acquire().await?;
-        let exclusive = self.exclusive_first_load.load(Ordering::Acquire)
-            && holds_no_records(&mut conn).await?
-            && enter_rollback_journal(&mut conn, self.busy_timeout).await?;
-        if exclusive {
+        let mut exclusive = false;
+        if self.exclusive_first_load.load(Ordering::Acquire) && holds_no_records(&mut conn).await? {
+            // Set before the switch: whatever happens from here, the connection's release puts
+            // it back in WAL mode (asking for WAL mode in WAL mode changes nothing).
             self.in_rollback_journal.store(true, Ordering::Release);
+            exclusive = enter_rollback_journal(&mut conn).await?;
+        }
+        if exclusive {
             tracing::debug!("first load into an empty store, in rollback-journal mode");
         }
         // `Transaction::begin` on a connection already held (public, if undocumented, in sqlx
@@ -234,24 +236,12 @@ async fn holds_no_records(conn: &mut sqlx::SqliteConnection) -> StoreResult<bool
 }
 
 /// Switches the writer to a rollback journal when no other connection has the file open; says
-/// whether it did. It does not wait for other connections to go away: the import then runs in
-/// WAL mode as usual.
-async fn enter_rollback_journal(
-    conn: &mut sqlx::SqliteConnection,
-    busy_timeout: Duration,
-) -> StoreResult<bool> {
-    sqlx::query("PRAGMA busy_timeout = 0")
-        .execute(&mut *conn)
-        .await?;
+/// whether it did. SQLite does not wait for other connections to go away here (it takes the
+/// exclusive lock without its busy handler): the import then runs in WAL mode as usual.
+async fn enter_rollback_journal(conn: &mut sqlx::SqliteConnection) -> StoreResult<bool> {
     let switched: Result<String, sqlx::Error> = sqlx::query_scalar("PRAGMA journal_mode = DELETE")
         .fetch_one(&mut *conn)
         .await;
-    sqlx::query(AssertSqlSafe(format!(
-        "PRAGMA busy_timeout = {}",
-        busy_timeout.as_millis()
-    )))
-    .execute(&mut *conn)
-    .await?;
     match switched {
         Ok(mode) if mode.eq_ignore_ascii_case("delete") => {
             // One transaction, so syncing fully costs a few flushes, and a rollback journal
@@ -273,7 +263,32 @@ async fn enter_rollback_journal(
     }
 }
 
-/// Puts the writer back in WAL mode with its usual syncing.
+/// Asks for WAL mode on a new writer connection, retrying while another process holds the file
+/// in rollback-journal mode (SQLite answers "database is locked" at once there), up to
+/// `busy_timeout`.
+async fn enter_wal_mode(
+    conn: &mut sqlx::SqliteConnection,
+    busy_timeout: Duration,
+) -> Result<(), sqlx::Error> {
+    let started = std::time::Instant::now();
+    loop {
+        match sqlx::query_scalar::<_, String>("PRAGMA journal_mode = WAL")
+            .fetch_one(&mut *conn)
+            .await
+        {
+            Ok(_) => return Ok(()),
+            Err(sqlx::Error::Database(e))
+                if e.message().contains("locked") && started.elapsed() < busy_timeout =>
+            {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Puts the writer back in WAL mode with its usual syncing (full syncing stays while the file is
+/// still in rollback-journal mode).
 async fn leave_rollback_journal(conn: &mut sqlx::SqliteConnection) -> Result<(), sqlx::Error> {
     let mode: String = sqlx::query_scalar("PRAGMA journal_mode = WAL")
         .fetch_one(&mut *conn)

@@ -833,8 +833,9 @@ fn a_first_load_killed_half_way_leaves_an_empty_store_and_the_next_sync_loads_it
 
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("store.db");
-    // About 40 MB of pages: more than the writer's page cache (16 MB), so pages reach the
-    // database file while the load runs.
+    // About 34 MB of pages: more than the writer's page cache (16 MB, `WRITER_CACHE` in
+    // src/store/sqlite.rs), so pages reach the database file while the load runs; were the
+    // cache ever larger than that, the test says so ("ended before it could be interrupted").
     const CASES: usize = 120_000;
     let mut csv = String::from(
         "执法单位,案号,案件名称,当事人,证件号,案由,立案日期,处罚决定日期,结案日期,罚没金额(元),重大行政处罚,涉嫌犯罪,移送决定日期,更新时间\n",
