@@ -117,16 +117,16 @@ impl SqliteStore {
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(cfg.busy_timeout_secs.max(1) * 4))
-            // After an exclusive first load, committed or not, the connection goes back to WAL
-            // mode before anyone else gets it. Should that fail (another process holds the file
-            // at that instant), the next release tries again, and every new connection of the
-            // writer asks for WAL mode anyway.
             // WAL mode, asked for by every new writer connection. Switching a file that another
             // process is loading in rollback-journal mode needs its write lock, which SQLite
             // does not wait for here: so wait for it like for any lock, up to the busy timeout.
             .after_connect(move |conn, _| {
                 Box::pin(async move { enter_wal_mode(conn, busy_timeout).await })
             })
+            // After an exclusive first load, committed or not, the connection goes back to WAL
+            // mode before anyone else gets it. Should that fail (another process holds the file
+            // at that instant), the next release tries again, and every new connection of the
+            // writer asks for WAL mode anyway.
             .after_release(move |conn, _| {
                 let flag = Arc::clone(&flag);
                 Box::pin(async move {
@@ -214,7 +214,7 @@ impl SqliteStore {
         }
         if self.in_rollback_journal.load(Ordering::Acquire) {
             tracing::warn!(
-                "the first load is committed; the store is not back in WAL mode yet (the next write tries again)"
+                "the first load is committed; the store is not back in WAL mode yet (the writer's next release tries again)"
             );
         }
     }
@@ -293,16 +293,15 @@ async fn leave_rollback_journal(conn: &mut sqlx::SqliteConnection) -> Result<(),
     let mode: String = sqlx::query_scalar("PRAGMA journal_mode = WAL")
         .fetch_one(&mut *conn)
         .await?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(sqlx::Error::Protocol(format!(
+            "SQLite answered journal mode {mode:?} when asked for WAL"
+        )));
+    }
     sqlx::query("PRAGMA synchronous = NORMAL")
         .execute(&mut *conn)
         .await?;
-    if mode.eq_ignore_ascii_case("wal") {
-        Ok(())
-    } else {
-        Err(sqlx::Error::Protocol(format!(
-            "SQLite answered journal mode {mode:?} when asked for WAL"
-        )))
-    }
+    Ok(())
 }
 
 /// A claim needs no row locks: SQLite has one writer.
