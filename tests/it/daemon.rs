@@ -335,10 +335,11 @@ fn the_daemon_signals_systemd_runs_its_jobs_reloads_safely_and_stops_cleanly() {
         || d.log().contains("configuration reload refused"),
     );
     assert!(d.alive(), "the daemon died on a broken configuration");
-    assert!(
-        d.notes().iter().any(|n| n.contains("reload refused")),
-        "STATUS= says the reload was refused: {:?}",
-        d.notes()
+    // The journal line comes first, the STATUS= datagram right after it.
+    wait_for(
+        "STATUS= saying the reload was refused",
+        Duration::from_secs(10),
+        || d.notes().iter().any(|n| n.contains("reload refused")),
     );
     assert!(
         d.log().contains("store.url"),
@@ -370,7 +371,9 @@ fn the_daemon_signals_systemd_runs_its_jobs_reloads_safely_and_stops_cleanly() {
     let (code, took) = d.stop();
     assert_eq!(code, Some(0), "exit code; journal:\n{}", d.log());
     assert!(took < Duration::from_secs(10), "took {took:?} to stop");
-    assert!(d.notes().iter().any(|n| n.starts_with("STOPPING=1")));
+    wait_for("STOPPING=1", Duration::from_secs(5), || {
+        d.notes().iter().any(|n| n.starts_with("STOPPING=1"))
+    });
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let s = common::open(&format!("sqlite://{}", store.display())).await;
