@@ -420,7 +420,7 @@ impl ImportTx {
 /// one on the store revision (every row of an import carries the same one, with ascending ids, so
 /// each entry is appended at the end), or a partial one (`WHERE`: it holds the rare rows, such as
 /// those of units that are not configured). Building either would cost a scan of the whole table.
-fn cheap_to_keep(sql: &str) -> bool {
+pub(crate) fn cheap_to_keep(sql: &str) -> bool {
     let upper = sql.to_ascii_uppercase();
     upper.contains(" WHERE ") || upper.trim_end().ends_with("(REV)")
 }
@@ -441,7 +441,7 @@ fn parse_hits(hits: Option<&str>, len: usize, out: &mut Vec<(usize, i64)>) -> St
 }
 
 /// Whether an index's CREATE statement (as `sqlite_master` keeps it) makes a unique index.
-fn is_unique_index(sql: &str) -> bool {
+pub(crate) fn is_unique_index(sql: &str) -> bool {
     sql.split_whitespace()
         .take(2)
         .map(str::to_ascii_uppercase)
@@ -614,6 +614,10 @@ impl Store for Backend {
 
     fn allow_exclusive_first_load(&self) {
         self.set_exclusive_first_load();
+    }
+
+    async fn hand_over_for_first_load(&self) -> StoreResult<Option<std::path::PathBuf>> {
+        self.hand_over().await
     }
 
     async fn migrate(&self) -> StoreResult<()> {

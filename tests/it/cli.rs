@@ -933,3 +933,190 @@ fn a_first_load_killed_half_way_leaves_an_empty_store_and_the_next_sync_loads_it
     assert!(out.status.success(), "{}", text(&out.stderr));
     check(CASES as i64);
 }
+
+/// A first load written through SQLite's own API (`liandong sync` into an empty store) and the
+/// usual import of the same file (forced by another connection holding the store open) store
+/// the same rows, quarantine the same bad ones and report the same counts.
+#[test]
+fn a_first_load_through_sqlites_own_api_stores_what_the_usual_import_stores() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = write(
+        dir.path(),
+        "cases.csv",
+        "执法单位,案号,案件名称,当事人,证件号,案由,立案日期,处罚决定日期,结案日期,罚没金额(元),重大行政处罚,涉嫌犯罪,移送决定日期,更新时间\n\
+         稻城县市场监督管理局,稻市监罚〔2025〕1号,销售过期食品案,张三,513337199001011234,销售过期食品,2025-03-01,2025-03-20,2025-03-28,1200.50,否,否,,2025-03-28 10:00\n\
+         稻城县市场监督管理局,稻市监罚（２０２５）2号,无照经营案,\"雪域商贸, 有限公司\",,无照经营,2025/3/2,,,1.2万,是,是,2025-03-25,\n\
+         稻城县自然资源局,稻自然资罚[2025]3号,非法采砂案,李四,,非法采砂,2025-04-01,2025-04-10,2025-04-12,0,否,否,,2025-04-12\n\
+         稻城县自然资源局,稻自然资罚[2025]4号,非法占地案,王五,,非法占地,不是日期,2025-04-10,2025-04-12,100,否,否,,\n\
+         某未配置单位,某罚〔2025〕5号,其他案,赵六,,其他,2025-05-01,2025-05-02,2025-05-03,5,否,否,,\n",
+    );
+    let store = |name: &str| dir.path().join(name);
+    let config = |db: &Path| {
+        write(
+            dir.path(),
+            &format!("{}.toml", db.file_stem().unwrap().to_string_lossy()),
+            format!(
+                "[store]\nurl = \"sqlite://{}\"\n\n[[units]]\nid = \"scjg\"\nname = \"稻城县市场监督管理局\"\nkind = \"enforcement\"\n\n[[units]]\nid = \"zrzy\"\nname = \"稻城县自然资源局\"\nkind = \"enforcement\"\n\n[[sources]]\nname = \"cases\"\nkind = \"file\"\nfeeds = \"cases\"\npath = \"{}\"\n",
+                db.display(),
+                csv.display()
+            ),
+        )
+    };
+    let liandong = |cfg: &Path, args: &[&str]| {
+        bin()
+            .args(["--config", cfg.to_str().unwrap(), "--log", "debug"])
+            .args(args)
+            .env_remove("LIANDONG_CONFIG")
+            .env_remove("LIANDONG__STORE__URL")
+            .env_remove("RUST_LOG")
+            .output()
+            .unwrap()
+    };
+
+    // Through SQLite's own API.
+    let direct = store("direct.db");
+    let direct_cfg = config(&direct);
+    let out = liandong(&direct_cfg, &["sync"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("first load written through SQLite's own API"),
+        "{}",
+        text(&out.stderr)
+    );
+    let direct_summary = text(&out.stdout);
+
+    // The usual import: the store is open elsewhere, so the first load gives way.
+    let usual = store("usual.db");
+    let usual_cfg = config(&usual);
+    let out = liandong(&usual_cfg, &["migrate"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let holder = rusqlite::Connection::open(&usual).unwrap();
+    let n: i64 = holder
+        .query_row("SELECT count(*) FROM cases", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 0);
+    let out = liandong(&usual_cfg, &["sync"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let log = text(&out.stderr);
+    assert!(
+        log.contains("the first load goes through the usual import")
+            && log.contains("another connection has the store open")
+            && !log.contains("first load written through SQLite's own API"),
+        "{log}"
+    );
+    drop(holder);
+    assert_eq!(text(&out.stdout), direct_summary);
+
+    let rows = |db: &Path, sql: &str| -> Vec<String> {
+        let c = rusqlite::Connection::open(db).unwrap();
+        let mut st = c.prepare(sql).unwrap();
+        let n = st.column_count();
+        st.query_map([], |r| {
+            let mut line = Vec::new();
+            for i in 0..n {
+                let v: rusqlite::types::Value = r.get(i)?;
+                line.push(format!("{v:?}"));
+            }
+            Ok(line.join("|"))
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+    };
+    // Everything but the bookkeeping times (the two runs ran at different seconds).
+    let cases = "SELECT id, unit_id, unit_known, case_key, case_no, title, party, party_id, cause, filed_on, \
+                 decided_on, closed_on, amount, major, suspected_crime, transfer_decided_on, updated_at, \
+                 fingerprint, source, rev, first_seen_at = changed_at FROM cases ORDER BY id";
+    let quarantine = "SELECT source, location, row_no, field, column_name, value, reason, raw FROM quarantine ORDER BY id";
+    let direct_cases = rows(&direct, cases);
+    assert_eq!(direct_cases.len(), 4, "{direct_cases:#?}");
+    assert_eq!(direct_cases, rows(&usual, cases));
+    let direct_quarantine = rows(&direct, quarantine);
+    assert_eq!(direct_quarantine.len(), 1, "{direct_quarantine:#?}");
+    assert!(
+        direct_quarantine[0].contains("filed_on"),
+        "{direct_quarantine:#?}"
+    );
+    assert_eq!(direct_quarantine, rows(&usual, quarantine));
+    for db in [&direct, &usual] {
+        assert_eq!(rows(db, "PRAGMA journal_mode"), vec!["Text(\"wal\")"]);
+        assert_eq!(rows(db, "PRAGMA integrity_check"), vec!["Text(\"ok\")"]);
+        assert!(!db.with_extension("db-journal").exists());
+    }
+    // The indexes the load built are all there, and the next sync finds nothing changed.
+    assert_eq!(
+        rows(
+            &direct,
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'cases' AND sql IS NOT NULL ORDER BY name"
+        ),
+        rows(
+            &usual,
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'cases' AND sql IS NOT NULL ORDER BY name"
+        ),
+    );
+    let out = liandong(&direct_cfg, &["sync"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        rows(&direct, "SELECT count(*) FROM record_history"),
+        vec!["Integer(0)"]
+    );
+    assert_eq!(rows(&direct, cases), direct_cases);
+}
+
+/// A first load whose file lists a case twice gives way to the usual import, which folds the
+/// later row into the first as an update with its history entry.
+#[test]
+fn a_first_load_listing_a_case_twice_goes_through_the_usual_import_which_folds_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.db");
+    let csv = write(
+        dir.path(),
+        "cases.csv",
+        "执法单位,案号,案件名称,罚没金额(元)\n\
+         稻城县市场监督管理局,稻市监罚〔2025〕1号,销售过期食品案,100\n\
+         稻城县市场监督管理局,稻市监罚〔2025〕2号,无照经营案,200\n\
+         稻城县市场监督管理局,稻市监罚[2025]1号,销售过期食品案,150\n",
+    );
+    let cfg = write(
+        dir.path(),
+        "liandong.toml",
+        format!(
+            "[store]\nurl = \"sqlite://{}\"\n\n[[units]]\nid = \"scjg\"\nname = \"稻城县市场监督管理局\"\nkind = \"enforcement\"\n\n[[sources]]\nname = \"cases\"\nkind = \"file\"\nfeeds = \"cases\"\npath = \"{}\"\n",
+            db.display(),
+            csv.display()
+        ),
+    );
+    let out = bin()
+        .args(["--config", cfg.to_str().unwrap(), "--log", "debug", "sync"])
+        .env_remove("LIANDONG_CONFIG")
+        .env_remove("LIANDONG__STORE__URL")
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let log = text(&out.stderr);
+    assert!(log.contains("the file lists a case twice"), "{log}");
+    let c = rusqlite::Connection::open(&db).unwrap();
+    let amounts: Vec<(String, i64)> = c
+        .prepare("SELECT case_no, amount FROM cases ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        amounts,
+        vec![
+            ("稻市监罚[2025]1号".to_string(), 15000),
+            ("稻市监罚〔2025〕2号".to_string(), 20000)
+        ]
+    );
+    let history: i64 = c
+        .query_row("SELECT count(*) FROM record_history", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(history, 1);
+    let mode: String = c
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+}
