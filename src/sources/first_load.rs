@@ -26,7 +26,10 @@ use crate::obligations::ObligationsConfig;
 use crate::records::{Feed, Record, Value};
 use crate::sources::file::{RowMapper, read_rows};
 use crate::sources::{Item, Progress};
-use crate::store::{QuarantineItem, RowCounts, cheap_to_keep, is_unique_index, push_value_text};
+use crate::store::{
+    QUARANTINE_UPSERT, QuarantineItem, RowCounts, cheap_to_keep, columns, is_unique_index,
+    push_value_text,
+};
 use crate::units::Units;
 
 /// Rows a message from the reader to the writer.
@@ -223,11 +226,7 @@ fn write(
     rx: mpsc::Receiver<Vec<Row>>,
 ) -> anyhow::Result<Option<RowCounts>> {
     let fields = job.feed.fields();
-    let mut columns = String::from("unit_id, unit_known, case_key, case_no");
-    for f in fields {
-        columns.push_str(", ");
-        columns.push_str(f.name);
-    }
+    let columns = columns(job.feed);
     let per_row = 4 + fields.len() + 1;
     let marks: Vec<String> = (1..=per_row + 3).map(|i| format!("?{i}")).collect();
     let (source_at, at_at, rev_at) = (per_row + 1, per_row + 2, per_row + 3);
@@ -240,13 +239,8 @@ fn write(
     insert.raw_bind_parameter(source_at, job.src.name.as_str())?;
     insert.raw_bind_parameter(at_at, at)?;
     insert.raw_bind_parameter(rev_at, rev)?;
-    let mut quarantine = conn.prepare(
-        "INSERT INTO quarantine (source, location, row_no, field, column_name, value, reason, raw, first_seen_at, last_seen_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9) \
-         ON CONFLICT (source, location, row_no, field) DO UPDATE SET \
-         column_name = excluded.column_name, value = excluded.value, reason = excluded.reason, \
-         raw = excluded.raw, last_seen_at = excluded.last_seen_at",
-    )?;
+    // `$N` parameters, numbered in the order they first appear, bind by position here too.
+    let mut quarantine = conn.prepare(QUARANTINE_UPSERT)?;
     quarantine.raw_bind_parameter(1, job.src.name.as_str())?;
     quarantine.raw_bind_parameter(9, at)?;
 

@@ -13,7 +13,9 @@ mod postgres;
 mod sqlite;
 
 /// What a first load written through SQLite's own API shares with the SQLite store.
-pub(crate) use sqlite::{cheap_to_keep, is_unique_index, push_value_text};
+pub(crate) use sqlite::{
+    QUARANTINE_UPSERT, cheap_to_keep, columns, is_unique_index, push_value_text,
+};
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};

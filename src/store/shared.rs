@@ -38,7 +38,16 @@ fn push_json_str(out: &mut String, s: &str) {
     out.push('"');
 }
 
-fn columns(feed: Feed) -> String {
+/// A bad row's quarantine entry, or a newer sighting of the same one: (source, location, row,
+/// field, column, value, reason, raw row, time).
+pub(crate) const QUARANTINE_UPSERT: &str = "INSERT INTO quarantine (source, location, row_no, field, column_name, value, reason, raw, first_seen_at, last_seen_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) \
+     ON CONFLICT (source, location, row_no, field) DO UPDATE SET \
+     column_name = excluded.column_name, value = excluded.value, reason = excluded.reason, \
+     raw = excluded.raw, last_seen_at = excluded.last_seen_at";
+
+/// A feed's record columns, in the order inserts bind them.
+pub(crate) fn columns(feed: Feed) -> String {
     let mut cols = String::from("unit_id, unit_known, case_key, case_no");
     for f in feed.fields() {
         cols.push_str(", ");
@@ -354,13 +363,7 @@ impl ImportTx {
 
     async fn quarantine_rows(&mut self, items: Vec<QuarantineItem>) -> StoreResult<()> {
         for it in items {
-            sqlx::query(
-                "INSERT INTO quarantine (source, location, row_no, field, column_name, value, reason, raw, first_seen_at, last_seen_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) \
-                 ON CONFLICT (source, location, row_no, field) DO UPDATE SET \
-                 column_name = excluded.column_name, value = excluded.value, reason = excluded.reason, \
-                 raw = excluded.raw, last_seen_at = excluded.last_seen_at",
-            )
+            sqlx::query(QUARANTINE_UPSERT)
             .bind(self.source.clone())
             .bind(it.location)
             .bind(it.row)
