@@ -176,19 +176,6 @@ pub enum Command {
         #[arg(long, value_parser = parse_as_of)]
         as_of: Option<DateTime<Utc>>,
     },
-    /// Internal: one slot of one job in a worker process of `liandong run`, which writes its
-    /// configuration to standard input.
-    #[command(hide = true)]
-    Job {
-        /// The job's name (sync:SOURCE, evaluate, notify, report:weekly, alerts).
-        name: String,
-        /// The slot being run (RFC 3339).
-        #[arg(long)]
-        slot: DateTime<Utc>,
-        /// The daemon's clock against the wall clock (`run --as-of`), in milliseconds.
-        #[arg(long, default_value_t = 0, allow_hyphen_values = true)]
-        clock_offset_ms: i64,
-    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -337,9 +324,6 @@ pub fn main() -> ExitCode {
             };
         }
     };
-    if matches!(cli.command, Command::Run { .. }) {
-        crate::daemon::lean_allocator_or_reexec();
-    }
     init_tracing(&cli.log);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -406,15 +390,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 LoadOptions::from_env(cli.config.clone()),
                 *once,
                 *as_of,
-                &cli.log,
             )
             .await
         }
-        Command::Job {
-            name,
-            slot,
-            clock_offset_ms,
-        } => Ok(crate::daemon::worker::main(name, *slot, *clock_offset_ms).await),
         Command::Migrate => {
             let cfg = load_config(&cli)?;
             let store = store::open(&cfg.store).await?;

@@ -319,33 +319,19 @@ async fn run_slot(shared: &Arc<Shared>, rt: &Arc<Runtime>, job: &Job, slot: Date
     )));
     shared.notifier.status(&format!("running {}", job.name));
     let started = Instant::now();
-    // The daemon runs the slot in a worker process; `run --once` runs it here.
-    let worker = std::sync::atomic::AtomicU32::new(0);
+    let here = std::panic::AssertUnwindSafe(run_here(shared, rt, job, slot, shared.clock.now()));
     let work = async {
-        if shared.use_workers {
-            super::worker::execute(shared, rt, job, slot, &worker).await
-        } else {
-            let here =
-                std::panic::AssertUnwindSafe(run_here(shared, rt, job, slot, shared.clock.now()));
-            match futures_util::FutureExt::catch_unwind(here).await {
-                Ok(r) => r,
-                Err(panic) => Err(anyhow::anyhow!("the job panicked: {}", panic_text(&panic))),
-            }
+        match futures_util::FutureExt::catch_unwind(here).await {
+            Ok(r) => r,
+            Err(panic) => Err(anyhow::anyhow!("the job panicked: {}", panic_text(&panic))),
         }
     };
+    // A lost lease drops the job's future: its open transaction rolls back.
     let result = tokio::select! {
         r = work => r,
         Ok(why) = lost_rx => Err(anyhow::anyhow!("cancelled: {why}")),
     };
     let secs = started.elapsed().as_secs_f64();
-    if let Err(e) = &result
-        && let Some(cut) = e.downcast_ref::<super::worker::CutShort>()
-    {
-        // Not a failure of the job: the slot stays listed in flight and the shutdown
-        // releases it, so the next start runs it.
-        tracing::warn!(job = %job.name, slot = %slot_id(slot), "{cut} after {secs:.1} s");
-        return Ran::NotRun(cut.to_string(), false);
-    }
     let (outcome, detail) = match &result {
         Ok(d) => (JobOutcome::Ok, d.clone()),
         Err(e) => (
@@ -353,18 +339,12 @@ async fn run_slot(shared: &Arc<Shared>, rt: &Arc<Runtime>, job: &Job, slot: Date
             crate::mask::mask_text(&format!("{e:#}")),
         ),
     };
-    // `worker=` names the worker process (absent when the slot ran in this one).
-    let worker = match worker.load(std::sync::atomic::Ordering::SeqCst) {
-        0 => "-".to_string(),
-        pid => pid.to_string(),
-    };
-    let worker = worker.as_str();
     match outcome {
         JobOutcome::Ok => {
-            tracing::info!(job = %job.name, slot = %slot_id(slot), worker = %worker, "done in {secs:.1} s: {detail}");
+            tracing::info!(job = %job.name, slot = %slot_id(slot), "done in {secs:.1} s: {detail}");
         }
         JobOutcome::Failed => {
-            tracing::error!(job = %job.name, slot = %slot_id(slot), worker = %worker, "failed after {secs:.1} s: {detail}");
+            tracing::error!(job = %job.name, slot = %slot_id(slot), "failed after {secs:.1} s: {detail}");
         }
     }
     shared
@@ -495,7 +475,7 @@ pub(super) fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
         .unwrap_or_default()
 }
 
-/// What a job does, in this process (a worker's, or `run --once`'s). `Ok` carries a one-line
+/// What a job does. `Ok` carries a one-line
 /// summary; `Err` is a failed run (its slot is finished all the same: the next slot tries
 /// again).
 pub(super) async fn run_here(

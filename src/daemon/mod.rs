@@ -20,7 +20,6 @@ mod http;
 mod jobs;
 mod metrics;
 pub mod systemd;
-pub mod worker;
 
 use std::collections::{BTreeMap, HashSet};
 use std::process::ExitCode;
@@ -68,12 +67,6 @@ pub struct Shared {
     /// Jobs that touch the data run one at a time, and so do those that send.
     data_lane: tokio::sync::Mutex<()>,
     message_lane: tokio::sync::Mutex<()>,
-    /// Whether slots run in worker processes (the daemon) or here (`run --once`, a worker).
-    use_workers: bool,
-    /// The log filter the daemon was started with, for its workers.
-    log_filter: String,
-    /// The pids of the workers under way.
-    workers: Mutex<HashSet<u32>>,
 }
 
 /// What `/healthz` says.
@@ -93,7 +86,7 @@ const TICK: Duration = Duration::from_secs(15);
 const STALLED_AFTER: Duration = Duration::from_secs(120);
 
 impl Shared {
-    fn new(rt: Arc<Runtime>, clock: Clock, log_filter: String) -> Shared {
+    fn new(rt: Arc<Runtime>, clock: Clock) -> Shared {
         Shared {
             current: RwLock::new(rt),
             clock,
@@ -108,9 +101,6 @@ impl Shared {
             in_flight: Mutex::new(BTreeMap::new()),
             data_lane: tokio::sync::Mutex::new(()),
             message_lane: tokio::sync::Mutex::new(()),
-            use_workers: false,
-            log_filter,
-            workers: Mutex::new(HashSet::new()),
         }
     }
 
@@ -198,43 +188,6 @@ impl Shared {
     }
 }
 
-/// Set by the re-execution below to the variables it added.
-const REEXEC_MARK: &str = "LIANDONG_REEXECUTED";
-
-/// mimalloc (the global allocator) commits whole arenas up front and keeps freed pages for a
-/// while: right for the batch commands' speed, wasteful for a daemon that idles between jobs
-/// (about 40 MB of a 75 MB idle footprint on the sample county). Before anything else, `run`
-/// re-executes itself once — same pid, so systemd's `NotifyAccess=main` still holds — with lazy
-/// arena commits and immediate purging, unless the environment already sets them.
-pub fn lean_allocator_or_reexec() {
-    const VARS: [(&str, &str); 2] = [
-        ("MIMALLOC_ARENA_EAGER_COMMIT", "0"),
-        ("MIMALLOC_PURGE_DELAY", "0"),
-    ];
-    if std::env::var_os(REEXEC_MARK).is_some()
-        || VARS.iter().all(|(k, _)| std::env::var_os(k).is_some())
-    {
-        return;
-    }
-    let Ok(exe) = std::env::current_exe() else {
-        return;
-    };
-    let mut cmd = std::process::Command::new(exe);
-    let mut added = Vec::new();
-    for (k, v) in VARS {
-        if std::env::var_os(k).is_none() {
-            cmd.env(k, v);
-            added.push(k);
-        }
-    }
-    // The mark lists what was added, so that the workers can drop exactly that.
-    cmd.args(std::env::args_os().skip(1))
-        .env(REEXEC_MARK, added.join(","));
-    // Only returns when the exec failed: then run as we are.
-    let err = std::os::unix::process::CommandExt::exec(&mut cmd);
-    eprintln!("liandong: cannot re-execute with a lean allocator ({err}); running as is");
-}
-
 /// Loads the configuration and checks what `check-config` checks; every problem in one error.
 fn load(opts: &LoadOptions) -> anyhow::Result<Config> {
     let cfg = Config::load(opts)?;
@@ -263,7 +216,6 @@ pub async fn run(
     opts: LoadOptions,
     once: bool,
     as_of: Option<DateTime<Utc>>,
-    log_filter: &str,
 ) -> anyhow::Result<ExitCode> {
     // A replay starts the daemon's clock at `as_of` and lets it run on.
     let clock = as_of.map_or(Clock::Wall, |t| Clock::Offset(t - Utc::now()));
@@ -291,11 +243,10 @@ pub async fn run(
         cfg,
         store,
     });
-    let mut shared = Shared::new(rt, clock, log_filter.to_string());
+    let shared = Shared::new(rt, clock);
     if once {
         return jobs::once(&Arc::new(shared)).await;
     }
-    shared.use_workers = true;
     serve(Arc::new(shared), &opts, &listen).await
 }
 
@@ -374,7 +325,6 @@ async fn serve(shared: Arc<Shared>, opts: &LoadOptions, listen: &str) -> anyhow:
     };
 
     shared.stop.store(true, Ordering::SeqCst);
-    worker::terminate_all(&shared);
     let grace = Duration::from_secs(shared.runtime().cfg.run.stop_timeout_secs);
     let running = shared
         .busy

@@ -262,32 +262,6 @@ fn the_daemon_signals_systemd_runs_its_jobs_reloads_safely_and_stops_cleanly() {
                     .any(|m| m.to.contains("fjld@example.gov.cn") && m.subject.contains("周报"))
         },
     );
-    // Each slot ran in a worker process of its own (`worker=` on its journal line), not in
-    // the daemon: what a job allocates leaves with its worker.
-    let daemon_pid = d.child.id().to_string();
-    let workers: Vec<String> = d
-        .log()
-        .lines()
-        .filter(|l| l.contains(" done in "))
-        .filter_map(|l| {
-            l.split_whitespace()
-                .find_map(|w| w.strip_prefix("worker=").map(str::to_string))
-        })
-        .collect();
-    assert!(
-        workers.len() >= 3
-            && workers
-                .iter()
-                .all(|w| w.parse::<u32>().is_ok() && *w != daemon_pid),
-        "slots in worker processes (daemon {daemon_pid}): {workers:?}\n{}",
-        d.log()
-    );
-    let distinct: std::collections::HashSet<&String> = workers.iter().collect();
-    assert_eq!(
-        distinct.len(),
-        workers.len(),
-        "one worker per slot: {workers:?}"
-    );
     let (status, body) = d.get("/healthz").expect("/healthz answers");
     assert_eq!(status, 200, "{body}");
     let health: serde_json::Value = serde_json::from_str(&body).unwrap();
@@ -647,169 +621,9 @@ fn the_administrator_hears_once_of_a_silent_source_and_of_a_year_without_holiday
     assert_no_duplicates(&smtp.messages());
 }
 
-/// The worker's side of the protocol (`liandong job`, which the daemon starts for each slot):
-/// the configuration and holiday overlays come on standard input — no file is named, and the
-/// file in the folder is not read — the clock offset may be negative (a replay), and the answer
-/// is one JSON line with an exit code that says the same.
-#[test]
-fn a_worker_runs_one_job_on_the_configuration_it_is_given() {
-    let dir = tempfile::tempdir().unwrap();
-    let sample = std::fs::read_to_string(repo().join("config/liandong.toml")).unwrap();
-    let text = sample.replace(
-        "path = \"config/sample",
-        &format!("path = \"{}/config/sample", repo().display()),
-    );
-    // A broken file where a configuration would be looked for: a worker must not read it.
-    common::write(dir.path(), "config/liandong.toml", "[store]\nurl = 12\n");
-    let slot = "2025-12-31T02:00:00Z";
-    let offset = chrono::DateTime::parse_from_rfc3339(slot)
-        .unwrap()
-        .timestamp_millis()
-        - chrono::Utc::now().timestamp_millis();
-    // What the daemon writes to a worker: the configuration and the holiday overlays it read.
-    let input = |config: &str| serde_json::json!({"config": config, "calendar": []}).to_string();
-    let run = |job: &str, config: &str| -> (Option<i32>, serde_json::Value, String) {
-        let mut child = common::bin()
-            .args([
-                "job",
-                job,
-                "--slot",
-                slot,
-                "--clock-offset-ms",
-                &offset.to_string(),
-            ])
-            .current_dir(dir.path())
-            .env_remove("LIANDONG_CONFIG")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        {
-            use std::io::Write as _;
-            let mut stdin = child.stdin.take().unwrap();
-            stdin.write_all(config.as_bytes()).unwrap();
-        }
-        let out = child.wait_with_output().unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-        let lines: Vec<&str> = stdout.lines().filter(|l| !l.trim().is_empty()).collect();
-        assert_eq!(
-            lines.len(),
-            1,
-            "one line on stdout: {stdout:?}\nstderr:\n{stderr}"
-        );
-        let v: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
-        (out.status.code(), v, stderr)
-    };
-
-    let (code, v, log) = run("sync:scjg-cases", &input(&text));
-    assert_eq!(code, Some(0), "{v}\n{log}");
-    assert_eq!(v["ok"], true);
-    let detail = v["detail"].as_str().unwrap();
-    assert!(
-        detail.contains("inserted") && !detail.starts_with("0 seen"),
-        "{detail}"
-    );
-
-    // The evaluation sees the synced cases as of the slot's day (the clock went back ~a year).
-    let (code, v, log) = run("evaluate", &input(&text));
-    assert_eq!(code, Some(0), "{v}\n{log}");
-    let detail = v["detail"].as_str().unwrap();
-    assert!(
-        detail.contains("pass over") && !detail.contains(": 0 new"),
-        "{detail}"
-    );
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let overdue = rt.block_on(async {
-        let url = format!("sqlite://{}/var/liandong.db", dir.path().display());
-        let s = common::open(&url).await;
-        s.findings(&Default::default()).await.unwrap()
-    });
-    assert!(!overdue.is_empty(), "findings written by the worker");
-
-    let (code, v, _) = run("no-such-job", &input(&text));
-    assert_eq!(code, Some(1));
-    assert_eq!(v["ok"], false);
-    assert!(
-        v["detail"].as_str().unwrap().contains("no job no-such-job"),
-        "{v}"
-    );
-
-    // Nothing on stdin is not the embedded defaults (another store): it is an error.
-    let (code, v, _) = run("evaluate", "");
-    assert_eq!(code, Some(1));
-    assert!(
-        v["detail"].as_str().unwrap().contains("no configuration"),
-        "{v}"
-    );
-
-    // Not the daemon's object at all.
-    let (code, v, _) = run("evaluate", "[store]\nurl = 12\n");
-    assert_eq!(code, Some(1));
-    assert!(
-        v["detail"]
-            .as_str()
-            .unwrap()
-            .contains("not the daemon's configuration"),
-        "{v}"
-    );
-
-    // The holiday overlays travel as the daemon read them: a broken one fails the job (the
-    // worker does not read calendar files itself).
-    let broken =
-        serde_json::json!({"config": text, "calendar": [["calendar", "[[broken"]]}).to_string();
-    let (code, v, _) = run("evaluate", &broken);
-    assert_eq!(code, Some(1), "{v}");
-    assert!(v["detail"].as_str().unwrap().contains("calendar"), "{v}");
-
-    // An empty configuration is the embedded defaults (a daemon started without a file).
-    let (code, v, log) = run("evaluate", &input(""));
-    assert_eq!(code, Some(0), "{v}\n{log}");
-
-    let (code, v, _) = run("evaluate", &input("[store]\nurl = 12\n"));
-    assert_eq!(code, Some(1));
-    assert_eq!(v["ok"], false);
-    assert!(v["detail"].as_str().unwrap().contains("store.url"), "{v}");
-}
-
-/// The pids of `parent`'s child processes whose command line contains `needle`.
-fn children_with(parent: u32, needle: &str) -> Vec<u32> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        // pid (comm) state ppid …: the comm may hold spaces, so read after its last ')'.
-        let ppid = stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
-            .and_then(|p| p.parse::<u32>().ok());
-        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        if ppid == Some(parent) && String::from_utf8_lossy(&cmdline).contains(needle) {
-            out.push(pid);
-        }
-    }
-    out
-}
-
-/// Whether process `pid` still runs (a zombie waiting for its reaper has ended).
-fn running(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().next())
-            .is_some_and(|state| state != "Z" && state != "X"),
-        Err(_) => false,
-    }
-}
-
 /// A daemon on the sample county plus a department system that accepts connections and never
 /// answers, with `run` (the `[run]` table, `PORT` for its listen port) as its configuration; returns
-/// once the start-up sync of that source runs in a worker waiting for an answer. Keep the
+/// once the start-up sync of that source waits for an answer. Keep the
 /// returned values alive: the folder holds the store, the streams the waiting connections.
 #[allow(clippy::type_complexity)]
 fn daemon_with_a_silent_source(
@@ -817,7 +631,6 @@ fn daemon_with_a_silent_source(
 ) -> (
     tempfile::TempDir,
     Daemon,
-    u32,
     Arc<Mutex<Vec<std::net::TcpStream>>>,
 ) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -850,46 +663,25 @@ fn daemon_with_a_silent_source(
     );
     let config = common::write(dir.path(), "liandong.toml", &text);
     let d = Daemon::start(&config, "2025-12-31T10:00:00+08:00", port);
-    let daemon = d.child.id();
-    let mut worker = None;
     wait_for(
-        "a worker waiting on the silent source",
+        "the sync waiting on the silent source",
         Duration::from_secs(60),
-        || {
-            worker = children_with(daemon, "silent-system").first().copied();
-            worker.is_some() && !held.lock().unwrap().is_empty()
-        },
+        || !held.lock().unwrap().is_empty(),
     );
-    let worker = worker.unwrap();
-    assert!(running(worker), "worker {worker}\n{}", d.log());
-    (dir, d, worker, held)
-}
-
-/// A daemon killed outright (SIGKILL: no shutdown, no grace) leaves no worker behind: the
-/// worker syncing a source that never answers ends with it (its parent-death signal), instead
-/// of holding the store and the source's connection with nobody renewing its slot's lease.
-#[test]
-fn a_worker_does_not_outlive_a_killed_daemon() {
-    let (_dir, mut d, worker, _held) = daemon_with_a_silent_source(FAST);
-    d.signal("KILL");
-    wait_for("the daemon to die", Duration::from_secs(10), || !d.alive());
-    wait_for(
-        "the worker to end with its daemon",
-        Duration::from_secs(10),
-        || !running(worker),
-    );
+    (dir, d, held)
 }
 
 /// When another process takes a slot over (its lease looked expired to a replica), the daemon's
-/// next renewal finds the claim gone and stops the slot's worker instead of letting two
-/// processes run it; the daemon itself carries on, and the slot stays the other owner's.
+/// next renewal finds the claim gone and cancels the slot's job (its connection to the source
+/// is dropped) instead of letting two processes run it; the daemon itself carries on, and the
+/// slot stays the other owner's.
 #[test]
-fn a_worker_is_stopped_when_its_slot_is_taken_over() {
-    let (dir, mut d, worker, _held) =
+fn a_job_is_cancelled_when_its_slot_is_taken_over() {
+    let (dir, mut d, held) =
         daemon_with_a_silent_source(&FAST.replace("[run]", "[run]\nlease_secs = 10"));
     let rt = tokio::runtime::Runtime::new().unwrap();
     let url = format!("sqlite://{}", dir.path().join("d.db").display());
-    // Another process writes to the store while the worker waits on the source: the fetch holds
+    // Another process writes to the store while the job waits on the source: the fetch holds
     // no write lock (a source that fetched inside its import made this fail, "database is
     // locked", after the 5-second busy timeout).
     let taken = rt.block_on(async {
@@ -907,9 +699,22 @@ fn a_worker_is_stopped_when_its_slot_is_taken_over() {
     });
     assert_eq!(taken, 1, "the running slot's claim\n{}", d.log());
     // Renewals come every third of the lease (3.3 s).
-    wait_for("the worker to be stopped", Duration::from_secs(20), || {
-        !running(worker)
-    });
+    wait_for(
+        "the job to drop its connection",
+        Duration::from_secs(20),
+        || {
+            held.lock().unwrap().iter_mut().all(|s| {
+                use std::io::Read as _;
+                s.set_nonblocking(true).unwrap();
+                matches!(s.read(&mut [0u8; 64]), Ok(0))
+            })
+        },
+    );
+    assert!(
+        d.log().contains("cancelled: another process took the slot over"),
+        "{}",
+        d.log()
+    );
     assert!(d.log().contains("lost the lease on slot"), "{}", d.log());
     assert!(d.alive(), "the daemon carries on\n{}", d.log());
     let owner: String = rt.block_on(async {
