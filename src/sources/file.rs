@@ -21,7 +21,7 @@ use tokio::sync::mpsc;
 use crate::config::{Encoding, SourceConfig};
 use crate::records::Feed;
 use crate::sources::mapping::{Mapper, MappingError};
-use crate::sources::{Item, Progress, SourceRun, Writer, first_load, quarantine_items};
+use crate::sources::{Item, Progress, SourceRun, Writer, quarantine_items};
 use crate::store::RowCounts;
 use crate::units::Units;
 
@@ -541,36 +541,6 @@ pub async fn import_file(run: SourceRun<'_>, path: &Path) -> anyhow::Result<RowC
         now,
         progress,
     } = run;
-    // A first load into an empty SQLite store, from `liandong sync`: written through SQLite's
-    // own API (see `first_load`), unless it gives way to the usual import below.
-    if let Some(db) = store.hand_over_for_first_load().await? {
-        let (src_owned, units_owned, obligations_owned) =
-            (src.clone(), units.clone(), obligations.clone());
-        let path_owned = path.to_path_buf();
-        let outcome = tokio::task::spawn_blocking(move || {
-            first_load::load(&first_load::FirstLoad {
-                db: &db,
-                src: &src_owned,
-                units: &units_owned,
-                feed,
-                obligations: &obligations_owned,
-                now,
-                path: &path_owned,
-                progress,
-            })
-        })
-        .await
-        .context("the first load's thread failed")??;
-        match outcome {
-            first_load::Outcome::Loaded(counts) => {
-                tracing::debug!(file = %path.display(), rows = counts.seen, "first load written through SQLite's own API");
-                return Ok(counts);
-            }
-            first_load::Outcome::GiveWay(why) => {
-                tracing::debug!(file = %path.display(), why, "the first load goes through the usual import")
-            }
-        }
-    }
     let (tx, mut rx) = mpsc::channel::<Result<Vec<Item>, anyhow::Error>>(4);
     let src_owned = src.clone();
     let units_owned = units.clone();

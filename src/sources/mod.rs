@@ -4,7 +4,6 @@
 //! Connectors never apply rules; they only get data in.
 
 pub mod file;
-pub mod first_load;
 pub mod http;
 pub mod mapping;
 pub mod sql;

@@ -12,11 +12,6 @@ pub mod outbox;
 mod postgres;
 mod sqlite;
 
-/// What a first load written through SQLite's own API shares with the SQLite store.
-pub(crate) use sqlite::{
-    QUARANTINE_UPSERT, cheap_to_keep, columns, is_unique_index, push_value_text,
-};
-
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
@@ -430,12 +425,6 @@ pub trait Store: outbox::Outbox + ops::Ops + Send + Sync {
     /// written once). For one-shot commands such as `liandong sync`, never for the service,
     /// whose other jobs would wait meanwhile.
     fn allow_exclusive_first_load(&self);
-    /// For a first load that writes the store's file itself (SQLite, see
-    /// `sources::first_load`): when `allow_exclusive_first_load` was called and no feed table
-    /// holds a row, closes the writer's connection, so that the load can have the file to
-    /// itself, and returns the file's path. The store opens a new connection when next used.
-    /// `None` otherwise, and always on PostgreSQL.
-    async fn hand_over_for_first_load(&self) -> StoreResult<Option<std::path::PathBuf>>;
     async fn migrate(&self) -> StoreResult<()>;
     async fn begin_import(&self, source: &str, at: DateTime<Utc>) -> StoreResult<Box<dyn Import>>;
     /// Records how a run ended (stats, last success or error). Never touches the cursor.

@@ -97,11 +97,6 @@ impl PgStore {
     }
 
     async fn end_write(&self, _exclusive: bool) {}
-
-    /// PostgreSQL's first loads go through the usual import.
-    async fn hand_over(&self) -> StoreResult<Option<std::path::PathBuf>> {
-        Ok(None)
-    }
 }
 
 /// Claims skip the rows another process is claiming: two dispatchers never take one message.

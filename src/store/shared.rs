@@ -40,14 +40,14 @@ fn push_json_str(out: &mut String, s: &str) {
 
 /// A bad row's quarantine entry, or a newer sighting of the same one: (source, location, row,
 /// field, column, value, reason, raw row, time).
-pub(crate) const QUARANTINE_UPSERT: &str = "INSERT INTO quarantine (source, location, row_no, field, column_name, value, reason, raw, first_seen_at, last_seen_at) \
+const QUARANTINE_UPSERT: &str = "INSERT INTO quarantine (source, location, row_no, field, column_name, value, reason, raw, first_seen_at, last_seen_at) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) \
      ON CONFLICT (source, location, row_no, field) DO UPDATE SET \
      column_name = excluded.column_name, value = excluded.value, reason = excluded.reason, \
      raw = excluded.raw, last_seen_at = excluded.last_seen_at";
 
 /// A feed's record columns, in the order inserts bind them.
-pub(crate) fn columns(feed: Feed) -> String {
+fn columns(feed: Feed) -> String {
     let mut cols = String::from("unit_id, unit_known, case_key, case_no");
     for f in feed.fields() {
         cols.push_str(", ");
@@ -423,7 +423,7 @@ impl ImportTx {
 /// one on the store revision (every row of an import carries the same one, with ascending ids, so
 /// each entry is appended at the end), or a partial one (`WHERE`: it holds the rare rows, such as
 /// those of units that are not configured). Building either would cost a scan of the whole table.
-pub(crate) fn cheap_to_keep(sql: &str) -> bool {
+fn cheap_to_keep(sql: &str) -> bool {
     let upper = sql.to_ascii_uppercase();
     upper.contains(" WHERE ") || upper.trim_end().ends_with("(REV)")
 }
@@ -444,7 +444,7 @@ fn parse_hits(hits: Option<&str>, len: usize, out: &mut Vec<(usize, i64)>) -> St
 }
 
 /// Whether an index's CREATE statement (as `sqlite_master` keeps it) makes a unique index.
-pub(crate) fn is_unique_index(sql: &str) -> bool {
+fn is_unique_index(sql: &str) -> bool {
     sql.split_whitespace()
         .take(2)
         .map(str::to_ascii_uppercase)
@@ -617,10 +617,6 @@ impl Store for Backend {
 
     fn allow_exclusive_first_load(&self) {
         self.set_exclusive_first_load();
-    }
-
-    async fn hand_over_for_first_load(&self) -> StoreResult<Option<std::path::PathBuf>> {
-        self.hand_over().await
     }
 
     async fn migrate(&self) -> StoreResult<()> {

@@ -87,8 +87,6 @@ pub struct SqliteStore {
     /// The writer is in rollback-journal mode for an exclusive first load; releasing the
     /// connection puts it back in WAL mode.
     in_rollback_journal: Arc<AtomicBool>,
-    /// The database file (`None` for an in-memory store).
-    file: Option<std::path::PathBuf>,
 }
 
 impl SqliteStore {
@@ -113,11 +111,6 @@ impl SqliteStore {
                 ))
             })?;
         }
-        // An in-memory store has no file to hand over (sqlx names it `:memory:` or `file:…`).
-        let file = Some(opts.get_filename().to_path_buf()).filter(|f| {
-            let name = f.to_string_lossy();
-            !name.is_empty() && name != ":memory:" && !name.starts_with("file:")
-        });
         let busy_timeout = Duration::from_secs(cfg.busy_timeout_secs);
         let in_rollback_journal = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&in_rollback_journal);
@@ -172,7 +165,6 @@ impl SqliteStore {
             reader,
             exclusive_first_load: Arc::new(AtomicBool::new(false)),
             in_rollback_journal,
-            file,
         })
     }
 
@@ -225,26 +217,6 @@ impl SqliteStore {
                 "the first load is committed; the store is not back in WAL mode yet (the writer's next release tries again)"
             );
         }
-    }
-}
-
-impl SqliteStore {
-    /// See `Store::hand_over_for_first_load`. The writer's connection is taken out of its pool
-    /// and closed; a reader may still hold the file, which the first load then finds out for
-    /// itself (SQLite refuses it the rollback journal).
-    async fn hand_over(&self) -> StoreResult<Option<std::path::PathBuf>> {
-        let Some(file) = self.file.as_ref().filter(|f| f.is_file()) else {
-            return Ok(None);
-        };
-        if !self.exclusive_first_load.load(Ordering::Acquire) {
-            return Ok(None);
-        }
-        let mut conn = self.writer.acquire().await?;
-        if !holds_no_records(&mut conn).await? {
-            return Ok(None);
-        }
-        conn.close().await?;
-        Ok(Some(file.clone()))
     }
 }
 
@@ -497,7 +469,7 @@ impl ImportTx {
 
 /// A date as `YYYY-MM-DD`, a time as RFC 3339 in UTC: the text forms the store keeps. Digits are
 /// written by hand: a million rows' dates through `write!` cost a measurable share of a load.
-pub(crate) fn push_value_text(out: &mut String, v: &Value) {
+fn push_value_text(out: &mut String, v: &Value) {
     use chrono::{Datelike, Timelike};
     let ymd = |out: &mut String, year: i32, month: u32, day: u32| {
         if (0..=9999).contains(&year) {

@@ -934,11 +934,28 @@ fn a_first_load_killed_half_way_leaves_an_empty_store_and_the_next_sync_loads_it
     check(CASES as i64);
 }
 
-/// A first load written through SQLite's own API (`liandong sync` into an empty store) and the
-/// usual import of the same file (forced by another connection holding the store open) store
-/// the same rows, quarantine the same bad ones and report the same counts.
+/// Rows of a query on a SQLite file whose one column is text (use `quote()` and `||`).
+fn sqlite_rows(db: &Path, sql: &str) -> Vec<String> {
+    let url = format!("sqlite://{}", db.display());
+    let sql = sql.to_string();
+    tokio::runtime::Runtime::new().unwrap().block_on(async move {
+        use sqlx::Connection as _;
+        let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        let rows: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .fetch_all(&mut c)
+            .await
+            .unwrap();
+        c.close().await.unwrap();
+        rows
+    })
+}
+
+/// An exclusive first load (`liandong sync` into an empty store: rollback journal, indexes
+/// built at commit) and the usual import of the same file (forced by another connection
+/// holding the store open) store the same rows, quarantine the same bad ones and report the
+/// same counts.
 #[test]
-fn a_first_load_through_sqlites_own_api_stores_what_the_usual_import_stores() {
+fn an_exclusive_first_load_stores_what_the_usual_import_stores() {
     let dir = tempfile::tempdir().unwrap();
     let csv = write(
         dir.path(),
@@ -973,13 +990,13 @@ fn a_first_load_through_sqlites_own_api_stores_what_the_usual_import_stores() {
             .unwrap()
     };
 
-    // Through SQLite's own API.
+    // The store to itself.
     let direct = store("direct.db");
     let direct_cfg = config(&direct);
     let out = liandong(&direct_cfg, &["sync"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
-        text(&out.stderr).contains("first load written through SQLite's own API"),
+        text(&out.stderr).contains("first load into an empty store, in rollback-journal mode"),
         "{}",
         text(&out.stderr)
     );
@@ -990,44 +1007,43 @@ fn a_first_load_through_sqlites_own_api_stores_what_the_usual_import_stores() {
     let usual_cfg = config(&usual);
     let out = liandong(&usual_cfg, &["migrate"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let holder = rusqlite::Connection::open(&usual).unwrap();
-    let n: i64 = holder
-        .query_row("SELECT count(*) FROM cases", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(n, 0);
+    let holder_rt = tokio::runtime::Runtime::new().unwrap();
+    let holder = holder_rt.block_on(async {
+        use sqlx::Connection as _;
+        let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", usual.display()))
+            .await
+            .unwrap();
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM cases")
+            .fetch_one(&mut c)
+            .await
+            .unwrap();
+        assert_eq!(n, 0);
+        c
+    });
     let out = liandong(&usual_cfg, &["sync"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let log = text(&out.stderr);
     assert!(
-        log.contains("the first load goes through the usual import")
-            && log.contains("another connection has the store open")
-            && !log.contains("first load written through SQLite's own API"),
+        log.contains("another connection has the store open: the first load runs in WAL mode")
+            && !log.contains("first load into an empty store, in rollback-journal mode"),
         "{log}"
     );
-    drop(holder);
+    holder_rt.block_on(async {
+        use sqlx::Connection as _;
+        holder.close().await.unwrap();
+    });
     assert_eq!(text(&out.stdout), direct_summary);
 
-    let rows = |db: &Path, sql: &str| -> Vec<String> {
-        let c = rusqlite::Connection::open(db).unwrap();
-        let mut st = c.prepare(sql).unwrap();
-        let n = st.column_count();
-        st.query_map([], |r| {
-            let mut line = Vec::new();
-            for i in 0..n {
-                let v: rusqlite::types::Value = r.get(i)?;
-                line.push(format!("{v:?}"));
-            }
-            Ok(line.join("|"))
-        })
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap()
-    };
+    let rows = sqlite_rows;
     // Everything but the bookkeeping times (the two runs ran at different seconds).
-    let cases = "SELECT id, unit_id, unit_known, case_key, case_no, title, party, party_id, cause, filed_on, \
-                 decided_on, closed_on, amount, major, suspected_crime, transfer_decided_on, updated_at, \
-                 fingerprint, source, rev, first_seen_at = changed_at FROM cases ORDER BY id";
-    let quarantine = "SELECT source, location, row_no, field, column_name, value, reason, raw FROM quarantine ORDER BY id";
+    let cases = "SELECT quote(id)||'|'||quote(unit_id)||'|'||quote(unit_known)||'|'||quote(case_key)||'|'||quote(case_no)||'|'||\
+                 quote(title)||'|'||quote(party)||'|'||quote(party_id)||'|'||quote(cause)||'|'||quote(filed_on)||'|'||\
+                 quote(decided_on)||'|'||quote(closed_on)||'|'||quote(amount)||'|'||quote(major)||'|'||\
+                 quote(suspected_crime)||'|'||quote(transfer_decided_on)||'|'||quote(updated_at)||'|'||\
+                 quote(fingerprint)||'|'||quote(source)||'|'||quote(rev)||'|'||quote(first_seen_at = changed_at) \
+                 FROM cases ORDER BY id";
+    let quarantine = "SELECT quote(source)||'|'||quote(location)||'|'||quote(row_no)||'|'||quote(field)||'|'||\
+                      quote(column_name)||'|'||quote(value)||'|'||quote(reason)||'|'||quote(raw) FROM quarantine ORDER BY id";
     let direct_cases = rows(&direct, cases);
     assert_eq!(direct_cases.len(), 4, "{direct_cases:#?}");
     assert_eq!(direct_cases, rows(&usual, cases));
@@ -1039,8 +1055,8 @@ fn a_first_load_through_sqlites_own_api_stores_what_the_usual_import_stores() {
     );
     assert_eq!(direct_quarantine, rows(&usual, quarantine));
     for db in [&direct, &usual] {
-        assert_eq!(rows(db, "PRAGMA journal_mode"), vec!["Text(\"wal\")"]);
-        assert_eq!(rows(db, "PRAGMA integrity_check"), vec!["Text(\"ok\")"]);
+        assert_eq!(rows(db, "PRAGMA journal_mode"), vec!["wal"]);
+        assert_eq!(rows(db, "PRAGMA integrity_check"), vec!["ok"]);
         assert!(!db.with_extension("db-journal").exists());
     }
     // The indexes the load built are all there, and the next sync finds nothing changed.
@@ -1057,16 +1073,16 @@ fn a_first_load_through_sqlites_own_api_stores_what_the_usual_import_stores() {
     let out = liandong(&direct_cfg, &["sync"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(
-        rows(&direct, "SELECT count(*) FROM record_history"),
-        vec!["Integer(0)"]
+        rows(&direct, "SELECT quote(count(*)) FROM record_history"),
+        vec!["0"]
     );
     assert_eq!(rows(&direct, cases), direct_cases);
 }
 
-/// A first load whose file lists a case twice gives way to the usual import, which folds the
-/// later row into the first as an update with its history entry.
+/// A first load whose file lists a case twice folds the later row into the first as an update
+/// with its history entry.
 #[test]
-fn a_first_load_listing_a_case_twice_goes_through_the_usual_import_which_folds_it() {
+fn a_first_load_listing_a_case_twice_folds_it() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("store.db");
     let csv = write(
@@ -1094,29 +1110,16 @@ fn a_first_load_listing_a_case_twice_goes_through_the_usual_import_which_folds_i
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let log = text(&out.stderr);
-    assert!(log.contains("the file lists a case twice"), "{log}");
-    let c = rusqlite::Connection::open(&db).unwrap();
-    let amounts: Vec<(String, i64)> = c
-        .prepare("SELECT case_no, amount FROM cases ORDER BY id")
-        .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
     assert_eq!(
-        amounts,
-        vec![
-            ("稻市监罚[2025]1号".to_string(), 15000),
-            ("稻市监罚〔2025〕2号".to_string(), 20000)
-        ]
+        sqlite_rows(
+            &db,
+            "SELECT case_no || '|' || amount FROM cases ORDER BY id"
+        ),
+        vec!["稻市监罚[2025]1号|15000", "稻市监罚〔2025〕2号|20000"]
     );
-    let history: i64 = c
-        .query_row("SELECT count(*) FROM record_history", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(history, 1);
-    let mode: String = c
-        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(mode, "wal");
+    assert_eq!(
+        sqlite_rows(&db, "SELECT quote(count(*)) FROM record_history"),
+        vec!["1"]
+    );
+    assert_eq!(sqlite_rows(&db, "PRAGMA journal_mode"), vec!["wal"]);
 }
