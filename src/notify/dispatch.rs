@@ -101,7 +101,6 @@ pub struct Dispatcher {
     sms: Option<Sms>,
     robots: HashMap<String, (Robot, Pace)>,
     sms_pace: Pace,
-    hold: Option<String>,
     /// Set when the process is asked to stop: workers finish the message in hand and claim
     /// no more.
     stop: Option<Arc<AtomicBool>>,
@@ -152,9 +151,6 @@ impl Dispatcher {
             sms: n.sms.as_ref().map(Sms::new).transpose()?,
             robots,
             sms_pace: Pace::new(f64::from(n.sms.as_ref().map_or(10, |s| s.rate_per_second))),
-            // Test hook: stop at a point of the send path so that a test can kill the process
-            // there (see tests/it/notify.rs).
-            hold: std::env::var("LIANDONG_TEST_HOLD").ok(),
             stop: None,
         })
     }
@@ -168,13 +164,6 @@ impl Dispatcher {
 
     pub fn owner(&self) -> &str {
         &self.owner
-    }
-
-    async fn hold_at(&self, point: &str, id: i64) {
-        if self.hold.as_deref() == Some(point) {
-            eprintln!("liandong: holding {point} message {id} (LIANDONG_TEST_HOLD)");
-            tokio::time::sleep(Duration::from_secs(600)).await;
-        }
     }
 
     /// Sends every message due until none is left: `concurrency` workers, each claiming one
@@ -193,7 +182,6 @@ impl Dispatcher {
                 let Some(m) = claimed.into_iter().next() else {
                     return anyhow::Ok(());
                 };
-                self.hold_at("after-claim", m.id).await;
                 let outcome = self.attempt(store, m, clock).await?;
                 let mut r = report
                     .lock()
@@ -249,7 +237,6 @@ impl Dispatcher {
             Some(defer) => defer,
             None => {
                 let result = self.send(&m, Utc::now()).await;
-                self.hold_at("after-send", m.id).await;
                 let mask = |e: String| crate::mask::mask_text(&e);
                 match result {
                     Ok(Sent { provider_id }) => Completion::Sent { provider_id },

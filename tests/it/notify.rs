@@ -474,23 +474,29 @@ async fn a_permanent_refusal_is_dead_lettered_and_the_administrator_told() {
     assert_eq!(smtp.messages().len(), 4);
 }
 
-/// Starts `liandong notify` with the test hold at `point`, waits until it holds, kills it.
-fn kill_at(config: &std::path::Path, point: &str, as_of: &str) {
+/// Starts `liandong notify`, waits until the SMTP server holds its first DATA command (started
+/// with `--hold-first-data`), and kills it there.
+fn kill_while_held(config: &std::path::Path, smtp_dir: &std::path::Path, as_of: &str) {
     let mut child = common::bin()
         .arg("--config")
         .arg(config)
         .args(["notify", "--as-of", as_of])
-        .env("LIANDONG_TEST_HOLD", point)
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
+        .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
-    let held = lines
-        .by_ref()
-        .map_while(Result::ok)
-        .any(|l| l.contains(&format!("holding {point}")));
-    assert!(held, "the process did not reach {point}");
+    let held = smtp_dir.join("held");
+    let started = std::time::Instant::now();
+    while !held.exists() {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("notify ended ({status}) before the server held a message");
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the server held no message within a minute"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
     // SIGKILL: no chance to clean up.
     child.kill().unwrap();
     child.wait().unwrap();
@@ -498,13 +504,16 @@ fn kill_at(config: &std::path::Path, point: &str, as_of: &str) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn killed_between_claim_and_send_nothing_is_lost_or_doubled() {
-    let Some(smtp) = Smtp::start(&[]) else { return };
+    let Some(smtp) = Smtp::start(&["--hold-first-data", "unsent"]) else {
+        return;
+    };
     let notify_toml = format!("lease_secs = 1\nconcurrency = 1\n{}", smtp.email_toml());
     let env = env(None, &notify_toml, "zrzy@example.gov.cn");
     seed(&env.url, &county_findings()).await;
     let at = "2025-10-13T10:00:00+08:00";
     let config = env.config.clone();
-    tokio::task::spawn_blocking(move || kill_at(&config, "after-claim", at))
+    let smtp_dir = smtp.dir.path().to_path_buf();
+    tokio::task::spawn_blocking(move || kill_while_held(&config, &smtp_dir, at))
         .await
         .unwrap();
     assert_eq!(smtp.messages().len(), 0, "killed before the first send");
@@ -528,13 +537,16 @@ async fn killed_between_claim_and_send_nothing_is_lost_or_doubled() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn killed_between_send_and_commit_the_one_duplicate_is_recognisable() {
-    let Some(smtp) = Smtp::start(&[]) else { return };
+    let Some(smtp) = Smtp::start(&["--hold-first-data", "accepted"]) else {
+        return;
+    };
     let notify_toml = format!("lease_secs = 1\nconcurrency = 1\n{}", smtp.email_toml());
     let env = env(None, &notify_toml, "zrzy@example.gov.cn");
     seed(&env.url, &county_findings()).await;
     let at = "2025-10-13T10:00:00+08:00";
     let config = env.config.clone();
-    tokio::task::spawn_blocking(move || kill_at(&config, "after-send", at))
+    let smtp_dir = smtp.dir.path().to_path_buf();
+    tokio::task::spawn_blocking(move || kill_while_held(&config, &smtp_dir, at))
         .await
         .unwrap();
     let before = smtp.messages();

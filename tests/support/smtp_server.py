@@ -4,12 +4,18 @@ a Maildir (DIR/new/). It can misbehave on purpose:
 
   --refuse-first N   answer the first N DATA commands with 451 (a transient refusal)
   --reject TEXT      answer RCPT TO addresses containing TEXT with 550 (a permanent refusal)
+  --hold-first-data MODE
+                     never answer the first DATA command, and create DIR/held when it comes:
+                     "unsent" stores nothing, "accepted" stores the message first (the client
+                     that is killed while it waits has had its message accepted but never
+                     heard so) — for tests that kill a sender mid-delivery
   --tls MODE         "implicit" (TLS from the first byte) or "starttls" (required), with
                      --cert and --key (PEM)
 
 It prints "listening PORT" once it accepts connections, and runs until killed.
 """
 import argparse
+import asyncio
 import mailbox
 import os
 import signal
@@ -20,7 +26,9 @@ from aiosmtpd.controller import Controller
 
 
 class Handler:
-    def __init__(self, directory, refuse_first, reject):
+    def __init__(self, directory, refuse_first, reject, hold_first_data=None):
+        self.directory = directory
+        self.hold_first_data = hold_first_data
         for sub in ("tmp", "new", "cur"):
             os.makedirs(os.path.join(directory, sub), exist_ok=True)
         self.box = mailbox.Maildir(directory, create=False)
@@ -36,6 +44,12 @@ class Handler:
 
     async def handle_DATA(self, server, session, envelope):
         self.data_commands += 1
+        if self.hold_first_data and self.data_commands == 1:
+            if self.hold_first_data == "accepted":
+                self.box.add(envelope.original_content or envelope.content)
+            open(os.path.join(self.directory, "held"), "w").close()
+            while True:
+                await asyncio.sleep(3600)
         if self.data_commands <= self.refuse_first:
             return "451 4.3.0 try again later"
         self.box.add(envelope.original_content or envelope.content)
@@ -48,11 +62,12 @@ def main():
     p.add_argument("--dir", required=True)
     p.add_argument("--refuse-first", type=int, default=0)
     p.add_argument("--reject", default="")
+    p.add_argument("--hold-first-data", choices=["unsent", "accepted"])
     p.add_argument("--tls", choices=["implicit", "starttls"])
     p.add_argument("--cert")
     p.add_argument("--key")
     a = p.parse_args()
-    handler = Handler(a.dir, a.refuse_first, a.reject)
+    handler = Handler(a.dir, a.refuse_first, a.reject, a.hold_first_data)
     kwargs = {}
     if a.tls:
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
