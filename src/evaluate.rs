@@ -272,7 +272,7 @@ pub async fn evaluate(
                 as_of: now,
                 config,
                 mode: mode.as_str().to_string(),
-                evaluated_at: Utc::now(),
+                evaluated_at: crate::domain::clock::wall(),
             }),
             planner,
         })

@@ -8,6 +8,7 @@
 //! layered TOML configuration.
 #![forbid(unsafe_code)]
 
+pub mod app;
 pub mod cli;
 pub mod config;
 pub mod daemon;
@@ -17,6 +18,7 @@ pub mod mask;
 pub mod notify;
 pub mod obligations;
 pub mod output;
+pub mod random;
 pub mod record;
 pub mod records;
 pub mod report;

@@ -8,6 +8,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
 use crate::config::{Config, SourceConfig, SourceKind};
+use crate::domain::clock::Clock;
 use crate::records::Feed;
 use crate::schedule::{Schedule, parse_duration};
 use crate::sources::{SourceRun, file, http, sql};
@@ -29,7 +30,7 @@ pub async fn sync(
     cfg: &Config,
     store: &dyn Store,
     only: Option<&str>,
-    clock: &(dyn Fn() -> DateTime<Utc> + Sync),
+    clock: Clock,
     progress: bool,
 ) -> Vec<SourceOutcome> {
     let units = Units::new(&cfg.units);
@@ -38,7 +39,7 @@ pub async fn sync(
         if only.is_some_and(|n| n != src.name) || (only.is_none() && !src.enabled) {
             continue;
         }
-        let started = clock();
+        let started = clock.now();
         let result = sync_source(store, src, &units, &cfg.obligations, started, progress).await;
         let (counts, files, error) = match result {
             Ok((c, f)) => (c, f, None),
@@ -53,7 +54,7 @@ pub async fn sync(
         }
         let report = RunReport {
             started_at: started,
-            finished_at: clock(),
+            finished_at: clock.now(),
             counts,
             error: error.clone(),
         };

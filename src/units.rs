@@ -6,8 +6,16 @@
 
 use std::collections::HashMap;
 
-use crate::config::UnitConfig;
+use crate::config::{UnitConfig, UnitKind};
 use crate::domain::text;
+
+/// The liaison office's name, as configured (the unit of kind `liaison`), for texts people read.
+pub fn office_name(units: &[UnitConfig]) -> String {
+    units
+        .iter()
+        .find(|u| u.kind == UnitKind::Liaison)
+        .map_or_else(|| "府检联动办公室".to_string(), |u| u.name.clone())
+}
 
 #[derive(Debug, Clone, Default)]
 pub struct Units {

@@ -9,8 +9,9 @@ use chrono::{DateTime, TimeDelta, Utc};
 use chrono_tz::Asia::Shanghai;
 
 use super::{Runtime, Shared};
+use crate::app;
 use crate::config::Config;
-use crate::notify::command::Mode;
+use crate::domain::clock::Clock;
 use crate::schedule::Schedule;
 use crate::store::ops::{JobOutcome, JobState};
 
@@ -106,7 +107,7 @@ pub async fn catch_up(
     now: DateTime<Utc>,
     tasks: &mut tokio::task::JoinSet<()>,
 ) -> usize {
-    let states = match rt.store.job_states().await {
+    let states = match rt.app.store.job_states().await {
         Ok(s) => s,
         Err(e) => {
             tracing::error!("cannot read the jobs' last runs, nothing caught up: {e}");
@@ -228,14 +229,14 @@ pub async fn retry_abandoned(
     now: DateTime<Utc>,
     tasks: &mut tokio::task::JoinSet<()>,
 ) -> usize {
-    let states = match rt.store.job_states().await {
+    let states = match rt.app.store.job_states().await {
         Ok(s) => s,
         Err(e) => {
             tracing::warn!("cannot read the jobs' last runs: {e}");
             return 0;
         }
     };
-    let wall = Utc::now();
+    let wall = shared.clock.wall();
     let mut started = 0;
     for job in &rt.jobs {
         if is_busy(shared, &job.name) {
@@ -282,12 +283,13 @@ async fn run_slot(shared: &Arc<Shared>, rt: &Arc<Runtime>, job: &Job, slot: Date
     if shared.stop.load(std::sync::atomic::Ordering::SeqCst) {
         return Ran::NotRun("stopping".into(), false);
     }
-    let lease = TimeDelta::seconds(i64::try_from(rt.cfg.run.lease_secs).unwrap_or(600));
+    let lease = TimeDelta::seconds(i64::try_from(rt.app.cfg.run.lease_secs).unwrap_or(600));
     // Registered before the claim: a shutdown that cuts the claim short still releases it.
-    let in_flight = InFlight::new(shared, &job.name, slot, rt.store.clone());
+    let in_flight = InFlight::new(shared, &job.name, slot, rt.app.store.clone());
     match rt
+        .app
         .store
-        .claim_job(&job.name, slot, &shared.owner, Utc::now(), lease)
+        .claim_job(&job.name, slot, &shared.owner, shared.clock.wall(), lease)
         .await
     {
         Ok(true) => {}
@@ -310,7 +312,8 @@ async fn run_slot(shared: &Arc<Shared>, rt: &Arc<Runtime>, job: &Job, slot: Date
     }
     let (lost_tx, lost_rx) = tokio::sync::oneshot::channel::<String>();
     let _renew = AbortOnDrop(tokio::spawn(renew(
-        rt.store.clone(),
+        rt.app.store.clone(),
+        shared.clock,
         shared.owner.clone(),
         job.name.clone(),
         slot,
@@ -351,8 +354,16 @@ async fn run_slot(shared: &Arc<Shared>, rt: &Arc<Runtime>, job: &Job, slot: Date
         .metrics
         .job_ran(&job.name, outcome == JobOutcome::Ok, secs);
     match rt
+        .app
         .store
-        .finish_job(&job.name, slot, &shared.owner, Utc::now(), outcome, &detail)
+        .finish_job(
+            &job.name,
+            slot,
+            &shared.owner,
+            shared.clock.wall(),
+            outcome,
+            &detail,
+        )
         .await
     {
         Ok(true) => in_flight.forget(),
@@ -376,6 +387,7 @@ async fn run_slot(shared: &Arc<Shared>, rt: &Arc<Runtime>, job: &Job, slot: Date
 /// succeeded for a whole lease (another replica may take the slot over now).
 async fn renew(
     store: Arc<dyn crate::store::Store>,
+    clock: Clock,
     owner: String,
     name: String,
     slot: DateTime<Utc>,
@@ -389,7 +401,7 @@ async fn renew(
     loop {
         tokio::time::sleep(every).await;
         match store
-            .renew_job(&name, slot, &owner, Utc::now() + lease)
+            .renew_job(&name, slot, &owner, clock.wall() + lease)
             .await
         {
             Ok(true) => held_until = Instant::now() + lease.to_std().unwrap_or(every * 3),
@@ -475,9 +487,8 @@ pub(super) fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
         .unwrap_or_default()
 }
 
-/// What a job does. `Ok` carries a one-line
-/// summary; `Err` is a failed run (its slot is finished all the same: the next slot tries
-/// again).
+/// What a job does: the application's job of that kind. `Ok` carries a one-line summary; `Err`
+/// is a failed run (its slot is finished all the same: the next slot tries again).
 pub(super) async fn run_here(
     shared: &Shared,
     rt: &Runtime,
@@ -485,112 +496,22 @@ pub(super) async fn run_here(
     slot: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> anyhow::Result<String> {
-    let (cfg, store) = (&rt.cfg, rt.store.as_ref());
+    let app = &rt.app;
+    let stop = Some(shared.stop.clone());
     match &job.kind {
-        JobKind::Sync(name) => {
-            let clock = shared.clock;
-            let outcomes =
-                crate::sync::sync(cfg, store, Some(name), &move || clock.now(), false).await;
-            let Some(o) = outcomes.into_iter().next() else {
-                anyhow::bail!("source {name} is not configured");
-            };
-            let c = o.counts;
-            let counts = format!(
-                "{} seen, {} inserted, {} updated, {} unchanged, {} quarantined",
-                c.seen, c.inserted, c.updated, c.unchanged, c.quarantined
-            );
-            match o.error {
-                None => Ok(counts),
-                Some(e) => Err(anyhow::anyhow!("{e} ({counts})")),
-            }
-        }
+        JobKind::Sync(name) => app::jobs::sync_source(app, name).await,
         JobKind::Evaluate => {
-            let r = crate::evaluate::evaluate(cfg, store, now, false, None).await?;
-            let c = &r.changes;
-            Ok(format!(
-                "{} pass over {} cases: {} new, {} changed, {} no longer apply, {} state changes",
-                r.mode.as_str(),
-                r.subjects,
-                c.inserted,
-                c.updated,
-                c.gone,
-                c.transitions
-            ))
+            let r = app::jobs::evaluate(app, false, false).await?;
+            Ok(app::jobs::evaluation_summary(&r))
         }
-        JobKind::Notify => {
-            let s = send(shared, cfg, store, Mode::QueueAndSend).await?;
-            let d = s.dispatch;
-            let text = format!(
-                "{} queued ({} notices due), {} cancelled; sent {}, retrying {}, dead {}, waiting {}",
-                s.queued, s.due, s.cancelled, d.sent, d.retrying, d.dead, d.deferred
-            );
-            if d.dead > 0 {
-                Err(anyhow::anyhow!("{text}"))
-            } else {
-                Ok(text)
-            }
-        }
-        JobKind::Report => {
-            // The report of the slot's week, as of the slot (a slot caught up late still
-            // reports its own week; the next slot sends the next one).
-            let report = crate::report::weekly(store, cfg, slot.min(now)).await?;
-            let templates =
-                crate::notify::templates::Templates::load(cfg.notify.templates_dir.as_deref())?;
-            let (queued, to) = crate::report::command::queue_weekly(
-                cfg,
-                store,
-                &report,
-                &templates,
-                slot.min(now),
-            )
-            .await?;
-            let s = send(shared, cfg, store, Mode::SendOnly).await?;
-            Ok(format!(
-                "weekly report {}: queued for {queued} of {to} recipients ({} had it already); sent {}, retrying {}",
-                report.week,
-                to - queued,
-                s.dispatch.sent,
-                s.dispatch.retrying
-            ))
-        }
-        JobKind::Alerts => {
-            let templates =
-                crate::notify::templates::Templates::load(cfg.notify.templates_dir.as_deref())?;
-            let (alerts, queued) = super::alerts::queue(cfg, store, &templates, now).await?;
-            for a in &alerts {
-                tracing::warn!("alert: {}", a.summary);
-            }
-            if !alerts.is_empty() && cfg.notify.admin_emails.is_empty() {
-                tracing::error!(
-                    "{} alert(s) and no notify.admin_emails configured to tell",
-                    alerts.len()
-                );
-            }
-            let mut sent = 0;
-            if queued > 0 {
-                sent = send(shared, cfg, store, Mode::SendOnly)
-                    .await?
-                    .dispatch
-                    .sent;
-            }
-            let keep = TimeDelta::days(i64::from(cfg.run.keep_runs_days.max(1)));
-            let pruned = store.prune_job_runs(now - keep).await?;
-            Ok(format!(
-                "{} alert(s) due, {queued} message(s) queued, {sent} sent; {pruned} old job runs pruned",
-                alerts.len()
-            ))
-        }
+        JobKind::Notify => app::jobs::notify_job(app, stop).await,
+        // The report of the slot's week, as of the slot (a slot caught up late still reports
+        // its own week; the next slot sends the next one).
+        JobKind::Report => Ok(app::jobs::weekly_report(app, slot.min(now), stop)
+            .await?
+            .to_string()),
+        JobKind::Alerts => app::jobs::alerts(app, stop).await,
     }
-}
-
-/// A notification pass on the daemon's clock that stops sending on shutdown.
-async fn send(
-    shared: &Shared,
-    cfg: &Config,
-    store: &dyn crate::store::Store,
-    mode: Mode,
-) -> anyhow::Result<crate::notify::command::PassSummary> {
-    crate::notify::command::pass(cfg, store, shared.clock, mode, Some(shared.stop.clone())).await
 }
 
 /// `run --once`: every source, the evaluation, the notifications, the weekly report when its
@@ -598,7 +519,7 @@ async fn send(
 pub async fn once(shared: &Arc<Shared>) -> anyhow::Result<ExitCode> {
     let rt = shared.runtime();
     let now = shared.clock.now();
-    let states = rt.store.job_states().await?;
+    let states = rt.app.store.job_states().await?;
     let mut failed = 0;
     for job in &rt.jobs {
         let slot = if job.kind == JobKind::Report {

@@ -15,7 +15,6 @@
 //! and the old one keeps running), STOPPING=1 on SIGTERM: no new slot starts, the dispatcher
 //! stops claiming, jobs under way get `stop_timeout_secs` to finish, and the process exits 0.
 
-mod alerts;
 mod http;
 mod jobs;
 mod metrics;
@@ -30,18 +29,17 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-pub use alerts::{Alert, due as alerts_due};
 pub use jobs::{Job, JobKind, jobs};
 
-use crate::config::{Config, LoadOptions};
-use crate::notify::dispatch::Clock;
+use crate::app::App;
+use crate::config::LoadOptions;
+use crate::domain::clock::Clock;
 use crate::store::Store;
 
-/// The configuration and store in force; replaced whole by a reload, while jobs under way keep
-/// the one they started with.
+/// The application (configuration, store, clock) and the jobs in force; replaced whole by a
+/// reload, while jobs under way keep the one they started with.
 pub struct Runtime {
-    pub cfg: Config,
-    pub store: Arc<dyn Store>,
+    pub app: App,
     pub jobs: Vec<Job>,
 }
 
@@ -94,7 +92,7 @@ impl Shared {
             metrics: metrics::Metrics::default(),
             notifier: systemd::Notifier::from_env(),
             stop: Arc::new(AtomicBool::new(false)),
-            heartbeat: AtomicI64::new(Utc::now().timestamp_millis()),
+            heartbeat: AtomicI64::new(clock.wall().timestamp_millis()),
             beat_mono: AtomicI64::new(0),
             started: std::time::Instant::now(),
             busy: Mutex::new(HashSet::new()),
@@ -120,7 +118,7 @@ impl Shared {
 
     fn beat(&self) {
         self.heartbeat
-            .store(Utc::now().timestamp_millis(), Ordering::SeqCst);
+            .store(self.clock.wall().timestamp_millis(), Ordering::SeqCst);
         self.beat_mono.store(
             i64::try_from(self.started.elapsed().as_millis()).unwrap_or(i64::MAX),
             Ordering::SeqCst,
@@ -143,7 +141,7 @@ impl Shared {
     /// Healthy while the store answers within 5 s and the scheduler loop woke recently.
     pub async fn health(&self) -> Health {
         let rt = self.runtime();
-        let store = match tokio::time::timeout(Duration::from_secs(5), rt.store.ping()).await {
+        let store = match tokio::time::timeout(Duration::from_secs(5), rt.app.store.ping()).await {
             Ok(Ok(())) => "ok".to_string(),
             Ok(Err(e)) => crate::mask::mask_text(&format!("error: {e}")),
             Err(_) => "error: no answer within 5 s".to_string(),
@@ -179,27 +177,12 @@ impl Shared {
         let rt = self.runtime();
         self.metrics
             .render(
-                &rt.cfg,
-                rt.store.as_ref(),
+                &rt.app.cfg,
+                rt.app.store(),
                 self.clock.now(),
                 self.last_beat(),
             )
             .await
-    }
-}
-
-/// Loads the configuration and checks what `check-config` checks; every problem in one error.
-fn load(opts: &LoadOptions) -> anyhow::Result<Config> {
-    let cfg = Config::load(opts)?;
-    let problems = crate::cli::runtime_problems(&cfg);
-    if problems.is_empty() {
-        Ok(cfg)
-    } else {
-        anyhow::bail!(
-            "the configuration has {} problem(s): {}",
-            problems.len(),
-            problems.join("; ")
-        )
     }
 }
 
@@ -218,30 +201,22 @@ pub async fn run(
     as_of: Option<DateTime<Utc>>,
 ) -> anyhow::Result<ExitCode> {
     // A replay starts the daemon's clock at `as_of` and lets it run on.
-    let clock = as_of.map_or(Clock::Wall, |t| Clock::Offset(t - Utc::now()));
-    let cfg = match load(&opts) {
+    let clock = Clock::starting_at(as_of);
+    let cfg = match crate::app::preflight::load(&opts) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e:#}");
             return Ok(ExitCode::from(2));
         }
     };
-    let store: Arc<dyn Store> = Arc::from(crate::store::open(&cfg.store).await?);
-    let today = clock
-        .now()
-        .with_timezone(&chrono_tz::Asia::Shanghai)
-        .date_naive();
-    for w in cfg
-        .calendar()?
-        .warnings(today, crate::cli::CALENDAR_LOOKAHEAD_DAYS)
-    {
+    for w in crate::app::preflight::calendar_warnings(&cfg, clock.now())? {
         tracing::warn!("{w}");
     }
     let listen = cfg.run.listen.clone();
+    let jobs = jobs(&cfg)?;
     let rt = Arc::new(Runtime {
-        jobs: jobs(&cfg)?,
-        cfg,
-        store,
+        app: App::open(cfg, clock).await?,
+        jobs,
     });
     let shared = Shared::new(rt, clock);
     if once {
@@ -325,7 +300,7 @@ async fn serve(shared: Arc<Shared>, opts: &LoadOptions, listen: &str) -> anyhow:
     };
 
     shared.stop.store(true, Ordering::SeqCst);
-    let grace = Duration::from_secs(shared.runtime().cfg.run.stop_timeout_secs);
+    let grace = Duration::from_secs(shared.runtime().app.cfg.run.stop_timeout_secs);
     let running = shared
         .busy
         .lock()
@@ -384,7 +359,7 @@ async fn reload(shared: &Shared, opts: &LoadOptions) {
             "reload refused, running on the previous configuration: {why}"
         ));
     };
-    let cfg = match load(opts) {
+    let cfg = match crate::app::preflight::load(opts) {
         Ok(c) => c,
         Err(e) => return refused(format!("{e:#}").replace('\n', " ")),
     };
@@ -393,8 +368,8 @@ async fn reload(shared: &Shared, opts: &LoadOptions) {
         Err(e) => return refused(format!("{e:#}")),
     };
     shared.notifier.reloading();
-    let store = if same_store(&old.cfg.store, &cfg.store) {
-        old.store.clone()
+    let store = if same_store(&old.app.cfg.store, &cfg.store) {
+        old.app.store.clone()
     } else {
         match crate::store::open(&cfg.store).await {
             Ok(s) => Arc::from(s),
@@ -407,14 +382,19 @@ async fn reload(shared: &Shared, opts: &LoadOptions) {
             }
         }
     };
-    if cfg.run.listen != old.cfg.run.listen {
+    if cfg.run.listen != old.app.cfg.run.listen {
         tracing::warn!(
             "[run] listen changed to {:?}: it takes effect at the next start",
             cfg.run.listen
         );
     }
     let n = jobs.len();
-    shared.set_runtime(Arc::new(Runtime { cfg, store, jobs }));
+    let app = App {
+        cfg,
+        store,
+        clock: shared.clock,
+    };
+    shared.set_runtime(Arc::new(Runtime { app, jobs }));
     shared.metrics.reloaded(true);
     tracing::info!("configuration reloaded: {n} jobs");
     shared

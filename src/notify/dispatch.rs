@@ -26,27 +26,9 @@ use super::templates::Templates;
 use super::{SendError, Sent};
 use crate::config::{Config, NotifyConfig, RobotKind};
 use crate::domain::calendar::Calendar;
+pub use crate::domain::clock::Clock;
 use crate::store::Store;
 use crate::store::outbox::{Completion, NewMessage, OutboxMessage};
-
-/// The wall clock, a fixed instant (`--as-of`), or the wall clock shifted (the daemon replaying
-/// from an `--as-of`: its time starts there and runs on).
-#[derive(Debug, Clone, Copy)]
-pub enum Clock {
-    Wall,
-    Fixed(DateTime<Utc>),
-    Offset(TimeDelta),
-}
-
-impl Clock {
-    pub fn now(self) -> DateTime<Utc> {
-        match self {
-            Clock::Wall => Utc::now(),
-            Clock::Fixed(t) => t,
-            Clock::Offset(d) => Utc::now() + d,
-        }
-    }
-}
 
 /// What one dispatch did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -112,13 +94,8 @@ pub fn owner_name() -> String {
         .map(|h| h.trim().to_string())
         .unwrap_or_else(|_| "localhost".into());
     // Cloned machines may share a host name and a pid: a random part keeps owners apart.
-    let nonce = Sha256::digest(format!(
-        "{host}:{}:{:?}:{:?}",
-        std::process::id(),
-        std::time::SystemTime::now(),
-        std::thread::current().id()
-    ));
-    format!("{host}:{}:{}", std::process::id(), hex::encode(&nonce[..3]))
+    let nonce = crate::random::bytes::<3>();
+    format!("{host}:{}:{}", std::process::id(), hex::encode(nonce))
 }
 
 impl Dispatcher {
@@ -177,7 +154,7 @@ impl Dispatcher {
                     return anyhow::Ok(());
                 }
                 let claimed = store
-                    .claim_messages(&self.owner, clock.now(), Utc::now(), lease, 1)
+                    .claim_messages(&self.owner, clock.now(), clock.wall(), lease, 1)
                     .await?;
                 let Some(m) = claimed.into_iter().next() else {
                     return anyhow::Ok(());
@@ -232,11 +209,11 @@ impl Dispatcher {
         // The policy's time (`--as-of` or the wall clock) decides windows and retries; what the
         // providers see (signatures' timestamps) and the audit's times are the wall clock.
         let now = clock.now();
-        let started = Utc::now();
-        let completion = match self.precheck(store, &m, now).await? {
+        let started = clock.wall();
+        let completion = match self.precheck(store, &m, clock).await? {
             Some(defer) => defer,
             None => {
-                let result = self.send(&m, Utc::now()).await;
+                let result = self.send(&m, clock.wall()).await;
                 let mask = |e: String| crate::mask::mask_text(&e);
                 match result {
                     Ok(Sent { provider_id }) => Completion::Sent { provider_id },
@@ -283,7 +260,7 @@ impl Dispatcher {
         let mut tries = 0;
         let recorded = loop {
             match store
-                .complete_message(&m, &self.owner, started, &completion, Utc::now())
+                .complete_message(&m, &self.owner, started, &completion, clock.wall())
                 .await
             {
                 Ok(r) => break r,
@@ -317,8 +294,9 @@ impl Dispatcher {
         &self,
         store: &dyn Store,
         m: &OutboxMessage,
-        now: DateTime<Utc>,
+        clock: Clock,
     ) -> anyhow::Result<Option<Completion>> {
+        let now = clock.now();
         if m.channel != "sms" {
             return Ok(None);
         }
@@ -331,7 +309,7 @@ impl Dispatcher {
         }
         if let Some(limit) = self.cfg.sms.as_ref().and_then(|s| s.daily_limit()) {
             // The providers count real days.
-            let wall = Utc::now();
+            let wall = clock.wall();
             let sent = store
                 .sent_since("sms", &m.address, this_midnight(wall))
                 .await?;

@@ -9,10 +9,10 @@
 //! * [`dispatch`] claims messages under a lease, sends them, and records how each attempt ended;
 //! * [`email`], [`sms`] and [`robot`] are the channels, [`templates`] the Chinese texts.
 
-pub mod command;
 pub mod dispatch;
 pub mod email;
 pub mod params;
+pub mod pass;
 pub mod plan;
 pub mod policy;
 pub mod robot;

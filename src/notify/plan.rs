@@ -623,7 +623,7 @@ pub fn messages(
     let hours = crate::config::parse_hours(&cfg.notify.sms_hours).unwrap_or((510, 1080));
     let mut out = Vec::with_capacity(groups.len());
     let units = crate::units::Units::new(&cfg.units);
-    let office = crate::report::render::office(cfg);
+    let office = crate::units::office_name(&cfg.units);
     for ((channel, address), group) in groups {
         let mut ctx = digest_ctx(&units, &office, &group, today);
         ctx.subject = templates.render("digest_subject.txt", &ctx)?;

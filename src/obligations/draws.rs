@@ -94,23 +94,9 @@ pub async fn unit_files(
         .collect())
 }
 
-/// A fresh seed: 16 random bytes from the operating system, in hex (or, where it has none, a
-/// digest of the time and the process id).
+/// A fresh seed: 16 random bytes from the operating system, in hex.
 pub fn fresh_seed() -> String {
-    use std::io::Read as _;
-    let mut b = [0u8; 16];
-    let got = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut b));
-    if got.is_err() {
-        use sha2::{Digest as _, Sha256};
-        let mut h = Sha256::new();
-        h.update(format!(
-            "{:?}{}",
-            std::time::SystemTime::now(),
-            std::process::id()
-        ));
-        b.copy_from_slice(&h.finalize()[..16]);
-    }
-    hex::encode(b)
+    hex::encode(crate::random::bytes::<16>())
 }
 
 fn basis_name(b: PopulationBasis) -> &'static str {

@@ -10,7 +10,7 @@
 
 pub mod annual;
 pub mod chart;
-pub mod command;
+pub mod deliver;
 pub mod render;
 pub mod xlsx;
 

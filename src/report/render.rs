@@ -109,7 +109,7 @@ pub fn html(
         .iter()
         .map(|u| serde_json::json!({"lagging": u.lagging, "cells": cells(r, u)}))
         .collect();
-    let office = office(cfg);
+    let office = crate::units::office_name(&cfg.units);
     let ctx = serde_json::json!({
         "r": r,
         "as_of": r.as_of.replace('T', " "),
@@ -134,12 +134,4 @@ pub fn subject(
     templates: &crate::notify::templates::Templates,
 ) -> anyhow::Result<String> {
     Ok(templates.render("report_weekly_subject.txt", &serde_json::json!({ "r": r }))?)
-}
-
-/// The liaison office's name.
-pub fn office(cfg: &crate::config::Config) -> String {
-    cfg.units
-        .iter()
-        .find(|u| u.kind == crate::config::UnitKind::Liaison)
-        .map_or_else(|| "府检联动办公室".to_string(), |u| u.name.clone())
 }

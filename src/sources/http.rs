@@ -126,7 +126,7 @@ impl<'a> HttpSource<'a> {
                         .src
                         .retry_backoff_ms
                         .saturating_mul(1u64 << attempt.min(10));
-                    let jitter = jitter_ms(base / 4 + 1);
+                    let jitter = crate::random::below(base / 4 + 1);
                     tracing::warn!(source = %self.src.name, attempt = attempt + 1, error = %e, "request failed; retrying");
                     tokio::time::sleep(Duration::from_millis(base + jitter)).await;
                     attempt += 1;
@@ -198,14 +198,6 @@ pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
         cur = c.source();
     }
     s
-}
-
-fn jitter_ms(max: u64) -> u64 {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos() as u64)
-        .unwrap_or(0);
-    nanos % max.max(1)
 }
 
 /// Follows a dotted path (`data.list`) into a JSON value.

@@ -31,8 +31,9 @@ pub fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2025, 6, 30, 2, 0, 0).unwrap()
 }
 
-pub fn clock() -> DateTime<Utc> {
-    now()
+/// The clock of the source tests: standing at [`now`].
+pub fn clock() -> liandong::domain::clock::Clock {
+    liandong::domain::clock::Clock::Fixed(now())
 }
 
 pub fn unit(id: &str, name: &str, aliases: &[&str]) -> UnitConfig {

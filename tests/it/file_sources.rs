@@ -89,7 +89,7 @@ async fn gbk_csv_bom_csv_xlsx_and_html_named_xls_are_all_read() {
         ],
     );
     let store = common::open(&ts.url).await;
-    let out = sync(&cfg, store.as_ref(), None, &common::clock, false).await;
+    let out = sync(&cfg, store.as_ref(), None, common::clock(), false).await;
     for o in &out {
         assert!(o.error.is_none(), "{}: {:?}", o.source, o.error);
         assert_eq!(o.counts.quarantined, 0, "{}", o.source);
@@ -175,7 +175,7 @@ async fn case_numbers_written_with_any_bracket_or_digit_width_match_each_other()
         ],
     );
     let store = common::open(&ts.url).await;
-    sync(&cfg, store.as_ref(), None, &common::clock, false).await;
+    sync(&cfg, store.as_ref(), None, common::clock(), false).await;
     let case_keys: Vec<(String, String)> = store
         .records(Feed::Cases, None)
         .await
@@ -206,7 +206,7 @@ async fn case_numbers_written_with_any_bracket_or_digit_width_match_each_other()
         "cases.csv",
         "执法单位,案号,当事人\n县市场监管局,稻市监罚[2024]1号,甲\n县市场监管局,稻市监罚（2024）2号,乙\n",
     );
-    sync(&cfg, store.as_ref(), Some("cases"), &common::clock, false).await;
+    sync(&cfg, store.as_ref(), Some("cases"), common::clock(), false).await;
     assert_eq!(store.record_count(Feed::Cases).await.unwrap(), 4);
 }
 
@@ -228,7 +228,7 @@ async fn a_file_with_bad_rows_loads_its_good_rows_and_quarantines_the_bad_ones()
     src.unit = Some("scjg".into());
     let cfg = common::config(&ts.url, vec![src]);
     let store = common::open(&ts.url).await;
-    let out = sync(&cfg, store.as_ref(), None, &common::clock, false).await;
+    let out = sync(&cfg, store.as_ref(), None, common::clock(), false).await;
     assert!(out[0].error.is_none(), "{:?}", out[0].error);
     assert_eq!(out[0].counts.inserted, 2);
     assert_eq!(out[0].counts.quarantined, 3);
@@ -258,7 +258,7 @@ async fn a_file_with_bad_rows_loads_its_good_rows_and_quarantines_the_bad_ones()
     assert_eq!(date.item.value, "2024-02-30");
 
     // A second pass over the same file quarantines the same rows once, not twice.
-    sync(&cfg, store.as_ref(), None, &common::clock, false).await;
+    sync(&cfg, store.as_ref(), None, common::clock(), false).await;
     assert_eq!(store.quarantined(Some("scjg"), 100).await.unwrap().len(), 3);
 }
 
@@ -270,11 +270,11 @@ async fn a_second_sync_over_unchanged_data_changes_nothing_and_a_change_keeps_it
     let f = write(d, "c.csv", body);
     let cfg = common::config(&ts.url, vec![file_source("c", FeedName::Cases, &f)]);
     let store = common::open(&ts.url).await;
-    let first = sync(&cfg, store.as_ref(), None, &common::clock, false).await;
+    let first = sync(&cfg, store.as_ref(), None, common::clock(), false).await;
     assert_eq!(first[0].counts.inserted, 2);
     let before = store.records(Feed::Cases, None).await.unwrap();
 
-    let second = sync(&cfg, store.as_ref(), None, &common::clock, false).await;
+    let second = sync(&cfg, store.as_ref(), None, common::clock(), false).await;
     assert_eq!(
         (
             second[0].counts.inserted,
@@ -301,7 +301,7 @@ async fn a_second_sync_over_unchanged_data_changes_nothing_and_a_change_keeps_it
         body.replace(",100\n", ",150\n")
             .replace("199001011234", "199001015678"),
     );
-    let third = sync(&cfg, store.as_ref(), None, &common::clock, false).await;
+    let third = sync(&cfg, store.as_ref(), None, common::clock(), false).await;
     assert_eq!((third[0].counts.updated, third[0].counts.unchanged), (1, 1));
     let changed = store
         .records(Feed::Cases, None)
@@ -336,7 +336,7 @@ async fn a_drop_folder_archives_what_it_read_and_keeps_an_unreadable_file_for_a_
     src.settle_secs = 0;
     let cfg = common::config(&ts.url, vec![src]);
     let store = common::open(&ts.url).await;
-    let out = sync(&cfg, store.as_ref(), None, &common::clock, false).await;
+    let out = sync(&cfg, store.as_ref(), None, common::clock(), false).await;
     let err = out[0]
         .error
         .as_deref()
@@ -360,7 +360,7 @@ async fn a_drop_folder_archives_what_it_read_and_keeps_an_unreadable_file_for_a_
 
     // Once the broken file is removed the folder is healthy again.
     std::fs::remove_file(drop.join("broken.csv")).unwrap();
-    let out = sync(&cfg, store.as_ref(), None, &common::clock, false).await;
+    let out = sync(&cfg, store.as_ref(), None, common::clock(), false).await;
     assert!(out[0].error.is_none());
     assert_eq!(out[0].counts.seen, 0);
 }
@@ -378,7 +378,7 @@ async fn unknown_units_are_kept_and_rows_of_another_unit_are_refused_by_a_unit_s
     src.unit = Some("scjg".into());
     let cfg = common::config(&ts.url, vec![src]);
     let store = common::open(&ts.url).await;
-    let out = sync(&cfg, store.as_ref(), None, &common::clock, false).await;
+    let out = sync(&cfg, store.as_ref(), None, common::clock(), false).await;
     assert_eq!(out[0].counts.inserted, 3);
     assert_eq!(out[0].counts.unknown_unit, 1);
     assert_eq!(out[0].counts.quarantined, 1);
@@ -399,7 +399,7 @@ async fn a_case_listed_twice_in_one_file_ends_as_its_last_row_with_history() {
     );
     let cfg = common::config(&ts.url, vec![file_source("c", FeedName::Cases, &f)]);
     let store = common::open(&ts.url).await;
-    let out = sync(&cfg, store.as_ref(), None, &common::clock, false).await;
+    let out = sync(&cfg, store.as_ref(), None, common::clock(), false).await;
     assert_eq!((out[0].counts.inserted, out[0].counts.updated), (1, 1));
     let r = &store.records(Feed::Cases, None).await.unwrap()[0];
     assert_eq!(r.record.get("amount"), &Value::Fen(30_000));
@@ -508,7 +508,7 @@ async fn a_first_load_folds_a_case_listed_again_into_its_first_row() {
     }
     let f = write(ts.dir.path(), "c.csv", &body);
     let cfg = common::config(&ts.url, vec![file_source("c", FeedName::Cases, &f)]);
-    let out = sync(&cfg, store.as_ref(), None, &common::clock, false).await;
+    let out = sync(&cfg, store.as_ref(), None, common::clock(), false).await;
     assert!(out[0].error.is_none(), "{:?}", out[0].error);
     let c = out[0].counts;
     assert_eq!(
@@ -543,7 +543,7 @@ async fn a_first_load_folds_a_case_listed_again_into_its_first_row() {
         "the unique key is built"
     );
     // The key holds: syncing the same file again changes nothing.
-    let again = sync(&cfg, store.as_ref(), None, &common::clock, false).await;
+    let again = sync(&cfg, store.as_ref(), None, common::clock(), false).await;
     assert_eq!(again[0].counts.inserted, 0);
     assert_eq!(store.record_count(Feed::Cases).await.unwrap(), 3000);
     // The cases as stored, each once, two of them changed: the comparison (which runs in chunks
@@ -558,7 +558,7 @@ async fn a_first_load_folds_a_case_listed_again_into_its_first_row() {
         });
     }
     write(ts.dir.path(), "c.csv", &clean);
-    let third = sync(&cfg, store.as_ref(), None, &common::clock, false).await;
+    let third = sync(&cfg, store.as_ref(), None, common::clock(), false).await;
     let c = third[0].counts;
     assert_eq!((c.inserted, c.updated, c.unchanged), (0, 2, 2998));
 }
@@ -573,8 +573,8 @@ async fn a_file_still_being_copied_into_a_drop_folder_is_left_until_it_settles()
     let cfg = common::config(&ts.url, vec![src]);
     let store = common::open(&ts.url).await;
 
-    let just_now = chrono::Utc::now;
-    let out = sync(&cfg, store.as_ref(), None, &just_now, false).await;
+    let just_now = liandong::domain::clock::Clock::Wall;
+    let out = sync(&cfg, store.as_ref(), None, just_now, false).await;
     assert!(out[0].error.is_none());
     assert_eq!(
         out[0].counts.seen, 0,
@@ -582,8 +582,8 @@ async fn a_file_still_being_copied_into_a_drop_folder_is_left_until_it_settles()
     );
     assert!(drop.join("new.csv").exists());
 
-    let two_hours_later = || chrono::Utc::now() + chrono::Duration::hours(2);
-    let out = sync(&cfg, store.as_ref(), None, &two_hours_later, false).await;
+    let two_hours_later = liandong::domain::clock::Clock::Offset(chrono::Duration::hours(2));
+    let out = sync(&cfg, store.as_ref(), None, two_hours_later, false).await;
     assert_eq!(out[0].counts.inserted, 1);
     assert!(
         !drop.join("new.csv").exists(),
@@ -603,7 +603,7 @@ async fn rows_without_a_usable_number_are_each_kept_and_an_update_keeps_its_row(
     let f = write(d, "r.csv", body);
     let cfg = common::config(&ts.url, vec![file_source("r", FeedName::Referrals, &f)]);
     let store = common::open(&ts.url).await;
-    let first = sync(&cfg, store.as_ref(), None, &common::clock, false).await;
+    let first = sync(&cfg, store.as_ref(), None, common::clock(), false).await;
     assert_eq!(first[0].counts.inserted, 4, "no row overwrites another");
     let rows = store.records(Feed::Referrals, None).await.unwrap();
     assert_eq!(rows.len(), 4);
@@ -615,7 +615,7 @@ async fn rows_without_a_usable_number_are_each_kept_and_an_update_keeps_its_row(
         "r.csv",
         body.replace("甲,2025-10-09 10:00,", "甲,2025-10-09 10:00,立案"),
     );
-    let second = sync(&cfg, store.as_ref(), None, &common::clock, false).await;
+    let second = sync(&cfg, store.as_ref(), None, common::clock(), false).await;
     assert_eq!(
         (
             second[0].counts.inserted,
@@ -639,7 +639,7 @@ async fn a_review_ledger_is_read_and_a_review_with_one_reviewer_is_quarantined()
     let f = write(d, "reviews.csv", body);
     let cfg = common::config(&ts.url, vec![file_source("r", FeedName::Reviews, &f)]);
     let store = common::open(&ts.url).await;
-    let run = sync(&cfg, store.as_ref(), None, &common::clock, false).await;
+    let run = sync(&cfg, store.as_ref(), None, common::clock(), false).await;
     assert_eq!((run[0].counts.inserted, run[0].counts.quarantined), (2, 2));
     let rows = store.records(Feed::Reviews, None).await.unwrap();
     let r = &rows[0].record;
@@ -704,7 +704,7 @@ async fn a_first_load_rebuilds_the_indexes_it_dropped_and_a_failed_one_keeps_the
     assert_eq!(store.record_count(Feed::Cases).await.unwrap(), 0);
     let f = write(ts.dir.path(), "c.csv", body);
     let cfg = common::config(&ts.url, vec![file_source("c", FeedName::Cases, &f)]);
-    let run = sync(&cfg, store.as_ref(), None, &common::clock, false).await;
+    let run = sync(&cfg, store.as_ref(), None, common::clock(), false).await;
     assert_eq!(run[0].counts.inserted, 2);
     assert_eq!(
         case_indexes(&ts.url).await,

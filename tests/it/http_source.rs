@@ -39,7 +39,7 @@ fn http_source(name: &str, url: String) -> SourceConfig {
 }
 
 async fn run(cfg: &Config, store: &dyn Store) -> Vec<SourceOutcome> {
-    sync(cfg, store, None, &common::clock, false).await
+    sync(cfg, store, None, common::clock(), false).await
 }
 
 fn outcome<'a>(out: &'a [SourceOutcome], name: &str) -> &'a SourceOutcome {
@@ -857,8 +857,8 @@ async fn client_errors_are_final_and_a_run_that_fails_after_retries_leaves_the_s
 
     // The second run, an hour later, reads page 1 (three new records, one bad) and then fails
     // on page 2.
-    let later = || common::now() + chrono::Duration::hours(1);
-    let out = sync(&cfg, store.as_ref(), Some("flaky"), &later, false).await;
+    let later = liandong::domain::clock::Clock::Fixed(common::now() + chrono::Duration::hours(1));
+    let out = sync(&cfg, store.as_ref(), Some("flaky"), later, false).await;
     let err = outcome(&out, "flaky")
         .error
         .clone()
@@ -894,9 +894,9 @@ async fn client_errors_are_final_and_a_run_that_fails_after_retries_leaves_the_s
     assert_eq!(after.cursor, before.cursor);
     assert!(after.last_error.as_deref().unwrap_or("").contains("503"));
     assert_eq!(after.last_success_at, before.last_success_at);
-    assert_eq!(after.last_error_at, Some(later()));
+    assert_eq!(after.last_error_at, Some(later.now()));
     assert_eq!(
-        freshness(&cfg.sources[2], Some(&after), later()),
+        freshness(&cfg.sources[2], Some(&after), later.now()),
         Freshness::Error
     );
 }

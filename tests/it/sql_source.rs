@@ -165,7 +165,7 @@ fn sql_source(dsn: &str, query: &str, batch_size: u32) -> SourceConfig {
 }
 
 async fn run(cfg: &Config, store: &dyn Store) -> Vec<SourceOutcome> {
-    sync(cfg, store, None, &common::clock, false).await
+    sync(cfg, store, None, common::clock(), false).await
 }
 
 async fn run_one(cfg: &Config, store: &dyn Store) -> SourceOutcome {
@@ -376,8 +376,8 @@ async fn a_second_sync_without_new_rows_changes_nothing() {
     assert_eq!(run_one(&cfg, store.as_ref()).await.counts.inserted, 300);
     let before = store.records(Feed::Cases, None).await.unwrap();
 
-    let later = || common::now() + Duration::hours(1);
-    let out = sync(&cfg, store.as_ref(), None, &later, false).await;
+    let later = liandong::domain::clock::Clock::Fixed(common::now() + Duration::hours(1));
+    let out = sync(&cfg, store.as_ref(), None, later, false).await;
     assert_eq!(out[0].error, None);
     assert_eq!(out[0].counts, Default::default());
     assert_eq!(cursor(store.as_ref()).await.as_deref(), Some("300"));
@@ -390,7 +390,7 @@ async fn a_second_sync_without_new_rows_changes_nothing() {
         );
     }
     let st = store.source_state(NAME).await.unwrap().unwrap();
-    assert_eq!(st.last_success_at, Some(later()));
+    assert_eq!(st.last_success_at, Some(later.now()));
 
     // New rows after the cursor are all that the next run reads; a row without a case number
     // is quarantined (named by its row in this run) and the cursor still moves past it.

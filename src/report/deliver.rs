@@ -1,15 +1,12 @@
-//! `liandong report weekly`.
+//! The weekly report's files and its e-mail: every format written into a folder (the workbook's
+//! detail sheets on threads of their own), and the message queued once per week and recipient.
 
-use std::io::Write as _;
 use std::path::Path;
-use std::process::ExitCode;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use crate::cli::ReportFormat;
 use crate::config::{Config, UnitKind};
-use crate::notify::dispatch::{Clock, Dispatcher};
 use crate::notify::email::{Part, Payload};
 use crate::notify::templates::Templates;
 use crate::store::outbox::NewMessage;
@@ -44,10 +41,11 @@ pub fn recipients(cfg: &Config) -> Vec<(String, String)> {
 
 /// The chart's size in pixels (it shows up to 15 units).
 pub const CHART_WIDTH: u32 = 900;
+
 pub const CHART_HEIGHT: u32 = 560;
 
 /// The report's workbook, with the detail lists read from the store.
-async fn workbook(
+pub(crate) async fn workbook(
     store: &dyn Store,
     cfg: &Config,
     report: &super::Weekly,
@@ -63,7 +61,7 @@ async fn workbook(
 /// finding, most of the work) need only the week's findings: they are written on a thread of
 /// their own from the moment the findings are read, while the rest of the report is read and
 /// computed and the other formats are rendered.
-async fn write_all(
+pub(crate) async fn write_all(
     store: &dyn Store,
     cfg: &Config,
     templates: &Templates,
@@ -200,74 +198,6 @@ pub async fn queue_weekly(
             queued += 1;
         }
     }
-    super::save_snapshot(store, report, Utc::now()).await?;
+    super::save_snapshot(store, report, crate::domain::clock::wall()).await?;
     Ok((queued, to.len()))
-}
-
-pub async fn weekly(
-    cfg: &Config,
-    store: &dyn Store,
-    as_of: Option<DateTime<Utc>>,
-    format: ReportFormat,
-    output: Option<&Path>,
-    send: bool,
-) -> anyhow::Result<ExitCode> {
-    let now = as_of.unwrap_or_else(Utc::now);
-    let templates = Arc::new(Templates::load(cfg.notify.templates_dir.as_deref())?);
-    // Every format at once computes the report itself: its workbook is made alongside.
-    let report = match format {
-        ReportFormat::All => write_all(store, cfg, &templates, output, now).await?,
-        _ => super::weekly(store, cfg, now).await?,
-    };
-    let bytes: Vec<u8> = match format {
-        ReportFormat::Text => super::render::text(&report).into_bytes(),
-        ReportFormat::Json => format!("{}\n", super::render::json(&report)?).into_bytes(),
-        ReportFormat::Csv => {
-            let mut b = Vec::new();
-            super::render::csv(&report, &mut b)?;
-            b
-        }
-        ReportFormat::Html => super::render::html(&report, &templates, cfg, None)?.into_bytes(),
-        ReportFormat::Xlsx | ReportFormat::Png if output.is_none() => {
-            anyhow::bail!("--format {format:?} writes a binary file: give it one with --output")
-        }
-        ReportFormat::Xlsx => workbook(store, cfg, &report, now).await?,
-        ReportFormat::All => Vec::new(),
-        ReportFormat::Png => {
-            let font = super::chart::font_file(cfg.report.font_file.as_deref()).ok_or_else(|| {
-                anyhow::anyhow!(
-                    "no font with Chinese glyphs: install fonts-droid-fallback (or fonts-wqy-microhei), or set [report] font_file"
-                )
-            })?;
-            super::chart::png(&report, &font, CHART_WIDTH, CHART_HEIGHT)?
-        }
-    };
-    match output {
-        _ if format == ReportFormat::All => {}
-        Some(p) => std::fs::write(p, &bytes)
-            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", p.display()))?,
-        None => std::io::stdout().lock().write_all(&bytes)?,
-    }
-    if !send {
-        return Ok(ExitCode::SUCCESS);
-    }
-    let (queued, to) = queue_weekly(cfg, store, &report, &templates, now).await?;
-    let clock = as_of.map_or(Clock::Wall, Clock::Fixed);
-    let dispatch = Dispatcher::new(cfg, cfg.calendar()?, templates)?
-        .run(store, clock)
-        .await?;
-    eprintln!(
-        "weekly report {}: queued for {queued} of {} recipients ({} had it already this week); sent {}, retrying {}, dead {}",
-        report.week,
-        to,
-        to - queued,
-        dispatch.sent,
-        dispatch.retrying,
-        dispatch.dead
-    );
-    Ok(if dispatch.failed() {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
 }

@@ -75,7 +75,7 @@ pub async fn due(
     let calendar = cfg.calendar()?;
     let ahead = today
         .checked_add_days(chrono::Days::new(u64::from(
-            crate::cli::CALENDAR_LOOKAHEAD_DAYS,
+            super::preflight::CALENDAR_LOOKAHEAD_DAYS,
         )))
         .unwrap_or(today);
     let mut years = vec![chrono::Datelike::year(&today)];

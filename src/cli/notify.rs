@@ -1,17 +1,15 @@
-//! The commands `notify`, `outbox` and `send-test`.
+//! `notify`, `outbox` and `send-test`.
 
 use std::io::Write;
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Asia::Shanghai;
 use serde_json::json;
 
-use super::dispatch::{Clock, DispatchReport, Dispatcher, display_address};
-use super::templates::Templates;
 use crate::config::Config;
+use crate::notify::dispatch::{Clock, display_address};
+use crate::notify::pass::{Mode, pass, templates};
 use crate::output::{self, Format};
 use crate::store::Store;
 
@@ -21,24 +19,8 @@ fn local(t: DateTime<Utc>) -> String {
         .to_string()
 }
 
-fn templates(cfg: &Config) -> anyhow::Result<Arc<Templates>> {
-    Ok(Arc::new(Templates::load(
-        cfg.notify.templates_dir.as_deref(),
-    )?))
-}
-
-/// What `liandong notify` does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    QueueAndSend,
-    /// Print who would get what; change nothing.
-    DryRun,
-    QueueOnly,
-    SendOnly,
-}
-
 /// `liandong notify`: queue what is due at `as_of` (or now) and dispatch the outbox.
-pub async fn notify(
+pub(super) async fn notify(
     cfg: &Config,
     store: &dyn Store,
     as_of: Option<DateTime<Utc>>,
@@ -50,7 +32,8 @@ pub async fn notify(
     let templates = templates(cfg)?;
     let mut out = std::io::stdout().lock();
     if mode == Mode::DryRun {
-        let (messages, counts) = super::planned(store, cfg, &calendar, &templates, now).await?;
+        let (messages, counts) =
+            crate::notify::planned(store, cfg, &calendar, &templates, now).await?;
         writeln!(
             out,
             "dry run as of {}: {} items, {} notices due, {} of them queued before; {} new messages:",
@@ -137,68 +120,8 @@ pub async fn notify(
     })
 }
 
-/// What one notification pass did.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct PassSummary {
-    /// Messages queued by this pass.
-    pub queued: usize,
-    /// Notices due, and how many of them were queued before.
-    pub due: usize,
-    pub queued_before: usize,
-    /// Queued messages cancelled because what they were about closed.
-    pub cancelled: u64,
-    pub dispatch: DispatchReport,
-}
-
-/// One pass: queue what is due at the clock's time (unless `mode` is send-only), cancel what
-/// closed, and send the outbox (unless queue-only). The daemon's notify job is this; `stop`
-/// ends the sending early on shutdown.
-pub async fn pass(
-    cfg: &Config,
-    store: &dyn Store,
-    clock: Clock,
-    mode: Mode,
-    stop: Option<Arc<AtomicBool>>,
-) -> anyhow::Result<PassSummary> {
-    let now = clock.now();
-    let calendar = cfg.calendar()?;
-    let templates = templates(cfg)?;
-    let (messages, counts) = if mode == Mode::SendOnly {
-        (Vec::new(), super::PlanCounts::default())
-    } else {
-        super::queue(store, cfg, &calendar, &templates, now).await?
-    };
-    let cancelled = store.cancel_closed(now).await?;
-    let mut summary = PassSummary {
-        queued: messages.len(),
-        due: counts.due,
-        queued_before: counts.queued_before,
-        cancelled,
-        dispatch: DispatchReport::default(),
-    };
-    if mode == Mode::QueueOnly || mode == Mode::DryRun {
-        return Ok(summary);
-    }
-    if mode != Mode::SendOnly {
-        tracing::info!(
-            items = counts.items,
-            due = counts.due,
-            queued_before = counts.queued_before,
-            queued = messages.len(),
-            cancelled,
-            "notifications planned"
-        );
-    }
-    let mut dispatcher = Dispatcher::new(cfg, calendar, templates)?;
-    if let Some(flag) = stop {
-        dispatcher = dispatcher.stop_when(flag);
-    }
-    summary.dispatch = dispatcher.run(store, clock).await?;
-    Ok(summary)
-}
-
 /// `liandong outbox`: messages and their delivery state, newest first.
-pub async fn outbox(
+pub(super) async fn outbox(
     store: &dyn Store,
     state: Option<&str>,
     limit: i64,
@@ -293,16 +216,16 @@ pub async fn outbox(
 }
 
 /// `liandong send-test`: one test message through a channel, straight to the provider.
-pub async fn send_test(cfg: &Config, channel: &str, to: &str) -> anyhow::Result<ExitCode> {
-    let now = Utc::now();
+pub(super) async fn send_test(cfg: &Config, channel: &str, to: &str) -> anyhow::Result<ExitCode> {
+    let now = Clock::Wall.now();
     let templates = templates(cfg)?;
     let text = templates.render("test.txt", &json!({"at": local(now), "channel": channel}))?;
     let id = now.timestamp();
     let result = match channel {
         "email" => {
-            let email = super::email::Email::new(&cfg.notify.email)?;
+            let email = crate::notify::email::Email::new(&cfg.notify.email)?;
             email
-                .send(&super::email::Mail {
+                .send(&crate::notify::email::Mail {
                     id,
                     key: &format!("test:{id}"),
                     to_name: "",
@@ -317,7 +240,7 @@ pub async fn send_test(cfg: &Config, channel: &str, to: &str) -> anyhow::Result<
             let Some(sms_cfg) = &cfg.notify.sms else {
                 anyhow::bail!("no [notify.sms] provider is configured");
             };
-            let sms = super::sms::Sms::new(sms_cfg)?;
+            let sms = crate::notify::sms::Sms::new(sms_cfg)?;
             let params: serde_json::Map<String, serde_json::Value> = sms_cfg
                 .template_params
                 .iter()
@@ -331,7 +254,7 @@ pub async fn send_test(cfg: &Config, channel: &str, to: &str) -> anyhow::Result<
             let Some(r) = cfg.notify.robots.iter().find(|r| r.name == to) else {
                 anyhow::bail!("no robot named {to:?} in [[notify.robots]]");
             };
-            super::robot::Robot::new(r)?
+            crate::notify::robot::Robot::new(r)?
                 .send("府检联动测试消息", &text, now)
                 .await
         }

@@ -1,0 +1,128 @@
+//! What a configuration needs before anything runs, beyond what `Config::load` checks: secrets
+//! readable where they are configured, source files present, templates that parse, and a
+//! holiday table for the months ahead. `check-config`, the daemon's start and its reload ask
+//! here.
+
+use chrono::{DateTime, Utc};
+
+use crate::config::{self, Config};
+
+/// How far ahead `status`, `evaluate` and the alerts look for a year without a holiday table:
+/// deadlines of up to two months run into the next year from early November.
+pub const CALENDAR_LOOKAHEAD_DAYS: u32 = 62;
+
+/// What `Config::load` cannot see: secrets readable where they are configured (their content
+/// is never shown), source paths that exist, templates that parse. `check-config` and the
+/// daemon's reload both refuse a configuration with any.
+pub fn problems(cfg: &Config) -> Vec<String> {
+    let mut problems = Vec::new();
+    // Secrets must be readable where they are configured (their content is never shown).
+    let secret =
+        |key: String, f: Option<&std::path::Path>, c: Option<&str>, problems: &mut Vec<String>| {
+            if let Err(e) = config::read_secret(&key, f, c) {
+                problems.push(e.to_string());
+            }
+        };
+    secret(
+        "store.password_file".into(),
+        cfg.store.password_file.as_deref(),
+        cfg.store.password_credential.as_deref(),
+        &mut problems,
+    );
+    for (i, s) in cfg.sources.iter().enumerate() {
+        let a = &s.auth;
+        secret(
+            format!("sources[{i}].auth.token_file"),
+            a.token_file.as_deref(),
+            a.token_credential.as_deref(),
+            &mut problems,
+        );
+        secret(
+            format!("sources[{i}].auth.password_file"),
+            a.password_file.as_deref(),
+            a.password_credential.as_deref(),
+            &mut problems,
+        );
+        secret(
+            format!("sources[{i}].auth.key_file"),
+            a.key_file.as_deref(),
+            a.key_credential.as_deref(),
+            &mut problems,
+        );
+        secret(
+            format!("sources[{i}].password_file"),
+            s.password_file.as_deref(),
+            s.password_credential.as_deref(),
+            &mut problems,
+        );
+        if let Some(p) = &s.path
+            && !p.exists()
+        {
+            problems.push(format!("sources[{i}].path: {} does not exist", p.display()));
+        }
+    }
+    let n = &cfg.notify;
+    secret(
+        "notify.email.password_file".into(),
+        n.email.password_file.as_deref(),
+        n.email.password_credential.as_deref(),
+        &mut problems,
+    );
+    if let Some(sms) = &n.sms {
+        secret(
+            "notify.sms.secret_file".into(),
+            sms.secret_file.as_deref(),
+            sms.secret_credential.as_deref(),
+            &mut problems,
+        );
+    }
+    for (i, r) in n.robots.iter().enumerate() {
+        secret(
+            format!("notify.robots[{i}].url_file"),
+            r.url_file.as_deref(),
+            r.url_credential.as_deref(),
+            &mut problems,
+        );
+        secret(
+            format!("notify.robots[{i}].secret_file"),
+            r.secret_file.as_deref(),
+            r.secret_credential.as_deref(),
+            &mut problems,
+        );
+    }
+    // The templates, shipped or overridden, must parse.
+    if let Err(e) = crate::notify::templates::Templates::load(n.templates_dir.as_deref()) {
+        problems.push(format!("notify.templates_dir: {e}"));
+    }
+    if let Some(d) = &n.templates_dir
+        && !d.is_dir()
+    {
+        problems.push(format!(
+            "notify.templates_dir: {} is not a folder",
+            d.display()
+        ));
+    }
+    problems
+}
+
+/// Loads the configuration and checks what `check-config` checks; every problem in one error.
+pub fn load(opts: &config::LoadOptions) -> anyhow::Result<Config> {
+    let cfg = Config::load(opts)?;
+    let problems = problems(&cfg);
+    if problems.is_empty() {
+        Ok(cfg)
+    } else {
+        anyhow::bail!(
+            "the configuration has {} problem(s): {}",
+            problems.len(),
+            problems.join("; ")
+        )
+    }
+}
+
+/// The calendar's warnings at `now`: a year (or, within [`CALENDAR_LOOKAHEAD_DAYS`], the next
+/// year) without a holiday table.
+pub fn calendar_warnings(cfg: &Config, now: DateTime<Utc>) -> anyhow::Result<Vec<String>> {
+    let today = now.with_timezone(&chrono_tz::Asia::Shanghai).date_naive();
+    Ok(cfg.calendar()?.warnings(today, CALENDAR_LOOKAHEAD_DAYS))
+}
