@@ -17,6 +17,7 @@ use serde::de::DeserializeOwned;
 use toml::{Table, Value};
 
 use crate::domain::text;
+use crate::records::Feed;
 
 /// The documented example configuration, printed by `liandong default-config`.
 pub const EXAMPLE: &str = include_str!("../config/liandong.example.toml");
@@ -214,22 +215,6 @@ pub enum SourceKind {
     Sql,
 }
 
-/// What a source carries. Only `cases`, `referrals` and `entries` are ingested so far; the other
-/// feeds of SPEC §9 are recognised so that a configuration naming them gets a clear answer.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[serde(rename_all = "lowercase")]
-pub enum FeedName {
-    Cases,
-    Referrals,
-    Entries,
-    Copies,
-    Filings,
-    Reviews,
-    Events,
-    Recommendations,
-    Opinions,
-}
-
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
 pub enum Encoding {
     #[serde(rename = "auto")]
@@ -298,7 +283,7 @@ impl Default for AuthConfig {
 pub struct SourceConfig {
     pub name: String,
     pub kind: SourceKind,
-    pub feeds: FeedName,
+    pub feeds: Feed,
     /// The unit whose system this is: rows without a unit column belong to it, and rows naming
     /// another unit are quarantined. Empty for county-wide sources such as the platform.
     pub unit: Option<String>,
@@ -368,7 +353,7 @@ impl Default for SourceConfig {
         SourceConfig {
             name: String::new(),
             kind: SourceKind::File,
-            feeds: FeedName::Cases,
+            feeds: Feed::Cases,
             unit: None,
             schedule: "0 */30 * * * *".into(),
             enabled: true,
@@ -793,10 +778,10 @@ impl Config {
     /// the data would contradict it.
     pub fn effective_rules(&self) -> crate::rules::RulesConfig {
         let mut rules = self.rules.clone();
-        let feeds = |f: FeedName| self.sources.iter().any(|s| s.feeds == f);
-        rules.r4_enabled |= feeds(FeedName::Entries);
-        rules.r5_enabled |= feeds(FeedName::Copies);
-        rules.r9_enabled |= feeds(FeedName::Filings);
+        let feeds = |f: Feed| self.sources.iter().any(|s| s.feeds == f);
+        rules.r4_enabled |= feeds(Feed::Entries);
+        rules.r5_enabled |= feeds(Feed::Copies);
+        rules.r9_enabled |= feeds(Feed::Filings);
         rules
     }
 
@@ -1502,20 +1487,6 @@ fn validate_source(
             format!("source name {:?} is used twice", s.name),
         ));
     }
-    if crate::records::Feed::from_name(s.feeds).is_none() {
-        let supported: Vec<&str> = crate::records::Feed::ALL
-            .iter()
-            .map(|f| f.table())
-            .collect();
-        problems.push(problem(
-            format!("{p}.feeds"),
-            format!(
-                "feed {:?} cannot be ingested by this version (supported: {})",
-                s.feeds,
-                supported.join(", ")
-            ),
-        ));
-    }
     if let Some(u) = &s.unit
         && !unit_ids.contains(u)
         && !unit_names.contains_key(&text::squeeze(u))
@@ -1536,20 +1507,18 @@ fn validate_source(
             format!("expected a duration such as 90m, 2h or 1d, found {l:?}"),
         ));
     }
-    let feed_fields = crate::records::Feed::from_name(s.feeds).map(|f| f.fields());
-    if let Some(fields) = feed_fields {
-        for k in s.mapping.keys() {
-            if !fields.iter().any(|f| f.name == k) {
-                let known: Vec<&str> = fields.iter().map(|f| f.name).collect();
-                problems.push(problem(
-                    format!("{p}.mapping.{k}"),
-                    format!(
-                        "not a field of feed {:?} (fields: {})",
-                        s.feeds,
-                        known.join(", ")
-                    ),
-                ));
-            }
+    let fields = s.feeds.fields();
+    for k in s.mapping.keys() {
+        if !fields.iter().any(|f| f.name == k) {
+            let known: Vec<&str> = fields.iter().map(|f| f.name).collect();
+            problems.push(problem(
+                format!("{p}.mapping.{k}"),
+                format!(
+                    "not a field of feed {:?} (fields: {})",
+                    s.feeds,
+                    known.join(", ")
+                ),
+            ));
         }
     }
 

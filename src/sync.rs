@@ -8,7 +8,6 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
 use crate::config::{Config, SourceConfig, SourceKind};
-use crate::records::Feed;
 use crate::schedule::{Schedule, parse_duration};
 use crate::sources::{SourceRun, file, http, sql};
 use crate::store::{RowCounts, RunReport, SourceState, Store};
@@ -81,12 +80,7 @@ async fn sync_source(
     progress: bool,
 ) -> Result<(RowCounts, Vec<String>), Failed> {
     let fail = |e: anyhow::Error| (RowCounts::default(), Vec::new(), e);
-    let feed = Feed::from_name(src.feeds).ok_or_else(|| {
-        fail(anyhow::anyhow!(
-            "feed {:?} cannot be ingested by this version",
-            src.feeds
-        ))
-    })?;
+    let feed = src.feeds;
     let run = SourceRun {
         store,
         src,
