@@ -1306,7 +1306,7 @@ fn validate_notify(
 ) {
     for (key, st) in &n.stages {
         let known = matches!(key.as_str(), "sampling" | "meeting" | "training")
-            || crate::rules::RuleId::parse(key).is_some();
+            || crate::domain::rule::RuleId::parse(key).is_some();
         if !known {
             problems.push(problem(
                 format!("notify.stages.{key}"),
