@@ -75,7 +75,7 @@ async fn sync_source(
     store: &dyn Store,
     src: &SourceConfig,
     units: &Units,
-    obligations: &crate::obligations::ObligationsConfig,
+    obligations: &crate::config::ObligationsConfig,
     now: DateTime<Utc>,
     progress: bool,
 ) -> Result<(RowCounts, Vec<String>), Failed> {

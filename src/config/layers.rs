@@ -10,7 +10,8 @@ use serde::de::DeserializeOwned;
 use toml::{Table, Value};
 
 use super::{
-    Config, NotifyConfig, Problem, RunConfig, SourceConfig, StoreConfig, UnitConfig, problem,
+    Config, NotifyConfig, ObligationsConfig, Problem, ReportConfig, RulesConfig, RunConfig,
+    SourceConfig, StoreConfig, UnitConfig, problem,
 };
 
 /// Prefix of environment overrides: `LIANDONG__STORE__URL=…` sets `store.url`.
@@ -226,13 +227,12 @@ pub(super) fn from_table(mut table: Table, problems: &mut Vec<Problem>) -> (Conf
         cfg.store = s;
     }
     if let Some(v) = table.remove("obligations")
-        && let Some(s) =
-            section::<crate::obligations::ObligationsConfig>("obligations", v, problems)
+        && let Some(s) = section::<ObligationsConfig>("obligations", v, problems)
     {
         cfg.obligations = s;
     }
     if let Some(v) = table.remove("report")
-        && let Some(s) = section::<crate::report::ReportConfig>("report", v, problems)
+        && let Some(s) = section::<ReportConfig>("report", v, problems)
     {
         cfg.report = s;
     }
@@ -242,7 +242,7 @@ pub(super) fn from_table(mut table: Table, problems: &mut Vec<Problem>) -> (Conf
         cfg.run = s;
     }
     if let Some(v) = table.remove("rules")
-        && let Some(s) = section::<crate::rules::RulesConfig>("rules", v, problems)
+        && let Some(s) = section::<RulesConfig>("rules", v, problems)
     {
         cfg.rules = s;
     }

@@ -9,13 +9,21 @@
 //!
 //! This file holds the loaded [`Config`], how it is loaded ([`Config::load`],
 //! [`Config::from_toml_str`]) and the [`Problem`]s found; the raw sections and their defaults are
-//! in `model`, reading and merging the layers in `layers`, the checks serde cannot make in
-//! `validate`, and secrets in `secrets`. Everything is re-exported here: callers name
-//! `crate::config::X`.
+//! in `model` (store, units, sources, notify, run) and `sections` (the rules', obligations' and
+//! report's), reading and merging the layers in `layers`, the checks serde cannot make in
+//! `validate`, secrets in `secrets`, and the SMS template parameters' names in [`sms_params`].
+//! Everything is re-exported here: callers name `crate::config::X`.
+//!
+//! `config` sits below the features: it imports only `domain` (text, the calendar, the rules'
+//! identifiers), `records` (the feeds a source can carry and their fields) and `schedule` (cron
+//! expressions and durations). The features — `sources`, `store`, `rules`, `obligations`,
+//! `notify`, `report`, `daemon` — read their sections from [`Config`]; none is imported here.
 
 mod layers;
 mod model;
 mod secrets;
+mod sections;
+pub mod sms_params;
 mod validate;
 
 use std::fmt;
@@ -30,6 +38,7 @@ use validate::validate;
 pub use layers::ENV_PREFIX;
 pub use model::*;
 pub use secrets::{DatabaseUrl, SecretError, read_secret, redact_url};
+pub use sections::*;
 
 /// The documented example configuration, printed by `liandong default-config`.
 pub const EXAMPLE: &str = include_str!("../../config/liandong.example.toml");
@@ -86,11 +95,11 @@ pub struct Config {
     pub sources: Vec<SourceConfig>,
     pub notify: NotifyConfig,
     /// The numbers of the rules (SPEC §3).
-    pub rules: crate::rules::RulesConfig,
+    pub rules: RulesConfig,
     /// The obligations of SPEC §4 (`[obligations]`).
-    pub obligations: crate::obligations::ObligationsConfig,
+    pub obligations: ObligationsConfig,
     /// The weekly report of SPEC §6 (`[report]`).
-    pub report: crate::report::ReportConfig,
+    pub report: ReportConfig,
     /// The daemon (`[run]`, SPEC §7).
     pub run: RunConfig,
     /// Holiday overlays (`[calendar]`): (where it came from, TOML text in the form of
@@ -160,7 +169,7 @@ impl Config {
     /// what they read (SPEC §3: R4 where platform case entries come in, R5 where copies do, R9
     /// where filings do). A rule cannot be switched off by configuration while its feed exists:
     /// the data would contradict it.
-    pub fn effective_rules(&self) -> crate::rules::RulesConfig {
+    pub fn effective_rules(&self) -> RulesConfig {
         let mut rules = self.rules.clone();
         let feeds = |f: Feed| self.sources.iter().any(|s| s.feeds == f);
         rules.r4_enabled |= feeds(Feed::Entries);

@@ -5,10 +5,12 @@
 use std::collections::BTreeMap;
 
 use super::layers::EntryIndex;
+use super::sms_params;
 use super::{
     AuthKind, Config, EmailSecurity, EmailTransport, NotifyConfig, Problem, RunConfig, SmsProvider,
     SourceConfig, SourceKind, parse_hours, problem,
 };
+use crate::domain::rule::RuleId;
 use crate::domain::text;
 
 pub(super) fn validate(cfg: &Config, index: &EntryIndex, problems: &mut Vec<Problem>) {
@@ -131,7 +133,7 @@ fn validate_notify(
 ) {
     for (key, st) in &n.stages {
         let known = matches!(key.as_str(), "sampling" | "meeting" | "training")
-            || crate::domain::rule::RuleId::parse(key).is_some();
+            || RuleId::parse(key).is_some();
         if !known {
             problems.push(problem(
                 format!("notify.stages.{key}"),
@@ -241,12 +243,12 @@ fn validate_notify(
                 }
             }
         }
-        for p in crate::notify::params::unknown(&sms.template_params) {
+        for p in sms_params::unknown(&sms.template_params) {
             problems.push(problem(
                 "notify.sms.template_params",
                 format!(
                     "unknown parameter {p:?}: expected {}",
-                    crate::notify::params::NAMES.join(", ")
+                    sms_params::NAMES.join(", ")
                 ),
             ));
         }

@@ -12,7 +12,6 @@
 pub mod command;
 pub mod dispatch;
 pub mod email;
-pub mod params;
 pub mod plan;
 pub mod policy;
 pub mod robot;

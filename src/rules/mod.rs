@@ -35,109 +35,13 @@ use chrono_tz::Asia::Shanghai;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json, json};
 
+pub use crate::config::{R6Threshold, RulesConfig};
 pub use crate::domain::rule::{RuleId, UnknownRule};
 
 use crate::domain::calendar::Calendar;
-use crate::domain::values::{format_fen, parse_amount_fen};
+use crate::domain::values::format_fen;
 use crate::records::{Feed, FieldKind, Record, Value};
 use matching::{Matcher, Platform, shanghai_day};
-
-/// The numbers of the rules (SPEC §3 defaults); meant to become the `[rules]` section.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct RulesConfig {
-    /// R1: working days after `transfer_decided_on` to enter the referral on the platform.
-    pub r1_entry_working_days: u32,
-    /// R3: largest difference, in fen, between the case's and the platform's amount that is not
-    /// a mismatch. Default 0: amounts must agree to the fen.
-    pub r3_amount_tolerance_fen: i64,
-    /// R3: compare the party (after removing spaces and folding full-width characters).
-    pub r3_compare_party: bool,
-    /// R4: working days after `decided_on` to enter the case on the platform.
-    pub r4_entry_working_days: u32,
-    /// R4 applies only where a source feeds platform case entries; the caller decides.
-    pub r4_enabled: bool,
-    /// R5: calendar days after `decided_on` to copy a penalty decision without transfer to the
-    /// police and the procuratorate.
-    pub r5_days: u32,
-    /// R5 applies only where a source feeds such copies; the caller decides.
-    pub r5_enabled: bool,
-    /// R5: only cases flagged `suspected_crime` but not transferred need a copy. Default false:
-    /// every penalty decision without a transfer does.
-    pub r5_suspected_only: bool,
-    /// R7: months after receipt to reply to a procuratorial recommendation.
-    pub r7_months: u32,
-    /// R8: months after receipt to reply to a procuratorial opinion.
-    pub r8_months: u32,
-    /// R9: calendar days after `decided_on` to file a major penalty for review.
-    pub r9_days: u32,
-    /// R9 applies only where a source feeds filings; the caller decides.
-    pub r9_enabled: bool,
-    /// Fallback match window, in calendar days either side of the case's date, used when a
-    /// case number is missing or matches nothing.
-    pub match_window_days: i64,
-    /// A finding is due soon from this many days before its due time.
-    pub due_soon_days: i64,
-    /// R6: the prosecution thresholds (立案追诉标准) per cause. Default none: R6 is silent until
-    /// the thresholds that matter locally are configured (the example configuration ships some).
-    pub r6_thresholds: Vec<R6Threshold>,
-    /// R10: calendar days after the police's receipt of a transfer to decide on filing.
-    pub r10_days: u32,
-    /// R10: the same for economic crimes.
-    pub r10_economic_days: u32,
-    /// R10: causes counted as economic crimes, matched as substrings of the case's cause after
-    /// [`crate::domain::text::squeeze`].
-    pub r10_economic_causes: Vec<String>,
-}
-
-/// One R6 threshold: a case whose cause contains `cause` and whose amount reaches
-/// `amount_yuan` should have been transferred.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct R6Threshold {
-    /// Matched as a substring of the case's 案由, both after [`crate::domain::text::squeeze`]
-    /// (widths folded, spaces removed).
-    pub cause: String,
-    /// The amount in yuan, as [`parse_amount_fen`] reads it (`"50000"`, `"5万"`); checked when
-    /// the configuration is loaded.
-    #[serde(deserialize_with = "yuan")]
-    pub amount_yuan: String,
-    /// The standard's article, shown in the finding's facts (`"立案追诉标准（一）第16条"`).
-    pub article: String,
-}
-
-/// Deserializes an amount in yuan as text, rejecting what [`parse_amount_fen`] cannot read.
-fn yuan<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    let s = String::deserialize(d)?;
-    parse_amount_fen(&s).map_err(serde::de::Error::custom)?;
-    Ok(s)
-}
-
-impl Default for RulesConfig {
-    fn default() -> RulesConfig {
-        RulesConfig {
-            r1_entry_working_days: 3,
-            r3_amount_tolerance_fen: 0,
-            r3_compare_party: true,
-            r4_entry_working_days: 7,
-            r4_enabled: false,
-            r5_days: 10,
-            r5_enabled: false,
-            r5_suspected_only: false,
-            r7_months: 2,
-            r8_months: 2,
-            r9_days: 15,
-            r9_enabled: false,
-            match_window_days: 30,
-            due_soon_days: 3,
-            r6_thresholds: Vec::new(),
-            r10_days: 3,
-            r10_economic_days: 10,
-            r10_economic_causes: ["非法经营", "合同诈骗", "虚开", "走私", "集资", "传销"]
-                .map(String::from)
-                .to_vec(),
-        }
-    }
-}
 
 /// A rule's verdict about one obligation: what is due when, and whether the data satisfies it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -603,54 +507,6 @@ mod tests {
             serde_json::to_value(State::DueSoon).ok(),
             Some(json!("due_soon"))
         );
-    }
-
-    #[test]
-    fn the_config_defaults_are_those_of_the_spec_and_missing_keys_keep_them() {
-        let cfg: RulesConfig = toml::from_str("r4_enabled = true\nmatch_window_days = 10")
-            .expect("valid rules section");
-        assert_eq!(
-            cfg,
-            RulesConfig {
-                r4_enabled: true,
-                match_window_days: 10,
-                ..RulesConfig::default()
-            }
-        );
-        let d = RulesConfig::default();
-        assert_eq!(
-            (
-                d.r1_entry_working_days,
-                d.r4_entry_working_days,
-                d.due_soon_days
-            ),
-            (3, 7, 3)
-        );
-        assert_eq!((d.r3_amount_tolerance_fen, d.r3_compare_party), (0, true));
-        assert!(!d.r4_enabled);
-        assert!(d.r6_thresholds.is_empty());
-        assert_eq!((d.r10_days, d.r10_economic_days), (3, 10));
-        assert!(d.r10_economic_causes.iter().any(|c| c == "非法经营"));
-    }
-
-    #[test]
-    fn an_r6_threshold_reads_from_toml_and_an_unreadable_amount_is_rejected() {
-        let ok: RulesConfig = toml::from_str(
-            "[[r6_thresholds]]\ncause = \"非法经营\"\namount_yuan = \"5万\"\narticle = \"第71条\"",
-        )
-        .expect("valid thresholds");
-        assert_eq!(
-            ok.r6_thresholds,
-            [R6Threshold {
-                cause: "非法经营".into(),
-                amount_yuan: "5万".into(),
-                article: "第71条".into(),
-            }]
-        );
-        let bad = toml::from_str::<RulesConfig>(
-            "[[r6_thresholds]]\ncause = \"非法经营\"\namount_yuan = \"五万\"\narticle = \"x\"",
-        );
-        assert!(bad.is_err());
     }
 
     #[test]
