@@ -386,12 +386,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::CheckConfig => check_config(&cli),
         Command::Run { once, as_of } => {
-            crate::daemon::run(
-                LoadOptions::from_env(cli.config.clone()),
-                *once,
-                *as_of,
-            )
-            .await
+            crate::daemon::run(LoadOptions::from_env(cli.config.clone()), *once, *as_of).await
         }
         Command::Migrate => {
             let cfg = load_config(&cli)?;

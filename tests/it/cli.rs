@@ -938,16 +938,18 @@ fn a_first_load_killed_half_way_leaves_an_empty_store_and_the_next_sync_loads_it
 fn sqlite_rows(db: &Path, sql: &str) -> Vec<String> {
     let url = format!("sqlite://{}", db.display());
     let sql = sql.to_string();
-    tokio::runtime::Runtime::new().unwrap().block_on(async move {
-        use sqlx::Connection as _;
-        let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
-        let rows: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-            .fetch_all(&mut c)
-            .await
-            .unwrap();
-        c.close().await.unwrap();
-        rows
-    })
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(async move {
+            use sqlx::Connection as _;
+            let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+            let rows: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                .fetch_all(&mut c)
+                .await
+                .unwrap();
+            c.close().await.unwrap();
+            rows
+        })
 }
 
 /// An exclusive first load (`liandong sync` into an empty store: rollback journal, indexes

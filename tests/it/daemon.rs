@@ -711,7 +711,8 @@ fn a_job_is_cancelled_when_its_slot_is_taken_over() {
         },
     );
     assert!(
-        d.log().contains("cancelled: another process took the slot over"),
+        d.log()
+            .contains("cancelled: another process took the slot over"),
         "{}",
         d.log()
     );
