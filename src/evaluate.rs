@@ -24,10 +24,10 @@ use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use sha2::{Digest as _, Sha256};
 
-use crate::config::Config;
+use crate::config::{Config, RulesConfig};
 use crate::records::{Feed, Record};
 use crate::rules::matching::{party_key, shanghai_day, usable_key};
-use crate::rules::{Data, RuleId, RulesConfig};
+use crate::rules::{Data, RuleId};
 use crate::store::{
     EvaluatedFinding, Evaluation, EvaluationState, FindingChanges, Scope, Selection, Store,
     StoredRecord, SubjectFilter,
@@ -659,7 +659,7 @@ async fn load_changes(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rules::R6Threshold;
+    use crate::config::R6Threshold;
 
     fn rules(causes: &[&str]) -> RulesConfig {
         RulesConfig {

@@ -216,7 +216,7 @@ pub struct ReviewArgs {
 pub async fn record_review(
     store: &dyn Store,
     units: &Units,
-    grading: &crate::obligations::ObligationsConfig,
+    grading: &crate::config::ObligationsConfig,
     args: &ReviewArgs,
     by: &str,
     now: DateTime<Utc>,

@@ -6,14 +6,17 @@
 //! migrations create one column per field with the same name.
 
 use chrono::{DateTime, NaiveDate, Utc};
+use serde::Deserialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use crate::config::FeedName;
 use crate::domain::case_no::CaseNo;
 use crate::domain::values::format_fen;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// What a source carries, and the store table it lands in. The configuration names it in
+/// lowercase, as the table (`feeds = "cases"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Feed {
     Cases,
     Referrals,
@@ -476,21 +479,6 @@ impl Feed {
         Feed::Reviews,
         Feed::Events,
     ];
-
-    /// The store feed a source's `feeds` names (every feed is stored).
-    pub fn from_name(name: FeedName) -> Option<Feed> {
-        match name {
-            FeedName::Cases => Some(Feed::Cases),
-            FeedName::Referrals => Some(Feed::Referrals),
-            FeedName::Entries => Some(Feed::Entries),
-            FeedName::Copies => Some(Feed::Copies),
-            FeedName::Filings => Some(Feed::Filings),
-            FeedName::Recommendations => Some(Feed::Recommendations),
-            FeedName::Opinions => Some(Feed::Opinions),
-            FeedName::Reviews => Some(Feed::Reviews),
-            FeedName::Events => Some(Feed::Events),
-        }
-    }
 
     /// The feed's fields besides `unit` and `case_no`, in column order.
     pub fn fields(self) -> &'static [FieldSpec] {

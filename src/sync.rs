@@ -9,7 +9,6 @@ use serde::Serialize;
 
 use crate::config::{Config, SourceConfig, SourceKind};
 use crate::domain::clock::Clock;
-use crate::records::Feed;
 use crate::schedule::{Schedule, parse_duration};
 use crate::sources::{SourceRun, file, http, sql};
 use crate::store::{RowCounts, RunReport, SourceState, Store};
@@ -77,17 +76,12 @@ async fn sync_source(
     store: &dyn Store,
     src: &SourceConfig,
     units: &Units,
-    obligations: &crate::obligations::ObligationsConfig,
+    obligations: &crate::config::ObligationsConfig,
     now: DateTime<Utc>,
     progress: bool,
 ) -> Result<(RowCounts, Vec<String>), Failed> {
     let fail = |e: anyhow::Error| (RowCounts::default(), Vec::new(), e);
-    let feed = Feed::from_name(src.feeds).ok_or_else(|| {
-        fail(anyhow::anyhow!(
-            "feed {:?} cannot be ingested by this version",
-            src.feeds
-        ))
-    })?;
+    let feed = src.feeds;
     let run = SourceRun {
         store,
         src,

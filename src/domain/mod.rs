@@ -3,5 +3,6 @@
 pub mod calendar;
 pub mod case_no;
 pub mod clock;
+pub mod rule;
 pub mod text;
 pub mod values;

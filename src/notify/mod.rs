@@ -11,7 +11,6 @@
 
 pub mod dispatch;
 pub mod email;
-pub mod params;
 pub mod pass;
 pub mod plan;
 pub mod policy;

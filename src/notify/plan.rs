@@ -165,7 +165,7 @@ pub fn obligation_items(
                         title: &str,
                         unit: &str,
                         state: AnnualState,
-                        acfg: &crate::obligations::annual::AnnualConfig| {
+                        acfg: &crate::config::AnnualConfig| {
             let due = match state {
                 AnnualState::Missed => true,
                 AnnualState::Held => false,
@@ -433,7 +433,8 @@ pub struct DigestCtx {
 }
 
 impl DigestCtx {
-    /// The value of an SMS template parameter (see [`super::params::NAMES`]), all strings.
+    /// The value of an SMS template parameter (see [`crate::config::sms_params::NAMES`]), all
+    /// strings.
     pub fn param(&self, name: &str) -> String {
         match name {
             "unit" => self.unit_short.clone(),

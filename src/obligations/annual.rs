@@ -6,69 +6,7 @@
 use chrono::{Datelike as _, NaiveDate};
 use serde::{Deserialize, Serialize};
 
-/// A day of the year, written `MM-DD`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct MonthDay {
-    pub month: u32,
-    pub day: u32,
-}
-
-impl MonthDay {
-    /// This day in `year` (29 February becomes 28 February in a common year).
-    pub fn in_year(self, year: i32) -> NaiveDate {
-        NaiveDate::from_ymd_opt(year, self.month, self.day)
-            .or_else(|| NaiveDate::from_ymd_opt(year, self.month, self.day - 1))
-            .unwrap_or(NaiveDate::MAX)
-    }
-}
-
-impl TryFrom<String> for MonthDay {
-    type Error = String;
-
-    fn try_from(s: String) -> Result<MonthDay, String> {
-        let bad = || format!("{s:?} is not a day of the year: expected MM-DD such as 10-01");
-        let (m, d) = s.trim().split_once('-').ok_or_else(bad)?;
-        let (month, day): (u32, u32) =
-            (m.parse().map_err(|_| bad())?, d.parse().map_err(|_| bad())?);
-        NaiveDate::from_ymd_opt(2024, month, day).ok_or_else(bad)?;
-        Ok(MonthDay { month, day })
-    }
-}
-
-impl From<MonthDay> for String {
-    fn from(d: MonthDay) -> String {
-        format!("{:02}-{:02}", d.month, d.day)
-    }
-}
-
-/// Whether the training is owed once by the county or by every enforcement unit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TrainingScope {
-    #[default]
-    County,
-    PerUnit,
-}
-
-/// When to remind and when a year without the event is slipping.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct AnnualConfig {
-    /// From this day, with none held yet, the liaison office is reminded (default 10-01).
-    pub remind_from: MonthDay,
-    /// From this day, with none held yet, the year is slipping (default 12-01).
-    pub slipping_from: MonthDay,
-}
-
-impl Default for AnnualConfig {
-    fn default() -> AnnualConfig {
-        AnnualConfig {
-            remind_from: MonthDay { month: 10, day: 1 },
-            slipping_from: MonthDay { month: 12, day: 1 },
-        }
-    }
-}
+pub use crate::config::{AnnualConfig, MonthDay, TrainingScope};
 
 /// Where a yearly duty stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

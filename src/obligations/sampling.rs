@@ -17,6 +17,8 @@ use chrono::{Datelike as _, NaiveDate};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
+pub use crate::config::PopulationBasis;
+
 /// A calendar quarter, written `2025Q3`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
@@ -100,18 +102,6 @@ impl From<Quarter> for String {
     fn from(q: Quarter) -> String {
         q.to_string()
     }
-}
-
-/// Which closed files form a quarter's population.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PopulationBasis {
-    /// Files closed this year up to the quarter's end, less those reviewed in an earlier
-    /// quarter (the default: "当年已办结的行政执法案卷").
-    #[default]
-    YearToDate,
-    /// Files closed in the quarter.
-    Quarter,
 }
 
 /// One closed case file as sampling sees it.

@@ -20,43 +20,13 @@ use chrono::{DateTime, Datelike as _, TimeDelta, Utc};
 use chrono_tz::Asia::Shanghai;
 use serde::{Deserialize, Serialize};
 
+pub use crate::config::ReportConfig;
+
 use crate::config::{Config, UnitKind};
 use crate::obligations::annual::AnnualState;
 use crate::obligations::sampling::SamplingState;
 use crate::obligations::status::{Obligations, UnitObligations};
 use crate::store::{FindingRow, Store};
-
-/// `[report]`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ReportConfig {
-    /// When the daemon sends the weekly report (six-field cron, Asia/Shanghai).
-    pub schedule: String,
-    /// A unit lags with at least this many overdue findings (0: never for this reason).
-    pub lagging_overdue: u32,
-    /// A unit lags when its review sampling is behind the pro-rata line or missed.
-    pub lagging_sampling: bool,
-    /// A unit lags when a yearly duty it owes is slipping or missed.
-    pub lagging_annual: bool,
-    /// Who gets the report besides the liaison office's contacts (e-mail addresses).
-    pub recipients: Vec<String>,
-    /// A font with Chinese glyphs for the chart (default: the first found of the usual Debian
-    /// CJK fonts).
-    pub font_file: Option<std::path::PathBuf>,
-}
-
-impl Default for ReportConfig {
-    fn default() -> ReportConfig {
-        ReportConfig {
-            schedule: "0 0 9 * * Mon".into(),
-            lagging_overdue: 1,
-            lagging_sampling: true,
-            lagging_annual: true,
-            recipients: Vec::new(),
-            font_file: None,
-        }
-    }
-}
 
 /// A unit's review sampling in the report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

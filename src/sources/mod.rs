@@ -27,7 +27,7 @@ pub struct SourceRun<'a> {
     pub units: &'a Units,
     pub feed: Feed,
     /// How reviews without a grade get one (the cut-offs of `[obligations]`).
-    pub obligations: &'a crate::obligations::ObligationsConfig,
+    pub obligations: &'a crate::config::ObligationsConfig,
     /// Bookkeeping time of this run (first seen, changed, quarantined).
     pub now: DateTime<Utc>,
     /// Show progress on a terminal.
@@ -70,7 +70,7 @@ pub fn quarantine_items(
 pub struct Writer {
     import: Box<dyn Import>,
     /// Grades a review without one from its score (the cut-offs of `[obligations]`).
-    grading: Option<crate::obligations::ObligationsConfig>,
+    grading: Option<crate::config::ObligationsConfig>,
     pending: Vec<Record>,
     /// Hashes of the (unit, case key) pairs in `pending`. A hash collision only causes an
     /// early flush, never a wrong write.
@@ -102,7 +102,7 @@ impl Writer {
     }
 
     /// Reviews pushed without a grade get the one their score earns (SPEC §4).
-    pub fn grading(mut self, cfg: &crate::obligations::ObligationsConfig) -> Writer {
+    pub fn grading(mut self, cfg: &crate::config::ObligationsConfig) -> Writer {
         self.grading = Some(cfg.clone());
         self
     }

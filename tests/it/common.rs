@@ -5,9 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, TimeZone, Utc};
-use liandong::config::{
-    Config, FeedName, SourceConfig, SourceKind, StoreConfig, UnitConfig, UnitKind,
-};
+use liandong::config::{Config, SourceConfig, SourceKind, StoreConfig, UnitConfig, UnitKind};
+use liandong::records::Feed;
 use liandong::store::{self, Store};
 
 pub const PG_DEFAULT: &str = "postgres://postgres@127.0.0.1:5432/postgres";
@@ -56,7 +55,7 @@ pub fn units() -> Vec<UnitConfig> {
     ]
 }
 
-pub fn source(name: &str, kind: SourceKind, feeds: FeedName) -> SourceConfig {
+pub fn source(name: &str, kind: SourceKind, feeds: Feed) -> SourceConfig {
     SourceConfig {
         name: name.into(),
         kind,
@@ -65,7 +64,7 @@ pub fn source(name: &str, kind: SourceKind, feeds: FeedName) -> SourceConfig {
     }
 }
 
-pub fn file_source(name: &str, feeds: FeedName, path: &Path) -> SourceConfig {
+pub fn file_source(name: &str, feeds: Feed, path: &Path) -> SourceConfig {
     SourceConfig {
         path: Some(path.to_path_buf()),
         ..source(name, SourceKind::File, feeds)

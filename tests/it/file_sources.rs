@@ -1,7 +1,7 @@
 //! File sources against real files on disk: encodings, spreadsheet formats, drop folders,
 //! quarantine of bad rows, case-number variants and idempotent re-syncs.
 
-use liandong::config::{Encoding, FeedName};
+use liandong::config::Encoding;
 use liandong::records::{Feed, Value};
 use liandong::sync::sync;
 use std::str::FromStr;
@@ -77,15 +77,15 @@ async fn gbk_csv_bom_csv_xlsx_and_html_named_xls_are_all_read() {
          <tr><td>县交通局</td><td>稻交运罚〔2024〕7号</td><td>洛绒&nbsp;扎西</td><td>45455</td><td>3000元</td></tr>\
          </table></body></html>",
     );
-    let mut gbk_src = file_source("scjg", FeedName::Cases, &gbk_file);
+    let mut gbk_src = file_source("scjg", Feed::Cases, &gbk_file);
     gbk_src.encoding = Encoding::Auto;
     let cfg = common::config(
         &ts.url,
         vec![
             gbk_src,
-            file_source("nync", FeedName::Cases, &bom_file),
-            file_source("zrzy", FeedName::Cases, &xlsx_file),
-            file_source("jtys", FeedName::Cases, &html_file),
+            file_source("nync", Feed::Cases, &bom_file),
+            file_source("zrzy", Feed::Cases, &xlsx_file),
+            file_source("jtys", Feed::Cases, &html_file),
         ],
     );
     let store = common::open(&ts.url).await;
@@ -170,8 +170,8 @@ async fn case_numbers_written_with_any_bracket_or_digit_width_match_each_other()
     let cfg = common::config(
         &ts.url,
         vec![
-            file_source("cases", FeedName::Cases, &cases),
-            file_source("referrals", FeedName::Referrals, &referrals),
+            file_source("cases", Feed::Cases, &cases),
+            file_source("referrals", Feed::Referrals, &referrals),
         ],
     );
     let store = common::open(&ts.url).await;
@@ -224,7 +224,7 @@ async fn a_file_with_bad_rows_loads_its_good_rows_and_quarantines_the_bad_ones()
          县市场监管局,,丁,2024-06-12,100\n\
          县市场监管局,稻市监罚〔2024〕5号,戊,2024-06-13,200\n",
     );
-    let mut src = file_source("scjg", FeedName::Cases, &f);
+    let mut src = file_source("scjg", Feed::Cases, &f);
     src.unit = Some("scjg".into());
     let cfg = common::config(&ts.url, vec![src]);
     let store = common::open(&ts.url).await;
@@ -268,7 +268,7 @@ async fn a_second_sync_over_unchanged_data_changes_nothing_and_a_change_keeps_it
     let d = ts.dir.path();
     let body = "执法单位,案号,当事人,证件号,罚没金额(元)\n县市场监管局,稻市监罚〔2024〕1号,甲,513337199001011234,100\n县市场监管局,稻市监罚〔2024〕2号,乙,,200\n";
     let f = write(d, "c.csv", body);
-    let cfg = common::config(&ts.url, vec![file_source("c", FeedName::Cases, &f)]);
+    let cfg = common::config(&ts.url, vec![file_source("c", Feed::Cases, &f)]);
     let store = common::open(&ts.url).await;
     let first = sync(&cfg, store.as_ref(), None, common::clock(), false).await;
     assert_eq!(first[0].counts.inserted, 2);
@@ -332,7 +332,7 @@ async fn a_drop_folder_archives_what_it_read_and_keeps_an_unreadable_file_for_a_
     );
     write(&drop, "broken.csv", "no,header,here\n1,2,3\n");
     write(&drop, "notes.docx", "ignored: not a data file");
-    let mut src = file_source("drop", FeedName::Cases, &drop);
+    let mut src = file_source("drop", Feed::Cases, &drop);
     src.settle_secs = 0;
     let cfg = common::config(&ts.url, vec![src]);
     let store = common::open(&ts.url).await;
@@ -374,7 +374,7 @@ async fn unknown_units_are_kept_and_rows_of_another_unit_are_refused_by_a_unit_s
         "c.csv",
         "执法单位,案号\n县公安局,G-1\n县自然资源局,Z-1\n,S-1\n县市场监管局,S-2\n",
     );
-    let mut src = file_source("scjg", FeedName::Cases, &f);
+    let mut src = file_source("scjg", Feed::Cases, &f);
     src.unit = Some("scjg".into());
     let cfg = common::config(&ts.url, vec![src]);
     let store = common::open(&ts.url).await;
@@ -397,7 +397,7 @@ async fn a_case_listed_twice_in_one_file_ends_as_its_last_row_with_history() {
         "c.csv",
         "执法单位,案号,罚没金额\n县市场监管局,A-1,100\n县市场监管局,A-1,300\n",
     );
-    let cfg = common::config(&ts.url, vec![file_source("c", FeedName::Cases, &f)]);
+    let cfg = common::config(&ts.url, vec![file_source("c", Feed::Cases, &f)]);
     let store = common::open(&ts.url).await;
     let out = sync(&cfg, store.as_ref(), None, common::clock(), false).await;
     assert_eq!((out[0].counts.inserted, out[0].counts.updated), (1, 1));
@@ -507,7 +507,7 @@ async fn a_first_load_folds_a_case_listed_again_into_its_first_row() {
         }
     }
     let f = write(ts.dir.path(), "c.csv", &body);
-    let cfg = common::config(&ts.url, vec![file_source("c", FeedName::Cases, &f)]);
+    let cfg = common::config(&ts.url, vec![file_source("c", Feed::Cases, &f)]);
     let out = sync(&cfg, store.as_ref(), None, common::clock(), false).await;
     assert!(out[0].error.is_none(), "{:?}", out[0].error);
     let c = out[0].counts;
@@ -568,7 +568,7 @@ async fn a_file_still_being_copied_into_a_drop_folder_is_left_until_it_settles()
     let ts = common::temp_sqlite();
     let drop = ts.dir.path().join("drop");
     write(&drop, "new.csv", "执法单位,案号\n县市场监管局,A-1\n");
-    let mut src = file_source("drop", FeedName::Cases, &drop);
+    let mut src = file_source("drop", Feed::Cases, &drop);
     src.settle_secs = 3600;
     let cfg = common::config(&ts.url, vec![src]);
     let store = common::open(&ts.url).await;
@@ -601,7 +601,7 @@ async fn rows_without_a_usable_number_are_each_kept_and_an_update_keeps_its_row(
                 县市场监管局,/,丙,2025-10-11 09:00,\n\
                 县市场监管局,稻市监罚〔2025〕3号,丁,2025-10-11 09:30,\n";
     let f = write(d, "r.csv", body);
-    let cfg = common::config(&ts.url, vec![file_source("r", FeedName::Referrals, &f)]);
+    let cfg = common::config(&ts.url, vec![file_source("r", Feed::Referrals, &f)]);
     let store = common::open(&ts.url).await;
     let first = sync(&cfg, store.as_ref(), None, common::clock(), false).await;
     assert_eq!(first[0].counts.inserted, 4, "no row overwrites another");
@@ -637,7 +637,7 @@ async fn a_review_ledger_is_read_and_a_review_with_one_reviewer_is_quarantined()
                 稻市监罚〔2025〕14号,县市场监管局,2025-08-14,王五 赵六,55,,证据不足,是\n\
                 稻市监罚〔2025〕15号,县市场监管局,,王五 赵六,70,,,否\n";
     let f = write(d, "reviews.csv", body);
-    let cfg = common::config(&ts.url, vec![file_source("r", FeedName::Reviews, &f)]);
+    let cfg = common::config(&ts.url, vec![file_source("r", Feed::Reviews, &f)]);
     let store = common::open(&ts.url).await;
     let run = sync(&cfg, store.as_ref(), None, common::clock(), false).await;
     assert_eq!((run[0].counts.inserted, run[0].counts.quarantined), (2, 2));
@@ -703,7 +703,7 @@ async fn a_first_load_rebuilds_the_indexes_it_dropped_and_a_failed_one_keeps_the
     assert_eq!(case_indexes(&ts.url).await, before);
     assert_eq!(store.record_count(Feed::Cases).await.unwrap(), 0);
     let f = write(ts.dir.path(), "c.csv", body);
-    let cfg = common::config(&ts.url, vec![file_source("c", FeedName::Cases, &f)]);
+    let cfg = common::config(&ts.url, vec![file_source("c", Feed::Cases, &f)]);
     let run = sync(&cfg, store.as_ref(), None, common::clock(), false).await;
     assert_eq!(run[0].counts.inserted, 2);
     assert_eq!(

@@ -8,9 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use chrono::{NaiveDate, TimeZone, Utc};
-use liandong::config::{
-    AuthConfig, AuthKind, Config, FeedName, Pagination, SourceConfig, SourceKind,
-};
+use liandong::config::{AuthConfig, AuthKind, Config, Pagination, SourceConfig, SourceKind};
 use liandong::records::{Feed, Value};
 use liandong::store::Store;
 use liandong::sync::{Freshness, SourceOutcome, freshness, sync};
@@ -34,7 +32,7 @@ fn http_source(name: &str, url: String) -> SourceConfig {
         connect_timeout_secs: 1,
         retries: 3,
         retry_backoff_ms: 10,
-        ..common::source(name, SourceKind::Http, FeedName::Referrals)
+        ..common::source(name, SourceKind::Http, Feed::Referrals)
     }
 }
 

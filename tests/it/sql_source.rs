@@ -6,7 +6,7 @@
 use std::collections::HashSet;
 
 use chrono::{Duration, NaiveDate, NaiveDateTime, TimeZone, Utc};
-use liandong::config::{Config, DatabaseUrl, FeedName, SourceConfig, SourceKind};
+use liandong::config::{Config, DatabaseUrl, SourceConfig, SourceKind};
 use liandong::domain::case_no::CaseNo;
 use liandong::records::{Feed, Record, Value};
 use liandong::store::Store;
@@ -160,7 +160,7 @@ fn sql_source(dsn: &str, query: &str, batch_size: u32) -> SourceConfig {
         cursor_column: Some("id".into()),
         cursor_start: "0".into(),
         batch_size,
-        ..common::source(NAME, SourceKind::Sql, FeedName::Cases)
+        ..common::source(NAME, SourceKind::Sql, Feed::Cases)
     }
 }
 
@@ -558,7 +558,7 @@ async fn a_source_whose_server_is_down_fails_alone() {
         MYSQL_QUERY,
         100,
     );
-    let file = common::file_source("files", FeedName::Cases, &csv);
+    let file = common::file_source("files", Feed::Cases, &csv);
     let cfg = common::config(&tmp.url, vec![down, file]);
     let store = common::open(&tmp.url).await;
 

@@ -1,5 +1,7 @@
 //! The parameters a provider's approved SMS template can take (`[notify.sms] template_params`):
 //! Aliyun receives them as a JSON object by name, Tencent Cloud as a list in the given order.
+//! The names live here, below `notify`, because validation checks the configured ones; notify's
+//! digest gives each its value (`DigestCtx::param`).
 
 /// Every parameter name a digest offers.
 pub const NAMES: [&str; 7] = [

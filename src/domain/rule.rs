@@ -1,0 +1,128 @@
+//! The rules' identifiers (R1–R10, SPEC §3): what each asks and its legal source, as the people
+//! who read the messages and reports see them. The rules themselves are in `crate::rules`.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// The rules of SPEC §3.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum RuleId {
+    /// Transfer must appear on the two-law platform (正向衔接).
+    R1,
+    /// Platform entry of a transfer late.
+    R2,
+    /// Platform data differs from the case.
+    R3,
+    /// Case information entered on the platform (有案必录).
+    R4,
+    /// A penalty without transfer copied to the police and the procuratorate.
+    R5,
+    /// Possible 以罚代刑: a penalty at or above a prosecution threshold, no transfer.
+    R6,
+    /// Reply to a procuratorial recommendation (检察建议).
+    R7,
+    /// Reply to a procuratorial opinion after non-prosecution (反向衔接).
+    R8,
+    /// Major penalty filed for review (重大行政处罚备案).
+    R9,
+    /// Police filing decision on a transfer.
+    R10,
+}
+
+impl RuleId {
+    pub const ALL: [RuleId; 10] = [
+        RuleId::R1,
+        RuleId::R2,
+        RuleId::R3,
+        RuleId::R4,
+        RuleId::R5,
+        RuleId::R6,
+        RuleId::R7,
+        RuleId::R8,
+        RuleId::R9,
+        RuleId::R10,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RuleId::R1 => "R1",
+            RuleId::R2 => "R2",
+            RuleId::R3 => "R3",
+            RuleId::R4 => "R4",
+            RuleId::R5 => "R5",
+            RuleId::R6 => "R6",
+            RuleId::R7 => "R7",
+            RuleId::R8 => "R8",
+            RuleId::R9 => "R9",
+            RuleId::R10 => "R10",
+        }
+    }
+
+    /// `"R1"` … `"R10"`.
+    pub fn parse(s: &str) -> Option<RuleId> {
+        RuleId::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
+    /// What the rule asks, in the words of the people who read the messages and reports.
+    pub fn title_zh(self) -> &'static str {
+        match self {
+            RuleId::R1 => "移送涉嫌犯罪案件未录入两法衔接平台",
+            RuleId::R2 => "移送案件录入平台超期",
+            RuleId::R3 => "平台数据与案件不一致",
+            RuleId::R4 => "行政处罚案件未录入平台（有案必录）",
+            RuleId::R5 => "行政处罚决定未抄送公安机关、检察院",
+            RuleId::R6 => "疑似以罚代刑（达到立案追诉标准未移送）",
+            RuleId::R7 => "检察建议未按期书面回复",
+            RuleId::R8 => "检察意见未按期回复",
+            RuleId::R9 => "重大行政处罚决定未按期备案",
+            RuleId::R10 => "公安机关未按期作出立案决定",
+        }
+    }
+
+    /// The legal source behind the rule (SPEC §3), for reports and messages.
+    pub fn source(self) -> &'static str {
+        match self {
+            RuleId::R1 | RuleId::R2 => {
+                "国务院令第310号《行政执法机关移送涉嫌犯罪案件的规定》第五条；录入期限由本地规定"
+            }
+            RuleId::R3 => "两法衔接平台数据应与案件一致（本地要求）",
+            RuleId::R4 => "甘孜州人大常委会决定（2020）“有案必录”；录入期限由本地规定",
+            RuleId::R5 => {
+                "高检会〔2006〕2号《关于在行政执法中及时移送涉嫌犯罪案件的意见》：行政处罚决定抄送公安机关、人民检察院"
+            }
+            RuleId::R7 => "《人民检察院检察建议工作规定》（2019）：被建议单位应在两个月内书面回复",
+            RuleId::R8 => {
+                "高检发释字〔2021〕4号《人民检察院刑事诉讼规则》：不起诉后提出检察意见，有关主管机关应在两个月内回复"
+            }
+            RuleId::R9 => "川办发〔2014〕3号：重大行政处罚决定报送备案",
+            RuleId::R6 => {
+                "立案追诉标准：最高人民检察院、公安部《关于公安机关管辖的刑事案件立案追诉标准的规定》（按案由）"
+            }
+            RuleId::R10 => "国务院令第310号《行政执法机关移送涉嫌犯罪案件的规定》第八条",
+        }
+    }
+}
+
+impl fmt::Display for RuleId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown rule {0:?}; expected one of R1 to R10")]
+pub struct UnknownRule(pub String);
+
+impl FromStr for RuleId {
+    type Err = UnknownRule;
+
+    fn from_str(s: &str) -> Result<RuleId, UnknownRule> {
+        let t = s.trim();
+        RuleId::ALL
+            .into_iter()
+            .find(|r| r.as_str().eq_ignore_ascii_case(t))
+            .ok_or_else(|| UnknownRule(s.to_owned()))
+    }
+}
