@@ -18,6 +18,7 @@
 mod http;
 mod jobs;
 mod metrics;
+pub mod scheduler;
 pub mod systemd;
 
 use std::collections::{BTreeMap, HashSet};
@@ -30,6 +31,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 pub use jobs::{Job, JobKind, jobs};
+pub use scheduler::{Runner, Scheduler};
 
 use crate::app::App;
 use crate::config::LoadOptions;
@@ -47,6 +49,8 @@ pub struct Runtime {
 pub struct Shared {
     current: RwLock<Arc<Runtime>>,
     pub clock: Clock,
+    /// What runs a slot: the application's jobs.
+    runner: Arc<dyn Runner>,
     /// `host:pid:nonce`, in job leases and the outbox audit.
     pub owner: String,
     pub metrics: metrics::Metrics,
@@ -84,10 +88,11 @@ const TICK: Duration = Duration::from_secs(15);
 const STALLED_AFTER: Duration = Duration::from_secs(120);
 
 impl Shared {
-    fn new(rt: Arc<Runtime>, clock: Clock) -> Shared {
+    fn new(rt: Arc<Runtime>, clock: Clock, runner: Arc<dyn Runner>) -> Shared {
         Shared {
             current: RwLock::new(rt),
             clock,
+            runner,
             owner: crate::notify::dispatch::owner_name(),
             metrics: metrics::Metrics::default(),
             notifier: systemd::Notifier::from_env(),
@@ -218,7 +223,7 @@ pub async fn run(
         app: App::open(cfg, clock).await?,
         jobs,
     });
-    let shared = Shared::new(rt, clock);
+    let shared = Shared::new(rt, clock, Arc::new(jobs::AppJobs));
     if once {
         return jobs::once(&Arc::new(shared)).await;
     }
@@ -243,10 +248,9 @@ async fn serve(shared: Arc<Shared>, opts: &LoadOptions, listen: &str) -> anyhow:
         tokio::spawn(watchdog(shared.clone(), every, stop_rx.clone()));
     }
 
-    let mut tasks = tokio::task::JoinSet::new();
+    let mut scheduler = Scheduler::new(shared.clone());
     let rt = shared.runtime();
-    let now = shared.clock.now();
-    let caught_up = jobs::catch_up(&shared, &rt, now, &mut tasks).await;
+    let caught_up = scheduler.catch_up(shared.clock.now()).await;
     let names: Vec<&str> = rt.jobs.iter().map(|j| j.name.as_str()).collect();
     tracing::info!(
         jobs = names.len(),
@@ -261,33 +265,12 @@ async fn serve(shared: Arc<Shared>, opts: &LoadOptions, listen: &str) -> anyhow:
         names.len()
     ));
 
-    // The instant up to which firings have been looked at.
-    let mut cursor = now;
     let exit = loop {
         shared.beat();
-        let rt = shared.runtime();
         let now = shared.clock.now();
-        if now < cursor {
-            // The clock went back (NTP): do not fire the same slots twice.
-            cursor = now;
-        }
-        for job in &rt.jobs {
-            let due = job.schedule.next_after(cursor).is_some_and(|t| t <= now);
-            if due && let Some(slot) = job.schedule.last_at_or_before(now) {
-                jobs::spawn(&shared, &rt, job, slot, &mut tasks);
-            }
-        }
-        cursor = now;
-        jobs::retry_abandoned(&shared, &rt, now, &mut tasks).await;
-        // Reap what finished (a panicked job was logged by tokio; its slot stays claimed
-        // until its lease runs out, then runs again).
-        while tasks.try_join_next().is_some() {}
-        let next = rt
-            .jobs
-            .iter()
-            .filter_map(|j| j.schedule.next_after(now))
-            .min();
-        let wait = next
+        scheduler.tick(now).await;
+        let wait = scheduler
+            .next_firing(now)
             .map(|t| (t - now).to_std().unwrap_or(Duration::ZERO))
             .unwrap_or(TICK)
             .min(TICK);
@@ -313,14 +296,7 @@ async fn serve(shared: Arc<Shared>, opts: &LoadOptions, listen: &str) -> anyhow:
     shared
         .notifier
         .stopping(&format!("stopping; {running} job(s) finishing"));
-    let finished =
-        tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} })
-            .await
-            .is_ok();
-    if !finished {
-        tasks.abort_all();
-        while tasks.join_next().await.is_some() {}
-    }
+    scheduler.finish(grace).await;
     // Slots cut short go back to the store so that the next start or another replica runs them.
     let cut: Vec<((String, i64), Arc<dyn Store>)> = std::mem::take(
         &mut *shared

@@ -141,7 +141,10 @@ fn the_top_level_modules_import_each_other_without_cycles() {
     let graph = imports();
     assert!(graph.len() > 10, "{graph:?}");
     // The imports are seen, single paths and groups alike.
-    assert!(graph["cli"].contains("app") && graph["daemon"].contains("app"), "{graph:?}");
+    assert!(
+        graph["cli"].contains("app") && graph["daemon"].contains("app"),
+        "{graph:?}"
+    );
     assert!(graph["store"].contains("records"), "{graph:?}");
     // The layers ARCHITECTURE.md names: the domain imports nothing, the shells are on top.
     assert!(

@@ -16,5 +16,6 @@ mod notify;
 mod obligations;
 mod outbox_store;
 mod report;
+mod scheduler;
 mod sql_source;
 mod store_conformance;

@@ -1,0 +1,528 @@
+//! The scheduler: which slots are due, and how one is claimed, run and recorded.
+//!
+//! [`Scheduler::tick`] is one wake-up of the daemon at a given time: every job whose schedule
+//! fired since the last tick gets its latest slot started, and a slot another process left
+//! unfinished (its lease ran out) is started again. [`Scheduler::catch_up`] is the start-up:
+//! each job whose latest slot passed with no run finished for it runs that slot once. Time is
+//! an argument: the daemon's loop passes its clock's time, the tests pass the times they choose.
+//!
+//! A slot runs only after it is claimed in the store (`job_runs`), so replicas sharing one
+//! PostgreSQL run it once. It runs under a lease renewed every third of it; when the lease is
+//! lost the job's future is dropped (its open transaction rolls back). What a job does is the
+//! [`Runner`]'s business: the application's jobs in the daemon, stand-ins in the tests. A panic
+//! in a job is caught and recorded as a failed run.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+use super::jobs::{Job, local, slot_id};
+use super::{Runtime, Shared};
+use crate::app::App;
+use crate::domain::clock::Clock;
+use crate::store::ops::{JobOutcome, JobState};
+
+/// What runs a job's slot.
+#[async_trait::async_trait]
+pub trait Runner: Send + Sync {
+    /// Runs `job`'s `slot`; `Ok` carries a one-line summary. `stop` is set on shutdown: a job
+    /// that sends stops claiming messages.
+    async fn run(
+        &self,
+        app: &App,
+        job: &Job,
+        slot: DateTime<Utc>,
+        stop: Arc<AtomicBool>,
+    ) -> anyhow::Result<String>;
+}
+
+/// The daemon's scheduling state: the instant up to which firings have been looked at, and the
+/// slots under way.
+pub struct Scheduler {
+    shared: Arc<Shared>,
+    cursor: Option<DateTime<Utc>>,
+    tasks: tokio::task::JoinSet<()>,
+}
+
+impl Scheduler {
+    pub(super) fn new(shared: Arc<Shared>) -> Scheduler {
+        Scheduler {
+            shared,
+            cursor: None,
+            tasks: tokio::task::JoinSet::new(),
+        }
+    }
+
+    /// A scheduler of its own over `app`, running `jobs` through `runner`, with no endpoints
+    /// and no systemd protocol: what the daemon's loop drives, for a caller that drives it by
+    /// hand (the scheduler's tests).
+    pub fn standalone(app: App, jobs: Vec<Job>, runner: Arc<dyn Runner>) -> Scheduler {
+        let clock = app.clock;
+        let rt = Arc::new(Runtime { app, jobs });
+        Scheduler::new(Arc::new(Shared::new(rt, clock, runner)))
+    }
+
+    /// At start-up: each job whose latest slot at `now` passed with no run finished for it (or
+    /// that never ran) runs that slot once, one after the other in the order of the jobs, so
+    /// that the sources come in before the evaluation reads them. Returns how many are due.
+    pub async fn catch_up(&mut self, now: DateTime<Utc>) -> usize {
+        self.cursor = Some(now);
+        let rt = self.shared.runtime();
+        catch_up(&self.shared, &rt, now, &mut self.tasks).await
+    }
+
+    /// One wake-up at `now`: starts the latest slot of each job whose schedule fired since the
+    /// last tick, and the slots others left unfinished. Returns how many slots were started.
+    pub async fn tick(&mut self, now: DateTime<Utc>) -> usize {
+        let rt = self.shared.runtime();
+        // A first tick without a catch-up looks at what fires at `now` itself.
+        let mut cursor = self
+            .cursor
+            .unwrap_or_else(|| now - TimeDelta::milliseconds(1));
+        if now < cursor {
+            // The clock went back (NTP): do not fire the same slots twice.
+            cursor = now;
+        }
+        let mut started = 0;
+        for job in &rt.jobs {
+            let due = job.schedule.next_after(cursor).is_some_and(|t| t <= now);
+            if due
+                && let Some(slot) = job.schedule.last_at_or_before(now)
+                && spawn(&self.shared, &rt, job, slot, &mut self.tasks)
+            {
+                started += 1;
+            }
+        }
+        self.cursor = Some(now);
+        started += retry_abandoned(&self.shared, &rt, now, &mut self.tasks).await;
+        // Reap what finished (a panic was caught and recorded by the slot itself).
+        while self.tasks.try_join_next().is_some() {}
+        started
+    }
+
+    /// When the next job fires after `now`, if any does.
+    pub fn next_firing(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.shared
+            .runtime()
+            .jobs
+            .iter()
+            .filter_map(|j| j.schedule.next_after(now))
+            .min()
+    }
+
+    /// Waits until every slot under way has finished.
+    pub async fn idle(&mut self) {
+        while self.tasks.join_next().await.is_some() {}
+    }
+
+    /// Waits up to `grace` for the slots under way; aborts those still running then. Returns
+    /// whether all finished in time.
+    pub async fn finish(&mut self, grace: std::time::Duration) -> bool {
+        let finished = tokio::time::timeout(grace, self.idle()).await.is_ok();
+        if !finished {
+            self.tasks.abort_all();
+            while self.tasks.join_next().await.is_some() {}
+        }
+        finished
+    }
+}
+
+/// The job's latest slot at `now` when no run of it has finished (anywhere), with what the
+/// store knows of the job.
+fn unrun<'a>(
+    job: &Job,
+    states: &'a [JobState],
+    now: DateTime<Utc>,
+) -> Option<(DateTime<Utc>, Option<&'a JobState>)> {
+    let slot = job.schedule.last_at_or_before(now)?;
+    let state = states.iter().find(|s| s.job == job.name);
+    if state.and_then(|s| s.last_slot).is_some_and(|l| l >= slot) {
+        return None;
+    }
+    Some((slot, state))
+}
+
+/// At start-up: each job whose latest slot passed with no run finished for it (or that never
+/// ran) runs that slot once — one after the other in the order of [`jobs`], so that the
+/// sources come in before the evaluation reads them and the notifications follow it. Returns
+/// how many are due.
+async fn catch_up(
+    shared: &Arc<Shared>,
+    rt: &Arc<Runtime>,
+    now: DateTime<Utc>,
+    tasks: &mut tokio::task::JoinSet<()>,
+) -> usize {
+    let states = match rt.app.store.job_states().await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("cannot read the jobs' last runs, nothing caught up: {e}");
+            return 0;
+        }
+    };
+    let mut due = Vec::new();
+    for job in &rt.jobs {
+        let Some((slot, state)) = unrun(job, &states, now) else {
+            continue;
+        };
+        match state.and_then(|s| s.last_slot) {
+            Some(l) => tracing::info!(
+                job = %job.name,
+                "missed slot {} (last run {}): running it now",
+                local(slot),
+                local(l)
+            ),
+            None => {
+                tracing::info!(job = %job.name, "never ran: running the slot of {} now", local(slot))
+            }
+        }
+        if shared
+            .busy
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(job.name.clone())
+        {
+            due.push((job.clone(), slot));
+        }
+    }
+    let n = due.len();
+    let (shared, rt) = (shared.clone(), rt.clone());
+    tasks.spawn(async move {
+        // Every job queued here holds its mark until it has run, even if one before it fails.
+        let marks: Vec<Busy> = due
+            .iter()
+            .map(|(job, _)| Busy(shared.clone(), job.name.clone()))
+            .collect();
+        for ((job, slot), mark) in due.into_iter().zip(marks) {
+            let _ = run_slot(&shared, &rt, &job, slot).await;
+            drop(mark);
+        }
+    });
+    n
+}
+
+/// Starts `slot` of `job` unless this process has one of it queued or running already.
+fn spawn(
+    shared: &Arc<Shared>,
+    rt: &Arc<Runtime>,
+    job: &Job,
+    slot: DateTime<Utc>,
+    tasks: &mut tokio::task::JoinSet<()>,
+) -> bool {
+    if shared.stop.load(std::sync::atomic::Ordering::SeqCst) {
+        return false;
+    }
+    {
+        let mut busy = shared
+            .busy
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !busy.insert(job.name.clone()) {
+            tracing::info!(job = %job.name, "still running: slot {} skipped", local(slot));
+            shared.metrics.job_skipped(&job.name);
+            return false;
+        }
+    }
+    let (shared, rt, job) = (shared.clone(), rt.clone(), job.clone());
+    tasks.spawn(async move {
+        let _busy = Busy(shared.clone(), job.name.clone());
+        let _ = run_slot(&shared, &rt, &job, slot).await;
+    });
+    true
+}
+
+/// Marks a job no longer queued or running here when dropped — also when its task panicked
+/// or a shutdown aborted it.
+struct Busy(Arc<Shared>, String);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0
+            .busy
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&self.1);
+    }
+}
+
+fn is_busy(shared: &Shared, job: &str) -> bool {
+    shared
+        .busy
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .contains(job)
+}
+
+/// Every tick: a job whose latest slot has passed with no run finished for it, nobody holding
+/// it (a process that claimed it died, and its lease ran out) and nothing of it queued here,
+/// runs that slot now. Returns how many were started.
+async fn retry_abandoned(
+    shared: &Arc<Shared>,
+    rt: &Arc<Runtime>,
+    now: DateTime<Utc>,
+    tasks: &mut tokio::task::JoinSet<()>,
+) -> usize {
+    let states = match rt.app.store.job_states().await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!("cannot read the jobs' last runs: {e}");
+            return 0;
+        }
+    };
+    let wall = shared.clock.wall();
+    let mut started = 0;
+    for job in &rt.jobs {
+        if is_busy(shared, &job.name) {
+            continue;
+        }
+        // A job that never ran anywhere is the start-up catch-up's or the next firing's.
+        let Some((slot, Some(state))) = unrun(job, &states, now) else {
+            continue;
+        };
+        match &state.running {
+            Some((running, _, until)) if *running >= slot && *until > wall => continue,
+            Some((running, owner, _)) if *running >= slot => tracing::warn!(
+                job = %job.name,
+                "slot {} was left unfinished by {owner} (its lease ran out): running it again",
+                local(*running)
+            ),
+            _ => {}
+        }
+        if spawn(shared, rt, job, slot, tasks) {
+            started += 1;
+        }
+    }
+    started
+}
+
+/// How a slot went here.
+pub(super) enum Ran {
+    Done(JobOutcome, String),
+    /// Not run: another process has it, or it finished before (`false`), or the store could
+    /// not be asked (`true`: a failure).
+    NotRun(String, bool),
+}
+
+/// Claims, runs and records one slot. The job runs under its lease: renewed every third of
+/// it, and the job is cancelled (its open transaction rolled back) when the lease is lost or
+/// could not be renewed before it ran out, so that two replicas never run one slot at once. A
+/// panic in a job is caught and recorded as a failed run.
+pub(super) async fn run_slot(
+    shared: &Arc<Shared>,
+    rt: &Arc<Runtime>,
+    job: &Job,
+    slot: DateTime<Utc>,
+) -> Ran {
+    let _lane = if job.sends() {
+        shared.message_lane.lock().await
+    } else {
+        shared.data_lane.lock().await
+    };
+    if shared.stop.load(std::sync::atomic::Ordering::SeqCst) {
+        return Ran::NotRun("stopping".into(), false);
+    }
+    let lease = TimeDelta::seconds(i64::try_from(rt.app.cfg.run.lease_secs).unwrap_or(600));
+    // Registered before the claim: a shutdown that cuts the claim short still releases it.
+    let in_flight = InFlight::new(shared, &job.name, slot, rt.app.store.clone());
+    match rt
+        .app
+        .store
+        .claim_job(&job.name, slot, &shared.owner, shared.clock.wall(), lease)
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::debug!(job = %job.name, "slot {} taken by another process", local(slot));
+            shared.metrics.job_skipped(&job.name);
+            in_flight.forget();
+            return Ran::NotRun("another process ran this slot or runs it".into(), false);
+        }
+        Err(e) => {
+            tracing::error!(job = %job.name, "cannot claim slot {}: {e}", local(slot));
+            in_flight.forget();
+            return Ran::NotRun(format!("cannot claim the slot: {e}"), true);
+        }
+    }
+    if shared.stop.load(std::sync::atomic::Ordering::SeqCst) {
+        // The shutdown began while the claim was made: the slot stays listed in flight, and
+        // the shutdown releases it for the next start.
+        return Ran::NotRun("stopping".into(), false);
+    }
+    let (lost_tx, lost_rx) = tokio::sync::oneshot::channel::<String>();
+    let _renew = AbortOnDrop(tokio::spawn(renew(
+        rt.app.store.clone(),
+        shared.clock,
+        shared.owner.clone(),
+        job.name.clone(),
+        slot,
+        lease,
+        lost_tx,
+    )));
+    shared.notifier.status(&format!("running {}", job.name));
+    let started = Instant::now();
+    let here =
+        std::panic::AssertUnwindSafe(shared.runner.run(&rt.app, job, slot, shared.stop.clone()));
+    let work = async {
+        match futures_util::FutureExt::catch_unwind(here).await {
+            Ok(r) => r,
+            Err(panic) => Err(anyhow::anyhow!("the job panicked: {}", panic_text(&panic))),
+        }
+    };
+    // A lost lease drops the job's future: its open transaction rolls back.
+    let result = tokio::select! {
+        r = work => r,
+        Ok(why) = lost_rx => Err(anyhow::anyhow!("cancelled: {why}")),
+    };
+    let secs = started.elapsed().as_secs_f64();
+    let (outcome, detail) = match &result {
+        Ok(d) => (JobOutcome::Ok, d.clone()),
+        Err(e) => (
+            JobOutcome::Failed,
+            crate::mask::mask_text(&format!("{e:#}")),
+        ),
+    };
+    match outcome {
+        JobOutcome::Ok => {
+            tracing::info!(job = %job.name, slot = %slot_id(slot), "done in {secs:.1} s: {detail}");
+        }
+        JobOutcome::Failed => {
+            tracing::error!(job = %job.name, slot = %slot_id(slot), "failed after {secs:.1} s: {detail}");
+        }
+    }
+    shared
+        .metrics
+        .job_ran(&job.name, outcome == JobOutcome::Ok, secs);
+    match rt
+        .app
+        .store
+        .finish_job(
+            &job.name,
+            slot,
+            &shared.owner,
+            shared.clock.wall(),
+            outcome,
+            &detail,
+        )
+        .await
+    {
+        Ok(true) => in_flight.forget(),
+        Ok(false) => {
+            in_flight.forget();
+            tracing::warn!(
+                job = %job.name,
+                "slot {} was taken over by another process before it finished here",
+                local(slot)
+            );
+        }
+        Err(e) => {
+            tracing::error!(job = %job.name, "cannot record the end of slot {}: {e}", local(slot));
+        }
+    }
+    shared.notifier.status("idle");
+    Ran::Done(outcome, detail)
+}
+
+/// Keeps renewing a slot's lease; says why on `lost` when it was lost, or when no renewal
+/// succeeded for a whole lease (another replica may take the slot over now).
+async fn renew(
+    store: Arc<dyn crate::store::Store>,
+    clock: Clock,
+    owner: String,
+    name: String,
+    slot: DateTime<Utc>,
+    lease: TimeDelta,
+    lost: tokio::sync::oneshot::Sender<String>,
+) {
+    let every = (lease / 3)
+        .to_std()
+        .unwrap_or(std::time::Duration::from_secs(60));
+    let mut held_until = Instant::now() + lease.to_std().unwrap_or(every * 3);
+    loop {
+        tokio::time::sleep(every).await;
+        match store
+            .renew_job(&name, slot, &owner, clock.wall() + lease)
+            .await
+        {
+            Ok(true) => held_until = Instant::now() + lease.to_std().unwrap_or(every * 3),
+            Ok(false) => {
+                tracing::warn!(job = %name, "lost the lease on slot {}", local(slot));
+                let _ = lost.send("another process took the slot over".into());
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(job = %name, "cannot renew the lease: {e}");
+                if Instant::now() + every >= held_until {
+                    let _ = lost.send(format!("the lease could not be renewed: {e}"));
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Aborts a spawned task when dropped (a renewal must not outlive its run, panicked or not).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// A claimed slot this process has not finished: listed for the shutdown, which releases it.
+struct InFlight<'a> {
+    shared: &'a Shared,
+    key: (String, i64),
+    done: std::cell::Cell<bool>,
+}
+
+impl<'a> InFlight<'a> {
+    fn new(
+        shared: &'a Shared,
+        job: &str,
+        slot: DateTime<Utc>,
+        store: Arc<dyn crate::store::Store>,
+    ) -> InFlight<'a> {
+        let key = (job.to_string(), slot.timestamp_millis());
+        shared
+            .in_flight
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(key.clone(), store);
+        InFlight {
+            shared,
+            key,
+            done: std::cell::Cell::new(false),
+        }
+    }
+
+    /// Finished (or never claimed): nothing to release.
+    fn forget(&self) {
+        self.done.set(true);
+        self.shared
+            .in_flight
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&self.key);
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        // A run that ended without recording its end stays listed only while a shutdown can
+        // still release it; a panic was caught above, so this is an abort by the shutdown.
+        if !self.done.get() {
+            tracing::debug!(job = %self.key.0, "slot left unfinished");
+        }
+    }
+}
+
+/// What a panic carried, when it was a message.
+fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(ToString::to_string)
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_default()
+}

@@ -1,0 +1,292 @@
+//! The daemon's scheduler driven by hand: each test chooses the times (`catch_up(t)`,
+//! `tick(t)`) instead of waiting on cron seconds, and runs stand-in jobs through the
+//! scheduler's `Runner` seam against a real store.
+
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use liandong::app::App;
+use liandong::daemon::{Job, JobKind, Runner, Scheduler};
+use liandong::domain::case_no::CaseNo;
+use liandong::domain::clock::Clock;
+use liandong::records::{Feed, Record, Value};
+use liandong::schedule::Schedule;
+use liandong::store::Store;
+
+use crate::common;
+
+/// 2025-10-13 (a Monday) at `hh:mm` Asia/Shanghai.
+fn at(hh_mm: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(&format!("2025-10-13T{hh_mm}:00+08:00"))
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+/// A job firing every day at 09:00 (or on `cron`).
+fn job(name: &str, cron: &str) -> Job {
+    Job {
+        name: name.into(),
+        kind: JobKind::Evaluate,
+        schedule: Schedule::parse(cron).unwrap(),
+    }
+}
+
+const NINE: &str = "0 0 9 * * *";
+
+/// Stand-in jobs: `boom` panics, `hold` writes a case in an open import and never finishes,
+/// any other succeeds. Every run is listed.
+#[derive(Default)]
+struct StandIn {
+    runs: Mutex<Vec<(String, DateTime<Utc>)>>,
+}
+
+impl StandIn {
+    fn runs(&self) -> Vec<(String, DateTime<Utc>)> {
+        self.runs.lock().unwrap().clone()
+    }
+}
+
+#[async_trait::async_trait]
+impl Runner for StandIn {
+    async fn run(
+        &self,
+        app: &App,
+        job: &Job,
+        slot: DateTime<Utc>,
+        _stop: Arc<AtomicBool>,
+    ) -> anyhow::Result<String> {
+        self.runs.lock().unwrap().push((job.name.clone(), slot));
+        match job.name.as_str() {
+            "boom" => panic!("a bug in the job"),
+            "hold" => {
+                let mut import = app.store.begin_import("hold", app.clock.wall()).await?;
+                let case = Record {
+                    feed: Feed::Cases,
+                    unit_id: "scjg".into(),
+                    unit_known: true,
+                    case_no: CaseNo::parse("稻市监罚〔2025〕1号").unwrap(),
+                    values: vec![Value::Null; Feed::Cases.fields().len()],
+                };
+                import.put(vec![case]).await?;
+                std::future::pending::<()>().await;
+                unreachable!()
+            }
+            _ => Ok(format!("ran {}", job.name)),
+        }
+    }
+}
+
+/// A scheduler over a fresh SQLite store with the given `[run]` table.
+async fn scheduler(
+    url: &str,
+    run: &str,
+    jobs: Vec<Job>,
+    runner: Arc<StandIn>,
+) -> (Scheduler, Arc<dyn Store>) {
+    let mut cfg =
+        liandong::config::Config::from_toml_str(&format!("[store]\nurl = \"{url}\"\n{run}"))
+            .unwrap();
+    cfg.units = common::units();
+    let store: Arc<dyn Store> = Arc::from(common::open(url).await);
+    let app = App {
+        cfg,
+        store: store.clone(),
+        clock: Clock::Fixed(at("10:00")),
+    };
+    (Scheduler::standalone(app, jobs, runner), store)
+}
+
+async fn outcome(store: &dyn Store, job: &str) -> (Option<DateTime<Utc>>, Option<String>, String) {
+    let states = store.job_states().await.unwrap();
+    let s = states
+        .iter()
+        .find(|s| s.job == job)
+        .expect("a run recorded");
+    (
+        s.last_slot,
+        s.last_outcome.clone(),
+        s.last_detail.clone().unwrap_or_default(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn catch_up_runs_each_missed_slot_once_and_ticks_run_each_new_slot_once() {
+    let ts = common::temp_sqlite();
+    let runner = Arc::new(StandIn::default());
+    let (mut s, store) = scheduler(
+        &ts.url,
+        "",
+        vec![job("sync:a", NINE), job("evaluate", NINE)],
+        runner.clone(),
+    )
+    .await;
+    // Started at 10:00 with nothing run: both catch up the 09:00 slot, in order.
+    assert_eq!(s.catch_up(at("10:00")).await, 2);
+    s.idle().await;
+    assert_eq!(
+        runner.runs(),
+        vec![
+            ("sync:a".to_string(), at("09:00")),
+            ("evaluate".to_string(), at("09:00"))
+        ]
+    );
+    // Ticks before the next firing start nothing; a restart catches up nothing either.
+    assert_eq!(s.tick(at("10:01")).await, 0);
+    assert_eq!(s.tick(at("23:59")).await, 0);
+    s.idle().await;
+    assert_eq!(s.catch_up(at("23:59")).await, 0);
+    // The next day's 09:00 fires once, however often the clock is looked at.
+    let next = at("09:00") + TimeDelta::days(1);
+    assert_eq!(s.tick(next).await, 2);
+    s.idle().await;
+    assert_eq!(s.tick(next).await, 0);
+    assert_eq!(s.tick(next + TimeDelta::seconds(30)).await, 0);
+    s.idle().await;
+    assert_eq!(runner.runs().len(), 4, "{:?}", runner.runs());
+    let (slot, ok, detail) = outcome(store.as_ref(), "evaluate").await;
+    assert_eq!(slot, Some(next));
+    assert_eq!(ok.as_deref(), Some("ok"));
+    assert_eq!(detail, "ran evaluate");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_panicking_job_is_recorded_as_failed_and_the_scheduler_carries_on() {
+    let ts = common::temp_sqlite();
+    let runner = Arc::new(StandIn::default());
+    let (mut s, store) = scheduler(
+        &ts.url,
+        "",
+        vec![job("boom", NINE), job("evaluate", NINE)],
+        runner.clone(),
+    )
+    .await;
+    assert_eq!(s.catch_up(at("10:00")).await, 2);
+    s.idle().await;
+    let (slot, state, detail) = outcome(store.as_ref(), "boom").await;
+    assert_eq!(slot, Some(at("09:00")));
+    assert_eq!(state.as_deref(), Some("failed"));
+    assert!(detail.contains("panicked: a bug in the job"), "{detail}");
+    // The job after it ran, and the next day both run again.
+    assert_eq!(
+        outcome(store.as_ref(), "evaluate").await.1.as_deref(),
+        Some("ok")
+    );
+    let next = at("09:00") + TimeDelta::days(1);
+    assert_eq!(s.tick(next).await, 2);
+    s.idle().await;
+    assert_eq!(outcome(store.as_ref(), "boom").await.0, Some(next));
+    assert_eq!(runner.runs().len(), 4, "{:?}", runner.runs());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_slot_another_process_claimed_is_not_run_here_until_its_lease_runs_out() {
+    let ts = common::temp_sqlite();
+    let runner = Arc::new(StandIn::default());
+    let (mut s, store) = scheduler(&ts.url, "", vec![job("evaluate", NINE)], runner.clone()).await;
+    // Another replica claimed today's 09:00 slot with a lease of one minute (real time).
+    let wall = Utc::now();
+    assert!(
+        store
+            .claim_job(
+                "evaluate",
+                at("09:00"),
+                "other-host:1:abc",
+                wall,
+                TimeDelta::seconds(60)
+            )
+            .await
+            .unwrap()
+    );
+    assert_eq!(s.tick(at("09:00")).await, 1, "the firing is tried");
+    s.idle().await;
+    assert!(runner.runs().is_empty(), "but the claim is the other's");
+    // The other replica dies: once its lease has run out, the slot runs here, once.
+    sqlx_exec(
+        &ts.url,
+        "UPDATE job_runs SET lease_until = 0 WHERE owner = 'other-host:1:abc'",
+    )
+    .await;
+    assert_eq!(s.tick(at("09:05")).await, 1);
+    s.idle().await;
+    assert_eq!(runner.runs(), vec![("evaluate".to_string(), at("09:00"))]);
+    assert_eq!(s.tick(at("09:06")).await, 0);
+}
+
+async fn sqlx_exec(url: &str, sql: &str) {
+    let p = sqlx::SqlitePool::connect(url).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+        .execute(&p)
+        .await
+        .unwrap();
+    p.close().await;
+}
+
+/// On PostgreSQL, where another replica can take a slot over while the job holds a
+/// transaction: the next renewal finds the claim gone, the job is cancelled and its
+/// transaction rolls back — the case it wrote is not in the store.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lost_lease_cancels_the_job_and_rolls_its_transaction_back() {
+    let Some(db) = common::fresh_pg("the lost-lease test").await else {
+        return;
+    };
+    let runner = Arc::new(StandIn::default());
+    let (mut s, store) = scheduler(
+        &db.url,
+        "[run]\nlease_secs = 10\n",
+        vec![job("hold", NINE)],
+        runner.clone(),
+    )
+    .await;
+    assert_eq!(s.tick(at("09:00")).await, 1);
+    // The job has claimed its slot and written its case, uncommitted.
+    let started = std::time::Instant::now();
+    while runner.runs().is_empty() {
+        assert!(started.elapsed().as_secs() < 30, "the job never started");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+    let taken = sqlx::query(
+        "UPDATE job_runs SET owner = 'another-host:1:takeover' WHERE job = 'hold' AND finished_at IS NULL",
+    )
+    .execute(&pool)
+    .await
+    .unwrap()
+    .rows_affected();
+    assert_eq!(taken, 1);
+    // Renewals come every third of the lease (3.3 s): the job ends within a few seconds.
+    tokio::time::timeout(std::time::Duration::from_secs(20), s.idle())
+        .await
+        .expect("the job was cancelled");
+    assert_eq!(store.record_count(Feed::Cases).await.unwrap(), 0);
+    let (owner,): (String,) =
+        sqlx::query_as("SELECT owner FROM job_runs WHERE job = 'hold' ORDER BY slot DESC LIMIT 1")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        owner, "another-host:1:takeover",
+        "the slot stays the other's"
+    );
+    pool.close().await;
+    // Rolled back, not left open: the same case can be written and committed at once.
+    let again = async {
+        let mut import = store.begin_import("again", Utc::now()).await.unwrap();
+        import
+            .put(vec![Record {
+                feed: Feed::Cases,
+                unit_id: "scjg".into(),
+                unit_known: true,
+                case_no: CaseNo::parse("稻市监罚〔2025〕1号").unwrap(),
+                values: vec![Value::Null; Feed::Cases.fields().len()],
+            }])
+            .await
+            .unwrap();
+        import.commit(None).await.unwrap();
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(10), again)
+        .await
+        .expect("no lock left behind");
+    assert_eq!(store.record_count(Feed::Cases).await.unwrap(), 1);
+}
