@@ -25,6 +25,7 @@ use chrono::{DateTime, Utc};
 use sha2::{Digest as _, Sha256};
 
 use crate::config::{Config, RulesConfig};
+use crate::records::Field;
 use crate::records::{Feed, Record};
 use crate::rules::matching::{party_key, shanghai_day, usable_key};
 use crate::rules::{Data, RuleId};
@@ -392,7 +393,7 @@ async fn load_full(
 fn flagged_cases(reviews: &[StoredRecord]) -> Vec<(String, String)> {
     reviews
         .iter()
-        .filter(|s| s.record.get("should_transfer") == &crate::records::Value::Bool(true))
+        .filter(|s| s.record.get(Field::ShouldTransfer) == &crate::records::Value::Bool(true))
         .map(|s| (s.record.unit_id.clone(), s.record.case_no.key().to_owned()))
         .collect()
 }

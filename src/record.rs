@@ -10,6 +10,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use crate::domain::calendar::Calendar;
 use crate::domain::case_no::CaseNo;
 use crate::domain::values::parse_date;
+use crate::records::Field;
 use crate::records::{Feed, Record, Value};
 use crate::store::{RowCounts, Store};
 use crate::units::Units;
@@ -142,32 +143,32 @@ pub async fn record_document(
         .map_err(|e| RecordError::BadNumber(args.number.clone(), e.to_string()))?;
     let (mut record, is_new) = stored_or_new(store, feed, &unit.id, &number).await?;
     for (field, text) in [
-        ("case_ref", &args.case_ref),
-        ("title", &args.title),
-        ("reply", &args.reply),
+        (Field::CaseRef, &args.case_ref),
+        (Field::Title, &args.title),
+        (Field::Reply, &args.reply),
     ] {
         if let Some(t) = text.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
             record.set(field, Value::Text(t.to_owned()));
         }
     }
     for (field, flag, text) in [
-        ("issued_on", "issued", &args.issued),
-        ("received_on", "received", &args.received),
-        ("replied_on", "replied", &args.replied),
+        (Field::IssuedOn, "issued", &args.issued),
+        (Field::ReceivedOn, "received", &args.received),
+        (Field::RepliedOn, "replied", &args.replied),
     ] {
         if let Some(t) = text {
             record.set(field, Value::Date(date_arg(flag, t)?));
         }
     }
-    let date = |field: &str| match record.get(field) {
+    let date = |field: Field| match record.get(field) {
         Value::Date(d) => Some(*d),
         _ => None,
     };
-    let start = date("received_on").or_else(|| date("issued_on"));
+    let start = date(Field::ReceivedOn).or_else(|| date(Field::IssuedOn));
     if is_new && start.is_none() {
         return Err(RecordError::NoDate(args.number.clone()));
     }
-    if let (Some(received), Some(replied)) = (start, date("replied_on"))
+    if let (Some(received), Some(replied)) = (start, date(Field::RepliedOn))
         && replied < received
     {
         return Err(RecordError::ReplyBeforeReceipt { received, replied });
@@ -228,20 +229,26 @@ pub async fn record_review(
     let number = CaseNo::parse(&args.case_no)
         .map_err(|e| RecordError::BadNumber(args.case_no.clone(), e.to_string()))?;
     let (mut record, _) = stored_or_new(store, feed, &unit.id, &number).await?;
-    record.set("reviewed_on", Value::Date(date_arg("date", &args.date)?));
-    record.set("reviewers", Value::Text(args.reviewers.trim().to_owned()));
+    record.set(
+        Field::ReviewedOn,
+        Value::Date(date_arg("date", &args.date)?),
+    );
+    record.set(
+        Field::Reviewers,
+        Value::Text(args.reviewers.trim().to_owned()),
+    );
     if let Some(score) = &args.score {
         let fen = crate::domain::values::parse_amount_fen(score).map_err(|_| {
             RecordError::Invalid(format!("--score {score:?} is not a number (92 or 92.5)"))
         })?;
-        record.set("score", Value::Fen(fen));
+        record.set(Field::Score, Value::Fen(fen));
     }
-    for (field, text) in [("grade", &args.grade), ("veto", &args.veto)] {
+    for (field, text) in [(Field::Grade, &args.grade), (Field::Veto, &args.veto)] {
         if let Some(t) = text.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
             record.set(field, Value::Text(t.to_owned()));
         }
     }
-    record.set("should_transfer", Value::Bool(args.should_transfer));
+    record.set(Field::ShouldTransfer, Value::Bool(args.should_transfer));
     grading.fill_grade(&mut record);
     feed.check(&record)
         .map_err(|(_, reason)| RecordError::Invalid(reason))?;
@@ -308,13 +315,13 @@ pub async fn record_event(
     let number = CaseNo::parse(&number_text)
         .map_err(|e| RecordError::BadNumber(number_text.clone(), e.to_string()))?;
     let (mut record, _) = stored_or_new(store, feed, &unit.id, &number).await?;
-    record.set("kind", Value::Text(kind.to_owned()));
-    record.set("held_on", Value::Date(held));
+    record.set(Field::Kind, Value::Text(kind.to_owned()));
+    record.set(Field::HeldOn, Value::Date(held));
     for (field, text) in [
-        ("title", &args.title),
-        ("units", &args.units),
-        ("attendees", &args.attendees),
-        ("minutes", &args.minutes),
+        (Field::Title, &args.title),
+        (Field::Units, &args.units),
+        (Field::Attendees, &args.attendees),
+        (Field::Minutes, &args.minutes),
     ] {
         if let Some(t) = text.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
             record.set(field, Value::Text(t.to_owned()));

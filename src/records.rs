@@ -48,9 +48,91 @@ pub enum FieldKind {
     Bool,
 }
 
+/// A field of the canonical feeds. Records are read and written through these, so a misspelt
+/// field does not compile; [`Field::name`] is its column name and its name in the history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Field {
+    UpdatedAt,
+    Party,
+    Amount,
+    Title,
+    PartyId,
+    Cause,
+    FiledOn,
+    DecidedOn,
+    ClosedOn,
+    Major,
+    SuspectedCrime,
+    TransferDecidedOn,
+    EnteredAt,
+    TransferredAt,
+    Receiver,
+    PoliceDecision,
+    PoliceDecidedOn,
+    CopiedOn,
+    CaseRef,
+    IssuedOn,
+    ReceivedOn,
+    RepliedOn,
+    Reply,
+    ReviewedOn,
+    Reviewers,
+    Score,
+    Grade,
+    Veto,
+    ShouldTransfer,
+    Kind,
+    HeldOn,
+    Units,
+    Attendees,
+    Minutes,
+}
+
+impl Field {
+    pub const fn name(self) -> &'static str {
+        match self {
+            Field::UpdatedAt => "updated_at",
+            Field::Party => "party",
+            Field::Amount => "amount",
+            Field::Title => "title",
+            Field::PartyId => "party_id",
+            Field::Cause => "cause",
+            Field::FiledOn => "filed_on",
+            Field::DecidedOn => "decided_on",
+            Field::ClosedOn => "closed_on",
+            Field::Major => "major",
+            Field::SuspectedCrime => "suspected_crime",
+            Field::TransferDecidedOn => "transfer_decided_on",
+            Field::EnteredAt => "entered_at",
+            Field::TransferredAt => "transferred_at",
+            Field::Receiver => "receiver",
+            Field::PoliceDecision => "police_decision",
+            Field::PoliceDecidedOn => "police_decided_on",
+            Field::CopiedOn => "copied_on",
+            Field::CaseRef => "case_ref",
+            Field::IssuedOn => "issued_on",
+            Field::ReceivedOn => "received_on",
+            Field::RepliedOn => "replied_on",
+            Field::Reply => "reply",
+            Field::ReviewedOn => "reviewed_on",
+            Field::Reviewers => "reviewers",
+            Field::Score => "score",
+            Field::Grade => "grade",
+            Field::Veto => "veto",
+            Field::ShouldTransfer => "should_transfer",
+            Field::Kind => "kind",
+            Field::HeldOn => "held_on",
+            Field::Units => "units",
+            Field::Attendees => "attendees",
+            Field::Minutes => "minutes",
+        }
+    }
+}
+
 /// One canonical field: its name (also the column name) and the headers that mean it.
 #[derive(Debug, Clone, Copy)]
 pub struct FieldSpec {
+    pub field: Field,
     pub name: &'static str,
     pub kind: FieldKind,
     /// Recognised headers, most specific first; compared after normalisation (widths, brackets,
@@ -58,9 +140,10 @@ pub struct FieldSpec {
     pub headers: &'static [&'static str],
 }
 
-const fn f(name: &'static str, kind: FieldKind, headers: &'static [&'static str]) -> FieldSpec {
+const fn f(field: Field, kind: FieldKind, headers: &'static [&'static str]) -> FieldSpec {
     FieldSpec {
-        name,
+        field,
+        name: field.name(),
         kind,
         headers,
     }
@@ -134,7 +217,7 @@ pub const ADDRESSEE_HEADERS: &[&str] = &[
 ];
 
 const UPDATED_AT: FieldSpec = f(
-    "updated_at",
+    Field::UpdatedAt,
     DateTime,
     &[
         "updated_at",
@@ -145,7 +228,7 @@ const UPDATED_AT: FieldSpec = f(
     ],
 );
 const PARTY: FieldSpec = f(
-    "party",
+    Field::Party,
     Text,
     &[
         "party",
@@ -157,7 +240,7 @@ const PARTY: FieldSpec = f(
     ],
 );
 const AMOUNT: FieldSpec = f(
-    "amount",
+    Field::Amount,
     Amount,
     &[
         "amount",
@@ -173,10 +256,14 @@ const AMOUNT: FieldSpec = f(
 );
 
 const CASE_FIELDS: &[FieldSpec] = &[
-    f("title", Text, &["title", "案件名称", "案名", "案件标题"]),
+    f(
+        Field::Title,
+        Text,
+        &["title", "案件名称", "案名", "案件标题"],
+    ),
     PARTY,
     f(
-        "party_id",
+        Field::PartyId,
         Pii,
         &[
             "party_id",
@@ -188,10 +275,14 @@ const CASE_FIELDS: &[FieldSpec] = &[
             "证件号码/统一社会信用代码",
         ],
     ),
-    f("cause", Text, &["cause", "案由", "违法行为", "违法事实"]),
-    f("filed_on", Date, &["filed_on", "立案日期", "立案时间"]),
     f(
-        "decided_on",
+        Field::Cause,
+        Text,
+        &["cause", "案由", "违法行为", "违法事实"],
+    ),
+    f(Field::FiledOn, Date, &["filed_on", "立案日期", "立案时间"]),
+    f(
+        Field::DecidedOn,
         Date,
         &[
             "decided_on",
@@ -203,13 +294,13 @@ const CASE_FIELDS: &[FieldSpec] = &[
         ],
     ),
     f(
-        "closed_on",
+        Field::ClosedOn,
         Date,
         &["closed_on", "结案日期", "办结日期", "结案时间", "办结时间"],
     ),
     AMOUNT,
     f(
-        "major",
+        Field::Major,
         Bool,
         &[
             "major",
@@ -220,12 +311,12 @@ const CASE_FIELDS: &[FieldSpec] = &[
         ],
     ),
     f(
-        "suspected_crime",
+        Field::SuspectedCrime,
         Bool,
         &["suspected_crime", "涉嫌犯罪", "是否涉嫌犯罪"],
     ),
     f(
-        "transfer_decided_on",
+        Field::TransferDecidedOn,
         Date,
         &[
             "transfer_decided_on",
@@ -240,23 +331,23 @@ const CASE_FIELDS: &[FieldSpec] = &[
 const REFERRAL_FIELDS: &[FieldSpec] = &[
     PARTY,
     f(
-        "entered_at",
+        Field::EnteredAt,
         DateTime,
         &["entered_at", "录入时间", "录入日期", "填报时间"],
     ),
     f(
-        "transferred_at",
+        Field::TransferredAt,
         DateTime,
         &["transferred_at", "移送时间", "移送日期"],
     ),
     f(
-        "receiver",
+        Field::Receiver,
         Text,
         &["receiver", "接收机关", "接收单位", "受移送机关"],
     ),
     AMOUNT,
     f(
-        "police_decision",
+        Field::PoliceDecision,
         Text,
         &[
             "police_decision",
@@ -267,7 +358,7 @@ const REFERRAL_FIELDS: &[FieldSpec] = &[
         ],
     ),
     f(
-        "police_decided_on",
+        Field::PoliceDecidedOn,
         Date,
         &[
             "police_decided_on",
@@ -280,16 +371,16 @@ const REFERRAL_FIELDS: &[FieldSpec] = &[
 ];
 
 const ENTRY_FIELDS: &[FieldSpec] = &[
-    f("title", Text, &["title", "案件名称", "案名"]),
+    f(Field::Title, Text, &["title", "案件名称", "案名"]),
     PARTY,
     f(
-        "decided_on",
+        Field::DecidedOn,
         Date,
         &["decided_on", "处罚决定日期", "决定日期", "处罚日期"],
     ),
     AMOUNT,
     f(
-        "entered_at",
+        Field::EnteredAt,
         DateTime,
         &["entered_at", "录入时间", "录入日期", "填报时间"],
     ),
@@ -299,17 +390,17 @@ const ENTRY_FIELDS: &[FieldSpec] = &[
 const COPY_FIELDS: &[FieldSpec] = &[
     PARTY,
     f(
-        "decided_on",
+        Field::DecidedOn,
         Date,
         &["decided_on", "处罚决定日期", "决定日期", "处罚日期"],
     ),
     f(
-        "copied_on",
+        Field::CopiedOn,
         Date,
         &["copied_on", "抄送日期", "抄送时间", "送达日期", "报送日期"],
     ),
     f(
-        "receiver",
+        Field::Receiver,
         Text,
         &["receiver", "抄送机关", "抄送单位", "接收机关", "接收单位"],
     ),
@@ -319,12 +410,12 @@ const COPY_FIELDS: &[FieldSpec] = &[
 const FILING_FIELDS: &[FieldSpec] = &[
     PARTY,
     f(
-        "decided_on",
+        Field::DecidedOn,
         Date,
         &["decided_on", "处罚决定日期", "决定日期", "处罚日期"],
     ),
     f(
-        "filed_on",
+        Field::FiledOn,
         Date,
         &[
             "filed_on",
@@ -335,7 +426,7 @@ const FILING_FIELDS: &[FieldSpec] = &[
         ],
     ),
     f(
-        "receiver",
+        Field::Receiver,
         Text,
         &["receiver", "备案机关", "备案单位", "接收机关"],
     ),
@@ -345,7 +436,7 @@ const FILING_FIELDS: &[FieldSpec] = &[
 /// Recommendations and opinions share their fields.
 const DOCUMENT_FIELDS: &[FieldSpec] = &[
     f(
-        "case_ref",
+        Field::CaseRef,
         Text,
         &[
             "case_ref",
@@ -357,17 +448,17 @@ const DOCUMENT_FIELDS: &[FieldSpec] = &[
         ],
     ),
     f(
-        "title",
+        Field::Title,
         Text,
         &["title", "建议事项", "意见事项", "事由", "标题", "主要内容"],
     ),
     f(
-        "issued_on",
+        Field::IssuedOn,
         Date,
         &["issued_on", "发出日期", "制发日期", "发文日期", "送达日期"],
     ),
     f(
-        "received_on",
+        Field::ReceivedOn,
         Date,
         &[
             "received_on",
@@ -378,7 +469,7 @@ const DOCUMENT_FIELDS: &[FieldSpec] = &[
         ],
     ),
     f(
-        "replied_on",
+        Field::RepliedOn,
         Date,
         &[
             "replied_on",
@@ -389,7 +480,7 @@ const DOCUMENT_FIELDS: &[FieldSpec] = &[
         ],
     ),
     f(
-        "reply",
+        Field::Reply,
         Text,
         &["reply", "回复情况", "回复内容", "整改情况"],
     ),
@@ -398,12 +489,12 @@ const DOCUMENT_FIELDS: &[FieldSpec] = &[
 
 const REVIEW_FIELDS: &[FieldSpec] = &[
     f(
-        "reviewed_on",
+        Field::ReviewedOn,
         Date,
         &["reviewed_on", "评查日期", "评查时间", "检查日期"],
     ),
     f(
-        "reviewers",
+        Field::Reviewers,
         Text,
         &[
             "reviewers",
@@ -414,15 +505,15 @@ const REVIEW_FIELDS: &[FieldSpec] = &[
         ],
     ),
     // Hundredths, as amounts are kept: 92.5 is stored as 9250.
-    f("score", Amount, &["score", "得分", "评查得分", "分数"]),
+    f(Field::Score, Amount, &["score", "得分", "评查得分", "分数"]),
     f(
-        "grade",
+        Field::Grade,
         Text,
         &["grade", "等次", "评查等次", "评定等次", "结果"],
     ),
-    f("veto", Text, &["veto", "否决项", "一票否决项"]),
+    f(Field::Veto, Text, &["veto", "否决项", "一票否决项"]),
     f(
-        "should_transfer",
+        Field::ShouldTransfer,
         Bool,
         &[
             "should_transfer",
@@ -435,9 +526,9 @@ const REVIEW_FIELDS: &[FieldSpec] = &[
 ];
 
 const EVENT_FIELDS: &[FieldSpec] = &[
-    f("kind", Text, &["kind", "类型", "活动类型", "类别"]),
+    f(Field::Kind, Text, &["kind", "类型", "活动类型", "类别"]),
     f(
-        "held_on",
+        Field::HeldOn,
         Date,
         &[
             "held_on",
@@ -449,21 +540,25 @@ const EVENT_FIELDS: &[FieldSpec] = &[
         ],
     ),
     f(
-        "title",
+        Field::Title,
         Text,
         &["title", "名称", "会议名称", "培训名称", "主题"],
     ),
     f(
-        "units",
+        Field::Units,
         Text,
         &["units", "参会单位", "参训单位", "参加单位"],
     ),
     f(
-        "attendees",
+        Field::Attendees,
         Text,
         &["attendees", "参会人员", "参训人员", "参加人员", "人数"],
     ),
-    f("minutes", Text, &["minutes", "会议纪要", "纪要", "备注"]),
+    f(
+        Field::Minutes,
+        Text,
+        &["minutes", "会议纪要", "纪要", "备注"],
+    ),
     UPDATED_AT,
 ];
 
@@ -530,19 +625,22 @@ impl Feed {
 
     /// What a row of this feed needs beyond its fields' types, as (field, reason) when it is
     /// missing: a review names its day and at least two reviewers (SPEC §4), an event its day.
-    pub fn check(self, r: &Record) -> Result<(), (&'static str, String)> {
+    pub fn check(self, r: &Record) -> Result<(), (Field, String)> {
         match self {
             Feed::Reviews => {
-                if r.get("reviewed_on").is_null() {
-                    return Err(("reviewed_on", "a review needs its day (评查日期)".into()));
+                if r.get(Field::ReviewedOn).is_null() {
+                    return Err((
+                        Field::ReviewedOn,
+                        "a review needs its day (评查日期)".into(),
+                    ));
                 }
-                let n = match r.get("reviewers") {
+                let n = match r.get(Field::Reviewers) {
                     Value::Text(t) => reviewer_names(t).len(),
                     _ => 0,
                 };
                 if n < 2 {
                     return Err((
-                        "reviewers",
+                        Field::Reviewers,
                         format!(
                             "a review needs at least two reviewers (评查人), separated by 、 , ; or spaces; found {n}"
                         ),
@@ -551,8 +649,8 @@ impl Feed {
                 Ok(())
             }
             Feed::Events => {
-                if r.get("held_on").is_null() {
-                    return Err(("held_on", "an event needs its day (召开日期)".into()));
+                if r.get(Field::HeldOn).is_null() {
+                    return Err((Field::HeldOn, "an event needs its day (召开日期)".into()));
                 }
                 Ok(())
             }
@@ -564,8 +662,14 @@ impl Feed {
         Feed::ALL.into_iter().find(|f| f.table() == name)
     }
 
+    /// Where a field named in outside text (a mapping, a column) stands among the feed's.
     pub fn field_index(self, name: &str) -> Option<usize> {
         self.fields().iter().position(|f| f.name == name)
+    }
+
+    /// Where `field` stands among the feed's fields, if the feed has it.
+    pub fn index_of(self, field: Field) -> Option<usize> {
+        self.fields().iter().position(|f| f.field == field)
     }
 }
 
@@ -686,16 +790,16 @@ impl Record {
     /// does not: its party and its own dates (decided, entered, transferred, sent, received) —
     /// not the fields that change later (a police decision, a reply), so an update keeps the tag.
     pub fn content_tag(&self) -> String {
-        const IDENTITY: [&str; 9] = [
-            "party",
-            "title",
-            "decided_on",
-            "transfer_decided_on",
-            "entered_at",
-            "transferred_at",
-            "copied_on",
-            "filed_on",
-            "issued_on",
+        const IDENTITY: [Field; 9] = [
+            Field::Party,
+            Field::Title,
+            Field::DecidedOn,
+            Field::TransferDecidedOn,
+            Field::EnteredAt,
+            Field::TransferredAt,
+            Field::CopiedOn,
+            Field::FiledOn,
+            Field::IssuedOn,
         ];
         let mut h = Sha256::new();
         for field in IDENTITY {
@@ -709,21 +813,63 @@ impl Record {
     }
 
     /// Sets a field by name; a name the feed does not have changes nothing.
-    pub fn set(&mut self, field: &str, v: Value) {
+    /// Sets `field` (nothing when the feed has no such field).
+    pub fn set(&mut self, field: Field, v: Value) {
         if let Some(slot) = self
             .feed
-            .field_index(field)
+            .index_of(field)
             .and_then(|i| self.values.get_mut(i))
         {
             *slot = v;
         }
     }
 
-    pub fn get(&self, field: &str) -> &Value {
+    /// The value of `field` (null when empty, or when the feed has no such field).
+    pub fn get(&self, field: Field) -> &Value {
         self.feed
-            .field_index(field)
+            .index_of(field)
             .and_then(|i| self.values.get(i))
             .unwrap_or(&Value::Null)
+    }
+
+    /// A text field's value, when it has one.
+    pub fn text(&self, field: Field) -> Option<&str> {
+        match self.get(field) {
+            Value::Text(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// A date field's value, when it has one.
+    pub fn date(&self, field: Field) -> Option<NaiveDate> {
+        match self.get(field) {
+            Value::Date(d) => Some(*d),
+            _ => None,
+        }
+    }
+
+    /// A time field's value, when it has one.
+    pub fn time(&self, field: Field) -> Option<DateTime<Utc>> {
+        match self.get(field) {
+            Value::DateTime(t) => Some(*t),
+            _ => None,
+        }
+    }
+
+    /// An amount field's value in fen, when it has one.
+    pub fn fen(&self, field: Field) -> Option<i64> {
+        match self.get(field) {
+            Value::Fen(n) => Some(*n),
+            _ => None,
+        }
+    }
+
+    /// A yes/no field's value, when it has one.
+    pub fn flag(&self, field: Field) -> Option<bool> {
+        match self.get(field) {
+            Value::Bool(b) => Some(*b),
+            _ => None,
+        }
     }
 }
 

@@ -9,6 +9,7 @@ use serde_json::json;
 
 use crate::domain::clock::Clock;
 use crate::output::{self, Format};
+use crate::records::Field;
 use crate::records::{Feed, Value};
 use crate::store;
 use crate::units::Units;
@@ -118,7 +119,7 @@ pub(super) async fn record(cli: &Cli, what: &RecordCommand) -> anyhow::Result<Ex
                 r.case_no.as_written(),
                 units.display_name(&r.unit_id)
             );
-            match (r.get("replied_on"), done.due) {
+            match (r.get(Field::RepliedOn), done.due) {
                 (Value::Date(d), _) => line.push_str(&format!("; replied {d}")),
                 (_, Some(due)) => line.push_str(&format!("; reply due {due}")),
                 _ => {}

@@ -7,6 +7,7 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::values::parse_amount_fen;
+use crate::records::Field;
 use crate::records::{Feed, Value};
 
 /// `[rules]`: the numbers of the rules (SPEC §3 defaults), read by `crate::rules`.
@@ -151,16 +152,16 @@ impl Default for ObligationsConfig {
 impl ObligationsConfig {
     /// Gives a review record without a grade (等次) the one its score and veto items earn.
     pub fn fill_grade(&self, r: &mut crate::records::Record) {
-        if r.feed != Feed::Reviews || !r.get("grade").is_null() {
+        if r.feed != Feed::Reviews || !r.get(Field::Grade).is_null() {
             return;
         }
-        let score = match r.get("score") {
+        let score = match r.get(Field::Score) {
             Value::Fen(f) => Some(*f),
             _ => None,
         };
-        let veto = matches!(r.get("veto"), Value::Text(t) if !t.trim().is_empty());
+        let veto = matches!(r.get(Field::Veto), Value::Text(t) if !t.trim().is_empty());
         if let Some(g) = self.grade(score, veto) {
-            r.set("grade", Value::Text(g.to_owned()));
+            r.set(Field::Grade, Value::Text(g.to_owned()));
         }
     }
 

@@ -10,6 +10,7 @@ use serde::Serialize;
 use super::ObligationsConfig;
 use super::sampling::{self, CaseFile, PopulationBasis, Quarter};
 use crate::domain::text;
+use crate::records::Field;
 use crate::records::{Feed, Value};
 use crate::store::{FindingFilter, SampleDraw, Selection, Store, StoreResult};
 
@@ -40,7 +41,7 @@ pub async fn unit_files(
         .records(Feed::Reviews, Some(unit_id))
         .await?
         .into_iter()
-        .filter_map(|s| match s.record.get("reviewed_on") {
+        .filter_map(|s| match s.record.get(Field::ReviewedOn) {
             Value::Date(d) if *d <= as_of => Some((s.record.case_no.key().to_owned(), *d)),
             _ => None,
         })
@@ -69,18 +70,18 @@ pub async fn unit_files(
         .into_iter()
         .filter_map(|s| {
             let r = s.record;
-            let Value::Date(closed_on) = r.get("closed_on") else {
+            let Value::Date(closed_on) = r.get(Field::ClosedOn) else {
                 return None;
             };
             let key = r.case_no.key().to_owned();
-            let cause_hit = match r.get("cause") {
+            let cause_hit = match r.get(Field::Cause) {
                 Value::Text(c) => {
                     let c = text::squeeze(c);
                     causes.iter().any(|f| c.contains(f.as_str()))
                 }
                 _ => false,
             };
-            let focused = (cfg.focus_major && r.get("major") == &Value::Bool(true))
+            let focused = (cfg.focus_major && r.get(Field::Major) == &Value::Bool(true))
                 || open.contains(&key)
                 || cause_hit;
             Some(CaseFile {

@@ -9,6 +9,7 @@ use super::annual::{AnnualState, TrainingScope, annual_state};
 use super::sampling::{PopulationBasis, Quarter, Sampling, assess};
 use crate::config::{UnitConfig, UnitKind};
 use crate::domain::text;
+use crate::records::Field;
 use crate::records::{Feed, Value};
 use crate::store::{Store, StoreResult};
 
@@ -69,16 +70,16 @@ pub async fn obligations(
     let held = |kind: &str, unit: Option<&UnitConfig>| -> Vec<NaiveDate> {
         let mut days: Vec<NaiveDate> = events
             .iter()
-            .filter(|e| matches!(e.record.get("kind"), Value::Text(k) if is_kind(k, kind)))
+            .filter(|e| matches!(e.record.get(Field::Kind), Value::Text(k) if is_kind(k, kind)))
             .filter(|e| match unit {
                 None => true,
                 Some(u) => {
                     e.record.unit_id == u.id
-                        || matches!(e.record.get("units"), Value::Text(t)
+                        || matches!(e.record.get(Field::Units), Value::Text(t)
                             if t.contains(&u.name) || u.aliases.iter().any(|a| t.contains(a.as_str())))
                 }
             })
-            .filter_map(|e| match e.record.get("held_on") {
+            .filter_map(|e| match e.record.get(Field::HeldOn) {
                 Value::Date(d) if d.year() == today.year() && *d <= today => Some(*d),
                 _ => None,
             })

@@ -10,6 +10,7 @@ use super::{
     Ctx, Deadline, Finding, RuleId, Seen, case_finding, local, platform_time, record_facts,
     referrals::ambiguous, ymd,
 };
+use crate::records::Field;
 use crate::records::{Record, Value};
 
 /// What differs between the rules of this pattern.
@@ -60,8 +61,9 @@ pub(super) fn evaluate_copies(
         days: ctx.cfg.r5_days,
         working_days: false,
         subject: |case, ctx| {
-            case.get("transfer_decided_on").is_null()
-                && (!ctx.cfg.r5_suspected_only || case.get("suspected_crime") == &Value::Bool(true))
+            case.get(Field::TransferDecidedOn).is_null()
+                && (!ctx.cfg.r5_suspected_only
+                    || case.get(Field::SuspectedCrime) == &Value::Bool(true))
         },
     };
     presence(&spec, matcher, ctx, emit);
@@ -81,7 +83,7 @@ pub(super) fn evaluate_filings(
         record: "filing",
         days: ctx.cfg.r9_days,
         working_days: false,
-        subject: |case, _| case.get("major") == &Value::Bool(true),
+        subject: |case, _| case.get(Field::Major) == &Value::Bool(true),
     };
     presence(&spec, matcher, ctx, emit);
 }

@@ -33,6 +33,7 @@ use chrono_tz::Asia::Shanghai;
 use serde::Serialize;
 
 use crate::domain::text;
+use crate::records::Field;
 use crate::records::{Record, Value};
 
 /// Which platform feed is being matched, which decides the dates compared in the fallback.
@@ -56,8 +57,8 @@ impl Platform {
     /// The case date the platform record is looked for from; a case without it is no subject.
     pub fn case_date(self, case: &Record) -> Option<NaiveDate> {
         let field = match self {
-            Platform::Referrals => "transfer_decided_on",
-            Platform::Entries | Platform::Copies | Platform::Filings => "decided_on",
+            Platform::Referrals => Field::TransferDecidedOn,
+            Platform::Entries | Platform::Copies | Platform::Filings => Field::DecidedOn,
         };
         date_of(case.get(field))
     }
@@ -65,10 +66,10 @@ impl Platform {
     /// The platform record's dates compared with the case date in the fallback.
     fn record_dates(self, r: &Record) -> [Option<NaiveDate>; 2] {
         let (own, other) = match self {
-            Platform::Referrals => ("entered_at", "transferred_at"),
-            Platform::Entries => ("entered_at", "decided_on"),
-            Platform::Copies => ("copied_on", "decided_on"),
-            Platform::Filings => ("filed_on", "decided_on"),
+            Platform::Referrals => (Field::EnteredAt, Field::TransferredAt),
+            Platform::Entries => (Field::EnteredAt, Field::DecidedOn),
+            Platform::Copies => (Field::CopiedOn, Field::DecidedOn),
+            Platform::Filings => (Field::FiledOn, Field::DecidedOn),
         };
         [date_of(r.get(own)), date_of(r.get(other))]
     }
@@ -132,7 +133,7 @@ pub fn usable_key(r: &Record) -> Option<&str> {
 
 /// The party as compared: [`text::squeeze`]d; `None` when there is none.
 pub fn party_key(r: &Record) -> Option<String> {
-    match r.get("party") {
+    match r.get(Field::Party) {
         Value::Text(s) => {
             let k = text::squeeze(s);
             (!k.is_empty()).then_some(k)

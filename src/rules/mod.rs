@@ -40,7 +40,7 @@ pub use crate::domain::rule::{RuleId, UnknownRule};
 
 use crate::domain::calendar::Calendar;
 use crate::domain::values::format_fen;
-use crate::records::{Feed, FieldKind, Record, Value};
+use crate::records::{Feed, Field, FieldKind, Record, Value};
 use matching::{Matcher, Platform, shanghai_day};
 
 /// A rule's verdict about one obligation: what is due when, and whether the data satisfies it.
@@ -218,15 +218,15 @@ fn existed_at(r: &Record, now: DateTime<Utc>) -> bool {
 /// they were sent (its first instant, Asia/Shanghai); for recommendations and opinions the day
 /// they were received (else issued).
 fn platform_time(r: &Record) -> Option<(DateTime<Utc>, &'static str)> {
-    let fields: &[&'static str] = match r.feed {
-        Feed::Copies => &["copied_on"],
-        Feed::Filings => &["filed_on"],
-        Feed::Recommendations | Feed::Opinions => &["received_on", "issued_on"],
-        _ => &["entered_at", "transferred_at"],
+    let fields: &[Field] = match r.feed {
+        Feed::Copies => &[Field::CopiedOn],
+        Feed::Filings => &[Field::FiledOn],
+        Feed::Recommendations | Feed::Opinions => &[Field::ReceivedOn, Field::IssuedOn],
+        _ => &[Field::EnteredAt, Field::TransferredAt],
     };
     fields.iter().find_map(|&field| match r.get(field) {
-        Value::DateTime(t) => Some((*t, field)),
-        Value::Date(d) => Some((start_of_day_utc(*d), field)),
+        Value::DateTime(t) => Some((*t, field.name())),
+        Value::Date(d) => Some((start_of_day_utc(*d), field.name())),
         _ => None,
     })
 }

@@ -10,6 +10,7 @@ use super::{Ctx, Finding, RuleId, Seen, case_finding, fact_value, record_facts, 
 use crate::domain::calendar::Calendar;
 use crate::domain::text;
 use crate::domain::values::{format_fen, parse_amount_fen};
+use crate::records::Field;
 use crate::records::{Record, Value};
 
 /// A configured threshold, ready to compare: the cause squeezed, the amount in fen.
@@ -59,8 +60,8 @@ pub(super) fn evaluate(
     // Reviews (案卷评查) that found a file should have been transferred, by (unit, case key).
     let flagged: HashMap<(&str, &str), (&Record, NaiveDate)> = reviews
         .iter()
-        .filter(|r| r.get("should_transfer") == &Value::Bool(true))
-        .filter_map(|r| match r.get("reviewed_on") {
+        .filter(|r| r.get(Field::ShouldTransfer) == &Value::Bool(true))
+        .filter_map(|r| match r.get(Field::ReviewedOn) {
             Value::Date(d) if *d <= ctx.today => {
                 Some(((r.unit_id.as_str(), r.case_no.key()), (r, *d)))
             }
@@ -72,17 +73,17 @@ pub(super) fn evaluate(
     }
     let mut seen = Seen::default();
     for case in cases {
-        if !case.get("transfer_decided_on").is_null() {
+        if !case.get(Field::TransferDecidedOn).is_null() {
             continue;
         }
-        let decided = match case.get("decided_on") {
+        let decided = match case.get(Field::DecidedOn) {
             Value::Date(d) if *d <= ctx.today => Some(*d),
             Value::Date(_) => continue,
             _ => None,
         };
-        let hit = match (decided, case.get("cause"), case.get("amount")) {
+        let hit = match (decided, case.get(Field::Cause), case.get(Field::Amount)) {
             (Some(_), Value::Text(cause), Value::Fen(amount))
-                if case.get("suspected_crime") != &Value::Bool(true) =>
+                if case.get(Field::SuspectedCrime) != &Value::Bool(true) =>
             {
                 let squeezed = text::squeeze(cause);
                 thresholds

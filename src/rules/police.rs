@@ -10,6 +10,7 @@ use super::matching::{Match, Matcher, shanghai_day, usable_key};
 use super::{Ctx, Deadline, Finding, RuleId, case_finding, existed_at, local, record_facts, ymd};
 use crate::domain::calendar::Calendar;
 use crate::domain::text;
+use crate::records::Field;
 use crate::records::{Record, Value};
 
 /// **R10** — 国务院令第310号《行政执法机关移送涉嫌犯罪案件的规定》art. 8: the police decide
@@ -51,9 +52,9 @@ pub(super) fn evaluate(
     emit: &mut impl FnMut(Finding),
 ) {
     let carries_decisions = carries_decisions.unwrap_or_else(|| {
-        referrals
-            .iter()
-            .any(|r| !r.get("police_decision").is_null() || !r.get("police_decided_on").is_null())
+        referrals.iter().any(|r| {
+            !r.get(Field::PoliceDecision).is_null() || !r.get(Field::PoliceDecidedOn).is_null()
+        })
     });
     if !carries_decisions {
         return;
@@ -74,14 +75,14 @@ pub(super) fn evaluate(
         .collect();
     let mut seen: HashSet<String> = HashSet::new();
     for r in referrals.iter().filter(|r| existed_at(r, now)) {
-        let Value::DateTime(received) = r.get("transferred_at") else {
+        let Value::DateTime(received) = r.get(Field::TransferredAt) else {
             continue;
         };
         if *received > now {
             continue;
         }
         let case = case_of.get(&std::ptr::from_ref(r)).copied();
-        let cause = case.and_then(|c| match c.get("cause") {
+        let cause = case.and_then(|c| match c.get(Field::Cause) {
             Value::Text(s) => Some(s.as_str()),
             _ => None,
         });
@@ -123,11 +124,11 @@ pub(super) fn evaluate(
             }
         }
         deadline.describe(ctx.cal, receipt, &mut facts);
-        let decision = match r.get("police_decision") {
+        let decision = match r.get(Field::PoliceDecision) {
             Value::Text(s) if !s.trim().is_empty() => Some(s.as_str()),
             _ => None,
         };
-        let decided_on = match r.get("police_decided_on") {
+        let decided_on = match r.get(Field::PoliceDecidedOn) {
             Value::Date(d) if *d <= ctx.today => Some(*d),
             _ => None,
         };
@@ -156,7 +157,7 @@ pub(super) fn evaluate(
 /// The key of R10's finding about a referral matched to no case: its unit and case key, and
 /// for a number that holds no digit also its receipt time. `None` without a receipt time.
 pub fn referral_key(r: &Record) -> Option<String> {
-    let Value::DateTime(received) = r.get("transferred_at") else {
+    let Value::DateTime(received) = r.get(Field::TransferredAt) else {
         return None;
     };
     Some(match usable_key(r) {

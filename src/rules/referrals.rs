@@ -8,6 +8,7 @@ use super::{
     record_facts,
 };
 use crate::domain::values::format_fen;
+use crate::records::Field;
 use crate::records::{Record, Value};
 
 /// Evaluates R1, R2 and R3 for every case with a transfer decision.
@@ -32,7 +33,7 @@ use crate::records::{Record, Value};
 pub(super) fn evaluate(matcher: &Matcher<'_>, ctx: &Ctx<'_>, emit: &mut impl FnMut(Finding)) {
     let mut seen = Seen::default();
     for &(case, decided) in matcher.subjects() {
-        if case.get("suspected_crime") == &Value::Bool(false) {
+        if case.get(Field::SuspectedCrime) == &Value::Bool(false) {
             continue;
         }
         if decided > ctx.today {
@@ -175,12 +176,13 @@ fn differences(case: &Record, referral: &Record, cfg: &super::RulesConfig) -> Ve
         }));
     }
     if cfg.r3_compare_party
-        && let (Value::Text(a), Value::Text(b)) = (case.get("party"), referral.get("party"))
+        && let (Value::Text(a), Value::Text(b)) =
+            (case.get(Field::Party), referral.get(Field::Party))
         && crate::domain::text::squeeze(a) != crate::domain::text::squeeze(b)
     {
         out.push(json!({"field": "party", "case": a, "platform": b}));
     }
-    if let (Value::Fen(a), Value::Fen(b)) = (case.get("amount"), referral.get("amount")) {
+    if let (Value::Fen(a), Value::Fen(b)) = (case.get(Field::Amount), referral.get(Field::Amount)) {
         let diff = (i128::from(*a) - i128::from(*b)).abs();
         if diff > i128::from(cfg.r3_amount_tolerance_fen.max(0)) {
             out.push(json!({

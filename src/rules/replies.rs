@@ -7,6 +7,7 @@ use super::matching::date_of;
 use super::{
     Ctx, Deadline, Finding, RuleId, Seen, platform_time, record_facts, start_of_day_utc, ymd,
 };
+use crate::records::Field;
 use crate::records::Record;
 
 /// **R7** — 《人民检察院检察建议工作规定》(2019) art. 19: the unit a recommendation is addressed to
@@ -53,7 +54,7 @@ pub(super) fn evaluate(
         facts.insert("months".into(), json!(months));
         deadline.describe(ctx.cal, received, &mut facts);
         let mut f = super::case_finding(rule, doc, deadline.due, Json::Null);
-        if let Some(replied) = date_of(doc.get("replied_on")).filter(|d| *d <= ctx.today) {
+        if let Some(replied) = date_of(doc.get(Field::RepliedOn)).filter(|d| *d <= ctx.today) {
             let at = start_of_day_utc(replied);
             f.satisfied_at = Some(at);
             facts.insert("replied_on".into(), json!(ymd(replied)));

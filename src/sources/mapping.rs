@@ -297,10 +297,10 @@ impl Mapper {
                 if let Err((field, reason)) = self.feed.check(&r) {
                     let col = self
                         .feed
-                        .field_index(field)
+                        .index_of(field)
                         .and_then(|i| self.cols.get(i).copied().flatten());
                     return Err(vec![FieldError {
-                        field: field.to_string(),
+                        field: field.name().to_string(),
                         column: col.and_then(|c| self.header(c)),
                         value: match r.get(field) {
                             Value::Null => String::new(),
@@ -343,6 +343,7 @@ fn collapse_spaces(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::records::Field;
 
     fn units() -> Units {
         Units::new(&[
@@ -389,12 +390,12 @@ mod tests {
             )
             .unwrap();
         assert_eq!(r.unit_id, "scjg");
-        assert_eq!(r.get("amount"), &Value::Fen(123_450));
+        assert_eq!(r.get(Field::Amount), &Value::Fen(123_450));
         assert_eq!(
-            r.get("closed_on"),
+            r.get(Field::ClosedOn),
             &Value::Date(chrono::NaiveDate::from_ymd_opt(2025, 3, 1).unwrap())
         );
-        assert_eq!(r.get("suspected_crime"), &Value::Bool(true));
+        assert_eq!(r.get(Field::SuspectedCrime), &Value::Bool(true));
         assert!(m.unused_columns().is_empty());
     }
 
@@ -437,7 +438,7 @@ mod tests {
         map.insert("amount".to_string(), "罚款".to_string());
         let mut m = Mapper::new(Feed::Cases, &h, &map, None).unwrap();
         let r = m.map(&["scjg", "A-1", "1.2万"], &units()).unwrap();
-        assert_eq!(r.get("amount"), &Value::Fen(1_200_000));
+        assert_eq!(r.get(Field::Amount), &Value::Fen(1_200_000));
         map.insert("party".to_string(), "当事人".to_string());
         assert!(matches!(
             Mapper::new(Feed::Cases, &h, &map, None),

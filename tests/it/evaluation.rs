@@ -7,6 +7,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use liandong::config::Config;
 use liandong::domain::case_no::CaseNo;
 use liandong::evaluate::{Mode, evaluate};
+use liandong::records::Field;
 use liandong::records::{Feed, Record, Value};
 use liandong::store::{FindingFilter, Store, StoredFinding};
 
@@ -186,8 +187,8 @@ async fn incremental_passes_leave_the_store_as_a_full_pass_would(store: &dyn Sto
                 "2025-10-09 10:00",
                 60_000,
             );
-            r.set("police_decision", text("立案"));
-            r.set("police_decided_on", Value::Date(day("2025-10-10")));
+            r.set(Field::PoliceDecision, text("立案"));
+            r.set(Field::PoliceDecidedOn, Value::Date(day("2025-10-10")));
             r
         }],
     )
@@ -347,8 +348,8 @@ async fn incremental_passes_leave_the_store_as_a_full_pass_would(store: &dyn Sto
         "ambiguous now: R1 of 5号 open again"
     );
     let mut withdrawn = transfer("zrzy", "稻自然资罚〔2025〕6号", "王五", "2025-10-21", 1_000);
-    withdrawn.set("transfer_decided_on", Value::Null);
-    withdrawn.set("suspected_crime", Value::Bool(false));
+    withdrawn.set(Field::TransferDecidedOn, Value::Null);
+    withdrawn.set(Field::SuspectedCrime, Value::Bool(false));
     put(store, "cases", vec![withdrawn]).await;
     step(&cfg, store, "2025-10-23", "the rival's transfer withdrawn").await;
     assert!(!open_findings(store).await.iter().any(|(k, _)| *k == r1_5));

@@ -2,6 +2,7 @@
 //! quarantine of bad rows, case-number variants and idempotent re-syncs.
 
 use liandong::config::Encoding;
+use liandong::records::Field;
 use liandong::records::{Feed, Value};
 use liandong::sync::sync;
 use std::str::FromStr;
@@ -107,49 +108,49 @@ async fn gbk_csv_bom_csv_xlsx_and_html_named_xls_are_all_read() {
     let scjg = by_no("稻市监罚〔2024〕1号");
     assert_eq!(scjg.unit_id, "scjg");
     assert_eq!(
-        scjg.get("party"),
+        scjg.get(Field::Party),
         &Value::Text("稻城县某某商贸有限公司".into())
     );
-    assert_eq!(scjg.get("amount"), &Value::Fen(123_450));
+    assert_eq!(scjg.get(Field::Amount), &Value::Fen(123_450));
     assert_eq!(
-        scjg.get("decided_on"),
+        scjg.get(Field::DecidedOn),
         &Value::Date(chrono::NaiveDate::from_ymd_opt(2024, 6, 12).unwrap())
     );
     assert_eq!(
-        scjg.get("closed_on"),
+        scjg.get(Field::ClosedOn),
         &Value::Date(chrono::NaiveDate::from_ymd_opt(2024, 6, 20).unwrap())
     );
 
     let nync = by_no("稻农罚〔2024〕3号");
     assert_eq!(nync.unit_id, "nync");
-    assert_eq!(nync.get("amount"), &Value::Fen(1_200_000));
-    assert_eq!(nync.get("suspected_crime"), &Value::Bool(true));
+    assert_eq!(nync.get(Field::Amount), &Value::Fen(1_200_000));
+    assert_eq!(nync.get(Field::SuspectedCrime), &Value::Bool(true));
     assert_eq!(
-        nync.get("closed_on"),
+        nync.get(Field::ClosedOn),
         &Value::Date(chrono::NaiveDate::from_ymd_opt(2024, 7, 1).unwrap())
     );
 
     let zrzy = by_no("稻自然资罚[2024]1号");
     assert_eq!(zrzy.unit_id, "zrzy");
     assert_eq!(
-        zrzy.get("decided_on"),
+        zrzy.get(Field::DecidedOn),
         &Value::Date(chrono::NaiveDate::from_ymd_opt(2024, 3, 5).unwrap())
     );
-    assert_eq!(zrzy.get("amount"), &Value::Fen(1_200_000));
+    assert_eq!(zrzy.get(Field::Amount), &Value::Fen(1_200_000));
     assert_eq!(
-        by_no("稻自然资罚（2024）2号").get("amount"),
+        by_no("稻自然资罚（2024）2号").get(Field::Amount),
         &Value::Fen(80_050)
     );
 
     let jtys = by_no("稻交运罚〔2024〕7号");
     assert_eq!(jtys.unit_id, "jtys");
-    assert_eq!(jtys.get("party"), &Value::Text("洛绒 扎西".into()));
+    assert_eq!(jtys.get(Field::Party), &Value::Text("洛绒 扎西".into()));
     // 45455 is the Excel serial of 2024-06-12.
     assert_eq!(
-        jtys.get("decided_on"),
+        jtys.get(Field::DecidedOn),
         &Value::Date(chrono::NaiveDate::from_ymd_opt(2024, 6, 12).unwrap())
     );
-    assert_eq!(jtys.get("amount"), &Value::Fen(300_000));
+    assert_eq!(jtys.get(Field::Amount), &Value::Fen(300_000));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -402,7 +403,7 @@ async fn a_case_listed_twice_in_one_file_ends_as_its_last_row_with_history() {
     let out = sync(&cfg, store.as_ref(), None, common::clock(), false).await;
     assert_eq!((out[0].counts.inserted, out[0].counts.updated), (1, 1));
     let r = &store.records(Feed::Cases, None).await.unwrap()[0];
-    assert_eq!(r.record.get("amount"), &Value::Fen(30_000));
+    assert_eq!(r.record.get(Field::Amount), &Value::Fen(30_000));
     assert_eq!(store.history(Feed::Cases, r.id).await.unwrap().len(), 1);
 }
 
@@ -454,7 +455,7 @@ async fn the_cases_table_rebuilt_by_migration_14_keeps_its_rows_and_its_key() {
                 r.id,
                 r.record.unit_id.as_str(),
                 r.record.case_no.as_written(),
-                r.record.get("amount"),
+                r.record.get(Field::Amount),
             )
         })
         .collect();
@@ -521,7 +522,7 @@ async fn a_first_load_folds_a_case_listed_again_into_its_first_row() {
         .iter()
         .find(|r| r.record.case_no.as_written() == "稻市监罚（２０２５）1号")
         .expect("case A is stored once, under its later spelling");
-    assert_eq!(a.record.get("amount"), &Value::Fen(10_000));
+    assert_eq!(a.record.get(Field::Amount), &Value::Fen(10_000));
     let history = store.history(Feed::Cases, a.id).await.unwrap();
     assert_eq!(history.len(), 1, "{history:?}");
     assert!(
@@ -644,14 +645,23 @@ async fn a_review_ledger_is_read_and_a_review_with_one_reviewer_is_quarantined()
     let rows = store.records(Feed::Reviews, None).await.unwrap();
     let r = &rows[0].record;
     assert_eq!(
-        r.get("score"),
+        r.get(Field::Score),
         &Value::Fen(9250),
         "scores are kept in hundredths"
     );
-    assert_eq!(rows[1].record.get("should_transfer"), &Value::Bool(true));
+    assert_eq!(
+        rows[1].record.get(Field::ShouldTransfer),
+        &Value::Bool(true)
+    );
     // Without 等次, the grade comes from the score and veto items (a veto: 不合格).
-    assert_eq!(rows[0].record.get("grade"), &Value::Text("优秀".into()));
-    assert_eq!(rows[1].record.get("grade"), &Value::Text("不合格".into()));
+    assert_eq!(
+        rows[0].record.get(Field::Grade),
+        &Value::Text("优秀".into())
+    );
+    assert_eq!(
+        rows[1].record.get(Field::Grade),
+        &Value::Text("不合格".into())
+    );
     let q = store.quarantined(None, 10).await.unwrap();
     let mut why: Vec<(i64, &str)> = q
         .iter()

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use chrono::{NaiveDate, TimeZone, Utc};
 use liandong::config::{AuthConfig, AuthKind, Config, Pagination, SourceConfig, SourceKind};
+use liandong::records::Field;
 use liandong::records::{Feed, Value};
 use liandong::store::Store;
 use liandong::sync::{Freshness, SourceOutcome, freshness, sync};
@@ -145,20 +146,20 @@ async fn assert_referrals(store: &dyn Store, n: usize, party: impl Fn(usize) -> 
         );
         assert_eq!(r.unit_id, unit_of(i).1, "unit of case {i}");
         assert!(r.unit_known);
-        assert_eq!(r.get("party"), &text(&party(i)), "party of case {i}");
-        assert_eq!(r.get("receiver"), &text("稻城县公安局"));
+        assert_eq!(r.get(Field::Party), &text(&party(i)), "party of case {i}");
+        assert_eq!(r.get(Field::Receiver), &text("稻城县公安局"));
         assert_eq!(
-            r.get("amount"),
+            r.get(Field::Amount),
             &Value::Fen(i as i64 * 100 + 50),
             "amount of case {i}"
         );
-        assert_eq!(r.get("entered_at"), &utc(2025, 5, 20, 1, 15, 0));
+        assert_eq!(r.get(Field::EnteredAt), &utc(2025, 5, 20, 1, 15, 0));
         assert_eq!(
-            r.get("updated_at"),
+            r.get(Field::UpdatedAt),
             &Value::DateTime(updated_of(i).1),
             "updated_at of case {i}"
         );
-        assert_eq!(r.get("police_decision"), &Value::Null);
+        assert_eq!(r.get(Field::PoliceDecision), &Value::Null);
     }
 }
 
@@ -525,8 +526,8 @@ async fn the_updated_since_cursor_is_the_newest_change_and_is_sent_on_the_next_r
         .iter()
         .find(|s| s.record.case_no.as_written() == "A-3")
         .unwrap();
-    assert_eq!(a3.record.get("amount"), &Value::Fen(35_000));
-    assert_eq!(a3.record.get("updated_at"), &utc(2025, 6, 4, 0, 0, 0));
+    assert_eq!(a3.record.get(Field::Amount), &Value::Fen(35_000));
+    assert_eq!(a3.record.get(Field::UpdatedAt), &utc(2025, 6, 4, 0, 0, 0));
     let history = store.history(Feed::Referrals, a3.id).await.unwrap();
     assert_eq!(history.len(), 1, "{history:?}");
     assert!(
@@ -759,14 +760,14 @@ async fn a_gbk_body_declared_in_the_content_type_is_decoded() {
     assert_eq!(r.unit_id, "scjg");
     assert_eq!(r.case_no.as_written(), "稻市监移〔2025〕7号");
     assert_eq!(
-        r.get("party"),
+        r.get(Field::Party),
         &text("稻城县香格里拉镇某某藏餐馆（个体工商户）")
     );
-    assert_eq!(r.get("receiver"), &text("稻城县公安局"));
-    assert_eq!(r.get("police_decision"), &text("立案侦查"));
-    assert_eq!(r.get("amount"), &Value::Fen(1_200_000));
-    assert_eq!(r.get("entered_at"), &utc(2025, 6, 3, 6, 30, 0));
-    assert_eq!(r.get("transferred_at"), &utc(2025, 6, 3, 16, 0, 0));
+    assert_eq!(r.get(Field::Receiver), &text("稻城县公安局"));
+    assert_eq!(r.get(Field::PoliceDecision), &text("立案侦查"));
+    assert_eq!(r.get(Field::Amount), &Value::Fen(1_200_000));
+    assert_eq!(r.get(Field::EnteredAt), &utc(2025, 6, 3, 6, 30, 0));
+    assert_eq!(r.get(Field::TransferredAt), &utc(2025, 6, 3, 16, 0, 0));
 }
 
 #[tokio::test]

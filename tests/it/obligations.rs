@@ -5,6 +5,7 @@ use chrono::NaiveDate;
 use liandong::domain::case_no::CaseNo;
 use liandong::obligations::ObligationsConfig;
 use liandong::obligations::draws::{draw, verify};
+use liandong::records::Field;
 use liandong::records::{Feed, Record, Value};
 use liandong::store::Store;
 
@@ -27,15 +28,15 @@ fn blank(feed: Feed, unit: &str, no: &str) -> Record {
 
 fn closed(no: u32, closed_on: &str, major: bool) -> Record {
     let mut r = blank(Feed::Cases, "scjg", &format!("稻市监罚〔2025〕{no}号"));
-    r.set("closed_on", Value::Date(day(closed_on)));
-    r.set("major", Value::Bool(major));
+    r.set(Field::ClosedOn, Value::Date(day(closed_on)));
+    r.set(Field::Major, Value::Bool(major));
     r
 }
 
 fn review(no: u32, on: &str) -> Record {
     let mut r = blank(Feed::Reviews, "scjg", &format!("稻市监罚〔2025〕{no}号"));
-    r.set("reviewed_on", Value::Date(day(on)));
-    r.set("reviewers", Value::Text("甲、乙".into()));
+    r.set(Field::ReviewedOn, Value::Date(day(on)));
+    r.set(Field::Reviewers, Value::Text("甲、乙".into()));
     r
 }
 
@@ -199,10 +200,10 @@ async fn a_training_owed_per_unit_counts_for_the_unit_that_held_it_or_took_part(
     let store = common::open(&tmp.url).await;
     let event = |unit: &str, no: &str, kind: &str, on: &str, units: Option<&str>| {
         let mut r = blank(Feed::Events, unit, no);
-        r.set("kind", Value::Text(kind.into()));
-        r.set("held_on", Value::Date(day(on)));
+        r.set(Field::Kind, Value::Text(kind.into()));
+        r.set(Field::HeldOn, Value::Date(day(on)));
         if let Some(u) = units {
-            r.set("units", Value::Text(u.into()));
+            r.set(Field::Units, Value::Text(u.into()));
         }
         r
     };

@@ -8,6 +8,7 @@ use std::collections::HashSet;
 use chrono::{Duration, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use liandong::config::{Config, DatabaseUrl, SourceConfig, SourceKind};
 use liandong::domain::case_no::CaseNo;
+use liandong::records::Field;
 use liandong::records::{Feed, Record, Value};
 use liandong::store::Store;
 use liandong::sync::{SourceOutcome, sync};
@@ -243,24 +244,24 @@ async fn mariadb_rows_arrive_once_with_typed_values() {
         .iter()
         .find(|s| s.record.case_no.as_written() == "稻执罚〔2024〕7号")
         .unwrap();
-    assert_eq!(r7.record.get("amount"), &Value::Fen(7 * 12_345 + 7));
-    assert_eq!(r7.record.get("suspected_crime"), &Value::Bool(false));
+    assert_eq!(r7.record.get(Field::Amount), &Value::Fen(7 * 12_345 + 7));
+    assert_eq!(r7.record.get(Field::SuspectedCrime), &Value::Bool(false));
     // 2024-06-01 00:00:00 + 6839 s local = 01:53:59 Shanghai = 2024-05-31 17:53:59 UTC.
     assert_eq!(
-        r7.record.get("updated_at"),
+        r7.record.get(Field::UpdatedAt),
         &Value::DateTime(Utc.with_ymd_and_hms(2024, 5, 31, 17, 53, 59).unwrap())
     );
     let r22 = stored
         .iter()
         .find(|s| s.record.case_no.as_written() == "稻执罚〔2024〕22号")
         .unwrap();
-    assert_eq!(r22.record.get("amount"), &Value::Fen(-2205));
+    assert_eq!(r22.record.get(Field::Amount), &Value::Fen(-2205));
     let r150 = stored
         .iter()
         .find(|s| s.record.case_no.as_written() == "稻执罚〔2024〕150号")
         .unwrap();
-    assert_eq!(r150.record.get("party"), &Value::Null);
-    assert_eq!(r150.record.get("suspected_crime"), &Value::Bool(true));
+    assert_eq!(r150.record.get(Field::Party), &Value::Null);
+    assert_eq!(r150.record.get(Field::SuspectedCrime), &Value::Bool(true));
 
     let st = store.source_state(NAME).await.unwrap().unwrap();
     assert_eq!(st.last_success_at, Some(common::now()));
@@ -533,11 +534,11 @@ async fn postgres_source_reads_numeric_date_and_timestamptz() {
         .find(|s| s.record.case_no.as_written() == "稻执罚〔2024〕61号")
         .unwrap();
     assert_eq!(
-        r61.record.get("updated_at"),
+        r61.record.get(Field::UpdatedAt),
         &Value::DateTime(Utc.with_ymd_and_hms(2024, 12, 31, 15, 59, 59).unwrap())
     );
-    assert_eq!(r61.record.get("amount"), &Value::Fen(100));
-    assert_eq!(r61.record.get("suspected_crime"), &Value::Null);
+    assert_eq!(r61.record.get(Field::Amount), &Value::Fen(100));
+    assert_eq!(r61.record.get(Field::SuspectedCrime), &Value::Null);
     drop(c);
 }
 
@@ -667,7 +668,7 @@ async fn mariadb_timestamp_cursor_resumes_without_skipping_rows() {
             .parse()
             .unwrap();
         assert_eq!(
-            s.record.get("updated_at"),
+            s.record.get(Field::UpdatedAt),
             &Value::DateTime(first + Duration::hours(i - 1)),
             "row {i}"
         );

@@ -8,6 +8,7 @@ use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use liandong::domain::case_no::CaseNo;
+use liandong::records::Field;
 use liandong::records::{Feed, FieldKind, Record, Value};
 use liandong::store::{Import, QuarantineItem, RowCounts, RunReport, Store};
 use serde_json::json;
@@ -247,7 +248,7 @@ async fn a_changed_field_updates_the_row_with_masked_history(store: &dyn Store) 
     // The store itself keeps what the source sent.
     let rows = store.records(Feed::Cases, Some("scjg")).await.unwrap();
     let row = rows.iter().find(|s| s.id == row.id).unwrap();
-    assert_eq!(row.record.get("party_id"), &Value::Text(id_new.into()));
+    assert_eq!(row.record.get(Field::PartyId), &Value::Text(id_new.into()));
 }
 
 async fn case_number_variants_of_one_unit_share_one_row(store: &dyn Store) {
