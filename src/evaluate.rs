@@ -393,7 +393,7 @@ async fn load_full(
 fn flagged_cases(reviews: &[StoredRecord]) -> Vec<(String, String)> {
     reviews
         .iter()
-        .filter(|s| s.record.get(Field::ShouldTransfer) == &crate::records::Value::Bool(true))
+        .filter(|s| s.record.flag(Field::ShouldTransfer) == Some(true))
         .map(|s| (s.record.unit_id.clone(), s.record.case_no.key().to_owned()))
         .collect()
 }

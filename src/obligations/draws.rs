@@ -81,7 +81,7 @@ pub async fn unit_files(
                 }
                 _ => false,
             };
-            let focused = (cfg.focus_major && r.get(Field::Major) == &Value::Bool(true))
+            let focused = (cfg.focus_major && r.flag(Field::Major) == Some(true))
                 || open.contains(&key)
                 || cause_hit;
             Some(CaseFile {

@@ -11,7 +11,7 @@ use super::{
     referrals::ambiguous, ymd,
 };
 use crate::records::Field;
-use crate::records::{Record, Value};
+use crate::records::Record;
 
 /// What differs between the rules of this pattern.
 struct Presence {
@@ -62,8 +62,7 @@ pub(super) fn evaluate_copies(
         working_days: false,
         subject: |case, ctx| {
             case.get(Field::TransferDecidedOn).is_null()
-                && (!ctx.cfg.r5_suspected_only
-                    || case.get(Field::SuspectedCrime) == &Value::Bool(true))
+                && (!ctx.cfg.r5_suspected_only || case.flag(Field::SuspectedCrime) == Some(true))
         },
     };
     presence(&spec, matcher, ctx, emit);
@@ -83,7 +82,7 @@ pub(super) fn evaluate_filings(
         record: "filing",
         days: ctx.cfg.r9_days,
         working_days: false,
-        subject: |case, _| case.get(Field::Major) == &Value::Bool(true),
+        subject: |case, _| case.flag(Field::Major) == Some(true),
     };
     presence(&spec, matcher, ctx, emit);
 }

@@ -60,7 +60,7 @@ pub(super) fn evaluate(
     // Reviews (案卷评查) that found a file should have been transferred, by (unit, case key).
     let flagged: HashMap<(&str, &str), (&Record, NaiveDate)> = reviews
         .iter()
-        .filter(|r| r.get(Field::ShouldTransfer) == &Value::Bool(true))
+        .filter(|r| r.flag(Field::ShouldTransfer) == Some(true))
         .filter_map(|r| match r.get(Field::ReviewedOn) {
             Value::Date(d) if *d <= ctx.today => {
                 Some(((r.unit_id.as_str(), r.case_no.key()), (r, *d)))
@@ -83,7 +83,7 @@ pub(super) fn evaluate(
         };
         let hit = match (decided, case.get(Field::Cause), case.get(Field::Amount)) {
             (Some(_), Value::Text(cause), Value::Fen(amount))
-                if case.get(Field::SuspectedCrime) != &Value::Bool(true) =>
+                if case.flag(Field::SuspectedCrime) != Some(true) =>
             {
                 let squeezed = text::squeeze(cause);
                 thresholds

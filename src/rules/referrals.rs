@@ -33,7 +33,7 @@ use crate::records::{Record, Value};
 pub(super) fn evaluate(matcher: &Matcher<'_>, ctx: &Ctx<'_>, emit: &mut impl FnMut(Finding)) {
     let mut seen = Seen::default();
     for &(case, decided) in matcher.subjects() {
-        if case.get(Field::SuspectedCrime) == &Value::Bool(false) {
+        if case.flag(Field::SuspectedCrime) == Some(false) {
             continue;
         }
         if decided > ctx.today {
