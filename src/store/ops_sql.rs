@@ -1,7 +1,14 @@
-// The daemon's statements of both backends (see `store/ops.rs`), written once against `Db` and
-// `Backend` like `shared.rs`, and included after it and `outbox_sql.rs`.
+//! The daemon's statements of both backends (see `store/ops.rs`), written once like
+//! `shared.rs` (see there).
+
+use super::*;
+use crate::store::StoreResult;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::Row;
 
 use crate::store::ops::{JobOutcome, JobState, Ops};
+use crate::store::outbox::{from_millis, to_millis};
 
 #[async_trait]
 impl Ops for Backend {
@@ -105,7 +112,8 @@ impl Ops for Backend {
         )
         .fetch_all(&self.reader)
         .await?;
-        let mut out: std::collections::BTreeMap<String, JobState> = std::collections::BTreeMap::new();
+        let mut out: std::collections::BTreeMap<String, JobState> =
+            std::collections::BTreeMap::new();
         let blank = |job: &str| JobState {
             job: job.to_string(),
             last_slot: None,

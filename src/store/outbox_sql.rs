@@ -1,15 +1,21 @@
-// The outbox statements of both backends, written once against `Db` and `Backend` like
-// `shared.rs` (included after it), with `CLAIM_LOCK`: how a claim skips rows another transaction
-// holds. See `store/outbox.rs` for what each method promises.
+//! The outbox statements of both backends, written once like `shared.rs` (see there), with
+//! `CLAIM_LOCK` from the backend: how a claim skips rows another transaction holds. See
+//! `store/outbox.rs` for what each method promises.
+
+use super::*;
+use crate::store::{StoreError, StoreResult, StoredFinding};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::{AssertSqlSafe, Row, Transaction};
 
 use crate::store::outbox::{
     Completion, Delivery, Enqueued, NewMessage, Outbox, OutboxMessage, from_millis, to_millis,
 };
 
-const OUTBOX_COLUMNS: &str = "id, dedupe_key, channel, address, recipient, unit_id, kind, subject, body, payload, items, state, \
+pub(super) const OUTBOX_COLUMNS: &str = "id, dedupe_key, channel, address, recipient, unit_id, kind, subject, body, payload, items, state, \
      attempts, not_before, lease_owner, lease_until, last_error, provider_id, created_at, updated_at, sent_at";
 
-fn read_message(r: &DbRow) -> StoreResult<OutboxMessage> {
+pub(super) fn read_message(r: &DbRow) -> StoreResult<OutboxMessage> {
     Ok(OutboxMessage {
         id: r.try_get("id")?,
         dedupe_key: r.try_get("dedupe_key")?,
@@ -37,7 +43,7 @@ fn read_message(r: &DbRow) -> StoreResult<OutboxMessage> {
 
 /// Inserts a message and its notices; `None` (and nothing left written) when its dedupe key or
 /// one of its notice keys exists already.
-async fn insert_message(
+pub(super) async fn insert_message(
     tx: &mut Transaction<'static, Db>,
     m: &NewMessage,
     now: i64,
@@ -80,8 +86,14 @@ async fn insert_message(
         .await?
         .rows_affected();
         if inserted == 0 {
-            sqlx::query("DELETE FROM notices WHERE message_id = $1").bind(id).execute(&mut **tx).await?;
-            sqlx::query("DELETE FROM outbox WHERE id = $1").bind(id).execute(&mut **tx).await?;
+            sqlx::query("DELETE FROM notices WHERE message_id = $1")
+                .bind(id)
+                .execute(&mut **tx)
+                .await?;
+            sqlx::query("DELETE FROM outbox WHERE id = $1")
+                .bind(id)
+                .execute(&mut **tx)
+                .await?;
             return Ok(None);
         }
     }
@@ -90,7 +102,7 @@ async fn insert_message(
 
 /// Queues what `planner` finds due among the open findings, inside `tx`. A message one of whose
 /// notices another process queued meanwhile is left out (the next `notify` plans it again).
-async fn queue_planned(
+pub(super) async fn queue_planned(
     tx: &mut Transaction<'static, Db>,
     planner: &dyn crate::store::outbox::Planner,
     at: DateTime<Utc>,
@@ -102,7 +114,10 @@ async fn queue_planned(
     let keys = planner.due(&open);
     let mut queued = std::collections::HashSet::new();
     for chunk in keys.chunks(5000) {
-        let sql = format!("SELECT key FROM notices WHERE key IN ({}$1{})", JSON_TEXTS.0, JSON_TEXTS.1);
+        let sql = format!(
+            "SELECT key FROM notices WHERE key IN ({}$1{})",
+            JSON_TEXTS.0, JSON_TEXTS.1
+        );
         let rows = sqlx::query(AssertSqlSafe(sql))
             .bind(serde_json::to_string(chunk).unwrap_or_default())
             .fetch_all(&mut **tx)
@@ -111,7 +126,9 @@ async fn queue_planned(
             queued.insert(r.try_get::<String, _>("key")?);
         }
     }
-    let messages = planner.messages(&open, &queued).map_err(StoreError::Config)?;
+    let messages = planner
+        .messages(&open, &queued)
+        .map_err(StoreError::Config)?;
     let now = to_millis(at);
     let mut n = 0;
     for m in &messages {
@@ -124,10 +141,16 @@ async fn queue_planned(
 
 #[async_trait]
 impl Outbox for Backend {
-    async fn queued_notices(&self, keys: &[String]) -> StoreResult<std::collections::HashSet<String>> {
+    async fn queued_notices(
+        &self,
+        keys: &[String],
+    ) -> StoreResult<std::collections::HashSet<String>> {
         let mut found = std::collections::HashSet::new();
         for chunk in keys.chunks(5000) {
-            let sql = format!("SELECT key FROM notices WHERE key IN ({}$1{})", JSON_TEXTS.0, JSON_TEXTS.1);
+            let sql = format!(
+                "SELECT key FROM notices WHERE key IN ({}$1{})",
+                JSON_TEXTS.0, JSON_TEXTS.1
+            );
             let rows = sqlx::query(AssertSqlSafe(sql))
                 .bind(serde_json::to_string(chunk).unwrap_or_default())
                 .fetch_all(&self.reader)
@@ -204,7 +227,8 @@ impl Outbox for Backend {
             );
         }
         tx.commit().await?;
-        let mut out: Vec<OutboxMessage> = rows.iter().map(read_message).collect::<StoreResult<_>>()?;
+        let mut out: Vec<OutboxMessage> =
+            rows.iter().map(read_message).collect::<StoreResult<_>>()?;
         out.sort_by_key(|m| (m.not_before, m.id));
         Ok(out)
     }
@@ -220,10 +244,26 @@ impl Outbox for Backend {
         let now = to_millis(at);
         let mut tx = self.writer.begin_with(BEGIN_WRITE).await?;
         let (state, not_before, error, provider, sent_at, attempts_back) = match completion {
-            Completion::Sent { provider_id } => ("sent", None, None, provider_id.clone(), Some(now), 0),
-            Completion::Retry { at, error } => ("failed", Some(to_millis(*at)), Some(error.clone()), None, None, 0),
+            Completion::Sent { provider_id } => {
+                ("sent", None, None, provider_id.clone(), Some(now), 0)
+            }
+            Completion::Retry { at, error } => (
+                "failed",
+                Some(to_millis(*at)),
+                Some(error.clone()),
+                None,
+                None,
+                0,
+            ),
             Completion::Dead { error } => ("dead", None, Some(error.clone()), None, None, 0),
-            Completion::Defer { at, reason } => ("pending", Some(to_millis(*at)), Some(reason.clone()), None, None, 1),
+            Completion::Defer { at, reason } => (
+                "pending",
+                Some(to_millis(*at)),
+                Some(reason.clone()),
+                None,
+                None,
+                1,
+            ),
         };
         let updated = sqlx::query(
             "UPDATE outbox SET state = $1, not_before = COALESCE($2, not_before), \
@@ -267,7 +307,11 @@ impl Outbox for Backend {
         Ok(true)
     }
 
-    async fn outbox_messages(&self, state: Option<&str>, limit: i64) -> StoreResult<Vec<OutboxMessage>> {
+    async fn outbox_messages(
+        &self,
+        state: Option<&str>,
+        limit: i64,
+    ) -> StoreResult<Vec<OutboxMessage>> {
         let sql = format!(
             "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE ($1 IS NULL OR state = $1) ORDER BY id DESC LIMIT $2"
         );
@@ -280,9 +324,10 @@ impl Outbox for Backend {
     }
 
     async fn outbox_counts(&self) -> StoreResult<Vec<(String, i64)>> {
-        let rows = sqlx::query("SELECT state, COUNT(*) AS n FROM outbox GROUP BY state ORDER BY state")
-            .fetch_all(&self.reader)
-            .await?;
+        let rows =
+            sqlx::query("SELECT state, COUNT(*) AS n FROM outbox GROUP BY state ORDER BY state")
+                .fetch_all(&self.reader)
+                .await?;
         rows.iter()
             .map(|r| Ok((r.try_get("state")?, r.try_get("n")?)))
             .collect()
@@ -311,7 +356,12 @@ impl Outbox for Backend {
             .collect()
     }
 
-    async fn sent_since(&self, channel: &str, address: &str, since: DateTime<Utc>) -> StoreResult<i64> {
+    async fn sent_since(
+        &self,
+        channel: &str,
+        address: &str,
+        since: DateTime<Utc>,
+    ) -> StoreResult<i64> {
         let row = sqlx::query(
             "SELECT COUNT(*) AS n FROM deliveries WHERE channel = $1 AND address = $2 AND finished_at >= $3 AND outcome = 'sent'",
         )

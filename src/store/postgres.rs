@@ -1,6 +1,10 @@
 //! PostgreSQL backend: for larger deployments and for several daemon replicas sharing one store.
 //! A password not in the URL comes from `store.password_file` or `store.password_credential`.
 
+use sqlx::{AssertSqlSafe, Row, Transaction};
+
+use crate::records::{Feed, FieldKind, Record, Value};
+use crate::store::StoreResult;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -267,6 +271,17 @@ impl ImportTx {
     }
 }
 
-include!("shared.rs");
-include!("outbox_sql.rs");
-include!("ops_sql.rs");
+// The statements both backends run, written once and compiled once per backend against the
+// items this module gives them (see `shared.rs`).
+#[allow(clippy::duplicate_mod)]
+#[path = "ops_sql.rs"]
+mod ops_sql;
+#[allow(clippy::duplicate_mod)]
+#[path = "outbox_sql.rs"]
+mod outbox_sql;
+#[allow(clippy::duplicate_mod)]
+#[path = "shared.rs"]
+mod shared;
+
+use outbox_sql::*;
+use shared::*;

@@ -1,8 +1,15 @@
-// Statements shared by both backends, written once against the type alias `Db` that the
-// including module (`sqlite.rs` or `postgres.rs`) defines, together with `Backend` (the store
-// struct, with `writer` and `reader` pools) and `BEGIN_WRITE` (how a write transaction begins).
-// Included with `include!`, so it has no `//!` doc of its own: see `store/mod.rs`.
+//! The statements both backends run, written once. `sqlite.rs` and `postgres.rs` each compile
+//! this module (and `outbox_sql.rs`, `ops_sql.rs`) as a child of their own, so that `super::Db`
+//! is that backend's sqlx database: sqlx's types are per database, and code generic over the
+//! database would need a bound for every type it binds or reads. What differs between the
+//! backends is the dialect seam below — the items each backend module defines:
+//!
+//! - `Db`, `Backend` (the store struct, with its `writer` and `reader` pools), `BACKEND_NAME`;
+//! - `BEGIN_WRITE`, how a write transaction begins (SQLite: `BEGIN IMMEDIATE`);
+//! - how a batch is bound (`BOUND_CHUNK`, `COMPARE_CHUNK`, `JSON_ROWS`, `json_col`, `JsonCol`,
+//!   the `JSON_*` subqueries, `HITS`) and the few statements written per backend.
 
+use super::*;
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::{AssertSqlSafe, QueryBuilder, Row, Transaction};
@@ -10,17 +17,17 @@ use sqlx::{AssertSqlSafe, QueryBuilder, Row, Transaction};
 use crate::domain::case_no::CaseNo;
 use crate::records::{Feed, FieldKind, Record, Value, diff};
 use crate::store::{
-    EvaluatedFinding, Evaluation, EvaluationState, Selection, FindingChanges, FindingFilter, FindingTransition, StoredFinding,
-    Folded, HistoryEntry, Import, QuarantineEntry, QuarantineItem, RowCounts, SourceState, Store, StoreError,
-    StoreResult, StoredRecord,
+    EvaluatedFinding, Evaluation, EvaluationState, FindingChanges, FindingFilter,
+    FindingTransition, Folded, HistoryEntry, Import, QuarantineEntry, QuarantineItem, RowCounts,
+    Selection, SourceState, Store, StoreError, StoreResult, StoredFinding, StoredRecord,
 };
 
-type DbRow = <Db as sqlx::Database>::Row;
+pub(super) type DbRow = <Db as sqlx::Database>::Row;
 
 /// Rows per INSERT statement (one JSON parameter each).
-const INSERT_ROWS: usize = 2000;
+pub(super) const INSERT_ROWS: usize = 2000;
 
-fn push_json_str(out: &mut String, s: &str) {
+pub(super) fn push_json_str(out: &mut String, s: &str) {
     out.push('"');
     if !s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
         out.push_str(s);
@@ -40,14 +47,14 @@ fn push_json_str(out: &mut String, s: &str) {
 
 /// A bad row's quarantine entry, or a newer sighting of the same one: (source, location, row,
 /// field, column, value, reason, raw row, time).
-const QUARANTINE_UPSERT: &str = "INSERT INTO quarantine (source, location, row_no, field, column_name, value, reason, raw, first_seen_at, last_seen_at) \
+pub(super) const QUARANTINE_UPSERT: &str = "INSERT INTO quarantine (source, location, row_no, field, column_name, value, reason, raw, first_seen_at, last_seen_at) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) \
      ON CONFLICT (source, location, row_no, field) DO UPDATE SET \
      column_name = excluded.column_name, value = excluded.value, reason = excluded.reason, \
      raw = excluded.raw, last_seen_at = excluded.last_seen_at";
 
 /// A feed's record columns, in the order inserts bind them.
-fn columns(feed: Feed) -> String {
+pub(super) fn columns(feed: Feed) -> String {
     let mut cols = String::from("unit_id, unit_known, case_key, case_no");
     for f in feed.fields() {
         cols.push_str(", ");
@@ -56,7 +63,7 @@ fn columns(feed: Feed) -> String {
     cols
 }
 
-fn bind_value(q: &mut QueryBuilder<Db>, kind: FieldKind, v: &Value) {
+pub(super) fn bind_value(q: &mut QueryBuilder<Db>, kind: FieldKind, v: &Value) {
     // Bind with the column's type even for NULL, so PostgreSQL never has to guess.
     match kind {
         FieldKind::Text | FieldKind::Pii => q.push_bind(match v {
@@ -82,21 +89,29 @@ fn bind_value(q: &mut QueryBuilder<Db>, kind: FieldKind, v: &Value) {
     };
 }
 
-fn read_value(row: &DbRow, name: &str, kind: FieldKind) -> StoreResult<Value> {
+pub(super) fn read_value(row: &DbRow, name: &str, kind: FieldKind) -> StoreResult<Value> {
     Ok(match kind {
-        FieldKind::Text | FieldKind::Pii => row.try_get::<Option<String>, _>(name)?.map(Value::Text),
+        FieldKind::Text | FieldKind::Pii => {
+            row.try_get::<Option<String>, _>(name)?.map(Value::Text)
+        }
         FieldKind::Date => row.try_get::<Option<NaiveDate>, _>(name)?.map(Value::Date),
-        FieldKind::DateTime => row.try_get::<Option<DateTime<Utc>>, _>(name)?.map(Value::DateTime),
+        FieldKind::DateTime => row
+            .try_get::<Option<DateTime<Utc>>, _>(name)?
+            .map(Value::DateTime),
         FieldKind::Amount => row.try_get::<Option<i64>, _>(name)?.map(Value::Fen),
         FieldKind::Bool => row.try_get::<Option<bool>, _>(name)?.map(Value::Bool),
     }
     .unwrap_or(Value::Null))
 }
 
-fn read_record(feed: Feed, row: &DbRow) -> StoreResult<StoredRecord> {
+pub(super) fn read_record(feed: Feed, row: &DbRow) -> StoreResult<StoredRecord> {
     let case_no_text: String = row.try_get("case_no")?;
-    let case_no = CaseNo::parse(&case_no_text)
-        .map_err(|e| StoreError::Corrupt(format!("{}: case number {case_no_text:?}: {e}", feed.table())))?;
+    let case_no = CaseNo::parse(&case_no_text).map_err(|e| {
+        StoreError::Corrupt(format!(
+            "{}: case number {case_no_text:?}: {e}",
+            feed.table()
+        ))
+    })?;
     let mut values = Vec::with_capacity(feed.fields().len());
     for f in feed.fields() {
         values.push(read_value(row, f.name, f.kind)?);
@@ -117,26 +132,26 @@ fn read_record(feed: Feed, row: &DbRow) -> StoreResult<StoredRecord> {
 }
 
 pub(super) struct ImportTx {
-    tx: Transaction<'static, Db>,
-    source: String,
-    at: DateTime<Utc>,
+    pub(super) tx: Transaction<'static, Db>,
+    pub(super) source: String,
+    pub(super) at: DateTime<Utc>,
     /// Feeds whose table this import has looked at for a first load.
-    checked: Vec<Feed>,
+    pub(super) checked: Vec<Feed>,
     /// Indexes dropped for a first load, as their table's feed and CREATE statement, rebuilt at
     /// commit.
-    deferred: Vec<(Feed, String)>,
+    pub(super) deferred: Vec<(Feed, String)>,
     /// Feeds whose unique (unit, case key) index is among `deferred`: their rows are inserted
     /// without a conflict check, and a key listed twice is folded at commit.
-    unique_deferred: Vec<Feed>,
+    pub(super) unique_deferred: Vec<Feed>,
     /// The store revision this import stamps on the rows it writes.
-    rev: i64,
+    pub(super) rev: i64,
     /// The last batch was all new rows (a first load): try inserting before comparing.
-    insert_first: bool,
+    pub(super) insert_first: bool,
     /// A batch failed part-way: nothing more is written and the import cannot commit.
-    failed: bool,
+    pub(super) failed: bool,
     /// The store, and whether this import has it to itself (SQLite's exclusive first load).
-    store: Backend,
-    exclusive: bool,
+    pub(super) store: Backend,
+    pub(super) exclusive: bool,
 }
 
 impl ImportTx {
@@ -148,10 +163,12 @@ impl ImportTx {
     /// index cannot be dropped and stays. A rolled-back import rolls the drop back too.
     async fn defer_indexes_of_empty(&mut self, feed: Feed) -> StoreResult<()> {
         let table = feed.table();
-        let empty: bool = sqlx::query(AssertSqlSafe(format!("SELECT NOT EXISTS (SELECT 1 FROM {table}) AS empty")))
-            .fetch_one(&mut *self.tx)
-            .await?
-            .try_get("empty")?;
+        let empty: bool = sqlx::query(AssertSqlSafe(format!(
+            "SELECT NOT EXISTS (SELECT 1 FROM {table}) AS empty"
+        )))
+        .fetch_one(&mut *self.tx)
+        .await?
+        .try_get("empty")?;
         if !empty {
             return Ok(());
         }
@@ -166,7 +183,9 @@ impl ImportTx {
             if cheap_to_keep(&sql) {
                 continue;
             }
-            sqlx::query(AssertSqlSafe(format!("DROP INDEX \"{name}\""))).execute(&mut *self.tx).await?;
+            sqlx::query(AssertSqlSafe(format!("DROP INDEX \"{name}\"")))
+                .execute(&mut *self.tx)
+                .await?;
             if is_unique_index(&sql) {
                 self.unique_deferred.push(feed);
                 // The unique key first: folding repeats reads by it.
@@ -183,16 +202,21 @@ impl ImportTx {
     /// the rows came, to the first row as an update (with its history entry) or found
     /// unchanged, and deleted, and the key is built again.
     async fn build_unique(&mut self, feed: Feed, sql: &str) -> StoreResult<Folded> {
-        match sqlx::query(AssertSqlSafe(sql.to_string())).execute(&mut *self.tx).await {
+        match sqlx::query(AssertSqlSafe(sql.to_string()))
+            .execute(&mut *self.tx)
+            .await
+        {
             Ok(_) => return Ok(Folded::default()),
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {}
             Err(e) => return Err(e.into()),
         }
         let table = feed.table();
         // A plain index over the key (and the row order) to find each repeat's first row.
-        sqlx::query(AssertSqlSafe(format!("CREATE INDEX fold_repeats ON {table} (unit_id, case_key, id)")))
-            .execute(&mut *self.tx)
-            .await?;
+        sqlx::query(AssertSqlSafe(format!(
+            "CREATE INDEX fold_repeats ON {table} (unit_id, case_key, id)"
+        )))
+        .execute(&mut *self.tx)
+        .await?;
         let mut folded = Folded::default();
         let mut after = 0i64;
         loop {
@@ -216,14 +240,18 @@ impl ImportTx {
                 .bind(later.record.case_no.key())
                 .fetch_one(&mut *self.tx)
                 .await?;
-                let (first_id, first_fp): (i64, Vec<u8>) = (first.try_get("id")?, first.try_get("fingerprint")?);
+                let (first_id, first_fp): (i64, Vec<u8>) =
+                    (first.try_get("id")?, first.try_get("fingerprint")?);
                 if first_fp == fp {
                     folded.unchanged += 1;
                 } else {
-                    let fp: [u8; 16] = fp
-                        .as_slice()
-                        .try_into()
-                        .map_err(|_| StoreError::Corrupt(format!("{table} row {}: fingerprint of {} bytes", later.id, fp.len())))?;
+                    let fp: [u8; 16] = fp.as_slice().try_into().map_err(|_| {
+                        StoreError::Corrupt(format!(
+                            "{table} row {}: fingerprint of {} bytes",
+                            later.id,
+                            fp.len()
+                        ))
+                    })?;
                     self.update(feed, first_id, &later.record, fp).await?;
                     folded.updated += 1;
                 }
@@ -233,8 +261,12 @@ impl ImportTx {
                     .await?;
             }
         }
-        sqlx::query("DROP INDEX fold_repeats").execute(&mut *self.tx).await?;
-        sqlx::query(AssertSqlSafe(sql.to_string())).execute(&mut *self.tx).await?;
+        sqlx::query("DROP INDEX fold_repeats")
+            .execute(&mut *self.tx)
+            .await?;
+        sqlx::query(AssertSqlSafe(sql.to_string()))
+            .execute(&mut *self.tx)
+            .await?;
         Ok(folded)
     }
 
@@ -297,7 +329,9 @@ impl Import for ImportTx {
             // Part of a failed batch may be written (SQLite's inserts do not undo their own
             // earlier rows, see `insert`): the import goes no further, and dropping it rolls
             // back everything it wrote.
-            return Err(StoreError::Aborted("an import whose batch failed is rolled back, not committed"));
+            return Err(StoreError::Aborted(
+                "an import whose batch failed is rolled back, not committed",
+            ));
         }
         self.commit_rows(cursor).await
     }
@@ -305,7 +339,10 @@ impl Import for ImportTx {
 
 impl ImportTx {
     async fn put_rows(&mut self, records: Vec<Record>) -> StoreResult<RowCounts> {
-        let mut counts = RowCounts { seen: records.len() as u64, ..Default::default() };
+        let mut counts = RowCounts {
+            seen: records.len() as u64,
+            ..Default::default()
+        };
         let Some(feed) = records.first().map(|r| r.feed) else {
             return Ok(counts);
         };
@@ -364,17 +401,17 @@ impl ImportTx {
     async fn quarantine_rows(&mut self, items: Vec<QuarantineItem>) -> StoreResult<()> {
         for it in items {
             sqlx::query(QUARANTINE_UPSERT)
-            .bind(self.source.clone())
-            .bind(it.location)
-            .bind(it.row)
-            .bind(it.field)
-            .bind(it.column)
-            .bind(it.value)
-            .bind(it.reason)
-            .bind(it.raw)
-            .bind(self.at)
-            .execute(&mut *self.tx)
-            .await?;
+                .bind(self.source.clone())
+                .bind(it.location)
+                .bind(it.row)
+                .bind(it.field)
+                .bind(it.column)
+                .bind(it.value)
+                .bind(it.reason)
+                .bind(it.raw)
+                .bind(self.at)
+                .execute(&mut *self.tx)
+                .await?;
         }
         Ok(())
     }
@@ -386,21 +423,33 @@ impl ImportTx {
         let deferred = std::mem::take(&mut self.deferred);
         let mut folded = Folded::default();
         if !deferred.is_empty() {
-            sqlx::query("PRAGMA cache_size = -4000").execute(&mut *self.tx).await?;
+            sqlx::query("PRAGMA cache_size = -4000")
+                .execute(&mut *self.tx)
+                .await?;
             // SQLite sorts the runs of a large index build on helper threads when allowed to.
-            let helpers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(4);
-            sqlx::query(AssertSqlSafe(format!("PRAGMA threads = {helpers}"))).execute(&mut *self.tx).await?;
+            let helpers = std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .min(4);
+            sqlx::query(AssertSqlSafe(format!("PRAGMA threads = {helpers}")))
+                .execute(&mut *self.tx)
+                .await?;
             for (feed, sql) in deferred {
                 if is_unique_index(&sql) {
                     let f = self.build_unique(feed, &sql).await?;
                     folded.updated += f.updated;
                     folded.unchanged += f.unchanged;
                 } else {
-                    sqlx::query(AssertSqlSafe(sql)).execute(&mut *self.tx).await?;
+                    sqlx::query(AssertSqlSafe(sql))
+                        .execute(&mut *self.tx)
+                        .await?;
                 }
             }
-            sqlx::query("PRAGMA threads = 0").execute(&mut *self.tx).await?;
-            sqlx::query(AssertSqlSafe(format!("PRAGMA cache_size = {WRITER_CACHE}"))).execute(&mut *self.tx).await?;
+            sqlx::query("PRAGMA threads = 0")
+                .execute(&mut *self.tx)
+                .await?;
+            sqlx::query(AssertSqlSafe(format!("PRAGMA cache_size = {WRITER_CACHE}")))
+                .execute(&mut *self.tx)
+                .await?;
         }
         if let Some(c) = cursor {
             sqlx::query(
@@ -423,35 +472,43 @@ impl ImportTx {
 /// one on the store revision (every row of an import carries the same one, with ascending ids, so
 /// each entry is appended at the end), or a partial one (`WHERE`: it holds the rare rows, such as
 /// those of units that are not configured). Building either would cost a scan of the whole table.
-fn cheap_to_keep(sql: &str) -> bool {
+pub(super) fn cheap_to_keep(sql: &str) -> bool {
     let upper = sql.to_ascii_uppercase();
     upper.contains(" WHERE ") || upper.trim_end().ends_with("(REV)")
 }
 
 /// Reads a comparison's aggregated hits (`i:id,i:id,…`) into (position, id) pairs, each position
 /// below `len`.
-fn parse_hits(hits: Option<&str>, len: usize, out: &mut Vec<(usize, i64)>) -> StoreResult<()> {
+pub(super) fn parse_hits(
+    hits: Option<&str>,
+    len: usize,
+    out: &mut Vec<(usize, i64)>,
+) -> StoreResult<()> {
     for hit in hits.unwrap_or("").split(',').filter(|h| !h.is_empty()) {
         let parsed = hit
             .split_once(':')
             .and_then(|(i, id)| Some((i.parse::<usize>().ok()?, id.parse::<i64>().ok()?)));
         match parsed {
             Some(p) if p.0 < len => out.push(p),
-            _ => return Err(StoreError::Corrupt(format!("unexpected comparison result {hit:?}"))),
+            _ => {
+                return Err(StoreError::Corrupt(format!(
+                    "unexpected comparison result {hit:?}"
+                )));
+            }
         }
     }
     Ok(())
 }
 
 /// Whether an index's CREATE statement (as `sqlite_master` keeps it) makes a unique index.
-fn is_unique_index(sql: &str) -> bool {
+pub(super) fn is_unique_index(sql: &str) -> bool {
     sql.split_whitespace()
         .take(2)
         .map(str::to_ascii_uppercase)
         .eq(["CREATE", "UNIQUE"])
 }
 
-fn read_state(row: &DbRow) -> StoreResult<SourceState> {
+pub(super) fn read_state(row: &DbRow) -> StoreResult<SourceState> {
     let n = |c: &str| -> StoreResult<u64> { Ok(row.try_get::<i64, _>(c)?.max(0) as u64) };
     Ok(SourceState {
         name: row.try_get("name")?,
@@ -471,7 +528,7 @@ fn read_state(row: &DbRow) -> StoreResult<SourceState> {
     })
 }
 
-fn read_finding(row: &DbRow) -> StoreResult<StoredFinding> {
+pub(super) fn read_finding(row: &DbRow) -> StoreResult<StoredFinding> {
     let facts: String = row.try_get("facts")?;
     Ok(StoredFinding {
         id: row.try_get("id")?,
@@ -483,7 +540,8 @@ fn read_finding(row: &DbRow) -> StoreResult<StoredFinding> {
         due: row.try_get("due")?,
         violated: row.try_get("violated")?,
         state: row.try_get("state")?,
-        facts: serde_json::from_str(&facts).map_err(|e| StoreError::Corrupt(format!("findings.facts: {e}")))?,
+        facts: serde_json::from_str(&facts)
+            .map_err(|e| StoreError::Corrupt(format!("findings.facts: {e}")))?,
         first_seen_at: row.try_get("first_seen_at")?,
         changed_at: row.try_get("changed_at")?,
         resolved_at: row.try_get("resolved_at")?,
@@ -494,7 +552,7 @@ fn read_finding(row: &DbRow) -> StoreResult<StoredFinding> {
     })
 }
 
-async fn record_transition(
+pub(super) async fn record_transition(
     tx: &mut Transaction<'static, Db>,
     finding_id: i64,
     at: DateTime<Utc>,
@@ -515,17 +573,36 @@ async fn record_transition(
 
 /// Inserts new findings, with the first entry of each one's history, a batch per statement: a
 /// first evaluation writes every finding at once.
-async fn insert_findings(tx: &mut Transaction<'static, Db>, new: &[&EvaluatedFinding], at: DateTime<Utc>) -> StoreResult<()> {
+pub(super) async fn insert_findings(
+    tx: &mut Transaction<'static, Db>,
+    new: &[&EvaluatedFinding],
+    at: DateTime<Utc>,
+) -> StoreResult<()> {
     let time = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false);
     let opt = |out: &mut String, v: Option<&str>| match v {
         Some(s) => push_json_str(out, s),
         None => out.push_str("null"),
     };
     let cols = [
-        JsonCol::Text, JsonCol::Text, JsonCol::Text, JsonCol::Text, JsonCol::Text, JsonCol::Time, JsonCol::Bool,
-        JsonCol::Text, JsonCol::Text, JsonCol::Time, JsonCol::Time, JsonCol::Text, JsonCol::Text,
+        JsonCol::Text,
+        JsonCol::Text,
+        JsonCol::Text,
+        JsonCol::Text,
+        JsonCol::Text,
+        JsonCol::Time,
+        JsonCol::Bool,
+        JsonCol::Text,
+        JsonCol::Text,
+        JsonCol::Time,
+        JsonCol::Time,
+        JsonCol::Text,
+        JsonCol::Text,
     ];
-    let select: Vec<String> = cols.iter().enumerate().map(|(i, c)| json_col(i, *c)).collect();
+    let select: Vec<String> = cols
+        .iter()
+        .enumerate()
+        .map(|(i, c)| json_col(i, *c))
+        .collect();
     let sql = format!(
         "INSERT INTO findings (key, rule, unit_id, case_key, case_no, due, violated, state, facts, \
          first_seen_at, resolved_at, resolution, link, changed_at) \
@@ -543,9 +620,15 @@ async fn insert_findings(tx: &mut Transaction<'static, Db>, new: &[&EvaluatedFin
             }
             let resolved = f.state == "resolved";
             json.push('[');
-            for (j, v) in [Some(f.key.as_str()), Some(f.rule.as_str()), Some(f.unit_id.as_str()), f.case_key.as_deref(), f.case_no.as_deref()]
-                .into_iter()
-                .enumerate()
+            for (j, v) in [
+                Some(f.key.as_str()),
+                Some(f.rule.as_str()),
+                Some(f.unit_id.as_str()),
+                f.case_key.as_deref(),
+                f.case_no.as_deref(),
+            ]
+            .into_iter()
+            .enumerate()
             {
                 if j > 0 {
                     json.push(',');
@@ -569,7 +652,10 @@ async fn insert_findings(tx: &mut Transaction<'static, Db>, new: &[&EvaluatedFin
             json.push(']');
         }
         json.push(']');
-        let rows = sqlx::query(AssertSqlSafe(sql.clone())).bind(json).fetch_all(&mut **tx).await?;
+        let rows = sqlx::query(AssertSqlSafe(sql.clone()))
+            .bind(json)
+            .fetch_all(&mut **tx)
+            .await?;
         let mut history = String::with_capacity(rows.len() * 64);
         history.push('[');
         for (i, r) in rows.iter().enumerate() {
@@ -591,13 +677,16 @@ async fn insert_findings(tx: &mut Transaction<'static, Db>, new: &[&EvaluatedFin
             json_col(1, JsonCol::Time),
             json_col(2, JsonCol::Text),
         );
-        sqlx::query(AssertSqlSafe(sql)).bind(history).execute(&mut **tx).await?;
+        sqlx::query(AssertSqlSafe(sql))
+            .bind(history)
+            .execute(&mut **tx)
+            .await?;
     }
     Ok(())
 }
 
 /// A digest of a finding's facts as stored, to tell whether they changed.
-fn facts_digest(facts: &str) -> [u8; 16] {
+pub(super) fn facts_digest(facts: &str) -> [u8; 16] {
     use sha2::Digest as _;
     let full = sha2::Sha256::digest(facts.as_bytes());
     let mut out = [0u8; 16];
@@ -606,8 +695,8 @@ fn facts_digest(facts: &str) -> [u8; 16] {
 }
 
 /// Why a finding is resolved, for people reading the history.
-const RESOLVED_BY_DATA: &str = "the data now satisfies the rule";
-const RESOLVED_GONE: &str = "no longer applies: the data that raised it changed";
+pub(super) const RESOLVED_BY_DATA: &str = "the data now satisfies the rule";
+pub(super) const RESOLVED_GONE: &str = "no longer applies: the data that raised it changed";
 
 #[async_trait]
 impl Store for Backend {
@@ -627,12 +716,26 @@ impl Store for Backend {
     async fn begin_import(&self, source: &str, at: DateTime<Utc>) -> StoreResult<Box<dyn Import>> {
         let (mut tx, exclusive) = self.begin_write().await?;
         // Bookkeeping times are kept to the second: finer is noise, and it is 20 bytes a row.
-        let at = chrono::DurationRound::duration_trunc(at, chrono::Duration::seconds(1)).unwrap_or(at);
-        let rev: i64 = sqlx::query("UPDATE store_clock SET rev = rev + 1 WHERE id = 1 RETURNING rev")
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get("rev")?;
-        Ok(Box::new(ImportTx { tx, source: source.to_string(), at, checked: Vec::new(), deferred: Vec::new(), unique_deferred: Vec::new(), rev, insert_first: false, failed: false, store: self.clone(), exclusive }))
+        let at =
+            chrono::DurationRound::duration_trunc(at, chrono::Duration::seconds(1)).unwrap_or(at);
+        let rev: i64 =
+            sqlx::query("UPDATE store_clock SET rev = rev + 1 WHERE id = 1 RETURNING rev")
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get("rev")?;
+        Ok(Box::new(ImportTx {
+            tx,
+            source: source.to_string(),
+            at,
+            checked: Vec::new(),
+            deferred: Vec::new(),
+            unique_deferred: Vec::new(),
+            rev,
+            insert_first: false,
+            failed: false,
+            store: self.clone(),
+            exclusive,
+        }))
     }
 
     async fn finish_run(&self, source: &str, run: &crate::store::RunReport) -> StoreResult<()> {
@@ -675,7 +778,9 @@ impl Store for Backend {
     }
 
     async fn source_states(&self) -> StoreResult<Vec<SourceState>> {
-        let rows = sqlx::query("SELECT * FROM source_state ORDER BY name").fetch_all(&self.reader).await?;
+        let rows = sqlx::query("SELECT * FROM source_state ORDER BY name")
+            .fetch_all(&self.reader)
+            .await?;
         rows.iter().map(read_state).collect()
     }
 
@@ -721,7 +826,9 @@ impl Store for Backend {
 
     async fn record_count(&self, feed: Feed) -> StoreResult<i64> {
         let sql = format!("SELECT COUNT(*) AS n FROM {}", feed.table());
-        let row = sqlx::query(AssertSqlSafe(sql)).fetch_one(&self.reader).await?;
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .fetch_one(&self.reader)
+            .await?;
         Ok(row.try_get("n")?)
     }
 
@@ -746,7 +853,11 @@ impl Store for Backend {
             .collect()
     }
 
-    async fn quarantined(&self, source: Option<&str>, limit: i64) -> StoreResult<Vec<QuarantineEntry>> {
+    async fn quarantined(
+        &self,
+        source: Option<&str>,
+        limit: i64,
+    ) -> StoreResult<Vec<QuarantineEntry>> {
         let mut q = QueryBuilder::<Db>::new("SELECT * FROM quarantine");
         if let Some(s) = source {
             q.push(" WHERE source = ");
@@ -783,7 +894,9 @@ impl Store for Backend {
                 "SELECT unit_id, COUNT(*) AS n FROM {} WHERE unit_known = false GROUP BY unit_id ORDER BY unit_id",
                 feed.table()
             );
-            let rows = sqlx::query(AssertSqlSafe(sql)).fetch_all(&self.reader).await?;
+            let rows = sqlx::query(AssertSqlSafe(sql))
+                .fetch_all(&self.reader)
+                .await?;
             for r in rows {
                 out.push((feed, r.try_get("unit_id")?, r.try_get("n")?));
             }
@@ -797,14 +910,18 @@ impl Store for Backend {
         // What is stored, with the facts as a digest: a full pass compares every finding, and
         // the facts are most of a finding's size.
         let mut existing = std::collections::HashMap::new();
-        let in_scope: Option<std::collections::HashSet<&str>> =
-            ev.scope.map(|sc| sc.keys.iter().map(String::as_str).collect());
+        let in_scope: Option<std::collections::HashSet<&str>> = ev
+            .scope
+            .map(|sc| sc.keys.iter().map(String::as_str).collect());
         let cols = "SELECT id, key, state, due, violated, facts, link FROM findings";
         let queries: Vec<(String, Option<String>)> = match ev.scope {
             None => vec![(cols.to_string(), None)],
             Some(sc) => vec![
                 (
-                    format!("{cols} WHERE (unit_id, case_key) IN (SELECT u, k FROM ({}$1{}) AS t)", JSON_PAIRS.0, JSON_PAIRS.1),
+                    format!(
+                        "{cols} WHERE (unit_id, case_key) IN (SELECT u, k FROM ({}$1{}) AS t)",
+                        JSON_PAIRS.0, JSON_PAIRS.1
+                    ),
                     Some(serde_json::to_string(sc.subjects).unwrap_or_default()),
                 ),
                 (
@@ -848,8 +965,17 @@ impl Store for Backend {
                 Some((id, state, due, violated, old_facts, seen, link)) => {
                     *seen = true;
                     // A person's waiver outlives re-evaluation; only the facts are refreshed.
-                    let new_state = if state == "waived" { "waived" } else { f.state.as_str() };
-                    if new_state == state && *due == f.due && *violated == f.violated && *old_facts == facts_digest(facts) && *link == f.link {
+                    let new_state = if state == "waived" {
+                        "waived"
+                    } else {
+                        f.state.as_str()
+                    };
+                    if new_state == state
+                        && *due == f.due
+                        && *violated == f.violated
+                        && *old_facts == facts_digest(facts)
+                        && *link == f.link
+                    {
                         changes.unchanged += 1;
                         continue;
                     }
@@ -894,7 +1020,15 @@ impl Store for Backend {
             .bind(*id)
             .execute(&mut *tx)
             .await?;
-            record_transition(&mut tx, *id, at, Some(state), "resolved", Some(RESOLVED_GONE)).await?;
+            record_transition(
+                &mut tx,
+                *id,
+                at,
+                Some(state),
+                "resolved",
+                Some(RESOLVED_GONE),
+            )
+            .await?;
             changes.gone += 1;
             changes.transitions += 1;
         }
@@ -935,7 +1069,9 @@ impl Store for Backend {
             }
         }
         if ev.scope.is_none() && ev.state.is_some() {
-            sqlx::query("DELETE FROM platform_pool").execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM platform_pool")
+                .execute(&mut *tx)
+                .await?;
         }
         for (feed, id, member) in ev.pool {
             if ev.scope.is_some() {
@@ -954,14 +1090,23 @@ impl Store for Backend {
             }
         }
         if ev.scope.is_none() && ev.state.is_some() {
-            sqlx::query("DELETE FROM fallback_seekers").execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM fallback_seekers")
+                .execute(&mut *tx)
+                .await?;
         } else if !ev.seekers.is_empty() {
-            let pairs: Vec<(&str, &str)> = ev.seekers.iter().map(|(u, k, _)| (u.as_str(), k.as_str())).collect();
+            let pairs: Vec<(&str, &str)> = ev
+                .seekers
+                .iter()
+                .map(|(u, k, _)| (u.as_str(), k.as_str()))
+                .collect();
             let sql = format!(
                 "DELETE FROM fallback_seekers WHERE (unit_id, case_key) IN (SELECT u, k FROM ({}$1{}) AS t)",
                 JSON_PAIRS.0, JSON_PAIRS.1
             );
-            sqlx::query(AssertSqlSafe(sql)).bind(serde_json::to_string(&pairs).unwrap_or_default()).execute(&mut *tx).await?;
+            sqlx::query(AssertSqlSafe(sql))
+                .bind(serde_json::to_string(&pairs).unwrap_or_default())
+                .execute(&mut *tx)
+                .await?;
         }
         let seekers: Vec<(&str, &str, &str)> = ev
             .seekers
@@ -973,7 +1118,10 @@ impl Store for Backend {
                 "INSERT INTO fallback_seekers (unit_id, case_key, party_key) SELECT u, k, p FROM ({}$1{}) AS t WHERE true ON CONFLICT DO NOTHING",
                 JSON_TRIPLES.0, JSON_TRIPLES.1
             );
-            sqlx::query(AssertSqlSafe(sql)).bind(serde_json::to_string(chunk).unwrap_or_default()).execute(&mut *tx).await?;
+            sqlx::query(AssertSqlSafe(sql))
+                .bind(serde_json::to_string(chunk).unwrap_or_default())
+                .execute(&mut *tx)
+                .await?;
         }
         if let Some(st) = &ev.state {
             sqlx::query(
@@ -997,14 +1145,18 @@ impl Store for Backend {
     }
 
     async fn current_rev(&self) -> StoreResult<i64> {
-        let row = sqlx::query("SELECT rev FROM store_clock WHERE id = 1").fetch_one(&self.reader).await?;
+        let row = sqlx::query("SELECT rev FROM store_clock WHERE id = 1")
+            .fetch_one(&self.reader)
+            .await?;
         Ok(row.try_get("rev")?)
     }
 
     async fn evaluation_state(&self) -> StoreResult<Option<EvaluationState>> {
-        let row = sqlx::query("SELECT rev, as_of, config, mode, evaluated_at FROM evaluation_state WHERE id = 1")
-            .fetch_optional(&self.reader)
-            .await?;
+        let row = sqlx::query(
+            "SELECT rev, as_of, config, mode, evaluated_at FROM evaluation_state WHERE id = 1",
+        )
+        .fetch_optional(&self.reader)
+        .await?;
         row.map(|r| {
             Ok(EvaluationState {
                 rev: r.try_get("rev")?,
@@ -1017,7 +1169,11 @@ impl Store for Backend {
         .transpose()
     }
 
-    async fn select_records(&self, feed: Feed, selection: &Selection<'_>) -> StoreResult<Vec<StoredRecord>> {
+    async fn select_records(
+        &self,
+        feed: Feed,
+        selection: &Selection<'_>,
+    ) -> StoreResult<Vec<StoredRecord>> {
         let table = feed.table();
         let mut q = QueryBuilder::<Db>::new(format!("SELECT * FROM {table} WHERE "));
         match selection {
@@ -1050,7 +1206,10 @@ impl Store for Backend {
                 if pairs.is_empty() {
                     return Ok(Vec::new());
                 }
-                q.push(format!("(unit_id, case_key) IN (SELECT u, k FROM ({}", JSON_PAIRS.0));
+                q.push(format!(
+                    "(unit_id, case_key) IN (SELECT u, k FROM ({}",
+                    JSON_PAIRS.0
+                ));
                 q.push_bind(serde_json::to_string(pairs).unwrap_or_default());
                 q.push(format!("{}) AS p)", JSON_PAIRS.1));
             }
@@ -1059,11 +1218,20 @@ impl Store for Backend {
                 q.push_bind(table);
                 q.push(")");
             }
-            Selection::Penalties { min_amount_fen, cause_like, after_id, limit } => {
+            Selection::Penalties {
+                min_amount_fen,
+                cause_like,
+                after_id,
+                limit,
+            } => {
                 q.push("decided_on IS NOT NULL AND transfer_decided_on IS NULL AND amount >= ");
                 q.push_bind(*min_amount_fen);
                 for (i, pattern) in cause_like.iter().enumerate() {
-                    q.push(if i == 0 { " AND (cause LIKE " } else { " OR cause LIKE " });
+                    q.push(if i == 0 {
+                        " AND (cause LIKE "
+                    } else {
+                        " OR cause LIKE "
+                    });
                     q.push_bind(pattern.clone());
                 }
                 if !cause_like.is_empty() {
@@ -1115,12 +1283,15 @@ impl Store for Backend {
                     Feed::Entries => (&["entered_at"], &[]),
                     Feed::Copies => (&[], &["copied_on"]),
                     Feed::Filings => (&[], &["filed_on"]),
-                    Feed::Recommendations | Feed::Opinions => (&[], &["received_on", "issued_on", "replied_on"]),
+                    Feed::Recommendations | Feed::Opinions => {
+                        (&[], &["received_on", "issued_on", "replied_on"])
+                    }
                     Feed::Cases => (&[], &["transfer_decided_on", "decided_on"]),
                     Feed::Reviews => (&[], &["reviewed_on"]),
                     Feed::Events => (&[], &["held_on"]),
                 };
-                let day = |t: &DateTime<Utc>| t.with_timezone(&chrono_tz::Asia::Shanghai).date_naive();
+                let day =
+                    |t: &DateTime<Utc>| t.with_timezone(&chrono_tz::Asia::Shanghai).date_naive();
                 q.push("false");
                 for c in times {
                     q.push(format!(" OR ({c} > "));
@@ -1147,24 +1318,38 @@ impl Store for Backend {
         Ok(out)
     }
 
-    async fn case_claims(&self, keys: Option<&[String]>, platform: Feed) -> StoreResult<Vec<(String, String)>> {
+    async fn case_claims(
+        &self,
+        keys: Option<&[String]>,
+        platform: Feed,
+    ) -> StoreResult<Vec<(String, String)>> {
         let rows = match keys {
             Some(keys) => {
                 if keys.is_empty() {
                     return Ok(Vec::new());
                 }
-                let sql = format!("SELECT unit_id, case_key FROM cases WHERE case_key IN ({}$1{})", JSON_TEXTS.0, JSON_TEXTS.1);
-                sqlx::query(AssertSqlSafe(sql)).bind(serde_json::to_string(keys).unwrap_or_default()).fetch_all(&self.reader).await?
+                let sql = format!(
+                    "SELECT unit_id, case_key FROM cases WHERE case_key IN ({}$1{})",
+                    JSON_TEXTS.0, JSON_TEXTS.1
+                );
+                sqlx::query(AssertSqlSafe(sql))
+                    .bind(serde_json::to_string(keys).unwrap_or_default())
+                    .fetch_all(&self.reader)
+                    .await?
             }
             None => {
                 let sql = format!(
                     "SELECT unit_id, case_key FROM cases WHERE case_key IN (SELECT case_key FROM {})",
                     platform.table()
                 );
-                sqlx::query(AssertSqlSafe(sql)).fetch_all(&self.reader).await?
+                sqlx::query(AssertSqlSafe(sql))
+                    .fetch_all(&self.reader)
+                    .await?
             }
         };
-        rows.iter().map(|r| Ok((r.try_get("unit_id")?, r.try_get("case_key")?))).collect()
+        rows.iter()
+            .map(|r| Ok((r.try_get("unit_id")?, r.try_get("case_key")?)))
+            .collect()
     }
 
     async fn sampling_counts(
@@ -1226,8 +1411,10 @@ impl Store for Backend {
         .bind(quarter_first)
         .bind(end)
         .fetch_all(&self.reader);
-        let (closed, reviewed_before, reviewed) = tokio::try_join!(closed, reviewed_before, reviewed)?;
-        let mut out: std::collections::BTreeMap<String, (i64, i64)> = std::collections::BTreeMap::new();
+        let (closed, reviewed_before, reviewed) =
+            tokio::try_join!(closed, reviewed_before, reviewed)?;
+        let mut out: std::collections::BTreeMap<String, (i64, i64)> =
+            std::collections::BTreeMap::new();
         for r in &closed {
             // Every unit with cases answers; those that closed none in the period are left out
             // (as from the other counts).
@@ -1268,15 +1455,22 @@ impl Store for Backend {
         Ok(row.try_get("id")?)
     }
 
-    async fn draws(&self, unit_id: &str, quarter: &str) -> StoreResult<Vec<crate::store::SampleDraw>> {
-        let rows = sqlx::query("SELECT * FROM sample_draws WHERE unit_id = $1 AND quarter = $2 ORDER BY id DESC")
-            .bind(unit_id.to_string())
-            .bind(quarter.to_string())
-            .fetch_all(&self.reader)
-            .await?;
+    async fn draws(
+        &self,
+        unit_id: &str,
+        quarter: &str,
+    ) -> StoreResult<Vec<crate::store::SampleDraw>> {
+        let rows = sqlx::query(
+            "SELECT * FROM sample_draws WHERE unit_id = $1 AND quarter = $2 ORDER BY id DESC",
+        )
+        .bind(unit_id.to_string())
+        .bind(quarter.to_string())
+        .fetch_all(&self.reader)
+        .await?;
         let list = |r: &DbRow, c: &str| -> StoreResult<Vec<String>> {
             let text: String = r.try_get(c)?;
-            serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("sample_draws.{c}: {e}")))
+            serde_json::from_str(&text)
+                .map_err(|e| StoreError::Corrupt(format!("sample_draws.{c}: {e}")))
         };
         rows.iter()
             .map(|r| {
@@ -1309,7 +1503,10 @@ impl Store for Backend {
         Ok(row.try_get("yes")?)
     }
 
-    async fn fallback_seekers(&self, touched: &[(String, String)]) -> StoreResult<Vec<(String, String)>> {
+    async fn fallback_seekers(
+        &self,
+        touched: &[(String, String)],
+    ) -> StoreResult<Vec<(String, String)>> {
         if touched.is_empty() {
             return Ok(Vec::new());
         }
@@ -1321,7 +1518,9 @@ impl Store for Backend {
             .bind(serde_json::to_string(touched).unwrap_or_default())
             .fetch_all(&self.reader)
             .await?;
-        rows.iter().map(|r| Ok((r.try_get("unit_id")?, r.try_get("case_key")?))).collect()
+        rows.iter()
+            .map(|r| Ok((r.try_get("unit_id")?, r.try_get("case_key")?)))
+            .collect()
     }
 
     async fn findings(&self, filter: &FindingFilter) -> StoreResult<Vec<StoredFinding>> {
@@ -1342,7 +1541,11 @@ impl Store for Backend {
         rows.iter().map(read_finding).collect()
     }
 
-    async fn finding_rows(&self, since: DateTime<Utc>, at: DateTime<Utc>) -> StoreResult<Vec<crate::store::FindingRow>> {
+    async fn finding_rows(
+        &self,
+        since: DateTime<Utc>,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Vec<crate::store::FindingRow>> {
         // Read in table order and sorted here: ordered by unit in SQL, SQLite walks an index and
         // looks every row up in the table, several times slower than one pass over it.
         let mut rows = sqlx::query(
@@ -1373,7 +1576,11 @@ impl Store for Backend {
         Ok(out)
     }
 
-    async fn year_counts(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> StoreResult<Vec<crate::store::YearCount>> {
+    async fn year_counts(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> StoreResult<Vec<crate::store::YearCount>> {
         let rows = sqlx::query(
             "SELECT unit_id, rule, COUNT(*) AS due_n, \
              SUM(CASE WHEN state = 'resolved' AND violated = FALSE THEN 1 ELSE 0 END) AS on_time_n, \
@@ -1401,7 +1608,12 @@ impl Store for Backend {
             .collect()
     }
 
-    async fn save_snapshot(&self, period: &str, rows: &[(String, String)], at: DateTime<Utc>) -> StoreResult<()> {
+    async fn save_snapshot(
+        &self,
+        period: &str,
+        rows: &[(String, String)],
+        at: DateTime<Utc>,
+    ) -> StoreResult<()> {
         let mut tx = self.writer.begin_with(BEGIN_WRITE).await?;
         sqlx::query("DELETE FROM report_snapshots WHERE period = $1")
             .bind(period.to_string())
@@ -1421,11 +1633,15 @@ impl Store for Backend {
     }
 
     async fn snapshot(&self, period: &str) -> StoreResult<Vec<(String, String)>> {
-        let rows = sqlx::query("SELECT unit_id, data FROM report_snapshots WHERE period = $1 ORDER BY unit_id")
-            .bind(period.to_string())
-            .fetch_all(&self.reader)
-            .await?;
-        rows.iter().map(|r| Ok((r.try_get("unit_id")?, r.try_get("data")?))).collect()
+        let rows = sqlx::query(
+            "SELECT unit_id, data FROM report_snapshots WHERE period = $1 ORDER BY unit_id",
+        )
+        .bind(period.to_string())
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("unit_id")?, r.try_get("data")?)))
+            .collect()
     }
 
     async fn finding_history(&self, id: i64) -> StoreResult<Vec<FindingTransition>> {
@@ -1445,9 +1661,18 @@ impl Store for Backend {
             .collect()
     }
 
-    async fn waive_finding(&self, id: i64, by: &str, reason: &str, at: DateTime<Utc>) -> StoreResult<bool> {
+    async fn waive_finding(
+        &self,
+        id: i64,
+        by: &str,
+        reason: &str,
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool> {
         let mut tx = self.writer.begin_with(BEGIN_WRITE).await?;
-        let row = sqlx::query("SELECT state FROM findings WHERE id = $1").bind(id).fetch_optional(&mut *tx).await?;
+        let row = sqlx::query("SELECT state FROM findings WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
         let Some(row) = row else { return Ok(false) };
         let state: String = row.try_get("state")?;
         if state == "waived" {

@@ -3,6 +3,10 @@
 //! file waits up to `busy_timeout_secs`; write transactions begin `IMMEDIATE` so that two
 //! writers queue instead of failing on a lock upgrade.
 
+use sqlx::{AssertSqlSafe, Row, Transaction};
+
+use crate::records::{Feed, Record, Value};
+use crate::store::StoreResult;
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -547,9 +551,20 @@ fn sql_literal(s: &str) -> String {
     out
 }
 
-include!("shared.rs");
-include!("outbox_sql.rs");
-include!("ops_sql.rs");
+// The statements both backends run, written once and compiled once per backend against the
+// items this module gives them (see `shared.rs`).
+#[allow(clippy::duplicate_mod)]
+#[path = "ops_sql.rs"]
+mod ops_sql;
+#[allow(clippy::duplicate_mod)]
+#[path = "outbox_sql.rs"]
+mod outbox_sql;
+#[allow(clippy::duplicate_mod)]
+#[path = "shared.rs"]
+mod shared;
+
+use outbox_sql::*;
+use shared::*;
 
 #[cfg(test)]
 mod tests {

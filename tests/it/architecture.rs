@@ -1,6 +1,6 @@
 //! The shape ARCHITECTURE.md promises, checked against the code: the top-level modules of
-//! `src/` import each other without cycles, the wall clock is read in one function, one SQLite
-//! driver, and a normal (position-independent) binary.
+//! `src/` import each other without cycles, the wall clock is read in one function, Rust code is
+//! not pasted in with `include!`, one SQLite driver, and a normal (position-independent) binary.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -186,7 +186,16 @@ fn the_wall_clock_is_read_in_one_function() {
 }
 
 #[test]
-fn one_sqlite_driver_and_a_normal_binary() {
+fn no_rust_code_is_included_one_sqlite_driver_and_a_normal_binary() {
+    let mut files = Vec::new();
+    rust_files(&src(), &mut files);
+    for f in &files {
+        assert!(
+            !code(f).contains("include!("),
+            "{} pastes code in with include!",
+            f.display()
+        );
+    }
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let manifest = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
     assert!(!manifest.contains("rusqlite"), "a second SQLite driver");
