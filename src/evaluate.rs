@@ -264,8 +264,7 @@ pub async fn evaluate(
                 keyed: &keyed,
             }),
             at: now,
-            due_soon: chrono::TimeDelta::try_days(rules.due_soon_days.max(0))
-                .unwrap_or(chrono::TimeDelta::MAX),
+            due_soon: crate::domain::rule::due_soon_window(rules.due_soon_days),
             pool: &pool,
             seekers: &seekers,
             state: Some(EvaluationState {

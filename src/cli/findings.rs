@@ -74,9 +74,13 @@ fn end_of_day_text(t: DateTime<chrono_tz::Tz>) -> String {
 fn state_at(f: &store::StoredFinding, at: DateTime<Utc>, due_soon_days: i64) -> String {
     match f.state.as_str() {
         "resolved" | "waived" => f.state.clone(),
-        _ if f.violated || at >= f.due => "overdue".into(),
-        _ if f.due - at <= chrono::Duration::days(due_soon_days) => "due_soon".into(),
-        _ => "upcoming".into(),
+        _ => crate::domain::rule::State::open(
+            f.violated,
+            f.due,
+            at,
+            crate::domain::rule::due_soon_window(due_soon_days),
+        )
+        .to_string(),
     }
 }
 

@@ -4,6 +4,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
 /// The rules of SPEC §3.
@@ -124,5 +125,57 @@ impl FromStr for RuleId {
             .into_iter()
             .find(|r| r.as_str().eq_ignore_ascii_case(t))
             .ok_or_else(|| UnknownRule(s.to_owned()))
+    }
+}
+/// A finding's computed state at some instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    Upcoming,
+    DueSoon,
+    Overdue,
+    Resolved,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Upcoming => "upcoming",
+            State::DueSoon => "due_soon",
+            State::Overdue => "overdue",
+            State::Resolved => "resolved",
+        }
+    }
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The due-soon window of `[rules] due_soon_days`.
+pub fn due_soon_window(days: i64) -> TimeDelta {
+    TimeDelta::try_days(days.max(0)).unwrap_or(TimeDelta::MAX)
+}
+
+impl State {
+    /// The state of a finding not (yet) resolved at `now`: the one place that says it. A
+    /// violation, or anything at or past its due instant, is overdue; due soon within
+    /// `due_soon` (see [`due_soon_window`]) of the due instant; upcoming before that.
+    pub fn open(
+        violated: bool,
+        due: DateTime<Utc>,
+        now: DateTime<Utc>,
+        due_soon: TimeDelta,
+    ) -> State {
+        if violated || now >= due {
+            return State::Overdue;
+        }
+        if due - now <= due_soon {
+            State::DueSoon
+        } else {
+            State::Upcoming
+        }
     }
 }

@@ -28,15 +28,14 @@ mod referrals;
 mod replies;
 
 use std::collections::HashSet;
-use std::fmt;
 
-use chrono::{DateTime, Datelike as _, NaiveDate, TimeDelta, Utc};
+use chrono::{DateTime, Datelike as _, NaiveDate, Utc};
 use chrono_tz::Asia::Shanghai;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{Map, Value as Json, json};
 
 pub use crate::config::{R6Threshold, RulesConfig};
-pub use crate::domain::rule::{RuleId, UnknownRule};
+pub use crate::domain::rule::{RuleId, State, UnknownRule};
 
 use crate::domain::calendar::Calendar;
 use crate::domain::values::format_fen;
@@ -65,33 +64,6 @@ pub struct Finding {
     pub facts: Json,
 }
 
-/// A finding's computed state at some instant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum State {
-    Upcoming,
-    DueSoon,
-    Overdue,
-    Resolved,
-}
-
-impl State {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            State::Upcoming => "upcoming",
-            State::DueSoon => "due_soon",
-            State::Overdue => "overdue",
-            State::Resolved => "resolved",
-        }
-    }
-}
-
-impl fmt::Display for State {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 impl Finding {
     /// Resolved once satisfied (at or before `now`); a violation, or anything at or past its
     /// due instant, is overdue; due soon within `cfg.due_soon_days` days of the due instant;
@@ -100,15 +72,12 @@ impl Finding {
         if self.satisfied_at.is_some_and(|t| t <= now) {
             return State::Resolved;
         }
-        if self.violated || now >= self.due {
-            return State::Overdue;
-        }
-        let soon = TimeDelta::try_days(cfg.due_soon_days.max(0)).unwrap_or(TimeDelta::MAX);
-        if self.due - now <= soon {
-            State::DueSoon
-        } else {
-            State::Upcoming
-        }
+        State::open(
+            self.violated,
+            self.due,
+            now,
+            crate::domain::rule::due_soon_window(cfg.due_soon_days),
+        )
     }
 }
 

@@ -15,6 +15,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::{AssertSqlSafe, QueryBuilder, Row, Transaction};
 
 use crate::domain::case_no::CaseNo;
+use crate::domain::rule::State;
 use crate::records::{Feed, FieldKind, Record, Value, diff};
 use crate::store::{
     EvaluatedFinding, Evaluation, EvaluationState, FindingChanges, FindingFilter,
@@ -1047,13 +1048,8 @@ impl Store for Backend {
                 }
                 let (id, state): (i64, String) = (r.try_get("id")?, r.try_get("state")?);
                 let due: DateTime<Utc> = r.try_get("due")?;
-                let new_state = if r.try_get::<bool, _>("violated")? || at >= due {
-                    "overdue"
-                } else if due - at <= ev.due_soon {
-                    "due_soon"
-                } else {
-                    "upcoming"
-                };
+                let violated = r.try_get::<bool, _>("violated")?;
+                let new_state = State::open(violated, due, at, ev.due_soon).as_str();
                 if new_state == state {
                     continue;
                 }
