@@ -9,6 +9,7 @@ use serde_json::json;
 
 use crate::app::App;
 use crate::config::Config;
+use crate::domain::rule::{State, due_soon_window};
 use crate::output::{self, Format};
 use crate::store::{self, Store};
 use crate::units::Units;
@@ -71,16 +72,11 @@ fn end_of_day_text(t: DateTime<chrono_tz::Tz>) -> String {
 }
 
 /// An open finding's state at `at`: violations stay overdue; deadlines are compared with `at`.
-fn state_at(f: &store::StoredFinding, at: DateTime<Utc>, due_soon_days: i64) -> String {
-    match f.state.as_str() {
-        "resolved" | "waived" => f.state.clone(),
-        _ => crate::domain::rule::State::open(
-            f.violated,
-            f.due,
-            at,
-            crate::domain::rule::due_soon_window(due_soon_days),
-        )
-        .to_string(),
+fn state_at(f: &store::StoredFinding, at: DateTime<Utc>, due_soon_days: i64) -> State {
+    if f.state.is_open() {
+        State::open(f.violated, f.due, at, due_soon_window(due_soon_days))
+    } else {
+        f.state
     }
 }
 
@@ -138,10 +134,10 @@ pub(super) async fn findings(
                     };
                     vec![
                         f.id.to_string(),
-                        f.rule.clone(),
+                        f.rule.to_string(),
                         units.display_name(&f.unit_id).to_string(),
                         f.case_no.clone().unwrap_or_default(),
-                        state_at(f, at, cfg.rules.due_soon_days),
+                        state_at(f, at, cfg.rules.due_soon_days).to_string(),
                         end_of_day_text(due(f.due)),
                         facts,
                     ]

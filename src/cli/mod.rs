@@ -187,8 +187,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let rule = match rule {
                 Some(r) => Some(
                     r.parse::<crate::rules::RuleId>()
-                        .map_err(|e| UsageError(e.to_string()))?
-                        .to_string(),
+                        .map_err(|e| UsageError(e.to_string()))?,
                 ),
                 None => None,
             };

@@ -127,7 +127,8 @@ impl FromStr for RuleId {
             .ok_or_else(|| UnknownRule(s.to_owned()))
     }
 }
-/// A finding's computed state at some instant.
+/// A finding's state: computed by the rules at some instant (upcoming, due soon, overdue,
+/// resolved), or waived by a person.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum State {
@@ -135,16 +136,44 @@ pub enum State {
     DueSoon,
     Overdue,
     Resolved,
+    /// Set aside by a person, with a reason; it stays so.
+    Waived,
 }
 
 impl State {
+    pub const ALL: [State; 5] = [
+        State::Upcoming,
+        State::DueSoon,
+        State::Overdue,
+        State::Resolved,
+        State::Waived,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             State::Upcoming => "upcoming",
             State::DueSoon => "due_soon",
             State::Overdue => "overdue",
             State::Resolved => "resolved",
+            State::Waived => "waived",
         }
+    }
+
+    /// The state named as the store keeps it.
+    pub fn parse(name: &str) -> Option<State> {
+        State::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+
+    /// Still owed: upcoming, due soon or overdue.
+    pub fn is_open(self) -> bool {
+        matches!(self, State::Upcoming | State::DueSoon | State::Overdue)
+    }
+}
+
+/// A state compares with its name, as the store and the JSON output write it.
+impl PartialEq<&str> for State {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
     }
 }
 

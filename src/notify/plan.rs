@@ -16,7 +16,6 @@ use crate::domain::calendar::Calendar;
 use crate::obligations::annual::AnnualState;
 use crate::obligations::sampling::SamplingState;
 use crate::obligations::status::Obligations;
-use crate::rules::RuleId;
 use crate::store::StoredFinding;
 use crate::store::outbox::{NewMessage, NoticeKey};
 
@@ -52,14 +51,13 @@ fn last_day(due: DateTime<Utc>) -> NaiveDate {
 pub fn finding_items(findings: &[StoredFinding], repeat_violations: bool) -> Vec<Item> {
     findings
         .iter()
-        .filter(|f| matches!(f.state.as_str(), "upcoming" | "due_soon" | "overdue"))
+        .filter(|f| f.state.is_open())
         .map(|f| Item {
             key: format!("finding:{}", f.key),
             finding_key: Some(f.key.clone()),
-            kind: f.rule.clone(),
+            kind: f.rule.to_string(),
             unit_id: f.unit_id.clone(),
-            title: RuleId::parse(&f.rule)
-                .map_or_else(|| f.rule.clone(), |r| r.title_zh().to_string()),
+            title: f.rule.title_zh().to_string(),
             case_no: f.case_no.clone(),
             deadline: last_day(f.due),
             detail: detail(f),

@@ -56,7 +56,7 @@ pub async fn unit_files(
         .filter(|f| {
             cfg.focus_open_rules
                 .iter()
-                .any(|r| r.eq_ignore_ascii_case(&f.rule))
+                .any(|r| r.eq_ignore_ascii_case(f.rule.as_str()))
         })
         .filter_map(|f| f.case_key)
         .collect();

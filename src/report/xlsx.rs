@@ -17,7 +17,6 @@ use rust_xlsxwriter::{Chart, ChartType, Format, FormatBorder, Workbook, Workshee
 
 use super::Weekly;
 use super::render::{cells, headers};
-use crate::rules::RuleId;
 use crate::store::FindingRow;
 use crate::units::Units;
 
@@ -127,7 +126,7 @@ fn finding_cells<'a>(
     let mut cells: Vec<Cow<'a, str>> = vec![
         units.display_name(&f.unit_id).into(),
         f.rule.as_str().into(),
-        RuleId::parse(&f.rule).map_or("", RuleId::title_zh).into(),
+        f.rule.title_zh().into(),
         f.case_no.as_deref().unwrap_or_default().into(),
         due.into(),
     ];

@@ -17,6 +17,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
 use crate::config::StoreConfig;
+use crate::domain::rule::{RuleId, State};
 use crate::records::{Feed, Record};
 
 pub use postgres::PgStore;
@@ -276,13 +277,13 @@ pub struct Evaluation<'a> {
 pub struct StoredFinding {
     pub id: i64,
     pub key: String,
-    pub rule: String,
+    pub rule: RuleId,
     pub unit_id: String,
     pub case_key: Option<String>,
     pub case_no: Option<String>,
     pub due: DateTime<Utc>,
     pub violated: bool,
-    pub state: String,
+    pub state: State,
     pub facts: serde_json::Value,
     pub first_seen_at: DateTime<Utc>,
     pub changed_at: DateTime<Utc>,
@@ -297,8 +298,8 @@ pub struct StoredFinding {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FindingTransition {
     pub at: DateTime<Utc>,
-    pub from: Option<String>,
-    pub to: String,
+    pub from: Option<State>,
+    pub to: State,
     pub note: Option<String>,
 }
 
@@ -319,23 +320,20 @@ pub struct FindingChanges {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FindingRow {
     pub unit_id: String,
-    pub rule: String,
+    pub rule: RuleId,
     pub case_no: Option<String>,
     pub due: DateTime<Utc>,
     pub violated: bool,
-    pub state: String,
+    pub state: State,
     pub first_seen_at: DateTime<Utc>,
     pub resolved_at: Option<DateTime<Utc>>,
     pub resolution: Option<String>,
 }
 
-/// The states of an open finding (not resolved, not waived).
-const OPEN_STATES: [&str; 3] = ["upcoming", "due_soon", "overdue"];
-
 impl FindingRow {
     /// Open at `at`: in an open state, and already seen.
     pub fn is_open_at(&self, at: DateTime<Utc>) -> bool {
-        OPEN_STATES.contains(&self.state.as_str()) && self.first_seen_at <= at
+        self.state.is_open() && self.first_seen_at <= at
     }
 
     /// Open at `at` and past its due time, or violated.
@@ -379,7 +377,7 @@ pub struct YearCount {
 pub struct FindingFilter {
     /// Resolved and waived findings too.
     pub all: bool,
-    pub rule: Option<String>,
+    pub rule: Option<RuleId>,
     pub unit: Option<String>,
 }
 

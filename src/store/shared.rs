@@ -15,7 +15,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::{AssertSqlSafe, QueryBuilder, Row, Transaction};
 
 use crate::domain::case_no::CaseNo;
-use crate::domain::rule::State;
+use crate::domain::rule::{RuleId, State};
 use crate::records::{Feed, FieldKind, Record, Value, diff};
 use crate::store::{
     EvaluatedFinding, Evaluation, EvaluationState, FindingChanges, FindingFilter,
@@ -529,18 +529,41 @@ pub(super) fn read_state(row: &DbRow) -> StoreResult<SourceState> {
     })
 }
 
+/// A rule as the store keeps it (`R1` …).
+pub(super) fn read_rule(row: &DbRow, column: &str) -> StoreResult<RuleId> {
+    let text: String = row.try_get(column)?;
+    RuleId::parse(&text)
+        .ok_or_else(|| StoreError::Corrupt(format!("{column}: {text:?} is not a rule")))
+}
+
+/// A finding's state as the store keeps it (`due_soon` …).
+pub(super) fn read_finding_state(row: &DbRow, column: &str) -> StoreResult<Option<State>> {
+    let text: Option<String> = row.try_get(column)?;
+    text.map(|t| {
+        State::parse(&t)
+            .ok_or_else(|| StoreError::Corrupt(format!("{column}: {t:?} is not a finding state")))
+    })
+    .transpose()
+}
+
+/// A state that must be there.
+pub(super) fn read_state_required(row: &DbRow, column: &str) -> StoreResult<State> {
+    read_finding_state(row, column)?
+        .ok_or_else(|| StoreError::Corrupt(format!("{column}: no finding state")))
+}
+
 pub(super) fn read_finding(row: &DbRow) -> StoreResult<StoredFinding> {
     let facts: String = row.try_get("facts")?;
     Ok(StoredFinding {
         id: row.try_get("id")?,
         key: row.try_get("key")?,
-        rule: row.try_get("rule")?,
+        rule: read_rule(row, "rule")?,
         unit_id: row.try_get("unit_id")?,
         case_key: row.try_get("case_key")?,
         case_no: row.try_get("case_no")?,
         due: row.try_get("due")?,
         violated: row.try_get("violated")?,
-        state: row.try_get("state")?,
+        state: read_state_required(row, "state")?,
         facts: serde_json::from_str(&facts)
             .map_err(|e| StoreError::Corrupt(format!("findings.facts: {e}")))?,
         first_seen_at: row.try_get("first_seen_at")?,
@@ -1526,7 +1549,7 @@ impl Store for Backend {
         }
         if let Some(r) = &filter.rule {
             q.push(" AND rule = ");
-            q.push_bind(r.clone());
+            q.push_bind(r.to_string());
         }
         if let Some(u) = &filter.unit {
             q.push(" AND unit_id = ");
@@ -1557,11 +1580,11 @@ impl Store for Backend {
         while let Some(r) = futures_util::TryStreamExt::try_next(&mut rows).await? {
             out.push(crate::store::FindingRow {
                 unit_id: r.try_get("unit_id")?,
-                rule: r.try_get("rule")?,
+                rule: read_rule(&r, "rule")?,
                 case_no: r.try_get("case_no")?,
                 due: r.try_get("due")?,
                 violated: r.try_get("violated")?,
-                state: r.try_get("state")?,
+                state: read_state_required(&r, "state")?,
                 first_seen_at: r.try_get("first_seen_at")?,
                 resolved_at: r.try_get("resolved_at")?,
                 resolution: r.try_get("resolution")?,
@@ -1649,8 +1672,8 @@ impl Store for Backend {
             .map(|r| {
                 Ok(FindingTransition {
                     at: r.try_get("at")?,
-                    from: r.try_get("from_state")?,
-                    to: r.try_get("to_state")?,
+                    from: read_finding_state(r, "from_state")?,
+                    to: read_state_required(r, "to_state")?,
                     note: r.try_get("note")?,
                 })
             })

@@ -92,7 +92,7 @@ async fn snapshot(store: &dyn Store) -> Vec<(String, String, DateTime<Utc>, Stri
         .unwrap();
     let mut v: Vec<_> = all
         .into_iter()
-        .map(|f: StoredFinding| (f.key, f.state, f.due, f.facts.to_string()))
+        .map(|f: StoredFinding| (f.key, f.state.to_string(), f.due, f.facts.to_string()))
         .collect();
     v.sort();
     v
@@ -148,7 +148,7 @@ async fn open_findings(store: &dyn Store) -> Vec<(String, String)> {
         .await
         .unwrap()
         .into_iter()
-        .map(|f| (f.key, f.state))
+        .map(|f| (f.key, f.state.to_string()))
         .collect();
     v.sort();
     v

@@ -1035,7 +1035,7 @@ async fn findings_keep_their_lifecycle_across_evaluations(store: &dyn Store) {
     let h = store.finding_history(ia).await.unwrap();
     let steps: Vec<(Option<&str>, &str)> = h
         .iter()
-        .map(|t| (t.from.as_deref(), t.to.as_str()))
+        .map(|t| (t.from.map(|s| s.as_str()), t.to.as_str()))
         .collect();
     assert_eq!(
         steps,
@@ -1053,7 +1053,7 @@ async fn findings_keep_their_lifecycle_across_evaluations(store: &dyn Store) {
     let r4 = store
         .findings(&FindingFilter {
             all: true,
-            rule: Some("R4".into()),
+            rule: Some(liandong::rules::RuleId::R4),
             ..Default::default()
         })
         .await
