@@ -192,8 +192,12 @@ pub(super) async fn status(
                     let running = j
                         .running
                         .as_ref()
-                        .map(|(slot, owner, _)| {
-                            format!(" — running the slot of {} in {owner}", time(Some(*slot)))
+                        .map(|r| {
+                            format!(
+                                " — running the slot of {} in {}",
+                                time(Some(r.slot)),
+                                r.owner
+                            )
                         })
                         .unwrap_or_default();
                     writeln!(

@@ -167,13 +167,13 @@ impl Metrics {
             "gauge",
             "Findings by rule and state.",
         );
-        for (rule, state, n) in store.finding_totals().await? {
+        for t in store.finding_totals().await? {
             #[allow(clippy::cast_precision_loss)]
             sample(
                 o,
                 "liandong_findings",
-                &[("rule", &rule), ("state", &state)],
-                n as f64,
+                &[("rule", &t.rule), ("state", &t.state)],
+                t.count as f64,
             );
         }
         family(

@@ -85,18 +85,20 @@ impl Scheduler {
             // The clock went back (NTP): do not fire the same slots twice.
             cursor = now;
         }
-        let mut started = 0;
+        let mut fired = Vec::new();
         for job in &rt.jobs {
             let due = job.schedule.next_after(cursor).is_some_and(|t| t <= now);
             if due
                 && let Some(slot) = job.schedule.last_at_or_before(now)
                 && spawn(&self.shared, &rt, job, slot, &mut self.tasks)
             {
-                started += 1;
+                fired.push(job.name.as_str());
             }
         }
         self.cursor = Some(now);
-        started += retry_abandoned(&self.shared, &rt, now, &mut self.tasks).await;
+        // A slot this tick started may have finished already: it is not abandoned.
+        let started =
+            fired.len() + retry_abandoned(&self.shared, &rt, now, &fired, &mut self.tasks).await;
         // Reap what finished (a panic was caught and recorded by the slot itself).
         while self.tasks.try_join_next().is_some() {}
         started
@@ -261,6 +263,7 @@ async fn retry_abandoned(
     shared: &Arc<Shared>,
     rt: &Arc<Runtime>,
     now: DateTime<Utc>,
+    fired: &[&str],
     tasks: &mut tokio::task::JoinSet<()>,
 ) -> usize {
     let states = match rt.app.store.job_states().await {
@@ -273,7 +276,7 @@ async fn retry_abandoned(
     let wall = shared.clock.wall();
     let mut started = 0;
     for job in &rt.jobs {
-        if is_busy(shared, &job.name) {
+        if fired.contains(&job.name.as_str()) || is_busy(shared, &job.name) {
             continue;
         }
         // A job that never ran anywhere is the start-up catch-up's or the next firing's.
@@ -281,11 +284,12 @@ async fn retry_abandoned(
             continue;
         };
         match &state.running {
-            Some((running, _, until)) if *running >= slot && *until > wall => continue,
-            Some((running, owner, _)) if *running >= slot => tracing::warn!(
+            Some(r) if r.slot >= slot && r.lease_until > wall => continue,
+            Some(r) if r.slot >= slot => tracing::warn!(
                 job = %job.name,
-                "slot {} was left unfinished by {owner} (its lease ran out): running it again",
-                local(*running)
+                "slot {} was left unfinished by {} (its lease ran out): running it again",
+                local(r.slot),
+                r.owner
             ),
             _ => {}
         }

@@ -21,8 +21,33 @@ pub struct JobState {
     pub last_detail: Option<String>,
     /// The latest slot that ended well.
     pub last_ok_slot: Option<DateTime<Utc>>,
-    /// A run under way: its slot, owner and lease.
-    pub running: Option<(DateTime<Utc>, String, DateTime<Utc>)>,
+    /// A run under way.
+    pub running: Option<RunningSlot>,
+}
+
+/// A slot under way (or left unfinished by a process that died).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunningSlot {
+    pub slot: DateTime<Utc>,
+    /// `host:pid:nonce` of the process that claimed it.
+    pub owner: String,
+    /// Until when the claim holds unless renewed.
+    pub lease_until: DateTime<Utc>,
+}
+
+/// Written as `[slot, owner, lease_until]`, as `status --format json` has always shown it.
+impl Serialize for RunningSlot {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        (&self.slot, &self.owner, &self.lease_until).serialize(s)
+    }
+}
+
+/// How many findings are in one (rule, state).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FindingTotal {
+    pub rule: String,
+    pub state: String,
+    pub count: i64,
 }
 
 /// How a finished run ended.
@@ -82,5 +107,5 @@ pub trait Ops: Send + Sync {
     /// unfinished runs of dead processes whose lease ran out before `before`.
     async fn prune_job_runs(&self, before: DateTime<Utc>) -> StoreResult<u64>;
     /// Findings per (rule, state), all of them.
-    async fn finding_totals(&self) -> StoreResult<Vec<(String, String, i64)>>;
+    async fn finding_totals(&self) -> StoreResult<Vec<FindingTotal>>;
 }

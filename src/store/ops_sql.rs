@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
-use crate::store::ops::{JobOutcome, JobState, Ops};
+use crate::store::ops::{FindingTotal, JobOutcome, JobState, Ops, RunningSlot};
 use crate::store::outbox::{from_millis, to_millis};
 
 #[async_trait]
@@ -135,11 +135,11 @@ impl Ops for Backend {
         for r in &running {
             let job: String = r.try_get("job")?;
             let s = out.entry(job.clone()).or_insert_with(|| blank(&job));
-            s.running = Some((
-                from_millis(r.try_get("slot")?),
-                r.try_get("owner")?,
-                from_millis(r.try_get("lease_until")?),
-            ));
+            s.running = Some(RunningSlot {
+                slot: from_millis(r.try_get("slot")?),
+                owner: r.try_get("owner")?,
+                lease_until: from_millis(r.try_get("lease_until")?),
+            });
         }
         Ok(out.into_values().collect())
     }
@@ -158,12 +158,18 @@ impl Ops for Backend {
         Ok(done.rows_affected())
     }
 
-    async fn finding_totals(&self) -> StoreResult<Vec<(String, String, i64)>> {
+    async fn finding_totals(&self) -> StoreResult<Vec<FindingTotal>> {
         let rows = sqlx::query("SELECT rule, state, COUNT(*) AS n FROM findings GROUP BY rule, state ORDER BY rule, state")
             .fetch_all(&self.reader)
             .await?;
         rows.iter()
-            .map(|r| Ok((r.try_get("rule")?, r.try_get("state")?, r.try_get("n")?)))
+            .map(|r| {
+                Ok(FindingTotal {
+                    rule: r.try_get("rule")?,
+                    state: r.try_get("state")?,
+                    count: r.try_get("n")?,
+                })
+            })
             .collect()
     }
 }

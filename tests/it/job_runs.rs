@@ -60,7 +60,9 @@ async fn slots_are_claimed_once_and_taken_over_only_after_their_lease(s: &dyn St
     let ev = states.iter().find(|j| j.job == "evaluate").unwrap();
     assert_eq!(ev.last_slot, None);
     assert_eq!(
-        ev.running.as_ref().map(|r| (r.0, r.1.as_str(), r.2)),
+        ev.running
+            .as_ref()
+            .map(|r| (r.slot, r.owner.as_str(), r.lease_until)),
         Some((slot, "a", t(1, 15)))
     );
     // A dies; once its lease ran out, B takes the slot over and finishes it.
