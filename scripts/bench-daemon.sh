@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Daemon idle memory benchmark (issue 7): the resident memory of `liandong run` idle after its
-# start-up, against the peer: Prometheus Alertmanager (Debian's prometheus-alertmanager) idle on
-# the same machine in the same run. Target: liandong ≤ 0.5 × Alertmanager.
+# Daemon idle memory benchmark: the resident memory of `liandong run` idle after its start-up,
+# against the peer: Prometheus Alertmanager (Debian's prometheus-alertmanager) idle on the same
+# machine in the same run. Reported, with no target (issue 19 withdrew issue 7's 0.5×: no figure
+# is worth a weaker binary).
 #
 #   scripts/bench-daemon.sh
 #
@@ -184,13 +185,12 @@ mb() { echo "scale=1; $1 / 1024" | bc -l; }
     fi
     if [ "$lst" = ok ] && [ "$pst" = ok ]; then
         ratio=$(echo "$lk / $pk" | bc -l)
-        verdict=$(awk -v r="$ratio" 'BEGIN { print (r <= 0.5 + 1e-9) ? "met" : "not met" }')
-        printf '| liandong run, sample county, idle after start-up | %s s | %s MB | %s MB | %.2f | <= 0.5 — %s |\n' \
-            "$lr" "$(mb "$lk")" "$(mb "${MAXKB[liandong]}")" "$ratio" "$verdict"
+        printf '| liandong run, sample county, idle after start-up | %s s | %s MB | %s MB | %.2f | none (reported) |\n' \
+            "$lr" "$(mb "$lk")" "$(mb "${MAXKB[liandong]}")" "$ratio"
     elif [ "$lst" = ok ]; then
-        echo "| liandong run, sample county, idle after start-up | $lr s | $(mb "$lk") MB | $(mb "${MAXKB[liandong]}") MB | - | <= 0.5 — no peer |"
+        echo "| liandong run, sample county, idle after start-up | $lr s | $(mb "$lk") MB | $(mb "${MAXKB[liandong]}") MB | - | none (reported) — no peer |"
     else
-        echo "| liandong run | FAIL ($lst) | | | | <= 0.5 |"
+        echo "| liandong run | FAIL ($lst) | | | | |"
     fi
     [ -z "${STOPPED[liandong]:-}" ] || echo "liandong after SIGTERM: ${STOPPED[liandong]}"
 } | tee "$DIR/daemon-results.txt"
