@@ -104,6 +104,12 @@ fn init_tracing(filter: &str) {
     }
 }
 
+/// The configuration and its store (opened and migrated), on the wall clock: a command that
+/// evaluates at `--as-of` passes that time itself.
+async fn open_app(cli: &Cli) -> anyhow::Result<App> {
+    App::open(load_config(cli)?, Clock::Wall).await
+}
+
 fn load_config(cli: &Cli) -> anyhow::Result<Config> {
     Ok(Config::load(&LoadOptions::from_env(cli.config.clone()))?)
 }
@@ -119,8 +125,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             crate::daemon::run(LoadOptions::from_env(cli.config.clone()), *once, *as_of).await
         }
         Command::Migrate => {
-            let cfg = load_config(&cli)?;
-            let store = store::open(&cfg.store).await?;
+            let App { cfg, store, .. } = open_app(&cli).await?;
             println!(
                 "store {} ({}) is up to date",
                 cfg.store.url,
@@ -156,8 +161,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             format,
             quarantine,
         } => {
-            let cfg = load_config(&cli)?;
-            let store = store::open(&cfg.store).await?;
+            let App { cfg, store, .. } = open_app(&cli).await?;
             sources::status(
                 &cfg,
                 store.as_ref(),
@@ -216,8 +220,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             format,
             output,
         }) => {
-            let cfg = load_config(&cli)?;
-            let store = store::open(&cfg.store).await?;
+            let App { cfg, store, .. } = open_app(&cli).await?;
             let a =
                 crate::report::annual::annual(store.as_ref(), &cfg, *year, Clock::at(*as_of).now())
                     .await?;
@@ -243,8 +246,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             output,
             send,
         }) => {
-            let cfg = load_config(&cli)?;
-            let store = store::open(&cfg.store).await?;
+            let App { cfg, store, .. } = open_app(&cli).await?;
             report::weekly(
                 &cfg,
                 store.as_ref(),
@@ -256,8 +258,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             .await
         }
         Command::Obligations { as_of, format } => {
-            let cfg = load_config(&cli)?;
-            let store = store::open(&cfg.store).await?;
+            let App { cfg, store, .. } = open_app(&cli).await?;
             let today = Clock::at(*as_of)
                 .now()
                 .with_timezone(&chrono_tz::Asia::Shanghai)
@@ -278,8 +279,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             queue_only,
             send_only,
         } => {
-            let cfg = load_config(&cli)?;
-            let store = store::open(&cfg.store).await?;
+            let App { cfg, store, .. } = open_app(&cli).await?;
             let mode = if *dry_run {
                 crate::notify::pass::Mode::DryRun
             } else if *queue_only {
@@ -296,8 +296,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             limit,
             format,
         } => {
-            let cfg = load_config(&cli)?;
-            let store = store::open(&cfg.store).await?;
+            let App { store, .. } = open_app(&cli).await?;
             notify::outbox(store.as_ref(), state.as_deref(), *limit, *format).await
         }
         Command::SendTest { channel, to } => {
@@ -308,8 +307,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if reason.trim().is_empty() {
                 return Err(UsageError("a waiver needs a reason (--reason)".into()).into());
             }
-            let cfg = load_config(&cli)?;
-            let store = store::open(&cfg.store).await?;
+            let App { store, .. } = open_app(&cli).await?;
             let by = by.clone().unwrap_or_else(current_user);
             if store
                 .waive_finding(*id, &by, reason.trim(), Clock::Wall.wall())
