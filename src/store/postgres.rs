@@ -131,19 +131,12 @@ impl JsonCol {
 
 /// Values in the text forms the store keeps (the same ones sqlx writes for bound values).
 fn push_json_value(out: &mut String, v: &Value) {
-    use chrono::Datelike;
     match v {
         Value::Null => out.push_str("null"),
         Value::Text(s) => push_json_str(out, s),
-        Value::Date(d) => out.push_str(&format!(
-            "\"{:04}-{:02}-{:02}\"",
-            d.year(),
-            d.month(),
-            d.day()
-        )),
-        Value::DateTime(t) => {
+        Value::Date(_) | Value::DateTime(_) => {
             out.push('"');
-            out.push_str(&t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false));
+            push_value_text(out, v);
             out.push('"');
         }
         Value::Fen(f) => out.push_str(&f.to_string()),
