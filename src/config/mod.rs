@@ -107,39 +107,6 @@ pub struct Config {
     pub calendar_overlays: Vec<(String, String)>,
     /// The files that were read, in order (for `check-config` and logs).
     pub files: Vec<PathBuf>,
-    /// The layers merged into one TOML document, without `[calendar]` (whose overlays travel
-    /// as read, in `calendar_overlays`): what the daemon hands its job workers so that they run
-    /// on the configuration it loaded, not on whatever the files say now.
-    pub snapshot: Snapshot,
-}
-
-/// The merged configuration as TOML text. It may hold a password written into `store.url`, so
-/// its Debug output is only its length.
-#[derive(Clone, Default)]
-pub struct Snapshot(String);
-
-impl Snapshot {
-    fn of(table: &Table, problems: &mut Vec<Problem>) -> Snapshot {
-        let mut t = table.clone();
-        t.remove("calendar");
-        Snapshot(toml::to_string(&t).unwrap_or_else(|e| {
-            problems.push(problem(
-                "",
-                format!("the merged configuration cannot be written back as TOML: {e}"),
-            ));
-            String::new()
-        }))
-    }
-
-    pub fn text(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Snapshot {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Snapshot({} bytes)", self.0.len())
-    }
 }
 
 /// Where the configuration comes from.
@@ -223,10 +190,8 @@ impl Config {
             }
         }
         apply_env(&mut merged, &opts.env, &mut problems);
-        let snapshot = Snapshot::of(&merged, &mut problems);
         let (mut cfg, index) = from_table(merged, &mut problems);
         cfg.files = files;
-        cfg.snapshot = snapshot;
         validate(&cfg, &index, &mut problems);
         if problems.is_empty() {
             Ok(cfg)
@@ -246,9 +211,7 @@ impl Config {
                 });
             }
         };
-        let snapshot = Snapshot::of(&table, &mut problems);
-        let (mut cfg, index) = from_table(table, &mut problems);
-        cfg.snapshot = snapshot;
+        let (cfg, index) = from_table(table, &mut problems);
         validate(&cfg, &index, &mut problems);
         if problems.is_empty() {
             Ok(cfg)
