@@ -155,10 +155,7 @@ impl ObligationsConfig {
         if r.feed != Feed::Reviews || !r.get(Field::Grade).is_null() {
             return;
         }
-        let score = match r.get(Field::Score) {
-            Value::Fen(f) => Some(*f),
-            _ => None,
-        };
+        let score = r.fen(Field::Score);
         let veto = matches!(r.get(Field::Veto), Value::Text(t) if !t.trim().is_empty());
         if let Some(g) = self.grade(score, veto) {
             r.set(Field::Grade, Value::Text(g.to_owned()));

@@ -41,9 +41,9 @@ pub async fn unit_files(
         .records(Feed::Reviews, Some(unit_id))
         .await?
         .into_iter()
-        .filter_map(|s| match s.record.get(Field::ReviewedOn) {
-            Value::Date(d) if *d <= as_of => Some((s.record.case_no.key().to_owned(), *d)),
-            _ => None,
+        .filter_map(|s| {
+            let d = s.record.date(Field::ReviewedOn).filter(|d| *d <= as_of)?;
+            Some((s.record.case_no.key().to_owned(), d))
         })
         .collect();
     let open: HashSet<String> = store

@@ -79,9 +79,10 @@ pub async fn obligations(
                             if t.contains(&u.name) || u.aliases.iter().any(|a| t.contains(a.as_str())))
                 }
             })
-            .filter_map(|e| match e.record.get(Field::HeldOn) {
-                Value::Date(d) if d.year() == today.year() && *d <= today => Some(*d),
-                _ => None,
+            .filter_map(|e| {
+                e.record
+                    .date(Field::HeldOn)
+                    .filter(|d| d.year() == today.year() && *d <= today)
             })
             .collect();
         days.sort();

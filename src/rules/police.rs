@@ -11,7 +11,7 @@ use super::{Ctx, Deadline, Finding, RuleId, case_finding, existed_at, local, rec
 use crate::domain::calendar::Calendar;
 use crate::domain::text;
 use crate::records::Field;
-use crate::records::{Record, Value};
+use crate::records::Record;
 
 /// **R10** — 国务院令第310号《行政执法机关移送涉嫌犯罪案件的规定》art. 8: the police decide
 /// whether to file a transferred case within 3 days of receiving it (`r10_days`); 10 for
@@ -75,17 +75,14 @@ pub(super) fn evaluate(
         .collect();
     let mut seen: HashSet<String> = HashSet::new();
     for r in referrals.iter().filter(|r| existed_at(r, now)) {
-        let Value::DateTime(received) = r.get(Field::TransferredAt) else {
+        let Some(received) = r.time(Field::TransferredAt) else {
             continue;
         };
-        if *received > now {
+        if received > now {
             continue;
         }
         let case = case_of.get(&std::ptr::from_ref(r)).copied();
-        let cause = case.and_then(|c| match c.get(Field::Cause) {
-            Value::Text(s) => Some(s.as_str()),
-            _ => None,
-        });
+        let cause = case.and_then(|c| c.text(Field::Cause));
         let is_economic = cause.is_some_and(|c| {
             let c = text::squeeze(c);
             economic.iter().any(|e| c.contains(e.as_str()))
@@ -95,7 +92,7 @@ pub(super) fn evaluate(
         } else {
             ctx.cfg.r10_days
         };
-        let receipt = shanghai_day(*received);
+        let receipt = shanghai_day(received);
         let day = ctx.cal.add_calendar_days(receipt, days);
         let deadline = Deadline {
             day,
@@ -110,7 +107,7 @@ pub(super) fn evaluate(
         }
 
         let mut facts = Map::new();
-        facts.insert("transferred_at".into(), json!(local(*received)));
+        facts.insert("transferred_at".into(), json!(local(received)));
         facts.insert("received_on".into(), json!(ymd(receipt)));
         facts.insert("calendar_days".into(), json!(days));
         facts.insert("economic".into(), json!(is_economic));
@@ -124,14 +121,10 @@ pub(super) fn evaluate(
             }
         }
         deadline.describe(ctx.cal, receipt, &mut facts);
-        let decision = match r.get(Field::PoliceDecision) {
-            Value::Text(s) if !s.trim().is_empty() => Some(s.as_str()),
-            _ => None,
-        };
-        let decided_on = match r.get(Field::PoliceDecidedOn) {
-            Value::Date(d) if *d <= ctx.today => Some(*d),
-            _ => None,
-        };
+        let decision = r
+            .text(Field::PoliceDecision)
+            .filter(|s| !s.trim().is_empty());
+        let decided_on = r.date(Field::PoliceDecidedOn).filter(|d| *d <= ctx.today);
         match (decision, decided_on) {
             (Some(_), Some(d)) => {
                 f.satisfied_at = Some(start_of_day_utc(d));
@@ -157,9 +150,7 @@ pub(super) fn evaluate(
 /// The key of R10's finding about a referral matched to no case: its unit and case key, and
 /// for a number that holds no digit also its receipt time. `None` without a receipt time.
 pub fn referral_key(r: &Record) -> Option<String> {
-    let Value::DateTime(received) = r.get(Field::TransferredAt) else {
-        return None;
-    };
+    let received = r.time(Field::TransferredAt)?;
     Some(match usable_key(r) {
         Some(k) => format!("{}|{}|{k}", RuleId::R10, r.unit_id),
         None => format!(
@@ -167,7 +158,7 @@ pub fn referral_key(r: &Record) -> Option<String> {
             RuleId::R10,
             r.unit_id,
             r.case_no.key(),
-            local(*received)
+            local(received)
         ),
     })
 }
