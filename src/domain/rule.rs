@@ -82,6 +82,22 @@ impl RuleId {
         }
     }
 
+    /// A short name for a table's column and a legend (a director reads this, not the code).
+    pub fn short_zh(self) -> &'static str {
+        match self {
+            RuleId::R1 => "移送未录平台",
+            RuleId::R2 => "录入超期",
+            RuleId::R3 => "信息不一致",
+            RuleId::R4 => "处罚未录平台",
+            RuleId::R5 => "处罚未抄送",
+            RuleId::R6 => "疑似以罚代刑",
+            RuleId::R7 => "检察建议未回复",
+            RuleId::R8 => "检察意见未回复",
+            RuleId::R9 => "处罚未备案",
+            RuleId::R10 => "立案决定超期",
+        }
+    }
+
     /// The legal source behind the rule (SPEC §3), for reports and messages.
     pub fn source(self) -> &'static str {
         match self {

@@ -89,6 +89,12 @@ pub fn parse_bool(s: &str) -> Result<bool, ValueError> {
     }
 }
 
+/// A day as people write it: `2025年12月29日`.
+pub fn zh_date(d: NaiveDate) -> String {
+    use chrono::Datelike as _;
+    format!("{}年{}月{}日", d.year(), d.month(), d.day())
+}
+
 /// Formats fen as yuan with two decimals: `123450` -> `"1234.50"`, `-5` -> `"-0.05"`.
 pub fn format_fen(fen: i64) -> String {
     let sign = if fen < 0 { "-" } else { "" };

@@ -461,10 +461,6 @@ fn stage_label(s: &Stage) -> String {
     }
 }
 
-fn chinese_date(d: NaiveDate) -> String {
-    format!("{}年{}月{}日", d.year(), d.month(), d.day())
-}
-
 /// The context of one recipient's digest.
 pub fn digest_ctx(
     units: &crate::units::Units,
@@ -529,7 +525,7 @@ pub fn digest_ctx(
             .first()
             .map_or_else(String::new, |d| d.recipient.name.clone()),
         role: role.label().to_string(),
-        as_of: chinese_date(today),
+        as_of: crate::domain::values::zh_date(today),
         office: office.to_string(),
         count: lines.len(),
         overdue,

@@ -72,8 +72,12 @@ pub struct UnitRow {
 pub struct Weekly {
     /// RFC 3339, Asia/Shanghai.
     pub as_of: String,
-    /// ISO week of the day, `2025-W42`.
+    /// ISO week of the day, `2025-W42` (the snapshot's key).
     pub week: String,
+    /// The week as people read it: `2026年第1周（2025年12月29日—2026年1月4日）`.
+    pub week_label: String,
+    /// The report's time as people read it: `2025年12月31日 09:00` (Asia/Shanghai).
+    pub as_of_label: String,
     /// The week looked back on: from (exclusive) … to (inclusive), RFC 3339.
     pub since: String,
     pub units: Vec<UnitRow>,
@@ -92,6 +96,21 @@ pub fn week_of(t: DateTime<Utc>) -> String {
     let d = t.with_timezone(&Shanghai).date_naive();
     let w = d.iso_week();
     format!("{}-W{:02}", w.year(), w.week())
+}
+
+/// [`Weekly::week_label`] of the ISO week holding an instant's Asia/Shanghai day.
+pub fn week_label(t: DateTime<Utc>) -> String {
+    let d = t.with_timezone(&Shanghai).date_naive();
+    let w = d.iso_week();
+    let monday = d - TimeDelta::days(i64::from(d.weekday().num_days_from_monday()));
+    let sunday = monday + TimeDelta::days(6);
+    format!(
+        "{}年第{}周（{}—{}）",
+        w.year(),
+        w.week(),
+        crate::domain::values::zh_date(monday),
+        crate::domain::values::zh_date(sunday)
+    )
 }
 
 /// Rules in their order: R1, R2, …, R10.
@@ -284,6 +303,12 @@ pub fn compute(
     Weekly {
         as_of: local(now),
         week: week_of(now),
+        week_label: week_label(now),
+        as_of_label: format!(
+            "{} {}",
+            crate::domain::values::zh_date(now.with_timezone(&Shanghai).date_naive()),
+            now.with_timezone(&Shanghai).format("%H:%M")
+        ),
         since: local(since),
         lagging: rows.iter().filter(|r| r.lagging).count(),
         units: rows,
