@@ -163,7 +163,9 @@ pub async fn evaluate(
         unit_id: f.unit_id,
         case_key: f.case_key,
         case_no: f.case_no,
+        arose_at: f.arose_at,
         due: f.due,
+        satisfied_at: f.satisfied_at.filter(|t| *t <= now),
         violated: f.violated,
     };
     let mut evaluated: Vec<EvaluatedFinding> = Vec::new();

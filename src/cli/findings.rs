@@ -71,13 +71,11 @@ fn end_of_day_text(t: DateTime<chrono_tz::Tz>) -> String {
     }
 }
 
-/// An open finding's state at `at`: violations stay overdue; deadlines are compared with `at`.
+/// A finding's state at `at` (see [`store::StoredFinding::state_at`]); one that had not arisen
+/// then is not listed.
 fn state_at(f: &store::StoredFinding, at: DateTime<Utc>, due_soon_days: i64) -> State {
-    if f.state.is_open() {
-        State::open(f.violated, f.due, at, due_soon_window(due_soon_days))
-    } else {
-        f.state
-    }
+    f.state_at(at, due_soon_window(due_soon_days))
+        .unwrap_or(f.state)
 }
 
 pub(super) async fn findings(
@@ -88,10 +86,18 @@ pub(super) async fn findings(
     at: DateTime<Utc>,
     format: Format,
 ) -> anyhow::Result<()> {
-    let list = store
+    let due_soon = due_soon_window(cfg.rules.due_soon_days);
+    let list: Vec<store::StoredFinding> = store
         .findings(filter)
         .await
-        .context("while reading the findings")?;
+        .context("while reading the findings")?
+        .into_iter()
+        .filter(|f| {
+            // As it stood at `at`: arisen by then, and open then unless every state is asked for.
+            f.state_at(at, due_soon)
+                .is_some_and(|s| filter.all || s.is_open())
+        })
+        .collect();
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let due = |t: DateTime<Utc>| t.with_timezone(&chrono_tz::Asia::Shanghai);
     match format {

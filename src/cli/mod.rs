@@ -195,21 +195,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ),
                 None => None,
             };
+            let now = Clock::at(*as_of).now();
             let filter = store::FindingFilter {
                 all: *all,
                 rule,
                 unit: unit.as_deref().map(|u| units.stored_id(u)),
+                closed_after: Some(now),
             };
             let store = store::open(&cfg.store).await?;
-            findings::findings(
-                &cfg,
-                store.as_ref(),
-                &units,
-                &filter,
-                Clock::at(*as_of).now(),
-                *format,
-            )
-            .await?;
+            findings::findings(&cfg, store.as_ref(), &units, &filter, now, *format).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Record(what) => obligations::record(&cli, what).await,

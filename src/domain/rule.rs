@@ -82,6 +82,49 @@ impl RuleId {
         }
     }
 
+    /// Whether the rule's findings record a violation that nothing can mend (R2: the entry was
+    /// made, late); they are [`State::Recorded`], not owed.
+    pub fn records_only(self) -> bool {
+        self == RuleId::R2
+    }
+
+    /// What the unit has to do about a finding, and where (a clerk reads this in a reminder).
+    pub fn action_zh(self) -> &'static str {
+        match self {
+            RuleId::R1 => {
+                "在两法衔接平台录入该案的移送信息（移送书及案件材料），并确认已抄送同级人民检察院"
+            }
+            RuleId::R2 => "无需补办：迟延录入已记入周报和年度考核，今后请在期限内录入",
+            RuleId::R3 => "核对本单位案件系统与两法衔接平台的数据，更正有误的一方，使两边一致",
+            RuleId::R4 => "在两法衔接平台录入该行政处罚案件的信息（有案必录）",
+            RuleId::R5 => "将行政处罚决定书抄送同级公安机关和人民检察院，并登记抄送日期",
+            RuleId::R6 => {
+                "对照立案追诉标准重新审查该案：涉嫌犯罪的，依法移送公安机关并录入两法衔接平台、抄送检察院；不构成犯罪的，书面说明理由报府检联动办公室"
+            }
+            RuleId::R7 => "向提出检察建议的人民检察院书面回复办理情况",
+            RuleId::R8 => "向人民检察院书面回复检察意见的处理结果",
+            RuleId::R9 => "将重大行政处罚决定报送本级司法行政部门备案",
+            RuleId::R10 => {
+                "公安机关审查移送的案件，依法作出立案或不予立案的决定，书面通知移送机关并录入两法衔接平台"
+            }
+        }
+    }
+
+    /// What closes a finding: the data liandong must see (or the person who closes it).
+    pub fn closes_zh(self) -> &'static str {
+        match self {
+            RuleId::R1 => "平台出现与本案相符的移送记录后，下次同步时自动销号",
+            RuleId::R2 => "已记录，无需销号",
+            RuleId::R3 => "两边数据一致后，下次同步时自动销号",
+            RuleId::R4 => "平台出现该案的案件信息后，下次同步时自动销号",
+            RuleId::R5 => "系统收到抄送记录（抄送日期）后自动销号",
+            RuleId::R6 => "作出移送决定并录入平台后自动销号；确认不需移送的，由府检联动办公室核销",
+            RuleId::R7 | RuleId::R8 => "回复日期登记到系统后自动销号（报府检联动办公室登记）",
+            RuleId::R9 => "系统收到备案记录（备案日期）后自动销号",
+            RuleId::R10 => "平台录入立案或不予立案决定及其日期后自动销号",
+        }
+    }
+
     /// A short name for a table's column and a legend (a director reads this, not the code).
     pub fn short_zh(self) -> &'static str {
         match self {
@@ -154,15 +197,19 @@ pub enum State {
     Resolved,
     /// Set aside by a person, with a reason; it stays so.
     Waived,
+    /// A violation that nothing can mend now (a platform entry made late): recorded for the
+    /// weekly report and the annual scorecard, owed no action, so never in a reminder.
+    Recorded,
 }
 
 impl State {
-    pub const ALL: [State; 5] = [
+    pub const ALL: [State; 6] = [
         State::Upcoming,
         State::DueSoon,
         State::Overdue,
         State::Resolved,
         State::Waived,
+        State::Recorded,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -172,6 +219,7 @@ impl State {
             State::Overdue => "overdue",
             State::Resolved => "resolved",
             State::Waived => "waived",
+            State::Recorded => "recorded",
         }
     }
 

@@ -55,10 +55,14 @@ pub struct UnitRow {
     pub findings: BTreeMap<String, i64>,
     pub open: i64,
     pub overdue: i64,
-    /// Findings first seen in the week.
+    /// Findings that arose in the week and are a matter for someone (see
+    /// [`FindingRow::is_new_in`]).
     pub new: i64,
     /// Findings resolved in the week.
     pub resolved: i64,
+    /// Violations nothing can mend (late platform entries) recorded in the week.
+    #[serde(default)]
+    pub recorded: i64,
     pub sampling: SamplingRow,
     pub meeting_held: bool,
     pub training_held: bool,
@@ -173,6 +177,7 @@ struct Counts {
     overdue: i64,
     new: i64,
     resolved: i64,
+    recorded: i64,
 }
 
 /// The weekly report as of `now` from the week's `findings` (see [`Store::finding_rows`]) and
@@ -198,6 +203,7 @@ pub fn compute(
         c.overdue += i64::from(f.is_overdue_at(now));
         c.new += i64::from(f.is_new_in(since, now));
         c.resolved += i64::from(f.is_resolved_in(since, now));
+        c.recorded += i64::from(f.is_recorded_in(since, now));
     }
     let obligations_of: HashMap<&str, &UnitObligations> =
         ob.units.iter().map(|x| (x.unit_id.as_str(), x)).collect();
@@ -212,6 +218,7 @@ pub fn compute(
         let sum = |f: fn(&Counts) -> i64| mine.values().map(f).sum::<i64>();
         let (open, overdue) = (sum(|c| c.open), sum(|c| c.overdue));
         let (new, resolved) = (sum(|c| c.new), sum(|c| c.resolved));
+        let recorded = sum(|c| c.recorded);
         let uo = obligations_of.get(u.id.as_str()).copied();
         let sampling = uo.map_or_else(
             || SamplingRow {
@@ -270,6 +277,7 @@ pub fn compute(
             overdue,
             new,
             resolved,
+            recorded,
             sampling,
             meeting_held: ob.meeting.state == AnnualState::Held,
             training_held: training == Some(AnnualState::Held),

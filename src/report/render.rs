@@ -22,6 +22,7 @@ pub fn headers(r: &Weekly) -> Vec<String> {
         "逾期",
         "本周新增",
         "本周办结",
+        "本周记录违规",
         "较上周",
     ]
     .map(String::from)
@@ -51,6 +52,7 @@ pub fn cells(r: &Weekly, u: &UnitRow) -> Vec<String> {
         u.overdue.to_string(),
         u.new.to_string(),
         u.resolved.to_string(),
+        u.recorded.to_string(),
         delta(u.open, u.previous_open),
     ];
     c.extend(

@@ -103,7 +103,7 @@ fn presence(spec: &Presence, matcher: &Matcher<'_>, ctx: &Ctx<'_>, emit: &mut im
             Deadline::calendar_days(ctx.cal, decided, spec.days)
         };
         deadline.describe(ctx.cal, decided, &mut facts);
-        let mut f = case_finding(spec.rule, case, deadline.due, Json::Null);
+        let mut f = case_finding(spec.rule, case, decided, deadline.due, Json::Null);
         match matcher.find(case) {
             Match::Matched(record) => {
                 facts.insert("match".into(), json!("matched"));

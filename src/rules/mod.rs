@@ -54,6 +54,10 @@ pub struct Finding {
     /// As written, for display.
     pub case_no: Option<String>,
     pub case_key: Option<String>,
+    /// When the obligation arose, as the data tells: the first instant of the triggering day
+    /// (the decision, the receipt), or for a violation when it happened (a late entry's time).
+    /// A report as of an earlier instant does not count the finding.
+    pub arose_at: DateTime<Utc>,
     /// End of the due day, Asia/Shanghai.
     pub due: DateTime<Utc>,
     /// When the data satisfied the rule (`None`: not yet, or a violation).
@@ -65,10 +69,14 @@ pub struct Finding {
 }
 
 impl Finding {
-    /// Resolved once satisfied (at or before `now`); a violation, or anything at or past its
+    /// Recorded for a violation nothing can mend (R2, [`RuleId::records_only`]); resolved once
+    /// satisfied (at or before `now`); a violation, or anything at or past its
     /// due instant, is overdue; due soon within `cfg.due_soon_days` days of the due instant;
     /// upcoming before that.
     pub fn state(&self, now: DateTime<Utc>, cfg: &RulesConfig) -> State {
+        if self.rule.records_only() {
+            return State::Recorded;
+        }
         if self.satisfied_at.is_some_and(|t| t <= now) {
             return State::Resolved;
         }
@@ -211,14 +219,22 @@ fn finding_key(rule: RuleId, case: &Record) -> String {
     format!("{rule}|{}|{}", case.unit_id, case.case_no.key())
 }
 
-/// A finding about `case` with the case's identity filled in.
-fn case_finding(rule: RuleId, case: &Record, due: DateTime<Utc>, facts: Json) -> Finding {
+/// A finding about `case` with the case's identity filled in, arisen on `arose` and due at
+/// `due`.
+fn case_finding(
+    rule: RuleId,
+    case: &Record,
+    arose: NaiveDate,
+    due: DateTime<Utc>,
+    facts: Json,
+) -> Finding {
     Finding {
         rule,
         key: finding_key(rule, case),
         unit_id: case.unit_id.clone(),
         case_no: Some(case.case_no.as_written().to_owned()),
         case_key: Some(case.case_no.key().to_owned()),
+        arose_at: start_of_day_utc(arose),
         due,
         satisfied_at: None,
         violated: false,
@@ -417,6 +433,7 @@ mod tests {
             unit_id: "scjg".into(),
             case_no: None,
             case_key: None,
+            arose_at: DateTime::<Utc>::MIN_UTC,
             due: Calendar::end_of_day_utc(day(due)),
             satisfied_at: satisfied.map(at),
             violated,

@@ -119,6 +119,7 @@ pub(super) fn evaluate(
         let mut f = case_finding(
             RuleId::R6,
             case,
+            day,
             Calendar::end_of_day_utc(day),
             Json::Object(facts),
         );

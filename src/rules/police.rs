@@ -2,12 +2,14 @@
 
 use std::collections::{HashMap, HashSet};
 
-use chrono::{DateTime, NaiveDate, NaiveTime, TimeZone as _, Utc};
-use chrono_tz::Asia::Shanghai;
+use chrono::{DateTime, Utc};
 use serde_json::{Map, Value as Json, json};
 
 use super::matching::{Match, Matcher, shanghai_day, usable_key};
-use super::{Ctx, Deadline, Finding, RuleId, case_finding, existed_at, local, record_facts, ymd};
+use super::{
+    Ctx, Deadline, Finding, RuleId, case_finding, existed_at, local, record_facts,
+    start_of_day_utc, ymd,
+};
 use crate::domain::calendar::Calendar;
 use crate::domain::text;
 use crate::records::Field;
@@ -99,8 +101,8 @@ pub(super) fn evaluate(
             due: Calendar::end_of_day_utc(day),
         };
         let mut f = match case {
-            Some(case) => case_finding(RuleId::R10, case, deadline.due, Json::Null),
-            None => referral_finding(r, deadline.due),
+            Some(case) => case_finding(RuleId::R10, case, receipt, deadline.due, Json::Null),
+            None => referral_finding(r, start_of_day_utc(receipt), deadline.due),
         };
         if !seen.insert(f.key.clone()) {
             continue;
@@ -163,7 +165,7 @@ pub fn referral_key(r: &Record) -> Option<String> {
     })
 }
 
-fn referral_finding(r: &Record, due: DateTime<Utc>) -> Finding {
+fn referral_finding(r: &Record, arose_at: DateTime<Utc>, due: DateTime<Utc>) -> Finding {
     let key = referral_key(r)
         .unwrap_or_else(|| format!("{}|{}|{}", RuleId::R10, r.unit_id, r.case_no.key()));
     Finding {
@@ -172,24 +174,11 @@ fn referral_finding(r: &Record, due: DateTime<Utc>) -> Finding {
         unit_id: r.unit_id.clone(),
         case_no: Some(r.case_no.as_written().to_owned()),
         case_key: usable_key(r).map(str::to_owned),
+        arose_at,
         due,
         satisfied_at: None,
         violated: false,
         facts: Json::Null,
-    }
-}
-
-/// The start of day `d` (00:00 Asia/Shanghai) as a UTC instant.
-fn start_of_day_utc(d: NaiveDate) -> DateTime<Utc> {
-    match Shanghai
-        .from_local_datetime(&d.and_time(NaiveTime::MIN))
-        .earliest()
-    {
-        Some(t) => t.with_timezone(&Utc),
-        // Midnight skipped by a 1940s summer-time change: the end of the day before.
-        None => d
-            .pred_opt()
-            .map_or(DateTime::<Utc>::MIN_UTC, Calendar::end_of_day_utc),
     }
 }
 

@@ -49,7 +49,7 @@ pub(super) fn evaluate(matcher: &Matcher<'_>, ctx: &Ctx<'_>, emit: &mut impl FnM
         facts.insert("working_days".into(), json!(days));
         deadline.describe(ctx.cal, decided, &mut facts);
 
-        let mut r1 = case_finding(RuleId::R1, case, deadline.due, Json::Null);
+        let mut r1 = case_finding(RuleId::R1, case, decided, deadline.due, Json::Null);
         match matcher.find(case) {
             Match::Matched(referral) => {
                 facts.insert("match".into(), json!("matched"));
@@ -59,14 +59,14 @@ pub(super) fn evaluate(matcher: &Matcher<'_>, ctx: &Ctx<'_>, emit: &mut impl FnM
                     Some((t, field)) => {
                         r1.satisfied_at = Some(t);
                         if t >= deadline.due {
-                            emit(r2(case, referral, &deadline, t, field, &facts));
+                            emit(r2(case, referral, decided, &deadline, t, field, &facts));
                         }
                     }
                     None => {
                         facts.insert("referral_without_entry_time".into(), json!(true));
                     }
                 }
-                if let Some(f) = r3(case, referral, &deadline, ctx, &facts) {
+                if let Some(f) = r3(case, referral, decided, &deadline, ctx, &facts) {
                     emit(f);
                 }
             }
@@ -114,6 +114,7 @@ pub(super) fn ambiguous(
 fn r2(
     case: &Record,
     referral: &Record,
+    decided: chrono::NaiveDate,
     deadline: &Deadline,
     t: chrono::DateTime<chrono::Utc>,
     field: &str,
@@ -134,7 +135,9 @@ fn r2(
     facts.insert(field.into(), json!(local(t)));
     facts.insert("days_late".into(), json!(deadline.days_late(t)));
     facts.insert("referral".into(), record_facts(referral));
-    let mut f = case_finding(RuleId::R2, case, deadline.due, Json::Object(facts));
+    let mut f = case_finding(RuleId::R2, case, decided, deadline.due, Json::Object(facts));
+    // The violation happened when the late entry was made.
+    f.arose_at = t;
     f.violated = true;
     f
 }
@@ -142,6 +145,7 @@ fn r2(
 fn r3(
     case: &Record,
     referral: &Record,
+    decided: chrono::NaiveDate,
     deadline: &Deadline,
     ctx: &Ctx<'_>,
     r1_facts: &Map<String, Json>,
@@ -160,7 +164,11 @@ fn r3(
         facts.insert("matched_by".into(), v.clone());
     }
     facts.insert("referral".into(), record_facts(referral));
-    let mut f = case_finding(RuleId::R3, case, deadline.due, Json::Object(facts));
+    let mut f = case_finding(RuleId::R3, case, decided, deadline.due, Json::Object(facts));
+    // The difference exists since the referral was put on the platform.
+    if let Some((t, _)) = platform_time(referral) {
+        f.arose_at = f.arose_at.max(t);
+    }
     f.violated = true;
     Some(f)
 }
@@ -300,7 +308,9 @@ mod tests {
                 assert!(r2.violated);
                 assert_eq!(r2.key, "R2|scjg|稻市监罚[2025]12号");
                 assert_eq!(r2.facts["due_date"], "2025-10-11");
-                assert_eq!(r2.state(at(now), &cfg), State::Overdue);
+                // Nothing can mend a late entry: it is recorded, not owed.
+                assert_eq!(r2.state(at(now), &cfg), State::Recorded);
+                assert_eq!(r2.arose_at, at(entered));
             }
             assert!(only(&got, RuleId::R3).is_none());
         }

@@ -53,7 +53,7 @@ pub(super) fn evaluate(
         }
         facts.insert("months".into(), json!(months));
         deadline.describe(ctx.cal, received, &mut facts);
-        let mut f = super::case_finding(rule, doc, deadline.due, Json::Null);
+        let mut f = super::case_finding(rule, doc, received, deadline.due, Json::Null);
         if let Some(replied) = date_of(doc.get(Field::RepliedOn)).filter(|d| *d <= ctx.today) {
             let at = start_of_day_utc(replied);
             f.satisfied_at = Some(at);

@@ -136,10 +136,14 @@ pub struct EvaluatedFinding {
     pub unit_id: String,
     pub case_key: Option<String>,
     pub case_no: Option<String>,
+    /// When the obligation arose, as the data tells (see `rules::Finding::arose_at`).
+    pub arose_at: DateTime<Utc>,
     pub due: DateTime<Utc>,
+    /// When the data satisfied it, if it did (the resolution's time; else the evaluation's).
+    pub satisfied_at: Option<DateTime<Utc>>,
     /// A violation (late, mismatched) rather than a deadline still running.
     pub violated: bool,
-    /// `upcoming`, `due_soon`, `overdue` or `resolved` at the evaluation's time.
+    /// `upcoming`, `due_soon`, `overdue`, `resolved` or `recorded` at the evaluation's time.
     pub state: String,
     /// The facts as JSON text (compact: a full pass holds every finding at once).
     pub facts: String,
@@ -281,6 +285,8 @@ pub struct StoredFinding {
     pub unit_id: String,
     pub case_key: Option<String>,
     pub case_no: Option<String>,
+    /// When the obligation arose, as the data tells.
+    pub arose_at: DateTime<Utc>,
     pub due: DateTime<Utc>,
     pub violated: bool,
     pub state: State,
@@ -292,6 +298,25 @@ pub struct StoredFinding {
     pub waived_at: Option<DateTime<Utc>>,
     pub waived_by: Option<String>,
     pub waived_reason: Option<String>,
+}
+
+impl StoredFinding {
+    /// Its state as it stood at `at`, as far as the store tells: `None` when it had not arisen
+    /// yet; open (by its deadline) when it was closed only after `at`.
+    pub fn state_at(&self, at: DateTime<Utc>, due_soon: chrono::TimeDelta) -> Option<State> {
+        if self.arose_at > at {
+            return None;
+        }
+        let closed = match self.state {
+            State::Resolved => self.resolved_at,
+            State::Waived => self.waived_at,
+            _ => None,
+        };
+        if self.state.is_open() || closed.is_some_and(|c| c > at) {
+            return Some(State::open(self.violated, self.due, at, due_soon));
+        }
+        Some(self.state)
+    }
 }
 
 /// One state change of a finding.
@@ -317,42 +342,77 @@ pub struct FindingChanges {
 }
 
 /// A finding as a report's detail list shows it (no facts).
+///
+/// A report as of an instant counts a finding by the facts that held then — when its obligation
+/// arose, its deadline, when it was closed — not by when liandong learned of it
+/// (`first_seen_at`, an audit detail): a store that learns today of a deadline missed in
+/// March reports it overdue since March, and a report for an earlier week counts what stood
+/// then.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FindingRow {
     pub unit_id: String,
     pub rule: RuleId,
     pub case_no: Option<String>,
+    /// When the obligation arose, as the data tells.
+    pub arose_at: DateTime<Utc>,
     pub due: DateTime<Utc>,
     pub violated: bool,
+    /// The state at the last evaluation.
     pub state: State,
     pub first_seen_at: DateTime<Utc>,
     pub resolved_at: Option<DateTime<Utc>>,
+    pub waived_at: Option<DateTime<Utc>>,
     pub resolution: Option<String>,
 }
 
 impl FindingRow {
-    /// Open at `at`: in an open state, and already seen.
-    pub fn is_open_at(&self, at: DateTime<Utc>) -> bool {
-        self.state.is_open() && self.first_seen_at <= at
+    /// When it stopped being owed: resolved (at the data's time where the data tells) or waived.
+    /// `None` while open, and for a recorded violation (never owed).
+    pub fn closed_at(&self) -> Option<DateTime<Utc>> {
+        match self.state {
+            State::Resolved => Some(self.resolved_at.unwrap_or(DateTime::<Utc>::MIN_UTC)),
+            State::Waived => Some(
+                self.waived_at
+                    .or(self.resolved_at)
+                    .unwrap_or(DateTime::<Utc>::MIN_UTC),
+            ),
+            _ => None,
+        }
     }
 
-    /// Open at `at` and past its due time, or violated.
+    /// Owed at `at`: arisen by then, not a recorded violation, and not yet closed.
+    pub fn is_open_at(&self, at: DateTime<Utc>) -> bool {
+        self.arose_at <= at
+            && self.state != State::Recorded
+            && self.closed_at().is_none_or(|c| c > at)
+    }
+
+    /// Open at `at` and past its due time, or a violation.
     pub fn is_overdue_at(&self, at: DateTime<Utc>) -> bool {
         self.is_open_at(at) && (self.violated || self.due <= at)
     }
 
-    /// First seen after `since` and at or before `at`, and not resolved on sight (a deadline
-    /// met when first seen never was a problem).
+    /// Arose after `since` and at or before `at`, and a matter for someone: still open at `at`,
+    /// or closed only after its deadline. An obligation that arose and was met on time within
+    /// the week never was a problem; a recorded violation counts in [`Self::is_recorded_in`].
     pub fn is_new_in(&self, since: DateTime<Utc>, at: DateTime<Utc>) -> bool {
-        self.first_seen_at > since
-            && self.first_seen_at <= at
-            && self.resolved_at.is_none_or(|r| r > self.first_seen_at)
+        self.arose_at > since
+            && self.arose_at <= at
+            && (self.is_open_at(at) || self.closed_at().is_some_and(|c| c > self.due))
     }
 
-    /// Resolved after `since` and at or before `at`, having been open.
+    /// Closed after `since` and at or before `at`, having been a matter for someone: open when
+    /// the week began, or closed only after its deadline.
     pub fn is_resolved_in(&self, since: DateTime<Utc>, at: DateTime<Utc>) -> bool {
-        self.resolved_at
-            .is_some_and(|r| r > since && r <= at && r > self.first_seen_at)
+        self.closed_at().is_some_and(|c| {
+            c > since && c <= at && (self.arose_at <= since || c > self.due || self.violated)
+        })
+    }
+
+    /// A violation nothing can mend (a late entry), recorded after `since` and at or before
+    /// `at`: the report states it once, in its week.
+    pub fn is_recorded_in(&self, since: DateTime<Utc>, at: DateTime<Utc>) -> bool {
+        self.state == State::Recorded && self.arose_at > since && self.arose_at <= at
     }
 }
 
@@ -363,10 +423,10 @@ pub struct YearCount {
     pub rule: String,
     /// Findings whose deadline fell in the year.
     pub due: i64,
-    /// Of those, met: resolved and not a violation (the rules judge lateness from the facts —
-    /// a late entry or reply is a violation — not from when an evaluation saw it).
+    /// Of those, met: resolved by the deadline at the data's time (not when an evaluation saw
+    /// it), or no longer applying.
     pub on_time: i64,
-    /// Of those, missed: a violation, or still open after the deadline.
+    /// Of those, missed: a violation, still open after the deadline, or resolved after it.
     pub late: i64,
     /// Of those, waived.
     pub waived: i64,
@@ -375,10 +435,13 @@ pub struct YearCount {
 /// Which findings to list.
 #[derive(Debug, Clone, Default)]
 pub struct FindingFilter {
-    /// Resolved and waived findings too.
+    /// Resolved, waived and recorded findings too.
     pub all: bool,
     pub rule: Option<RuleId>,
     pub unit: Option<String>,
+    /// Without `all`: also the findings resolved or waived after this instant (they were open
+    /// then: a listing as of an earlier time).
+    pub closed_after: Option<DateTime<Utc>>,
 }
 
 /// One import: rows applied inside one transaction, committed together with the source's
@@ -518,9 +581,9 @@ pub trait Store: outbox::Outbox + ops::Ops + Send + Sync {
     ) -> StoreResult<Vec<(String, String)>>;
     /// Findings ordered by due time.
     async fn findings(&self, filter: &FindingFilter) -> StoreResult<Vec<StoredFinding>>;
-    /// The findings a report's week counts and lists: open at `at`, or first seen or resolved
-    /// after `since` and at or before `at` (see the predicates of [`FindingRow`]); ordered by
-    /// unit and due time.
+    /// The findings a report's week counts and lists: arisen by `at`, and open now, or arisen
+    /// or closed after `since` (see the predicates of [`FindingRow`]); ordered by unit and due
+    /// time.
     async fn finding_rows(
         &self,
         since: DateTime<Utc>,

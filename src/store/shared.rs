@@ -617,6 +617,9 @@ pub(super) fn read_finding(row: &DbRow) -> StoreResult<StoredFinding> {
         unit_id: row.try_get("unit_id")?,
         case_key: row.try_get("case_key")?,
         case_no: row.try_get("case_no")?,
+        arose_at: row
+            .try_get::<Option<DateTime<Utc>>, _>("arose_at")?
+            .map_or_else(|| row.try_get("first_seen_at"), Ok)?,
         due: row.try_get("due")?,
         violated: row.try_get("violated")?,
         state: read_state_required(row, "state")?,
@@ -677,6 +680,7 @@ pub(super) async fn insert_findings(
         JsonCol::Time,
         JsonCol::Text,
         JsonCol::Text,
+        JsonCol::Time,
     ];
     let select: Vec<String> = cols
         .iter()
@@ -685,7 +689,7 @@ pub(super) async fn insert_findings(
         .collect();
     let sql = format!(
         "INSERT INTO findings (key, rule, unit_id, case_key, case_no, due, violated, state, facts, \
-         first_seen_at, resolved_at, resolution, link, changed_at) \
+         first_seen_at, resolved_at, resolution, link, arose_at, changed_at) \
          SELECT {}, {} FROM {JSON_ROWS} WHERE true RETURNING id, state",
         select.join(", "),
         json_col(9, JsonCol::Time),
@@ -699,6 +703,8 @@ pub(super) async fn insert_findings(
                 json.push(',');
             }
             let resolved = f.state == "resolved";
+            // Resolved when the data says it was satisfied, else at this evaluation.
+            let resolved_at = f.satisfied_at.map_or_else(|| at_text.clone(), time);
             json.push('[');
             for (j, v) in [
                 Some(f.key.as_str()),
@@ -724,11 +730,13 @@ pub(super) async fn insert_findings(
             json.push(',');
             push_json_str(&mut json, &at_text);
             json.push(',');
-            opt(&mut json, resolved.then_some(at_text.as_str()));
+            opt(&mut json, resolved.then_some(resolved_at.as_str()));
             json.push(',');
             opt(&mut json, resolved.then_some(RESOLVED_BY_DATA));
             json.push(',');
             opt(&mut json, f.link.as_deref());
+            json.push(',');
+            push_json_str(&mut json, &time(f.arose_at));
             json.push(']');
         }
         json.push(']');
@@ -766,6 +774,20 @@ pub(super) async fn insert_findings(
 }
 
 /// A digest of a finding's facts as stored, to tell whether they changed.
+/// A stored finding as an evaluation compares it with what the rules produce now.
+struct Known {
+    id: i64,
+    state: String,
+    due: DateTime<Utc>,
+    violated: bool,
+    /// Of the facts' text (see [`facts_digest`]).
+    facts: [u8; 16],
+    /// Produced again by this evaluation.
+    seen: bool,
+    link: Option<String>,
+    arose_at: Option<DateTime<Utc>>,
+}
+
 pub(super) fn facts_digest(facts: &str) -> [u8; 16] {
     use sha2::Digest as _;
     let full = sha2::Sha256::digest(facts.as_bytes());
@@ -993,7 +1015,7 @@ impl Store for Backend {
         let in_scope: Option<std::collections::HashSet<&str>> = ev
             .scope
             .map(|sc| sc.keys.iter().map(String::as_str).collect());
-        let cols = "SELECT id, key, state, due, violated, facts, link FROM findings";
+        let cols = "SELECT id, key, state, due, violated, facts, link, arose_at FROM findings";
         let queries: Vec<(String, Option<String>)> = match ev.scope {
             None => vec![(cols.to_string(), None)],
             Some(sc) => vec![
@@ -1024,15 +1046,16 @@ impl Store for Backend {
                 let facts: String = r.try_get("facts")?;
                 existing.insert(
                     key,
-                    (
-                        r.try_get::<i64, _>("id")?,
-                        r.try_get::<String, _>("state")?,
-                        r.try_get::<DateTime<Utc>, _>("due")?,
-                        r.try_get::<bool, _>("violated")?,
-                        facts_digest(&facts),
-                        false,
-                        r.try_get::<Option<String>, _>("link")?,
-                    ),
+                    Known {
+                        id: r.try_get("id")?,
+                        state: r.try_get("state")?,
+                        due: r.try_get("due")?,
+                        violated: r.try_get("violated")?,
+                        facts: facts_digest(&facts),
+                        seen: false,
+                        link: r.try_get("link")?,
+                        arose_at: r.try_get("arose_at")?,
+                    },
                 );
             }
         }
@@ -1042,8 +1065,9 @@ impl Store for Backend {
             let facts = f.facts.as_str();
             match existing.get_mut(&f.key) {
                 None => new.push(f),
-                Some((id, state, due, violated, old_facts, seen, link)) => {
-                    *seen = true;
+                Some(known) => {
+                    known.seen = true;
+                    let state = known.state.as_str();
                     // A person's waiver outlives re-evaluation; only the facts are refreshed.
                     let new_state = if state == "waived" {
                         "waived"
@@ -1051,20 +1075,22 @@ impl Store for Backend {
                         f.state.as_str()
                     };
                     if new_state == state
-                        && *due == f.due
-                        && *violated == f.violated
-                        && *old_facts == facts_digest(facts)
-                        && *link == f.link
+                        && known.due == f.due
+                        && known.violated == f.violated
+                        && known.facts == facts_digest(facts)
+                        && known.link == f.link
+                        && known.arose_at == Some(f.arose_at)
                     {
                         changes.unchanged += 1;
                         continue;
                     }
                     let reopened_or_resolved = new_state != state;
+                    // Resolved when the data says it was satisfied, else at this evaluation.
                     sqlx::query(
                         "UPDATE findings SET state = $1, due = $2, violated = $3, facts = $4, changed_at = $5, \
-                         resolved_at = CASE WHEN $1 = 'resolved' THEN COALESCE(resolved_at, $5) WHEN $1 = 'waived' THEN resolved_at ELSE NULL END, \
+                         resolved_at = CASE WHEN $1 = 'resolved' THEN COALESCE($9, resolved_at, $5) WHEN $1 = 'waived' THEN resolved_at ELSE NULL END, \
                          resolution = CASE WHEN $1 = 'resolved' THEN COALESCE(resolution, $6) WHEN $1 = 'waived' THEN resolution ELSE NULL END, \
-                         link = $8 WHERE id = $7",
+                         link = $8, arose_at = $10 WHERE id = $7",
                     )
                     .bind(new_state.to_string())
                     .bind(f.due)
@@ -1072,13 +1098,16 @@ impl Store for Backend {
                     .bind(facts)
                     .bind(at)
                     .bind(RESOLVED_BY_DATA)
-                    .bind(*id)
+                    .bind(known.id)
                     .bind(f.link.clone())
+                    .bind(f.satisfied_at)
+                    .bind(f.arose_at)
                     .execute(&mut *tx)
                     .await?;
                     if reopened_or_resolved {
                         let note = (new_state == "resolved").then_some(RESOLVED_BY_DATA);
-                        record_transition(&mut tx, *id, at, Some(state), new_state, note).await?;
+                        record_transition(&mut tx, known.id, at, Some(state), new_state, note)
+                            .await?;
                         changes.transitions += 1;
                     }
                     changes.updated += 1;
@@ -1088,8 +1117,14 @@ impl Store for Backend {
         insert_findings(&mut tx, &new, at).await?;
         changes.inserted += new.len() as u64;
         changes.transitions += new.len() as u64;
-        for (id, state, _, _, _, seen, _) in existing.values() {
-            if *seen || state == "resolved" || state == "waived" {
+        for known in existing.values() {
+            let (id, state) = (&known.id, known.state.as_str());
+            // Not produced because it had not arisen yet at `at` (an evaluation for an earlier
+            // time than a finding's facts): it did not go away, it was not there yet.
+            if known.seen
+                || matches!(state, "resolved" | "waived")
+                || known.arose_at.is_some_and(|t| t > at)
+            {
                 continue;
             }
             sqlx::query(
@@ -1601,7 +1636,15 @@ impl Store for Backend {
     async fn findings(&self, filter: &FindingFilter) -> StoreResult<Vec<StoredFinding>> {
         let mut q = QueryBuilder::<Db>::new("SELECT * FROM findings WHERE true");
         if !filter.all {
-            q.push(" AND state NOT IN ('resolved', 'waived')");
+            q.push(" AND (state IN ('upcoming', 'due_soon', 'overdue')");
+            if let Some(t) = filter.closed_after {
+                q.push(" OR (state = 'resolved' AND resolved_at > ");
+                q.push_bind(t);
+                q.push(") OR (state = 'waived' AND waived_at > ");
+                q.push_bind(t);
+                q.push(")");
+            }
+            q.push(")");
         }
         if let Some(r) = &filter.rule {
             q.push(" AND rule = ");
@@ -1624,16 +1667,16 @@ impl Store for Backend {
         // Read in table order and sorted here: ordered by unit in SQL, SQLite walks an index and
         // looks every row up in the table, several times slower than one pass over it.
         let mut rows = sqlx::query(
-            "SELECT unit_id, rule, case_no, due, violated, state, first_seen_at, resolved_at, resolution FROM findings \
-             WHERE (state IN ('upcoming', 'due_soon', 'overdue') AND first_seen_at <= $2) \
-             OR (first_seen_at > $1 AND first_seen_at <= $2) OR (resolved_at > $1 AND resolved_at <= $2) \
-             ORDER BY id",
+            "SELECT unit_id, rule, case_no, arose_at, due, violated, state, first_seen_at, resolved_at, waived_at, resolution \
+             FROM findings WHERE arose_at <= $2 AND (state IN ('upcoming', 'due_soon', 'overdue') \
+             OR arose_at > $1 OR resolved_at > $1 OR waived_at > $1) ORDER BY id",
         )
         .bind(since)
         .bind(at)
         .fetch(&self.reader);
         let mut out = Vec::new();
         while let Some(r) = futures_util::TryStreamExt::try_next(&mut rows).await? {
+            let first_seen_at: DateTime<Utc> = r.try_get("first_seen_at")?;
             out.push(crate::store::FindingRow {
                 unit_id: r.try_get("unit_id")?,
                 rule: read_rule(&r, "rule")?,
@@ -1641,8 +1684,12 @@ impl Store for Backend {
                 due: r.try_get("due")?,
                 violated: r.try_get("violated")?,
                 state: read_state_required(&r, "state")?,
-                first_seen_at: r.try_get("first_seen_at")?,
+                arose_at: r
+                    .try_get::<Option<DateTime<Utc>>, _>("arose_at")?
+                    .unwrap_or(first_seen_at),
+                first_seen_at,
                 resolved_at: r.try_get("resolved_at")?,
+                waived_at: r.try_get("waived_at")?,
                 resolution: r.try_get("resolution")?,
             });
         }
@@ -1657,16 +1704,21 @@ impl Store for Backend {
         to: DateTime<Utc>,
     ) -> StoreResult<Vec<crate::store::YearCount>> {
         let rows = sqlx::query(
+            // Met: resolved by the deadline, at the data's time (a late reply is late however
+            // soon liandong saw it), or no longer applying. Missed: a violation, still open, or
+            // resolved after the deadline. Every row's deadline is at or before `to`.
             "SELECT unit_id, rule, COUNT(*) AS due_n, \
-             SUM(CASE WHEN state = 'resolved' AND violated = FALSE THEN 1 ELSE 0 END) AS on_time_n, \
+             SUM(CASE WHEN state = 'resolved' AND violated = FALSE AND (resolved_at <= due OR resolution = $3) THEN 1 ELSE 0 END) AS on_time_n, \
              SUM(CASE WHEN state = 'waived' THEN 0 \
                       WHEN violated = TRUE THEN 1 \
-                      WHEN state IN ('upcoming', 'due_soon', 'overdue') AND due <= $2 THEN 1 ELSE 0 END) AS late_n, \
+                      WHEN state IN ('upcoming', 'due_soon', 'overdue') THEN 1 \
+                      WHEN state = 'resolved' AND resolved_at > due AND resolution <> $3 THEN 1 ELSE 0 END) AS late_n, \
              SUM(CASE WHEN state = 'waived' THEN 1 ELSE 0 END) AS waived_n \
              FROM findings WHERE due > $1 AND due <= $2 GROUP BY unit_id, rule ORDER BY unit_id, rule",
         )
         .bind(from)
         .bind(to)
+        .bind(RESOLVED_GONE)
         .fetch_all(&self.reader)
         .await?;
         rows.iter()

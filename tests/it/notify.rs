@@ -234,6 +234,8 @@ fn finding(rule: &str, unit: &str, case_no: &str, due: &str, state: &str) -> Eva
         case_key: Some(case_no.into()),
         case_no: Some(case_no.into()),
         due: Calendar::end_of_day_utc(day(due)),
+        arose_at: "2025-09-01T00:00:00+08:00".parse().unwrap(),
+        satisfied_at: None,
         violated: false,
         state: state.into(),
         facts: "{}".into(),

@@ -572,6 +572,8 @@ fn finding(key: &str, state: &str, due_day: u32) -> EvaluatedFinding {
         case_key: Some(format!("K{due_day}")),
         case_no: Some(format!("稻市监罚〔2025〕{due_day}号")),
         due: Utc.with_ymd_and_hms(2025, 10, due_day, 16, 0, 0).unwrap(),
+        arose_at: "2025-09-01T00:00:00+08:00".parse().unwrap(),
+        satisfied_at: None,
         violated: false,
         state: state.into(),
         facts: "{}".into(),

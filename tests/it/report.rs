@@ -52,14 +52,19 @@ fn env(email_toml: &str) -> Env {
     Env { dir, url, config }
 }
 
+/// A finding whose obligation arose a week before its due day; a resolved one was satisfied, by
+/// the data, the day before it was due.
 fn finding(rule: &str, unit: &str, n: u32, due: &str, state: &str) -> EvaluatedFinding {
+    let due = Calendar::end_of_day_utc(NaiveDate::parse_from_str(due, "%Y-%m-%d").unwrap());
     EvaluatedFinding {
         key: format!("{rule}|{unit}|K{n}"),
         rule: rule.into(),
         unit_id: unit.into(),
         case_key: Some(format!("K{n}")),
         case_no: Some(format!("稻罚〔2025〕{n}号")),
-        due: Calendar::end_of_day_utc(NaiveDate::parse_from_str(due, "%Y-%m-%d").unwrap()),
+        due,
+        arose_at: due - chrono::TimeDelta::days(8),
+        satisfied_at: (state == "resolved").then(|| due - chrono::TimeDelta::days(1)),
         violated: false,
         state: state.into(),
         facts: "{}".into(),
@@ -98,7 +103,8 @@ fn emls(env: &Env) -> usize {
 async fn the_weekly_json_is_exact_and_next_week_says_what_changed() {
     let env = env("");
     let store = common::open(&env.url).await;
-    // Monday 2025-10-06 noon: 市场监管 has an overdue R1 and an R4 due 10-20.
+    // Monday 2025-10-06 noon: 市场监管 has an overdue R1 and an R4 due 10-20 (arisen 10-12, so
+    // new in the week the report of 10-13 looks back on).
     store
         .apply_findings(
             &[
@@ -116,19 +122,23 @@ async fn the_weekly_json_is_exact_and_next_week_says_what_changed() {
     let want = serde_json::json!({
         "as_of": "2025-10-13T09:00:00+08:00",
         "week": "2025-W42",
+        "week_label": "2025年第42周（2025年10月13日—2025年10月19日）",
+        "as_of_label": "2025年10月13日 09:00",
         "since": "2025-10-06T09:00:00+08:00",
         "units": [
             {
                 "unit": "稻城县市场监督管理局", "unit_id": "scjg", "rank": 1, "lagging": true,
                 "reasons": ["逾期事项1项"], "findings": {"R1": 1, "R4": 1},
-                "open": 2, "overdue": 1, "new": 2, "resolved": 0, "sampling": sampling,
+                "open": 2, "overdue": 1, "new": 1, "resolved": 0, "recorded": 0,
+                "sampling": sampling,
                 "meeting_held": false, "training_held": false,
                 "previous_rank": null, "previous_open": null
             },
             {
                 "unit": "稻城县自然资源局", "unit_id": "zrzy", "rank": 2, "lagging": false,
                 "reasons": [], "findings": {},
-                "open": 0, "overdue": 0, "new": 0, "resolved": 0, "sampling": sampling,
+                "open": 0, "overdue": 0, "new": 0, "resolved": 0, "recorded": 0,
+                "sampling": sampling,
                 "meeting_held": false, "training_held": false,
                 "previous_rank": null, "previous_open": null
             }
@@ -165,12 +175,14 @@ async fn the_weekly_json_is_exact_and_next_week_says_what_changed() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("had it already this week"));
     assert_eq!(emls(&env), 1, "sending twice in one week sends once");
 
-    // Wednesday: the R1 is entered (no longer applies), a reply deadline passes (R7).
+    // Wednesday: the R1 is entered (no longer applies), a reply deadline passes (R7), a penalty
+    // decided on 10-16 must be on the platform by 10-24 (R4).
     store
         .apply_findings(
             &[
                 finding("R4", "scjg", 2, "2025-10-20", "upcoming"),
                 finding("R7", "scjg", 3, "2025-10-14", "overdue"),
+                finding("R4", "scjg", 4, "2025-10-24", "upcoming"),
             ],
             at(15, 10),
         )
@@ -180,10 +192,10 @@ async fn the_weekly_json_is_exact_and_next_week_says_what_changed() {
     assert_eq!(next["week"], "2025-W43");
     let scjg = &next["units"][0];
     assert_eq!(scjg["unit_id"], "scjg");
-    assert_eq!(scjg["findings"], serde_json::json!({"R4": 1, "R7": 1}));
+    assert_eq!(scjg["findings"], serde_json::json!({"R4": 2, "R7": 1}));
     assert_eq!(
         (scjg["open"].as_i64(), scjg["overdue"].as_i64()),
-        (Some(2), Some(1))
+        (Some(3), Some(1))
     );
     assert_eq!(
         (scjg["new"].as_i64(), scjg["resolved"].as_i64()),
@@ -202,7 +214,7 @@ async fn the_weekly_json_is_exact_and_next_week_says_what_changed() {
         &["report", "weekly", "--as-of", "2025-10-20T09:00:00+08:00"],
     );
     let text = String::from_utf8_lossy(&o.stdout);
-    assert!(text.contains("2025-W43") && text.contains("+0"), "{text}");
+    assert!(text.contains("2025-W43") && text.contains("+1"), "{text}");
     // A new week sends again.
     let o = run(
         &env,

@@ -919,6 +919,8 @@ fn evaluated(key: &str, state: &str, due_day: u32) -> liandong::store::Evaluated
         due: chrono::Utc
             .with_ymd_and_hms(2025, 10, due_day, 16, 0, 0)
             .unwrap(),
+        arose_at: "2025-06-01T00:00:00+08:00".parse().unwrap(),
+        satisfied_at: None,
         violated: false,
         state: state.into(),
         facts: serde_json::json!({"due_date": format!("2025-10-{due_day:02}")}).to_string(),
