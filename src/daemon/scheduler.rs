@@ -18,7 +18,7 @@ use std::time::Instant;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use super::jobs::{Job, local, slot_id};
+use super::jobs::{Job, JobKind, local, slot_id};
 use super::{Runtime, Shared};
 use crate::app::App;
 use crate::domain::clock::Clock;
@@ -365,8 +365,19 @@ pub(super) async fn run_slot(
     )));
     shared.notifier.status(&format!("running {}", job.name));
     let started = Instant::now();
-    let here =
-        std::panic::AssertUnwindSafe(shared.runner.run(&rt.app, job, slot, shared.stop.clone()));
+    // Waits (up to two leases) for the slots this one reads the output of, then runs.
+    let limit = lease.to_std().unwrap_or_default() * 2;
+    let here = std::panic::AssertUnwindSafe(async {
+        let late = await_predecessors(rt, job, slot, &shared.stop, limit).await;
+        let r = shared
+            .runner
+            .run(&rt.app, job, slot, shared.stop.clone())
+            .await;
+        match (late, r) {
+            (Some(w), Ok(d)) => Ok(format!("{d} ({w})")),
+            (_, r) => r,
+        }
+    });
     let work = async {
         match futures_util::FutureExt::catch_unwind(here).await {
             Ok(r) => r,
@@ -425,6 +436,64 @@ pub(super) async fn run_slot(
     }
     shared.notifier.status("idle");
     Ran::Done(outcome, detail)
+}
+
+/// The jobs whose latest slot at or before a slot of `job` must have finished before it runs:
+/// the notifications and the weekly report read what the evaluation wrote, whichever replica
+/// ran it (the catch-up at start-up runs them in this order anyway).
+fn predecessors<'a>(job: &Job, jobs: &'a [Job]) -> impl Iterator<Item = &'a Job> {
+    let reads_findings = matches!(job.kind, JobKind::Notify | JobKind::Report);
+    jobs.iter()
+        .filter(move |j| reads_findings && j.kind == JobKind::Evaluate)
+}
+
+/// Waits until every predecessor of `job` (see [`predecessors`]) finished its latest slot at or
+/// before `slot` — here or on another replica — polling the store each second. `None` when
+/// they did; a note for the journal when `limit` passed or a shutdown began first (the job
+/// then runs on what is there).
+async fn await_predecessors(
+    rt: &Runtime,
+    job: &Job,
+    slot: DateTime<Utc>,
+    stop: &AtomicBool,
+    limit: std::time::Duration,
+) -> Option<String> {
+    let waits: Vec<(&Job, DateTime<Utc>)> = predecessors(job, &rt.jobs)
+        .filter_map(|p| p.schedule.last_at_or_before(slot).map(|s| (p, s)))
+        .collect();
+    if waits.is_empty() {
+        return None;
+    }
+    let started = Instant::now();
+    let mut told = false;
+    loop {
+        let states = match rt.app.store.job_states().await {
+            Ok(s) => s,
+            Err(e) => return Some(format!("could not see whether the evaluation ran: {e}")),
+        };
+        let pending: Vec<String> = waits
+            .iter()
+            .filter(|(p, s)| {
+                !states
+                    .iter()
+                    .any(|st| st.job == p.name && st.last_slot.is_some_and(|l| l >= *s))
+            })
+            .map(|(p, s)| format!("{} of {}", p.name, local(*s)))
+            .collect();
+        if pending.is_empty() {
+            return None;
+        }
+        if stop.load(std::sync::atomic::Ordering::SeqCst) || started.elapsed() >= limit {
+            let what = pending.join(", ");
+            tracing::warn!(job = %job.name, "runs without {what}, which has not finished");
+            return Some(format!("ran before {what} finished"));
+        }
+        if !told {
+            tracing::info!(job = %job.name, "waits for {} to finish", pending.join(", "));
+            told = true;
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
 }
 
 /// Keeps renewing a slot's lease; says why on `lost` when it was lost, or when no renewal
