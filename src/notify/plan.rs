@@ -13,6 +13,7 @@ use super::policy::{Policy, Role, Stage, StageKind, sms_window, stage};
 use super::templates::{TemplateError, Templates};
 use crate::config::{Config, ContactRole, UnitConfig, UnitKind};
 use crate::domain::calendar::Calendar;
+use crate::domain::rule::RuleId;
 use crate::obligations::annual::AnnualState;
 use crate::obligations::sampling::SamplingState;
 use crate::obligations::status::Obligations;
@@ -33,7 +34,12 @@ pub struct Item {
     pub case_no: Option<String>,
     /// Its last day (Asia/Shanghai).
     pub deadline: NaiveDate,
+    /// The fact that raised it.
     pub detail: String,
+    /// What to do, and where.
+    pub action: String,
+    /// What closes it.
+    pub closes: String,
     /// Whether the overdue notice repeats while it stays overdue.
     pub repeats: bool,
     /// Stages of its own before the deadline (a yearly duty's reminder window).
@@ -60,16 +66,109 @@ pub fn finding_items(findings: &[StoredFinding], repeat_violations: bool) -> Vec
             title: f.rule.title_zh().to_string(),
             case_no: f.case_no.clone(),
             deadline: last_day(f.due),
-            detail: detail(f),
+            detail: fact(f),
+            action: f.rule.action_zh().to_string(),
+            closes: f.rule.closes_zh().to_string(),
             repeats: !f.violated || repeat_violations,
             early: Vec::new(),
         })
         .collect()
 }
 
-/// A short line from a finding's facts: the fields that differ (R3), or the amount (R6).
-fn detail(f: &StoredFinding) -> String {
-    let label = |field: &str| match field {
+/// The fact that raised a finding, from its facts, as a clerk reads it: the dates and
+/// deadline, and what the data shows — the fields that differ and both values (R3), the amount
+/// against the prosecution threshold (R6), the platform's state of the match.
+pub fn fact(f: &StoredFinding) -> String {
+    let s = |key: &str| f.facts.get(key).and_then(|v| v.as_str()).map(str::to_owned);
+    let day = |key: &str| s(key).map_or_else(|| "—".to_owned(), |d| zh_day(&d));
+    let due = day("due_date");
+    let mut parts: Vec<String> = Vec::new();
+    match f.rule {
+        RuleId::R1 | RuleId::R2 => {
+            parts.push(format!(
+                "{}决定移送，应于{due}前录入两法衔接平台",
+                day("transfer_decided_on")
+            ));
+        }
+        RuleId::R4 => parts.push(format!(
+            "{}作出处罚决定，应于{due}前录入平台",
+            day("decided_on")
+        )),
+        RuleId::R5 => parts.push(format!(
+            "{}作出处罚决定，应于{due}前抄送",
+            day("decided_on")
+        )),
+        RuleId::R9 => parts.push(format!(
+            "{}作出重大行政处罚决定，应于{due}前报送备案",
+            day("decided_on")
+        )),
+        RuleId::R7 | RuleId::R8 => {
+            let what = if f.rule == RuleId::R7 {
+                "检察建议"
+            } else {
+                "检察意见"
+            };
+            parts.push(format!(
+                "{}收到{what}，应于{due}前书面回复",
+                day("received_on")
+            ));
+        }
+        RuleId::R10 => {
+            let days = f
+                .facts
+                .get("calendar_days")
+                .and_then(serde_json::Value::as_i64)
+                .unwrap_or(0);
+            let economic =
+                f.facts.get("economic").and_then(serde_json::Value::as_bool) == Some(true);
+            parts.push(format!(
+                "{}接受移送，应于{due}前作出立案决定（{}{days}日）",
+                day("received_on"),
+                if economic { "经济犯罪案件" } else { "" }
+            ));
+        }
+        RuleId::R3 | RuleId::R6 => {}
+    }
+    if let Some(diffs) = f.facts.get("differences").and_then(|d| d.as_array()) {
+        parts.extend(diffs.iter().filter_map(|d| {
+            let field = d.get("field")?.as_str()?;
+            Some(format!(
+                "{}：本单位为{}，平台为{}",
+                field_label(field),
+                value_text(d.get("case").unwrap_or(&serde_json::Value::Null)),
+                value_text(d.get("platform").unwrap_or(&serde_json::Value::Null))
+            ))
+        }));
+    }
+    if f.rule == RuleId::R6 {
+        if let (Some(cause), Some(amount), Some(threshold)) =
+            (s("cause"), s("amount"), s("threshold"))
+        {
+            parts.push(format!(
+                "{}作出处罚，案由“{cause}”，金额{amount}元，达到“{}”立案追诉标准{threshold}元{}",
+                day("decided_on"),
+                s("threshold_cause").unwrap_or_default(),
+                s("article").map(|a| format!("（{a}）")).unwrap_or_default()
+            ));
+        }
+        if f.facts.get("review").is_some() {
+            parts.push("案卷评查认为该案应当移送".into());
+        }
+    }
+    match f.facts.get("match").and_then(|m| m.as_str()) {
+        Some("none") => parts.push("平台上未查到相应记录".into()),
+        Some("ambiguous") => parts.push("平台上有多条记录可能对应本案，请核实".into()),
+        _ => {}
+    }
+    if let Some(days) = f.facts.get("days_late").and_then(serde_json::Value::as_i64) {
+        parts.push(format!("迟延{days}天"));
+    }
+    parts.join("；")
+}
+
+/// A field of the facts as the reader names it.
+fn field_label(field: &str) -> &'static str {
+    match field {
         "amount" => "金额",
         "party" => "当事人",
         "unit" => "移送单位",
@@ -77,34 +176,21 @@ fn detail(f: &StoredFinding) -> String {
         "decided_on" => "决定日期",
         "transfer_decided_on" => "移送决定日期",
         _ => "字段",
-    };
-    let text = |v: &serde_json::Value| match v {
+    }
+}
+
+fn value_text(v: &serde_json::Value) -> String {
+    match v {
         serde_json::Value::String(s) => s.clone(),
         serde_json::Value::Null => "（空）".into(),
         other => other.to_string(),
-    };
-    if let Some(diffs) = f.facts.get("differences").and_then(|d| d.as_array()) {
-        let parts: Vec<String> = diffs
-            .iter()
-            .filter_map(|d| {
-                let field = d.get("field")?.as_str()?;
-                Some(format!(
-                    "{}：案件为{}，平台为{}",
-                    label(field),
-                    text(d.get("case").unwrap_or(&serde_json::Value::Null)),
-                    text(d.get("platform").unwrap_or(&serde_json::Value::Null))
-                ))
-            })
-            .collect();
-        return parts.join("；");
     }
-    if let Some(days) = f.facts.get("days_late").and_then(|d| d.as_i64()) {
-        return format!("迟延{days}天");
-    }
-    if f.facts.get("match").and_then(|m| m.as_str()) == Some("ambiguous") {
-        return "平台上有多条记录可能对应本案，请核实".into();
-    }
-    String::new()
+}
+
+/// `2025-10-09` as `2025年10月9日`; other text as it is.
+fn zh_day(d: &str) -> String {
+    NaiveDate::parse_from_str(d, "%Y-%m-%d")
+        .map_or_else(|_| d.to_owned(), crate::domain::values::zh_date)
 }
 
 /// The items of unmet obligations: sampling behind its target this quarter (and a quarter
@@ -148,6 +234,8 @@ pub fn obligation_items(
                     "应评查{}件（案卷{}件），已评查{}件，按进度应达{}件",
                     s.target, s.population, s.reviewed, s.expected
                 ),
+                action: "按季度开展案卷评查抽查（随机抽查与重点检查相结合），并登记评查结果".into(),
+                closes: "登记的评查数达到应评查数后自动销号".into(),
                 repeats: false,
                 early: Vec::new(),
             });
@@ -180,7 +268,9 @@ pub fn obligation_items(
                 title: format!("{year}年度{title}尚未举行"),
                 case_no: None,
                 deadline: NaiveDate::from_ymd_opt(year, 12, 31).unwrap_or(o.as_of),
-                detail: String::new(),
+                detail: format!("每年至少举行一次，{year}年尚无记录"),
+                action: format!("组织{title}，并将举行日期报府检联动办公室登记"),
+                closes: format!("{title}登记到系统后自动销号"),
                 repeats: false,
                 early: vec![
                     ("annual-remind".into(), acfg.remind_from.in_year(year)),
@@ -400,7 +490,12 @@ pub struct LineCtx {
     pub case_no: Option<String>,
     pub deadline: String,
     pub stage: String,
+    /// The fact that raised it.
     pub detail: String,
+    /// What to do, and where.
+    pub action: String,
+    /// What closes it.
+    pub closes: String,
     pub overdue: bool,
 }
 
@@ -416,6 +511,9 @@ pub struct DigestCtx {
     pub subject: String,
     pub recipient: String,
     pub role: String,
+    /// How the digest addresses its reader: `张三（联络员）`, or the name alone when it names the
+    /// role already (`府检联动办公室`).
+    pub greeting: String,
     pub as_of: String,
     pub office: String,
     pub count: usize,
@@ -507,6 +605,8 @@ pub fn digest_ctx(
             deadline: d.item.deadline.format("%Y-%m-%d").to_string(),
             stage: stage_label(&d.stage),
             detail: d.item.detail.clone(),
+            action: d.item.action.clone(),
+            closes: d.item.closes.clone(),
             overdue: is_overdue,
         });
     }
@@ -524,6 +624,14 @@ pub fn digest_ctx(
         recipient: notices
             .first()
             .map_or_else(String::new, |d| d.recipient.name.clone()),
+        greeting: {
+            let name = notices.first().map_or("", |d| d.recipient.name.as_str());
+            if name.is_empty() || name.contains(role.label()) {
+                name.to_string()
+            } else {
+                format!("{name}（{}）", role.label())
+            }
+        },
         role: role.label().to_string(),
         as_of: crate::domain::values::zh_date(today),
         office: office.to_string(),
@@ -700,6 +808,135 @@ pub fn messages(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn stored(
+        rule: RuleId,
+        state: crate::domain::rule::State,
+        facts: serde_json::Value,
+    ) -> StoredFinding {
+        let t: DateTime<Utc> = "2025-10-20T00:00:00+08:00".parse().unwrap();
+        StoredFinding {
+            id: 1,
+            key: format!("{rule}|scjg|K1"),
+            rule,
+            unit_id: "scjg".into(),
+            case_key: Some("K1".into()),
+            case_no: Some("稻市监罚〔2025〕1号".into()),
+            arose_at: t,
+            due: t,
+            violated: matches!(rule, RuleId::R2 | RuleId::R3 | RuleId::R6),
+            state,
+            facts,
+            first_seen_at: t,
+            changed_at: t,
+            resolved_at: None,
+            resolution: None,
+            waived_at: None,
+            waived_by: None,
+            waived_reason: None,
+        }
+    }
+
+    /// Each rule's reminder says what raised it (with the values that matter), what to do and
+    /// where, and what closes it; a late entry (R2) is recorded, never a reminder.
+    #[test]
+    fn each_rules_item_carries_its_fact_its_action_and_what_closes_it() {
+        use crate::domain::rule::State;
+        use serde_json::json;
+        // (rule, facts as the rules write them, what the fact line must say, what the action
+        // must name)
+        let table = [
+            (
+                RuleId::R1,
+                json!({"transfer_decided_on": "2025-10-09", "due_date": "2025-10-14", "match": "none"}),
+                vec!["2025年10月9日决定移送", "2025年10月14日前录入", "未查到"],
+                "两法衔接平台",
+            ),
+            (
+                RuleId::R3,
+                json!({"differences": [{"field": "amount", "case": "80000.00", "platform": "8000.00"}]}),
+                vec!["金额：本单位为80000.00，平台为8000.00"],
+                "更正",
+            ),
+            (
+                RuleId::R4,
+                json!({"decided_on": "2025-10-09", "due_date": "2025-10-16", "match": "none"}),
+                vec!["2025年10月9日作出处罚决定", "2025年10月16日前录入平台"],
+                "有案必录",
+            ),
+            (
+                RuleId::R5,
+                json!({"decided_on": "2025-10-09", "due_date": "2025-10-20"}),
+                vec!["2025年10月20日前抄送"],
+                "抄送同级公安机关和人民检察院",
+            ),
+            (
+                RuleId::R6,
+                json!({"decided_on": "2025-10-09", "cause": "销售假冒注册商标的商品", "amount": "80000.00",
+                                "threshold_cause": "假冒注册商标", "threshold": "50000.00", "article": "立案追诉标准（一）第69条"}),
+                vec![
+                    "金额80000.00元",
+                    "“假冒注册商标”立案追诉标准50000.00元",
+                    "第69条",
+                ],
+                "移送公安机关",
+            ),
+            (
+                RuleId::R7,
+                json!({"received_on": "2025-08-20", "due_date": "2025-10-20", "months": 2}),
+                vec!["2025年8月20日收到检察建议", "2025年10月20日前书面回复"],
+                "书面回复",
+            ),
+            (
+                RuleId::R8,
+                json!({"received_on": "2025-08-20", "due_date": "2025-10-20", "months": 2}),
+                vec!["收到检察意见"],
+                "检察意见的处理结果",
+            ),
+            (
+                RuleId::R9,
+                json!({"decided_on": "2025-10-01", "due_date": "2025-10-16", "days": 15}),
+                vec!["重大行政处罚决定", "2025年10月16日前报送备案"],
+                "备案",
+            ),
+            (
+                RuleId::R10,
+                json!({"received_on": "2025-10-09", "due_date": "2025-10-19", "calendar_days": 10, "economic": true}),
+                vec!["2025年10月9日接受移送", "经济犯罪案件10日"],
+                "立案或不予立案",
+            ),
+        ];
+        for (rule, facts, says, action) in table {
+            let items = finding_items(&[stored(rule, State::Overdue, facts)], true);
+            let [item] = items.as_slice() else {
+                panic!("{rule}: one item, got {items:?}");
+            };
+            for s in says {
+                assert!(
+                    item.detail.contains(s),
+                    "{rule}: {:?} lacks {s:?}",
+                    item.detail
+                );
+            }
+            assert!(item.action.contains(action), "{rule}: {:?}", item.action);
+            assert!(
+                item.closes.contains("销号") || item.closes.contains("核销"),
+                "{rule}: {:?}",
+                item.closes
+            );
+        }
+        let r2 = stored(
+            RuleId::R2,
+            State::Recorded,
+            json!({"transfer_decided_on": "2025-10-09", "due_date": "2025-10-14", "days_late": 6}),
+        );
+        assert!(
+            finding_items(std::slice::from_ref(&r2), true).is_empty(),
+            "recorded, not owed"
+        );
+        assert!(fact(&r2).contains("迟延6天"), "{}", fact(&r2));
+        assert!(RuleId::R2.action_zh().contains("无需补办"));
+    }
 
     #[test]
     fn sms_texts_are_sized_in_70_and_67_character_segments() {
