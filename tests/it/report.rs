@@ -396,17 +396,31 @@ async fn the_workbook_has_its_sheets_numbers_and_a_native_chart() {
         ["周报汇总", "未办结事项", "本周新增", "本周办结"]
     );
     let summary = book.worksheet_range("周报汇总").unwrap();
-    assert_eq!(summary.get((0, 1)), Some(&Data::String("单位".into())));
-    // Rank 1: 市场监管, 2 open, 1 overdue — stored as numbers.
-    assert_eq!(summary.get((1, 0)), Some(&Data::Float(1.0)));
+    // A title and the report's time, then the table.
     assert_eq!(
-        summary.get((1, 1)),
+        summary.get((0, 0)),
+        Some(&Data::String(
+            "府检联动落后单位周报 2025年第42周（2025年10月13日—2025年10月19日）".into()
+        ))
+    );
+    assert!(
+        summary
+            .get((1, 0))
+            .is_some_and(|c| c.to_string().starts_with("统计截至 2025年10月13日 09:00")),
+        "{:?}",
+        summary.get((1, 0))
+    );
+    assert_eq!(summary.get((2, 1)), Some(&Data::String("单位".into())));
+    // Rank 1: 市场监管, 2 open, 1 overdue — stored as numbers.
+    assert_eq!(summary.get((3, 0)), Some(&Data::Float(1.0)));
+    assert_eq!(
+        summary.get((3, 1)),
         Some(&Data::String("稻城县市场监督管理局".into()))
     );
-    assert_eq!(summary.get((1, 3)), Some(&Data::Float(2.0)));
-    assert_eq!(summary.get((1, 4)), Some(&Data::Float(1.0)));
+    assert_eq!(summary.get((3, 3)), Some(&Data::Float(2.0)));
+    assert_eq!(summary.get((3, 4)), Some(&Data::Float(1.0)));
     assert_eq!(
-        summary.get((2, 1)),
+        summary.get((4, 1)),
         Some(&Data::String("稻城县自然资源局".into()))
     );
     let open = book.worksheet_range("未办结事项").unwrap();
@@ -420,7 +434,7 @@ async fn the_workbook_has_its_sheets_numbers_and_a_native_chart() {
         xml.contains("<c:barChart>") && xml.contains("未办结") && xml.contains("逾期"),
         "{xml}"
     );
-    assert!(xml.contains("周报汇总!$D$2:$D$3"), "{xml}");
+    assert!(xml.contains("周报汇总!$D$4:$D$5"), "{xml}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
