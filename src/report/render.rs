@@ -175,7 +175,8 @@ pub fn json(r: &Weekly) -> anyhow::Result<String> {
 }
 
 /// The HTML e-mail (and `--format html`): the summary, the chart when there is one (`chart_src`:
-/// `cid:chart` for the inline image of an e-mail, a file name beside an HTML file), the table.
+/// `cid:chart-2025-W42@…` for the inline image of an e-mail, a file name beside an HTML file),
+/// the table.
 pub fn html(
     r: &Weekly,
     templates: &crate::notify::templates::Templates,
