@@ -52,7 +52,7 @@ fn env(email_toml: &str) -> Env {
     Env { dir, url, config }
 }
 
-fn finding(rule: &str, unit: &str, n: u32, due: &str, state: &str) -> EvaluatedFinding {
+pub(crate) fn finding(rule: &str, unit: &str, n: u32, due: &str, state: &str) -> EvaluatedFinding {
     EvaluatedFinding {
         key: format!("{rule}|{unit}|K{n}"),
         rule: rule.into(),
@@ -68,7 +68,7 @@ fn finding(rule: &str, unit: &str, n: u32, due: &str, state: &str) -> EvaluatedF
 }
 
 /// `hour` o'clock Asia/Shanghai on 2025-10-`day`.
-fn at(day: u32, hour: u32) -> DateTime<Utc> {
+pub(crate) fn at(day: u32, hour: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2025, 10, day, hour, 0, 0).unwrap() - chrono::TimeDelta::hours(8)
 }
 
