@@ -1,10 +1,17 @@
 //! E-mail through lettre: SMTP (STARTTLS, implicit TLS, or plain to a loopback server) with a
 //! pooled connection and a timeout around every send, or `.eml` files in a folder (the embedded
 //! default). Chinese subjects and bodies are encoded by lettre.
+//!
+//! What mail clients old and new need besides: every message says `Auto-Submitted:
+//! auto-generated` (RFC 3834: no responder answers it); a file's name is in its Content-Type
+//! (`name=`, RFC 2047 words) as well as in its Content-Disposition (`filename*=`, RFC 2231),
+//! since older Outlook and Foxmail read only the former; `multipart/related` names the type of
+//! its root part (RFC 2387).
 
 use std::time::Duration;
 
-use lettre::message::{Attachment, Mailbox, MultiPart, header};
+use lettre::message::header::{Header, HeaderName, HeaderValue};
+use lettre::message::{Mailbox, MultiPart, SinglePart, header};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncFileTransport, AsyncTransport, Message, Tokio1Executor};
 use secrecy::ExposeSecret as _;
@@ -54,6 +61,133 @@ pub struct Mail<'a> {
     pub subject: &'a str,
     pub text: &'a str,
     pub html: Option<&'a str>,
+}
+
+/// The `Auto-Submitted: auto-generated` header (RFC 3834).
+#[derive(Debug, Clone, Copy)]
+struct AutoSubmitted;
+
+type HeaderError = Box<dyn std::error::Error + Send + Sync>;
+
+impl Header for AutoSubmitted {
+    fn name() -> HeaderName {
+        HeaderName::new_from_ascii_str("Auto-Submitted")
+    }
+
+    fn parse(s: &str) -> Result<Self, HeaderError> {
+        if s.trim().eq_ignore_ascii_case("auto-generated") {
+            Ok(AutoSubmitted)
+        } else {
+            Err(format!("Auto-Submitted: {s:?} is not auto-generated").into())
+        }
+    }
+
+    fn display(&self) -> HeaderValue {
+        HeaderValue::new(Self::name(), "auto-generated".into())
+    }
+}
+
+/// A file's Content-Type with its name: `application/pdf; name="=?utf-8?b?…?="`.
+#[derive(Debug, Clone)]
+struct NamedType(HeaderValue);
+
+impl NamedType {
+    /// `mime` with `name=` quoted, in RFC 2047 words when it is not plain ASCII, on a line of its
+    /// own. `mime` must be a content type in printable ASCII: it goes into the header as it is.
+    fn new(mime: &str, name: &str) -> Result<NamedType, String> {
+        let mime = mime.trim();
+        header::ContentType::parse(mime).map_err(|e| e.to_string())?;
+        if !mime.bytes().all(|b| (b' '..=b'~').contains(&b)) {
+            return Err("not printable ASCII".into());
+        }
+        let raw = format!("{mime}; name=\"{name}\"");
+        let encoded = format!("{mime};\r\n name=\"{}\"", encoded_words(name));
+        Ok(NamedType(HeaderValue::dangerous_new_pre_encoded(
+            Self::name(),
+            raw,
+            encoded,
+        )))
+    }
+}
+
+impl Header for NamedType {
+    fn name() -> HeaderName {
+        HeaderName::new_from_ascii_str("Content-Type")
+    }
+
+    fn parse(s: &str) -> Result<Self, HeaderError> {
+        let (mime, name) = s
+            .split_once("; name=\"")
+            .and_then(|(m, n)| Some((m, n.strip_suffix('"')?)))
+            .ok_or("a Content-Type without a name")?;
+        Ok(NamedType::new(mime, name)?)
+    }
+
+    fn display(&self) -> HeaderValue {
+        self.0.clone()
+    }
+}
+
+/// A parameter value as RFC 2047 words (`=?utf-8?b?…?=`, each under 76 characters, folded),
+/// or as it is when it is printable ASCII without quotes or backslashes.
+fn encoded_words(value: &str) -> String {
+    if value
+        .bytes()
+        .all(|b| (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\')
+    {
+        return value.to_owned();
+    }
+    // 45 bytes make 60 base64 characters: a word of 72.
+    let mut words = Vec::new();
+    let mut chunk = String::new();
+    for c in value.chars() {
+        if chunk.len() + c.len_utf8() > 45 {
+            words.push(std::mem::take(&mut chunk));
+        }
+        chunk.push(c);
+    }
+    words.push(chunk);
+    words
+        .iter()
+        .map(|w| {
+            format!(
+                "=?utf-8?b?{}?=",
+                base64::Engine::encode(&base64::engine::general_purpose::STANDARD, w)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\r\n ")
+}
+
+/// A file of the message: its Content-Type with `name=`, its Content-Disposition with the
+/// file name (inline with a Content-ID, or attached). Fails on a bad content type.
+fn file_part(
+    name: &str,
+    mime: &str,
+    cid: Option<&str>,
+    body: Vec<u8>,
+) -> Result<SinglePart, String> {
+    let content_type = NamedType::new(mime, name)?;
+    let disposition = match cid {
+        Some(_) => header::ContentDisposition::inline_with_name(name),
+        None => header::ContentDisposition::attachment(name),
+    };
+    let mut part = SinglePart::builder();
+    if let Some(cid) = cid {
+        part = part.header(header::ContentId::from(format!("<{cid}>")));
+    }
+    Ok(part.header(disposition).header(content_type).body(body))
+}
+
+/// `multipart/related` around an HTML alternative, naming it (RFC 2387 wants the root's type).
+fn related() -> lettre::message::MultiPartBuilder {
+    let boundary = format!("related-{}", hex::encode(crate::random::bytes::<16>()));
+    let ct = format!("multipart/related; boundary=\"{boundary}\"; type=\"multipart/alternative\"");
+    match header::ContentType::parse(&ct) {
+        Ok(ct) => MultiPart::builder().header(ct),
+        // Not reached: the text above is a valid content type.
+        Err(_) => MultiPart::related(),
+    }
 }
 
 enum Transport {
@@ -144,28 +278,27 @@ impl Email {
             .from(self.from.clone())
             .to(Mailbox::new(Some(to_name.to_string()), address))
             .subject(subject)
-            .message_id(Some(format!("<liandong.{id}.{short}@{}>", self.domain)));
+            .message_id(Some(format!("<liandong.{id}.{short}@{}>", self.domain)))
+            .header(AutoSubmitted);
         let message = match html.map(Payload::parse) {
             Some(Payload { html, parts }) if !parts.is_empty() => {
                 // text + HTML, the HTML's inline images beside it, the attachments after.
-                let mut related = MultiPart::related()
-                    .multipart(MultiPart::alternative_plain_html(text.to_string(), html));
+                let mut related =
+                    related().multipart(MultiPart::alternative_plain_html(text.to_string(), html));
                 let mut attached = Vec::new();
                 for p in parts {
-                    let ct = header::ContentType::parse(&p.content_type).map_err(|e| {
-                        SendError::Permanent(format!("{}: bad content type: {e}", p.name))
-                    })?;
                     let body = base64::Engine::decode(
                         &base64::engine::general_purpose::STANDARD,
                         &p.base64,
                     )
                     .map_err(|e| SendError::Permanent(format!("{}: bad content: {e}", p.name)))?;
+                    let part = file_part(&p.name, &p.content_type, p.cid.as_deref(), body)
+                        .map_err(|e| {
+                            SendError::Permanent(format!("{}: bad content type: {e}", p.name))
+                        })?;
                     match p.cid {
-                        Some(cid) => {
-                            related =
-                                related.singlepart(Attachment::new_inline(cid).body(body, ct));
-                        }
-                        None => attached.push(Attachment::new(p.name).body(body, ct)),
+                        Some(_) => related = related.singlepart(part),
+                        None => attached.push(part),
                     }
                 }
                 let mut mixed = MultiPart::mixed().multipart(related);
@@ -205,5 +338,47 @@ impl Email {
             SendError::Transient(format!("no answer within {} s", self.timeout.as_secs()))
         })??;
         Ok(Sent { provider_id: sent })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_name_is_encoded_in_words_old_clients_read() {
+        assert_eq!(encoded_words("chart.png"), "chart.png");
+        let name = "府检联动落后单位周报-2026年第1周（2025年12月29日—2026年1月4日）.xlsx";
+        let words = encoded_words(name);
+        let decoded: String = words
+            .split("\r\n ")
+            .map(|w| {
+                assert!(w.len() <= 75, "{w}");
+                let b64 = w
+                    .strip_prefix("=?utf-8?b?")
+                    .unwrap()
+                    .strip_suffix("?=")
+                    .unwrap();
+                let bytes = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, b64)
+                    .unwrap();
+                String::from_utf8(bytes).expect("each word whole characters")
+            })
+            .collect();
+        assert_eq!(decoded, name);
+        assert!(words.contains("\r\n "), "a long name takes several words");
+    }
+
+    #[test]
+    fn a_content_type_goes_into_the_header_only_when_it_is_valid_ascii() {
+        let t = NamedType::new("application/pdf", "报告.pdf").unwrap();
+        let mut h = header::Headers::new();
+        h.set(t);
+        let text = h.to_string();
+        assert!(
+            text.starts_with("Content-Type: application/pdf;\r\n name=\"=?utf-8?b?"),
+            "{text}"
+        );
+        assert!(NamedType::new("application/pdf\r\nBcc: x@y", "a").is_err());
+        assert!(NamedType::new("text/plain; charset=\"中\"", "a").is_err());
     }
 }

@@ -8,7 +8,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
 use super::ObligationsConfig;
-use super::sampling::{self, CaseFile, PopulationBasis, Quarter};
+use super::sampling::{self, CaseFile, Focus, PopulationBasis, Quarter};
+use crate::domain::rule::RuleId;
 use crate::domain::text;
 use crate::records::Field;
 use crate::records::{Feed, Value};
@@ -46,20 +47,23 @@ pub async fn unit_files(
             Some((s.record.case_no.key().to_owned(), d))
         })
         .collect();
-    let open: HashSet<String> = store
+    // The rules of the open findings of each case, for the focus on open findings.
+    let mut open: HashMap<String, BTreeSet<RuleId>> = HashMap::new();
+    for f in store
         .findings(&FindingFilter {
             unit: Some(unit_id.to_owned()),
             ..FindingFilter::default()
         })
         .await?
-        .into_iter()
-        .filter(|f| {
-            cfg.focus_open_rules
-                .iter()
-                .any(|r| r.eq_ignore_ascii_case(f.rule.as_str()))
-        })
-        .filter_map(|f| f.case_key)
-        .collect();
+    {
+        let wanted = cfg
+            .focus_open_rules
+            .iter()
+            .any(|r| r.eq_ignore_ascii_case(f.rule.as_str()));
+        if let (true, Some(key)) = (wanted, f.case_key) {
+            open.entry(key).or_default().insert(f.rule);
+        }
+    }
     let causes: Vec<String> = cfg
         .focus_causes
         .iter()
@@ -74,21 +78,31 @@ pub async fn unit_files(
                 return None;
             };
             let key = r.case_no.key().to_owned();
-            let cause_hit = match r.get(Field::Cause) {
-                Value::Text(c) => {
-                    let c = text::squeeze(c);
-                    causes.iter().any(|f| c.contains(f.as_str()))
-                }
-                _ => false,
-            };
-            let focused = (cfg.focus_major && r.flag(Field::Major) == Some(true))
-                || open.contains(&key)
-                || cause_hit;
+            let mut focus = Vec::new();
+            if cfg.focus_major && r.flag(Field::Major) == Some(true) {
+                focus.push(Focus::Major);
+            }
+            if let Some(rules) = open.get(&key) {
+                focus.extend(rules.iter().map(|rule| Focus::OpenFinding(*rule)));
+            }
+            if let Some(c) = r.text(Field::Cause) {
+                let c = text::squeeze(c);
+                focus.extend(
+                    causes
+                        .iter()
+                        .filter(|f| c.contains(f.as_str()))
+                        .map(|f| Focus::Cause(f.clone())),
+                );
+            }
+            let text_of = |f: Field| r.text(f).unwrap_or_default().trim().to_owned();
             Some(CaseFile {
                 reviewed_on: reviewed.get(&key).copied(),
                 case_no: r.case_no.as_written().to_owned(),
                 closed_on: *closed_on,
-                focused,
+                title: text_of(Field::Title),
+                party: text_of(Field::Party),
+                focused: !focus.is_empty(),
+                focus,
                 key,
             })
         })
@@ -211,7 +225,10 @@ pub async fn verify(
             key: k.clone(),
             case_no: k.clone(),
             closed_on: quarter.first_day(),
+            title: String::new(),
+            party: String::new(),
             focused: focused.contains(k.as_str()),
+            focus: Vec::new(),
             reviewed_on: None,
         })
         .collect();
@@ -269,16 +286,52 @@ pub fn default_as_of(quarter: Quarter, today: NaiveDate) -> NaiveDate {
     today.min(quarter.last_day())
 }
 
-/// Writes a draw as a worksheet the justice bureau can print and fill in (案卷评查抽查表): a
-/// title, what the draw was made from, and one row per drawn file with the review columns left
-/// blank.
+/// How a file came into the sample, as the worksheet says it: the criteria that made it a
+/// focused pick (重点检查), or the random draw.
+pub fn pick_reason(f: &CaseFile) -> String {
+    if !f.focused {
+        return "按随机种子排序抽取".into();
+    }
+    if f.focus.is_empty() {
+        return "重点检查".into();
+    }
+    f.focus
+        .iter()
+        .map(Focus::label_zh)
+        .collect::<Vec<_>>()
+        .join("；")
+}
+
+/// The columns of the worksheet and their widths (in characters; a Chinese character takes
+/// two). The first seven are filled from the draw, the rest by the reviewers.
+const SHEET_COLUMNS: [(&str, f64); 13] = [
+    ("序号", 5.0),
+    ("案号", 24.0),
+    ("案件名称", 26.0),
+    ("当事人", 16.0),
+    ("结案日期", 11.0),
+    ("抽取方式", 9.0),
+    ("抽取理由", 24.0),
+    ("评查日期", 11.0),
+    ("评查人（至少两人）", 16.0),
+    ("得分", 6.0),
+    ("等次", 6.0),
+    ("否决项", 14.0),
+    ("应移送未移送", 12.0),
+];
+
+/// Writes a draw as a worksheet the justice bureau can print on A4 and fill in (案卷评查抽查表):
+/// a title, what the draw was made from, and one row per drawn file — its case number, name,
+/// party (ID and phone numbers masked), closing day, and why it was picked — with the review
+/// columns left blank.
 pub fn write_xlsx(
     path: &std::path::Path,
     unit_name: &str,
     d: &SampleDraw,
     files: &[CaseFile],
 ) -> Result<(), rust_xlsxwriter::XlsxError> {
-    use rust_xlsxwriter::{Format, FormatAlign, FormatBorder, Workbook};
+    use chrono::Datelike as _;
+    use rust_xlsxwriter::{ExcelDateTime, Format, FormatAlign, FormatBorder, Workbook};
     let mut book = Workbook::new();
     let sheet = book.add_worksheet();
     sheet.set_name("抽查清单")?;
@@ -290,37 +343,33 @@ pub fn write_xlsx(
         .set_bold()
         .set_border(FormatBorder::Thin)
         .set_align(FormatAlign::Center)
+        .set_align(FormatAlign::VerticalCenter)
         .set_text_wrap();
-    let cell = Format::new().set_border(FormatBorder::Thin).set_text_wrap();
-    let headers = [
-        "序号",
-        "案号",
-        "结案日期",
-        "抽取方式",
-        "评查日期",
-        "评查人（至少两人）",
-        "得分",
-        "等次",
-        "否决项",
-        "应移送未移送",
-    ];
-    // Widths in characters; a Chinese character takes about two.
-    let widths = [6.0, 26.0, 12.0, 10.0, 12.0, 22.0, 8.0, 8.0, 20.0, 14.0];
-    let last = (headers.len() - 1) as u16;
+    let cell = Format::new()
+        .set_border(FormatBorder::Thin)
+        .set_align(FormatAlign::VerticalCenter)
+        .set_text_wrap();
+    let date = cell.clone().set_num_format("yyyy-mm-dd");
+    let last = (SHEET_COLUMNS.len() - 1) as u16;
+    let quarter = d
+        .quarter
+        .parse::<Quarter>()
+        .map_or_else(|_| d.quarter.clone(), Quarter::label_zh);
     sheet.merge_range(
         0,
         0,
         0,
         last,
-        &format!("{unit_name} {} 行政执法案卷评查抽查表", d.quarter),
+        &format!("{unit_name} {quarter} 行政执法案卷评查抽查表"),
         &title,
     )?;
+    let zh = crate::domain::values::zh_date;
     let info = format!(
-        "抽取日期 {}；案卷范围 截至 {} 已办结（{}）共 {} 件；抽取 {} 件（不低于 {}%）；随机种子 {}；案卷清单校验值 {}",
-        d.drawn_at
+        "抽取日期 {}；案卷范围 截至 {} 已办结（{}）共 {} 件；抽取 {} 件（不低于 {}%，重点检查案卷优先）；随机种子 {}；案卷清单校验值 {}",
+        zh(d.drawn_at
             .with_timezone(&chrono_tz::Asia::Shanghai)
-            .format("%Y-%m-%d"),
-        d.as_of,
+            .date_naive()),
+        zh(d.as_of),
         if d.basis == "quarter" {
             "本季度"
         } else {
@@ -334,35 +383,60 @@ pub fn write_xlsx(
     );
     sheet.merge_range(1, 0, 1, last, &info, &Format::new().set_text_wrap())?;
     sheet.set_row_height(1, 36)?;
-    for (c, (h, w)) in headers.iter().zip(widths).enumerate() {
+    for (c, (h, w)) in SHEET_COLUMNS.iter().enumerate() {
         let c = c as u16;
-        sheet.set_column_width(c, w)?;
+        sheet.set_column_width(c, *w)?;
         sheet.write_string_with_format(3, c, *h, &head)?;
     }
+    sheet.set_row_height(3, 30)?;
     for (i, f) in files.iter().enumerate() {
         let r = 4 + i as u32;
+        let texts = [
+            f.case_no.clone(),
+            crate::mask::mask_text(&f.title),
+            crate::mask::mask_text(&f.party),
+        ];
+        let reason = pick_reason(f);
         sheet.write_number_with_format(r, 0, (i + 1) as f64, &cell)?;
-        sheet.write_string_with_format(r, 1, &f.case_no, &cell)?;
-        sheet.write_string_with_format(r, 2, f.closed_on.to_string(), &cell)?;
-        sheet.write_string_with_format(
-            r,
-            3,
-            if f.focused {
-                "重点检查"
-            } else {
-                "随机抽查"
-            },
-            &cell,
+        for (c, t) in texts.iter().enumerate() {
+            sheet.write_string_with_format(r, 1 + c as u16, t, &cell)?;
+        }
+        let closed = ExcelDateTime::from_ymd(
+            u16::try_from(f.closed_on.year()).unwrap_or(1900),
+            f.closed_on.month() as u8,
+            f.closed_on.day() as u8,
         )?;
-        for c in 4..=last {
+        sheet.write_datetime_with_format(r, 4, &closed, &date)?;
+        let how = if f.focused {
+            "重点检查"
+        } else {
+            "随机抽查"
+        };
+        sheet.write_string_with_format(r, 5, how, &cell)?;
+        sheet.write_string_with_format(r, 6, &reason, &cell)?;
+        for c in 7..=last {
             sheet.write_blank(r, c, &cell)?;
         }
-        sheet.set_row_height(r, 24)?;
+        // Room for the wrapped texts, and to write by hand.
+        let lines = [(1, &texts[0]), (2, &texts[1]), (3, &texts[2]), (6, &reason)]
+            .iter()
+            .map(|(c, t)| (text::display_width(t) as f64 / (SHEET_COLUMNS[*c].1 - 1.0)).ceil())
+            .fold(1.0, f64::max);
+        sheet.set_row_height(r, (15.0 * lines + 6.0).max(26.0))?;
     }
     let foot = 5 + files.len() as u32;
     sheet.write_string(foot, 0, "评查人签字：")?;
-    sheet.write_string(foot, 5, "复核人签字：")?;
+    sheet.write_string(foot, 8, "复核人签字：")?;
+    // A4 landscape, one page wide, the column headers on every page.
+    sheet.set_paper_size(9);
     sheet.set_landscape();
     sheet.set_print_fit_to_pages(1, 0);
+    sheet.set_print_center_horizontally(true);
+    sheet.set_repeat_rows(3, 3)?;
+    sheet.set_header(format!(
+        "&L{}&R{quarter} 案卷评查抽查表",
+        unit_name.replace('&', "&&")
+    ));
+    sheet.set_footer("&C第 &P 页，共 &N 页");
     book.save(path)
 }

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
 pub use crate::config::PopulationBasis;
+use crate::domain::rule::RuleId;
 
 /// A calendar quarter, written `2025Q3`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -66,6 +67,15 @@ impl Quarter {
     pub fn contains(self, d: NaiveDate) -> bool {
         Quarter::of(d) == self
     }
+
+    /// The quarter as people read it: `2025年第四季度`.
+    pub fn label_zh(self) -> String {
+        let q = ["一", "二", "三", "四"]
+            .get(self.q.saturating_sub(1) as usize)
+            .copied()
+            .unwrap_or("?");
+        format!("{}年第{q}季度", self.year)
+    }
 }
 
 impl fmt::Display for Quarter {
@@ -112,11 +122,41 @@ pub struct CaseFile {
     /// As written, for lists people read.
     pub case_no: String,
     pub closed_on: NaiveDate,
+    /// The case's name (案件名称) and party (当事人) as the source wrote them, for the worksheet
+    /// (mask the party before showing it); empty when unknown.
+    pub title: String,
+    pub party: String,
     /// A focused pick (重点检查): a major penalty, a case with an open referral finding, or what
     /// configuration adds.
     pub focused: bool,
+    /// Why it is focused, each criterion that picked it. Empty for a file rebuilt from a
+    /// recorded draw, which keeps only whether it was focused.
+    pub focus: Vec<Focus>,
     /// The day of its review, if it has one.
     pub reviewed_on: Option<NaiveDate>,
+}
+
+/// A criterion that makes a file a focused pick (重点检查), from `[obligations]`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Focus {
+    /// A major penalty (重大行政处罚, `focus_major`).
+    Major,
+    /// The case has an open finding of this rule (`focus_open_rules`).
+    OpenFinding(RuleId),
+    /// Its cause contains this configured text (`focus_causes`).
+    Cause(String),
+}
+
+impl Focus {
+    /// The criterion as the worksheet says it: `重大行政处罚`, `有未办结的“移送未录平台”事项（R1）`,
+    /// `案由涉及“非法采矿”`.
+    pub fn label_zh(&self) -> String {
+        match self {
+            Focus::Major => "重大行政处罚".into(),
+            Focus::OpenFinding(rule) => format!("有未办结的“{}”事项（{rule}）", rule.short_zh()),
+            Focus::Cause(c) => format!("案由涉及“{c}”"),
+        }
+    }
 }
 
 /// The files of `files` in `quarter`'s population under `basis`.
@@ -294,7 +334,10 @@ mod tests {
             key: key.into(),
             case_no: key.into(),
             closed_on: day(closed),
+            title: String::new(),
+            party: String::new(),
             focused: false,
+            focus: Vec::new(),
             reviewed_on: None,
         }
     }
@@ -306,6 +349,22 @@ mod tests {
         }
         assert_eq!(target(7, 30), 3);
         assert_eq!(target(5, 0), 1, "any case means at least one file");
+    }
+
+    #[test]
+    fn quarters_and_focus_criteria_read_in_chinese() {
+        let q: Quarter = "2025Q4".parse().unwrap();
+        assert_eq!(q.label_zh(), "2025年第四季度");
+        assert_eq!(Quarter { year: 2026, q: 1 }.label_zh(), "2026年第一季度");
+        assert_eq!(Focus::Major.label_zh(), "重大行政处罚");
+        assert_eq!(
+            Focus::OpenFinding(RuleId::R1).label_zh(),
+            "有未办结的“移送未录平台”事项（R1）"
+        );
+        assert_eq!(
+            Focus::Cause("非法采矿".into()).label_zh(),
+            "案由涉及“非法采矿”"
+        );
     }
 
     #[test]

@@ -147,12 +147,23 @@ pub async fn queue_weekly(
     }
     let subject = super::render::subject(report, templates)?;
     let b64 = |b: &[u8]| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, b);
+    // The chart's Content-ID, unique to the week, with a domain as RFC 2392 wants: the sender's.
+    let domain = cfg
+        .notify
+        .email
+        .from
+        .parse::<lettre::message::Mailbox>()
+        .map_or_else(
+            |_| "liandong.local".into(),
+            |m| m.email.domain().to_string(),
+        );
+    let cid = format!("chart-{}@{domain}", report.week);
     let mut parts = Vec::new();
     match super::chart::font_file(cfg.report.font_file.as_deref()) {
         Some(font) => parts.push(Part {
             name: "chart.png".into(),
             content_type: "image/png".into(),
-            cid: Some("chart".into()),
+            cid: Some(cid.clone()),
             base64: b64(&super::chart::png(
                 report,
                 &font,
@@ -164,14 +175,14 @@ pub async fn queue_weekly(
             "the report goes without its chart: no font with Chinese glyphs (install fonts-droid-fallback, or set [report] font_file)"
         ),
     }
-    let chart_src = (!parts.is_empty()).then_some("cid:chart");
+    let chart_src = (!parts.is_empty()).then(|| format!("cid:{cid}"));
     parts.push(Part {
         name: format!("府检联动落后单位周报-{}.xlsx", report.week),
         content_type: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet".into(),
         cid: None,
         base64: b64(&workbook(store, cfg, report, now).await?),
     });
-    let html = super::render::html(report, templates, cfg, chart_src)?;
+    let html = super::render::html(report, templates, cfg, chart_src.as_deref())?;
     let payload = Payload { html, parts }.to_json();
     let text = super::render::text(report);
     let mut queued = 0;

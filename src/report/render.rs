@@ -2,17 +2,20 @@
 //! workbook have modules of their own).
 
 use super::{UnitRow, Weekly};
+use crate::domain::rule::RuleId;
 
 pub(crate) fn yes(b: bool) -> String {
     if b { "是" } else { "否" }.to_string()
 }
 
-/// The change of a count since last week: `+2`, `-1`, `0`, or empty without a snapshot.
-fn delta(now: i64, before: Option<i64>) -> String {
-    before.map_or_else(String::new, |b| format!("{:+}", now - b))
+/// A rule column's name: the rule's short Chinese name (`移送未录平台`), or the code as the
+/// report holds it when it names no rule.
+pub fn rule_header(code: &str) -> String {
+    RuleId::parse(code).map_or_else(|| code.to_string(), |r| r.short_zh().to_string())
 }
 
-/// The columns of the table and CSV.
+/// The columns of the table, the CSV and the workbook: the rules by their short Chinese names
+/// ([`legend`] says what each means).
 pub fn headers(r: &Weekly) -> Vec<String> {
     let mut h: Vec<String> = [
         "排名",
@@ -27,7 +30,7 @@ pub fn headers(r: &Weekly) -> Vec<String> {
     ]
     .map(String::from)
     .to_vec();
-    h.extend(r.rules.iter().cloned());
+    h.extend(r.rules.iter().map(|code| rule_header(code)));
     h.extend(
         [
             "评查季度",
@@ -42,48 +45,123 @@ pub fn headers(r: &Weekly) -> Vec<String> {
     h
 }
 
-/// One unit's cells, in the order of [`headers`].
-pub fn cells(r: &Weekly, u: &UnitRow) -> Vec<String> {
+/// One line of the legend of the rule columns.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LegendRow {
+    /// The column's name ([`RuleId::short_zh`]).
+    pub short: &'static str,
+    /// The rule's code, `R1`.
+    pub code: &'static str,
+    /// What the rule asks ([`RuleId::title_zh`]).
+    pub meaning: &'static str,
+    /// Its legal source ([`RuleId::source`]).
+    pub source: &'static str,
+}
+
+/// What the report's rule columns mean, in their order.
+pub fn legend(r: &Weekly) -> Vec<LegendRow> {
+    r.rules
+        .iter()
+        .filter_map(|code| RuleId::parse(code))
+        .map(|rule| LegendRow {
+            short: rule.short_zh(),
+            code: rule.as_str(),
+            meaning: rule.title_zh(),
+            source: rule.source(),
+        })
+        .collect()
+}
+
+/// A cell of the summary table, typed for the workbook; [`Cell::text`] is how the text table
+/// and the CSV write it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell {
+    Count(i64),
+    Text(String),
+    /// The change of a count since last week (none without last week's snapshot).
+    Change(Option<i64>),
+    /// A share in percent (none when there is nothing to take a share of).
+    Percent(Option<u32>),
+}
+
+impl Cell {
+    pub fn text(&self) -> String {
+        match self {
+            Cell::Count(n) => n.to_string(),
+            Cell::Text(s) => s.clone(),
+            Cell::Change(c) => c.map_or_else(String::new, |c| format!("{c:+}")),
+            Cell::Percent(p) => p.map_or_else(|| "—".into(), |p| format!("{p}%")),
+        }
+    }
+}
+
+/// One unit's cells, typed, in the order of [`headers`].
+pub fn typed_cells(r: &Weekly, u: &UnitRow) -> Vec<Cell> {
+    let rank = i64::try_from(u.rank).unwrap_or(i64::MAX);
     let mut c = vec![
-        u.rank.to_string(),
-        u.unit.clone(),
-        yes(u.lagging),
-        u.open.to_string(),
-        u.overdue.to_string(),
-        u.new.to_string(),
-        u.resolved.to_string(),
-        u.recorded.to_string(),
-        delta(u.open, u.previous_open),
+        Cell::Count(rank),
+        Cell::Text(u.unit.clone()),
+        Cell::Text(yes(u.lagging)),
+        Cell::Count(u.open),
+        Cell::Count(u.overdue),
+        Cell::Count(u.new),
+        Cell::Count(u.resolved),
+        Cell::Count(u.recorded),
+        Cell::Change(u.previous_open.map(|b| u.open - b)),
     ];
     c.extend(
         r.rules
             .iter()
-            .map(|rule| u.findings.get(rule).copied().unwrap_or(0).to_string()),
+            .map(|rule| Cell::Count(u.findings.get(rule).copied().unwrap_or(0))),
     );
     c.extend([
-        u.sampling.quarter.clone(),
-        format!("{}/{}", u.sampling.reviewed, u.sampling.target),
-        u.sampling
-            .percent_of_target
-            .map_or_else(|| "—".into(), |p| format!("{p}%")),
-        yes(u.meeting_held),
-        yes(u.training_held),
-        u.reasons.join("；"),
+        Cell::Text(quarter_label(&u.sampling.quarter)),
+        Cell::Text(format!("{}/{}", u.sampling.reviewed, u.sampling.target)),
+        Cell::Percent(u.sampling.percent_of_target),
+        Cell::Text(yes(u.meeting_held)),
+        Cell::Text(yes(u.training_held)),
+        Cell::Text(u.reasons.join("；")),
     ]);
     c
+}
+
+/// `2025Q4` as people read it, `2025年第四季度` (as it was, if it is not a quarter).
+fn quarter_label(q: &str) -> String {
+    q.parse::<crate::obligations::sampling::Quarter>()
+        .map_or_else(|_| q.to_string(), |q| q.label_zh())
+}
+
+/// One unit's cells as text, in the order of [`headers`].
+pub fn cells(r: &Weekly, u: &UnitRow) -> Vec<String> {
+    typed_cells(r, u).iter().map(Cell::text).collect()
+}
+
+/// The legend as lines of text: `移送未录平台（R1）：移送涉嫌犯罪案件未录入两法衔接平台`.
+fn legend_text(r: &Weekly) -> String {
+    legend(r)
+        .iter()
+        .map(|l| format!("{}（{}）：{}\n", l.short, l.code, l.meaning))
+        .collect()
 }
 
 pub fn text(r: &Weekly) -> String {
     let headers = headers(r);
     let h: Vec<&str> = headers.iter().map(String::as_str).collect();
     let rows: Vec<Vec<String>> = r.units.iter().map(|u| cells(r, u)).collect();
+    let legend = legend_text(r);
     format!(
-        "府检联动落后单位周报 {}（截至 {}）：{} 个单位，{} 个落后\n{}",
+        "府检联动落后单位周报 {}（截至 {}）：{} 个单位，{} 个落后\n{}{}{}",
         r.week,
         r.as_of,
         r.units.len(),
         r.lagging,
-        crate::output::table(&h, &rows)
+        crate::output::table(&h, &rows),
+        if legend.is_empty() {
+            ""
+        } else {
+            "\n规则说明：\n"
+        },
+        legend
     )
 }
 
@@ -99,7 +177,8 @@ pub fn json(r: &Weekly) -> anyhow::Result<String> {
 }
 
 /// The HTML e-mail (and `--format html`): the summary, the chart when there is one (`chart_src`:
-/// `cid:chart` for the inline image of an e-mail, a file name beside an HTML file), the table.
+/// `cid:chart-2025-W42@…` for the inline image of an e-mail, a file name beside an HTML file),
+/// the table.
 pub fn html(
     r: &Weekly,
     templates: &crate::notify::templates::Templates,
@@ -118,6 +197,7 @@ pub fn html(
         "new": r.units.iter().map(|u| u.new).sum::<i64>(),
         "resolved": r.units.iter().map(|u| u.resolved).sum::<i64>(),
         "headers": headers(r),
+        "legend": legend(r),
         "rows": rows,
         "chart_src": chart_src,
         "rule": {

@@ -606,7 +606,7 @@ fn a_sample_draw_is_recorded_and_verify_says_when_its_population_changed() {
             .unwrap_or_default()
     };
     assert!(
-        cell(0, 0).contains("稻城县市场监督管理局 2025Q4"),
+        cell(0, 0).contains("稻城县市场监督管理局 2025年第四季度"),
         "{}",
         cell(0, 0)
     );

@@ -15,6 +15,7 @@ mod job_runs;
 mod notify;
 mod obligations;
 mod outbox_store;
+mod print;
 mod report;
 mod scheduler;
 mod sql_source;

@@ -34,6 +34,8 @@ pub(crate) struct Mail {
     pub(crate) to: String,
     pub(crate) subject: String,
     pub(crate) message_id: String,
+    /// `Auto-Submitted` (RFC 3834).
+    pub(crate) auto_submitted: String,
     pub(crate) text: String,
     pub(crate) html: Option<String>,
     pub(crate) files: Vec<File>,
@@ -144,6 +146,7 @@ impl Smtp {
                     to: header("To"),
                     subject: header("Subject"),
                     message_id: header("Message-ID"),
+                    auto_submitted: header("Auto-Submitted"),
                     text,
                     html: part("text/html"),
                     files,
@@ -363,6 +366,11 @@ async fn digests_reach_a_real_smtp_server_once_with_their_chinese_intact() {
         contact.message_id.starts_with("<liandong."),
         "{}",
         contact.message_id
+    );
+    // Every digest says it was made by a machine (RFC 3834), as its text says 请勿直接回复.
+    assert!(
+        mails.iter().all(|m| m.auto_submitted == "auto-generated"),
+        "{mails:#?}"
     );
 
     // Again at the same time, and later the same day: nothing new.

@@ -54,7 +54,7 @@ fn env(email_toml: &str) -> Env {
 
 /// A finding whose obligation arose a week before its due day; a resolved one was satisfied, by
 /// the data, the day before it was due.
-fn finding(rule: &str, unit: &str, n: u32, due: &str, state: &str) -> EvaluatedFinding {
+pub(crate) fn finding(rule: &str, unit: &str, n: u32, due: &str, state: &str) -> EvaluatedFinding {
     let due = Calendar::end_of_day_utc(NaiveDate::parse_from_str(due, "%Y-%m-%d").unwrap());
     EvaluatedFinding {
         key: format!("{rule}|{unit}|K{n}"),
@@ -73,7 +73,7 @@ fn finding(rule: &str, unit: &str, n: u32, due: &str, state: &str) -> EvaluatedF
 }
 
 /// `hour` o'clock Asia/Shanghai on 2025-10-`day`.
-fn at(day: u32, hour: u32) -> DateTime<Utc> {
+pub(crate) fn at(day: u32, hour: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2025, 10, day, hour, 0, 0).unwrap() - chrono::TimeDelta::hours(8)
 }
 
@@ -267,14 +267,15 @@ async fn the_html_report_reaches_a_real_smtp_server() {
         "{html}"
     );
     assert!(mails[0].text.contains("稻城县自然资源局"));
-    // The chart inline, referred to by the HTML; the workbook attached.
-    assert!(html.contains("cid:chart"), "{html}");
+    // The chart inline, referred to by the HTML by a Content-ID in the sender's domain; the
+    // workbook attached.
+    assert!(html.contains("cid:chart-2025-W42@example.gov.cn"), "{html}");
     let chart = mails[0]
         .files
         .iter()
         .find(|f| f.0 == "image/png")
         .expect("the chart");
-    assert_eq!(chart.1.as_deref(), Some("<chart>"));
+    assert_eq!(chart.1.as_deref(), Some("<chart-2025-W42@example.gov.cn>"));
     assert!(not_blank(&chart.3) > 0.02, "the chart has ink");
     let book = mails[0]
         .files
@@ -406,17 +407,31 @@ async fn the_workbook_has_its_sheets_numbers_and_a_native_chart() {
         ["周报汇总", "未办结事项", "本周新增", "本周办结"]
     );
     let summary = book.worksheet_range("周报汇总").unwrap();
-    assert_eq!(summary.get((0, 1)), Some(&Data::String("单位".into())));
-    // Rank 1: 市场监管, 2 open, 1 overdue — stored as numbers.
-    assert_eq!(summary.get((1, 0)), Some(&Data::Float(1.0)));
+    // A title and the report's time, then the table.
     assert_eq!(
-        summary.get((1, 1)),
+        summary.get((0, 0)),
+        Some(&Data::String(
+            "府检联动落后单位周报 2025年第42周（2025年10月13日—2025年10月19日）".into()
+        ))
+    );
+    assert!(
+        summary
+            .get((1, 0))
+            .is_some_and(|c| c.to_string().starts_with("统计截至 2025年10月13日 09:00")),
+        "{:?}",
+        summary.get((1, 0))
+    );
+    assert_eq!(summary.get((2, 1)), Some(&Data::String("单位".into())));
+    // Rank 1: 市场监管, 2 open, 1 overdue — stored as numbers.
+    assert_eq!(summary.get((3, 0)), Some(&Data::Float(1.0)));
+    assert_eq!(
+        summary.get((3, 1)),
         Some(&Data::String("稻城县市场监督管理局".into()))
     );
-    assert_eq!(summary.get((1, 3)), Some(&Data::Float(2.0)));
-    assert_eq!(summary.get((1, 4)), Some(&Data::Float(1.0)));
+    assert_eq!(summary.get((3, 3)), Some(&Data::Float(2.0)));
+    assert_eq!(summary.get((3, 4)), Some(&Data::Float(1.0)));
     assert_eq!(
-        summary.get((2, 1)),
+        summary.get((4, 1)),
         Some(&Data::String("稻城县自然资源局".into()))
     );
     let open = book.worksheet_range("未办结事项").unwrap();
@@ -430,7 +445,7 @@ async fn the_workbook_has_its_sheets_numbers_and_a_native_chart() {
         xml.contains("<c:barChart>") && xml.contains("未办结") && xml.contains("逾期"),
         "{xml}"
     );
-    assert!(xml.contains("周报汇总!$D$2:$D$3"), "{xml}");
+    assert!(xml.contains("周报汇总!$D$4:$D$5"), "{xml}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -512,4 +527,114 @@ async fn the_annual_scorecard_counts_each_rules_deadlines_and_the_quarters() {
     );
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(text.contains("2/3") && text.contains("50%"), "{text}");
+}
+
+/// A header of a parsed mail or part, decoded.
+fn mail_header(headers: &[mailparse::MailHeader], name: &str) -> Option<String> {
+    use mailparse::MailHeaderMap as _;
+    headers.get_first_value(name)
+}
+
+/// The same header as written on the wire, unfolded but not decoded.
+fn raw_header(headers: &[mailparse::MailHeader], name: &str) -> Option<String> {
+    headers
+        .iter()
+        .find(|h| h.get_key().eq_ignore_ascii_case(name))
+        .map(|h| String::from_utf8_lossy(h.get_value_raw()).replace("\r\n", ""))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_report_mail_is_structured_for_old_and_new_clients() {
+    let env = env("");
+    w42(&env).await;
+    let o = run(
+        &env,
+        &[
+            "report",
+            "weekly",
+            "--as-of",
+            "2025-10-13T09:00:00+08:00",
+            "--send",
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let eml = std::fs::read_dir(env.dir.path().join("mail"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "eml"))
+        .expect("the report's .eml file");
+    let bytes = std::fs::read(&eml).unwrap();
+    let mail = mailparse::parse_mail(&bytes).unwrap();
+    // Made by a machine (RFC 3834): no responder answers it.
+    assert_eq!(
+        mail_header(&mail.headers, "Auto-Submitted").as_deref(),
+        Some("auto-generated")
+    );
+    fn all<'a>(p: &'a mailparse::ParsedMail<'a>, out: &mut Vec<&'a mailparse::ParsedMail<'a>>) {
+        out.push(p);
+        for s in &p.subparts {
+            all(s, out);
+        }
+    }
+    let mut parts = Vec::new();
+    all(&mail, &mut parts);
+    let kinds: Vec<&str> = parts.iter().map(|p| p.ctype.mimetype.as_str()).collect();
+    // mixed → related (→ alternative (text, HTML), the chart), the workbook.
+    assert_eq!(
+        kinds[..3],
+        [
+            "multipart/mixed",
+            "multipart/related",
+            "multipart/alternative"
+        ]
+    );
+    // RFC 2387: multipart/related names its root's type.
+    assert_eq!(
+        parts[1].ctype.params.get("type").map(String::as_str),
+        Some("multipart/alternative"),
+        "{:?}",
+        parts[1].ctype
+    );
+    // The chart's Content-ID has a domain, and the HTML refers to it.
+    let chart = parts
+        .iter()
+        .find(|p| p.ctype.mimetype == "image/png")
+        .expect("the chart");
+    let cid = mail_header(&chart.headers, "Content-ID").unwrap();
+    assert_eq!(cid, "<chart-2025-W42@localhost>");
+    let html = parts
+        .iter()
+        .find(|p| p.ctype.mimetype == "text/html")
+        .unwrap()
+        .get_body()
+        .unwrap();
+    assert!(html.contains("cid:chart-2025-W42@localhost"), "{html}");
+    // The workbook's name in its Content-Type (RFC 2047, for older Outlook and Foxmail) and in
+    // its Content-Disposition (RFC 2231).
+    let book = parts
+        .iter()
+        .find(|p| p.ctype.mimetype.ends_with("spreadsheetml.sheet"))
+        .expect("the workbook");
+    let name = "府检联动落后单位周报-2025-W42.xlsx";
+    assert_eq!(
+        book.ctype.params.get("name").map(String::as_str),
+        Some(name),
+        "{:?}",
+        book.ctype
+    );
+    assert!(
+        raw_header(&book.headers, "Content-Type").is_some_and(|v| v.contains("name=\"=?utf-8?b?")),
+        "{:?}",
+        raw_header(&book.headers, "Content-Type")
+    );
+    let disposition = book.get_content_disposition();
+    assert_eq!(
+        disposition.disposition,
+        mailparse::DispositionType::Attachment
+    );
+    assert_eq!(
+        disposition.params.get("filename").map(String::as_str),
+        Some(name)
+    );
+    assert_eq!(sheet_names(&book.get_body_raw().unwrap())[0], "周报汇总");
 }
