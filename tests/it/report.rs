@@ -116,6 +116,8 @@ async fn the_weekly_json_is_exact_and_next_week_says_what_changed() {
     let want = serde_json::json!({
         "as_of": "2025-10-13T09:00:00+08:00",
         "week": "2025-W42",
+        "week_label": "2025年第42周（2025年10月13日—2025年10月19日）",
+        "as_of_label": "2025年10月13日 09:00",
         "since": "2025-10-06T09:00:00+08:00",
         "units": [
             {
