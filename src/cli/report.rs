@@ -52,12 +52,7 @@ pub(super) async fn weekly(
                     "no font with Chinese glyphs: install fonts-droid-fallback (or fonts-wqy-microhei), or set [report] font_file"
                 )
             })?;
-            crate::report::chart::png(
-                &report,
-                &font,
-                crate::report::deliver::CHART_WIDTH,
-                crate::report::deliver::CHART_HEIGHT,
-            )?
+            crate::report::chart::png(&report, &font)?
         }
     };
     match output {

@@ -39,11 +39,6 @@ pub fn recipients(cfg: &Config) -> Vec<(String, String)> {
     out
 }
 
-/// The chart's size in pixels (it shows up to 15 units).
-pub const CHART_WIDTH: u32 = 900;
-
-pub const CHART_HEIGHT: u32 = 560;
-
 /// The report's workbook, with the detail lists read from the store.
 pub(crate) async fn workbook(
     store: &dyn Store,
@@ -116,10 +111,7 @@ pub(crate) async fn write_all(
     let font = super::chart::font_file(cfg.report.font_file.as_deref()).ok_or_else(|| {
         anyhow::anyhow!("no font with Chinese glyphs for the chart (see [report] font_file)")
     })?;
-    write(
-        "png",
-        &super::chart::png(&report, &font, CHART_WIDTH, CHART_HEIGHT)?,
-    )?;
+    write("png", &super::chart::png(&report, &font)?)?;
     write("xlsx", &xlsx.await??)?;
     eprintln!(
         "weekly report {} written to {} in 6 formats",
@@ -153,12 +145,7 @@ pub async fn queue_weekly(
             name: "chart.png".into(),
             content_type: "image/png".into(),
             cid: Some("chart".into()),
-            base64: b64(&super::chart::png(
-                report,
-                &font,
-                CHART_WIDTH,
-                CHART_HEIGHT,
-            )?),
+            base64: b64(&super::chart::png(report, &font)?),
         }),
         None => tracing::warn!(
             "the report goes without its chart: no font with Chinese glyphs (install fonts-droid-fallback, or set [report] font_file)"
