@@ -98,20 +98,20 @@ pub(crate) async fn write_all(
     let mut csv = Vec::new();
     super::render::csv(&report, &mut csv)?;
     write("csv", &csv)?;
-    write(
-        "html",
-        super::render::html(
-            &report,
-            templates,
-            cfg,
-            Some(&format!("weekly-{}.png", report.week)),
-        )?
-        .as_bytes(),
-    )?;
     let font = super::chart::font_file(cfg.report.font_file.as_deref()).ok_or_else(|| {
         anyhow::anyhow!("no font with Chinese glyphs for the chart (see [report] font_file)")
     })?;
-    write("png", &super::chart::png(&report, &font)?)?;
+    let chart = super::chart::png(&report, &font)?;
+    write("png", &chart)?;
+    let workbook = format!("weekly-{}.xlsx", report.week);
+    let target = super::render::HtmlTarget::File {
+        chart_png: Some(&chart),
+        workbook: Some(&workbook),
+    };
+    write(
+        "html",
+        super::render::html(&report, templates, cfg, target)?.as_bytes(),
+    )?;
     write("xlsx", &xlsx.await??)?;
     eprintln!(
         "weekly report {} written to {} in 6 formats",
@@ -151,14 +151,19 @@ pub async fn queue_weekly(
             "the report goes without its chart: no font with Chinese glyphs (install fonts-droid-fallback, or set [report] font_file)"
         ),
     }
-    let chart_src = (!parts.is_empty()).then_some("cid:chart");
+    let chart = !parts.is_empty();
     parts.push(Part {
         name: format!("府检联动落后单位周报-{}.xlsx", report.week),
         content_type: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet".into(),
         cid: None,
         base64: b64(&workbook(store, cfg, report, now).await?),
     });
-    let html = super::render::html(report, templates, cfg, chart_src)?;
+    let html = super::render::html(
+        report,
+        templates,
+        cfg,
+        super::render::HtmlTarget::Mail { chart },
+    )?;
     let payload = Payload { html, parts }.to_json();
     let text = super::render::text(report);
     let mut queued = 0;
