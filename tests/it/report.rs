@@ -418,7 +418,7 @@ pub(crate) fn chart_of(html: &str) -> Option<(u32, Vec<u8>)> {
 }
 
 /// True when the command said it had no font for the chart (then the chart tests skip).
-fn no_font(o: &Output) -> bool {
+pub(crate) fn no_font(o: &Output) -> bool {
     let no = String::from_utf8_lossy(&o.stderr).contains("no font with Chinese glyphs");
     if no {
         common::skip(
