@@ -156,6 +156,8 @@ pub fn html(
     let office = crate::units::office_name(&cfg.units);
     let ctx = serde_json::json!({
         "r": r,
+        // What templates written before as_of_label read.
+        "as_of": r.as_of_label,
         "new": r.units.iter().map(|u| u.new).sum::<i64>(),
         "resolved": r.units.iter().map(|u| u.resolved).sum::<i64>(),
         "headers": headers(r),
