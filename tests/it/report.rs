@@ -468,6 +468,43 @@ async fn an_html_file_shows_its_chart_on_its_own_and_promises_no_attachment() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn every_format_at_once_names_the_workbook_beside_the_html() {
+    let env = env("");
+    w42(&env).await;
+    let dir = env.dir.path().join("all");
+    let o = run(
+        &env,
+        &[
+            "report",
+            "weekly",
+            "--as-of",
+            "2025-10-13T09:00:00+08:00",
+            "--format",
+            "all",
+            "--output",
+            &dir.display().to_string(),
+        ],
+    );
+    if !o.status.success() && no_font(&o) {
+        return;
+    }
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for ext in ["txt", "json", "csv", "html", "xlsx", "png"] {
+        assert!(
+            dir.join(format!("weekly-2025-W42.{ext}")).is_file(),
+            "{ext}"
+        );
+    }
+    let html = std::fs::read_to_string(dir.join("weekly-2025-W42.html")).unwrap();
+    assert!(
+        html.contains("明细见同一文件夹中的 weekly-2025-W42.xlsx") && !html.contains("明细见附件"),
+        "{html}"
+    );
+    let (_, png) = chart_of(&html).expect("the chart inside the HTML");
+    assert_eq!(png, std::fs::read(dir.join("weekly-2025-W42.png")).unwrap());
+}
+
 /// Rows in `ys` with ink (a pixel darker than mid-grey in some channel) in the columns `xs`,
 /// grouped into runs of consecutive rows: (first row, rows).
 fn ink_runs(
