@@ -39,7 +39,21 @@ pub(super) async fn weekly(
             b
         }
         ReportFormat::Html => {
-            crate::report::render::html(&report, &templates, cfg, None)?.into_bytes()
+            // The chart inside the file (a data: URI): it shows wherever the file is opened.
+            let chart = match crate::report::chart::font_file(cfg.report.font_file.as_deref()) {
+                Some(font) => Some(crate::report::chart::png(&report, &font)?),
+                None => {
+                    eprintln!(
+                        "the HTML goes without its chart: no font with Chinese glyphs (install fonts-droid-fallback, or set [report] font_file)"
+                    );
+                    None
+                }
+            };
+            let target = crate::report::render::HtmlTarget::File {
+                chart_png: chart.as_deref(),
+                workbook: None,
+            };
+            crate::report::render::html(&report, &templates, cfg, target)?.into_bytes()
         }
         ReportFormat::Xlsx | ReportFormat::Png if output.is_none() => {
             anyhow::bail!("--format {format:?} writes a binary file: give it one with --output")
@@ -52,12 +66,7 @@ pub(super) async fn weekly(
                     "no font with Chinese glyphs: install fonts-droid-fallback (or fonts-wqy-microhei), or set [report] font_file"
                 )
             })?;
-            crate::report::chart::png(
-                &report,
-                &font,
-                crate::report::deliver::CHART_WIDTH,
-                crate::report::deliver::CHART_HEIGHT,
-            )?
+            crate::report::chart::png(&report, &font)?
         }
     };
     match output {

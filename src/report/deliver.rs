@@ -39,11 +39,6 @@ pub fn recipients(cfg: &Config) -> Vec<(String, String)> {
     out
 }
 
-/// The chart's size in pixels (it shows up to 15 units).
-pub const CHART_WIDTH: u32 = 900;
-
-pub const CHART_HEIGHT: u32 = 560;
-
 /// The report's workbook, with the detail lists read from the store.
 pub(crate) async fn workbook(
     store: &dyn Store,
@@ -103,22 +98,19 @@ pub(crate) async fn write_all(
     let mut csv = Vec::new();
     super::render::csv(&report, &mut csv)?;
     write("csv", &csv)?;
-    write(
-        "html",
-        super::render::html(
-            &report,
-            templates,
-            cfg,
-            Some(&format!("weekly-{}.png", report.week)),
-        )?
-        .as_bytes(),
-    )?;
     let font = super::chart::font_file(cfg.report.font_file.as_deref()).ok_or_else(|| {
         anyhow::anyhow!("no font with Chinese glyphs for the chart (see [report] font_file)")
     })?;
+    let chart = super::chart::png(&report, &font)?;
+    write("png", &chart)?;
+    let workbook = format!("weekly-{}.xlsx", report.week);
+    let target = super::render::HtmlTarget::File {
+        chart_png: Some(&chart),
+        workbook: Some(&workbook),
+    };
     write(
-        "png",
-        &super::chart::png(&report, &font, CHART_WIDTH, CHART_HEIGHT)?,
+        "html",
+        super::render::html(&report, templates, cfg, target)?.as_bytes(),
     )?;
     write("xlsx", &xlsx.await??)?;
     eprintln!(
@@ -157,32 +149,32 @@ pub async fn queue_weekly(
             |_| "liandong.local".into(),
             |m| m.email.domain().to_string(),
         );
-    let cid = format!("chart-{}@{domain}", report.week);
+    let cid = format!("chart-{}@{domain}", report.week.replace("-W", "w"));
     let mut parts = Vec::new();
     match super::chart::font_file(cfg.report.font_file.as_deref()) {
         Some(font) => parts.push(Part {
             name: "chart.png".into(),
             content_type: "image/png".into(),
             cid: Some(cid.clone()),
-            base64: b64(&super::chart::png(
-                report,
-                &font,
-                CHART_WIDTH,
-                CHART_HEIGHT,
-            )?),
+            base64: b64(&super::chart::png(report, &font)?),
         }),
         None => tracing::warn!(
             "the report goes without its chart: no font with Chinese glyphs (install fonts-droid-fallback, or set [report] font_file)"
         ),
     }
-    let chart_src = (!parts.is_empty()).then(|| format!("cid:{cid}"));
+    let chart_cid = (!parts.is_empty()).then_some(cid.as_str());
+    let html = super::render::html(
+        report,
+        templates,
+        cfg,
+        super::render::HtmlTarget::Mail { chart_cid },
+    )?;
     parts.push(Part {
         name: format!("府检联动落后单位周报-{}.xlsx", report.week),
         content_type: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet".into(),
         cid: None,
         base64: b64(&workbook(store, cfg, report, now).await?),
     });
-    let html = super::render::html(report, templates, cfg, chart_src.as_deref())?;
     let payload = Payload { html, parts }.to_json();
     let text = super::render::text(report);
     let mut queued = 0;

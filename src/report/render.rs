@@ -176,15 +176,44 @@ pub fn json(r: &Weekly) -> anyhow::Result<String> {
     Ok(serde_json::to_string_pretty(r)?)
 }
 
-/// The HTML e-mail (and `--format html`): the summary, the chart when there is one (`chart_src`:
-/// `cid:chart-2025-W42@…` for the inline image of an e-mail, a file name beside an HTML file),
-/// the table.
+/// Where the report's HTML goes: that decides how it shows the chart and where it says the
+/// details are.
+#[derive(Debug, Clone, Copy)]
+pub enum HtmlTarget<'a> {
+    /// The e-mail: the chart, when drawn, is its inline image of this Content-ID
+    /// (`chart-2025w42@…`); the workbook is attached.
+    Mail { chart_cid: Option<&'a str> },
+    /// A file: the chart's PNG, when drawn, goes inside it as a `data:` URI, so that the file
+    /// shows it wherever it is opened; `workbook` names the workbook written beside it, if one.
+    File {
+        chart_png: Option<&'a [u8]>,
+        workbook: Option<&'a str>,
+    },
+}
+
+/// The HTML e-mail (and `--format html`): the summary, the chart when there is one, the table,
+/// the legend of its rule columns, and where the details are.
 pub fn html(
     r: &Weekly,
     templates: &crate::notify::templates::Templates,
     cfg: &crate::config::Config,
-    chart_src: Option<&str>,
+    target: HtmlTarget<'_>,
 ) -> anyhow::Result<String> {
+    let (chart_src, details, mail) = match target {
+        HtmlTarget::Mail { chart_cid } => (
+            chart_cid.map(|c| format!("cid:{c}")),
+            Some("附件".to_string()),
+            true,
+        ),
+        HtmlTarget::File {
+            chart_png,
+            workbook,
+        } => (
+            chart_png.map(super::chart::data_uri),
+            workbook.map(|w| format!("同一文件夹中的 {w}")),
+            false,
+        ),
+    };
     let rows: Vec<serde_json::Value> = r
         .units
         .iter()
@@ -193,13 +222,18 @@ pub fn html(
     let office = crate::units::office_name(&cfg.units);
     let ctx = serde_json::json!({
         "r": r,
-        "as_of": r.as_of.replace('T', " "),
+        // What templates written before as_of_label read.
+        "as_of": r.as_of_label,
         "new": r.units.iter().map(|u| u.new).sum::<i64>(),
         "resolved": r.units.iter().map(|u| u.resolved).sum::<i64>(),
         "headers": headers(r),
-        "legend": legend(r),
         "rows": rows,
+        // What each rule column means and where the duty comes from.
+        "legend": legend(r),
         "chart_src": chart_src,
+        "chart_width": super::chart::DISPLAY_WIDTH,
+        "details": details,
+        "mail": mail,
         "rule": {
             "overdue": cfg.report.lagging_overdue,
             "sampling": cfg.report.lagging_sampling,

@@ -270,8 +270,9 @@ pub fn details(
             let rows = findings
                 .iter()
                 .filter(|f| f.is_new_in(since, now))
-                .map(|f| finding_cells(f, units, day(f.due), [Val::Time(time(f.first_seen_at))]));
-            detail_sheet(new, &[at("发现时间")], &title, rows)
+                .map(|f| finding_cells(f, units, day(f.due), [Val::Time(time(f.arose_at))]));
+            // When the obligation arose, as the data tells (not when liandong first saw it).
+            detail_sheet(new, &[at("发生时间")], &title, rows)
         });
         let mut day = day();
         let rows = findings.iter().filter(|f| f.is_open_at(now)).map(|f| {

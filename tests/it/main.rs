@@ -6,6 +6,7 @@
 mod common;
 
 mod architecture;
+mod browser;
 mod cli;
 mod daemon;
 mod evaluation;

@@ -196,22 +196,23 @@ async fn the_weekly_workbook_prints_on_a4_landscape_one_page_wide_in_chinese() {
         format!("[store]\nurl = \"{url}\"\n{UNITS}"),
     );
     let store = common::open(&url).await;
-    // Seven rules' columns over four units: 市场监管 and 交通 lag with overdue findings.
-    store
-        .apply_findings(
-            &[
-                finding("R1", "scjg", 1, "2025-10-01", "overdue"),
-                finding("R2", "scjg", 2, "2025-10-02", "overdue"),
-                finding("R4", "scjg", 3, "2025-10-20", "upcoming"),
-                finding("R3", "zrzy", 4, "2025-10-25", "upcoming"),
-                finding("R6", "jtys", 5, "2025-10-03", "overdue"),
-                finding("R7", "jtys", 6, "2025-11-30", "upcoming"),
-                finding("R10", "nync", 7, "2025-10-30", "upcoming"),
-            ],
-            at(6, 12),
-        )
-        .await
-        .unwrap();
+    // Seven rules' columns over four units, every finding arisen by October 1st: 市场监管 and
+    // 交通 lag with overdue findings.
+    let findings = [
+        finding("R1", "scjg", 1, "2025-10-01", "overdue"),
+        finding("R5", "scjg", 2, "2025-10-02", "overdue"),
+        finding("R4", "scjg", 3, "2025-10-20", "upcoming"),
+        finding("R3", "zrzy", 4, "2025-10-25", "upcoming"),
+        finding("R6", "jtys", 5, "2025-10-03", "overdue"),
+        finding("R7", "jtys", 6, "2025-11-30", "upcoming"),
+        finding("R10", "nync", 7, "2025-10-30", "upcoming"),
+    ]
+    .map(|f| liandong::store::EvaluatedFinding {
+        // The R4 arose in the week the report looks back on: it is new.
+        arose_at: if f.rule == "R4" { at(8, 10) } else { at(1, 9) },
+        ..f
+    });
+    store.apply_findings(&findings, at(6, 12)).await.unwrap();
     let xlsx = dir.path().join("weekly.xlsx");
     let o = common::bin()
         .arg("--config")
@@ -245,7 +246,7 @@ async fn the_weekly_workbook_prints_on_a4_landscape_one_page_wide_in_chinese() {
         .collect();
     let rules = [
         "移送未录平台",
-        "录入超期",
+        "处罚未抄送",
         "信息不一致",
         "处罚未录平台",
         "疑似以罚代刑",
@@ -288,10 +289,10 @@ async fn the_weekly_workbook_prints_on_a4_landscape_one_page_wide_in_chinese() {
     match new.get((1, 5)) {
         Some(Data::DateTime(t)) => assert_eq!(
             t.as_datetime().unwrap().to_string(),
-            "2025-10-06 12:00:00",
-            "first seen at noon, Asia/Shanghai"
+            "2025-10-08 10:00:00",
+            "arose at 10:00, Asia/Shanghai"
         ),
-        other => panic!("the time first seen is a date and time: {other:?}"),
+        other => panic!("the time it arose is a date and time: {other:?}"),
     }
     let r1 = (1..open.height())
         .find(|r| {

@@ -26,13 +26,19 @@ kind = "liaison"
 contacts = [{ name = "赵六", role = "contact", email = "fjld@example.gov.cn" }]
 "#;
 
-struct Env {
-    dir: tempfile::TempDir,
-    url: String,
+pub(crate) struct Env {
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) url: String,
     config: PathBuf,
 }
 
-fn env(email_toml: &str) -> Env {
+pub(crate) fn env(email_toml: &str) -> Env {
+    env_with_units(UNITS, email_toml)
+}
+
+/// A store, its mail folder and a configuration with `units` (TOML) and `email_toml` (the file
+/// transport into `mail/` when empty).
+fn env_with_units(units: &str, email_toml: &str) -> Env {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("liandong.db").display());
     let mail = dir.path().join("mail");
@@ -47,7 +53,7 @@ fn env(email_toml: &str) -> Env {
     let config = common::write(
         dir.path(),
         "liandong.toml",
-        format!("[store]\nurl = \"{url}\"\n{UNITS}\n{email}"),
+        format!("[store]\nurl = \"{url}\"\n{units}\n{email}"),
     );
     Env { dir, url, config }
 }
@@ -77,7 +83,7 @@ pub(crate) fn at(day: u32, hour: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2025, 10, day, hour, 0, 0).unwrap() - chrono::TimeDelta::hours(8)
 }
 
-fn run(env: &Env, args: &[&str]) -> Output {
+pub(crate) fn run(env: &Env, args: &[&str]) -> Output {
     common::bin()
         .arg("--config")
         .arg(&env.config)
@@ -267,15 +273,33 @@ async fn the_html_report_reaches_a_real_smtp_server() {
         "{html}"
     );
     assert!(mails[0].text.contains("稻城县自然资源局"));
-    // The chart inline, referred to by the HTML by a Content-ID in the sender's domain; the
-    // workbook attached.
-    assert!(html.contains("cid:chart-2025-W42@example.gov.cn"), "{html}");
+    // The week and the time as people read them; the rule columns explained.
+    assert!(
+        html.contains(
+            "<title>府检联动落后单位周报 2025年第42周（2025年10月13日—2025年10月19日）</title>"
+        ) && html.contains("统计截至 2025年10月13日 09:00"),
+        "{html}"
+    );
+    assert!(!html.contains("+08:00") && !html.contains("W42"), "{html}");
+    assert!(
+        html.contains("<b>移送未录平台</b>（R1）")
+            && html.contains("移送涉嫌犯罪案件未录入两法衔接平台")
+            && html.contains("国务院令第310号"),
+        "{html}"
+    );
+    // The chart inline, referred to by the HTML; the workbook attached, and said so.
+    // The chart inline, by a Content-ID in the sender's domain.
+    assert!(
+        html.contains("src=\"cid:chart-2025w42@example.gov.cn\""),
+        "{html}"
+    );
+    assert!(html.contains("明细见附件"), "{html}");
     let chart = mails[0]
         .files
         .iter()
         .find(|f| f.0 == "image/png")
         .expect("the chart");
-    assert_eq!(chart.1.as_deref(), Some("<chart-2025-W42@example.gov.cn>"));
+    assert_eq!(chart.1.as_deref(), Some("<chart-2025w42@example.gov.cn>"));
     assert!(not_blank(&chart.3) > 0.02, "the chart has ink");
     let book = mails[0]
         .files
@@ -293,15 +317,20 @@ async fn the_html_report_reaches_a_real_smtp_server() {
 }
 
 /// Decodes a PNG: (width, height, RGB bytes).
-fn decode_png(bytes: &[u8]) -> (u32, u32, Vec<u8>) {
+pub(crate) fn decode_png(bytes: &[u8]) -> (u32, u32, Vec<u8>) {
     let mut d = png::Decoder::new(std::io::Cursor::new(bytes));
     d.set_transformations(png::Transformations::EXPAND);
     let mut reader = d.read_info().unwrap();
     let mut buf = vec![0; reader.output_buffer_size()];
     let info = reader.next_frame(&mut buf).unwrap();
-    assert_eq!(info.color_type, png::ColorType::Rgb);
     buf.truncate(info.buffer_size());
-    (info.width, info.height, buf)
+    let rgb = match info.color_type {
+        png::ColorType::Rgb => buf,
+        // A browser's screenshot: opaque, the alpha dropped.
+        png::ColorType::Rgba => buf.chunks(4).flat_map(|p| [p[0], p[1], p[2]]).collect(),
+        other => panic!("a {other:?} PNG"),
+    };
+    (info.width, info.height, rgb)
 }
 
 /// The share of pixels that are not white.
@@ -319,7 +348,7 @@ fn sheet_names(xlsx: &[u8]) -> Vec<String> {
 }
 
 /// Two units' findings as of W42.
-async fn w42(env: &Env) {
+pub(crate) async fn w42(env: &Env) {
     let store = common::open(&env.url).await;
     store
         .apply_findings(
@@ -335,7 +364,7 @@ async fn w42(env: &Env) {
 }
 
 /// Writes the W42 report in `format` to a file: (its path, how the command ended).
-fn w42_file(env: &Env, format: &str) -> (PathBuf, Output) {
+pub(crate) fn w42_file(env: &Env, format: &str) -> (PathBuf, Output) {
     let out = env.dir.path().join(format!("weekly.{format}"));
     let out_s = out.display().to_string();
     let args = [
@@ -356,13 +385,7 @@ async fn the_chart_png_matches_its_reference_within_a_tolerance() {
     let env = env("");
     w42(&env).await;
     let (out, o) = w42_file(&env, "png");
-    if !o.status.success()
-        && String::from_utf8_lossy(&o.stderr).contains("no font with Chinese glyphs")
-    {
-        common::skip(
-            "the chart test",
-            "no CJK font installed (apt-get install fonts-droid-fallback)",
-        );
+    if !o.status.success() && no_font(&o) {
         return;
     }
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -389,6 +412,241 @@ async fn the_chart_png_matches_its_reference_within_a_tolerance() {
         share < 0.01,
         "{:.2} % of the pixels differ from the reference",
         share * 100.0
+    );
+}
+
+/// The chart inside an HTML file: (the width its `<img>` shows it at, the PNG).
+pub(crate) fn chart_of(html: &str) -> Option<(u32, Vec<u8>)> {
+    let start = html.find("<img src=\"data:image/png;base64,")?;
+    let tag = &html[start..start + html[start..].find('>')?];
+    let b64 = tag.split("base64,").nth(1)?.split('"').next()?;
+    let width = tag
+        .split("width=\"")
+        .nth(1)?
+        .split('"')
+        .next()?
+        .parse()
+        .ok()?;
+    let png = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, b64).ok()?;
+    Some((width, png))
+}
+
+/// True when the command said it had no font for the chart (then the chart tests skip).
+pub(crate) fn no_font(o: &Output) -> bool {
+    let no = String::from_utf8_lossy(&o.stderr).contains("no font with Chinese glyphs");
+    if no {
+        common::skip(
+            "the chart test",
+            "no CJK font installed (apt-get install fonts-droid-fallback)",
+        );
+    }
+    no
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_html_file_shows_its_chart_on_its_own_and_promises_no_attachment() {
+    let env = env("");
+    w42(&env).await;
+    let (out, o) = w42_file(&env, "html");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    if no_font(&o) {
+        return;
+    }
+    let html = std::fs::read_to_string(&out).unwrap();
+    assert!(
+        html.contains(
+            "<title>府检联动落后单位周报 2025年第42周（2025年10月13日—2025年10月19日）</title>"
+        ) && html.contains("统计截至 2025年10月13日 09:00"),
+        "{html}"
+    );
+    // Nothing is attached to a file, and nothing outside it is needed.
+    assert!(
+        !html.contains("明细见附件") && !html.contains("cid:"),
+        "{html}"
+    );
+    assert!(html.contains("本报告由府检联动系统生成"), "{html}");
+    let (shown, png) = chart_of(&html).expect("the chart inside the HTML");
+    let (w, _, _) = decode_png(&png);
+    assert_eq!(
+        (shown, w),
+        (720, 1440),
+        "drawn at twice the width it is shown at"
+    );
+    assert!(not_blank(&png) > 0.02, "the chart has ink");
+    // Both rules of the week explained below the table.
+    for (short, code) in [("移送未录平台", "R1"), ("处罚未录平台", "R4")] {
+        assert!(
+            html.contains(&format!("<b>{short}</b>（{code}）")),
+            "{html}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_format_at_once_names_the_workbook_beside_the_html() {
+    let env = env("");
+    w42(&env).await;
+    let dir = env.dir.path().join("all");
+    let o = run(
+        &env,
+        &[
+            "report",
+            "weekly",
+            "--as-of",
+            "2025-10-13T09:00:00+08:00",
+            "--format",
+            "all",
+            "--output",
+            &dir.display().to_string(),
+        ],
+    );
+    if !o.status.success() && no_font(&o) {
+        return;
+    }
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for ext in ["txt", "json", "csv", "html", "xlsx", "png"] {
+        assert!(
+            dir.join(format!("weekly-2025-W42.{ext}")).is_file(),
+            "{ext}"
+        );
+    }
+    let html = std::fs::read_to_string(dir.join("weekly-2025-W42.html")).unwrap();
+    assert!(
+        html.contains("明细见同一文件夹中的 weekly-2025-W42.xlsx") && !html.contains("明细见附件"),
+        "{html}"
+    );
+    let (_, png) = chart_of(&html).expect("the chart inside the HTML");
+    assert_eq!(png, std::fs::read(dir.join("weekly-2025-W42.png")).unwrap());
+}
+
+/// Rows in `ys` with ink (a pixel darker than mid-grey in some channel) in the columns `xs`,
+/// grouped into runs of consecutive rows: (first row, rows).
+fn ink_runs(
+    (w, rgb): (u32, &[u8]),
+    xs: std::ops::Range<u32>,
+    ys: std::ops::Range<u32>,
+) -> Vec<(u32, u32)> {
+    let ink = |x: u32, y: u32| {
+        let i = ((y * w + x) * 3) as usize;
+        rgb[i..i + 3].iter().any(|c| *c < 128)
+    };
+    let mut runs: Vec<(u32, u32)> = Vec::new();
+    for y in ys {
+        if xs.clone().any(|x| ink(x, y)) {
+            match runs.last_mut() {
+                Some((first, n)) if *first + *n == y => *n += 1,
+                _ => runs.push((y, 1)),
+            }
+        }
+    }
+    runs
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_chart_label_is_at_least_12_px_high_where_it_is_shown() {
+    // Fifteen units, one name too long for two lines, one just over one line.
+    let mut names: Vec<String> = [
+        "甘孜藏族自治州稻城县市场监督管理局综合行政执法大队",
+        "稻城县文化广播电视和旅游局",
+        "稻城县自然资源局",
+        "稻城县交通运输局",
+        "稻城县农业农村局",
+        "稻城县林业和草原局",
+        "稻城县应急管理局",
+        "稻城县生态环境局",
+        "稻城县卫生健康局",
+        "稻城县住房和城乡建设局",
+        "稻城县水利局",
+        "稻城县教育局",
+        "稻城县民政局",
+        "稻城县税务局",
+    ]
+    .map(String::from)
+    .to_vec();
+    names.push("稻城县人力资源和社会保障局".into());
+    let mut units = String::new();
+    for (i, name) in names.iter().enumerate() {
+        units.push_str(&format!("[[units]]\nid = \"u{i}\"\nname = \"{name}\"\n\n"));
+    }
+    let env = env_with_units(&units, "");
+    let store = common::open(&env.url).await;
+    let mut findings = Vec::new();
+    for i in 0..names.len() {
+        // The first unit 12 open, 7 overdue; the others fewer; the last none.
+        let open = 12usize.saturating_sub(i);
+        for n in 0..open.min(12) {
+            let due = if n < 7 { "2025-10-01" } else { "2025-10-20" };
+            let state = if n < 7 { "overdue" } else { "upcoming" };
+            let k = u32::try_from(i * 100 + n).unwrap();
+            findings.push(finding("R1", &format!("u{i}"), k, due, state));
+        }
+    }
+    store.apply_findings(&findings, at(6, 12)).await.unwrap();
+    let (out, o) = w42_file(&env, "html");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    if no_font(&o) {
+        return;
+    }
+    let (shown, png) = chart_of(&std::fs::read_to_string(&out).unwrap()).expect("the chart");
+    let (w, h, rgb) = decode_png(&png);
+    // PNG pixels per displayed pixel.
+    let scale = f64::from(w) / f64::from(shown);
+    let displayed = |rows: u32| f64::from(rows) / scale;
+    let at_px = |x: u32, y: u32| {
+        let i = ((y * w + x) * 3) as usize;
+        [rgb[i], rgb[i + 1], rgb[i + 2]]
+    };
+    let blue =
+        |p: [u8; 3]| p[0].abs_diff(70) < 8 && p[1].abs_diff(114) < 8 && p[2].abs_diff(196) < 8;
+    // The bars start where the first blue is, left; the legend's blue box is the first, top.
+    let blue_px: Vec<(u32, u32)> = (0..h)
+        .flat_map(|y| (0..w).map(move |x| (x, y)))
+        .filter(|&(x, y)| blue(at_px(x, y)))
+        .collect();
+    let plot_left = blue_px.iter().map(|p| p.0).min().expect("blue bars");
+    let legend_top = blue_px.iter().map(|p| p.1).min().unwrap();
+    let legend_bottom = (legend_top..h)
+        .find(|&y| !(0..w).any(|x| blue(at_px(x, y))))
+        .unwrap();
+    // The axis: the lowest row that is grey and dark for 300 px right of the bars' start.
+    let grey = |p: [u8; 3]| p.iter().max().unwrap() - p.iter().min().unwrap() < 10 && p[0] < 128;
+    let axis = (0..h)
+        .rev()
+        .find(|&y| (plot_left..plot_left + 300).all(|x| grey(at_px(x, y))))
+        .expect("the axis");
+    let image = (w, rgb.as_slice());
+    // The title, the week and the legend; the units' names; the axis' numbers.
+    let header = ink_runs(image, 0..w, 0..legend_bottom);
+    let gap = (8.0 * scale) as u32;
+    let names_runs = ink_runs(image, 0..plot_left - gap, legend_bottom..axis - 2);
+    let numbers = ink_runs(image, 0..w, axis + 2 * scale as u32..h);
+    assert_eq!(header.len(), 3, "title, week, legend: {header:?}");
+    assert!(
+        names_runs.len() >= 16,
+        "fifteen names, two of them in two lines: {names_runs:?}"
+    );
+    assert_eq!(numbers.len(), 1, "one line of numbers: {numbers:?}");
+    for (what, runs) in [
+        ("heading", &header),
+        ("unit name", &names_runs),
+        ("axis", &numbers),
+    ] {
+        for &(y, rows) in runs {
+            assert!(
+                displayed(rows) >= 12.0,
+                "a {what} line at y = {y} is {:.1} px high where it is shown",
+                displayed(rows)
+            );
+        }
+    }
+    // Every name starts inside the picture: cut with "…", not clipped.
+    let leftmost = (legend_bottom..axis - 2)
+        .filter_map(|y| (0..plot_left - gap).find(|&x| at_px(x, y).iter().any(|c| *c < 128)))
+        .min()
+        .unwrap();
+    assert!(
+        displayed(leftmost) >= 4.0,
+        "a name is clipped at x = {leftmost}"
     );
 }
 
@@ -601,14 +859,14 @@ async fn the_report_mail_is_structured_for_old_and_new_clients() {
         .find(|p| p.ctype.mimetype == "image/png")
         .expect("the chart");
     let cid = mail_header(&chart.headers, "Content-ID").unwrap();
-    assert_eq!(cid, "<chart-2025-W42@localhost>");
+    assert_eq!(cid, "<chart-2025w42@localhost>");
     let html = parts
         .iter()
         .find(|p| p.ctype.mimetype == "text/html")
         .unwrap()
         .get_body()
         .unwrap();
-    assert!(html.contains("cid:chart-2025-W42@localhost"), "{html}");
+    assert!(html.contains("cid:chart-2025w42@localhost"), "{html}");
     // The workbook's name in its Content-Type (RFC 2047, for older Outlook and Foxmail) and in
     // its Content-Disposition (RFC 2231).
     let book = parts
