@@ -19,9 +19,10 @@ pub struct Cli {
     /// Configuration file (default: ./config/liandong.toml, then /etc/liandong/liandong.toml).
     #[arg(long, short = 'c', global = true, env = "LIANDONG_CONFIG")]
     pub config: Option<PathBuf>,
-    /// Log filter, e.g. `info`, `debug`, `liandong=debug` (or RUST_LOG).
-    #[arg(long, global = true, default_value = "info", env = "LIANDONG_LOG")]
-    pub log: String,
+    /// Log filter, e.g. `info`, `debug`, `liandong=debug` (or RUST_LOG). Default `info`;
+    /// `warn` for `run --once`, which prints each job's outcome and a summary itself.
+    #[arg(long, global = true, env = "LIANDONG_LOG")]
+    pub log: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }

@@ -54,7 +54,12 @@ pub fn main() -> ExitCode {
             };
         }
     };
-    init_tracing(&cli.log);
+    let quiet = matches!(cli.command, Command::Run { once: true, .. });
+    init_tracing(
+        cli.log
+            .as_deref()
+            .unwrap_or(if quiet { "warn" } else { "info" }),
+    );
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -176,9 +176,73 @@ pub async fn once(shared: &Arc<Shared>) -> anyhow::Result<ExitCode> {
             }
         }
     }
+    match summary(&rt.app, now).await {
+        Ok(text) => print!("\n{text}"),
+        Err(e) => tracing::warn!("cannot sum the cycle up: {e:#}"),
+    }
     Ok(if failed > 0 {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// What a cycle of `run --once` leaves, for the person who ran it: the open and overdue findings
+/// as of `now`, the units that lag by the weekly report's rule, and where the e-mails are.
+async fn summary(app: &App, now: DateTime<Utc>) -> anyhow::Result<String> {
+    use std::fmt::Write as _;
+    let store = app.store();
+    let due_soon = crate::domain::rule::due_soon_window(app.cfg.rules.due_soon_days);
+    let states: Vec<crate::domain::rule::State> = store
+        .findings(&crate::store::FindingFilter {
+            closed_after: Some(now),
+            ..Default::default()
+        })
+        .await?
+        .iter()
+        .filter_map(|f| f.state_at(now, due_soon))
+        .filter(|s| s.is_open())
+        .collect();
+    let overdue = states
+        .iter()
+        .filter(|s| **s == crate::domain::rule::State::Overdue)
+        .count();
+    let report = crate::report::weekly(store, &app.cfg, now).await?;
+    let mut out = String::new();
+    writeln!(
+        out,
+        "As of {}: {} open findings, {overdue} overdue (`liandong findings` lists them).",
+        local(now),
+        states.len()
+    )?;
+    let lagging: Vec<String> = report
+        .units
+        .iter()
+        .filter(|u| u.lagging)
+        .map(|u| format!("{} ({})", u.unit, u.reasons.join("；")))
+        .collect();
+    if lagging.is_empty() {
+        writeln!(out, "No unit lags.")?;
+    } else {
+        writeln!(out, "{} units lag: {}.", lagging.len(), lagging.join(", "))?;
+    }
+    let email = &app.cfg.notify.email;
+    if email.transport == crate::config::EmailTransport::File {
+        let files = std::fs::read_dir(&email.dir).map_or(0, |d| {
+            d.filter_map(Result::ok)
+                .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+                .count()
+        });
+        writeln!(
+            out,
+            "The e-mails (reminders, the weekly report) are in {} ({files} .eml files); `liandong outbox` lists every message.",
+            email.dir.display()
+        )?;
+    } else {
+        writeln!(
+            out,
+            "`liandong outbox` lists every message and its delivery."
+        )?;
+    }
+    Ok(out)
 }

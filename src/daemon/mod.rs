@@ -69,6 +69,9 @@ pub struct Shared {
     /// Jobs that touch the data run one at a time, and so do those that send.
     data_lane: tokio::sync::Mutex<()>,
     message_lane: tokio::sync::Mutex<()>,
+    /// `run --once`: the command prints each job's outcome itself, so the journal's line of it
+    /// is only a debug line (a terminal shows each job once).
+    prints_runs: bool,
 }
 
 /// What `/healthz` says.
@@ -104,6 +107,7 @@ impl Shared {
             in_flight: Mutex::new(BTreeMap::new()),
             data_lane: tokio::sync::Mutex::new(()),
             message_lane: tokio::sync::Mutex::new(()),
+            prints_runs: false,
         }
     }
 
@@ -223,8 +227,9 @@ pub async fn run(
         app: App::open(cfg, clock).await?,
         jobs,
     });
-    let shared = Shared::new(rt, clock, Arc::new(jobs::AppJobs));
+    let mut shared = Shared::new(rt, clock, Arc::new(jobs::AppJobs));
     if once {
+        shared.prints_runs = true;
         return jobs::once(&Arc::new(shared)).await;
     }
     serve(Arc::new(shared), &opts, &listen).await

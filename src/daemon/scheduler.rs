@@ -398,6 +398,9 @@ pub(super) async fn run_slot(
         ),
     };
     match outcome {
+        _ if shared.prints_runs => {
+            tracing::debug!(job = %job.name, slot = %slot_id(slot), outcome = outcome.as_str(), "after {secs:.1} s: {detail}");
+        }
         JobOutcome::Ok => {
             tracing::info!(job = %job.name, slot = %slot_id(slot), "done in {secs:.1} s: {detail}");
         }

@@ -1167,6 +1167,31 @@ fn the_readme_command_mails_a_report_whose_totals_are_the_findings_at_its_time()
         text(&out.stdout),
         text(&out.stderr)
     );
+    // One line per job, nothing logged twice, and what the cycle found and where the mail is.
+    let stdout = text(&out.stdout);
+    for job in [
+        "sync:scjg-cases",
+        "evaluate",
+        "notify",
+        "report:weekly",
+        "alerts",
+    ] {
+        let lines = stdout
+            .lines()
+            .filter(|l| l.starts_with(&format!("{job} ")))
+            .count();
+        assert_eq!(lines, 1, "{job}: {stdout}");
+    }
+    assert!(
+        !text(&out.stderr).contains(" INFO "),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(
+        stdout.contains("open findings") && stdout.contains("units lag: 稻城县"),
+        "{stdout}"
+    );
+    assert!(stdout.contains(&mail.display().to_string()), "{stdout}");
 
     // The one report mail, and how many units it says lag.
     let subjects: Vec<String> = std::fs::read_dir(&mail)
