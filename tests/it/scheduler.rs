@@ -35,7 +35,7 @@ fn job(name: &str, cron: &str) -> Job {
 const NINE: &str = "0 0 9 * * *";
 
 /// Stand-in jobs: `boom` panics, `hold` writes a case in an open import and never finishes,
-/// any other succeeds. Every run is listed.
+/// `slow-evaluate` takes 1.5 s and lists its end too, any other succeeds. Every run is listed.
 #[derive(Default)]
 struct StandIn {
     runs: Mutex<Vec<(String, DateTime<Utc>)>>,
@@ -71,6 +71,14 @@ impl Runner for StandIn {
                 import.put(vec![case]).await?;
                 std::future::pending::<()>().await;
                 unreachable!()
+            }
+            "slow-evaluate" => {
+                tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+                self.runs
+                    .lock()
+                    .unwrap()
+                    .push((format!("{} done", job.name), slot));
+                Ok("evaluated".into())
             }
             _ => Ok(format!("ran {}", job.name)),
         }
@@ -289,4 +297,36 @@ async fn a_lost_lease_cancels_the_job_and_rolls_its_transaction_back() {
         .await
         .expect("no lock left behind");
     assert_eq!(store.record_count(Feed::Cases).await.unwrap(), 1);
+}
+
+/// The weekly report of a slot reads what that slot's evaluation wrote: fired together, the
+/// report (in the other lane) waits until the evaluation has finished.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_report_slot_runs_after_the_evaluation_of_its_slot() {
+    let ts = common::temp_sqlite();
+    let runner = Arc::new(StandIn::default());
+    let report = Job {
+        name: "report:weekly".into(),
+        kind: JobKind::Report,
+        schedule: Schedule::parse(NINE).unwrap(),
+    };
+    let (mut s, store) = scheduler(
+        &ts.url,
+        "",
+        vec![report, job("slow-evaluate", NINE)],
+        runner.clone(),
+    )
+    .await;
+    s.tick(at("08:59")).await;
+    assert_eq!(s.tick(at("09:00")).await, 2);
+    s.idle().await;
+    let names: Vec<String> = runner.runs().into_iter().map(|(n, _)| n).collect();
+    assert_eq!(
+        names,
+        ["slow-evaluate", "slow-evaluate done", "report:weekly"],
+        "the report started only once the evaluation had finished"
+    );
+    let (slot, outcome, detail) = outcome(store.as_ref(), "report:weekly").await;
+    assert_eq!((slot, outcome.as_deref()), (Some(at("09:00")), Some("ok")));
+    assert_eq!(detail, "ran report:weekly", "it did not run past its wait");
 }
