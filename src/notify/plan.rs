@@ -226,7 +226,8 @@ pub fn obligation_items(
                 unit_id: u.unit_id.clone(),
                 title: format!(
                     "{}案卷评查抽查未达{}%",
-                    s.quarter, cfg.obligations.review_ratio_percent
+                    s.quarter.label_zh(),
+                    cfg.obligations.review_ratio_percent
                 ),
                 case_no: None,
                 deadline: s.quarter.last_day(),

@@ -150,9 +150,9 @@ pub fn text(r: &Weekly) -> String {
     let rows: Vec<Vec<String>> = r.units.iter().map(|u| cells(r, u)).collect();
     let legend = legend_text(r);
     format!(
-        "府检联动落后单位周报 {}（截至 {}）：{} 个单位，{} 个落后\n{}{}{}",
-        r.week,
-        r.as_of,
+        "府检联动落后单位周报 {}（统计截至 {}）：{} 个单位，{} 个落后\n{}{}{}",
+        r.week_label,
+        r.as_of_label,
         r.units.len(),
         r.lagging,
         crate::output::table(&h, &rows),

@@ -416,7 +416,7 @@ fn a_restart_after_a_missed_weekly_slot_sends_that_report_once() {
     });
     wait_for("idle", Duration::from_secs(30), || idle(&d));
     assert_eq!(d.stop().0, Some(0));
-    assert!(reports()[0].contains("2025-W41"), "{:?}", reports());
+    assert!(reports()[0].contains("2025年第41周"), "{:?}", reports());
 
     // Down over Monday 13 October 09:00; started on Tuesday: that slot runs once.
     let mut d = Daemon::start(&config, "2025-10-14T10:00:00+08:00", port);
@@ -447,7 +447,7 @@ fn a_restart_after_a_missed_weekly_slot_sends_that_report_once() {
     let got = reports();
     assert_eq!(got.len(), 2, "{got:?}");
     assert_eq!(
-        got.iter().filter(|s| s.contains("2025-W42")).count(),
+        got.iter().filter(|s| s.contains("2025年第42周")).count(),
         1,
         "{got:?}"
     );

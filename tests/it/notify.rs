@@ -344,8 +344,9 @@ async fn digests_reach_a_real_smtp_server_once_with_their_chinese_intact() {
     assert!(contact.text.contains("移送涉嫌犯罪案件未录入两法衔接平台"));
     assert!(contact.text.contains("还剩2天"), "{}", contact.text);
     let html = contact.html.as_deref().expect("an HTML alternative");
+    // One block per item, readable on a phone: what raised it, what to do, what closes it.
     assert!(
-        html.contains("稻检建〔2025〕7号") && html.contains("<table"),
+        html.contains("稻检建〔2025〕7号") && html.contains("办理：") && html.contains("销号："),
         "{html}"
     );
     // A unit's message carries only its own items.

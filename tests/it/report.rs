@@ -220,7 +220,10 @@ async fn the_weekly_json_is_exact_and_next_week_says_what_changed() {
         &["report", "weekly", "--as-of", "2025-10-20T09:00:00+08:00"],
     );
     let text = String::from_utf8_lossy(&o.stdout);
-    assert!(text.contains("2025-W43") && text.contains("+1"), "{text}");
+    assert!(
+        text.contains("2025年第43周（2025年10月20日—2025年10月26日）") && text.contains("+1"),
+        "{text}"
+    );
     // A new week sends again.
     let o = run(
         &env,
@@ -265,7 +268,7 @@ async fn the_html_report_reaches_a_real_smtp_server() {
     assert_eq!(mails.len(), 1);
     assert_eq!(
         mails[0].subject,
-        "【府检联动】落后单位周报 2025-W42：1个单位落后"
+        "【府检联动】落后单位周报 2025年第42周（2025年10月13日—2025年10月19日）：1个单位落后"
     );
     let html = mails[0].html.as_deref().expect("an HTML part");
     assert!(
