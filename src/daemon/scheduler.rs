@@ -318,6 +318,17 @@ pub(super) async fn run_slot(
     job: &Job,
     slot: DateTime<Utc>,
 ) -> Ran {
+    let lease = TimeDelta::seconds(i64::try_from(rt.app.cfg.run.lease_secs).unwrap_or(600));
+    // Waits (up to two leases) for the slots whose output this one reads, before it takes its
+    // lane: a sync it waits for may need the lane in this process.
+    let late = await_predecessors(
+        rt,
+        job,
+        slot,
+        &shared.stop,
+        lease.to_std().unwrap_or_default() * 2,
+    )
+    .await;
     let _lane = if job.sends() {
         shared.message_lane.lock().await
     } else {
@@ -326,7 +337,6 @@ pub(super) async fn run_slot(
     if shared.stop.load(std::sync::atomic::Ordering::SeqCst) {
         return Ran::NotRun("stopping".into(), false);
     }
-    let lease = TimeDelta::seconds(i64::try_from(rt.app.cfg.run.lease_secs).unwrap_or(600));
     // Registered before the claim: a shutdown that cuts the claim short still releases it.
     let in_flight = InFlight::new(shared, &job.name, slot, rt.app.store.clone());
     match rt
@@ -365,10 +375,7 @@ pub(super) async fn run_slot(
     )));
     shared.notifier.status(&format!("running {}", job.name));
     let started = Instant::now();
-    // Waits (up to two leases) for the slots this one reads the output of, then runs.
-    let limit = lease.to_std().unwrap_or_default() * 2;
     let here = std::panic::AssertUnwindSafe(async {
-        let late = await_predecessors(rt, job, slot, &shared.stop, limit).await;
         let r = shared
             .runner
             .run(&rt.app, job, slot, shared.stop.clone())
@@ -441,19 +448,27 @@ pub(super) async fn run_slot(
     Ran::Done(outcome, detail)
 }
 
-/// The jobs whose latest slot at or before a slot of `job` must have finished before it runs:
-/// the notifications and the weekly report read what the evaluation wrote, whichever replica
-/// ran it (the catch-up at start-up runs them in this order anyway).
-fn predecessors<'a>(job: &Job, jobs: &'a [Job]) -> impl Iterator<Item = &'a Job> {
-    let reads_findings = matches!(job.kind, JobKind::Notify | JobKind::Report);
-    jobs.iter()
-        .filter(move |j| reads_findings && j.kind == JobKind::Evaluate)
+/// The jobs whose latest slot at or before a slot of `job` must have finished before it runs,
+/// whichever replica runs them: the evaluation reads what the syncs wrote, the notifications
+/// and the weekly report what the evaluation wrote (the catch-up at start-up runs them in this
+/// order anyway).
+fn predecessors<'a>(job: &'a Job, jobs: &'a [Job]) -> impl Iterator<Item = &'a Job> {
+    jobs.iter().filter(move |j| match job.kind {
+        JobKind::Evaluate => matches!(j.kind, JobKind::Sync(_)),
+        JobKind::Notify | JobKind::Report => j.kind == JobKind::Evaluate,
+        _ => false,
+    })
 }
 
-/// Waits until every predecessor of `job` (see [`predecessors`]) finished its latest slot at or
-/// before `slot` — here or on another replica — polling the store each second. `None` when
-/// they did; a note for the journal when `limit` passed or a shutdown began first (the job
-/// then runs on what is there).
+/// How long a predecessor's slot may stay unclaimed before it is taken as not coming (skipped
+/// because its previous run still runs, or no process is up to run it).
+const UNCLAIMED_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Waits until every predecessor of `job` (see [`predecessors`]) has finished its latest slot
+/// at or before `slot` — here or on another replica — polling the store each second. A slot
+/// that nobody claimed within [`UNCLAIMED_GRACE`], or that a run of another slot stands in
+/// for, is not waited for. `None` when nothing was missing; a note for the journal when
+/// `limit` passed or a shutdown began first (the job then runs on what is there).
 async fn await_predecessors(
     rt: &Runtime,
     job: &Job,
@@ -474,12 +489,20 @@ async fn await_predecessors(
             Ok(s) => s,
             Err(e) => return Some(format!("could not see whether the evaluation ran: {e}")),
         };
+        let grace_over = started.elapsed() >= UNCLAIMED_GRACE;
         let pending: Vec<String> = waits
             .iter()
             .filter(|(p, s)| {
-                !states
-                    .iter()
-                    .any(|st| st.job == p.name && st.last_slot.is_some_and(|l| l >= *s))
+                let state = states.iter().find(|st| st.job == p.name);
+                let finished = state.and_then(|st| st.last_slot).is_some_and(|l| l >= *s);
+                match state.and_then(|st| st.running.as_ref()) {
+                    _ if finished => false,
+                    // Under way: the data is coming.
+                    Some(r) if r.slot == *s => true,
+                    // Another slot runs instead (an earlier one still, or a later one).
+                    Some(_) => false,
+                    None => !grace_over,
+                }
             })
             .map(|(p, s)| format!("{} of {}", p.name, local(*s)))
             .collect();

@@ -533,6 +533,35 @@ fn two_daemons_on_one_postgresql_store_run_each_slot_once() {
     let mails = smtp.messages();
     assert!(mails.iter().any(|m| m.to.contains("scjg@example.gov.cn")));
     assert_no_duplicates(&mails);
+    // The week's report, from whichever replica caught its slot up, came after that slot's
+    // syncs and evaluation: it says what `report weekly` says of the same week now, not "0".
+    let reports: Vec<&str> = mails
+        .iter()
+        .filter(|m| m.subject.contains("落后单位周报"))
+        .map(|m| m.subject.as_str())
+        .collect();
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    let o = common::bin()
+        .args(["--config"])
+        .arg(&config)
+        .args([
+            "report",
+            "weekly",
+            "--as-of",
+            "2025-12-29T09:00:00+08:00",
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let lagging = report["lagging"].as_i64().unwrap();
+    assert!(lagging > 0, "{report}");
+    assert!(
+        reports[0].contains(&format!("：{lagging}个单位落后")),
+        "{reports:?} / {report}"
+    );
     drop(db);
 }
 

@@ -35,7 +35,7 @@ fn job(name: &str, cron: &str) -> Job {
 const NINE: &str = "0 0 9 * * *";
 
 /// Stand-in jobs: `boom` panics, `hold` writes a case in an open import and never finishes,
-/// `slow-evaluate` takes 1.5 s and lists its end too, any other succeeds. Every run is listed.
+/// `slow-…` takes 1.5 s and lists its end too, any other succeeds. Every run is listed.
 #[derive(Default)]
 struct StandIn {
     runs: Mutex<Vec<(String, DateTime<Utc>)>>,
@@ -72,7 +72,7 @@ impl Runner for StandIn {
                 std::future::pending::<()>().await;
                 unreachable!()
             }
-            "slow-evaluate" => {
+            slow if slow.starts_with("slow-") => {
                 tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
                 self.runs
                     .lock()
@@ -329,4 +329,30 @@ async fn a_report_slot_runs_after_the_evaluation_of_its_slot() {
     let (slot, outcome, detail) = outcome(store.as_ref(), "report:weekly").await;
     assert_eq!((slot, outcome.as_deref()), (Some(at("09:00")), Some("ok")));
     assert_eq!(detail, "ran report:weekly", "it did not run past its wait");
+}
+
+/// An evaluation reads what its slot's syncs wrote: fired together, it waits for them — also
+/// when the sync is this process's own, in the lane the evaluation would hold.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_evaluation_slot_runs_after_the_syncs_of_its_slot() {
+    let ts = common::temp_sqlite();
+    let runner = Arc::new(StandIn::default());
+    let sync = Job {
+        name: "slow-sync".into(),
+        kind: JobKind::Sync("slow-sync".into()),
+        schedule: Schedule::parse(NINE).unwrap(),
+    };
+    // The evaluation listed first, so that it would take the lane first without its wait.
+    let (mut s, _store) = scheduler(
+        &ts.url,
+        "",
+        vec![job("evaluate", NINE), sync],
+        runner.clone(),
+    )
+    .await;
+    s.tick(at("08:59")).await;
+    assert_eq!(s.tick(at("09:00")).await, 2);
+    s.idle().await;
+    let names: Vec<String> = runner.runs().into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names, ["slow-sync", "slow-sync done", "evaluate"]);
 }
