@@ -8,11 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use chrono::NaiveDate;
-use liandong::domain::calendar::Calendar;
-use liandong::store::EvaluatedFinding;
-
 use crate::common;
+use crate::notify::finding;
 use crate::report::decode_png;
 
 /// The browser: `LIANDONG_CHROMIUM`, else the first of chromium, chromium-browser and
@@ -225,23 +222,6 @@ async fn chromium_shows_the_html_reports_chart_and_table() {
     assert!(shot.text_lines(top, bottom) >= 2, "no text among the bars");
     let below = shot.text_lines(bottom + 40, shot.height);
     assert!(below >= 6, "{below} lines of text below the chart");
-}
-
-fn finding(rule: &str, unit: &str, case_no: &str, due: &str, state: &str) -> EvaluatedFinding {
-    EvaluatedFinding {
-        key: format!("{rule}|{unit}|{case_no}"),
-        rule: rule.into(),
-        unit_id: unit.into(),
-        case_key: Some(case_no.into()),
-        case_no: Some(case_no.into()),
-        due: Calendar::end_of_day_utc(NaiveDate::parse_from_str(due, "%Y-%m-%d").unwrap()),
-        arose_at: "2025-09-01T00:00:00+08:00".parse().unwrap(),
-        satisfied_at: None,
-        violated: false,
-        state: state.into(),
-        facts: "{}".into(),
-        link: None,
-    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -27,6 +27,30 @@ fn text(o: &[u8]) -> String {
     String::from_utf8_lossy(o).into_owned()
 }
 
+/// `findings --all --as-of` of the sample county's store `db`: "rule case number" → state.
+fn states_at(db: &Path, as_of: &str) -> std::collections::BTreeMap<String, String> {
+    let out = sample(
+        db,
+        &["findings", "--all", "--as-of", as_of, "--format", "json"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                format!(
+                    "{} {}",
+                    f["rule"].as_str().unwrap(),
+                    f["case_no"].as_str().unwrap_or("")
+                ),
+                f["state"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
 #[test]
 fn default_config_prints_the_shipped_example() {
     let out = bin().arg("default-config").output().unwrap();
@@ -224,28 +248,7 @@ fn evaluating_one_store_at_two_dates_gives_each_dates_states_and_a_waiver_holds(
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("sample.db");
     assert!(sample(&db, &["sync"]).status.success());
-    let states = |as_of: &str| -> std::collections::BTreeMap<String, String> {
-        let out = sample(
-            &db,
-            &["findings", "--all", "--as-of", as_of, "--format", "json"],
-        );
-        assert!(out.status.success(), "{}", text(&out.stderr));
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        v.as_array()
-            .unwrap()
-            .iter()
-            .map(|f| {
-                (
-                    format!(
-                        "{} {}",
-                        f["rule"].as_str().unwrap(),
-                        f["case_no"].as_str().unwrap_or("")
-                    ),
-                    f["state"].as_str().unwrap().to_string(),
-                )
-            })
-            .collect()
-    };
+    let states = |as_of: &str| states_at(&db, as_of);
     // 稻市监罚〔2025〕45号 is a sample transfer that never reached the platform.
     let missing = "R1 稻市监罚〔2025〕45号";
     let ev = sample(&db, &["evaluate", "--as-of", "2025-01-02"]);
@@ -1248,28 +1251,7 @@ fn an_evaluation_for_an_earlier_day_shows_each_finding_as_it_stood_then() {
     let db = dir.path().join("replay.db");
     let o = sample(&db, &["sync"]);
     assert!(o.status.success(), "{}", text(&o.stderr));
-    let listing = |as_of: &str| -> std::collections::BTreeMap<String, String> {
-        let out = sample(
-            &db,
-            &["findings", "--all", "--as-of", as_of, "--format", "json"],
-        );
-        assert!(out.status.success(), "{}", text(&out.stderr));
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        v.as_array()
-            .unwrap()
-            .iter()
-            .map(|f| {
-                (
-                    format!(
-                        "{} {}",
-                        f["rule"].as_str().unwrap(),
-                        f["case_no"].as_str().unwrap_or("")
-                    ),
-                    f["state"].as_str().unwrap().to_string(),
-                )
-            })
-            .collect()
-    };
+    let listing = |as_of: &str| states_at(&db, as_of);
     let (early, late) = ("2025-08-01", "2025-12-31");
     assert!(sample(&db, &["evaluate", "--as-of", late]).status.success());
     let at_late = listing(late);
@@ -1281,27 +1263,7 @@ fn an_evaluation_for_an_earlier_day_shows_each_finding_as_it_stood_then() {
             .status
             .success()
     );
-    let reference = {
-        let out = sample(
-            &fresh,
-            &["findings", "--all", "--as-of", early, "--format", "json"],
-        );
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        v.as_array()
-            .unwrap()
-            .iter()
-            .map(|f| {
-                (
-                    format!(
-                        "{} {}",
-                        f["rule"].as_str().unwrap(),
-                        f["case_no"].as_str().unwrap_or("")
-                    ),
-                    f["state"].as_str().unwrap().to_string(),
-                )
-            })
-            .collect::<std::collections::BTreeMap<_, _>>()
-    };
+    let reference = states_at(&fresh, early);
     assert!(!reference.is_empty());
     assert!(
         at_late.len() > reference.len(),

@@ -229,7 +229,14 @@ fn day(s: &str) -> NaiveDate {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
 }
 
-fn finding(rule: &str, unit: &str, case_no: &str, due: &str, state: &str) -> EvaluatedFinding {
+/// A finding of `unit` about `case_no`, arisen on 2025-09-01, due at the end of `due`.
+pub(crate) fn finding(
+    rule: &str,
+    unit: &str,
+    case_no: &str,
+    due: &str,
+    state: &str,
+) -> EvaluatedFinding {
     EvaluatedFinding {
         key: format!("{rule}|{unit}|{case_no}"),
         rule: rule.into(),
