@@ -1212,35 +1212,40 @@ fn the_readme_command_mails_a_report_whose_totals_are_the_findings_at_its_time()
         .collect();
     assert_eq!(subjects.len(), 1, "{subjects:?}");
 
+    // The report of the Monday slot the cycle sent, and one as of the cycle's own day: each
+    // counts, per unit, the open and overdue findings `findings` lists for its time.
     let slot = "2025-12-29T09:00:00+08:00";
-    let o = run(&["report", "weekly", "--as-of", slot, "--format", "json"]);
-    assert!(o.status.success(), "{}", text(&o.stderr));
-    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    let lagging = report["lagging"].as_i64().unwrap();
-    assert!(lagging > 0, "{report}");
-    assert!(
-        subjects[0].contains(&format!("{lagging}个单位落后")),
-        "{} / {report}",
-        subjects[0]
-    );
-
-    let o = run(&["findings", "--as-of", slot, "--format", "json"]);
-    assert!(o.status.success(), "{}", text(&o.stderr));
-    let findings = open_and_overdue(&serde_json::from_slice(&o.stdout).unwrap());
-    let reported: std::collections::BTreeMap<String, (i64, i64)> = report["units"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|u| u["open"].as_i64() > Some(0))
-        .map(|u| {
-            (
-                u["unit_id"].as_str().unwrap().to_string(),
-                (u["open"].as_i64().unwrap(), u["overdue"].as_i64().unwrap()),
-            )
-        })
-        .collect();
-    assert!(!reported.is_empty(), "{report}");
-    assert_eq!(reported, findings, "{report}");
+    for (at, mailed) in [(slot, true), ("2025-12-31", false)] {
+        let o = run(&["report", "weekly", "--as-of", at, "--format", "json"]);
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let lagging = report["lagging"].as_i64().unwrap();
+        assert!(lagging > 0, "{at}: {report}");
+        if mailed {
+            assert!(
+                subjects[0].contains(&format!("{lagging}个单位落后")),
+                "{} / {report}",
+                subjects[0]
+            );
+        }
+        let o = run(&["findings", "--as-of", at, "--format", "json"]);
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        let findings = open_and_overdue(&serde_json::from_slice(&o.stdout).unwrap());
+        let reported: std::collections::BTreeMap<String, (i64, i64)> = report["units"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|u| u["open"].as_i64() > Some(0))
+            .map(|u| {
+                (
+                    u["unit_id"].as_str().unwrap().to_string(),
+                    (u["open"].as_i64().unwrap(), u["overdue"].as_i64().unwrap()),
+                )
+            })
+            .collect();
+        assert!(!reported.is_empty(), "{at}: {report}");
+        assert_eq!(reported, findings, "{at}: {report}");
+    }
 }
 
 /// Evaluating for an earlier day after a later one shows each finding as it stood then: one
