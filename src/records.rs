@@ -455,7 +455,7 @@ const DOCUMENT_FIELDS: &[FieldSpec] = &[
     f(
         Field::IssuedOn,
         Date,
-        &["issued_on", "发出日期", "制发日期", "发文日期", "送达日期"],
+        &["issued_on", "发出日期", "制发日期", "发文日期"],
     ),
     f(
         Field::ReceivedOn,
@@ -463,6 +463,8 @@ const DOCUMENT_FIELDS: &[FieldSpec] = &[
         &[
             "received_on",
             "签收日期",
+            // Service (送达) is when the addressee received it.
+            "送达日期",
             "收到日期",
             "接收日期",
             "收文日期",
@@ -624,9 +626,38 @@ impl Feed {
     }
 
     /// What a row of this feed needs beyond its fields' types, as (field, reason) when it is
-    /// missing: a review names its day and at least two reviewers (SPEC §4), an event its day.
+    /// missing: a review names its day and at least two reviewers (SPEC §4), an event its day;
+    /// a platform record, a copy, a filing and a procuratorial document the time the rules count
+    /// from. Without that time a record that exists would leave its rule's finding open as
+    /// "missing" forever (or, for a document, raise none): such a row is a data problem, so it
+    /// is quarantined with this reason and `status` shows it.
     pub fn check(self, r: &Record) -> Result<(), (Field, String)> {
+        let undated = |fields: &[Field]| fields.iter().all(|f| r.get(*f).is_null());
         match self {
+            Feed::Referrals if undated(&[Field::EnteredAt, Field::TransferredAt]) => Err((
+                Field::EnteredAt,
+                "a platform referral needs the time it was entered (录入时间) or transferred (移送时间): R1 counts the platform entry from it".into(),
+            )),
+            Feed::Entries if undated(&[Field::EnteredAt]) => Err((
+                Field::EnteredAt,
+                "a platform case entry needs the time it was entered (录入时间): R4 counts the entry from it".into(),
+            )),
+            Feed::Copies if undated(&[Field::CopiedOn]) => Err((
+                Field::CopiedOn,
+                "a copy needs the day it was sent (抄送日期): R5 counts the copy from it".into(),
+            )),
+            Feed::Filings if undated(&[Field::FiledOn]) => Err((
+                Field::FiledOn,
+                "a filing needs its day (备案日期): R9 counts the filing from it".into(),
+            )),
+            Feed::Recommendations | Feed::Opinions
+                if undated(&[Field::ReceivedOn, Field::IssuedOn]) =>
+            {
+                Err((
+                    Field::ReceivedOn,
+                    "a procuratorial document needs the day it was received (签收日期/送达日期) or issued (发出日期): the reply period counts from it".into(),
+                ))
+            }
             Feed::Reviews => {
                 if r.get(Field::ReviewedOn).is_null() {
                     return Err((

@@ -415,6 +415,87 @@ mod tests {
         assert_eq!(errs[2].value, "一千二");
     }
 
+    /// A platform record, copy, filing or procuratorial document without the time its rule
+    /// counts from would leave a finding open as "missing" though the record exists (or raise
+    /// none): it is quarantined, naming the field and why; with its time it is taken.
+    #[test]
+    fn a_record_without_the_time_its_rule_counts_from_is_refused_with_the_reason() {
+        // (feed, headers, an undated row, the field named, the same row dated)
+        let table: [(Feed, &[&str], &[&str], &str, &[&str]); 6] = [
+            (
+                Feed::Referrals,
+                &["移送单位", "案号", "录入时间", "移送时间"],
+                &["scjg", "A-1", "", ""],
+                "entered_at",
+                &["scjg", "A-1", "", "2025-03-19 11:26"],
+            ),
+            (
+                Feed::Entries,
+                &["执法单位", "案号", "录入时间"],
+                &["scjg", "A-1", ""],
+                "entered_at",
+                &["scjg", "A-1", "2025-01-24 14:47"],
+            ),
+            (
+                Feed::Copies,
+                &["执法单位", "案号", "抄送日期"],
+                &["scjg", "A-1", ""],
+                "copied_on",
+                &["scjg", "A-1", "2025-02-03"],
+            ),
+            (
+                Feed::Filings,
+                &["执法单位", "案号", "备案日期"],
+                &["scjg", "A-1", ""],
+                "filed_on",
+                &["scjg", "A-1", "2025-02-03"],
+            ),
+            (
+                Feed::Recommendations,
+                &["被建议单位", "建议书文号", "发出日期", "送达日期"],
+                &["scjg", "稻检行建〔2025〕3号", "", ""],
+                "received_on",
+                &["scjg", "稻检行建〔2025〕3号", "", "2025-09-01"],
+            ),
+            (
+                Feed::Opinions,
+                &["被建议单位", "文号", "发出日期", "签收日期"],
+                &["scjg", "稻检意〔2025〕1号", "", ""],
+                "received_on",
+                &["scjg", "稻检意〔2025〕1号", "2025-09-01", ""],
+            ),
+        ];
+        for (feed, h, undated, field, dated) in table {
+            let mut m = Mapper::new(feed, &headers(h), &BTreeMap::new(), None)
+                .unwrap_or_else(|e| panic!("{feed:?}: {e}"));
+            let errs = m.map(undated, &units()).unwrap_err();
+            assert_eq!(errs.len(), 1, "{feed:?}");
+            assert_eq!(errs[0].field, field, "{feed:?}");
+            assert!(
+                errs[0].reason.contains("needs"),
+                "{feed:?}: {}",
+                errs[0].reason
+            );
+            assert!(m.map(dated, &units()).is_ok(), "{feed:?}");
+        }
+        // 送达日期 on a procuratorial document is when it was served: its receipt.
+        let mut m = Mapper::new(
+            Feed::Recommendations,
+            &headers(&["被建议单位", "建议书文号", "送达日期"]),
+            &BTreeMap::new(),
+            None,
+        )
+        .unwrap();
+        let r = m
+            .map(&["scjg", "稻检行建〔2025〕3号", "2025-09-01"], &units())
+            .unwrap();
+        assert_eq!(
+            r.date(Field::ReceivedOn),
+            chrono::NaiveDate::from_ymd_opt(2025, 9, 1)
+        );
+        assert!(r.get(Field::IssuedOn).is_null());
+    }
+
     #[test]
     fn unknown_units_are_kept_and_foreign_units_are_refused() {
         let h = headers(&["执法单位", "案号"]);
