@@ -102,7 +102,7 @@ fn presence(spec: &Presence, matcher: &Matcher<'_>, ctx: &Ctx<'_>, emit: &mut im
             facts.insert("days".into(), json!(spec.days));
             Deadline::calendar_days(ctx.cal, decided, spec.days)
         };
-        deadline.describe(ctx.cal, decided, &mut facts);
+        deadline.describe(ctx.cal, &mut facts);
         let mut f = case_finding(spec.rule, case, decided, deadline.due, Json::Null);
         match matcher.find(case) {
             Match::Matched(record) => {

@@ -253,40 +253,55 @@ impl<'a> Seen<'a> {
     }
 }
 
-/// A deadline counted in working days from `from`: the due day and the end of it.
+/// A deadline: the due day and the end of it, and the first day whose place in the calendar
+/// it depended on.
 struct Deadline {
     day: NaiveDate,
     due: DateTime<Utc>,
+    /// Working days count every day after the start; calendar days and months consult the
+    /// calendar only from the day they land on (to move off a day off).
+    consulted_from: NaiveDate,
 }
 
 impl Deadline {
+    /// `n` working days after `from`.
     fn working_days(cal: &Calendar, from: NaiveDate, n: u32) -> Deadline {
-        Deadline::on(cal.add_working_days(from, n))
+        Deadline::on(
+            cal.add_working_days(from, n),
+            from.succ_opt().unwrap_or(from),
+        )
     }
 
     /// `n` calendar days after `from`, moved to the next working day when it lands on a day off.
     fn calendar_days(cal: &Calendar, from: NaiveDate, n: u32) -> Deadline {
-        Deadline::on(cal.add_calendar_days(from, n))
+        let lands = from
+            .checked_add_days(chrono::Days::new(u64::from(n)))
+            .unwrap_or(NaiveDate::MAX);
+        Deadline::on(cal.add_calendar_days(from, n), lands)
     }
 
     /// `n` months after `from` (same day of the month or the month's last day), moved to the
     /// next working day when it lands on a day off.
     fn months(cal: &Calendar, from: NaiveDate, n: u32) -> Deadline {
-        Deadline::on(cal.add_months(from, n))
+        let lands = from
+            .checked_add_months(chrono::Months::new(n))
+            .unwrap_or(NaiveDate::MAX);
+        Deadline::on(cal.add_months(from, n), lands)
     }
 
-    fn on(day: NaiveDate) -> Deadline {
+    fn on(day: NaiveDate, consulted_from: NaiveDate) -> Deadline {
         Deadline {
             day,
             due: Calendar::end_of_day_utc(day),
+            consulted_from: consulted_from.min(day),
         }
     }
 
-    /// Adds `due_date` and, when the deadline spans years without a holiday table,
-    /// `calendar_fallback_years` to `facts`.
-    fn describe(&self, cal: &Calendar, from: NaiveDate, facts: &mut Map<String, Json>) {
+    /// Adds `due_date` and, when a year the deadline consulted has no holiday table (its days
+    /// were counted Monday–Friday), `calendar_fallback_years` to `facts`.
+    fn describe(&self, cal: &Calendar, facts: &mut Map<String, Json>) {
         facts.insert("due_date".into(), json!(ymd(self.day)));
-        let missing: Vec<i32> = (from.year()..=self.day.year())
+        let missing: Vec<i32> = (self.consulted_from.year()..=self.day.year())
             .filter(|y| !cal.has_table(*y))
             .collect();
         if !missing.is_empty() {

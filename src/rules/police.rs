@@ -10,7 +10,6 @@ use super::{
     Ctx, Deadline, Finding, RuleId, case_finding, existed_at, local, record_facts,
     start_of_day_utc, ymd,
 };
-use crate::domain::calendar::Calendar;
 use crate::domain::text;
 use crate::records::Field;
 use crate::records::Record;
@@ -95,11 +94,7 @@ pub(super) fn evaluate(
             ctx.cfg.r10_days
         };
         let receipt = shanghai_day(received);
-        let day = ctx.cal.add_calendar_days(receipt, days);
-        let deadline = Deadline {
-            day,
-            due: Calendar::end_of_day_utc(day),
-        };
+        let deadline = Deadline::calendar_days(ctx.cal, receipt, days);
         let mut f = match case {
             Some(case) => case_finding(RuleId::R10, case, receipt, deadline.due, Json::Null),
             None => referral_finding(r, start_of_day_utc(receipt), deadline.due),
@@ -122,7 +117,7 @@ pub(super) fn evaluate(
                 facts.insert("case_match".into(), json!("none"));
             }
         }
-        deadline.describe(ctx.cal, receipt, &mut facts);
+        deadline.describe(ctx.cal, &mut facts);
         let decision = r
             .text(Field::PoliceDecision)
             .filter(|s| !s.trim().is_empty());

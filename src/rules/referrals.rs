@@ -47,7 +47,7 @@ pub(super) fn evaluate(matcher: &Matcher<'_>, ctx: &Ctx<'_>, emit: &mut impl FnM
         let mut facts = Map::new();
         facts.insert("transfer_decided_on".into(), json!(super::ymd(decided)));
         facts.insert("working_days".into(), json!(days));
-        deadline.describe(ctx.cal, decided, &mut facts);
+        deadline.describe(ctx.cal, &mut facts);
 
         let mut r1 = case_finding(RuleId::R1, case, decided, deadline.due, Json::Null);
         match matcher.find(case) {

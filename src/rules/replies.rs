@@ -52,7 +52,7 @@ pub(super) fn evaluate(
             facts.insert("counted_from".into(), json!(from_field));
         }
         facts.insert("months".into(), json!(months));
-        deadline.describe(ctx.cal, received, &mut facts);
+        deadline.describe(ctx.cal, &mut facts);
         let mut f = super::case_finding(rule, doc, received, deadline.due, Json::Null);
         if let Some(replied) = date_of(doc.get(Field::RepliedOn)).filter(|d| *d <= ctx.today) {
             let at = start_of_day_utc(replied);
@@ -131,6 +131,30 @@ mod tests {
         let mut got = recs(docs, now);
         assert_eq!(got.len(), 1, "one finding at {now}: {got:?}");
         got.remove(0)
+    }
+
+    /// A month deadline consults the calendar only where it lands (to move off a day off): a
+    /// year it merely spans is not one whose days were guessed (the shipped table has
+    /// 2024–2026).
+    #[test]
+    fn only_the_years_a_month_deadline_lands_in_are_flagged_as_counted_without_a_table() {
+        // (received, the years flagged)
+        let table: [(&str, &[i32]); 3] = [
+            // Received in 2023 (no table), lands on 2024-01-15: 2024 has its table.
+            ("2023-11-15", &[]),
+            // Lands in 2027, which has no table: its day off cannot be known.
+            ("2026-12-20", &[2027]),
+            ("2025-03-31", &[]),
+        ];
+        for (received, want) in table {
+            let f = one(&[rec(received, "")], "2027-06-01 00:00");
+            let got: Vec<i64> = f.facts["calendar_fallback_years"]
+                .as_array()
+                .map(|a| a.iter().filter_map(serde_json::Value::as_i64).collect())
+                .unwrap_or_default();
+            let want: Vec<i64> = want.iter().map(|y| i64::from(*y)).collect();
+            assert_eq!(got, want, "{received}");
+        }
     }
 
     #[test]
