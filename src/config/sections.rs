@@ -30,8 +30,10 @@ pub struct RulesConfig {
     pub r5_days: u32,
     /// R5 applies only where a source feeds such copies; the caller decides.
     pub r5_enabled: bool,
-    /// R5: only cases flagged `suspected_crime` but not transferred need a copy. Default false:
-    /// every penalty decision without a transfer does.
+    /// R5: only cases flagged `suspected_crime` but not transferred need a copy. Default true,
+    /// as the source has it: 高检会〔2006〕2号 §一 asks the copy of the penalty decision for
+    /// 涉嫌犯罪 cases that were not transferred in time and were penalised. False widens R5 to
+    /// every penalty decision without a transfer (a county's own, stricter choice).
     pub r5_suspected_only: bool,
     /// R7: months after receipt to reply to a procuratorial recommendation.
     pub r7_months: u32,
@@ -90,7 +92,7 @@ impl Default for RulesConfig {
             r4_enabled: false,
             r5_days: 10,
             r5_enabled: false,
-            r5_suspected_only: false,
+            r5_suspected_only: true,
             r7_months: 2,
             r8_months: 2,
             r9_days: 15,

@@ -44,11 +44,12 @@ pub(super) fn evaluate_entries(
     presence(&spec, matcher, ctx, emit);
 }
 
-/// **R5** — 高检会〔2006〕2号《关于在行政执法中及时移送涉嫌犯罪案件的意见》 (SPEC §3): a penalty
-/// decision without a transfer is copied to the police and the procuratorate within 10 calendar
-/// days (`r5_days`) of `decided_on`; a deadline on a day off moves to the next working day.
-/// Subjects: cases with a `decided_on` and no `transfer_decided_on` (with `r5_suspected_only`, only
-/// those flagged `suspected_crime`). Resolved by a matching copy at its `copied_on`. Evaluated
+/// **R5** — 高检会〔2006〕2号《关于在行政执法中及时移送涉嫌犯罪案件的意见》 §一 (SPEC §3): a
+/// 涉嫌犯罪 case that was not transferred in time and was penalised has its penalty decision
+/// copied to the police and the procuratorate within 10 calendar days (`r5_days`) of
+/// `decided_on`; a deadline on a day off moves to the next working day. Subjects: cases with a
+/// `decided_on`, no `transfer_decided_on`, flagged `suspected_crime` (`r5_suspected_only`, the
+/// default, as the source says); with `r5_suspected_only = false`, every such penalty. Resolved by a matching copy at its `copied_on`. Evaluated
 /// only when `r5_enabled` (where a source feeds copies).
 pub(super) fn evaluate_copies(
     matcher: &Matcher<'_>,
@@ -287,9 +288,12 @@ mod r5_r9_tests {
         )
     }
 
+    /// R5 over every penalty without transfer (`r5_suspected_only = false`), so that the tests
+    /// of matching need no 涉嫌犯罪 flag; the default scope has a test of its own.
     fn r5() -> RulesConfig {
         RulesConfig {
             r5_enabled: true,
+            r5_suspected_only: false,
             ..RulesConfig::default()
         }
     }
@@ -416,13 +420,15 @@ mod r5_r9_tests {
         );
         let undecided = plain_case("scjg", "稻市监罚〔2025〕5号", "戊");
         let cases = [transferred, plain, not_suspected, suspected, undecided];
-        let only_suspected = RulesConfig {
-            r5_suspected_only: true,
-            ..r5()
+        // 高检会〔2006〕2号 §一: the copy is owed for 涉嫌犯罪 cases penalised without transfer
+        // (the default); a county may widen R5 to every penalty without transfer.
+        let by_default = RulesConfig {
+            r5_enabled: true,
+            ..RulesConfig::default()
         };
         // (config, numbers of the subjects)
         let table: [(&RulesConfig, &[&str]); 2] =
-            [(&r5(), &["2", "3", "4"]), (&only_suspected, &["4"])];
+            [(&by_default, &["4"]), (&r5(), &["2", "3", "4"])];
         for (cfg, want) in table {
             let mut got: Vec<String> = run(RuleId::R5, &cases, &[], "2025-12-01 00:00", cfg)
                 .into_iter()
