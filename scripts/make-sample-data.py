@@ -133,7 +133,13 @@ ORG_W = [3, 7, 9, 10, 5, 8, 4, 2]
 
 
 def credit_code(individual):
-    org = "MA6" + "".join(rng.choice("0123456789ABCDEFGHJKLMNPQRTUWXY") for _ in range(5))
+    return uscc("MA6" + "".join(rng.choice("0123456789ABCDEFGHJKLMNPQRTUWXY") for _ in range(5)),
+                individual)
+
+
+def uscc(org, individual):
+    """The 18-character credit code of Daocheng for the first 8 characters of an
+    organisation code, with both check characters computed."""
     val = lambda c: int(c) if c.isdigit() else ord(c) - 55  # A=10 … Z=35 (GB 11714)
     c9 = 11 - sum(val(c) * w for c, w in zip(org, ORG_W)) % 11
     org += {10: "X", 11: "0"}.get(c9, str(c9))
@@ -285,6 +291,20 @@ for unit, n in COUNTS.items():
     for c in cases[unit]:
         no += rng.randrange(1, 4)
         c["no"] = no
+
+# Hand-placed after every random draw, so that the rest of the sample stays as it was: a case
+# 农业农村 marked 涉嫌犯罪 itself, then penalised and closed with no transfer decision — the
+# plainest 以罚代刑 (国务院令第310号 art. 11: a penalty does not replace the transfer), which R6
+# finds.
+marked = {
+    "unit": "nync", "cause": "销售假劣种子", "party": "稻城县亚丁种业有限公司",
+    "party_id": uscc("MA6R2K7W", False), "filed": D(2025, 10, 27), "amount": 58000.0,
+    "crime": True, "transfer": None, "decided": D(2025, 11, 5), "closed": D(2025, 11, 7),
+    "flaw": "marked", "platform": None, "no": cases["nync"][-1]["no"] + 2,
+}
+marked.update(updated=dt.datetime(2025, 11, 7, 16, 20, 5), major=True,
+              title=f"{marked['party']}{marked['cause']}案")
+cases["nync"].append(marked)
 
 
 def case_no(c, left="〔", right="〕", fullwidth=False):
@@ -455,7 +475,7 @@ def write_referrals():
     path.parent.mkdir(parents=True, exist_ok=True)
     hm = lambda t: t.strftime("%Y-%m-%d %H:%M")
     rows, notes, missing = [], [], []
-    crimes = [c for u in COUNTS for c in cases[u] if c["crime"]]
+    crimes = [c for u in COUNTS for c in cases[u] if c["crime"] and c["transfer"]]
     crimes.sort(key=lambda c: c["transfer"])
     for c in crimes:
         plan, t = c["platform"], c["transfer"]
@@ -498,7 +518,8 @@ def write_referrals():
 
 def write_entries():
     path = OUT / "platform" / "entries.csv"
-    penalised = [c for u in COUNTS for c in cases[u] if c["decided"] and c["flaw"] != "date"]
+    penalised = [c for u in COUNTS for c in cases[u]
+                 if c["decided"] and c["flaw"] not in ("date", "marked")]
     picked = sorted(rng.sample(penalised, round(len(penalised) * 2 / 3)),
                     key=lambda c: (c["unit"], c["no"]))
     late_ids = {id(c) for c in rng.sample(picked, 3)}
@@ -590,7 +611,10 @@ and are not errors. 涉嫌犯罪 = 是 in rows {crime_rows('jtys')}. No bad rows
 
 **`drop/nync/nync-2025.csv`** — 农业农村 ledger, {COUNTS['nync']} cases, **UTF-8 with BOM**, LF line
 ends, with the variant headers `办结日期` (for 结案日期) and `涉案金额(元)` (for 罚没金额(元)), booleans as
-`Y`/`N`, ISO dates. 涉嫌犯罪 = Y in rows {crime_rows('nync')}. No bad rows.
+`Y`/`N`, ISO dates. 涉嫌犯罪 = Y in rows {crime_rows('nync')}. No bad rows. Row
+{r('nync', 'marked')} ({case_no(next(c for c in cases['nync'] if c['flaw'] == 'marked'))}) is the plainest 以罚代刑: the
+department marked it 涉嫌犯罪, then penalised it on 2025-11-05 and closed it with no transfer
+decision (R6; it is not on the platform's case entries either, R4).
 
 **`platform/referrals.csv`** — two-law platform (两法衔接平台) transfers, UTF-8, LF, headers 移送单位,
 案号, 当事人, 录入时间, 移送时间 (`2025-04-03 10:15`), 接收机关 (稻城县公安局), 涉案金额(元), 公安立案决定,

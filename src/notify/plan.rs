@@ -151,6 +151,22 @@ pub fn fact(f: &StoredFinding) -> String {
                 s("article").map(|a| format!("（{a}）")).unwrap_or_default()
             ));
         }
+        if f.facts
+            .get("marked_suspected_crime")
+            .and_then(serde_json::Value::as_bool)
+            == Some(true)
+        {
+            parts.push(match s("decided_on") {
+                Some(_) => format!(
+                    "本单位已认定涉嫌犯罪，未作移送决定即于{}作出行政处罚",
+                    day("decided_on")
+                ),
+                None => format!(
+                    "本单位已认定涉嫌犯罪，未作移送决定即于{}结案",
+                    day("closed_on")
+                ),
+            });
+        }
         if f.facts.get("review").is_some() {
             parts.push("案卷评查认为该案应当移送".into());
         }
@@ -880,6 +896,12 @@ mod tests {
                     "“假冒注册商标”立案追诉标准50000.00元",
                     "第69条",
                 ],
+                "移送公安机关",
+            ),
+            (
+                RuleId::R6,
+                json!({"closed_on": "2025-10-08", "marked_suspected_crime": true}),
+                vec!["本单位已认定涉嫌犯罪，未作移送决定即于2025年10月8日结案"],
                 "移送公安机关",
             ),
             (

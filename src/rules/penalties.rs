@@ -23,8 +23,16 @@ struct Threshold<'c> {
 /// **R6** — 最高人民检察院、公安部《关于公安机关管辖的刑事案件立案追诉标准的规定》(立案追诉标准,
 /// the threshold per cause; SPEC §3). A case with a penalty decision (`decided_on`, not after
 /// `now`'s day) whose `amount` is at or above a configured threshold (`r6_thresholds`) for its
-/// `cause`, and which has no transfer (`transfer_decided_on` empty and `suspected_crime` not
-/// true), is a possible 以罚代刑: a violation, due at the end of the decision day.
+/// `cause`, and which has no transfer decision (`transfer_decided_on` empty), is a possible
+/// 以罚代刑: a violation, due at the end of the decision day.
+///
+/// **The plainest 以罚代刑**: a case the department itself marked 涉嫌犯罪 (`suspected_crime`
+/// true) that was penalised (`decided_on`) or closed (`closed_on`), not after `now`'s day, with
+/// no transfer decision. 国务院令第310号《行政执法机关移送涉嫌犯罪案件的规定》 art. 5 has the
+/// responsible person decide on the transfer within 3 days of the report, and art. 11 forbids
+/// replacing the transfer by a penalty (不得以行政处罚代替移送). A violation, due at the end of
+/// the decision (or closing) day; the facts say `marked_suspected_crime`. (R1 counts from a
+/// transfer decision, so without this such a case raised nothing at all.)
 ///
 /// A threshold applies when its `cause`, after [`text::squeeze`] (widths folded, spaces
 /// removed), is a substring of the case's squeezed cause. When several apply, the first in the
@@ -68,9 +76,6 @@ pub(super) fn evaluate(
             _ => None,
         })
         .collect();
-    if thresholds.is_empty() && flagged.is_empty() {
-        return;
-    }
     let mut seen = Seen::default();
     for case in cases {
         if !case.get(Field::TransferDecidedOn).is_null() {
@@ -81,10 +86,11 @@ pub(super) fn evaluate(
             Value::Date(_) => continue,
             _ => None,
         };
+        let closed = case.date(Field::ClosedOn).filter(|d| *d <= ctx.today);
+        let marked = case.flag(Field::SuspectedCrime) == Some(true)
+            && (decided.is_some() || closed.is_some());
         let hit = match (decided, case.get(Field::Cause), case.get(Field::Amount)) {
-            (Some(_), Value::Text(cause), Value::Fen(amount))
-                if case.flag(Field::SuspectedCrime) != Some(true) =>
-            {
+            (Some(_), Value::Text(cause), Value::Fen(amount)) => {
                 let squeezed = text::squeeze(cause);
                 thresholds
                     .iter()
@@ -94,7 +100,7 @@ pub(super) fn evaluate(
             _ => None,
         };
         let review = flagged.get(&(case.unit_id.as_str(), case.case_no.key()));
-        if hit.is_none() && review.is_none() {
+        if hit.is_none() && review.is_none() && !marked {
             continue;
         }
         if !seen.first(case) {
@@ -103,6 +109,12 @@ pub(super) fn evaluate(
         let mut facts = Map::new();
         if let Some(d) = decided {
             facts.insert("decided_on".into(), json!(ymd(d)));
+        }
+        if marked {
+            facts.insert("marked_suspected_crime".into(), json!(true));
+            if let (None, Some(c)) = (decided, closed) {
+                facts.insert("closed_on".into(), json!(ymd(c)));
+            }
         }
         if let Some((t, cause, amount)) = hit {
             facts.insert("cause".into(), json!(cause));
@@ -114,8 +126,12 @@ pub(super) fn evaluate(
         if let Some((r, _)) = review {
             facts.insert("review".into(), record_facts(r));
         }
-        // Due at the end of the decision day, or of the review's day for a file without one.
-        let day = decided.or(review.map(|(_, d)| *d)).unwrap_or(ctx.today);
+        // Due at the end of the decision day, else of the closing day (a marked case), else of
+        // the review's day.
+        let day = decided
+            .or(closed.filter(|_| marked))
+            .or(review.map(|(_, d)| *d))
+            .unwrap_or(ctx.today);
         let mut f = case_finding(
             RuleId::R6,
             case,
@@ -235,7 +251,7 @@ mod tests {
     }
 
     #[test]
-    fn a_case_with_a_transfer_or_flagged_as_a_crime_yields_no_r6() {
+    fn a_case_with_a_transfer_decision_yields_no_r6_and_one_flagged_as_a_crime_does() {
         let base = penalised("生产、销售伪劣产品", 9_000_000);
         let table = [
             ("no transfer", base.clone(), 1),
@@ -248,10 +264,12 @@ mod tests {
                 ),
                 0,
             ),
+            // Marked 涉嫌犯罪 and penalised without transfer: 以罚代刑 itself (国务院令第310号
+            // art. 11), whatever the thresholds.
             (
                 "flagged as a suspected crime",
                 set(base.clone(), "suspected_crime", Value::Bool(true)),
-                0,
+                1,
             ),
             (
                 "flagged as no crime",
@@ -272,6 +290,79 @@ mod tests {
             run(&[base], &RulesConfig::default()).is_empty(),
             "no thresholds configured, no R6"
         );
+    }
+
+    /// 国务院令第310号《行政执法机关移送涉嫌犯罪案件的规定》 art. 5 (the transfer is decided
+    /// within 3 days of the report) and art. 11 (a penalty does not replace the transfer): a case
+    /// the department marked 涉嫌犯罪, penalised or closed with no transfer decision, is R6
+    /// whatever its amount and whether or not thresholds are configured.
+    #[test]
+    fn a_case_marked_as_a_crime_and_penalised_or_closed_without_transfer_is_r6() {
+        let marked = set(
+            decided("scjg", NO, "张三", "2025-09-30"),
+            "suspected_crime",
+            Value::Bool(true),
+        );
+        let closed_only = set(
+            set(
+                plain_case("scjg", NO, "张三"),
+                "suspected_crime",
+                Value::Bool(true),
+            ),
+            "closed_on",
+            Value::Date(day("2025-10-08")),
+        );
+        // (name, case, the day it is due at the end of, or none)
+        let table = [
+            ("penalised", marked.clone(), Some("2025-09-30")),
+            (
+                "closed without a penalty",
+                closed_only.clone(),
+                Some("2025-10-08"),
+            ),
+            (
+                "neither penalised nor closed yet",
+                set(
+                    plain_case("scjg", NO, "张三"),
+                    "suspected_crime",
+                    Value::Bool(true),
+                ),
+                None,
+            ),
+            (
+                "transfer decided",
+                set(
+                    marked.clone(),
+                    "transfer_decided_on",
+                    Value::Date(day("2025-10-02")),
+                ),
+                None,
+            ),
+            (
+                "closed after now",
+                set(closed_only, "closed_on", Value::Date(day("2025-10-21"))),
+                None,
+            ),
+            (
+                "not marked, no threshold reached",
+                set(marked, "suspected_crime", Value::Bool(false)),
+                None,
+            ),
+        ];
+        for (name, case, due) in table {
+            let got = run(std::slice::from_ref(&case), &RulesConfig::default());
+            assert_eq!(
+                got.iter().map(|f| f.due).collect::<Vec<_>>(),
+                due.map(|d| Calendar::end_of_day_utc(day(d)))
+                    .into_iter()
+                    .collect::<Vec<_>>(),
+                "{name}"
+            );
+            if let Some(f) = got.first() {
+                assert!(f.violated, "{name}");
+                assert_eq!(f.facts["marked_suspected_crime"], true, "{name}");
+            }
+        }
     }
 
     #[test]

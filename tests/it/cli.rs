@@ -276,6 +276,13 @@ fn evaluating_one_store_at_two_dates_gives_each_dates_states_and_a_waiver_holds(
         late.keys().any(|k| k.starts_with("R3 ")),
         "the sample's amount mismatch: {late:?}"
     );
+    // Marked 涉嫌犯罪 by 农业农村, penalised and closed with no transfer decision: 以罚代刑
+    // (国务院令第310号 art. 11).
+    assert_eq!(
+        late.get("R6 稻农罚〔2025〕24号").map(String::as_str),
+        Some("overdue"),
+        "the marked case penalised without transfer: {late:?}"
+    );
 
     // Evaluating again at the same time changes nothing.
     let again = sample(&db, &["evaluate", "--as-of", "2025-12-31"]);
