@@ -25,8 +25,9 @@ struct Presence {
     subject: fn(&Record, &Ctx<'_>) -> bool,
 }
 
-/// **R4** — 甘孜州人大常委会决定 (2020) “有案必录” (SPEC §3); the deadline is set locally (default
-/// 7 working days, `r4_entry_working_days`). Every case with a `decided_on` must have a matching
+/// **R4** — 《甘孜藏族自治州人民代表大会常务委员会关于加强行政执法与刑事司法衔接工作的决定》
+/// (2020-06-24), part 一: “有案必录” (SPEC §3); it sets no deadline, so the deadline is local
+/// (default 7 working days, `r4_entry_working_days`). Every case with a `decided_on` must have a matching
 /// platform case entry by the end of the N-th working day after the decision. Evaluated only when
 /// `r4_enabled` (where a source feeds platform entries).
 pub(super) fn evaluate_entries(
@@ -44,12 +45,14 @@ pub(super) fn evaluate_entries(
     presence(&spec, matcher, ctx, emit);
 }
 
-/// **R5** — 高检会〔2006〕2号《关于在行政执法中及时移送涉嫌犯罪案件的意见》 §一 (SPEC §3): a
-/// 涉嫌犯罪 case that was not transferred in time and was penalised has its penalty decision
-/// copied to the police and the procuratorate within 10 calendar days (`r5_days`) of
-/// `decided_on`; a deadline on a day off moves to the next working day. Subjects: cases with a
-/// `decided_on`, no `transfer_decided_on`, flagged `suspected_crime` (`r5_suspected_only`, the
-/// default, as the source says); with `r5_suspected_only = false`, every such penalty. Resolved by a matching copy at its `copied_on`. Evaluated
+/// **R5** — 高检会〔2006〕2号《关于在行政执法中及时移送涉嫌犯罪案件的意见》 part 一 (SPEC §3): a
+/// suspected crime that was not transferred in time and was penalised has its 《行政处罚决定书》
+/// copied to the police and the procuratorate within ten days of the penalty decision
+/// (`decided_on`; 十日以内: `r5_days` calendar days); a deadline on a day off moves to the next
+/// working day. Subjects: cases with a `decided_on`, no `transfer_decided_on`, flagged
+/// `suspected_crime` (`r5_suspected_only`, the default, as the source says); with
+/// `r5_suspected_only = false`, every penalty without a transfer. Resolved by a matching copy at
+/// its `copied_on`. Evaluated
 /// only when `r5_enabled` (where a source feeds copies).
 pub(super) fn evaluate_copies(
     matcher: &Matcher<'_>,
@@ -69,10 +72,11 @@ pub(super) fn evaluate_copies(
     presence(&spec, matcher, ctx, emit);
 }
 
-/// **R9** — 川办发〔2014〕3号 (重大行政处罚备案, SPEC §3): a major penalty (`major` true) is filed
-/// for review within 15 calendar days (`r9_days`) of `decided_on`; a deadline on a day off moves
-/// to the next working day. Resolved by a matching filing at its `filed_on`. Evaluated only when
-/// `r9_enabled` (where a source feeds filings).
+/// **R9** — 川办发〔2014〕3号 (重大行政处罚备案, SPEC §3; no copy of its text was found to check
+/// the 15 days against, so they are as SPEC §3 gives them): a major penalty (`major` true) is
+/// filed for review within 15 calendar days (`r9_days`) of `decided_on`; a deadline on a day off
+/// moves to the next working day. Resolved by a matching filing at its `filed_on`. Evaluated only
+/// when `r9_enabled` (where a source feeds filings).
 pub(super) fn evaluate_filings(
     matcher: &Matcher<'_>,
     ctx: &Ctx<'_>,

@@ -20,8 +20,10 @@ struct Threshold<'c> {
     article: &'c str,
 }
 
-/// **R6** — 最高人民检察院、公安部《关于公安机关管辖的刑事案件立案追诉标准的规定》(立案追诉标准,
-/// the threshold per cause; SPEC §3). A case with a penalty decision (`decided_on`, not after
+/// **R6** — 国务院令第310号 art. 5 and art. 11 (a penalty does not replace a transfer: 不得以行政
+/// 处罚代替移送) and 最高人民检察院、公安部《关于公安机关管辖的刑事案件立案追诉标准的规定》
+/// (立案追诉标准, the threshold per cause, each with its article in the configuration; SPEC §3).
+/// A case with a penalty decision (`decided_on`, not after
 /// `now`'s day) whose `amount` is at or above a configured threshold (`r6_thresholds`) for its
 /// `cause`, and which has no transfer decision (`transfer_decided_on` empty), is a possible
 /// 以罚代刑: a violation, due at the end of the decision day.

@@ -15,10 +15,13 @@ use crate::records::Field;
 use crate::records::Record;
 
 /// **R10** — 国务院令第310号《行政执法机关移送涉嫌犯罪案件的规定》art. 8: the police decide
-/// whether to file a transferred case within 3 days of receiving it (`r10_days`); 10 for
-/// economic crimes (`r10_economic_days`; SPEC §3). The days are calendar days counted from the
-/// day after the receipt (`transferred_at`, its Asia/Shanghai day); a last day that is a
-/// holiday moves to the next working day (民法典 art. 203, [`Calendar::add_calendar_days`]).
+/// whether to file a transferred case within 3 days of receiving it (`r10_days`). For a
+/// transferred economic crime, 《公安机关办理经济犯罪案件的若干规定》 art. 16 asks for the
+/// decision within 3 days and at the latest within 10 (至迟应当在十日以内; `r10_economic_days`;
+/// SPEC §3), and allows 30 more days for a major or complex case with approval, which R10 does
+/// not model. The days are calendar days counted from the day after the receipt
+/// (`transferred_at`, its Asia/Shanghai day); a last day that is a holiday moves to the next
+/// working day (民法典 art. 203, [`Calendar::add_calendar_days`]).
 ///
 /// **Subjects**: every platform referral with a `transferred_at` at or before `now`. A referral
 /// without one gives no receipt to count from and is no subject.

@@ -13,8 +13,9 @@ use crate::records::{Record, Value};
 
 /// Evaluates R1, R2 and R3 for every case with a transfer decision.
 ///
-/// **R1** — 国务院令第310号《行政执法机关移送涉嫌犯罪案件的规定》art. 5 (transfer to the police
-/// within 24 hours of the decision); the platform entry deadline is set locally (default 3
+/// **R1** — 国务院令第310号《行政执法机关移送涉嫌犯罪案件的规定》art. 5 (the head decides on the
+/// transfer within 3 days of the report and, if approved, transfers to the police within 24
+/// hours); the platform entry deadline is set locally (default 3
 /// working days, `r1_entry_working_days`). Every case with a `transfer_decided_on` whose
 /// `suspected_crime` is not explicitly false must have its referral on the platform by the end
 /// of the N-th working day after the decision. Resolved when a matching referral exists, at its

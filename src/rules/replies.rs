@@ -10,12 +10,19 @@ use super::{
 use crate::records::Field;
 use crate::records::Record;
 
-/// **R7** — 《人民检察院检察建议工作规定》(2019) art. 19: the unit a recommendation is addressed to
-/// replies in writing within two months of receiving it (`r7_months`).
+/// **R7** — 《人民检察院检察建议工作规定》(2019): the unit a recommendation is addressed to
+/// replies in writing within two months of receiving it (`r7_months`). The article (art. 19 by
+/// an earlier reading) could not be confirmed against a stored text; see the source table test
+/// in `crate::domain::rule`.
 ///
-/// **R8** — 《人民检察院刑事诉讼规则》(高检发释字〔2021〕4号) art. 373: after a non-prosecution the
-/// procuratorate's opinion to the administrative authority is answered within two months of
-/// receipt (`r8_months`).
+/// **R8** — 《最高人民检察院关于推进行政执法与刑事司法衔接工作的规定》(高检发释字〔2021〕4号,
+/// 2021-09-06): when the procuratorate, after a non-prosecution, sends the competent authority
+/// an opinion (检察意见) that the person be penalised, the authority replies in writing with the
+/// result within two months of receiving the opinion (自收到检察意见书之日起两个月以内;
+/// `r8_months`). The provision's article number was not confirmed against a stored text, so
+/// none is cited. 《人民检察院刑事诉讼规则》 (高检发释字〔2019〕4号) art. 373 is where the
+/// procuratorate makes the opinion; it asks only that the authority report the result in time
+/// (及时通报处理情况) and sets no period.
 ///
 /// One finding per document (`"R7|<unit>|<document key>"`), its `case_no` the document's own
 /// number. Due at the end of the day N months after `received_on` (the same day of the month,
