@@ -294,19 +294,26 @@ pub fn default_as_of(quarter: Quarter, today: NaiveDate) -> NaiveDate {
 }
 
 /// How a file came into the sample, as the worksheet says it: the criteria that made it a
-/// focused pick (重点检查), or the random draw.
-pub fn pick_reason(f: &CaseFile) -> String {
+/// focused pick (重点检查), or the random draw. `filled`: a focused file that took a random place
+/// because too few other files were left (see [`sampling::draw`]).
+pub fn pick_reason(f: &CaseFile, filled: bool) -> String {
     if !f.focused {
         return "按随机种子排序抽取".into();
     }
-    if f.focus.is_empty() {
-        return "重点检查".into();
+    let criteria = if f.focus.is_empty() {
+        "重点检查".to_string()
+    } else {
+        f.focus
+            .iter()
+            .map(Focus::label_zh)
+            .collect::<Vec<_>>()
+            .join("；")
+    };
+    if filled {
+        format!("{criteria}（非重点案卷已全部抽取，按随机种子排序补足）")
+    } else {
+        criteria
     }
-    f.focus
-        .iter()
-        .map(Focus::label_zh)
-        .collect::<Vec<_>>()
-        .join("；")
 }
 
 /// The columns of the worksheet and their widths (in characters; a Chinese character takes
@@ -371,8 +378,13 @@ pub fn write_xlsx(
         &title,
     )?;
     let zh = crate::domain::values::zh_date;
+    let share = FocusShare::recorded(d.focus_max_percent);
+    let how_drawn = match d.focus_max_percent {
+        Some(p) => format!("重点检查至多占 {p}%，其余随机抽查"),
+        None => "重点检查案卷优先".into(),
+    };
     let info = format!(
-        "抽取日期 {}；案卷范围 截至 {} 已办结（{}）共 {} 件；抽取 {} 件（不低于 {}%，重点检查案卷优先）；随机种子 {}；案卷清单校验值 {}",
+        "抽取日期 {}；案卷范围 截至 {} 已办结（{}）共 {} 件；抽取 {} 件（不低于 {}%，{how_drawn}）；随机种子 {}；案卷清单校验值 {}",
         zh(d.drawn_at
             .with_timezone(&chrono_tz::Asia::Shanghai)
             .date_naive()),
@@ -396,6 +408,8 @@ pub fn write_xlsx(
         sheet.write_string_with_format(3, c, *h, &head)?;
     }
     sheet.set_row_height(3, 30)?;
+    // The focused picks lead the list; a focused file after them filled a random place.
+    let picks = sampling::focus_picks(files, share, d.population.len() > d.focused.len());
     for (i, f) in files.iter().enumerate() {
         let r = 4 + i as u32;
         let texts = [
@@ -403,7 +417,7 @@ pub fn write_xlsx(
             crate::mask::mask_text(&f.title),
             crate::mask::mask_text(&f.party),
         ];
-        let reason = pick_reason(f);
+        let reason = pick_reason(f, i >= picks);
         sheet.write_number_with_format(r, 0, (i + 1) as f64, &cell)?;
         for (c, t) in texts.iter().enumerate() {
             sheet.write_string_with_format(r, 1 + c as u16, t, &cell)?;
