@@ -235,9 +235,10 @@ pub enum ReportFormat {
 
 #[derive(Debug, Subcommand)]
 pub enum SampleCommand {
-    /// Draw a unit's review sample for a quarter: focused files first, then a random draw ranked
-    /// by SHA-256 of the seed and each case number. The seed, the population and the list are
-    /// recorded for `sample verify`.
+    /// Draw a unit's review sample for a quarter: focused files take at most
+    /// `[obligations] focus_max_percent` of it (at least one file is random when any is not
+    /// focused), the rest is a random draw; both ranked by SHA-256 of the seed and each case
+    /// number. The seed, the population, the share and the list are recorded for `sample verify`.
     Draw {
         /// The enforcement unit (id, name or alias).
         #[arg(long)]

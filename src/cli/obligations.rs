@@ -222,6 +222,7 @@ pub(super) async fn sample(cli: &Cli, cmd: &SampleCommand) -> anyhow::Result<Exi
                         "quarter": record.quarter, "seed": record.seed, "as_of": record.as_of.to_string(),
                         "basis": record.basis, "population": record.population.len(),
                         "population_hash": record.population_hash, "target": record.target,
+                        "focus_max_percent": record.focus_max_percent,
                         "files": drawn.iter().map(|f| json!({
                             "case_no": f.case_no, "key": f.key, "closed_on": f.closed_on.to_string(),
                             "focused": f.focused, "reviewed_on": f.reviewed_on.map(|d| d.to_string()),
@@ -233,7 +234,7 @@ pub(super) async fn sample(cli: &Cli, cmd: &SampleCommand) -> anyhow::Result<Exi
                 Format::Table => {
                     writeln!(
                         out,
-                        "draw #{} — {} {}: population {} (as of {}, {}), target {}, seed {}",
+                        "draw #{} — {} {}: population {} (as of {}, {}), target {} (focused at most {}%: {} focused, {} random), seed {}",
                         record.id,
                         units.display_name(&record.unit_id),
                         record.quarter,
@@ -241,6 +242,9 @@ pub(super) async fn sample(cli: &Cli, cmd: &SampleCommand) -> anyhow::Result<Exi
                         record.as_of,
                         record.basis,
                         record.target,
+                        record.focus_max_percent.unwrap_or(100),
+                        drawn.iter().filter(|f| f.focused).count(),
+                        drawn.iter().filter(|f| !f.focused).count(),
                         record.seed
                     )?;
                     writeln!(out, "population hash {}", record.population_hash)?;

@@ -124,6 +124,12 @@ pub struct ObligationsConfig {
     pub focus_open_rules: Vec<String>,
     /// Cases whose cause contains one of these (after squeezing) are focused picks too.
     pub focus_causes: Vec<String>,
+    /// The most of a sample's target that focused picks may take, in percent (0 to 100, rounded
+    /// down); the rest is drawn at random, and at least one file is whenever the population has
+    /// a file that is not focused. The founding notice (稻府发〔2024〕5号 二(一)3) asks for
+    /// 以"随机抽查"和"重点检查"相结合的方式: both kinds in every sample. See
+    /// `obligations::sampling::draw` for the exact rule.
+    pub focus_max_percent: u32,
     /// Scores from which a review is graded 优秀 and 合格; any veto item makes it 不合格.
     pub grade_excellent_from: u32,
     pub grade_pass_from: u32,
@@ -142,6 +148,7 @@ impl Default for ObligationsConfig {
             focus_major: true,
             focus_open_rules: ["R1", "R2", "R3", "R6"].map(String::from).to_vec(),
             focus_causes: Vec::new(),
+            focus_max_percent: 50,
             grade_excellent_from: 90,
             grade_pass_from: 60,
             meeting: AnnualConfig::default(),

@@ -103,6 +103,15 @@ pub(super) fn validate(cfg: &Config, index: &EntryIndex, problems: &mut Vec<Prob
         problems.push(problem("notify.repeat_every_days", "must be at least 1"));
     }
     validate_notify(n, &unit_ids, problems);
+    if cfg.obligations.focus_max_percent > 100 {
+        problems.push(problem(
+            "obligations.focus_max_percent",
+            format!(
+                "expected a share of the target from 0 to 100, found {}",
+                cfg.obligations.focus_max_percent
+            ),
+        ));
+    }
     if let Err(e) = crate::schedule::Schedule::parse(&cfg.report.schedule) {
         problems.push(problem("report.schedule", e.to_string()));
     }
@@ -626,6 +635,28 @@ mod tests {
         ] {
             assert!(paths.contains(&want), "missing {want} in {paths:?}");
         }
+    }
+
+    #[test]
+    fn the_focused_share_of_a_sample_is_a_percentage() {
+        let err = load_with("[obligations]\nfocus_max_percent = 101\n", &[]).unwrap_err();
+        let p = err
+            .problems
+            .iter()
+            .find(|p| p.path == "obligations.focus_max_percent")
+            .unwrap_or_else(|| panic!("{:?}", err.problems));
+        assert!(p.message.contains("0 to 100"), "{}", p.message);
+        for ok in ["0", "50", "100"] {
+            let cfg = load_with(&format!("[obligations]\nfocus_max_percent = {ok}\n"), &[]);
+            assert!(cfg.is_ok(), "{ok}: {:?}", cfg.err());
+        }
+        assert_eq!(
+            load_with("", &[]).unwrap().obligations.focus_max_percent,
+            50,
+            "half by default"
+        );
+        let env = load_with("", &[("LIANDONG__OBLIGATIONS__FOCUS_MAX_PERCENT", "30")]).unwrap();
+        assert_eq!(env.obligations.focus_max_percent, 30);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Review sample draws against the store: which closed files of a unit form a quarter's
-//! population as of a day, the draw itself (recorded with its seed, population and focused picks),
-//! and its verification.
+//! population as of a day, the draw itself (recorded with its seed, population, focused picks and
+//! the share of the target focused picks could take), and its verification.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
@@ -8,7 +8,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
 use super::ObligationsConfig;
-use super::sampling::{self, CaseFile, Focus, PopulationBasis, Quarter};
+use super::sampling::{self, CaseFile, Focus, FocusShare, PopulationBasis, Quarter};
 use crate::domain::rule::RuleId;
 use crate::domain::text;
 use crate::records::Field;
@@ -145,7 +145,9 @@ pub async fn draw(
     let files = unit_files(store, cfg, cfg.population, unit_id, quarter, as_of).await?;
     let population = sampling::population(&files, quarter, cfg.population);
     let target = sampling::target(population.len(), cfg.review_ratio_percent);
-    let drawn: Vec<CaseFile> = sampling::draw(seed, unit_id, &population, target)
+    let focus_max_percent = cfg.focus_max_percent.min(100);
+    let share = FocusShare::AtMost(focus_max_percent);
+    let drawn: Vec<CaseFile> = sampling::draw(seed, unit_id, &population, target, share)
         .into_iter()
         .cloned()
         .collect();
@@ -163,6 +165,7 @@ pub async fn draw(
         as_of,
         basis: basis_name(cfg.population).to_owned(),
         ratio_percent: i64::from(cfg.review_ratio_percent),
+        focus_max_percent: Some(i64::from(focus_max_percent)),
         population_hash: sampling::population_hash(keys.iter().copied()),
         population: keys.iter().map(|k| k.to_string()).collect(),
         focused: focused.iter().map(|k| k.to_string()).collect(),
@@ -179,8 +182,8 @@ pub async fn draw(
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Verification {
     pub draw_id: i64,
-    /// Re-running the draw from the recorded seed, population and focused picks gives the
-    /// recorded list.
+    /// Re-running the draw from the recorded seed, population, focused picks and share gives
+    /// the recorded list.
     pub replays: bool,
     /// The population as the store now shows it as of the draw's day is the recorded one.
     pub same_population: bool,
@@ -190,7 +193,7 @@ pub struct Verification {
     /// Focus changes among the files in both.
     pub focus_gained: Vec<String>,
     pub focus_lost: Vec<String>,
-    /// The draw re-run on the population as the store now shows it.
+    /// The draw re-run on the population as the store now shows it (with the recorded share).
     pub drawn_now: Vec<String>,
     pub drawn_added: Vec<String>,
     pub drawn_removed: Vec<String>,
@@ -206,7 +209,10 @@ impl Verification {
     }
 }
 
-/// Re-runs a recorded draw, from its record and from the store as it is now.
+/// Re-runs a recorded draw, from its record and from the store as it is now, with the share of
+/// the target focused picks could take when it was drawn ([`FocusShare::recorded`]): a draw keeps
+/// replaying whatever `focus_max_percent` says later, and one recorded before the share existed
+/// replays with the rule it was made by.
 pub async fn verify(
     store: &dyn Store,
     cfg: &ObligationsConfig,
@@ -217,6 +223,7 @@ pub async fn verify(
         .parse()
         .map_err(|e: sampling::BadQuarter| crate::store::StoreError::Corrupt(e.to_string()))?;
     let target = usize::try_from(d.target).unwrap_or(0);
+    let share = FocusShare::recorded(d.focus_max_percent);
     let focused: HashSet<&str> = d.focused.iter().map(String::as_str).collect();
     let recorded: Vec<CaseFile> = d
         .population
@@ -233,7 +240,7 @@ pub async fn verify(
         })
         .collect();
     let refs: Vec<&CaseFile> = recorded.iter().collect();
-    let replay: Vec<String> = sampling::draw(&d.seed, &d.unit_id, &refs, target)
+    let replay: Vec<String> = sampling::draw(&d.seed, &d.unit_id, &refs, target, share)
         .iter()
         .map(|f| f.key.clone())
         .collect();
@@ -260,7 +267,7 @@ pub async fn verify(
         .filter(|k| now_keys.contains(k))
         .collect();
     let now_target = sampling::target(now_pop.len(), u32::try_from(d.ratio_percent).unwrap_or(10));
-    let drawn_now: Vec<String> = sampling::draw(&d.seed, &d.unit_id, &now_pop, now_target)
+    let drawn_now: Vec<String> = sampling::draw(&d.seed, &d.unit_id, &now_pop, now_target, share)
         .iter()
         .map(|f| f.key.clone())
         .collect();
@@ -287,19 +294,26 @@ pub fn default_as_of(quarter: Quarter, today: NaiveDate) -> NaiveDate {
 }
 
 /// How a file came into the sample, as the worksheet says it: the criteria that made it a
-/// focused pick (重点检查), or the random draw.
-pub fn pick_reason(f: &CaseFile) -> String {
+/// focused pick (重点检查), or the random draw. `filled`: a focused file that took a random place
+/// because too few other files were left (see [`sampling::draw`]).
+pub fn pick_reason(f: &CaseFile, filled: bool) -> String {
     if !f.focused {
         return "按随机种子排序抽取".into();
     }
-    if f.focus.is_empty() {
-        return "重点检查".into();
+    let criteria = if f.focus.is_empty() {
+        "重点检查".to_string()
+    } else {
+        f.focus
+            .iter()
+            .map(Focus::label_zh)
+            .collect::<Vec<_>>()
+            .join("；")
+    };
+    if filled {
+        format!("{criteria}（非重点案卷已全部抽取，按随机种子排序补足）")
+    } else {
+        criteria
     }
-    f.focus
-        .iter()
-        .map(Focus::label_zh)
-        .collect::<Vec<_>>()
-        .join("；")
 }
 
 /// The columns of the worksheet and their widths (in characters; a Chinese character takes
@@ -364,8 +378,13 @@ pub fn write_xlsx(
         &title,
     )?;
     let zh = crate::domain::values::zh_date;
+    let share = FocusShare::recorded(d.focus_max_percent);
+    let how_drawn = match d.focus_max_percent {
+        Some(p) => format!("重点检查至多占 {p}%，其余随机抽查"),
+        None => "重点检查案卷优先".into(),
+    };
     let info = format!(
-        "抽取日期 {}；案卷范围 截至 {} 已办结（{}）共 {} 件；抽取 {} 件（不低于 {}%，重点检查案卷优先）；随机种子 {}；案卷清单校验值 {}",
+        "抽取日期 {}；案卷范围 截至 {} 已办结（{}）共 {} 件；抽取 {} 件（不低于 {}%，{how_drawn}）；随机种子 {}；案卷清单校验值 {}",
         zh(d.drawn_at
             .with_timezone(&chrono_tz::Asia::Shanghai)
             .date_naive()),
@@ -389,6 +408,8 @@ pub fn write_xlsx(
         sheet.write_string_with_format(3, c, *h, &head)?;
     }
     sheet.set_row_height(3, 30)?;
+    // The focused picks lead the list; a focused file after them filled a random place.
+    let picks = sampling::focus_picks(files, share, d.population.len() > d.focused.len());
     for (i, f) in files.iter().enumerate() {
         let r = 4 + i as u32;
         let texts = [
@@ -396,7 +417,7 @@ pub fn write_xlsx(
             crate::mask::mask_text(&f.title),
             crate::mask::mask_text(&f.party),
         ];
-        let reason = pick_reason(f);
+        let reason = pick_reason(f, i >= picks);
         sheet.write_number_with_format(r, 0, (i + 1) as f64, &cell)?;
         for (c, t) in texts.iter().enumerate() {
             sheet.write_string_with_format(r, 1 + c as u16, t, &cell)?;

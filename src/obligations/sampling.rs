@@ -8,7 +8,8 @@
 //!
 //! Pure functions: no store, no clock. The draw ranks every file by a SHA-256 of the seed and the
 //! file's key, so the same seed and population give the same list on any machine and with any
-//! version of any crate; focused files (重点检查) come first.
+//! version of any crate; focused files (重点检查) take at most a share of the target and the rest
+//! is drawn at random (随机抽查), both kinds in every sample ([`draw`], [`FocusShare`]).
 
 use std::fmt;
 use std::str::FromStr;
@@ -305,20 +306,106 @@ pub fn population_hash<'a>(keys: impl IntoIterator<Item = &'a str>) -> String {
     hex::encode(h.finalize())
 }
 
-/// Draws `target` files of `population`: the focused ones first, then the others, each group in
-/// rank order ([`rank`]). Returns the drawn files in that order.
+/// How many of a draw's places focused picks (重点检查) may take.
+///
+/// The founding notice (稻城县"府检联动"工作机制, 稻府发〔2024〕5号 二(一)3) has the case files
+/// reviewed "以'随机抽查'和'重点检查'相结合的方式": random draw and focused picks together, so
+/// a sample that is all focus while other files were there to draw is not what it asks for
+/// (SPEC §4: "both in every sample").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FocusShare {
+    /// At most this percent of the target, rounded down (`[obligations] focus_max_percent`;
+    /// above 100 counts as 100), and never every place while the population has a file that is
+    /// not focused: at least one file is random then.
+    AtMost(u32),
+    /// The rule before the share existed: focused files first, as many as the target holds.
+    /// Only to replay draws recorded under it (their `focus_max_percent` is empty).
+    Unlimited,
+}
+
+impl FocusShare {
+    /// The share a recorded draw was made with: its `focus_max_percent`, or none for a draw
+    /// recorded before the share existed.
+    pub fn recorded(focus_max_percent: Option<i64>) -> FocusShare {
+        match focus_max_percent {
+            Some(p) => FocusShare::AtMost(u32::try_from(p.clamp(0, 100)).unwrap_or(100)),
+            None => FocusShare::Unlimited,
+        }
+    }
+
+    /// The places focused picks may take of `target` (already at most the population's size):
+    /// `floor(target × percent / 100)`, and at most `target − 1` when `others` (the population
+    /// has a file that is not focused) and the target is not zero.
+    pub fn focus_places(self, target: usize, others: bool) -> usize {
+        match self {
+            FocusShare::Unlimited => target,
+            FocusShare::AtMost(p) => {
+                let cap = (target as u64 * u64::from(p.min(100)) / 100) as usize;
+                if others {
+                    cap.min(target.saturating_sub(1))
+                } else {
+                    cap
+                }
+            }
+        }
+    }
+}
+
+/// Draws `target` files of `population` (随机抽查和重点检查相结合, see [`FocusShare`]).
+///
+/// Every file is ranked by [`rank`] (the seed, the unit and its key). Then:
+/// 1. the focused files, in rank order, take up to [`FocusShare::focus_places`] places;
+/// 2. the files that are not focused, in rank order, take the rest (the random draw);
+/// 3. if too few of those are left, the next focused files in rank order take what remains, so
+///    the target is met whenever the population holds it.
+///
+/// Returns the drawn files in that order: the focused picks, the random ones, then any focused
+/// files that filled random places. The same seed, unit, population, target and share give the
+/// same list on any machine.
 pub fn draw<'a>(
     seed: &str,
     unit: &str,
     population: &[&'a CaseFile],
     target: usize,
+    share: FocusShare,
 ) -> Vec<&'a CaseFile> {
-    let mut ranked: Vec<(bool, u64, &'a CaseFile)> = population
+    let ranked = |focused: bool| -> Vec<&'a CaseFile> {
+        let mut v: Vec<(u64, &'a CaseFile)> = population
+            .iter()
+            .filter(|f| f.focused == focused)
+            .map(|f| (rank(seed, unit, &f.key), *f))
+            .collect();
+        v.sort_by(|a, b| (a.0, &a.1.key).cmp(&(b.0, &b.1.key)));
+        v.into_iter().map(|(_, f)| f).collect()
+    };
+    let (focused, others) = (ranked(true), ranked(false));
+    let target = target.min(population.len());
+    let focus = share
+        .focus_places(target, !others.is_empty())
+        .min(focused.len());
+    let random = (target - focus).min(others.len());
+    let fill = target - focus - random;
+    focused[..focus]
         .iter()
-        .map(|f| (!f.focused, rank(seed, unit, &f.key), *f))
-        .collect();
-    ranked.sort_by(|a, b| (a.0, a.1, &a.2.key).cmp(&(b.0, b.1, &b.2.key)));
-    ranked.into_iter().take(target).map(|(_, _, f)| f).collect()
+        .chain(&others[..random])
+        .chain(&focused[focus..focus + fill])
+        .copied()
+        .collect()
+}
+
+/// The places of a draw's list that focused picks hold as focused picks: the first this many
+/// focused files of the list (see [`draw`]); a focused file after them filled a random place
+/// because too few other files were left.
+/// `others`: the population has a file that is not focused.
+pub fn focus_picks<'f>(
+    drawn: impl IntoIterator<Item = &'f CaseFile>,
+    share: FocusShare,
+    others: bool,
+) -> usize {
+    let (n, focused) = drawn
+        .into_iter()
+        .fold((0, 0), |(n, k), f| (n + 1, k + usize::from(f.focused)));
+    share.focus_places(n, others).min(focused)
 }
 
 #[cfg(test)]
@@ -480,18 +567,18 @@ mod tests {
             .map(|i| file(&format!("稻市监罚[2025]{i}号"), "2025-08-01"))
             .collect();
         let pop: Vec<&CaseFile> = files.iter().collect();
-        let drawn: Vec<&str> = draw("2025Q3-scjg-7f3a", "scjg", &pop, 3)
+        let drawn: Vec<&str> = draw("2025Q3-scjg-7f3a", "scjg", &pop, 3, HALF)
             .iter()
             .map(|f| f.key.as_str())
             .collect();
         // Fixed: SHA-256 ranks do not depend on any crate's shuffle.
         assert_eq!(drawn, EXPECTED_SAMPLE);
-        let again: Vec<&str> = draw("2025Q3-scjg-7f3a", "scjg", &pop, 3)
+        let again: Vec<&str> = draw("2025Q3-scjg-7f3a", "scjg", &pop, 3, HALF)
             .iter()
             .map(|f| f.key.as_str())
             .collect();
         assert_eq!(drawn, again);
-        let other: Vec<&str> = draw("another seed", "scjg", &pop, 3)
+        let other: Vec<&str> = draw("another seed", "scjg", &pop, 3, HALF)
             .iter()
             .map(|f| f.key.as_str())
             .collect();
@@ -507,27 +594,188 @@ mod tests {
         "稻市监罚[2025]18号",
     ];
 
+    /// The default share (`focus_max_percent = 50`).
+    const HALF: FocusShare = FocusShare::AtMost(50);
+
+    /// `focused` focused files 稻市监罚[2025]1号 … then `others` files that are not.
+    fn mixed(focused: usize, others: usize) -> Vec<CaseFile> {
+        (1..=focused + others)
+            .map(|i| {
+                let mut f = file(&format!("稻市监罚[2025]{i}号"), "2025-08-01");
+                f.focused = i <= focused;
+                f
+            })
+            .collect()
+    }
+
+    fn keys(drawn: &[&CaseFile]) -> Vec<String> {
+        drawn.iter().map(|f| f.key.clone()).collect()
+    }
+
+    /// 稻府发〔2024〕5号 二(一)3: case files are reviewed "以'随机抽查'和'重点检查'相结合的方式" —
+    /// random draw and focused picks together, so a sample holds both whenever it can.
     #[test]
-    fn focused_files_are_drawn_first_when_the_target_has_room() {
-        let mut files: Vec<CaseFile> = (1..=30)
-            .map(|i| file(&format!("k{i:02}"), "2025-08-01"))
-            .collect();
-        files[17].focused = true;
-        files[23].focused = true;
+    fn focused_picks_take_at_most_their_share_and_the_rest_is_random() {
+        // (focused files, other files, target, share) → (focused drawn, random drawn).
+        let cases = [
+            // Focused files alone exceed the target: half each at the default.
+            (30, 50, 10, HALF, (5, 5)),
+            (30, 50, 10, FocusShare::AtMost(30), (3, 7)),
+            // Half of 3 rounds down.
+            (30, 50, 3, HALF, (1, 2)),
+            // A share that rounds to the whole target still leaves one random file.
+            (30, 50, 10, FocusShare::AtMost(100), (9, 1)),
+            (30, 50, 2, FocusShare::AtMost(100), (1, 1)),
+            // Target 1: the one file is random while any file is not focused.
+            (30, 50, 1, HALF, (0, 1)),
+            (30, 50, 1, FocusShare::AtMost(100), (0, 1)),
+            // No focused places at all.
+            (30, 50, 10, FocusShare::AtMost(0), (0, 10)),
+            // Fewer focused files than places: all of them, the rest random.
+            (2, 30, 10, HALF, (2, 8)),
+            (1, 24, 3, HALF, (1, 2)),
+            (0, 20, 3, HALF, (0, 3)),
+            // Only focused files: the sample is all focus, whatever the share.
+            (5, 0, 3, HALF, (3, 0)),
+            (5, 0, 3, FocusShare::AtMost(0), (3, 0)),
+            // Too few other files for the random places: focused files fill them, the target
+            // is met.
+            (8, 2, 10, HALF, (8, 2)),
+        ];
+        for (focused, others, target, share, want) in cases {
+            let files = mixed(focused, others);
+            let pop: Vec<&CaseFile> = files.iter().collect();
+            let drawn = draw("2025Q4-scjg-5e1c", "scjg", &pop, target, share);
+            let got = (
+                drawn.iter().filter(|f| f.focused).count(),
+                drawn.iter().filter(|f| !f.focused).count(),
+            );
+            assert_eq!(
+                got, want,
+                "{focused} focused, {others} others, target {target}, {share:?}"
+            );
+            let mut unique = keys(&drawn);
+            unique.sort();
+            unique.dedup();
+            assert_eq!(unique.len(), drawn.len(), "no file twice");
+        }
+    }
+
+    #[test]
+    fn each_kind_is_drawn_in_seeded_rank_order_focused_picks_first() {
+        let files = mixed(30, 50);
         let pop: Vec<&CaseFile> = files.iter().collect();
-        for seed in ["a", "b", "c", "d"] {
-            let drawn: Vec<&str> = draw(seed, "scjg", &pop, 3)
-                .iter()
-                .map(|f| f.key.as_str())
-                .collect();
-            assert!(
-                drawn[..2].contains(&"k18") && drawn[..2].contains(&"k24"),
-                "{seed}: {drawn:?}"
+        let drawn = draw("2025Q4-scjg-5e1c", "scjg", &pop, 10, HALF);
+        // Fixed, computed independently (Python's hashlib, as for EXPECTED_SAMPLE): the 5
+        // best-ranked focused files (1号–30号), then the 5 best-ranked others (31号–80号).
+        assert_eq!(
+            keys(&drawn),
+            [
+                "稻市监罚[2025]9号",
+                "稻市监罚[2025]1号",
+                "稻市监罚[2025]28号",
+                "稻市监罚[2025]27号",
+                "稻市监罚[2025]29号",
+                "稻市监罚[2025]52号",
+                "稻市监罚[2025]31号",
+                "稻市监罚[2025]42号",
+                "稻市监罚[2025]47号",
+                "稻市监罚[2025]71号",
+            ]
+        );
+        // Focused files that fill random places come last, in rank order after the picks.
+        let few = mixed(8, 2);
+        let pop: Vec<&CaseFile> = few.iter().collect();
+        let drawn = draw("s", "scjg", &pop, 10, HALF);
+        let kinds: Vec<bool> = drawn.iter().map(|f| f.focused).collect();
+        assert_eq!(
+            kinds,
+            [true, true, true, true, true, false, false, true, true, true]
+        );
+        let focused_ranks: Vec<u64> = drawn
+            .iter()
+            .filter(|f| f.focused)
+            .map(|f| rank("s", "scjg", &f.key))
+            .collect();
+        assert!(focused_ranks.is_sorted(), "{focused_ranks:?}");
+        assert_eq!(
+            focus_picks(drawn.iter().copied(), HALF, true),
+            5,
+            "the first five are the picks, the last three filled random places"
+        );
+    }
+
+    #[test]
+    fn a_mixed_draw_is_reproducible_and_follows_its_seed() {
+        let files = mixed(30, 50);
+        let pop: Vec<&CaseFile> = files.iter().collect();
+        let list = |seed: &str| keys(&draw(seed, "scjg", &pop, 10, HALF));
+        assert_eq!(list("2025Q4-a"), list("2025Q4-a"), "same seed, same list");
+        // The population's order does not matter.
+        let reversed: Vec<&CaseFile> = files.iter().rev().collect();
+        assert_eq!(
+            keys(&draw("2025Q4-a", "scjg", &reversed, 10, HALF)),
+            list("2025Q4-a")
+        );
+        // Other seeds draw other files, among the focused and among the others.
+        let seeds = ["2025Q4-a", "2025Q4-b", "2025Q4-c", "2025Q4-d"];
+        let lists: Vec<Vec<String>> = seeds.iter().map(|s| list(s)).collect();
+        for (i, a) in lists.iter().enumerate() {
+            for b in &lists[i + 1..] {
+                assert_ne!(a[..5], b[..5], "focused picks follow the seed");
+                assert_ne!(a[5..], b[5..], "random picks follow the seed");
+            }
+        }
+    }
+
+    #[test]
+    fn without_a_share_focused_files_fill_the_target_as_draws_recorded_before_it_did() {
+        // The earlier rule, kept to replay draws recorded under it: focused first, then the
+        // others, each in rank order.
+        let files = mixed(30, 50);
+        let pop: Vec<&CaseFile> = files.iter().collect();
+        let old = draw("2025Q4-scjg-5e1c", "scjg", &pop, 10, FocusShare::Unlimited);
+        assert!(old.iter().all(|f| f.focused), "all focus");
+        let new = draw("2025Q4-scjg-5e1c", "scjg", &pop, 10, HALF);
+        assert_eq!(
+            old[..5],
+            new[..5],
+            "the same best-ranked focused files lead"
+        );
+        let few = mixed(2, 30);
+        let pop: Vec<&CaseFile> = few.iter().collect();
+        let old = draw("a", "scjg", &pop, 3, FocusShare::Unlimited);
+        assert!(old[0].focused && old[1].focused && !old[2].focused);
+        assert_eq!(FocusShare::recorded(None), FocusShare::Unlimited);
+        assert_eq!(FocusShare::recorded(Some(50)), HALF);
+        assert_eq!(
+            FocusShare::recorded(Some(250)),
+            FocusShare::AtMost(100),
+            "a share is a percentage"
+        );
+    }
+
+    #[test]
+    fn the_focused_places_are_the_share_rounded_down_and_leave_one_random() {
+        for (target, percent, others, want) in [
+            (10, 50, true, 5),
+            (11, 50, true, 5),
+            (3, 50, true, 1),
+            (1, 50, true, 0),
+            (1, 100, true, 0),
+            (10, 100, true, 9),
+            (10, 100, false, 10),
+            (10, 0, true, 0),
+            (0, 50, true, 0),
+            (10, 150, false, 10),
+        ] {
+            assert_eq!(
+                FocusShare::AtMost(percent).focus_places(target, others),
+                want,
+                "target {target}, {percent}%, others {others}"
             );
         }
-        // With room for one only, one of the focused files.
-        let one = draw("a", "scjg", &pop, 1);
-        assert!(one[0].focused);
+        assert_eq!(FocusShare::Unlimited.focus_places(7, true), 7);
     }
 
     #[test]

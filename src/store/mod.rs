@@ -228,6 +228,10 @@ pub struct SampleDraw {
     /// `year_to_date` or `quarter`.
     pub basis: String,
     pub ratio_percent: i64,
+    /// The most of the target focused picks could take, in percent (`focus_max_percent`); `None`
+    /// for a draw recorded before the share existed, made by the earlier rule (focused files
+    /// first, as many as the target holds).
+    pub focus_max_percent: Option<i64>,
     pub population_hash: String,
     /// The population's case keys, sorted.
     pub population: Vec<String>,

@@ -1545,7 +1545,7 @@ impl Store for Backend {
     async fn save_draw(&self, d: &crate::store::SampleDraw) -> StoreResult<i64> {
         let row = sqlx::query(
             "INSERT INTO sample_draws (unit_id, quarter, seed, as_of, basis, ratio_percent, population_hash, population, \
-             target, drawn, drawn_at, drawn_by, focused) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
+             target, drawn, drawn_at, drawn_by, focused, focus_max_percent) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id",
         )
         .bind(d.unit_id.clone())
         .bind(d.quarter.clone())
@@ -1560,6 +1560,7 @@ impl Store for Backend {
         .bind(d.drawn_at)
         .bind(d.drawn_by.clone())
         .bind(serde_json::to_string(&d.focused).unwrap_or_default())
+        .bind(d.focus_max_percent.map(|p| p as i32))
         .fetch_one(&self.writer)
         .await?;
         Ok(row.try_get("id")?)
@@ -1592,6 +1593,9 @@ impl Store for Backend {
                     as_of: r.try_get("as_of")?,
                     basis: r.try_get("basis")?,
                     ratio_percent: i64::from(r.try_get::<i32, _>("ratio_percent")?),
+                    focus_max_percent: r
+                        .try_get::<Option<i32>, _>("focus_max_percent")?
+                        .map(i64::from),
                     population_hash: r.try_get("population_hash")?,
                     population: list(r, "population")?,
                     focused: list(r, "focused")?,

@@ -12,11 +12,17 @@ fn repo() -> PathBuf {
 
 /// Runs the binary in the repository with the sample configuration and a store in `db`.
 fn sample(db: &Path, args: &[&str]) -> Output {
+    sample_with(db, &[], args)
+}
+
+/// [`sample`] with configuration overrides in `LIANDONG__…` variables.
+fn sample_with(db: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
     bin()
         .current_dir(repo())
         .args(["--config", "config/liandong.toml"])
         .args(args)
         .env("LIANDONG__STORE__URL", format!("sqlite://{}", db.display()))
+        .envs(env.iter().copied())
         .env_remove("LIANDONG_CONFIG")
         .env_remove("RUST_LOG")
         .output()
@@ -664,6 +670,116 @@ fn a_sample_draw_is_recorded_and_verify_says_when_its_population_changed() {
         &["sample", "verify", "--unit", "jtys", "--quarter", "2025Q4"],
     );
     assert_eq!(none.status.code(), Some(2));
+}
+
+/// The founding notice (稻府发〔2024〕5号 二(一)3): reviews "以'随机抽查'和'重点检查'相结合的方式".
+/// On the sample county the evaluation makes six of 县市场监管局's 23 files focused picks (a major
+/// penalty, open R1–R3/R6 findings); at 20 % the target is 5, fewer than the focused files.
+#[test]
+fn a_sample_whose_focused_files_exceed_the_target_holds_random_ones_and_verify_replays_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    assert!(sample(&db, &["sync"]).status.success());
+    assert!(
+        sample(&db, &["evaluate", "--as-of", "2025-12-31"])
+            .status
+            .success()
+    );
+    let sheet = dir.path().join("draw.xlsx");
+    let draw = |focus: &str| {
+        let out = sample_with(
+            &db,
+            &[
+                ("LIANDONG__OBLIGATIONS__REVIEW_RATIO_PERCENT", "20"),
+                ("LIANDONG__OBLIGATIONS__FOCUS_MAX_PERCENT", focus),
+            ],
+            &[
+                "sample",
+                "draw",
+                "--unit",
+                "scjg",
+                "--quarter",
+                "2025Q4",
+                "--seed",
+                "mixed",
+                "--as-of",
+                "2025-12-31",
+                "--format",
+                "json",
+                "--xlsx",
+                sheet.to_str().unwrap(),
+            ],
+        );
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let kinds = |v: &serde_json::Value| -> Vec<bool> {
+        v["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["focused"].as_bool().unwrap())
+            .collect()
+    };
+    // At 100 % focused picks take every place but one: so at least four are focused.
+    let most = draw("100");
+    assert_eq!(
+        (most["population"].as_u64(), most["target"].as_u64()),
+        (Some(23), Some(5))
+    );
+    assert_eq!(kinds(&most), [true, true, true, true, false]);
+    // The default half, rounded down: two focused, three random.
+    let half = draw("50");
+    assert_eq!(half["focus_max_percent"], 50);
+    assert_eq!(kinds(&half), [true, true, false, false, false]);
+    assert_eq!(
+        half["files"].as_array().unwrap()[..2],
+        most["files"].as_array().unwrap()[..2],
+        "the same best-ranked focused files lead"
+    );
+    // The worksheet says which is which, and the share.
+    use calamine::Reader as _;
+    let mut book: calamine::Xlsx<_> = calamine::open_workbook(&sheet).unwrap();
+    let range = book.worksheet_range("抽查清单").unwrap();
+    let cell = |r: u32, c: u32| {
+        range
+            .get_value((r, c))
+            .map(|v| v.to_string())
+            .unwrap_or_default()
+    };
+    assert!(
+        cell(1, 0).contains("抽取 5 件（不低于 20%，重点检查至多占 50%，其余随机抽查）"),
+        "{}",
+        cell(1, 0)
+    );
+    let how: Vec<String> = (4..9).map(|r| cell(r, 5)).collect();
+    assert_eq!(
+        how,
+        ["重点检查", "重点检查", "随机抽查", "随机抽查", "随机抽查"]
+    );
+    assert_ne!(cell(4, 6), "按随机种子排序抽取", "a focus criterion");
+    assert_eq!(cell(8, 6), "按随机种子排序抽取");
+    // Verify replays the last draw with its own target and share, whatever the configuration
+    // says now (the default 10 % and 50 %, or 0 %).
+    for env in [
+        &[][..],
+        &[("LIANDONG__OBLIGATIONS__FOCUS_MAX_PERCENT", "0")][..],
+    ] {
+        let verify = sample_with(
+            &db,
+            env,
+            &["sample", "verify", "--unit", "scjg", "--quarter", "2025Q4"],
+        );
+        assert_eq!(verify.status.code(), Some(0), "{}", text(&verify.stdout));
+        assert!(text(&verify.stdout).contains("confirmed"));
+    }
+    let bad = sample_with(
+        &db,
+        &[("LIANDONG__OBLIGATIONS__FOCUS_MAX_PERCENT", "120")],
+        &["check-config"],
+    );
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(text(&bad.stderr).contains("obligations.focus_max_percent"));
 }
 
 #[test]

@@ -1,10 +1,12 @@
 //! The review sample against a real store (SQLite and PostgreSQL): a recorded draw replays to the
-//! same list, focused files come first, and `verify` names the files that changed.
+//! same list, focused files come first but take at most their share (随机抽查和重点检查相结合), and
+//! `verify` names the files that changed.
 
 use chrono::NaiveDate;
 use liandong::domain::case_no::CaseNo;
 use liandong::obligations::ObligationsConfig;
-use liandong::obligations::draws::{draw, verify};
+use liandong::obligations::draws::{draw, verify, write_xlsx};
+use liandong::obligations::sampling;
 use liandong::records::Field;
 use liandong::records::{Feed, Record, Value};
 use liandong::store::Store;
@@ -27,7 +29,11 @@ fn blank(feed: Feed, unit: &str, no: &str) -> Record {
 }
 
 fn closed(no: u32, closed_on: &str, major: bool) -> Record {
-    let mut r = blank(Feed::Cases, "scjg", &format!("稻市监罚〔2025〕{no}号"));
+    closed_in("scjg", no, closed_on, major)
+}
+
+fn closed_in(unit: &str, no: u32, closed_on: &str, major: bool) -> Record {
+    let mut r = blank(Feed::Cases, unit, &format!("稻市监罚〔2025〕{no}号"));
     r.set(Field::ClosedOn, Value::Date(day(closed_on)));
     r.set(Field::Major, Value::Bool(major));
     r
@@ -108,6 +114,227 @@ async fn a_recorded_draw_replays_and_verify_names_what_changed(store: &dyn Store
     put(store, vec![closed(27, "2025-10-02", false)]).await;
     let v2 = verify(store, &cfg, &stored[0]).await.unwrap();
     assert_eq!(v2.population_added, v.population_added);
+}
+
+/// The founding notice (稻府发〔2024〕5号 二(一)3) has case files reviewed
+/// "以'随机抽查'和'重点检查'相结合的方式": when focused files alone exceed the target, the sample
+/// still holds both kinds, in the configured proportion, and `verify` replays it.
+async fn a_sample_holds_random_files_when_focused_ones_alone_exceed_the_target(store: &dyn Store) {
+    // 100 files closed in 2025 up to September, 30 of them major penalties (focused picks):
+    // the target at 10 % is 10.
+    let files: Vec<Record> = (1..=100)
+        .map(|i| {
+            closed(
+                i,
+                &format!("2025-{:02}-{:02}", 1 + (i % 9), 1 + i % 28),
+                i <= 30,
+            )
+        })
+        .collect();
+    put(store, files).await;
+    let q3 = "2025Q3".parse().unwrap();
+    let as_of = day("2025-09-30");
+    let cfg = ObligationsConfig::default();
+    let (record, drawn) = draw(
+        store,
+        &cfg,
+        "scjg",
+        q3,
+        as_of,
+        "s2",
+        "tester",
+        common::now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!((record.population.len(), record.focused.len()), (100, 30));
+    assert_eq!(record.target, 10);
+    assert_eq!(
+        record.focus_max_percent,
+        Some(50),
+        "the draw records its share"
+    );
+    let kinds: Vec<bool> = drawn.iter().map(|f| f.focused).collect();
+    assert_eq!(
+        kinds,
+        [
+            true, true, true, true, true, false, false, false, false, false
+        ],
+        "half focused, then half random"
+    );
+    // The focused picks are the best-ranked focused files, the random ones the best-ranked
+    // others: ranked by SHA-256 of the seed, the unit and the key.
+    let best = |focused: bool| {
+        let mut keys: Vec<&String> = record
+            .population
+            .iter()
+            .filter(|k| record.focused.contains(*k) == focused)
+            .collect();
+        keys.sort_by_key(|k| (sampling::rank("s2", "scjg", k), (*k).clone()));
+        keys.into_iter().take(5).cloned().collect::<Vec<String>>()
+    };
+    assert_eq!(record.drawn[..5], best(true));
+    assert_eq!(record.drawn[5..], best(false));
+    let stored = store.draws("scjg", "2025Q3").await.unwrap();
+    assert_eq!(stored[0], record, "stored as drawn, share included");
+    let v = verify(store, &cfg, &stored[0]).await.unwrap();
+    assert!(v.confirmed(), "{v:?}");
+    // A later change of the share does not change what the recorded draw replays to.
+    let all_but_one = ObligationsConfig {
+        focus_max_percent: 100,
+        ..ObligationsConfig::default()
+    };
+    let v = verify(store, &all_but_one, &stored[0]).await.unwrap();
+    assert!(v.confirmed(), "{v:?}");
+    assert_eq!(v.drawn_now, record.drawn);
+    // At 100 % focused files take every place but one: one file is still random.
+    let (_, drawn) = draw(
+        store,
+        &all_but_one,
+        "scjg",
+        q3,
+        as_of,
+        "s2",
+        "tester",
+        common::now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(drawn.iter().filter(|f| !f.focused).count(), 1);
+
+    // A draw recorded before the share existed (no focus_max_percent) was made by the earlier
+    // rule, focused files first as many as the target holds: it still replays.
+    let mut focused_first = record.focused.clone();
+    focused_first.sort_by_key(|k| (sampling::rank("s2", "scjg", k), k.clone()));
+    let mut old = record.clone();
+    old.focus_max_percent = None;
+    old.drawn = focused_first[..10].to_vec();
+    old.id = store.save_draw(&old).await.unwrap();
+    let stored = store.draws("scjg", "2025Q3").await.unwrap();
+    assert_eq!(stored[0].focus_max_percent, None);
+    let v = verify(store, &cfg, &stored[0]).await.unwrap();
+    assert!(v.confirmed(), "{v:?}");
+    // Replayed with today's share instead, the same record would not.
+    let mut misread = stored[0].clone();
+    misread.focus_max_percent = Some(50);
+    assert!(!verify(store, &cfg, &misread).await.unwrap().replays);
+
+    // A unit whose files are all focused gets an all-focus sample; a target of one is the random
+    // file while any file is not focused.
+    put(
+        store,
+        (1..=12)
+            .map(|i| closed_in("jtys", i, "2025-08-01", true))
+            .chain((1..=3).map(|i| closed_in("zrzy", i, "2025-08-01", i != 2)))
+            .collect(),
+    )
+    .await;
+    let (all, drawn) = draw(
+        store,
+        &cfg,
+        "jtys",
+        q3,
+        as_of,
+        "s3",
+        "tester",
+        common::now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(all.target, 2);
+    assert!(drawn.iter().all(|f| f.focused));
+    let (one, drawn) = draw(
+        store,
+        &cfg,
+        "zrzy",
+        q3,
+        as_of,
+        "s3",
+        "tester",
+        common::now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!((one.target, one.focused.len()), (1, 2));
+    assert_eq!(
+        one.drawn,
+        ["稻市监罚[2025]2号"],
+        "the one file that is not focused"
+    );
+    assert!(!drawn[0].focused);
+    for unit in ["jtys", "zrzy"] {
+        let d = &store.draws(unit, "2025Q3").await.unwrap()[0];
+        assert!(verify(store, &cfg, d).await.unwrap().confirmed(), "{unit}");
+    }
+
+    // Too few files that are not focused for the random places: focused files fill them (the
+    // target is met), last, and the worksheet says why.
+    put(
+        store,
+        (1..=4)
+            .map(|i| closed_in("nync", i, "2025-08-01", i != 4))
+            .collect(),
+    )
+    .await;
+    let every = ObligationsConfig {
+        review_ratio_percent: 100,
+        ..ObligationsConfig::default()
+    };
+    let (filled, drawn) = draw(
+        store,
+        &every,
+        "nync",
+        q3,
+        as_of,
+        "s4",
+        "tester",
+        common::now(),
+    )
+    .await
+    .unwrap();
+    let kinds: Vec<bool> = drawn.iter().map(|f| f.focused).collect();
+    assert_eq!(kinds, [true, true, false, true]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nync.xlsx");
+    write_xlsx(&path, "稻城县农业农村局", &filled, &drawn).unwrap();
+    use calamine::Reader as _;
+    let mut book: calamine::Xlsx<_> = calamine::open_workbook(&path).unwrap();
+    let sheet = book.worksheet_range("抽查清单").unwrap();
+    let why: Vec<String> = (4..8)
+        .map(|r| {
+            sheet
+                .get_value((r, 6))
+                .map(|v| v.to_string())
+                .unwrap_or_default()
+        })
+        .collect();
+    assert_eq!(
+        why,
+        [
+            "重大行政处罚",
+            "重大行政处罚",
+            "按随机种子排序抽取",
+            "重大行政处罚（非重点案卷已全部抽取，按随机种子排序补足）"
+        ]
+    );
+    let d = &store.draws("nync", "2025Q3").await.unwrap()[0];
+    assert!(verify(store, &cfg, d).await.unwrap().confirmed());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_a_sample_holds_random_files_when_focused_ones_alone_exceed_the_target() {
+    let tmp = common::temp_sqlite();
+    let store = common::open(&tmp.url).await;
+    a_sample_holds_random_files_when_focused_ones_alone_exceed_the_target(store.as_ref()).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_a_sample_holds_random_files_when_focused_ones_alone_exceed_the_target() {
+    let Some(db) = common::fresh_pg("mixed sample draws on PostgreSQL").await else {
+        return;
+    };
+    let store = common::open(&db.url).await;
+    a_sample_holds_random_files_when_focused_ones_alone_exceed_the_target(store.as_ref()).await;
 }
 
 async fn sampling_counts_follow_the_population_basis_and_the_review_days(store: &dyn Store) {

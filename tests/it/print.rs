@@ -427,8 +427,11 @@ async fn the_sampling_worksheet_prints_on_a4_with_names_parties_and_why_each_was
     r1.case_key = Some(CaseNo::parse(&no(12)).unwrap().key().to_owned());
     store.apply_findings(&[r1], at(6, 12)).await.unwrap();
 
+    // Focused picks may take all places but one, so that the sheet shows each focus criterion
+    // and one random file.
     let cfg = ObligationsConfig {
         focus_causes: vec!["非法采矿".into()],
+        focus_max_percent: 100,
         ..ObligationsConfig::default()
     };
     let q4 = "2025Q4".parse().unwrap();
