@@ -421,7 +421,8 @@ mod tests {
     #[test]
     fn a_record_without_the_time_its_rule_counts_from_is_refused_with_the_reason() {
         // (feed, headers, an undated row, the field named, the same row dated)
-        let table: [(Feed, &[&str], &[&str], &str, &[&str]); 6] = [
+        type Row<'a> = (Feed, &'a [&'a str], &'a [&'a str], &'a str, &'a [&'a str]);
+        let table: [Row<'_>; 6] = [
             (
                 Feed::Referrals,
                 &["移送单位", "案号", "录入时间", "移送时间"],
