@@ -4,8 +4,10 @@
 //! A file is read as what its bytes say it is, not what its name claims: ZIP magic is XLSX, the
 //! OLE magic is a real XLS, markup with `<table` is an HTML export (many government systems save
 //! those as `.xls`), anything else is CSV. CSV text is UTF-8 (with or without BOM), GBK or
-//! GB18030; `encoding = "auto"` takes UTF-8 when the text is valid UTF-8 and GB18030 (a superset
-//! of GBK) otherwise. Title lines above the header row are skipped; the header row is the first
+//! GB18030; `encoding = "auto"` decides by evidence — UTF-8 when nearly all of the file's first
+//! megabyte of non-ASCII text is valid UTF-8, GB18030 (a superset of GBK) otherwise — and a row
+//! of a file read as UTF-8 that holds bytes which are not UTF-8 is quarantined, never decoded
+//! into something else. Title lines above the header row are skipped; the header row is the first
 //! one with a case number column. Reading runs on a blocking thread and streams rows to the
 //! writer through a bounded channel, so memory stays flat however large the file.
 
@@ -59,8 +61,11 @@ pub fn sniff(head: &[u8]) -> Format {
     Format::Csv
 }
 
-/// Chooses the text encoding: a BOM decides; `auto` takes UTF-8 when `head` is valid UTF-8
-/// (a sequence cut at the end of the sample is allowed), GB18030 otherwise.
+/// Chooses the text encoding: a BOM decides; `auto` decides by evidence: UTF-8 when at least
+/// [`UTF8_SHARE`] percent of the non-ASCII sequences in `head` are valid UTF-8 (or there are
+/// none), GB18030 otherwise. GBK text almost never forms valid UTF-8, and a UTF-8 export with a
+/// stray byte is still mostly valid UTF-8: it is read as UTF-8 and only the rows holding such
+/// bytes are quarantined (see [`read_csv`]), instead of every row turning into nonsense.
 pub fn choose_encoding(head: &[u8], configured: Encoding) -> &'static TextEncoding {
     if let Some((enc, _)) = TextEncoding::for_bom(head) {
         return enc;
@@ -68,11 +73,44 @@ pub fn choose_encoding(head: &[u8], configured: Encoding) -> &'static TextEncodi
     match configured {
         Encoding::Utf8 => UTF_8,
         Encoding::Gbk | Encoding::Gb18030 => GB18030,
-        Encoding::Auto => match std::str::from_utf8(head) {
-            Ok(_) => UTF_8,
-            Err(e) if e.error_len().is_none() => UTF_8,
-            Err(_) => GB18030,
-        },
+        Encoding::Auto => {
+            let (valid, invalid) = utf8_evidence(head);
+            if invalid == 0 || valid * 100 >= (valid + invalid) * UTF8_SHARE {
+                UTF_8
+            } else {
+                GB18030
+            }
+        }
+    }
+}
+
+/// The share of non-ASCII sequences that must be valid UTF-8 for `auto` to read a file as UTF-8.
+const UTF8_SHARE: usize = 90;
+
+/// Counts the non-ASCII sequences of `bytes` that are valid UTF-8 characters and those that are
+/// not. A sequence cut at the end of the sample counts as neither.
+fn utf8_evidence(bytes: &[u8]) -> (usize, usize) {
+    let (mut valid, mut invalid) = (0, 0);
+    let mut rest = bytes;
+    loop {
+        match std::str::from_utf8(rest) {
+            Ok(s) => {
+                valid += s.chars().filter(|c| !c.is_ascii()).count();
+                return (valid, invalid);
+            }
+            Err(e) => {
+                let (good, after) = rest.split_at(e.valid_up_to());
+                valid += std::str::from_utf8(good)
+                    .map_or(0, |s| s.chars().filter(|c| !c.is_ascii()).count());
+                match e.error_len() {
+                    Some(n) => {
+                        invalid += 1;
+                        rest = &after[n..];
+                    }
+                    None => return (valid, invalid),
+                }
+            }
+        }
     }
 }
 
@@ -93,14 +131,21 @@ pub enum FileError {
 }
 
 const HEADER_SCAN_ROWS: usize = 20;
+
+/// What [`read_rows`] hands each row to: its number, its cells, and the first cell whose bytes
+/// were not UTF-8, if any.
+pub type OnRow<'a> = dyn FnMut(i64, &[&str], Option<usize>) -> anyhow::Result<()> + 'a;
 const SNIFF_BYTES: usize = 1 << 20;
 
 /// Streams the rows of one table to `on_row(row_number, cells)`; row numbers count as a person
 /// does, from 1, including the header and title rows.
+/// `on_row(row, cells, undecodable)`: for a CSV row read as UTF-8 that holds bytes which are not
+/// UTF-8, `undecodable` is the first such cell and the cells are decoded with U+FFFD where the
+/// bytes were bad — the caller quarantines the row; `None` otherwise.
 pub fn read_rows(
     path: &Path,
     src: &SourceConfig,
-    on_row: &mut dyn FnMut(i64, &[&str]) -> anyhow::Result<()>,
+    on_row: &mut OnRow<'_>,
 ) -> Result<(), anyhow::Error> {
     let name = path.display().to_string();
     let io = |source| FileError::Io {
@@ -115,11 +160,11 @@ pub fn read_rows(
         .map_err(io)?;
     f.rewind().map_err(io)?;
     match sniff(&head) {
-        Format::Csv => read_csv(f, &head, src, on_row),
+        Format::Csv => read_csv(f, &name, &head, src, on_row),
         Format::Html => {
             let mut bytes = Vec::new();
             f.read_to_end(&mut bytes).map_err(io)?;
-            read_html(&bytes, src.encoding, on_row)
+            read_html(&bytes, src.encoding, &mut |r, c| on_row(r, c, None))
         }
         Format::Xlsx => {
             let mut wb: calamine::Xlsx<_> =
@@ -129,7 +174,9 @@ pub fn read_rows(
                         reason: e.to_string(),
                     }
                 })?;
-            read_sheet(&mut wb, &name, src.sheet.as_deref(), on_row)
+            read_sheet(&mut wb, &name, src.sheet.as_deref(), &mut |r, c| {
+                on_row(r, c, None)
+            })
         }
         Format::Xls => {
             let mut wb: calamine::Xls<_> =
@@ -139,20 +186,24 @@ pub fn read_rows(
                         reason: e.to_string(),
                     }
                 })?;
-            read_sheet(&mut wb, &name, src.sheet.as_deref(), on_row)
+            read_sheet(&mut wb, &name, src.sheet.as_deref(), &mut |r, c| {
+                on_row(r, c, None)
+            })
         }
     }
 }
 
 fn read_csv(
     f: File,
+    name: &str,
     head: &[u8],
     src: &SourceConfig,
-    on_row: &mut dyn FnMut(i64, &[&str]) -> anyhow::Result<()>,
+    on_row: &mut OnRow<'_>,
 ) -> anyhow::Result<()> {
     let enc = choose_encoding(head, src.encoding);
-    // UTF-8 needs no transcoding: the CSV reader validates it (an invalid byte fails the file
-    // with its line instead of being replaced silently). Other encodings are decoded on the fly.
+    // UTF-8 needs no transcoding: each row is checked as it is read, and a row with bytes that
+    // are not UTF-8 is handed over for quarantine (never replaced silently). Other encodings are
+    // decoded on the fly.
     let reader: Box<dyn Read + Send> = if enc == UTF_8 {
         let mut buf = BufReader::with_capacity(1 << 16, f);
         if head.starts_with(b"\xEF\xBB\xBF") {
@@ -179,20 +230,34 @@ fn read_csv(
         .delimiter(delimiter)
         .buffer_capacity(1 << 16)
         .from_reader(reader);
-    let mut rec = csv::StringRecord::new();
+    let mut rec = csv::ByteRecord::new();
     // Rows are counted as a spreadsheet shows them (a quoted field spanning lines is one row).
     let mut row = 0;
     loop {
-        match rdr.read_record(&mut rec) {
+        match rdr.read_byte_record(&mut rec) {
             Ok(false) => return Ok(()),
             Ok(true) => {
                 row += 1;
-                let cells: Vec<&str> = rec.iter().collect();
-                on_row(row, &cells)?;
+                let bad = rec.iter().position(|c| std::str::from_utf8(c).is_err());
+                match bad {
+                    None => {
+                        let cells: Vec<&str> = rec
+                            .iter()
+                            .map(|c| std::str::from_utf8(c).unwrap_or_default())
+                            .collect();
+                        on_row(row, &cells, None)?;
+                    }
+                    Some(column) => {
+                        let lossy: Vec<std::borrow::Cow<'_, str>> =
+                            rec.iter().map(String::from_utf8_lossy).collect();
+                        let cells: Vec<&str> = lossy.iter().map(AsRef::as_ref).collect();
+                        on_row(row, &cells, Some(column))?;
+                    }
+                }
             }
             Err(e) => {
                 let line = e.position().map(|p| p.line()).unwrap_or(0);
-                bail!("line {line}: not readable as CSV: {e}");
+                bail!("{name}: line {line}: not readable as CSV: {e}");
             }
         }
     }
@@ -490,29 +555,59 @@ impl<'a> RowMapper<'a> {
         };
         Ok(Some(match mapper.map(cells, self.units) {
             Ok(r) => Item::Record(r),
-            Err(errors) => {
-                let raw = serde_json::Value::Object(
-                    self.headers
-                        .iter()
-                        .enumerate()
-                        .map(|(i, h)| {
-                            let key = if h.trim().is_empty() {
-                                format!("column {}", i + 1)
-                            } else {
-                                h.trim().to_string()
-                            };
-                            (
-                                key,
-                                serde_json::Value::String(
-                                    cells.get(i).map(|c| c.to_string()).unwrap_or_default(),
-                                ),
-                            )
-                        })
-                        .collect(),
-                );
-                Item::Bad(quarantine_items(&self.location, row, errors, raw))
-            }
+            Err(errors) => Item::Bad(quarantine_items(
+                &self.location,
+                row,
+                errors,
+                self.raw(cells),
+            )),
         }))
+    }
+
+    /// A row whose bytes are not all UTF-8 in a file read as UTF-8: quarantined, naming the
+    /// first bad cell, with the row as far as it decodes (bad bytes shown as U+FFFD). Before the
+    /// header row it is a title line like any other.
+    pub fn undecodable(&mut self, row: i64, cells: &[&str], column: usize) -> Option<Item> {
+        let mapper = self.mapper.as_ref()?;
+        let header = self.headers.get(column).map(|h| h.trim().to_string());
+        let field = mapper.field_of_column(column).unwrap_or("row").to_string();
+        let errors = vec![crate::sources::mapping::FieldError {
+            field,
+            column: header,
+            value: cells.get(column).map(|c| c.to_string()).unwrap_or_default(),
+            reason: "bytes that are not UTF-8: the file was read as UTF-8 because most of its text is; \
+                     fix the row at the source, or set the source's `encoding` if the whole file is GBK"
+                .into(),
+        }];
+        Some(Item::Bad(quarantine_items(
+            &self.location,
+            row,
+            errors,
+            self.raw(cells),
+        )))
+    }
+
+    /// The row as JSON (header → cell), for the quarantine.
+    fn raw(&self, cells: &[&str]) -> serde_json::Value {
+        serde_json::Value::Object(
+            self.headers
+                .iter()
+                .enumerate()
+                .map(|(i, h)| {
+                    let key = if h.trim().is_empty() {
+                        format!("column {}", i + 1)
+                    } else {
+                        h.trim().to_string()
+                    };
+                    (
+                        key,
+                        serde_json::Value::String(
+                            cells.get(i).map(|c| c.to_string()).unwrap_or_default(),
+                        ),
+                    )
+                })
+                .collect(),
+        )
     }
 
     /// After the last row: a file that never showed a header row is an error.
@@ -549,8 +644,12 @@ pub async fn import_file(run: SourceRun<'_>, path: &Path) -> anyhow::Result<RowC
         let location = path_owned.display().to_string();
         let mut mapper = RowMapper::new(feed, &src_owned, &units_owned, location);
         let mut chunk = Vec::with_capacity(READ_CHUNK);
-        let result = read_rows(&path_owned, &src_owned, &mut |row, cells| {
-            if let Some(item) = mapper.row(row, cells)? {
+        let result = read_rows(&path_owned, &src_owned, &mut |row, cells, undecodable| {
+            let item = match undecodable {
+                None => mapper.row(row, cells)?,
+                Some(column) => mapper.undecodable(row, cells, column),
+            };
+            if let Some(item) = item {
                 chunk.push(item);
                 if chunk.len() >= READ_CHUNK {
                     let full = std::mem::replace(&mut chunk, Vec::with_capacity(READ_CHUNK));
@@ -701,6 +800,18 @@ mod tests {
         let cut = &"执法单位".as_bytes()[..4];
         assert_eq!(choose_encoding(cut, Encoding::Auto), UTF_8);
         assert_eq!(choose_encoding(b"\xEF\xBB\xBFabc", Encoding::Gbk), UTF_8);
+        // Evidence, not a single byte: mostly UTF-8 with a stray byte is UTF-8 (the row with it
+        // is quarantined); GBK text with a few sequences that happen to be UTF-8 is GB18030.
+        let mut stray = "执法单位,案号,当事人\n县市场监管局,1号,次"
+            .as_bytes()
+            .to_vec();
+        stray.push(0xFF);
+        stray.extend_from_slice("仁\n".as_bytes());
+        assert_eq!(choose_encoding(&stray, Encoding::Auto), UTF_8);
+        let text = "稻城县市场监督管理局行政处罚".repeat(50);
+        let long_gbk = encoding_rs::GBK.encode(&text).0;
+        assert_eq!(choose_encoding(&long_gbk, Encoding::Auto), GB18030);
+        assert_eq!(choose_encoding(b"plain ascii,1,2", Encoding::Auto), UTF_8);
     }
 
     #[test]

@@ -180,6 +180,22 @@ impl Mapper {
             .collect()
     }
 
+    /// The canonical field read from column `col`, if any.
+    pub fn field_of_column(&self, col: usize) -> Option<&'static str> {
+        if col == self.case_no_col {
+            return Some("case_no");
+        }
+        if self.unit_col == Some(col) {
+            return Some("unit");
+        }
+        self.feed
+            .fields()
+            .iter()
+            .zip(&self.cols)
+            .find(|(_, c)| **c == Some(col))
+            .map(|(spec, _)| spec.name)
+    }
+
     fn header(&self, col: usize) -> Option<String> {
         self.headers.get(col).map(|h| h.trim().to_string())
     }

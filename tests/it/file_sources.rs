@@ -722,3 +722,53 @@ async fn a_first_load_rebuilds_the_indexes_it_dropped_and_a_failed_one_keeps_the
         "the same indexes after a first load"
     );
 }
+
+/// A UTF-8 export with one byte that is not UTF-8 (issue 22): read as UTF-8 whether the source
+/// says `auto` or `utf-8` — its good rows as written, never as GB18030 mojibake — and only the
+/// row with the bad byte quarantined, naming the file, the row, the column and why.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_utf8_file_with_one_bad_byte_loads_its_other_rows_and_quarantines_that_row() {
+    let hostile = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/hostile/utf8-one-bad-byte.csv");
+    for (name, encoding) in [("auto", Encoding::Auto), ("utf-8", Encoding::Utf8)] {
+        let ts = common::temp_sqlite();
+        let f = ts.dir.path().join("scjg.csv");
+        std::fs::copy(&hostile, &f).unwrap();
+        let mut src = file_source("scjg", Feed::Cases, &f);
+        src.unit = Some("scjg".into());
+        src.encoding = encoding;
+        let encoding = name;
+        let cfg = common::config(&ts.url, vec![src]);
+        let store = common::open(&ts.url).await;
+        let out = sync(&cfg, store.as_ref(), None, common::clock(), false).await;
+        assert!(out[0].error.is_none(), "{encoding}: {:?}", out[0].error);
+        assert_eq!(
+            (out[0].counts.inserted, out[0].counts.quarantined),
+            (2, 1),
+            "{encoding}"
+        );
+        let parties: Vec<String> = store
+            .select_records(Feed::Cases, &liandong::store::Selection::All)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.record.text(Field::Party).unwrap_or_default().to_string())
+            .collect();
+        assert_eq!(parties, ["扎西", "卓玛"], "{encoding}: read as written");
+        let q = store.quarantined(Some("scjg"), 10).await.unwrap();
+        assert_eq!(q.len(), 1, "{encoding}");
+        let e = &q[0].item;
+        assert_eq!(
+            (
+                e.location.as_str(),
+                e.row,
+                e.field.as_str(),
+                e.column.as_deref()
+            ),
+            (f.display().to_string().as_str(), 3, "party", Some("当事人")),
+            "{encoding}"
+        );
+        assert!(e.reason.contains("not UTF-8"), "{encoding}: {}", e.reason);
+        assert_eq!(e.value, "次\u{FFFD}仁", "{encoding}");
+    }
+}
