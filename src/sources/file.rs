@@ -339,8 +339,8 @@ fn cell_text(d: &calamine::Data) -> String {
     }
 }
 
-/// Reads the rows of the HTML tables in an "Excel" export. Such exports are flat: `<tr>` rows of
-/// `<td>`/`<th>` cells with inline markup; that is all this understands.
+/// Reads the rows of the HTML tables in an "Excel" export: `<tr>` rows of `<td>`/`<th>` cells with
+/// inline markup. A table nested in a cell is that cell's text; comments are skipped.
 fn read_html(
     bytes: &[u8],
     configured: Encoding,
@@ -349,63 +349,76 @@ fn read_html(
     let enc = html_encoding(bytes).unwrap_or_else(|| choose_encoding(bytes, configured));
     let (text, _, _) = enc.decode(bytes);
     let lower = text.to_ascii_lowercase();
-    let mut pos = 0;
+    // Tables nest: only the rows and cells of the outermost table are rows and cells; a table
+    // inside a cell is that cell's text (its cells separated by spaces), not rows of its own.
+    let mut depth = 0usize;
+    let mut row: Option<Vec<String>> = None;
+    // The cell being read: where its content starts in `text`, and its colspan.
+    let mut cell: Option<(usize, usize)> = None;
     let mut row_no = 0;
-    while let Some(start) = find_tag(&lower, pos, "tr") {
-        let end = lower[start..]
-            .find("</tr")
-            .map(|e| start + e)
-            .unwrap_or(lower.len());
-        let next_tr = find_tag(&lower, start + 3, "tr").unwrap_or(lower.len());
-        let end = end.min(next_tr);
-        row_no += 1;
-        let mut cells = Vec::new();
-        let mut p = start;
-        loop {
-            let td = find_tag(&lower, p, "td");
-            let th = find_tag(&lower, p, "th");
-            let Some(c) = [td, th].into_iter().flatten().filter(|c| *c < end).min() else {
-                break;
-            };
-            let open_end = lower[c..].find('>').map(|e| c + e + 1).unwrap_or(end);
-            let close = ["</td", "</th", "<td", "<th", "</tr"]
-                .iter()
-                .filter_map(|t| lower[open_end..].find(t).map(|e| open_end + e))
-                .min()
-                .unwrap_or(end)
-                .min(end);
-            let colspan = attr_number(&lower[c..open_end], "colspan").unwrap_or(1);
-            cells.push(html_text(&text[open_end.min(close)..close]));
+    let mut pos = 0;
+    let end_cell = |cell: &mut Option<(usize, usize)>, row: &mut Option<Vec<String>>, at: usize| {
+        if let Some((from, colspan)) = cell.take() {
+            let cells = row.get_or_insert_with(Vec::new);
+            cells.push(html_text(&text[from.min(at)..at]));
             for _ in 1..colspan.min(100) {
                 cells.push(String::new());
             }
-            p = close;
-            if p >= end {
-                break;
-            }
         }
+    };
+    while let Some(lt) = lower[pos..].find('<').map(|i| pos + i) {
+        if lower[lt..].starts_with("<!--") {
+            pos = lower[lt..].find("-->").map_or(lower.len(), |e| lt + e + 3);
+            continue;
+        }
+        let gt = lower[lt..].find('>').map_or(lower.len(), |e| lt + e + 1);
+        let tag = &lower[lt + 1..gt.saturating_sub(1).max(lt + 1)];
+        let closing = tag.starts_with('/');
+        let name: String = tag
+            .trim_start_matches('/')
+            .chars()
+            .take_while(char::is_ascii_alphanumeric)
+            .collect();
+        pos = gt;
+        match (name.as_str(), closing) {
+            ("table", false) => depth += 1,
+            ("table", true) => depth = depth.saturating_sub(1),
+            _ if depth > 1 => {}
+            ("tr", false) => {
+                end_cell(&mut cell, &mut row, lt);
+                if let Some(cells) = row.take() {
+                    let refs: Vec<&str> = cells.iter().map(String::as_str).collect();
+                    on_row(row_no, &refs)?;
+                }
+                row_no += 1;
+                row = Some(Vec::new());
+            }
+            ("tr", true) => {
+                end_cell(&mut cell, &mut row, lt);
+                if let Some(cells) = row.take() {
+                    let refs: Vec<&str> = cells.iter().map(String::as_str).collect();
+                    on_row(row_no, &refs)?;
+                }
+            }
+            ("td" | "th", false) => {
+                end_cell(&mut cell, &mut row, lt);
+                if row.is_none() {
+                    // A cell outside any <tr>: a row of its own.
+                    row_no += 1;
+                    row = Some(Vec::new());
+                }
+                cell = Some((gt, attr_number(tag, "colspan").unwrap_or(1)));
+            }
+            ("td" | "th", true) => end_cell(&mut cell, &mut row, lt),
+            _ => {}
+        }
+    }
+    end_cell(&mut cell, &mut row, text.len());
+    if let Some(cells) = row.take() {
         let refs: Vec<&str> = cells.iter().map(String::as_str).collect();
         on_row(row_no, &refs)?;
-        pos = end;
     }
     Ok(())
-}
-
-/// Finds the next `<tag` followed by `>` or whitespace (so `<tr` does not match `<track`).
-fn find_tag(lower: &str, from: usize, tag: &str) -> Option<usize> {
-    let needle = format!("<{tag}");
-    let mut p = from;
-    while let Some(i) = lower.get(p..)?.find(&needle) {
-        let at = p + i;
-        match lower.as_bytes().get(at + needle.len()) {
-            Some(b'>') | Some(b' ') | Some(b'\t') | Some(b'\n') | Some(b'\r') | Some(b'/') => {
-                return Some(at);
-            }
-            None => return None,
-            _ => p = at + needle.len(),
-        }
-    }
-    None
 }
 
 fn attr_number(tag: &str, attr: &str) -> Option<usize> {

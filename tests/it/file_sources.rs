@@ -772,3 +772,48 @@ async fn a_utf8_file_with_one_bad_byte_loads_its_other_rows_and_quarantines_that
         assert_eq!(e.value, "次\u{FFFD}仁", "{encoding}");
     }
 }
+
+/// An HTML "xls" export whose cell holds a table of its own (issue 22): the outer row keeps
+/// every cell — the inner table is that cell's text — and the inner rows are no rows of their
+/// own; a commented-out row is not read.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_table_nested_in_a_cell_is_that_cells_text_and_the_row_keeps_its_later_cells() {
+    let ts = common::temp_sqlite();
+    let f = ts.dir.path().join("jtys.xls");
+    std::fs::copy(
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data/hostile/nested-table.xls"),
+        &f,
+    )
+    .unwrap();
+    let mut src = file_source("jtys", Feed::Cases, &f);
+    src.unit = Some("jtys".into());
+    let cfg = common::config(&ts.url, vec![src]);
+    let store = common::open(&ts.url).await;
+    let out = sync(&cfg, store.as_ref(), None, common::clock(), false).await;
+    assert!(out[0].error.is_none(), "{:?}", out[0].error);
+    assert_eq!(
+        (out[0].counts.inserted, out[0].counts.quarantined),
+        (2, 0),
+        "{:?}",
+        store.quarantined(None, 10).await.unwrap()
+    );
+    let rows = store
+        .select_records(Feed::Cases, &liandong::store::Selection::All)
+        .await
+        .unwrap();
+    let first = rows
+        .iter()
+        .find(|r| r.record.case_no.as_written() == "稻交运罚〔2025〕1号")
+        .expect("the row with the nested table");
+    assert_eq!(
+        first.record.text(Field::Party),
+        Some("多吉 （驾驶员） 拉姆")
+    );
+    assert_eq!(
+        first.record.date(Field::DecidedOn),
+        chrono::NaiveDate::from_ymd_opt(2025, 2, 12),
+        "the cells after the nested table are kept"
+    );
+    assert_eq!(first.record.get(Field::Amount), &Value::Fen(200_000));
+}
