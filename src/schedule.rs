@@ -37,10 +37,17 @@ impl Schedule {
             .with_dom_and_dow()
             .parse()
             .map_err(|e| err(e.to_string()))?;
-        Ok(Schedule {
+        let schedule = Schedule {
             cron,
             text: text.to_string(),
-        })
+        };
+        // A day that no month has (`0 0 0 31 2 *`) parses and never fires: the job would never
+        // run, silently. A schedule must fire within eight years of 2024 (leap days do).
+        let since = DateTime::<Utc>::from_timestamp(1_704_067_200, 0).unwrap_or_default();
+        match schedule.next_after(since) {
+            Some(t) if t - since <= Duration::days(8 * 366) => Ok(schedule),
+            _ => Err(err("it never fires: no date matches it".into())),
+        }
     }
 
     pub fn as_str(&self) -> &str {
@@ -115,6 +122,18 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    /// Issue 22: a schedule that parses but never fires is refused (the job would silently
+    /// never run); one that fires rarely (29 February) is taken.
+    #[test]
+    fn a_schedule_that_never_fires_is_refused() {
+        for never in ["0 0 0 31 2 *", "0 0 0 30 2 *", "0 0 0 31 4 *"] {
+            let e = Schedule::parse(never).expect_err(never).to_string();
+            assert!(e.contains("never fires"), "{never}: {e}");
+        }
+        assert!(Schedule::parse("0 0 0 29 2 *").is_ok());
+        assert!(Schedule::parse("0 0 9 * * Mon").is_ok());
+    }
 
     #[test]
     fn half_hourly_schedule_fires_on_the_half_hour_in_shanghai() {

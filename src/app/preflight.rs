@@ -11,6 +11,30 @@ use crate::config::{self, Config};
 /// deadlines of up to two months run into the next year from early November.
 pub const CALENDAR_LOOKAHEAD_DAYS: u32 = 62;
 
+/// Secrets written where they should not be: they work, so nothing is refused, but
+/// `check-config`, `status` and the daemon's start say so — a password inside `[store] url`
+/// (use `password_file` or `password_credential`), a robot's webhook (it holds the robot's key)
+/// written inline as `url` (use `url_file` or `url_credential`). The texts never hold the secret.
+pub fn warnings(cfg: &Config) -> Vec<String> {
+    let mut out = Vec::new();
+    let url = cfg.store.url.expose();
+    if config::redact_url(url) != url {
+        out.push(
+            "store.url: holds a password; write it to a file named by store.password_file (or a systemd credential, store.password_credential) and leave it out of the URL"
+                .into(),
+        );
+    }
+    for (i, r) in cfg.notify.robots.iter().enumerate() {
+        if r.url.is_some() {
+            out.push(format!(
+                "notify.robots[{i}] ({}): the webhook is written inline, and it holds the robot's key; put it in a file named by url_file (or a systemd credential, url_credential)",
+                r.name
+            ));
+        }
+    }
+    out
+}
+
 /// What `Config::load` cannot see: secrets readable where they are configured (their content
 /// is never shown), source paths that exist, templates that parse. `check-config` and the
 /// daemon's reload both refuse a configuration with any.

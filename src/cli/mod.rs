@@ -336,6 +336,9 @@ fn check_config(cli: &Cli) -> anyhow::Result<ExitCode> {
     match Config::load(&LoadOptions::from_env(cli.config.clone())) {
         Ok(cfg) => {
             let problems = crate::app::preflight::problems(&cfg);
+            for w in crate::app::preflight::warnings(&cfg) {
+                eprintln!("warning: {w}");
+            }
             if problems.is_empty() {
                 let files: Vec<String> =
                     cfg.files.iter().map(|f| f.display().to_string()).collect();

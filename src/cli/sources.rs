@@ -83,6 +83,7 @@ pub(super) async fn status(
     let cal = cfg.calendar()?;
     let today = now.with_timezone(&chrono_tz::Asia::Shanghai).date_naive();
     let calendar_warnings = cal.warnings(today, crate::app::preflight::CALENDAR_LOOKAHEAD_DAYS);
+    let config_warnings = crate::app::preflight::warnings(cfg);
     let mut counts = Vec::new();
     for feed in Feed::ALL {
         counts.push((feed, store.record_count(feed).await?));
@@ -111,6 +112,7 @@ pub(super) async fn status(
                 "quarantine": quarantined,
                 "unknown_units": unknown.iter().map(|(f, u, n)| json!({"feed": f.table(), "unit": u, "rows": n})).collect::<Vec<_>>(),
                 "calendar": { "years": cal.years(), "warnings": calendar_warnings },
+                "configuration": { "warnings": config_warnings },
                 "outbox": outbox.iter().map(|(s, n)| (s.clone(), json!(n))).collect::<serde_json::Map<_, _>>(),
                 "jobs": jobs,
             });
@@ -154,7 +156,7 @@ pub(super) async fn status(
                 return Ok(ExitCode::SUCCESS);
             }
             write!(out, "{}", output::table(&headers, &rows))?;
-            for w in &calendar_warnings {
+            for w in calendar_warnings.iter().chain(&config_warnings) {
                 writeln!(out, "warning: {w}")?;
             }
             for (src, st, fresh) in &sources {

@@ -218,7 +218,10 @@ pub async fn run(
             return Ok(ExitCode::from(2));
         }
     };
-    for w in crate::app::preflight::calendar_warnings(&cfg, clock.now())? {
+    for w in crate::app::preflight::calendar_warnings(&cfg, clock.now())?
+        .into_iter()
+        .chain(crate::app::preflight::warnings(&cfg))
+    {
         tracing::warn!("{w}");
     }
     let listen = cfg.run.listen.clone();

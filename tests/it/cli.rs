@@ -1406,3 +1406,71 @@ fn an_evaluation_for_an_earlier_day_shows_each_finding_as_it_stood_then() {
     assert!(sample(&db, &["evaluate", "--as-of", late]).status.success());
     assert_eq!(listing(late), at_late);
 }
+
+/// Secrets written where they work but should not be (issue 22): a password inside the store
+/// URL and a robot webhook written inline are named by `check-config` (a warning, exit 0) and by
+/// `status`, never with the secret itself; a schedule that never fires is refused.
+#[test]
+fn secrets_written_inline_are_warned_of_and_a_schedule_that_never_fires_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = "[[units]]\nid = \"scjg\"\nname = \"稻城县市场监督管理局\"\n\
+                [[notify.robots]]\nname = \"市场监管群\"\nkind = \"wecom\"\nunit = \"scjg\"\n\
+                url = \"https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=robot-key-4711\"\n";
+    let f = write(
+        dir.path(),
+        "inline.toml",
+        format!("[store]\nurl = \"postgres://liandong:pw-s3cret@127.0.0.1:1/x\"\n{base}"),
+    );
+    let out = bin()
+        .args(["--config", f.to_str().unwrap(), "check-config"])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("warning: store.url: holds a password")
+            && stderr.contains("notify.robots[0] (市场监管群): the webhook is written inline"),
+        "{stderr}"
+    );
+    for secret in ["pw-s3cret", "robot-key-4711"] {
+        assert!(
+            !stdout.contains(secret) && !stderr.contains(secret),
+            "{secret}: {stdout}{stderr}"
+        );
+    }
+
+    // status shows the robot's warning too (a SQLite store: no password to warn of).
+    let db = dir.path().join("s.db");
+    let f = write(
+        dir.path(),
+        "status.toml",
+        format!("[store]\nurl = \"sqlite://{}\"\n{base}", db.display()),
+    );
+    let out = bin()
+        .args(["--config", f.to_str().unwrap(), "status"])
+        .output()
+        .unwrap();
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(stdout.contains("warning: notify.robots[0]"), "{stdout}");
+    assert!(!stdout.contains("robot-key-4711"), "{stdout}");
+
+    let f = write(
+        dir.path(),
+        "never.toml",
+        format!(
+            "[store]\nurl = \"sqlite://{}\"\n{base}[run]\nevaluate_schedule = \"0 0 0 31 2 *\"\n",
+            db.display()
+        ),
+    );
+    let out = bin()
+        .args(["--config", f.to_str().unwrap(), "check-config"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("run.evaluate_schedule") && stderr.contains("never fires"),
+        "{stderr}"
+    );
+}
