@@ -73,11 +73,59 @@ pub fn csv(w: impl Write, headers: &[&str], rows: &[Vec<String>]) -> anyhow::Res
 }
 
 /// A CSV writer that has written the BOM and the header line; rows follow as they come.
-pub fn csv_writer<W: Write>(mut w: W, headers: &[&str]) -> anyhow::Result<csv::Writer<W>> {
+pub fn csv_writer<W: Write>(mut w: W, headers: &[&str]) -> anyhow::Result<CsvWriter<W>> {
     w.write_all(b"\xEF\xBB\xBF")?;
-    let mut wr = csv::Writer::from_writer(w);
+    let mut wr = CsvWriter(csv::Writer::from_writer(w));
     wr.write_record(headers)?;
     Ok(wr)
+}
+
+/// The one CSV writer of the program: every cell goes through [`csv_cell`].
+pub struct CsvWriter<W: Write>(csv::Writer<W>);
+
+impl<W: Write> CsvWriter<W> {
+    pub fn write_record<I, T>(&mut self, record: I) -> anyhow::Result<()>
+    where
+        I: IntoIterator<Item = T>,
+        T: AsRef<str>,
+    {
+        self.0.write_record(
+            record
+                .into_iter()
+                .map(|c| csv_cell(c.as_ref()).into_owned()),
+        )?;
+        Ok(())
+    }
+
+    pub fn flush(&mut self) -> anyhow::Result<()> {
+        self.0.flush()?;
+        Ok(())
+    }
+}
+
+/// A cell as a CSV file carries it to a spreadsheet (OWASP's rule against CSV injection): text
+/// beginning with `=`, `+`, `-`, `@`, a tab or a carriage return would be read as a formula
+/// (`=HYPERLINK(…)`, `@SUM(…)`, `-2+3+cmd|…`), so it gets a leading `'` and shows as the text it
+/// is. A plain signed decimal (`-5`, `-1200.00`: an amount that a department wrote as negative)
+/// cannot hold a formula and stays a number that sums; so does a lone `-`, the listings' "none". Quotes, separators and line breaks in a
+/// cell are quoted and escaped by the writer (RFC 4180), so no cell can break out of its field.
+pub fn csv_cell(cell: &str) -> std::borrow::Cow<'_, str> {
+    let risky = cell.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    if risky && cell != "-" && !is_signed_decimal(cell) {
+        std::borrow::Cow::Owned(format!("'{cell}"))
+    } else {
+        std::borrow::Cow::Borrowed(cell)
+    }
+}
+
+/// `-5`, `+12.50`: a sign, digits, and maybe a point and digits; nothing else.
+fn is_signed_decimal(s: &str) -> bool {
+    let body = s.strip_prefix(['-', '+']).unwrap_or(s);
+    let (int, frac) = body.split_once('.').unwrap_or((body, "0"));
+    !int.is_empty()
+        && !frac.is_empty()
+        && int.bytes().all(|b| b.is_ascii_digit())
+        && frac.bytes().all(|b| b.is_ascii_digit())
 }
 
 #[cfg(test)]
@@ -97,5 +145,44 @@ mod tests {
         assert_eq!(lines[0], "单位        n");
         assert_eq!(lines[2], "市场监管局  1");
         assert_eq!(lines[3], "ab          22");
+    }
+
+    #[test]
+    fn formula_cells_are_neutralised_and_numbers_are_not() {
+        let table: &[(&str, &str)] = &[
+            (
+                r#"=HYPERLINK("http://evil.example/x","点我")"#,
+                r#"'=HYPERLINK("http://evil.example/x","点我")"#,
+            ),
+            ("+1+1", "'+1+1"),
+            ("@SUM(A1:A9)", "'@SUM(A1:A9)"),
+            ("-2+3+cmd|' /C calc'!A0", "'-2+3+cmd|' /C calc'!A0"),
+            ("\t=1", "'\t=1"),
+            ("\r=1", "'\r=1"),
+            ("-", "-"),
+            ("--", "'--"),
+            ("-.5", "'-.5"),
+            ("-5.", "'-5."),
+            ("-5", "-5"),
+            ("-1200.00", "-1200.00"),
+            ("+12.5", "+12.5"),
+            ("稻市监罚〔2025〕12号", "稻市监罚〔2025〕12号"),
+            ("a=1", "a=1"),
+            ("", ""),
+        ];
+        for (cell, want) in table {
+            assert_eq!(csv_cell(cell), *want, "{cell:?}");
+        }
+        let mut out = Vec::new();
+        csv(
+            &mut out,
+            &["party"],
+            &[vec![r#"=HYPERLINK("x","y")"#.into()]],
+        )
+        .unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "\u{feff}party\n\"'=HYPERLINK(\"\"x\"\",\"\"y\"\")\"\n"
+        );
     }
 }

@@ -905,13 +905,17 @@ impl Record {
 }
 
 /// What changed between two versions of a record: `{field: [old, new]}` as JSON, with personal
-/// data masked so that history never spreads it further.
+/// data masked so that history never spreads it further: the ID fields whole, ID and mobile
+/// numbers inside any text.
 pub fn diff(old: &Record, new: &Record) -> serde_json::Value {
     let mut changes = serde_json::Map::new();
     if old.case_no.as_written() != new.case_no.as_written() {
         changes.insert(
             "case_no".into(),
-            json!([old.case_no.as_written(), new.case_no.as_written()]),
+            json!([
+                crate::mask::mask_text(old.case_no.as_written()),
+                crate::mask::mask_text(new.case_no.as_written())
+            ]),
         );
     }
     for (i, spec) in new.feed.fields().iter().enumerate() {
@@ -922,6 +926,7 @@ pub fn diff(old: &Record, new: &Record) -> serde_json::Value {
         if a != b {
             let show = |v: &Value| match (spec.kind, v) {
                 (Pii, Value::Text(s)) => json!(crate::mask::mask_id(s)),
+                (_, Value::Text(s)) => json!(crate::mask::mask_text(s)),
                 _ => v.to_json(),
             };
             changes.insert(spec.name.into(), json!([show(a), show(b)]));

@@ -42,7 +42,9 @@ pub async fn sync(
         let result = sync_source(store, src, &units, &cfg.obligations, started, progress).await;
         let (counts, files, error) = match result {
             Ok((c, f)) => (c, f, None),
-            Err((c, f, e)) => (c, f, Some(format!("{e:#}"))),
+            // The error may quote outside text (a cell, a file name, a server's answer): its ID
+            // and mobile numbers are masked before it is logged or stored as the last error.
+            Err((c, f, e)) => (c, f, Some(crate::mask::mask_text(&format!("{e:#}")))),
         };
         match &error {
             None => tracing::info!(
@@ -138,7 +140,8 @@ async fn sync_drop_folder(
                 total.add(&c);
                 match file::archive(src, dir, &f, now) {
                     Ok(to) => {
-                        tracing::info!(source = %src.name, file = %f.display(), archived = %to.display(), "file processed")
+                        tracing::info!(source = %src.name, file = %crate::mask::mask_text(&f.display().to_string()),
+                            archived = %crate::mask::mask_text(&to.display().to_string()), "file processed")
                     }
                     Err(e) => errors.push(format!("{e:#}")),
                 }

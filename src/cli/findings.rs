@@ -100,6 +100,9 @@ pub(super) async fn findings(
         .collect();
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let due = |t: DateTime<Utc>| t.with_timezone(&chrono_tz::Asia::Shanghai);
+    // Outside text (units, case numbers, the facts the rules quote) with its ID and mobile
+    // numbers masked.
+    let m = crate::mask::mask_text;
     match format {
         Format::Json => {
             let arr: Vec<serde_json::Value> = list
@@ -108,19 +111,19 @@ pub(super) async fn findings(
                     json!({
                         "id": f.id,
                         "rule": f.rule,
-                        "unit": units.display_name(&f.unit_id),
+                        "unit": m(units.display_name(&f.unit_id)),
                         "unit_id": f.unit_id,
-                        "case_no": f.case_no,
+                        "case_no": f.case_no.as_deref().map(m),
                         "state": state_at(f, at, cfg.rules.due_soon_days),
                         "due": due(f.due).to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
-                        "facts": f.facts,
+                        "facts": crate::mask::mask_json(&f.facts),
                         "key": f.key,
                         "first_seen_at": f.first_seen_at,
                         "resolved_at": f.resolved_at,
-                        "resolution": f.resolution,
+                        "resolution": f.resolution.as_deref().map(m),
                         "waived_at": f.waived_at,
                         "waived_by": f.waived_by,
-                        "waived_reason": f.waived_reason,
+                        "waived_reason": f.waived_reason.as_deref().map(m),
                     })
                 })
                 .collect();
@@ -141,8 +144,8 @@ pub(super) async fn findings(
                     vec![
                         f.id.to_string(),
                         f.rule.to_string(),
-                        units.display_name(&f.unit_id).to_string(),
-                        f.case_no.clone().unwrap_or_default(),
+                        m(units.display_name(&f.unit_id)),
+                        m(f.case_no.as_deref().unwrap_or_default()),
                         state_at(f, at, cfg.rules.due_soon_days).to_string(),
                         end_of_day_text(due(f.due)),
                         facts,

@@ -78,8 +78,18 @@ pub(super) async fn status(
         let fresh = sync::freshness(src, st, now);
         sources.push((src, st.cloned().unwrap_or_default(), fresh));
     }
-    let quarantined = store.quarantined(None, limit).await?;
-    let unknown = store.unknown_units().await?;
+    let quarantined: Vec<_> = store
+        .quarantined(None, limit)
+        .await?
+        .iter()
+        .map(masked_quarantine)
+        .collect();
+    let unknown: Vec<_> = store
+        .unknown_units()
+        .await?
+        .into_iter()
+        .map(|(f, u, n)| (f, crate::mask::mask_text(&u), n))
+        .collect();
     let cal = cfg.calendar()?;
     let today = now.with_timezone(&chrono_tz::Asia::Shanghai).date_naive();
     let calendar_warnings = cal.warnings(today, crate::app::preflight::CALENDAR_LOOKAHEAD_DAYS);
@@ -245,10 +255,12 @@ pub(super) async fn status(
     Ok(ExitCode::SUCCESS)
 }
 
-/// One stored value as text for a person: personal data masked.
+/// One stored value as text for a person: ID fields masked whole, ID and mobile numbers inside
+/// any other text masked where they stand.
 fn shown(kind: FieldKind, v: &Value) -> String {
     match (kind, v) {
         (FieldKind::Pii, Value::Text(s)) => crate::mask::mask_id(s),
+        (_, Value::Text(s)) => crate::mask::mask_text(s),
         _ => v.display(),
     }
 }
@@ -350,19 +362,29 @@ pub(super) async fn cases(
     Ok(())
 }
 
-/// One stored record as the JSON object of `cases --format json`; ID numbers masked.
+/// One stored record as the JSON object of `cases --format json`; ID and mobile numbers masked
+/// in every text (see [`shown`]).
 fn case_json(units: &Units, feed: Feed, s: &crate::store::StoredRecord) -> serde_json::Value {
     let r = &s.record;
     let mut m = serde_json::Map::new();
     m.insert("id".into(), json!(s.id));
-    m.insert("unit".into(), json!(units.display_name(&r.unit_id)));
+    m.insert(
+        "unit".into(),
+        json!(crate::mask::mask_text(units.display_name(&r.unit_id))),
+    );
     m.insert("unit_id".into(), json!(r.unit_known.then_some(&r.unit_id)));
     m.insert("unit_known".into(), json!(r.unit_known));
-    m.insert("case_no".into(), json!(r.case_no.as_written()));
-    m.insert("case_key".into(), json!(r.case_no.key()));
+    m.insert(
+        "case_no".into(),
+        json!(crate::mask::mask_text(r.case_no.as_written())),
+    );
+    m.insert(
+        "case_key".into(),
+        json!(crate::mask::mask_text(r.case_no.key())),
+    );
     for (spec, v) in feed.fields().iter().zip(&r.values) {
-        let val = match (spec.kind, v) {
-            (FieldKind::Pii, Value::Text(s)) => json!(crate::mask::mask_id(s)),
+        let val = match v {
+            Value::Text(_) => json!(shown(spec.kind, v)),
             _ => v.to_json(),
         };
         m.insert(spec.name.into(), val);
@@ -376,12 +398,12 @@ fn case_json(units: &Units, feed: Feed, s: &crate::store::StoredRecord) -> serde
     serde_json::Value::Object(m)
 }
 
-/// One stored record as a table or CSV row; ID numbers masked.
+/// One stored record as a table or CSV row; ID and mobile numbers masked in every text.
 fn case_row(units: &Units, feed: Feed, s: &crate::store::StoredRecord) -> Vec<String> {
     let r = &s.record;
     let mut row = vec![
-        units.display_name(&r.unit_id).to_string(),
-        r.case_no.as_written().to_string(),
+        crate::mask::mask_text(units.display_name(&r.unit_id)),
+        crate::mask::mask_text(r.case_no.as_written()),
     ];
     row.extend(
         feed.fields()
@@ -391,4 +413,22 @@ fn case_row(units: &Units, feed: Feed, s: &crate::store::StoredRecord) -> Vec<St
     );
     row.push(s.source.clone());
     row
+}
+
+/// A quarantined row as `status` shows it: its value, reason and raw text masked again, for rows
+/// quarantined before the masking found numbers inside text (new ones are masked as they are
+/// written, see [`crate::sources::quarantine_items`]).
+fn masked_quarantine(q: &crate::store::QuarantineEntry) -> crate::store::QuarantineEntry {
+    let m = crate::mask::mask_text;
+    let mut q = q.clone();
+    let it = &mut q.item;
+    (it.location, it.field, it.value, it.reason, it.raw) = (
+        m(&it.location),
+        m(&it.field),
+        m(&it.value),
+        m(&it.reason),
+        m(&it.raw),
+    );
+    it.column = it.column.as_deref().map(m);
+    q
 }

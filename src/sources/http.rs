@@ -127,7 +127,7 @@ impl<'a> HttpSource<'a> {
                         .retry_backoff_ms
                         .saturating_mul(1u64 << attempt.min(10));
                     let jitter = crate::random::below(base / 4 + 1);
-                    tracing::warn!(source = %self.src.name, attempt = attempt + 1, error = %e, "request failed; retrying");
+                    tracing::warn!(source = %self.src.name, attempt = attempt + 1, error = %crate::mask::mask_text(&e.to_string()), "request failed; retrying");
                     tokio::time::sleep(Duration::from_millis(base + jitter)).await;
                     attempt += 1;
                 }

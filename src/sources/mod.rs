@@ -44,7 +44,9 @@ pub enum Item {
     Bad(Vec<QuarantineItem>),
 }
 
-/// Builds quarantine entries for one bad row.
+/// Builds quarantine entries for one bad row. ID and mobile numbers in its value, reason and raw
+/// text are masked here, before they are stored: the quarantine is for finding the row in the
+/// department's file, not a second copy of its personal data.
 pub fn quarantine_items(
     location: &str,
     row: i64,
@@ -59,8 +61,8 @@ pub fn quarantine_items(
             row,
             field: e.field,
             column: e.column,
-            value: e.value,
-            reason: e.reason,
+            value: crate::mask::mask_text(&e.value),
+            reason: crate::mask::mask_text(&e.reason),
             raw: raw.clone(),
         })
         .collect()

@@ -1474,3 +1474,207 @@ fn secrets_written_inline_are_warned_of_and_a_schedule_that_never_fires_is_refus
         "{stderr}"
     );
 }
+
+/// The ID and mobile numbers in `tests/data/hostile/`: none may be shown whole.
+const HOSTILE_NUMBERS: [&str; 5] = [
+    "513337199001019026",
+    "51333719900101902X",
+    "13800138000",
+    "13912345678",
+    "513337199001019027",
+];
+
+/// The hostile drop of `tests/data/hostile/` (IDs and mobiles inside parties and titles, an ID
+/// in a date column, formulas as party, case numbers and unit) synced by the binary into a
+/// store in a temporary folder, with a third source whose path names an ID (it fails, and its
+/// error quotes the path). Returns the folder and a runner of the binary on it.
+fn hostile_store() -> (tempfile::TempDir, impl Fn(&[&str]) -> Output) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = repo().join("tests/data/hostile");
+    for f in ["cases.csv", "referrals.csv"] {
+        std::fs::copy(data.join(f), dir.path().join(f)).unwrap();
+    }
+    let cfg = write(
+        dir.path(),
+        "l.toml",
+        format!(
+            "[store]\nurl = \"sqlite://{d}/x.db\"\n[[units]]\nid = \"scjg\"\nname = \"稻城县市场监督管理局\"\naliases = [\"县市场监管局\"]\nkind = \"enforcement\"\n\
+             [[sources]]\nname = \"hostile\"\npath = \"{d}/cases.csv\"\n\
+             [[sources]]\nname = \"platform\"\nfeeds = \"referrals\"\npath = \"{d}/referrals.csv\"\n\
+             [[sources]]\nname = \"gone\"\npath = \"{d}/李四513337199001019027.csv\"\n",
+            d = dir.path().display(),
+        ),
+    );
+    let run = move |args: &[&str]| {
+        bin()
+            .arg("--config")
+            .arg(&cfg)
+            .args(args)
+            .env_remove("LIANDONG_CONFIG")
+            .env("RUST_LOG", "liandong=trace")
+            .output()
+            .unwrap()
+    };
+    (dir, run)
+}
+
+/// What a command printed, both streams, checked to hold no whole ID or mobile number.
+fn shown_masked(what: &str, out: &Output) -> String {
+    let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    for n in HOSTILE_NUMBERS {
+        assert!(!all.contains(n), "{what} shows {n} whole:\n{all}");
+    }
+    all
+}
+
+#[test]
+fn cases_status_findings_and_logs_mask_id_and_mobile_numbers_inside_text() {
+    let (dir, run) = hostile_store();
+    let sync = run(&["sync"]);
+    assert_eq!(sync.status.code(), Some(1), "the source `gone` fails");
+    let log = shown_masked("sync", &sync);
+    assert!(log.contains("李四513337********9027"), "{log}");
+
+    let table = shown_masked("cases", &run(&["cases"]));
+    assert!(
+        table.contains("李四（身份证513337********9026）")
+            && table.contains("销售过期食品案（联系电话138****8000）"),
+        "{table}"
+    );
+    let json = run(&["cases", "--format", "json"]);
+    shown_masked("cases --format json", &json);
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let li = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["case_no"] == "稻市监罚〔2025〕1号")
+        .unwrap();
+    assert_eq!(li["party"], "李四（身份证513337********9026）");
+    assert_eq!(li["title"], "销售过期食品案（联系电话138****8000）");
+    assert_eq!(li["party_id"], "513337********9026");
+    assert_eq!(li["amount"], 86400.0, "amounts are no ID: {li}");
+    let csv = shown_masked("cases --format csv", &run(&["cases", "--format", "csv"]));
+    assert!(csv.contains(",李四（身份证513337********9026）,"), "{csv}");
+
+    for args in [&["status"][..], &["status", "--format", "json"]] {
+        let s = shown_masked(&args.join(" "), &run(args));
+        // The ID that landed in the date column: its quarantine value and reason, masked.
+        assert!(s.contains("513337********902X"), "{s}");
+        assert!(
+            s.contains("李四513337********9027"),
+            "the failed source: {s}"
+        );
+    }
+
+    assert!(run(&["evaluate"]).status.success());
+    for format in ["table", "json", "csv"] {
+        let f = shown_masked("findings", &run(&["findings", "--all", "--format", format]));
+        // R3 quotes both parties in its facts (the table cuts them after the first).
+        assert!(
+            f.contains("李四（身份证513337********9026）"),
+            "{format}: {f}"
+        );
+        assert!(
+            format == "table" || f.contains("李四（电话139****5678）"),
+            "{format}: {f}"
+        );
+    }
+
+    // A department changes the party: the stored record keeps what it sent; the history and the
+    // quarantine hold no whole number.
+    let cases = dir.path().join("cases.csv");
+    let body = std::fs::read_to_string(&cases).unwrap().replace(
+        "李四（身份证513337199001019026）",
+        "李四（身份证513337199001019026，电话13800138000）",
+    );
+    std::fs::write(&cases, body).unwrap();
+    shown_masked("the second sync", &run(&["sync"]));
+    let db = dir.path().join("x.db");
+    let history = sqlite_rows(&db, "SELECT changes FROM record_history");
+    assert_eq!(history.len(), 1, "{history:?}");
+    assert!(
+        history[0].contains("513337********9026，电话138****8000"),
+        "{history:?}"
+    );
+    let quarantine = sqlite_rows(
+        &db,
+        "SELECT value || ' ' || reason || ' ' || raw FROM quarantine",
+    );
+    assert!(!quarantine.is_empty());
+    for stored in history.iter().chain(&quarantine) {
+        for n in HOSTILE_NUMBERS {
+            assert!(!stored.contains(n), "stored whole: {stored}");
+        }
+    }
+    let party = sqlite_rows(&db, "SELECT party FROM cases WHERE party LIKE '李四%'");
+    assert_eq!(
+        party,
+        ["李四（身份证513337199001019026，电话13800138000）"],
+        "the store keeps what the department sent"
+    );
+}
+
+/// The cells of a CSV listing (after the BOM), row by row.
+fn csv_cells(out: &Output) -> Vec<Vec<String>> {
+    let body = text(&out.stdout);
+    let body = body.strip_prefix('\u{feff}').unwrap_or(&body).to_string();
+    csv::Reader::from_reader(body.as_bytes())
+        .records()
+        .map(|r| r.unwrap().iter().map(str::to_string).collect())
+        .collect()
+}
+
+#[test]
+fn csv_output_neutralises_formula_cells_of_cases_and_findings() {
+    let (_dir, run) = hostile_store();
+    run(&["sync"]);
+    let cases = run(&["cases", "--format", "csv"]);
+    assert!(cases.status.success(), "{}", text(&cases.stderr));
+    let rows = csv_cells(&cases);
+    let cell = |col: usize, starts: &str| {
+        rows.iter()
+            .map(|r| r[col].clone())
+            .find(|c| c.trim_start_matches('\'').starts_with(starts))
+            .unwrap_or_else(|| panic!("no cell {starts} in {rows:?}"))
+    };
+    // unit, case_no, title, party, … (the header of `cases --feed cases`)
+    assert_eq!(
+        cell(3, "=HYPERLINK"),
+        r#"'=HYPERLINK("http://evil.example/x","点我")"#
+    );
+    assert_eq!(cell(1, "+稻市监罚"), "'+稻市监罚〔2025〕3号");
+    assert_eq!(cell(1, "@稻市监罚"), "'@稻市监罚〔2025〕4号");
+    assert_eq!(
+        cell(0, "=1+2"),
+        "'=1+2",
+        "an unknown unit is outside text too"
+    );
+    // A negative amount is a number, not a formula: it stays one.
+    assert!(rows.iter().any(|r| r[9] == "-1200.00"), "{rows:?}");
+    for r in &rows {
+        for c in r {
+            assert!(
+                !c.starts_with(['=', '+', '@', '\t', '\r'])
+                    && (!c.starts_with('-') || c == "-1200.00"),
+                "formula cell {c:?}"
+            );
+        }
+    }
+
+    assert!(run(&["evaluate"]).status.success());
+    let findings = run(&["findings", "--all", "--format", "csv"]);
+    assert!(findings.status.success(), "{}", text(&findings.stderr));
+    let rows = csv_cells(&findings);
+    let nos: Vec<&str> = rows.iter().map(|r| r[3].as_str()).collect();
+    assert!(
+        nos.contains(&"'+稻市监罚〔2025〕3号") && nos.contains(&"'@稻市监罚〔2025〕4号"),
+        "{nos:?}"
+    );
+    assert!(
+        rows.iter()
+            .flatten()
+            .all(|c| !c.starts_with(['=', '+', '-', '@'])),
+        "{rows:?}"
+    );
+}
