@@ -11,7 +11,7 @@ use secrecy::{ExposeSecret as _, SecretString};
 use sha2::{Digest as _, Sha256};
 
 use super::{SendError, Sent};
-use crate::config::{SmsConfig, SmsProvider};
+use crate::config::{Redactor, SmsConfig, SmsProvider};
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -129,6 +129,8 @@ pub struct Sms {
     secret: Option<SecretString>,
     client: reqwest::Client,
     templates: minijinja::Environment<'static>,
+    /// The secret, the credentials in the gateway's address and the header values made of them.
+    secrets: Redactor,
 }
 
 impl Sms {
@@ -149,12 +151,48 @@ impl Sms {
                 templates.add_template_owned(format!("header:{k}"), v.clone())?;
             }
         }
+        let mut secrets = Redactor::new();
+        if let Some(s) = &secret {
+            secrets.add(s.expose_secret());
+        }
+        for url in [&cfg.url, &cfg.endpoint].into_iter().flatten() {
+            secrets.add_url(url, false);
+        }
+        // A header that carries a credential (`Authorization = "Bearer {{ secret }}"`, an API key
+        // written inline): its value as sent, so that an echo of it is blanked whole.
+        let secret_text = secret.as_ref().map_or("", |s| s.expose_secret());
+        for (k, v) in &cfg.headers {
+            let name = k.to_ascii_lowercase();
+            let credential = v.contains("secret")
+                || ["auth", "token", "key", "secret", "sign", "pass", "ticket"]
+                    .iter()
+                    .any(|w| name.contains(w));
+            if !credential {
+                continue;
+            }
+            let ctx = serde_json::json!({"secret": secret_text});
+            if let Ok(value) = templates
+                .get_template(&format!("header:{k}"))
+                .and_then(|t| t.render(&ctx))
+            {
+                secrets.add(&value);
+                if let Some((_, token)) = value.split_once(' ') {
+                    secrets.add(token.trim());
+                }
+            }
+        }
         Ok(Sms {
             cfg: cfg.clone(),
             secret,
             client,
             templates,
+            secrets,
         })
+    }
+
+    /// What to blank out of this provider's error texts.
+    pub fn secrets(&self) -> &Redactor {
+        &self.secrets
     }
 
     fn secret(&self) -> &str {
@@ -175,11 +213,19 @@ impl Sms {
             .chars()
             .filter(|c| c.is_ascii_digit() || *c == '+')
             .collect();
+        // Gateways echo what they were sent: no error text leaves here with a credential in it.
         match self.cfg.provider {
             SmsProvider::Aliyun => self.aliyun(id, &phone, params, now).await,
             SmsProvider::Tencent => self.tencent(id, &phone, params, now).await,
             SmsProvider::Http => self.http(id, &phone, text, params).await,
         }
+        .map_err(|e| e.redacted(&self.secrets))
+    }
+
+    /// The first 200 characters of an answer, its secrets blanked before the cut (so that no
+    /// prefix of one survives it).
+    fn excerpt(&self, text: &str) -> String {
+        self.secrets.redact(text).chars().take(200).collect()
     }
 
     fn ordered_params(&self, params: &serde_json::Value) -> Vec<(String, String)> {
@@ -269,7 +315,7 @@ impl Sms {
         let message = json
             .get("Message")
             .and_then(|c| c.as_str())
-            .unwrap_or(&body);
+            .map_or_else(|| self.excerpt(&body), str::to_string);
         let error = format!("Aliyun {status} {code}: {message}");
         // The day's limit for the number waits for tomorrow; flow control and the provider's own
         // faults pass; a bad number, signature, template or key does not.
@@ -358,10 +404,7 @@ impl Sms {
             };
         }
         if !status.is_success() {
-            let error = format!(
-                "Tencent {status}: {}",
-                text.chars().take(200).collect::<String>()
-            );
+            let error = format!("Tencent {status}: {}", self.excerpt(&text));
             return Err(if status.is_server_error() {
                 SendError::Transient(error)
             } else {
@@ -376,7 +419,7 @@ impl Sms {
         if set.is_empty() {
             return Err(SendError::Transient(format!(
                 "Tencent answered without a SendStatusSet: {}",
-                text.chars().take(200).collect::<String>()
+                self.excerpt(&text)
             )));
         }
         for s in &set {
@@ -457,10 +500,7 @@ impl Sms {
                 .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string));
             return Ok(Sent { provider_id });
         }
-        let error = format!(
-            "gateway {status}: {}",
-            body.chars().take(200).collect::<String>()
-        );
+        let error = format!("gateway {status}: {}", self.excerpt(&body));
         if status.is_server_error() || status.as_u16() == 429 {
             Err(SendError::Transient(error))
         } else {
