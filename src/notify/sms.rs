@@ -11,6 +11,7 @@ use secrecy::{ExposeSecret as _, SecretString};
 use sha2::{Digest as _, Sha256};
 
 use super::{SendError, Sent};
+use crate::config::sms_params::{BodyShape, body_shape};
 use crate::config::{Redactor, SmsConfig, SmsProvider};
 
 type HmacSha256 = Hmac<Sha256>;
@@ -129,6 +130,8 @@ pub struct Sms {
     secret: Option<SecretString>,
     client: reqwest::Client,
     templates: minijinja::Environment<'static>,
+    /// `http`: the body, JSON or a form, its placeholders rendered into it by a serializer.
+    body: Option<BodyShape>,
     /// The secret, the credentials in the gateway's address and the header values made of them.
     secrets: Redactor,
 }
@@ -145,8 +148,19 @@ impl Sms {
             .connect_timeout(Duration::from_secs(cfg.timeout_secs.clamp(1, 10)))
             .build()?;
         let mut templates = minijinja::Environment::new();
+        let body = if cfg.provider == SmsProvider::Http {
+            let shape = body_shape(&cfg.body).map_err(|e| anyhow::anyhow!("notify.sms.body: {e}"))?;
+            // Every placeholder compiles now, not at the first message.
+            for t in placeholders(&shape) {
+                templates
+                    .template_from_str(t)
+                    .map_err(|e| anyhow::anyhow!("notify.sms.body: {t:?}: {e}"))?;
+            }
+            Some(shape)
+        } else {
+            None
+        };
         if cfg.provider == SmsProvider::Http {
-            templates.add_template_owned("body", cfg.body.clone())?;
             for (k, v) in &cfg.headers {
                 templates.add_template_owned(format!("header:{k}"), v.clone())?;
             }
@@ -186,6 +200,7 @@ impl Sms {
             secret,
             client,
             templates,
+            body,
             secrets,
         })
     }
@@ -472,7 +487,42 @@ impl Sms {
         let url = self.cfg.url.as_deref().unwrap_or_default();
         let method = reqwest::Method::from_bytes(self.cfg.method.to_ascii_uppercase().as_bytes())
             .map_err(|e| SendError::Permanent(format!("notify.sms.method: {e}")))?;
-        let mut req = self.client.request(method, url).body(render("body")?);
+        let value = |t: &str| {
+            self.templates
+                .render_str(t, &ctx)
+                .map_err(|e| SendError::Permanent(format!("notify.sms.body {t:?}: {e}")))
+        };
+        let (body, content_type) = match &self.body {
+            Some(BodyShape::Json(doc)) => (
+                render_json(doc, &value)?.to_string(),
+                "application/json; charset=utf-8",
+            ),
+            Some(BodyShape::Form(pairs)) => {
+                let mut encoded = Vec::with_capacity(pairs.len());
+                for (k, v) in pairs {
+                    let v = if has_placeholder(v) { value(v)? } else { v.clone() };
+                    encoded.push(format!("{}={}", percent(k), percent(&v)));
+                }
+                (
+                    encoded.join("&"),
+                    "application/x-www-form-urlencoded; charset=utf-8",
+                )
+            }
+            None => {
+                return Err(SendError::Permanent(
+                    "notify.sms.body: no body for the http provider".into(),
+                ));
+            }
+        };
+        let mut req = self.client.request(method, url).body(body);
+        if !self
+            .cfg
+            .headers
+            .keys()
+            .any(|k| k.eq_ignore_ascii_case("content-type"))
+        {
+            req = req.header("Content-Type", content_type);
+        }
         for k in self.cfg.headers.keys() {
             req = req.header(k, render(&format!("header:{k}"))?);
         }
@@ -507,6 +557,57 @@ impl Sms {
             Err(SendError::Permanent(error))
         }
     }
+}
+
+/// Whether a configured text is a template rather than a literal.
+fn has_placeholder(s: &str) -> bool {
+    s.contains("{{") || s.contains("{%")
+}
+
+/// The placeholder texts of a body, to compile up front.
+fn placeholders(shape: &BodyShape) -> Vec<&str> {
+    fn walk<'a>(v: &'a serde_json::Value, out: &mut Vec<&'a str>) {
+        match v {
+            serde_json::Value::String(s) if has_placeholder(s) => out.push(s),
+            serde_json::Value::Array(a) => a.iter().for_each(|x| walk(x, out)),
+            serde_json::Value::Object(o) => o.values().for_each(|x| walk(x, out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    match shape {
+        BodyShape::Json(v) => walk(v, &mut out),
+        BodyShape::Form(pairs) => out.extend(
+            pairs
+                .iter()
+                .map(|(_, v)| v.as_str())
+                .filter(|v| has_placeholder(v)),
+        ),
+    }
+    out
+}
+
+/// The configured JSON document with each string that holds a placeholder replaced by its
+/// rendering, as a JSON string: whatever a value holds, the keys stay the configured ones.
+pub fn render_json(
+    doc: &serde_json::Value,
+    value: &dyn Fn(&str) -> Result<String, SendError>,
+) -> Result<serde_json::Value, SendError> {
+    use serde_json::Value;
+    Ok(match doc {
+        Value::String(s) if has_placeholder(s) => Value::String(value(s)?),
+        Value::Array(a) => Value::Array(
+            a.iter()
+                .map(|x| render_json(x, value))
+                .collect::<Result<_, _>>()?,
+        ),
+        Value::Object(o) => Value::Object(
+            o.iter()
+                .map(|(k, x)| Ok((k.clone(), render_json(x, value)?)))
+                .collect::<Result<_, SendError>>()?,
+        ),
+        other => other.clone(),
+    })
 }
 
 /// `host[:port]` as the Host header carries it.
