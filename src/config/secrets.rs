@@ -228,7 +228,14 @@ mod tests {
         let text = "got s3cr\"et/+ and s3cr%22et%2F%2B and \"s3cr\\\"et/+\" and czNjciJldC8r \
                     dXNlcjpwdw== tok123 mode=x https://qyapi.example/cgi-bin/webhook/send?key=wk-0123";
         let shown = r.redact(text);
-        for leak in ["s3cr", "czNjciJldC8r", "dXNlcjpwdw", "tok123", "wk-0123", "qyapi"] {
+        for leak in [
+            "s3cr",
+            "czNjciJldC8r",
+            "dXNlcjpwdw",
+            "tok123",
+            "wk-0123",
+            "qyapi",
+        ] {
             assert!(!shown.contains(leak), "{leak} in {shown}");
         }
         assert!(shown.contains("mode=x"), "{shown}");

@@ -149,7 +149,8 @@ impl Sms {
             .build()?;
         let mut templates = minijinja::Environment::new();
         let body = if cfg.provider == SmsProvider::Http {
-            let shape = body_shape(&cfg.body).map_err(|e| anyhow::anyhow!("notify.sms.body: {e}"))?;
+            let shape =
+                body_shape(&cfg.body).map_err(|e| anyhow::anyhow!("notify.sms.body: {e}"))?;
             // Every placeholder compiles now, not at the first message.
             for t in placeholders(&shape) {
                 templates
@@ -500,7 +501,11 @@ impl Sms {
             Some(BodyShape::Form(pairs)) => {
                 let mut encoded = Vec::with_capacity(pairs.len());
                 for (k, v) in pairs {
-                    let v = if has_placeholder(v) { value(v)? } else { v.clone() };
+                    let v = if has_placeholder(v) {
+                        value(v)?
+                    } else {
+                        v.clone()
+                    };
                     encoded.push(format!("{}={}", percent(k), percent(&v)));
                 }
                 (
