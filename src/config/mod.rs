@@ -37,7 +37,7 @@ use validate::validate;
 
 pub use layers::ENV_PREFIX;
 pub use model::*;
-pub use secrets::{DatabaseUrl, SecretError, read_secret, redact_url};
+pub use secrets::{DatabaseUrl, Redactor, SecretError, read_secret, redact_url};
 pub use sections::*;
 
 /// The documented example configuration, printed by `liandong default-config`.

@@ -1,7 +1,9 @@
 //! Secrets: never values in the file. A `*_file` key names a file, a `*_credential` key a systemd
 //! credential under `$CREDENTIALS_DIRECTORY`; [`read_secret`] reads either into a
 //! [`SecretString`]. A database URL may still carry a password: [`DatabaseUrl`] and
-//! [`redact_url`] keep it out of logs and messages.
+//! [`redact_url`] keep it out of logs and messages. Servers echo the credentials they were sent
+//! (in an error body, a rejection text): [`Redactor`] blanks every form of them out of a text
+//! before it is logged, stored or shown.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -40,6 +42,101 @@ pub fn redact_url(url: &str) -> String {
             &rest[at..]
         ),
         _ => url.to_string(),
+    }
+}
+
+/// The secrets of one connection (a source, a channel) and the forms a server may echo them
+/// in: [`Redactor::redact`] replaces each with `***`. The one redaction every error text from
+/// outside passes through before it is logged, stored (`last_error`) or sent on.
+#[derive(Clone, Default)]
+pub struct Redactor {
+    secrets: Vec<String>,
+}
+
+impl fmt::Debug for Redactor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Redactor({} secrets)", self.secrets.len())
+    }
+}
+
+impl Redactor {
+    pub fn new() -> Redactor {
+        Redactor::default()
+    }
+
+    /// Adds a secret, with the forms it takes when echoed: percent-encoded (in a URL), escaped
+    /// in a JSON string, and base64 (a header, an SMTP exchange).
+    pub fn add(&mut self, secret: &str) {
+        use base64::Engine as _;
+        if secret.is_empty() {
+            return;
+        }
+        let json = serde_json::to_string(secret).unwrap_or_default();
+        let forms = [
+            secret.to_string(),
+            percent_encoding::utf8_percent_encode(secret, percent_encoding::NON_ALPHANUMERIC)
+                .to_string(),
+            json.trim_matches('"').to_string(),
+            base64::engine::general_purpose::STANDARD.encode(secret),
+        ];
+        for f in forms {
+            self.add_exact(f);
+        }
+    }
+
+    /// Adds a text to blank out as it is (a derived credential such as base64 of `user:password`).
+    pub fn add_exact(&mut self, text: impl Into<String>) {
+        let text = text.into();
+        if !text.is_empty() && !self.secrets.contains(&text) {
+            self.secrets.push(text);
+            // Longest first: a secret that contains another is blanked whole.
+            self.secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        }
+    }
+
+    /// Adds what a URL carries that grants access: the password in its user part, every query
+    /// value (`key=`, `access_token=`, `sign=` …) and, when `whole` (a robot's webhook, which
+    /// is a credential in full), the URL itself and each long path segment (a token in the path).
+    pub fn add_url(&mut self, url: &str, whole: bool) {
+        let Ok(u) = reqwest::Url::parse(url) else {
+            if whole {
+                self.add(url);
+            }
+            return;
+        };
+        if let Some(p) = u.password() {
+            self.add(p);
+            self.add(&percent_encoding::percent_decode_str(p).decode_utf8_lossy());
+        }
+        for (k, v) in u.query_pairs() {
+            let k = k.to_ascii_lowercase();
+            let credential = ["key", "token", "secret", "sign", "pass", "auth", "ticket"]
+                .iter()
+                .any(|w| k.contains(w));
+            if whole || credential {
+                self.add(&v);
+            }
+        }
+        if whole {
+            self.add(url);
+            self.add(u.as_str());
+            for seg in u.path_segments().into_iter().flatten() {
+                if seg.len() >= 16 {
+                    self.add(seg);
+                }
+            }
+        }
+    }
+
+    /// `text` with every secret replaced by `***`.
+    pub fn redact(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        for s in &self.secrets {
+            if out.contains(s.as_str()) {
+                out = out.replace(s.as_str(), "***");
+            }
+        }
+        out
     }
 }
 
@@ -116,6 +213,33 @@ mod tests {
         assert!(!shown.contains("s3cret"), "{shown}");
         assert!(shown.contains("liandong:***@db.example"), "{shown}");
         assert_eq!(redact_url("sqlite://var/x.db"), "sqlite://var/x.db");
+    }
+
+    #[test]
+    fn every_echoed_form_of_a_secret_is_blanked() {
+        let mut r = Redactor::new();
+        r.add("s3cr\"et/+");
+        r.add_exact("dXNlcjpwdw==");
+        r.add_url("https://gw.example/send?access_token=tok123&mode=x", false);
+        r.add_url(
+            "https://qyapi.example/cgi-bin/webhook/send?key=wk-0123",
+            true,
+        );
+        let text = "got s3cr\"et/+ and s3cr%22et%2F%2B and \"s3cr\\\"et/+\" and czNjciJldC8r \
+                    dXNlcjpwdw== tok123 mode=x https://qyapi.example/cgi-bin/webhook/send?key=wk-0123";
+        let shown = r.redact(text);
+        for leak in [
+            "s3cr",
+            "czNjciJldC8r",
+            "dXNlcjpwdw",
+            "tok123",
+            "wk-0123",
+            "qyapi",
+        ] {
+            assert!(!shown.contains(leak), "{leak} in {shown}");
+        }
+        assert!(shown.contains("mode=x"), "{shown}");
+        assert_eq!(Redactor::new().redact("a"), "a");
     }
 
     #[test]

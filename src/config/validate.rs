@@ -244,6 +244,11 @@ fn validate_notify(
                     "required by the http provider",
                     problems,
                 );
+                if !sms.body.is_empty()
+                    && let Err(e) = sms_params::body_shape(&sms.body)
+                {
+                    problems.push(problem("notify.sms.body", e));
+                }
                 if sms.secret_file.is_some() && sms.secret_credential.is_some() {
                     problems.push(problem(
                         "notify.sms.secret_file",

@@ -24,7 +24,7 @@ use super::robot::Robot;
 use super::sms::Sms;
 use super::templates::Templates;
 use super::{SendError, Sent};
-use crate::config::{Config, NotifyConfig, RobotKind};
+use crate::config::{Config, NotifyConfig, Redactor, RobotKind};
 use crate::domain::calendar::Calendar;
 pub use crate::domain::clock::Clock;
 use crate::store::Store;
@@ -213,8 +213,13 @@ impl Dispatcher {
         let completion = match self.precheck(store, &m, clock).await? {
             Some(defer) => defer,
             None => {
+                // The one place a send's error becomes `last_error`, a log line and the
+                // administrator's alert: the channel's secrets are blanked out of it here (the
+                // channels return redacted texts already; this holds for any text added on the
+                // way), then ID and phone numbers masked.
+                let secrets = self.secrets(&m);
                 let result = self.send(&m, clock.wall()).await;
-                let mask = |e: String| crate::mask::mask_text(&e);
+                let mask = |e: String| crate::mask::mask_text(&secrets.redact(&e));
                 match result {
                     Ok(Sent { provider_id }) => Completion::Sent { provider_id },
                     Err(SendError::Transient(e))
@@ -326,6 +331,24 @@ impl Dispatcher {
         }
         Ok(None)
     }
+    /// The secrets of the channel that carries `m`.
+    fn secrets(&self, m: &OutboxMessage) -> Redactor {
+        match m.channel.as_str() {
+            "email" => self.email.secrets().clone(),
+            "sms" => self
+                .sms
+                .as_ref()
+                .map(|s| s.secrets().clone())
+                .unwrap_or_default(),
+            "robot" => self
+                .robots
+                .get(&m.address)
+                .map(|(r, _)| r.secrets().clone())
+                .unwrap_or_default(),
+            _ => Redactor::new(),
+        }
+    }
+
     async fn send(&self, m: &OutboxMessage, now: DateTime<Utc>) -> Result<Sent, SendError> {
         match m.channel.as_str() {
             "email" => {

@@ -17,7 +17,7 @@ use lettre::{AsyncFileTransport, AsyncTransport, Message, Tokio1Executor};
 use secrecy::ExposeSecret as _;
 
 use super::{SendError, Sent};
-use crate::config::{EmailConfig, EmailTransport};
+use crate::config::{EmailConfig, EmailTransport, Redactor};
 
 /// A file carried by an e-mail: an inline image (with a Content-ID the HTML refers to as
 /// `cid:…`) or an attachment.
@@ -200,6 +200,8 @@ pub struct Email {
     from: Mailbox,
     timeout: Duration,
     domain: String,
+    /// The SMTP user and password, and the AUTH exchanges made of them.
+    secrets: Redactor,
 }
 
 impl Email {
@@ -211,6 +213,7 @@ impl Email {
             .parse()
             .with_context(|| format!("notify.email.from: {:?} is not an address", cfg.from))?;
         let timeout = Duration::from_secs(cfg.timeout_secs.max(1));
+        let mut secrets = Redactor::new();
         let transport = match cfg.transport {
             EmailTransport::File => {
                 std::fs::create_dir_all(&cfg.dir).with_context(|| {
@@ -225,10 +228,13 @@ impl Email {
                     cfg.password_credential.as_deref(),
                 )?;
                 let credentials = match (&cfg.username, password) {
-                    (Some(user), Some(pw)) => Some(Credentials::new(
-                        user.clone(),
-                        pw.expose_secret().to_string(),
-                    )),
+                    (Some(user), Some(pw)) => {
+                        secrets = smtp_secrets(user, pw.expose_secret());
+                        Some(Credentials::new(
+                            user.clone(),
+                            pw.expose_secret().to_string(),
+                        ))
+                    }
                     _ => None,
                 };
                 Transport::Smtp(super::smtp::Pool::new(super::smtp::Server {
@@ -255,12 +261,26 @@ impl Email {
             from,
             timeout,
             domain,
+            secrets,
         })
+    }
+
+    /// What to blank out of this transport's error texts.
+    pub fn secrets(&self) -> &Redactor {
+        &self.secrets
     }
 
     /// Sends one message, with the same Message-ID on every attempt (made of its outbox id and
     /// dedupe key), so that a duplicate after a crash can be recognised.
+    /// A server's rejection may quote the credentials it was given: an error's text never holds
+    /// them.
     pub async fn send(&self, mail: &Mail<'_>) -> Result<Sent, SendError> {
+        self.deliver(mail)
+            .await
+            .map_err(|e| e.redacted(&self.secrets))
+    }
+
+    async fn deliver(&self, mail: &Mail<'_>) -> Result<Sent, SendError> {
         let Mail {
             id,
             key,
@@ -341,9 +361,42 @@ impl Email {
     }
 }
 
+/// The SMTP user and password as a server may echo them: as they are, base64 each (AUTH LOGIN),
+/// and base64 of `\0user\0password` (AUTH PLAIN) and of `user:password`.
+pub fn smtp_secrets(user: &str, password: &str) -> Redactor {
+    use base64::Engine as _;
+    let b64 = |s: String| base64::engine::general_purpose::STANDARD.encode(s);
+    let mut r = Redactor::new();
+    r.add(password);
+    r.add(user);
+    r.add_exact(b64(format!("\0{user}\0{password}")));
+    r.add_exact(b64(format!("{user}\0{password}")));
+    r.add_exact(b64(format!("{user}:{password}")));
+    r
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_smtp_rejection_quoting_the_credentials_is_blanked() {
+        use base64::Engine as _;
+        let r = smtp_secrets("fjld", "Pw-s3cret!");
+        let plain = base64::engine::general_purpose::STANDARD.encode("\0fjld\0Pw-s3cret!");
+        let login_user = base64::engine::general_purpose::STANDARD.encode("fjld");
+        let login_pw = base64::engine::general_purpose::STANDARD.encode("Pw-s3cret!");
+        let e = SendError::Permanent(format!(
+            "SMTP: permanent error (535): 5.7.8 bad AUTH PLAIN {plain} / LOGIN {login_user} \
+             {login_pw} for fjld with Pw-s3cret!"
+        ))
+        .redacted(&r);
+        let shown = e.to_string();
+        for leak in [plain.as_str(), &login_user, &login_pw, "fjld", "s3cret"] {
+            assert!(!shown.contains(leak), "{leak} in {shown}");
+        }
+        assert!(shown.starts_with("SMTP: permanent error (535)"), "{shown}");
+    }
 
     #[test]
     fn a_file_name_is_encoded_in_words_old_clients_read() {

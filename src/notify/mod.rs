@@ -54,6 +54,18 @@ pub enum SendError {
     DailyLimit(String),
 }
 
+impl SendError {
+    /// The same error with the channel's secrets blanked out of its text.
+    #[must_use]
+    pub fn redacted(self, secrets: &crate::config::Redactor) -> SendError {
+        match self {
+            SendError::Transient(e) => SendError::Transient(secrets.redact(&e)),
+            SendError::Permanent(e) => SendError::Permanent(secrets.redact(&e)),
+            SendError::DailyLimit(e) => SendError::DailyLimit(secrets.redact(&e)),
+        }
+    }
+}
+
 /// Plans the notices due at `now`: the open findings come from whoever calls it (the store,
 /// or an evaluation's own transaction); the unmet obligations are looked up once, up front.
 pub struct NoticePlanner<'a> {

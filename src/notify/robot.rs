@@ -9,7 +9,7 @@ use secrecy::{ExposeSecret as _, SecretString};
 
 use super::sms::exchange;
 use super::{SendError, Sent};
-use crate::config::{RobotConfig, RobotKind};
+use crate::config::{Redactor, RobotConfig, RobotKind};
 
 /// DingTalk's `sign` parameter: base64 of HMAC-SHA256(secret, "timestamp\nsecret"),
 /// percent-encoded.
@@ -27,6 +27,8 @@ pub struct Robot {
     url: SecretString,
     secret: Option<SecretString>,
     client: reqwest::Client,
+    /// The webhook (a credential in full: its `key` / `access_token`) and the signing secret.
+    secrets: Redactor,
 }
 
 impl Robot {
@@ -50,15 +52,38 @@ impl Robot {
             .timeout(Duration::from_secs(cfg.timeout_secs.max(1)))
             .connect_timeout(Duration::from_secs(cfg.timeout_secs.clamp(1, 10)))
             .build()?;
+        let mut secrets = Redactor::new();
+        secrets.add_url(url.expose_secret(), true);
+        if let Some(s) = &secret {
+            secrets.add(s.expose_secret());
+        }
         Ok(Robot {
             kind: cfg.kind,
             url,
             secret,
             client,
+            secrets,
         })
     }
 
+    /// What to blank out of this robot's error texts.
+    pub fn secrets(&self) -> &Redactor {
+        &self.secrets
+    }
+
+    /// Posts the message; an error's text never holds the webhook's token or the secret.
     pub async fn send(
+        &self,
+        title: &str,
+        markdown: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Sent, SendError> {
+        self.post(title, markdown, now)
+            .await
+            .map_err(|e| e.redacted(&self.secrets))
+    }
+
+    async fn post(
         &self,
         title: &str,
         markdown: &str,

@@ -11,7 +11,8 @@ use secrecy::{ExposeSecret as _, SecretString};
 use sha2::{Digest as _, Sha256};
 
 use super::{SendError, Sent};
-use crate::config::{SmsConfig, SmsProvider};
+use crate::config::sms_params::{BodyShape, body_shape};
+use crate::config::{Redactor, SmsConfig, SmsProvider};
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -129,6 +130,10 @@ pub struct Sms {
     secret: Option<SecretString>,
     client: reqwest::Client,
     templates: minijinja::Environment<'static>,
+    /// `http`: the body, JSON or a form, its placeholders rendered into it by a serializer.
+    body: Option<BodyShape>,
+    /// The secret, the credentials in the gateway's address and the header values made of them.
+    secrets: Redactor,
 }
 
 impl Sms {
@@ -143,10 +148,52 @@ impl Sms {
             .connect_timeout(Duration::from_secs(cfg.timeout_secs.clamp(1, 10)))
             .build()?;
         let mut templates = minijinja::Environment::new();
+        let body = if cfg.provider == SmsProvider::Http {
+            let shape =
+                body_shape(&cfg.body).map_err(|e| anyhow::anyhow!("notify.sms.body: {e}"))?;
+            // Every placeholder compiles now, not at the first message.
+            for t in placeholders(&shape) {
+                templates
+                    .template_from_str(t)
+                    .map_err(|e| anyhow::anyhow!("notify.sms.body: {t:?}: {e}"))?;
+            }
+            Some(shape)
+        } else {
+            None
+        };
         if cfg.provider == SmsProvider::Http {
-            templates.add_template_owned("body", cfg.body.clone())?;
             for (k, v) in &cfg.headers {
                 templates.add_template_owned(format!("header:{k}"), v.clone())?;
+            }
+        }
+        let mut secrets = Redactor::new();
+        if let Some(s) = &secret {
+            secrets.add(s.expose_secret());
+        }
+        for url in [&cfg.url, &cfg.endpoint].into_iter().flatten() {
+            secrets.add_url(url, false);
+        }
+        // A header that carries a credential (`Authorization = "Bearer {{ secret }}"`, an API key
+        // written inline): its value as sent, so that an echo of it is blanked whole.
+        let secret_text = secret.as_ref().map_or("", |s| s.expose_secret());
+        for (k, v) in &cfg.headers {
+            let name = k.to_ascii_lowercase();
+            let credential = v.contains("secret")
+                || ["auth", "token", "key", "secret", "sign", "pass", "ticket"]
+                    .iter()
+                    .any(|w| name.contains(w));
+            if !credential {
+                continue;
+            }
+            let ctx = serde_json::json!({"secret": secret_text});
+            if let Ok(value) = templates
+                .get_template(&format!("header:{k}"))
+                .and_then(|t| t.render(&ctx))
+            {
+                secrets.add(&value);
+                if let Some((_, token)) = value.split_once(' ') {
+                    secrets.add(token.trim());
+                }
             }
         }
         Ok(Sms {
@@ -154,7 +201,14 @@ impl Sms {
             secret,
             client,
             templates,
+            body,
+            secrets,
         })
+    }
+
+    /// What to blank out of this provider's error texts.
+    pub fn secrets(&self) -> &Redactor {
+        &self.secrets
     }
 
     fn secret(&self) -> &str {
@@ -175,11 +229,19 @@ impl Sms {
             .chars()
             .filter(|c| c.is_ascii_digit() || *c == '+')
             .collect();
+        // Gateways echo what they were sent: no error text leaves here with a credential in it.
         match self.cfg.provider {
             SmsProvider::Aliyun => self.aliyun(id, &phone, params, now).await,
             SmsProvider::Tencent => self.tencent(id, &phone, params, now).await,
             SmsProvider::Http => self.http(id, &phone, text, params).await,
         }
+        .map_err(|e| e.redacted(&self.secrets))
+    }
+
+    /// The first 200 characters of an answer, its secrets blanked before the cut (so that no
+    /// prefix of one survives it).
+    fn excerpt(&self, text: &str) -> String {
+        self.secrets.redact(text).chars().take(200).collect()
     }
 
     fn ordered_params(&self, params: &serde_json::Value) -> Vec<(String, String)> {
@@ -269,7 +331,7 @@ impl Sms {
         let message = json
             .get("Message")
             .and_then(|c| c.as_str())
-            .unwrap_or(&body);
+            .map_or_else(|| self.excerpt(&body), str::to_string);
         let error = format!("Aliyun {status} {code}: {message}");
         // The day's limit for the number waits for tomorrow; flow control and the provider's own
         // faults pass; a bad number, signature, template or key does not.
@@ -358,10 +420,7 @@ impl Sms {
             };
         }
         if !status.is_success() {
-            let error = format!(
-                "Tencent {status}: {}",
-                text.chars().take(200).collect::<String>()
-            );
+            let error = format!("Tencent {status}: {}", self.excerpt(&text));
             return Err(if status.is_server_error() {
                 SendError::Transient(error)
             } else {
@@ -376,7 +435,7 @@ impl Sms {
         if set.is_empty() {
             return Err(SendError::Transient(format!(
                 "Tencent answered without a SendStatusSet: {}",
-                text.chars().take(200).collect::<String>()
+                self.excerpt(&text)
             )));
         }
         for s in &set {
@@ -429,7 +488,46 @@ impl Sms {
         let url = self.cfg.url.as_deref().unwrap_or_default();
         let method = reqwest::Method::from_bytes(self.cfg.method.to_ascii_uppercase().as_bytes())
             .map_err(|e| SendError::Permanent(format!("notify.sms.method: {e}")))?;
-        let mut req = self.client.request(method, url).body(render("body")?);
+        let value = |t: &str| {
+            self.templates
+                .render_str(t, &ctx)
+                .map_err(|e| SendError::Permanent(format!("notify.sms.body {t:?}: {e}")))
+        };
+        let (body, content_type) = match &self.body {
+            Some(BodyShape::Json(doc)) => (
+                render_json(doc, &value)?.to_string(),
+                "application/json; charset=utf-8",
+            ),
+            Some(BodyShape::Form(pairs)) => {
+                let mut encoded = Vec::with_capacity(pairs.len());
+                for (k, v) in pairs {
+                    let v = if has_placeholder(v) {
+                        value(v)?
+                    } else {
+                        v.clone()
+                    };
+                    encoded.push(format!("{}={}", percent(k), percent(&v)));
+                }
+                (
+                    encoded.join("&"),
+                    "application/x-www-form-urlencoded; charset=utf-8",
+                )
+            }
+            None => {
+                return Err(SendError::Permanent(
+                    "notify.sms.body: no body for the http provider".into(),
+                ));
+            }
+        };
+        let mut req = self.client.request(method, url).body(body);
+        if !self
+            .cfg
+            .headers
+            .keys()
+            .any(|k| k.eq_ignore_ascii_case("content-type"))
+        {
+            req = req.header("Content-Type", content_type);
+        }
         for k in self.cfg.headers.keys() {
             req = req.header(k, render(&format!("header:{k}"))?);
         }
@@ -457,16 +555,64 @@ impl Sms {
                 .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string));
             return Ok(Sent { provider_id });
         }
-        let error = format!(
-            "gateway {status}: {}",
-            body.chars().take(200).collect::<String>()
-        );
+        let error = format!("gateway {status}: {}", self.excerpt(&body));
         if status.is_server_error() || status.as_u16() == 429 {
             Err(SendError::Transient(error))
         } else {
             Err(SendError::Permanent(error))
         }
     }
+}
+
+/// Whether a configured text is a template rather than a literal.
+fn has_placeholder(s: &str) -> bool {
+    s.contains("{{") || s.contains("{%")
+}
+
+/// The placeholder texts of a body, to compile up front.
+fn placeholders(shape: &BodyShape) -> Vec<&str> {
+    fn walk<'a>(v: &'a serde_json::Value, out: &mut Vec<&'a str>) {
+        match v {
+            serde_json::Value::String(s) if has_placeholder(s) => out.push(s),
+            serde_json::Value::Array(a) => a.iter().for_each(|x| walk(x, out)),
+            serde_json::Value::Object(o) => o.values().for_each(|x| walk(x, out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    match shape {
+        BodyShape::Json(v) => walk(v, &mut out),
+        BodyShape::Form(pairs) => out.extend(
+            pairs
+                .iter()
+                .map(|(_, v)| v.as_str())
+                .filter(|v| has_placeholder(v)),
+        ),
+    }
+    out
+}
+
+/// The configured JSON document with each string that holds a placeholder replaced by its
+/// rendering, as a JSON string: whatever a value holds, the keys stay the configured ones.
+pub fn render_json(
+    doc: &serde_json::Value,
+    value: &dyn Fn(&str) -> Result<String, SendError>,
+) -> Result<serde_json::Value, SendError> {
+    use serde_json::Value;
+    Ok(match doc {
+        Value::String(s) if has_placeholder(s) => Value::String(value(s)?),
+        Value::Array(a) => Value::Array(
+            a.iter()
+                .map(|x| render_json(x, value))
+                .collect::<Result<_, _>>()?,
+        ),
+        Value::Object(o) => Value::Object(
+            o.iter()
+                .map(|(k, x)| Ok((k.clone(), render_json(x, value)?)))
+                .collect::<Result<_, SendError>>()?,
+        ),
+        other => other.clone(),
+    })
 }
 
 /// `host[:port]` as the Host header carries it.

@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use secrecy::ExposeSecret;
 use serde_json::Value as Json;
 
-use crate::config::{AuthKind, Pagination, SourceConfig, read_secret};
+use crate::config::{AuthKind, Pagination, Redactor, SourceConfig, read_secret};
 use crate::records::{Feed, Value};
 use crate::sources::mapping::Mapper;
 use crate::sources::{Item, Progress, SourceRun, Writer, quarantine_items};
@@ -38,7 +38,7 @@ pub struct HttpSource<'a> {
     auth: Option<(String, String)>,
     /// Credential texts to blank out of error messages: some servers echo the credentials they
     /// rejected in the body, and error texts end up in logs and in `status`.
-    secrets: Vec<String>,
+    secrets: Redactor,
 }
 
 impl<'a> HttpSource<'a> {
@@ -51,7 +51,10 @@ impl<'a> HttpSource<'a> {
             .context("cannot build the HTTP client")?;
         let a = &src.auth;
         let prefix = format!("sources.{}.auth", src.name);
-        let mut secrets = Vec::new();
+        let mut secrets = Redactor::new();
+        if let Some(url) = &src.url {
+            secrets.add_url(url, false);
+        }
         let auth = match a.kind {
             AuthKind::None => None,
             AuthKind::Bearer => {
@@ -61,7 +64,7 @@ impl<'a> HttpSource<'a> {
                     a.token_credential.as_deref(),
                 )?
                 .ok_or_else(|| anyhow!("{prefix}: bearer auth needs a token"))?;
-                secrets.push(t.expose_secret().to_string());
+                secrets.add(t.expose_secret());
                 Some((
                     "Authorization".to_string(),
                     format!("Bearer {}", t.expose_secret()),
@@ -77,8 +80,8 @@ impl<'a> HttpSource<'a> {
                 .ok_or_else(|| anyhow!("{prefix}: basic auth needs a password"))?;
                 let user = a.username.clone().unwrap_or_default();
                 let credentials = encode(format!("{user}:{}", p.expose_secret()).as_bytes());
-                secrets.push(p.expose_secret().to_string());
-                secrets.push(credentials.clone());
+                secrets.add(p.expose_secret());
+                secrets.add_exact(credentials.clone());
                 Some(("Authorization".to_string(), format!("Basic {credentials}")))
             }
             AuthKind::ApiKey => {
@@ -88,7 +91,7 @@ impl<'a> HttpSource<'a> {
                     a.key_credential.as_deref(),
                 )?
                 .ok_or_else(|| anyhow!("{prefix}: api_key auth needs a key"))?;
-                secrets.push(k.expose_secret().to_string());
+                secrets.add(k.expose_secret());
                 Some((a.header.clone(), k.expose_secret().to_string()))
             }
         };
@@ -102,11 +105,7 @@ impl<'a> HttpSource<'a> {
 
     /// `text` with every credential replaced by `***`.
     fn redact(&self, text: &str) -> String {
-        let mut out = text.to_string();
-        for s in self.secrets.iter().filter(|s| !s.is_empty()) {
-            out = out.replace(s.as_str(), "***");
-        }
-        out
+        self.secrets.redact(text)
     }
 
     /// One GET with retries: 5xx, 429, timeouts and connection failures are retried with

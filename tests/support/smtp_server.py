@@ -11,11 +11,15 @@ a Maildir (DIR/new/). It can misbehave on purpose:
                      heard so) — for tests that kill a sender mid-delivery
   --tls MODE         "implicit" (TLS from the first byte) or "starttls" (required), with
                      --cert and --key (PEM)
+  --auth-reject-echo offer AUTH (PLAIN, LOGIN) without TLS and reject every attempt with a 535
+                     that quotes the user and password it was given, as they came and in base64
+                     — for tests that the client keeps them out of its logs and store
 
 It prints "listening PORT" once it accepts connections, and runs until killed.
 """
 import argparse
 import asyncio
+import base64
 import mailbox
 import os
 import signal
@@ -56,6 +60,20 @@ class Handler:
         return "250 2.0.0 OK queued as %d" % self.data_commands
 
 
+def reject_echoing(server, session, envelope, mechanism, auth_data):
+    from aiosmtpd.smtp import AuthResult
+
+    login = auth_data.login.decode("utf-8", "replace")
+    password = auth_data.password.decode("utf-8", "replace")
+    plain = base64.b64encode(b"\0" + auth_data.login + b"\0" + auth_data.password).decode()
+    return AuthResult(
+        success=False,
+        handled=False,
+        message="535 5.7.8 %s rejected: user %s password %s (%s)"
+        % (mechanism, login, password, plain),
+    )
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--port", type=int, required=True)
@@ -66,6 +84,7 @@ def main():
     p.add_argument("--tls", choices=["implicit", "starttls"])
     p.add_argument("--cert")
     p.add_argument("--key")
+    p.add_argument("--auth-reject-echo", action="store_true")
     a = p.parse_args()
     handler = Handler(a.dir, a.refuse_first, a.reject, a.hold_first_data)
     kwargs = {}
@@ -76,6 +95,8 @@ def main():
             kwargs = {"ssl_context": ctx}
         else:
             kwargs = {"tls_context": ctx, "require_starttls": True}
+    if a.auth_reject_echo:
+        kwargs.update(authenticator=reject_echoing, auth_require_tls=False)
     c = Controller(handler, hostname="127.0.0.1", port=a.port, **kwargs)
     c.start()
     print("listening %d" % a.port, flush=True)
