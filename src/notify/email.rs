@@ -10,10 +10,10 @@
 
 use std::time::Duration;
 
+use lettre::Message;
 use lettre::message::header::{Header, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart, SinglePart, header};
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::{AsyncFileTransport, AsyncTransport, Message, Tokio1Executor};
 use secrecy::ExposeSecret as _;
 
 use super::{SendError, Sent};
@@ -192,7 +192,35 @@ fn related() -> lettre::message::MultiPartBuilder {
 
 enum Transport {
     Smtp(super::smtp::Pool),
-    File(AsyncFileTransport<Tokio1Executor>),
+    /// `.eml` files in this folder.
+    File(std::path::PathBuf),
+}
+
+/// Writes one message as `<id>.eml` in `dir`: first to a hidden temporary file, synced, then
+/// renamed, so that a full disk or a crash leaves no empty or partial mail for a reader to pick
+/// up (the temporary file is removed on failure). Returns the file's name.
+async fn write_eml(dir: &std::path::Path, message: &Message) -> std::io::Result<String> {
+    let id = hex::encode(crate::random::bytes::<16>());
+    let name = format!("{id}.eml");
+    let (tmp, path) = (dir.join(format!(".{id}.eml.tmp")), dir.join(&name));
+    let bytes = message.formatted();
+    // Plain blocking writes on a blocking thread: every error of the write reaches us (a
+    // buffered async file may report a failed write only on a later call).
+    tokio::task::spawn_blocking(move || {
+        use std::io::Write as _;
+        let written = std::fs::File::create(&tmp).and_then(|mut f| {
+            f.write_all(&bytes)?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, &path)
+        });
+        if written.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        written
+    })
+    .await
+    .map_err(std::io::Error::other)??;
+    Ok(name)
 }
 
 pub struct Email {
@@ -219,7 +247,7 @@ impl Email {
                 std::fs::create_dir_all(&cfg.dir).with_context(|| {
                     format!("notify.email.dir: cannot create {}", cfg.dir.display())
                 })?;
-                Transport::File(AsyncFileTransport::<Tokio1Executor>::new(&cfg.dir))
+                Transport::File(cfg.dir.clone())
             }
             EmailTransport::Smtp => {
                 let password = crate::config::read_secret(
@@ -346,10 +374,9 @@ impl Email {
                             .collect(),
                     )
                 }),
-                Transport::File(t) => t
-                    .send(message)
+                Transport::File(dir) => write_eml(dir, &message)
                     .await
-                    .map(|id| Some(format!("{id}.eml")))
+                    .map(Some)
                     .map_err(|e| SendError::Transient(format!("writing the .eml file: {e}"))),
             }
         })
@@ -378,6 +405,64 @@ pub fn smtp_secrets(user: &str, password: &str) -> Redactor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 22: a full disk must not leave an empty or half-written `.eml` for the reader of
+    /// the folder. On a 64 KB tmpfs (mounted by the test; skipped where mounting is not
+    /// allowed), a 200 KB message fails to write and leaves nothing behind; a small one is
+    /// written whole under its final name.
+    #[tokio::test]
+    async fn a_full_disk_leaves_no_empty_or_partial_eml_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !mounted {
+            eprintln!("SKIPPED: cannot mount a small tmpfs here");
+            return;
+        }
+        struct Unmount<'a>(&'a std::path::Path);
+        impl Drop for Unmount<'_> {
+            fn drop(&mut self) {
+                let _ = std::process::Command::new("umount").arg(self.0).status();
+            }
+        }
+        let _unmount = Unmount(dir.path());
+        let message = |body: String| {
+            Message::builder()
+                .from("a@example.gov.cn".parse().unwrap())
+                .to("b@example.gov.cn".parse().unwrap())
+                .subject("测试")
+                .body(body)
+                .unwrap()
+        };
+        let listing = || -> Vec<(String, u64)> {
+            std::fs::read_dir(dir.path())
+                .unwrap()
+                .map(|e| {
+                    let e = e.unwrap();
+                    (
+                        e.file_name().to_string_lossy().into_owned(),
+                        e.metadata().unwrap().len(),
+                    )
+                })
+                .collect()
+        };
+        assert!(
+            write_eml(dir.path(), &message("字".repeat(70_000)))
+                .await
+                .is_err()
+        );
+        assert_eq!(listing(), [], "nothing left behind");
+        let name = write_eml(dir.path(), &message("短信".into()))
+            .await
+            .unwrap();
+        let files = listing();
+        assert_eq!(files.len(), 1, "{files:?}");
+        assert_eq!(files[0].0, name);
+        assert!(files[0].1 > 100, "{files:?}");
+    }
 
     #[test]
     fn an_smtp_rejection_quoting_the_credentials_is_blanked() {
