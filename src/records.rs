@@ -633,6 +633,14 @@ impl Feed {
     /// is quarantined with this reason and `status` shows it.
     pub fn check(self, r: &Record) -> Result<(), (Field, String)> {
         let undated = |fields: &[Field]| fields.iter().all(|f| r.get(*f).is_null());
+        // A fine, a confiscation or an amount involved is never below zero: a minus sign is a
+        // slip of the export (or a refund booked in the wrong ledger), not a case's amount.
+        if self.index_of(Field::Amount).is_some() && r.fen(Field::Amount).is_some_and(|f| f < 0) {
+            return Err((
+                Field::Amount,
+                "an amount cannot be negative (罚没金额/涉案金额 are never below zero)".into(),
+            ));
+        }
         match self {
             Feed::Referrals if undated(&[Field::EnteredAt, Field::TransferredAt]) => Err((
                 Field::EnteredAt,

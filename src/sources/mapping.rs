@@ -513,6 +513,21 @@ mod tests {
         assert!(r.get(Field::IssuedOn).is_null());
     }
 
+    /// Issue 22: a negative fine or amount involved is a slip of the export, not an amount: the
+    /// row is quarantined naming the field; zero and positive amounts are taken.
+    #[test]
+    fn a_negative_amount_is_refused() {
+        let h = headers(&["执法单位", "案号", "罚没金额(元)"]);
+        let mut m = Mapper::new(Feed::Cases, &h, &BTreeMap::new(), None).unwrap();
+        let errs = m.map(&["scjg", "A-1", "-1200.00"], &units()).unwrap_err();
+        assert_eq!(errs[0].field, "amount");
+        assert_eq!(errs[0].column.as_deref(), Some("罚没金额(元)"));
+        assert!(errs[0].reason.contains("negative"), "{}", errs[0].reason);
+        for ok in ["0", "1200.00", "1.2万"] {
+            assert!(m.map(&["scjg", "A-1", ok], &units()).is_ok(), "{ok}");
+        }
+    }
+
     #[test]
     fn unknown_units_are_kept_and_foreign_units_are_refused() {
         let h = headers(&["执法单位", "案号"]);
