@@ -195,9 +195,9 @@ impl<'a> HttpSource<'a> {
         let cap = u64::from(self.page_mb) << 20;
         let too_large = |size: String| {
             FetchError::Permanent(format!(
-                "GET {url}: the response is {size}, larger than limits.http_page_mb = {} MB; \
-                 ask for smaller pages (page_size) or raise the limit",
-                self.page_mb
+                "source {}: GET {url}: the response is {size}, larger than \
+                 limits.http_page_mb = {} MB; ask for smaller pages (page_size) or raise the limit",
+                self.src.name, self.page_mb
             ))
         };
         if let Some(n) = resp.content_length().filter(|n| *n > cap) {

@@ -842,10 +842,7 @@ async fn a_line_past_limits_line_kb_is_quarantined_with_its_raw_text_cut() {
     let store = common::open(&ts.url).await;
     let out = sync(&cfg, store.as_ref(), None, common::clock(), false).await;
     assert!(out[0].error.is_none(), "{:?}", out[0].error);
-    assert_eq!(
-        (out[0].counts.inserted, out[0].counts.quarantined),
-        (2, 1)
-    );
+    assert_eq!((out[0].counts.inserted, out[0].counts.quarantined), (2, 1));
     let parties: Vec<String> = store
         .select_records(Feed::Cases, &liandong::store::Selection::All)
         .await
@@ -860,10 +857,19 @@ async fn a_line_past_limits_line_kb_is_quarantined_with_its_raw_text_cut() {
     assert_eq!(e.row, 3);
     assert_eq!(e.reason, "line of 2051 KB exceeds limits.line_kb = 1024");
     let marker = "…(truncated, ";
-    assert!(e.raw.len() <= 16 * 1024 + 30, "raw stored: {} bytes", e.raw.len());
+    assert!(
+        e.raw.len() <= 16 * 1024 + 30,
+        "raw stored: {} bytes",
+        e.raw.len()
+    );
     assert!(e.raw.contains(marker), "{}", &e.raw[e.raw.len() - 40..]);
     // The row as far as it was read: the cells after the cut are not there.
-    assert!(e.raw.starts_with("{\"处罚决定日期\":\"\",\"当事人\":\"长长"), "{}", e.raw.chars().take(40).collect::<String>());
+    assert!(
+        e.raw
+            .starts_with("{\"处罚决定日期\":\"\",\"当事人\":\"长长"),
+        "{}",
+        e.raw.chars().take(40).collect::<String>()
+    );
 }
 
 /// Issue 22 item 6: a cell of 100 KB in a line under `limits.line_kb` is refused by the cell
@@ -887,10 +893,7 @@ async fn a_cell_past_limits_cell_kb_is_quarantined_naming_the_key() {
     let store = common::open(&ts.url).await;
     let out = sync(&cfg, store.as_ref(), None, common::clock(), false).await;
     assert!(out[0].error.is_none(), "{:?}", out[0].error);
-    assert_eq!(
-        (out[0].counts.inserted, out[0].counts.quarantined),
-        (1, 1)
-    );
+    assert_eq!((out[0].counts.inserted, out[0].counts.quarantined), (1, 1));
     let q = store.quarantined(Some("scjg"), 10).await.unwrap();
     let e = &q[0].item;
     assert_eq!(
