@@ -587,7 +587,7 @@ impl Default for RunConfig {
 /// `sources::mapping` (every kind of source), a quarantined row's raw text in
 /// `sources::quarantine_items`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct LimitsConfig {
     /// An HTTP source's response body (one page), in MB: reading stops beyond it and the run
     /// fails, naming the source and the page.
