@@ -328,7 +328,7 @@ enum Quote {
     Unquoted,
     Quoted,
     /// A quote inside a quoted cell: its end, or the first of `""`.
-    QuoteInQuoted,
+    Closing,
 }
 
 impl<R: Read> LineCap<R> {
@@ -366,8 +366,8 @@ impl<R: Read> LineCap<R> {
         self.len += 1;
         self.state = match (self.state, b) {
             (Quote::Start, b'"') => Quote::Quoted,
-            (Quote::Quoted, b'"') => Quote::QuoteInQuoted,
-            (Quote::QuoteInQuoted, b'"') => Quote::Quoted,
+            (Quote::Quoted, b'"') => Quote::Closing,
+            (Quote::Closing, b'"') => Quote::Quoted,
             (Quote::Quoted, _) => Quote::Quoted,
             (_, b) if b == self.delimiter => Quote::Start,
             _ => Quote::Unquoted,
