@@ -39,7 +39,16 @@ pub async fn sync(
             continue;
         }
         let started = clock.now();
-        let result = sync_source(store, src, &units, &cfg.obligations, started, progress).await;
+        let result = sync_source(
+            store,
+            src,
+            &units,
+            &cfg.obligations,
+            &cfg.limits,
+            started,
+            progress,
+        )
+        .await;
         let (counts, files, error) = match result {
             Ok((c, f)) => (c, f, None),
             // The error may quote outside text (a cell, a file name, a server's answer): its ID
@@ -79,6 +88,7 @@ async fn sync_source(
     src: &SourceConfig,
     units: &Units,
     obligations: &crate::config::ObligationsConfig,
+    limits: &crate::config::LimitsConfig,
     now: DateTime<Utc>,
     progress: bool,
 ) -> Result<(RowCounts, Vec<String>), Failed> {
@@ -90,6 +100,7 @@ async fn sync_source(
         units,
         feed,
         obligations,
+        limits,
         now,
         progress,
     };

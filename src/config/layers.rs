@@ -10,8 +10,8 @@ use serde::de::DeserializeOwned;
 use toml::{Table, Value};
 
 use super::{
-    Config, NotifyConfig, ObligationsConfig, Problem, ReportConfig, RulesConfig, RunConfig,
-    SourceConfig, StoreConfig, UnitConfig, problem,
+    Config, LimitsConfig, NotifyConfig, ObligationsConfig, Problem, ReportConfig, RulesConfig,
+    RunConfig, SourceConfig, StoreConfig, UnitConfig, problem,
 };
 
 /// Prefix of environment overrides: `LIANDONG__STORE__URL=…` sets `store.url`.
@@ -140,8 +140,9 @@ fn set_in_value(target: &mut Value, segments: &[String], value: Value) -> Result
     }
 }
 
-const TOP_LEVEL: [&str; 9] = [
+const TOP_LEVEL: [&str; 10] = [
     "run",
+    "limits",
     "store",
     "units",
     "sources",
@@ -240,6 +241,11 @@ pub(super) fn from_table(mut table: Table, problems: &mut Vec<Problem>) -> (Conf
         && let Some(s) = section::<RunConfig>("run", v, problems)
     {
         cfg.run = s;
+    }
+    if let Some(v) = table.remove("limits")
+        && let Some(s) = section::<LimitsConfig>("limits", v, problems)
+    {
+        cfg.limits = s;
     }
     if let Some(v) = table.remove("rules")
         && let Some(s) = section::<RulesConfig>("rules", v, problems)

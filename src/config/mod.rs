@@ -102,6 +102,8 @@ pub struct Config {
     pub report: ReportConfig,
     /// The daemon (`[run]`, SPEC §7).
     pub run: RunConfig,
+    /// How much one piece of outside data may weigh (`[limits]`).
+    pub limits: LimitsConfig,
     /// Holiday overlays (`[calendar]`): (where it came from, TOML text in the form of
     /// `data/holidays.toml`), applied over the shipped tables in order.
     pub calendar_overlays: Vec<(String, String)>,

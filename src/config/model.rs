@@ -582,6 +582,51 @@ impl Default for RunConfig {
     }
 }
 
+/// `[limits]`: how much one piece of outside data may weigh (issue 22). Each limit is enforced in
+/// one place: an HTTP response body in `sources::http`, a CSV line in `sources::file`, a cell in
+/// `sources::mapping` (every kind of source), a quarantined row's raw text in
+/// `sources::quarantine_items`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, Deserialize)]
+#[serde(default)]
+pub struct LimitsConfig {
+    /// An HTTP source's response body (one page), in MB: reading stops beyond it and the run
+    /// fails, naming the source and the page.
+    pub http_page_mb: u32,
+    /// One CSV line (one record, with the lines a quoted cell spans), in KB: the row is
+    /// quarantined.
+    pub line_kb: u32,
+    /// One cell, or one value of a JSON record or SQL row, in KB: the row is quarantined.
+    pub cell_kb: u32,
+    /// A quarantined row's raw text is stored cut to this many KB.
+    pub raw_kb: u32,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> LimitsConfig {
+        LimitsConfig {
+            http_page_mb: 64,
+            line_kb: 1024,
+            cell_kb: 64,
+            raw_kb: 16,
+        }
+    }
+}
+
+impl LimitsConfig {
+    pub fn page_bytes(&self) -> u64 {
+        u64::from(self.http_page_mb) << 20
+    }
+    pub fn line_bytes(&self) -> usize {
+        (self.line_kb as usize) << 10
+    }
+    pub fn cell_bytes(&self) -> usize {
+        (self.cell_kb as usize) << 10
+    }
+    pub fn raw_bytes(&self) -> usize {
+        (self.raw_kb as usize) << 10
+    }
+}
+
 /// `"08:30-18:00"` → minutes since midnight (start, end).
 pub fn parse_hours(s: &str) -> Option<(u32, u32)> {
     let (a, b) = s.split_once('-')?;

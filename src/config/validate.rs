@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use super::layers::EntryIndex;
 use super::sms_params;
 use super::{
-    AuthKind, Config, EmailSecurity, EmailTransport, NotifyConfig, Problem, RunConfig, SmsProvider,
-    SourceConfig, SourceKind, parse_hours, problem,
+    AuthKind, Config, EmailSecurity, EmailTransport, LimitsConfig, NotifyConfig, Problem,
+    RunConfig, SmsProvider, SourceConfig, SourceKind, parse_hours, problem,
 };
 use crate::domain::rule::RuleId;
 use crate::domain::text;
@@ -116,6 +116,7 @@ pub(super) fn validate(cfg: &Config, index: &EntryIndex, problems: &mut Vec<Prob
         problems.push(problem("report.schedule", e.to_string()));
     }
     validate_run(&cfg.run, problems);
+    validate_limits(&cfg.limits, problems);
     for (i, r) in cfg.report.recipients.iter().enumerate() {
         if r.parse::<lettre::message::Mailbox>().is_err() {
             problems.push(problem(
@@ -586,6 +587,33 @@ fn validate_run(r: &RunConfig, problems: &mut Vec<Problem>) {
     }
     if !(1..=3650).contains(&r.keep_runs_days) {
         problems.push(problem("run.keep_runs_days", "must be from 1 to 3650"));
+    }
+}
+
+/// Each limit must let real exports through and still bound what one hostile input costs.
+fn validate_limits(l: &LimitsConfig, problems: &mut Vec<Problem>) {
+    let checks: [(&str, u32, u32, u32, &str); 4] = [
+        ("http_page_mb", l.http_page_mb, 1, 1024, "MB"),
+        ("line_kb", l.line_kb, 1, 65_536, "KB"),
+        ("cell_kb", l.cell_kb, 1, 65_536, "KB"),
+        ("raw_kb", l.raw_kb, 1, 1024, "KB"),
+    ];
+    for (key, value, min, max, unit) in checks {
+        if !(min..=max).contains(&value) {
+            problems.push(problem(
+                format!("limits.{key}"),
+                format!("must be from {min} to {max} ({unit}), found {value}"),
+            ));
+        }
+    }
+    if l.cell_kb > l.line_kb {
+        problems.push(problem(
+            "limits.cell_kb",
+            format!(
+                "must not exceed limits.line_kb ({} KB): a cell is part of a line",
+                l.line_kb
+            ),
+        ));
     }
 }
 

@@ -132,9 +132,19 @@ pub enum FileError {
 
 const HEADER_SCAN_ROWS: usize = 20;
 
-/// What [`read_rows`] hands each row to: its number, its cells, and the first cell whose bytes
-/// were not UTF-8, if any.
-pub type OnRow<'a> = dyn FnMut(i64, &[&str], Option<usize>) -> anyhow::Result<()> + 'a;
+/// What [`read_rows`] hands each row to: its number, its cells, and what is wrong with it as
+/// read, if anything.
+pub type OnRow<'a> = dyn FnMut(i64, &[&str], Option<RowFlaw>) -> anyhow::Result<()> + 'a;
+
+/// A CSV row that cannot be taken as read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowFlaw {
+    /// The first cell whose bytes were not UTF-8 (in a file read as UTF-8).
+    Undecodable(usize),
+    /// The line (the record, with the lines a quoted cell spans) was longer than
+    /// `limits.line_kb`; its cells hold only its first `line_kb`. `bytes` is its whole length.
+    TooLong { bytes: u64 },
+}
 const SNIFF_BYTES: usize = 1 << 20;
 
 /// Streams the rows of one table to `on_row(row_number, cells)`; row numbers count as a person
@@ -145,6 +155,7 @@ const SNIFF_BYTES: usize = 1 << 20;
 pub fn read_rows(
     path: &Path,
     src: &SourceConfig,
+    line_bytes: usize,
     on_row: &mut OnRow<'_>,
 ) -> Result<(), anyhow::Error> {
     let name = path.display().to_string();
@@ -160,7 +171,7 @@ pub fn read_rows(
         .map_err(io)?;
     f.rewind().map_err(io)?;
     match sniff(&head) {
-        Format::Csv => read_csv(f, &name, &head, src, on_row),
+        Format::Csv => read_csv(f, &name, &head, src, line_bytes, on_row),
         Format::Html => {
             let mut bytes = Vec::new();
             f.read_to_end(&mut bytes).map_err(io)?;
@@ -198,6 +209,7 @@ fn read_csv(
     name: &str,
     head: &[u8],
     src: &SourceConfig,
+    line_bytes: usize,
     on_row: &mut OnRow<'_>,
 ) -> anyhow::Result<()> {
     let enc = choose_encoding(head, src.encoding);
@@ -224,12 +236,14 @@ fn read_csv(
         .as_deref()
         .and_then(|d| d.bytes().next())
         .unwrap_or_else(|| guess_delimiter(head));
+    let capped = LineCap::new(reader, delimiter, line_bytes);
+    let cuts = capped.cuts();
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
         .delimiter(delimiter)
         .buffer_capacity(1 << 16)
-        .from_reader(reader);
+        .from_reader(capped);
     let mut rec = csv::ByteRecord::new();
     // Rows are counted as a spreadsheet shows them (a quoted field spanning lines is one row).
     let mut row = 0;
@@ -238,20 +252,37 @@ fn read_csv(
             Ok(false) => return Ok(()),
             Ok(true) => {
                 row += 1;
+                let end = rdr.position().byte();
+                let cut = {
+                    let mut q = cuts.lock().unwrap_or_else(|e| e.into_inner());
+                    match q.front() {
+                        Some(&(at, bytes)) if at <= end => {
+                            q.pop_front();
+                            Some(bytes)
+                        }
+                        _ => None,
+                    }
+                };
                 let bad = rec.iter().position(|c| std::str::from_utf8(c).is_err());
-                match bad {
-                    None => {
+                match (cut, bad) {
+                    (Some(bytes), _) => {
+                        let lossy: Vec<std::borrow::Cow<'_, str>> =
+                            rec.iter().map(String::from_utf8_lossy).collect();
+                        let cells: Vec<&str> = lossy.iter().map(AsRef::as_ref).collect();
+                        on_row(row, &cells, Some(RowFlaw::TooLong { bytes }))?;
+                    }
+                    (None, None) => {
                         let cells: Vec<&str> = rec
                             .iter()
                             .map(|c| std::str::from_utf8(c).unwrap_or_default())
                             .collect();
                         on_row(row, &cells, None)?;
                     }
-                    Some(column) => {
+                    (None, Some(column)) => {
                         let lossy: Vec<std::borrow::Cow<'_, str>> =
                             rec.iter().map(String::from_utf8_lossy).collect();
                         let cells: Vec<&str> = lossy.iter().map(AsRef::as_ref).collect();
-                        on_row(row, &cells, Some(column))?;
+                        on_row(row, &cells, Some(RowFlaw::Undecodable(column)))?;
                     }
                 }
             }
@@ -260,6 +291,166 @@ fn read_csv(
                 bail!("{name}: line {line}: not readable as CSV: {e}");
             }
         }
+    }
+}
+
+/// Where [`LineCap`] cut a record: the offset (in what it passed on) of the end it gave the cut
+/// record, and the record's whole length in bytes.
+type Cuts = std::sync::Arc<std::sync::Mutex<std::collections::VecDeque<(u64, u64)>>>;
+
+/// Bounds a CSV record (a line, with the lines a quoted cell spans) to `cap` bytes before the
+/// `csv` crate buffers it: the bytes past the cap are read and dropped up to the record's end,
+/// the quote left open is closed and the record ended, and the cut is noted in `cuts` so that
+/// the row is quarantined rather than loaded. Memory stays bounded by `cap` per record, whatever
+/// the file holds. Quoting is followed as the `csv` crate does (a quote opens a cell only at its
+/// start; `""` inside quotes is a quote).
+struct LineCap<R> {
+    inner: R,
+    delimiter: u8,
+    cap: usize,
+    buf: Box<[u8]>,
+    pos: usize,
+    filled: usize,
+    state: Quote,
+    /// Bytes of the current record so far.
+    len: u64,
+    /// Bytes passed on so far.
+    out: u64,
+    /// What ends a cut record, still to pass on.
+    marker: &'static [u8],
+    cuts: Cuts,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Quote {
+    /// At the start of a cell (or of a record).
+    Start,
+    Unquoted,
+    Quoted,
+    /// A quote inside a quoted cell: its end, or the first of `""`.
+    Closing,
+}
+
+impl<R: Read> LineCap<R> {
+    fn new(inner: R, delimiter: u8, cap: usize) -> Self {
+        LineCap {
+            inner,
+            delimiter,
+            cap,
+            buf: vec![0; 1 << 16].into_boxed_slice(),
+            pos: 0,
+            filled: 0,
+            state: Quote::Start,
+            len: 0,
+            out: 0,
+            marker: b"",
+            cuts: Cuts::default(),
+        }
+    }
+
+    fn cuts(&self) -> Cuts {
+        self.cuts.clone()
+    }
+
+    /// True when `b` would end the record here.
+    fn ends(&self, b: u8) -> bool {
+        (b == b'\n' || b == b'\r') && self.state != Quote::Quoted
+    }
+
+    fn step(&mut self, b: u8) {
+        if self.ends(b) {
+            self.state = Quote::Start;
+            self.len = 0;
+            return;
+        }
+        self.len += 1;
+        self.state = match (self.state, b) {
+            (Quote::Start, b'"') => Quote::Quoted,
+            (Quote::Quoted, b'"') => Quote::Closing,
+            (Quote::Closing, b'"') => Quote::Quoted,
+            (Quote::Quoted, _) => Quote::Quoted,
+            (_, b) if b == self.delimiter => Quote::Start,
+            _ => Quote::Unquoted,
+        };
+    }
+
+    fn fill(&mut self) -> std::io::Result<bool> {
+        if self.pos == self.filled {
+            self.filled = self.inner.read(&mut self.buf)?;
+            self.pos = 0;
+        }
+        Ok(self.filled > 0)
+    }
+
+    /// Cuts the current record: drops the rest of it, notes the cut, queues its end.
+    fn cut(&mut self) -> std::io::Result<()> {
+        self.marker = if self.state == Quote::Quoted {
+            b"\"\n"
+        } else {
+            b"\n"
+        };
+        let mut whole = self.len;
+        'record: while self.fill()? {
+            while self.pos < self.filled {
+                let b = self.buf[self.pos];
+                self.pos += 1;
+                let end = self.ends(b);
+                self.step(b);
+                if end {
+                    break 'record;
+                }
+                whole += 1;
+            }
+        }
+        self.state = Quote::Start;
+        self.len = 0;
+        // The cut record ends at or after this offset, and the next begins past it.
+        let at = self.out;
+        self.cuts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push_back((at, whole));
+        Ok(())
+    }
+}
+
+impl<R: Read> Read for LineCap<R> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        if out.is_empty() {
+            return Ok(0);
+        }
+        if !self.marker.is_empty() {
+            let n = self.marker.len().min(out.len());
+            out[..n].copy_from_slice(&self.marker[..n]);
+            self.marker = &self.marker[n..];
+            self.out += n as u64;
+            return Ok(n);
+        }
+        if !self.fill()? {
+            return Ok(0);
+        }
+        let max = (self.filled - self.pos).min(out.len());
+        let mut n = 0;
+        let mut over = false;
+        while n < max {
+            let b = self.buf[self.pos + n];
+            if self.len >= self.cap as u64 && !self.ends(b) {
+                over = true;
+                break;
+            }
+            self.step(b);
+            n += 1;
+        }
+        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+        self.pos += n;
+        self.out += n as u64;
+        if over {
+            self.cut()?;
+            if n == 0 {
+                return self.read(out);
+            }
+        }
+        Ok(n)
     }
 }
 
@@ -513,6 +704,7 @@ fn decode_entities(s: &str) -> String {
 pub struct RowMapper<'a> {
     feed: Feed,
     src: &'a SourceConfig,
+    limits: crate::config::LimitsConfig,
     units: &'a Units,
     location: String,
     mapper: Option<Mapper>,
@@ -521,10 +713,17 @@ pub struct RowMapper<'a> {
 }
 
 impl<'a> RowMapper<'a> {
-    pub fn new(feed: Feed, src: &'a SourceConfig, units: &'a Units, location: String) -> Self {
+    pub fn new(
+        feed: Feed,
+        src: &'a SourceConfig,
+        limits: &crate::config::LimitsConfig,
+        units: &'a Units,
+        location: String,
+    ) -> Self {
         RowMapper {
             feed,
             src,
+            limits: *limits,
             units,
             location,
             mapper: None,
@@ -543,13 +742,12 @@ impl<'a> RowMapper<'a> {
             let cells: Vec<String> = cells.iter().map(|c| c.to_string()).collect();
             if Mapper::looks_like_header(self.feed, &cells, &self.src.mapping) {
                 let unit = self.src.unit.as_deref().and_then(|u| self.units.resolve(u));
-                let m =
-                    Mapper::new(self.feed, &cells, &self.src.mapping, unit).map_err(|source| {
-                        FileError::Mapping {
-                            file: self.location.clone(),
-                            source,
-                        }
-                    })?;
+                let m = Mapper::new(self.feed, &cells, &self.src.mapping, unit)
+                    .map_err(|source| FileError::Mapping {
+                        file: self.location.clone(),
+                        source,
+                    })?
+                    .with_limits(&self.limits);
                 let unused = m.unused_columns();
                 if !unused.is_empty() {
                     tracing::debug!(file = %self.location, columns = ?unused, "columns not used by any field");
@@ -573,6 +771,7 @@ impl<'a> RowMapper<'a> {
                 row,
                 errors,
                 self.raw(cells),
+                &self.limits,
             )),
         }))
     }
@@ -597,6 +796,30 @@ impl<'a> RowMapper<'a> {
             row,
             errors,
             self.raw(cells),
+            &self.limits,
+        )))
+    }
+
+    /// A CSV line longer than `limits.line_kb`: quarantined with what of it was read. Before the
+    /// header row it is a title line like any other.
+    pub fn too_long(&mut self, row: i64, cells: &[&str], bytes: u64) -> Option<Item> {
+        self.mapper.as_ref()?;
+        let errors = vec![crate::sources::mapping::FieldError {
+            field: "row".into(),
+            column: None,
+            value: String::new(),
+            reason: format!(
+                "line of {} KB exceeds limits.line_kb = {}",
+                bytes.div_ceil(1024),
+                self.limits.line_kb
+            ),
+        }];
+        Some(Item::Bad(quarantine_items(
+            &self.location,
+            row,
+            errors,
+            self.raw(cells),
+            &self.limits,
         )))
     }
 
@@ -646,33 +869,42 @@ pub async fn import_file(run: SourceRun<'_>, path: &Path) -> anyhow::Result<RowC
         units,
         feed,
         obligations,
+        limits,
         now,
         progress,
     } = run;
+    let limits_owned = *limits;
     let (tx, mut rx) = mpsc::channel::<Result<Vec<Item>, anyhow::Error>>(4);
     let src_owned = src.clone();
     let units_owned = units.clone();
     let path_owned = path.to_path_buf();
     let reader = tokio::task::spawn_blocking(move || {
         let location = path_owned.display().to_string();
-        let mut mapper = RowMapper::new(feed, &src_owned, &units_owned, location);
+        let mut mapper = RowMapper::new(feed, &src_owned, &limits_owned, &units_owned, location);
         let mut chunk = Vec::with_capacity(READ_CHUNK);
-        let result = read_rows(&path_owned, &src_owned, &mut |row, cells, undecodable| {
-            let item = match undecodable {
-                None => mapper.row(row, cells)?,
-                Some(column) => mapper.undecodable(row, cells, column),
-            };
-            if let Some(item) = item {
-                chunk.push(item);
-                if chunk.len() >= READ_CHUNK {
-                    let full = std::mem::replace(&mut chunk, Vec::with_capacity(READ_CHUNK));
-                    // The receiver is gone only when the writer failed; stop reading then.
-                    tx.blocking_send(Ok(full))
-                        .map_err(|_| anyhow::anyhow!("the writer stopped"))?;
+        let line_bytes = limits_owned.line_bytes();
+        let result = read_rows(
+            &path_owned,
+            &src_owned,
+            line_bytes,
+            &mut |row, cells, flaw| {
+                let item = match flaw {
+                    None => mapper.row(row, cells)?,
+                    Some(RowFlaw::Undecodable(column)) => mapper.undecodable(row, cells, column),
+                    Some(RowFlaw::TooLong { bytes }) => mapper.too_long(row, cells, bytes),
+                };
+                if let Some(item) = item {
+                    chunk.push(item);
+                    if chunk.len() >= READ_CHUNK {
+                        let full = std::mem::replace(&mut chunk, Vec::with_capacity(READ_CHUNK));
+                        // The receiver is gone only when the writer failed; stop reading then.
+                        tx.blocking_send(Ok(full))
+                            .map_err(|_| anyhow::anyhow!("the writer stopped"))?;
+                    }
                 }
-            }
-            Ok(())
-        })
+                Ok(())
+            },
+        )
         .and_then(|()| mapper.finish().map_err(anyhow::Error::from));
         let last = match result {
             Ok(()) => Ok(chunk),
@@ -788,6 +1020,64 @@ pub fn archive(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The records `csv` reads through a [`LineCap`] of `cap` bytes, each with its cut length.
+    fn capped(input: &[u8], cap: usize) -> Vec<(Vec<String>, Option<u64>)> {
+        let lc = LineCap::new(input, b',', cap);
+        let cuts = lc.cuts();
+        let mut rdr = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .buffer_capacity(16)
+            .from_reader(lc);
+        let mut out = Vec::new();
+        let mut rec = csv::ByteRecord::new();
+        while rdr.read_byte_record(&mut rec).unwrap() {
+            let end = rdr.position().byte();
+            let mut q = cuts.lock().unwrap();
+            let cut = match q.front() {
+                Some(&(at, n)) if at <= end => {
+                    q.pop_front();
+                    Some(n)
+                }
+                _ => None,
+            };
+            let cells = rec
+                .iter()
+                .map(|c| String::from_utf8_lossy(c).into_owned())
+                .collect();
+            out.push((cells, cut));
+        }
+        out
+    }
+
+    #[test]
+    fn a_line_past_the_cap_is_cut_and_the_next_lines_are_intact() {
+        let long = "x".repeat(100);
+        let input = format!("a,b\n1,{long}\n2,\"{long}\nstill\"\n3,\"q\"\"x\",y\r\n4,ok\n");
+        let rows = capped(input.as_bytes(), 20);
+        let shown: Vec<(String, Option<u64>)> =
+            rows.iter().map(|(c, n)| (c.join("|"), *n)).collect();
+        assert_eq!(
+            shown,
+            vec![
+                ("a|b".to_string(), None),
+                (format!("1|{}", &long[..18]), Some(102)),
+                (format!("2|{}", &long[..17]), Some(110)),
+                ("3|q\"x|y".to_string(), None),
+                ("4|ok".to_string(), None),
+            ]
+        );
+    }
+
+    #[test]
+    fn quotes_inside_an_unquoted_cell_do_not_open_a_quote() {
+        // 12" is a length, not a quote: the lines after it are records of their own.
+        let input = b"a,12\" pipe\nb,ok\nc,ok\n";
+        let rows = capped(input, 12);
+        assert!(rows.iter().all(|(_, n)| n.is_none()), "{rows:?}");
+        assert_eq!(rows.len(), 3);
+    }
 
     #[test]
     fn formats_are_sniffed_from_bytes_not_names() {

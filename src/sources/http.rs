@@ -39,10 +39,18 @@ pub struct HttpSource<'a> {
     /// Credential texts to blank out of error messages: some servers echo the credentials they
     /// rejected in the body, and error texts end up in logs and in `status`.
     secrets: Redactor,
+    /// `limits.http_page_mb`: a response body larger than this is refused.
+    page_mb: u32,
 }
 
+/// How much of an error answer's body is read (only its start is shown).
+const ERROR_BODY_BYTES: u64 = 64 << 10;
+
 impl<'a> HttpSource<'a> {
-    pub fn new(src: &'a SourceConfig) -> anyhow::Result<HttpSource<'a>> {
+    pub fn new(
+        src: &'a SourceConfig,
+        limits: &crate::config::LimitsConfig,
+    ) -> anyhow::Result<HttpSource<'a>> {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(src.timeout_secs))
             .connect_timeout(Duration::from_secs(src.connect_timeout_secs))
@@ -100,6 +108,7 @@ impl<'a> HttpSource<'a> {
             client,
             auth,
             secrets,
+            page_mb: limits.http_page_mb,
         })
     }
 
@@ -170,22 +179,85 @@ impl<'a> HttpSource<'a> {
         }
         if !status.is_success() {
             // Redacted before shortening, so that no prefix of a secret survives the cut.
-            let body = self.redact(&resp.text().await.unwrap_or_default());
+            let body = match read_capped(resp, ERROR_BODY_BYTES).await {
+                Ok(b) | Err(BodyError::TooLarge(b)) => String::from_utf8_lossy(&b).into_owned(),
+                Err(BodyError::Read(_)) => String::new(),
+            };
+            let body = self.redact(&body);
             return Err(FetchError::Permanent(format!(
                 "GET {url} answered {status}: {}",
                 body.chars().take(200).collect::<String>()
             )));
         }
-        // `text()` decodes by the charset the server declares (GBK included).
-        let text = resp.text().await.map_err(|e| {
-            FetchError::Transient(format!(
-                "GET {url}: reading the body failed: {}",
-                error_chain(&e.without_url())
+        // The body is read in chunks and refused beyond `limits.http_page_mb`: a hostile or
+        // broken API cannot make a run hold more than that in memory. It is decoded by the
+        // charset the server declares (GBK included), UTF-8 when it declares none.
+        let cap = u64::from(self.page_mb) << 20;
+        let too_large = |size: String| {
+            FetchError::Permanent(format!(
+                "source {}: GET {url}: the response is {size}, larger than \
+                 limits.http_page_mb = {} MB; ask for smaller pages (page_size) or raise the limit",
+                self.src.name, self.page_mb
             ))
-        })?;
+        };
+        if let Some(n) = resp.content_length().filter(|n| *n > cap) {
+            return Err(too_large(format!("{} MB", n.div_ceil(1 << 20))));
+        }
+        let encoding = charset_of(&resp);
+        let bytes = match read_capped(resp, cap).await {
+            Ok(b) => b,
+            Err(BodyError::TooLarge(_)) => {
+                return Err(too_large(format!("more than {} MB", self.page_mb)));
+            }
+            Err(BodyError::Read(e)) => {
+                return Err(FetchError::Transient(format!(
+                    "GET {url}: reading the body failed: {}",
+                    error_chain(&e.without_url())
+                )));
+            }
+        };
+        let (text, _, _) = encoding.decode(&bytes);
         serde_json::from_str(&text)
             .map_err(|e| FetchError::Permanent(format!("GET {url}: the body is not JSON: {e}")))
     }
+}
+
+enum BodyError {
+    /// The body passed the cap; what was read up to it.
+    TooLarge(Vec<u8>),
+    Read(reqwest::Error),
+}
+
+/// Reads a response body chunk by chunk, stopping as soon as it passes `cap` bytes.
+async fn read_capped(mut resp: reqwest::Response, cap: u64) -> Result<Vec<u8>, BodyError> {
+    let mut out = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(BodyError::Read)? {
+        if out.len() as u64 + chunk.len() as u64 > cap {
+            let room = (cap as usize).saturating_sub(out.len());
+            out.extend_from_slice(&chunk[..room.min(chunk.len())]);
+            return Err(BodyError::TooLarge(out));
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
+}
+
+/// The encoding a response's `Content-Type` declares; UTF-8 when it declares none or one
+/// unknown.
+fn charset_of(resp: &reqwest::Response) -> &'static encoding_rs::Encoding {
+    resp.headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|ct| {
+            ct.split(';').skip(1).find_map(|p| {
+                let (k, v) = p.split_once('=')?;
+                k.trim()
+                    .eq_ignore_ascii_case("charset")
+                    .then(|| v.trim().trim_matches('"').to_string())
+            })
+        })
+        .and_then(|label| encoding_rs::Encoding::for_label(label.as_bytes()))
+        .unwrap_or(encoding_rs::UTF_8)
 }
 
 pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
@@ -247,15 +319,22 @@ pub fn json_cell(v: &Json) -> String {
 pub struct JsonMapper<'a> {
     feed: Feed,
     src: &'a SourceConfig,
+    limits: &'a crate::config::LimitsConfig,
     units: &'a Units,
     cache: HashMap<Vec<String>, Result<Mapper, String>>,
 }
 
 impl<'a> JsonMapper<'a> {
-    pub fn new(feed: Feed, src: &'a SourceConfig, units: &'a Units) -> Self {
+    pub fn new(
+        feed: Feed,
+        src: &'a SourceConfig,
+        limits: &'a crate::config::LimitsConfig,
+        units: &'a Units,
+    ) -> Self {
         JsonMapper {
             feed,
             src,
+            limits,
             units,
             cache: HashMap::new(),
         }
@@ -264,10 +343,12 @@ impl<'a> JsonMapper<'a> {
     /// Maps one object; `location`/`row` name it in the quarantine.
     pub fn map(&mut self, obj: &serde_json::Map<String, Json>, location: &str, row: i64) -> Item {
         let keys: Vec<String> = obj.keys().cloned().collect();
-        let (feed, src, units) = (self.feed, self.src, self.units);
+        let (feed, src, units, limits) = (self.feed, self.src, self.units, self.limits);
         let mapper = self.cache.entry(keys.clone()).or_insert_with(|| {
             let unit = src.unit.as_deref().and_then(|u| units.resolve(u));
-            Mapper::new(feed, &keys, &src.mapping, unit).map_err(|e| e.to_string())
+            Mapper::new(feed, &keys, &src.mapping, unit)
+                .map(|m| m.with_limits(limits))
+                .map_err(|e| e.to_string())
         });
         let raw = Json::Object(obj.clone());
         match mapper {
@@ -275,7 +356,7 @@ impl<'a> JsonMapper<'a> {
                 let cells: Vec<String> = obj.values().map(json_cell).collect();
                 match m.map(&cells, self.units) {
                     Ok(r) => Item::Record(r),
-                    Err(errors) => Item::Bad(quarantine_items(location, row, errors, raw)),
+                    Err(errors) => Item::Bad(quarantine_items(location, row, errors, raw, limits)),
                 }
             }
             Err(reason) => Item::Bad(quarantine_items(
@@ -288,6 +369,7 @@ impl<'a> JsonMapper<'a> {
                     reason: reason.clone(),
                 }],
                 raw,
+                limits,
             )),
         }
     }
@@ -305,10 +387,11 @@ pub async fn run(run: SourceRun<'_>) -> anyhow::Result<RowCounts> {
         units,
         feed,
         obligations,
+        limits,
         now,
         progress,
     } = run;
-    let http = HttpSource::new(src)?;
+    let http = HttpSource::new(src, limits)?;
     let state = store.source_state(&src.name).await?;
     let since = state.and_then(|s| s.cursor).filter(|c| !c.is_empty());
     let mut bar = Progress::new(&src.name, progress);
@@ -389,7 +472,7 @@ pub async fn run(run: SourceRun<'_>) -> anyhow::Result<RowCounts> {
     let mut spooled = spool.into_inner().map_err(|e| spool_err(e.into_error()))?;
     std::io::Seek::rewind(&mut spooled).map_err(spool_err)?;
     let mut writer = Writer::new(store.begin_import(&src.name, now).await?).grading(obligations);
-    let mut mapper = JsonMapper::new(feed, src, units);
+    let mut mapper = JsonMapper::new(feed, src, limits, units);
     let mut newest: Option<DateTime<Utc>> = None;
     let updated_idx = feed.field_index("updated_at");
     for line in std::io::BufRead::lines(std::io::BufReader::new(spooled)) {
@@ -409,6 +492,7 @@ pub async fn run(run: SourceRun<'_>) -> anyhow::Result<RowCounts> {
                     reason: "expected a JSON object".into(),
                 }],
                 other.clone(),
+                limits,
             )),
         };
         if let (Item::Record(r), Some(idx)) = (&item, updated_idx)

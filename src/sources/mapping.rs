@@ -72,6 +72,8 @@ pub struct Mapper {
     source_unit: Option<UnitConfig>,
     /// Unit text as written → how it resolved; a file names few units, millions of times.
     unit_cache: HashMap<String, Result<(String, bool), String>>,
+    /// `limits.cell_kb`: a row with a longer cell is refused whole.
+    cell_kb: u32,
 }
 
 const UNIT_CACHE_MAX: usize = 10_000;
@@ -145,6 +147,7 @@ impl Mapper {
             cols,
             source_unit: source_unit.cloned(),
             unit_cache: HashMap::new(),
+            cell_kb: crate::config::LimitsConfig::default().cell_kb,
         })
     }
 
@@ -159,6 +162,33 @@ impl Mapper {
             Some(col) => keys.contains(&header_key(col)),
             None => find_column(&keys, feed.case_no_headers()).is_some(),
         }
+    }
+
+    /// Refuse rows with a cell longer than `limits.cell_kb` (the default until set).
+    pub fn with_limits(mut self, limits: &crate::config::LimitsConfig) -> Mapper {
+        self.cell_kb = limits.cell_kb;
+        self
+    }
+
+    /// A cell longer than `limits.cell_kb`, as the row's one error: no field of such a row is
+    /// parsed, and every kind of source (file, HTTP, SQL) is bounded here.
+    fn oversized_cell<S: AsRef<str>>(&self, row: &[S]) -> Option<FieldError> {
+        let cap = (self.cell_kb as usize) << 10;
+        let (col, text) = row
+            .iter()
+            .map(AsRef::as_ref)
+            .enumerate()
+            .find(|(_, c)| c.len() > cap)?;
+        Some(FieldError {
+            field: self.field_of_column(col).unwrap_or("row").to_string(),
+            column: self.header(col),
+            value: text.chars().take(100).collect(),
+            reason: format!(
+                "cell of {} KB exceeds limits.cell_kb = {}",
+                text.len().div_ceil(1024),
+                self.cell_kb
+            ),
+        })
     }
 
     pub fn feed(&self) -> Feed {
@@ -226,6 +256,9 @@ impl Mapper {
         row: &[S],
         units: &Units,
     ) -> Result<Record, Vec<FieldError>> {
+        if let Some(e) = self.oversized_cell(row) {
+            return Err(vec![e]);
+        }
         let cell = |i: usize| row.get(i).map(|s| s.as_ref().trim()).unwrap_or("");
         let mut errors = Vec::new();
 

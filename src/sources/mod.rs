@@ -28,6 +28,8 @@ pub struct SourceRun<'a> {
     pub feed: Feed,
     /// How reviews without a grade get one (the cut-offs of `[obligations]`).
     pub obligations: &'a crate::config::ObligationsConfig,
+    /// How much one response, line, cell and quarantined row may weigh (`[limits]`).
+    pub limits: &'a crate::config::LimitsConfig,
     /// Bookkeeping time of this run (first seen, changed, quarantined).
     pub now: DateTime<Utc>,
     /// Show progress on a terminal.
@@ -46,14 +48,17 @@ pub enum Item {
 
 /// Builds quarantine entries for one bad row. ID and mobile numbers in its value, reason and raw
 /// text are masked here, before they are stored: the quarantine is for finding the row in the
-/// department's file, not a second copy of its personal data.
+/// department's file, not a second copy of its personal data. The raw text and the value are
+/// stored cut to `limits.raw_kb`, so a hostile row of megabytes costs the store kilobytes.
 pub fn quarantine_items(
     location: &str,
     row: i64,
     errors: Vec<mapping::FieldError>,
     raw: serde_json::Value,
+    limits: &crate::config::LimitsConfig,
 ) -> Vec<QuarantineItem> {
-    let raw = crate::mask::mask_text(&raw.to_string());
+    let cap = limits.raw_bytes();
+    let raw = bounded_masked(&raw.to_string(), cap);
     errors
         .into_iter()
         .map(|e| QuarantineItem {
@@ -61,11 +66,36 @@ pub fn quarantine_items(
             row,
             field: e.field,
             column: e.column,
-            value: crate::mask::mask_text(&e.value),
+            value: bounded_masked(&e.value, cap),
             reason: crate::mask::mask_text(&e.reason),
             raw: raw.clone(),
         })
         .collect()
+}
+
+/// `text` masked and cut to at most `cap` bytes (on a character boundary), followed by
+/// `…(truncated, N KB)` naming the whole text's size when it was cut. The cut is made with some
+/// room before masking, so that an ID number across the cut is still recognised and masked.
+pub fn bounded_masked(text: &str, cap: usize) -> String {
+    if text.len() <= cap {
+        return crate::mask::mask_text(text);
+    }
+    let masked = crate::mask::mask_text(cut(text, cap + 64));
+    let mut out = cut(&masked, cap).to_string();
+    out.push_str(&format!("…(truncated, {} KB)", text.len().div_ceil(1024)));
+    out
+}
+
+/// The longest prefix of `s` of at most `max` bytes that ends on a character boundary.
+fn cut(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
 }
 
 /// Feeds items into one import transaction in batches with distinct keys.
@@ -207,5 +237,27 @@ impl Progress {
 impl Drop for Progress {
     fn drop(&mut self) {
         self.done();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bounded_masked;
+
+    #[test]
+    fn long_text_is_cut_on_a_char_boundary_with_its_size() {
+        let text = "案".repeat(2000); // 6000 bytes
+        let out = bounded_masked(&text, 1000);
+        assert!(out.starts_with(&"案".repeat(333)));
+        assert!(out.ends_with("…(truncated, 6 KB)"), "{out}");
+        assert!(out.len() <= 1000 + "…(truncated, 6 KB)".len());
+        assert_eq!(bounded_masked("short", 1000), "short");
+    }
+
+    #[test]
+    fn an_id_number_across_the_cut_is_still_masked() {
+        let text = format!("{}513337199001019026{}", "x".repeat(990), "y".repeat(100));
+        let out = bounded_masked(&text, 1000);
+        assert!(!out.contains("5133371990"), "{out}");
     }
 }

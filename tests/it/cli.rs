@@ -106,6 +106,44 @@ fn check_config_lists_every_problem_with_its_key_path_and_exits_2() {
     assert_eq!(out.status.code(), Some(2));
 }
 
+/// Issue 22 item 6: a limit of 0, an absurd one, a cell larger than a line or an unknown key
+/// under `[limits]` is refused by `check-config` with its key path; sane limits pass.
+#[test]
+fn check_config_refuses_limits_of_zero_or_absurd_size_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(
+        dir.path(),
+        "limits.toml",
+        "[limits]\nhttp_page_mb = 0\nline_kb = 100\ncell_kb = 200\nraw_kb = 999999\nrow_kb = 1\n",
+    );
+    let out = bin()
+        .args(["--config", f.to_str().unwrap(), "check-config"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    for want in [
+        "limits.http_page_mb: must be from 1 to 1024 (MB), found 0",
+        "limits.raw_kb: must be from 1 to 1024 (KB), found 999999",
+        "limits.cell_kb: must not exceed limits.line_kb (100 KB)",
+        "limits.row_kb",
+    ] {
+        assert!(err.contains(want), "missing {want:?} in:\n{err}");
+    }
+    assert!(!err.contains("limits.line_kb:"), "{err}");
+
+    let f = write(
+        dir.path(),
+        "ok.toml",
+        "[limits]\nhttp_page_mb = 8\nline_kb = 64\ncell_kb = 16\nraw_kb = 4\n",
+    );
+    let out = bin()
+        .args(["--config", f.to_str().unwrap(), "check-config"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}
+
 #[test]
 fn a_missing_configuration_file_is_a_usage_error() {
     let out = bin()

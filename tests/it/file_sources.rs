@@ -817,3 +817,111 @@ async fn a_table_nested_in_a_cell_is_that_cells_text_and_the_row_keeps_its_later
     );
     assert_eq!(first.record.get(Field::Amount), &Value::Fen(200_000));
 }
+
+/// Issue 22 item 6: a CSV line of 2 MB among good rows. The good rows load; that row is
+/// quarantined naming `limits.line_kb`, its raw text stored cut to `limits.raw_kb`; the row after
+/// it, and a quoted cell that spans lines, are read as written.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_line_past_limits_line_kb_is_quarantined_with_its_raw_text_cut() {
+    let ts = common::temp_sqlite();
+    let long = "长".repeat(700_000); // 2.1 MB
+    let f = write(
+        ts.dir.path(),
+        "scjg.csv",
+        format!(
+            "执法单位,案号,当事人,处罚决定日期,罚没金额(元)\n\
+             县市场监管局,稻市监罚〔2024〕1号,甲,2024-06-12,100\n\
+             县市场监管局,稻市监罚〔2024〕2号,\"{long}\",2024-06-12,100\n\
+             县市场监管局,稻市监罚〔2024〕3号,\"丙\n丁\",2024-06-13,200\n"
+        ),
+    );
+    let mut src = file_source("scjg", Feed::Cases, &f);
+    src.unit = Some("scjg".into());
+    let cfg = common::config(&ts.url, vec![src]);
+    assert_eq!((cfg.limits.line_kb, cfg.limits.raw_kb), (1024, 16));
+    let store = common::open(&ts.url).await;
+    let out = sync(&cfg, store.as_ref(), None, common::clock(), false).await;
+    assert!(out[0].error.is_none(), "{:?}", out[0].error);
+    assert_eq!((out[0].counts.inserted, out[0].counts.quarantined), (2, 1));
+    let parties: Vec<String> = store
+        .select_records(Feed::Cases, &liandong::store::Selection::All)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.record.text(Field::Party).unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(parties, ["甲", "丙 丁"]);
+    let q = store.quarantined(Some("scjg"), 10).await.unwrap();
+    assert_eq!(q.len(), 1);
+    let e = &q[0].item;
+    assert_eq!(e.row, 3);
+    assert_eq!(e.reason, "line of 2051 KB exceeds limits.line_kb = 1024");
+    let marker = "…(truncated, ";
+    assert!(
+        e.raw.len() <= 16 * 1024 + 30,
+        "raw stored: {} bytes",
+        e.raw.len()
+    );
+    assert!(e.raw.contains(marker), "{}", &e.raw[e.raw.len() - 40..]);
+    // The row as far as it was read: the cells after the cut are not there.
+    assert!(
+        e.raw
+            .starts_with("{\"处罚决定日期\":\"\",\"当事人\":\"长长"),
+        "{}",
+        e.raw.chars().take(40).collect::<String>()
+    );
+}
+
+/// Issue 22 item 6: a cell of 100 KB in a line under `limits.line_kb` is refused by the cell
+/// limit; the value and raw text stored are cut.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cell_past_limits_cell_kb_is_quarantined_naming_the_key() {
+    let ts = common::temp_sqlite();
+    let long = "x".repeat(100 * 1024);
+    let f = write(
+        ts.dir.path(),
+        "scjg.csv",
+        format!(
+            "执法单位,案号,当事人,处罚决定日期,罚没金额(元)\n\
+             县市场监管局,稻市监罚〔2024〕1号,{long},2024-06-12,100\n\
+             县市场监管局,稻市监罚〔2024〕2号,乙,2024-06-12,100\n"
+        ),
+    );
+    let mut src = file_source("scjg", Feed::Cases, &f);
+    src.unit = Some("scjg".into());
+    let cfg = common::config(&ts.url, vec![src]);
+    let store = common::open(&ts.url).await;
+    let out = sync(&cfg, store.as_ref(), None, common::clock(), false).await;
+    assert!(out[0].error.is_none(), "{:?}", out[0].error);
+    assert_eq!((out[0].counts.inserted, out[0].counts.quarantined), (1, 1));
+    let q = store.quarantined(Some("scjg"), 10).await.unwrap();
+    let e = &q[0].item;
+    assert_eq!(
+        (e.row, e.field.as_str(), e.column.as_deref()),
+        (2, "party", Some("当事人"))
+    );
+    assert_eq!(e.reason, "cell of 100 KB exceeds limits.cell_kb = 64");
+    assert!(e.value.len() <= 100, "{}", e.value.len());
+    assert!(e.raw.len() <= 16 * 1024 + 30, "{}", e.raw.len());
+
+    // A lower limit, set in the configuration, is the one applied and named.
+    let ts = common::temp_sqlite();
+    let f = write(
+        ts.dir.path(),
+        "scjg.csv",
+        format!(
+            "执法单位,案号,当事人,处罚决定日期,罚没金额(元)\n\
+             县市场监管局,稻市监罚〔2024〕1号,{},2024-06-12,100\n",
+            "y".repeat(3000)
+        ),
+    );
+    let mut src = file_source("scjg", Feed::Cases, &f);
+    src.unit = Some("scjg".into());
+    let mut cfg = common::config(&ts.url, vec![src]);
+    cfg.limits.cell_kb = 2;
+    let store = common::open(&ts.url).await;
+    let out = sync(&cfg, store.as_ref(), None, common::clock(), false).await;
+    assert_eq!(out[0].counts.quarantined, 1);
+    let q = store.quarantined(Some("scjg"), 10).await.unwrap();
+    assert_eq!(q[0].item.reason, "cell of 3 KB exceeds limits.cell_kb = 2");
+}

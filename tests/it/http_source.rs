@@ -1140,3 +1140,136 @@ async fn credentials_written_into_the_url_never_reach_the_error() {
         .unwrap();
     assert!(!stored.contains("s3cr3t-pw"), "{stored}");
 }
+
+/// Issue 22 item 6: a page larger than `limits.http_page_mb` fails the run with an error naming
+/// the source, the page and the limit, and nothing of the run is applied — whether the server
+/// declares the body's length or streams it chunked without one.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_page_past_limits_http_page_mb_fails_the_run_and_applies_nothing() {
+    let big = json!({ "data": [{ "案号": "x".repeat(5 << 20) }] });
+    let page1 = json!({ "data": [referral_zh(0), referral_zh(1)] });
+    let server = MockServer::start().await;
+    Mock::given(path("/big"))
+        .and(query_param("page", "1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(&page1))
+        .mount(&server)
+        .await;
+    Mock::given(path("/big"))
+        .and(query_param("page", "2"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(&big))
+        .mount(&server)
+        .await;
+    // The same page streamed in chunks with no Content-Length, from a server of our own.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let chunked = format!("http://{}/big", listener.local_addr().unwrap());
+    let (page1_text, big_text) = (page1.to_string(), big.to_string());
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        loop {
+            let Ok((mut sock, _)) = listener.accept().await else {
+                return;
+            };
+            let (page1_text, big_text) = (page1_text.clone(), big_text.clone());
+            tokio::spawn(async move {
+                let mut req = vec![0u8; 4096];
+                let n = sock.read(&mut req).await.unwrap_or(0);
+                let head = String::from_utf8_lossy(&req[..n]).to_string();
+                let body = if head.contains("page=1") {
+                    page1_text
+                } else {
+                    big_text
+                };
+                let _ = sock
+                    .write_all(
+                        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\
+                          Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+                    )
+                    .await;
+                for part in body.as_bytes().chunks(64 << 10) {
+                    let frame =
+                        [format!("{:x}\r\n", part.len()).as_bytes(), part, b"\r\n"].concat();
+                    if sock.write_all(&frame).await.is_err() {
+                        return; // the client stopped reading: what the limit is for
+                    }
+                }
+                let _ = sock.write_all(b"0\r\n\r\n").await;
+            });
+        }
+    });
+
+    for (name, url, size) in [
+        (
+            "declared",
+            format!("{}/big", server.uri()),
+            "the response is 6 MB",
+        ),
+        ("chunked", chunked, "the response is more than 1 MB"),
+    ] {
+        let db = common::temp_sqlite();
+        let store = common::open(&db.url).await;
+        let src = SourceConfig {
+            pagination: Pagination::Page,
+            page_size: 2,
+            retries: 0,
+            ..http_source(name, url)
+        };
+        let mut cfg = common::config(&db.url, vec![src]);
+        cfg.limits.http_page_mb = 1;
+        let out = run(&cfg, store.as_ref()).await;
+        let err = outcome(&out, name)
+            .error
+            .clone()
+            .unwrap_or_else(|| panic!("{name}: a 6 MB page must be refused"));
+        for part in [
+            &format!("source {name}"),
+            "page 2",
+            size,
+            "limits.http_page_mb = 1 MB",
+        ] {
+            assert!(err.contains(part), "{name}: {part:?} not in {err}");
+        }
+        assert_eq!(out[0].counts.inserted, 0, "{name}");
+        let stored = store
+            .select_records(Feed::Referrals, &liandong::store::Selection::All)
+            .await
+            .unwrap();
+        assert!(stored.is_empty(), "{name}: page 1 was applied");
+        let state = store.source_state(name).await.unwrap();
+        assert_eq!(state.and_then(|s| s.cursor), None, "{name}");
+    }
+}
+
+/// Issue 22 item 6: a record with a 200 KB string is quarantined naming `limits.cell_kb`, its
+/// raw text stored cut; the other records of the page load.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_record_with_a_value_past_limits_cell_kb_is_quarantined() {
+    let mut hostile = referral_zh(1);
+    hostile["当事人"] = json!("甲".repeat(70_000)); // 205 KB
+    let server = MockServer::start().await;
+    Mock::given(path("/api"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({ "data": [referral_zh(0), hostile, referral_zh(2)] })),
+        )
+        .mount(&server)
+        .await;
+    let db = common::temp_sqlite();
+    let store = common::open(&db.url).await;
+    let cfg = common::config(
+        &db.url,
+        vec![http_source("api", format!("{}/api", server.uri()))],
+    );
+    let out = run(&cfg, store.as_ref()).await;
+    let o = outcome(&out, "api");
+    assert_eq!(o.error, None, "{o:?}");
+    assert_eq!((o.counts.inserted, o.counts.quarantined), (2, 1));
+    let q = store.quarantined(Some("api"), 10).await.unwrap();
+    let e = &q[0].item;
+    assert_eq!(
+        (e.location.as_str(), e.row, e.field.as_str()),
+        ("page 1", 2, "party")
+    );
+    assert_eq!(e.reason, "cell of 206 KB exceeds limits.cell_kb = 64");
+    assert!(e.raw.len() <= 16 * 1024 + 30, "{}", e.raw.len());
+    assert!(e.raw.contains("…(truncated, 2"), "{}", e.raw.len());
+}
