@@ -29,6 +29,16 @@ fn sample_with(db: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// The binary on the configuration file `config` with `args`.
+fn with_config(config: &Path, args: &[&str]) -> Output {
+    bin()
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
 fn text(o: &[u8]) -> String {
     String::from_utf8_lossy(o).into_owned()
 }
@@ -84,10 +94,7 @@ fn check_config_lists_every_problem_with_its_key_path_and_exits_2() {
         "bad.toml",
         "[store]\nurl = \"mysql://x\"\ncolour = 1\n[[units]]\nid = \"a\"\nname = \"甲\"\n[[sources]]\nname = \"s\"\nkind = \"file\"\nencoding = \"big5\"\n[[sources]]\nname = \"t\"\nkind = \"http\"\nurl = \"ftp://x\"\npath = \"x\"\n",
     );
-    let out = bin()
-        .args(["--config", f.to_str().unwrap(), "check-config"])
-        .output()
-        .unwrap();
+    let out = with_config(&f, &["check-config"]);
     assert_eq!(out.status.code(), Some(2));
     let err = text(&out.stderr);
     for want in [
@@ -99,10 +106,7 @@ fn check_config_lists_every_problem_with_its_key_path_and_exits_2() {
         assert!(err.contains(want), "missing {want} in:\n{err}");
     }
     // Every command refuses a broken configuration with exit code 2.
-    let out = bin()
-        .args(["--config", f.to_str().unwrap(), "sync"])
-        .output()
-        .unwrap();
+    let out = with_config(&f, &["sync"]);
     assert_eq!(out.status.code(), Some(2));
 }
 
@@ -116,10 +120,7 @@ fn check_config_refuses_limits_of_zero_or_absurd_size_naming_the_key() {
         "limits.toml",
         "[limits]\nhttp_page_mb = 0\nline_kb = 100\ncell_kb = 200\nraw_kb = 999999\nrow_kb = 1\n",
     );
-    let out = bin()
-        .args(["--config", f.to_str().unwrap(), "check-config"])
-        .output()
-        .unwrap();
+    let out = with_config(&f, &["check-config"]);
     assert_eq!(out.status.code(), Some(2));
     let err = text(&out.stderr);
     for want in [
@@ -137,10 +138,7 @@ fn check_config_refuses_limits_of_zero_or_absurd_size_naming_the_key() {
         "ok.toml",
         "[limits]\nhttp_page_mb = 8\nline_kb = 64\ncell_kb = 16\nraw_kb = 4\n",
     );
-    let out = bin()
-        .args(["--config", f.to_str().unwrap(), "check-config"])
-        .output()
-        .unwrap();
+    let out = with_config(&f, &["check-config"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
 }
 
@@ -447,10 +445,7 @@ fn a_calendar_overlay_moves_deadlines_and_a_year_without_a_table_is_warned_about
         "bad.toml",
         "[calendar.2027]\noff = [\"2027-02-30\"]\n",
     );
-    let out = bin()
-        .args(["--config", bad.to_str().unwrap(), "check-config"])
-        .output()
-        .unwrap();
+    let out = with_config(&bad, &["check-config"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
         text(&out.stderr).contains("calendar") && text(&out.stderr).contains("2027-02-30"),
@@ -1459,10 +1454,7 @@ fn secrets_written_inline_are_warned_of_and_a_schedule_that_never_fires_is_refus
         "inline.toml",
         format!("[store]\nurl = \"postgres://liandong:pw-s3cret@127.0.0.1:1/x\"\n{base}"),
     );
-    let out = bin()
-        .args(["--config", f.to_str().unwrap(), "check-config"])
-        .output()
-        .unwrap();
+    let out = with_config(&f, &["check-config"]);
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
     assert!(
@@ -1484,10 +1476,7 @@ fn secrets_written_inline_are_warned_of_and_a_schedule_that_never_fires_is_refus
         "status.toml",
         format!("[store]\nurl = \"sqlite://{}\"\n{base}", db.display()),
     );
-    let out = bin()
-        .args(["--config", f.to_str().unwrap(), "status"])
-        .output()
-        .unwrap();
+    let out = with_config(&f, &["status"]);
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(stdout.contains("warning: notify.robots[0]"), "{stdout}");
@@ -1501,10 +1490,7 @@ fn secrets_written_inline_are_warned_of_and_a_schedule_that_never_fires_is_refus
             db.display()
         ),
     );
-    let out = bin()
-        .args(["--config", f.to_str().unwrap(), "check-config"])
-        .output()
-        .unwrap();
+    let out = with_config(&f, &["check-config"]);
     assert_eq!(out.status.code(), Some(2));
     let stderr = text(&out.stderr);
     assert!(
