@@ -26,6 +26,8 @@ pub(super) fn print_sync(outcomes: &[sync::SourceOutcome]) {
                 o.source.clone(),
                 if o.error.is_some() {
                     "error".into()
+                } else if o.skipped.is_some() {
+                    "skipped".into()
                 } else {
                     "ok".into()
                 },
@@ -55,7 +57,7 @@ pub(super) fn print_sync(outcomes: &[sync::SourceOutcome]) {
         )
     );
     for o in outcomes {
-        if let Some(e) = &o.error {
+        if let Some(e) = o.error.as_ref().or(o.skipped.as_ref()) {
             println!("{}: {}", o.source, crate::mask::mask_text(e));
         }
     }

@@ -185,6 +185,10 @@ pub struct SourceConfig {
     pub late_after: Option<String>,
     /// canonical field → source column, where headers differ from SPEC §2.
     pub mapping: BTreeMap<String, String>,
+    /// The longest one run of this source may take, from its start to its commit; a run still
+    /// going then is stopped (what it committed stays, the rest waits for the next run) and
+    /// fails, so that a department system that answers forever cannot hold back the rest.
+    pub run_timeout_secs: u64,
 
     // kind = "file"
     pub path: Option<PathBuf>,
@@ -250,6 +254,7 @@ impl Default for SourceConfig {
             enabled: true,
             late_after: None,
             mapping: BTreeMap::new(),
+            run_timeout_secs: 600,
             path: None,
             encoding: Encoding::Auto,
             delimiter: None,

@@ -341,6 +341,12 @@ fn validate_source(
     if let Err(e) = crate::schedule::Schedule::parse(&s.schedule) {
         problems.push(problem(format!("{p}.schedule"), e.to_string()));
     }
+    if !(1..=86_400).contains(&s.run_timeout_secs) {
+        problems.push(problem(
+            format!("{p}.run_timeout_secs"),
+            "expected 1 to 86400 seconds (one run's whole time)",
+        ));
+    }
     if let Some(l) = &s.late_after
         && crate::schedule::parse_duration(l).is_none()
     {
