@@ -66,8 +66,7 @@ pub struct Shared {
     busy: Mutex<HashSet<String>>,
     /// Slots claimed and not finished: released if a shutdown cuts them short.
     in_flight: Mutex<BTreeMap<(String, i64), Arc<dyn Store>>>,
-    /// Jobs that touch the data run one at a time, and so do those that send.
-    data_lane: tokio::sync::Mutex<()>,
+    /// The jobs that send run one at a time (each job's slots do anyway: see `busy`).
     message_lane: tokio::sync::Mutex<()>,
     /// `run --once`: the command prints each job's outcome itself, so the journal's line of it
     /// is only a debug line (a terminal shows each job once).
@@ -105,7 +104,6 @@ impl Shared {
             started: std::time::Instant::now(),
             busy: Mutex::new(HashSet::new()),
             in_flight: Mutex::new(BTreeMap::new()),
-            data_lane: tokio::sync::Mutex::new(()),
             message_lane: tokio::sync::Mutex::new(()),
             prints_runs: false,
         }
