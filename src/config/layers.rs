@@ -11,7 +11,7 @@ use toml::{Table, Value};
 
 use super::{
     Config, LimitsConfig, NotifyConfig, ObligationsConfig, Problem, ReportConfig, RulesConfig,
-    RunConfig, SourceConfig, StoreConfig, UnitConfig, problem,
+    RunConfig, SourceConfig, StoreConfig, UnitConfig, WebConfig, problem,
 };
 
 /// Prefix of environment overrides: `LIANDONG__STORE__URL=…` sets `store.url`.
@@ -140,8 +140,9 @@ fn set_in_value(target: &mut Value, segments: &[String], value: Value) -> Result
     }
 }
 
-const TOP_LEVEL: [&str; 10] = [
+const TOP_LEVEL: [&str; 11] = [
     "run",
+    "web",
     "limits",
     "store",
     "units",
@@ -246,6 +247,11 @@ pub(super) fn from_table(mut table: Table, problems: &mut Vec<Problem>) -> (Conf
         && let Some(s) = section::<LimitsConfig>("limits", v, problems)
     {
         cfg.limits = s;
+    }
+    if let Some(v) = table.remove("web")
+        && let Some(s) = section::<WebConfig>("web", v, problems)
+    {
+        cfg.web = s;
     }
     if let Some(v) = table.remove("rules")
         && let Some(s) = section::<RulesConfig>("rules", v, problems)

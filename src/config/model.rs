@@ -549,6 +549,29 @@ impl Default for EmailConfig {
     }
 }
 
+/// `[web]`: the web console (SPEC §10), served by `liandong run` and by `liandong web` alone.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebConfig {
+    /// Where the console listens (`host:port`; "" for none). The county's reverse proxy goes in
+    /// front of it for HTTPS.
+    pub listen: String,
+    /// The console's address as people reach it (`https://…`): the links in mails point here.
+    pub public_url: Option<String>,
+    /// How long a sign-in lasts.
+    pub session_hours: u32,
+}
+
+impl Default for WebConfig {
+    fn default() -> WebConfig {
+        WebConfig {
+            listen: "127.0.0.1:8470".into(),
+            public_url: None,
+            session_hours: 8,
+        }
+    }
+}
+
 /// `[run]`: the daemon's own jobs and endpoints (SPEC §7). Each source syncs on its own
 /// `schedule`; the weekly report goes on `[report] schedule`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]

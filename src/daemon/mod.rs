@@ -248,7 +248,26 @@ async fn serve(shared: Arc<Shared>, opts: &LoadOptions, listen: &str) -> anyhow:
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {listen} ([run] listen): {e}"))?;
         tracing::info!("health and metrics on http://{listen}/healthz and /metrics");
-        tokio::spawn(http::serve(listener, shared.clone(), stop_rx.clone()));
+        tokio::spawn(crate::web::serve(
+            listener,
+            http::endpoints(shared.clone()),
+            stop_rx.clone(),
+        ));
+    }
+    let web = shared.runtime().app.cfg.web.listen.clone();
+    if !web.is_empty() {
+        let listener = tokio::net::TcpListener::bind(&web)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {web} ([web] listen): {e}"))?;
+        // /metrics beside the console only on a loopback address, as on [run] listen.
+        let loopback = web
+            .parse::<std::net::SocketAddr>()
+            .is_ok_and(|a| a.ip().is_loopback());
+        let source = shared.clone();
+        let app: crate::web::AppSource = Arc::new(move || source.runtime().app.clone());
+        let router = crate::web::router(app, Some(http::routes(shared.clone(), loopback)));
+        tracing::info!("web console on http://{web}/");
+        tokio::spawn(crate::web::serve(listener, router, stop_rx.clone()));
     }
     if let Some(every) = shared.notifier.watchdog() {
         tokio::spawn(watchdog(shared.clone(), every, stop_rx.clone()));

@@ -7,6 +7,7 @@
 //! `postgres.rs`. Migrations are per backend under `migrations/<backend>/` and run at start-up
 //! and by `liandong migrate`. The conformance suite in `tests/` runs against both.
 
+pub mod accounts;
 pub mod ops;
 pub mod outbox;
 mod postgres;
@@ -446,6 +447,8 @@ pub struct FindingFilter {
     /// Without `all`: also the findings resolved or waived after this instant (they were open
     /// then: a listing as of an earlier time).
     pub closed_after: Option<DateTime<Utc>>,
+    /// Only the finding of this id.
+    pub id: Option<i64>,
 }
 
 /// One import: rows applied inside one transaction, committed together with the source's
@@ -483,7 +486,7 @@ impl Folded {
 }
 
 #[async_trait]
-pub trait Store: outbox::Outbox + ops::Ops + Send + Sync {
+pub trait Store: outbox::Outbox + ops::Ops + accounts::Accounts + Send + Sync {
     fn backend(&self) -> &'static str;
     /// Lets the first load into a store that holds no records take the store to itself when
     /// nobody else has it open (SQLite: a rollback journal instead of the WAL, so the pages are

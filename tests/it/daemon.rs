@@ -78,6 +78,8 @@ impl Daemon {
             .env_remove("WATCHDOG_PID")
             .env_remove("JOURNAL_STREAM")
             .env("LIANDONG_LOG", "info")
+            // Daemons run side by side here: no web console on its fixed port.
+            .env("LIANDONG__WEB__LISTEN", "")
             .current_dir(config.parent().unwrap())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
