@@ -4,12 +4,14 @@
 //!
 //! - [`auth`]: the session cookie, sign-in and sign-out, CSRF tokens, who may see what.
 //! - [`pages`]: the pages, each a query scoped to the viewer's units and a template.
+//! - [`documents`]: recommendations and opinions, a unit's reply, new ones.
 //!
 //! Every page is rendered by minijinja from `templates/web/` (auto-escaped), built into the
 //! binary with the stylesheet: county intranets have no internet. Every answer carries the
 //! security headers of [`secure_headers`]; a request body is capped at 64 KB.
 
 pub mod auth;
+pub mod documents;
 pub mod pages;
 
 use std::net::SocketAddr;
@@ -35,7 +37,15 @@ pub struct Console {
 }
 
 /// The templates, as shipped.
-const TEMPLATES: [(&str, &str); 6] = [
+const TEMPLATES: [(&str, &str); 8] = [
+    (
+        "documents.html",
+        include_str!("../../templates/web/documents.html"),
+    ),
+    (
+        "document.html",
+        include_str!("../../templates/web/document.html"),
+    ),
     ("base.html", include_str!("../../templates/web/base.html")),
     ("login.html", include_str!("../../templates/web/login.html")),
     (
@@ -104,6 +114,7 @@ pub fn router(app: AppSource, extra: Option<Router>) -> Router {
     let console = Console::new(app);
     let mut r = pages::routes()
         .merge(auth::routes())
+        .merge(documents::routes())
         .route("/static/style.css", axum::routing::get(style))
         .with_state(console);
     if let Some(extra) = extra {

@@ -33,13 +33,14 @@ pub(super) fn routes() -> Router<Console> {
 
 /// The parts every page's frame shows: who is signed in, the menu of what the role may open,
 /// and the token of the sign-out form.
-fn frame(console: &Console, v: &Viewer, active: &str) -> minijinja::Value {
+pub(super) fn frame(console: &Console, v: &Viewer, active: &str) -> minijinja::Value {
     let app = console.app();
     let unit = v.user.unit_id.as_deref().map(|id| unit_name(&app.cfg, id));
-    let menu: Vec<minijinja::Value> = [("/", "总览"), ("/findings", "事项")]
-        .into_iter()
-        .map(|(href, label)| context! { href, label, active => href == active })
-        .collect();
+    let menu: Vec<minijinja::Value> =
+        [("/", "总览"), ("/findings", "事项"), ("/documents", "文书")]
+            .into_iter()
+            .map(|(href, label)| context! { href, label, active => href == active })
+            .collect();
     context! {
         login => v.user.login.clone(),
         role => v.user.role.zh(),
@@ -50,7 +51,7 @@ fn frame(console: &Console, v: &Viewer, active: &str) -> minijinja::Value {
 }
 
 /// Unit id → name, for the configured units.
-fn unit_names(cfg: &crate::config::Config) -> HashMap<&str, &str> {
+pub(super) fn unit_names(cfg: &crate::config::Config) -> HashMap<&str, &str> {
     cfg.units
         .iter()
         .map(|u| (u.id.as_str(), u.name.as_str()))
@@ -84,7 +85,7 @@ pub(super) fn forbidden(console: &Console, v: Option<&Viewer>) -> Response {
     )
 }
 
-fn error_page(
+pub(super) fn error_page(
     console: &Console,
     v: Option<&Viewer>,
     status: StatusCode,
@@ -98,7 +99,7 @@ fn error_page(
     )
 }
 
-fn failed(console: &Console, v: &Viewer, e: &anyhow::Error) -> Response {
+pub(super) fn failed(console: &Console, v: &Viewer, e: &anyhow::Error) -> Response {
     tracing::error!("web: {e:#}");
     error_page(
         console,
