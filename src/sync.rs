@@ -7,7 +7,7 @@ use std::path::Path;
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
-use crate::config::{Config, SourceConfig, SourceKind};
+use crate::config::{Config, Redactor, SourceConfig, SourceKind};
 use crate::domain::clock::Clock;
 use crate::schedule::{Schedule, parse_duration};
 use crate::sources::{SourceRun, file, http, sql};
@@ -39,9 +39,11 @@ pub async fn sync(
             continue;
         }
         let started = clock.now();
+        let secrets = Redactor::for_source(src);
         let result = sync_source(
             store,
             src,
+            &secrets,
             &units,
             &cfg.obligations,
             &cfg.limits,
@@ -51,9 +53,16 @@ pub async fn sync(
         .await;
         let (counts, files, error) = match result {
             Ok((c, f)) => (c, f, None),
-            // The error may quote outside text (a cell, a file name, a server's answer): its ID
-            // and mobile numbers are masked before it is logged or stored as the last error.
-            Err((c, f, e)) => (c, f, Some(crate::mask::mask_text(&format!("{e:#}")))),
+            // The error may quote outside text (a cell, a file name, a server's answer, which
+            // may echo the credentials it was sent): the source's secrets are blanked and ID and
+            // mobile numbers masked — in that order, so a mask cannot hide a secret from the
+            // redaction — before it is logged, stored as the last error or shown in `status` and
+            // the administrator's alert.
+            Err((c, f, e)) => (
+                c,
+                f,
+                Some(crate::mask::mask_text(&secrets.redact(&format!("{e:#}")))),
+            ),
         };
         match &error {
             None => tracing::info!(
@@ -83,9 +92,11 @@ pub async fn sync(
 
 type Failed = (RowCounts, Vec<String>, anyhow::Error);
 
+#[allow(clippy::too_many_arguments)]
 async fn sync_source(
     store: &dyn Store,
     src: &SourceConfig,
+    secrets: &Redactor,
     units: &Units,
     obligations: &crate::config::ObligationsConfig,
     limits: &crate::config::LimitsConfig,
@@ -101,6 +112,7 @@ async fn sync_source(
         feed,
         obligations,
         limits,
+        secrets,
         now,
         progress,
     };
