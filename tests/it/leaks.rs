@@ -1019,7 +1019,8 @@ async fn a_postgres_store_that_echoes_its_password_leaks_it_nowhere() {
 }
 
 /// Issue 22, item 1, on a PostgreSQL store that works: its password — from `password_file`, or
-/// written into the URL, which `status` and `check-config` warn of — and the credentials of a
+/// written into the URL as its user part or `?password=`, which `status` and `check-config`
+/// warn of — and the credentials of a
 /// source whose server echoes them are in none of its tables (`source_state`, `job_runs`,
 /// `quarantine`, `outbox` and the rest), none of the outputs and none of the e-mails.
 #[tokio::test(flavor = "multi_thread")]
@@ -1032,18 +1033,23 @@ async fn a_postgres_store_holds_no_password_in_its_tables() {
     let echo = echoing_postgres().await;
     let (store_pw, url_pw) = ("Store-Pg-Pw-71c4e9", "Store-PgUrl-Pw-e3a85d");
     let (token, sql_pw) = ("Src-PgStore-T0k-4e2b90", "Sql-PgStore-Pw-c6f13a");
-    for how in ["password_file", "url"] {
+    for how in ["password_file", "url", "query"] {
         // A database of its own each time: the alerts go once per database.
         let Some(db) = common::fresh_pg("the store leak test on PostgreSQL").await else {
             return;
         };
         // The test server trusts local connections: any password is taken.
         let (user, host) = db.url.rsplit_once('@').unwrap();
-        let with_password = format!("{user}:{url_pw}@{host}");
-        let url = if how == "url" {
-            with_password
-        } else {
-            db.url.clone()
+        let (url, shown) = match how {
+            "url" => (
+                format!("{user}:{url_pw}@{host}"),
+                format!("{user}:***@{host}"),
+            ),
+            "query" => (
+                format!("{}?password={url_pw}", db.url),
+                format!("{}?password=***", db.url),
+            ),
+            _ => (db.url.clone(), db.url.clone()),
         };
         let dir = tempfile::tempdir().unwrap();
         let pw_file = secret_file(dir.path(), "store-password", store_pw);
@@ -1099,7 +1105,7 @@ async fn a_postgres_store_holds_no_password_in_its_tables() {
             let rows = &rows[..rows[3..].find("\n## ").map_or(rows.len(), |i| i + 3)];
             assert!(rows.contains(what), "{how}: {what} not in {rows}");
         }
-        if how == "url" {
+        if how != "password_file" {
             for args in ["status", "check-config"] {
                 let out = seen.of(args);
                 assert!(
@@ -1115,7 +1121,14 @@ async fn a_postgres_store_holds_no_password_in_its_tables() {
                     .contains("store.url: holds a password"),
                 "{status:#}"
             );
-            assert_eq!(status["store"]["url"], format!("{user}:***@{host}"));
         }
+        let status: serde_json::Value =
+            serde_json::from_str(seen.stdout("status --format json")).unwrap();
+        assert_eq!(status["store"]["url"], shown, "{how}");
+        assert!(
+            seen.of("status")
+                .contains(&format!("store: {shown} (postgres)")),
+            "{how}"
+        );
     }
 }
