@@ -9,7 +9,7 @@ use anyhow::Context as _;
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
-use crate::config::{Config, SourceConfig, SourceKind};
+use crate::config::{Config, Redactor, SourceConfig, SourceKind};
 use crate::domain::clock::Clock;
 use crate::schedule::{Schedule, parse_duration};
 use crate::sources::{SourceRun, file, http, sql};
@@ -45,6 +45,7 @@ pub async fn sync(
             continue;
         }
         let started = clock.now();
+        let secrets = Redactor::for_source(src);
         let run = SourceRun {
             store,
             src,
@@ -52,6 +53,7 @@ pub async fn sync(
             feed: src.feeds,
             obligations: &cfg.obligations,
             limits: &cfg.limits,
+            secrets: &secrets,
             now: started,
             progress,
         };
@@ -86,9 +88,12 @@ pub async fn sync(
                 continue;
             }
             Ok(Read::Done) => None,
-            // The error may quote outside text (a cell, a file name, a server's answer): its ID
-            // and mobile numbers are masked before it is logged or stored as the last error.
-            Err(e) => Some(crate::mask::mask_text(&format!("{e:#}"))),
+            // The error may quote outside text (a cell, a file name, a server's answer, which
+            // may echo the credentials it was sent): the source's secrets are blanked and ID and
+            // mobile numbers masked — in that order, so a mask cannot hide a secret from the
+            // redaction — before it is logged, stored as the last error or shown in `status` and
+            // the administrator's alert.
+            Err(e) => Some(crate::mask::mask_text(&secrets.redact(&format!("{e:#}")))),
         };
         let counts = done.counts;
         match &error {

@@ -624,8 +624,18 @@ pub trait Store: outbox::Outbox + ops::Ops + accounts::Accounts + Send + Sync {
     ) -> StoreResult<bool>;
 }
 
-/// Opens the store named by the configuration and brings its schema up to date.
+/// Opens the store named by the configuration and brings its schema up to date. A server may
+/// quote the password it rejected: the error is told with the store's password blanked
+/// ([`Redactor::for_store`](crate::config::Redactor::for_store)), whether it came from
+/// `password_file`, `password_credential` or the URL.
 pub async fn open(cfg: &StoreConfig) -> anyhow::Result<Box<dyn Store>> {
+    open_unredacted(cfg).await.map_err(|e| {
+        let secrets = crate::config::Redactor::for_store(cfg);
+        anyhow::anyhow!("{}", secrets.redact(&format!("{e:#}")))
+    })
+}
+
+async fn open_unredacted(cfg: &StoreConfig) -> anyhow::Result<Box<dyn Store>> {
     use anyhow::Context;
     let url = cfg.url.expose();
     let store: Box<dyn Store> = if url.starts_with("sqlite:") {
