@@ -116,6 +116,11 @@ pub fn router(app: AppSource, extra: Option<Router>) -> Router {
         .merge(auth::routes())
         .merge(documents::routes())
         .route("/static/style.css", axum::routing::get(style))
+        // Browsers ask for it on their own: not a page to sign in for.
+        .route(
+            "/favicon.ico",
+            axum::routing::get(|| async { StatusCode::NOT_FOUND }),
+        )
         .with_state(console);
     if let Some(extra) = extra {
         r = r.merge(extra);

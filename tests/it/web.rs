@@ -37,13 +37,14 @@ fn ok(o: Output) -> String {
 }
 
 /// The accounts of the tests: (login, role, unit).
-const ACCOUNTS: [(&str, &str, Option<&str>); 6] = [
+const ACCOUNTS: [(&str, &str, Option<&str>); 7] = [
     ("admin", "admin", None),
     ("fjld", "liaison", None),
     ("jcy", "procuratorate", None),
     ("sfj", "justice", None),
     ("scjg", "unit", Some("scjg")),
     ("zrzy", "unit", Some("zrzy")),
+    ("jtys", "unit", Some("jtys")),
 ];
 
 fn password(login: &str) -> String {
@@ -338,8 +339,14 @@ async fn every_route_answers_every_role_as_the_contract_says() {
             let (status, html, _, headers) = get(&c, Some(&s.cookie), p).await;
             // Nothing there, or another unit's finding for a unit account: the same 404.
             let missing = p.ends_with("999999999") || p == "/no-such-page";
-            let others = (p.ends_with(&format!("/{zrzy_finding}")) && unit == Some("scjg"))
-                || (p.ends_with(&format!("/{scjg_finding}")) && unit == Some("zrzy"));
+            let owner = if p.ends_with(&format!("/{scjg_finding}")) {
+                Some("scjg")
+            } else if p.ends_with(&format!("/{zrzy_finding}")) {
+                Some("zrzy")
+            } else {
+                None
+            };
+            let others = unit.is_some() && owner.is_some_and(|o| Some(o) != unit);
             let expected = if missing || others {
                 StatusCode::NOT_FOUND
             } else {
@@ -574,4 +581,92 @@ fn user_add_refuses_a_short_password_a_unit_without_unit_and_a_taken_login() {
         }
     }
     assert!(!text.contains("long enough pw") && text.contains("$argon2id$"));
+}
+
+/// Issue 23's browser test: in headless Chromium at 1366×768, the transport bureau's clerk signs
+/// in, opens the R7 finding from the list, follows it to the recommendation and records the
+/// reply; after `evaluate` the finding is resolved and its page shows the reply and who recorded
+/// it. Screenshots of the overview and the finding's page are kept in the test's output folder
+/// (`target/tmp/web-console/`).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_units_clerk_records_a_reply_in_chromium_and_the_evaluation_resolves_r7() {
+    let Some(b) = crate::webdriver::Browser::start("the console in Chromium").await else {
+        return;
+    };
+    let c = Console::start();
+    let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("web-console");
+    std::fs::create_dir_all(&shots).unwrap();
+    let keep = |name: &str, png: &[u8]| {
+        let (w, h, rgb) = crate::report::decode_png(png);
+        assert_eq!(w, 1366, "{name}: the window's width");
+        let dark = rgb.chunks(3).filter(|p| p.iter().all(|c| *c < 128)).count();
+        assert!(dark > 500, "{name}: the page shows text ({w}×{h})");
+        std::fs::write(shots.join(name), png).unwrap();
+    };
+
+    b.goto(&c.url("/findings")).await;
+    // Signed out: the sign-in form, which comes back to the list.
+    b.type_into(&b.find("input[name=login]").await, "jtys")
+        .await;
+    b.type_into(&b.find("input[name=password]").await, &password("jtys"))
+        .await;
+    b.click(&b.find("form[action='/login'] button").await).await;
+    b.wait_url(|u| u.ends_with("/findings")).await;
+
+    b.click(&b.find("nav a[href='/']").await).await;
+    b.wait_url(|u| u.ends_with('/')).await;
+    let page = b.wait_text("<h1>总览</h1>").await;
+    assert!(page.contains("稻城县交通运输局") && !page.contains("稻城县市场监督管理局"));
+    keep("overview.png", &b.screenshot().await);
+
+    // The list → the R7 finding.
+    b.click(&b.find("nav a[href='/findings']").await).await;
+    b.wait_url(|u| u.ends_with("/findings")).await;
+    let link = b.xpath("//tr[td[contains(., 'R7')]]//a").await;
+    b.click(&link).await;
+    let finding_url = b.wait_url(|u| u.contains("/findings/")).await;
+    let page = b.wait_text("相关文书").await;
+    assert!(
+        page.contains("<h1>R7 ") && page.contains("未回复"),
+        "{page}"
+    );
+    keep("finding.png", &b.screenshot().await);
+
+    // Its recommendation → the reply.
+    b.click(&b.find("a[href^='/documents/recommendation/']").await)
+        .await;
+    b.wait_url(|u| u.contains("/documents/recommendation/"))
+        .await;
+    b.set_value(&b.find("input[name=replied]").await, "2026-01-05")
+        .await;
+    b.type_into(
+        &b.find("textarea[name=reply]").await,
+        "已补录平台并建立移送台账",
+    )
+    .await;
+    b.type_into(
+        &b.find("input[name=reference]").await,
+        "稻交运函〔2026〕1号",
+    )
+    .await;
+    b.click(&b.find("form[action$='/reply'] button").await)
+        .await;
+    let page = b.wait_text("jtys（网页）").await;
+    assert!(page.contains("已补录平台并建立移送台账"), "{page}");
+
+    // The next evaluation resolves R7; the finding's page shows the reply and who recorded it.
+    ok(sample(&c.db(), &["evaluate", "--as-of", "2026-01-06"])
+        .output()
+        .unwrap());
+    b.goto(&finding_url).await;
+    let page = b.wait_text("已办结").await;
+    assert!(
+        page.contains("已补录平台并建立移送台账（回复文号：稻交运函〔2026〕1号）"),
+        "{page}"
+    );
+    assert!(
+        page.contains("jtys（网页）") && page.contains("回复日期：（空） → 2026-01-05"),
+        "{page}"
+    );
+    keep("finding-resolved.png", &b.screenshot().await);
 }
