@@ -36,11 +36,19 @@ pub(super) fn routes() -> Router<Console> {
 pub(super) fn frame(console: &Console, v: &Viewer, active: &str) -> minijinja::Value {
     let app = console.app();
     let unit = v.user.unit_id.as_deref().map(|id| unit_name(&app.cfg, id));
-    let menu: Vec<minijinja::Value> =
-        [("/", "总览"), ("/findings", "事项"), ("/documents", "文书")]
-            .into_iter()
-            .map(|(href, label)| context! { href, label, active => href == active })
-            .collect();
+    let mut items = vec![
+        ("/", "总览"),
+        ("/findings", "事项"),
+        ("/documents", "文书"),
+        ("/meetings", "会议与培训"),
+    ];
+    if v.user.role == crate::store::accounts::Role::Admin {
+        items.push(("/admin", "运维"));
+    }
+    let menu: Vec<minijinja::Value> = items
+        .into_iter()
+        .map(|(href, label)| context! { href, label, active => href == active })
+        .collect();
     context! {
         login => v.user.login.clone(),
         role => v.user.role.zh(),

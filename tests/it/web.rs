@@ -242,6 +242,19 @@ async fn post(c: &Console, s: &Session, path: &str, form: &[(&str, &str)]) -> St
         .status()
 }
 
+/// The page of a recommendation or opinion addressed to `unit_name`, by the list the liaison
+/// office sees.
+async fn a_document_of(c: &Console, s: &Session, unit_name: &str) -> String {
+    let (status, html, ..) = get(c, Some(&s.cookie), "/documents").await;
+    assert_eq!(status, StatusCode::OK);
+    let row = html
+        .split("<tr>")
+        .find(|r| r.contains(unit_name) && r.contains("href=\"/documents/"))
+        .unwrap_or_else(|| panic!("no document of {unit_name}: {html}"));
+    let at = row.find("href=\"").unwrap() + 6;
+    row[at..at + row[at..].find('"').unwrap()].to_string()
+}
+
 /// An open finding of a unit, by the list the liaison office sees: its id.
 async fn a_finding_of(c: &Console, s: &Session, unit: &str) -> String {
     let (status, html, ..) = get(c, Some(&s.cookie), &format!("/findings?unit={unit}")).await;
@@ -301,15 +314,25 @@ async fn every_route_answers_every_role_as_the_contract_says() {
     let liaison = sign_in(&c, "fjld").await;
     let scjg_finding = a_finding_of(&c, &liaison, "scjg").await;
     let zrzy_finding = a_finding_of(&c, &liaison, "zrzy").await;
-    let pages = [
-        "/".to_string(),
-        "/findings".to_string(),
-        "/findings?state=all".to_string(),
-        format!("/findings/{scjg_finding}"),
-        format!("/findings/{zrzy_finding}"),
-        "/findings/999999999".to_string(),
-        "/no-such-page".to_string(),
+    let scjg_doc = a_document_of(&c, &liaison, "稻城县市场监督管理局").await;
+    let zrzy_doc = a_document_of(&c, &liaison, "稻城县自然资源局").await;
+    // Every page, with the unit it belongs to (a unit account of another unit gets 404).
+    let owned = [
+        ("/".to_string(), None),
+        ("/findings".to_string(), None),
+        ("/findings?state=all".to_string(), None),
+        (format!("/findings/{scjg_finding}"), Some("scjg")),
+        (format!("/findings/{zrzy_finding}"), Some("zrzy")),
+        ("/documents".to_string(), None),
+        (scjg_doc.clone(), Some("scjg")),
+        (zrzy_doc.clone(), Some("zrzy")),
+        ("/meetings".to_string(), None),
+        ("/admin".to_string(), None),
+        ("/findings/999999999".to_string(), None),
+        ("/documents/recommendation/999999999".to_string(), None),
+        ("/no-such-page".to_string(), None),
     ];
+    let pages: Vec<String> = owned.iter().map(|(p, _)| p.clone()).collect();
 
     // Signed out: every page to the sign-in form, which comes back to it.
     for p in &pages {
@@ -339,15 +362,11 @@ async fn every_route_answers_every_role_as_the_contract_says() {
             let (status, html, _, headers) = get(&c, Some(&s.cookie), p).await;
             // Nothing there, or another unit's finding for a unit account: the same 404.
             let missing = p.ends_with("999999999") || p == "/no-such-page";
-            let owner = if p.ends_with(&format!("/{scjg_finding}")) {
-                Some("scjg")
-            } else if p.ends_with(&format!("/{zrzy_finding}")) {
-                Some("zrzy")
-            } else {
-                None
-            };
+            let owner = owned.iter().find(|(q, _)| q == p).and_then(|(_, o)| *o);
             let others = unit.is_some() && owner.is_some_and(|o| Some(o) != unit);
-            let expected = if missing || others {
+            // The administrator's page is no other role's: 404 like a page that is not there.
+            let admin_only = p == "/admin" && role != "admin";
+            let expected = if missing || others || admin_only {
                 StatusCode::NOT_FOUND
             } else {
                 StatusCode::OK
@@ -385,6 +404,78 @@ async fn every_route_answers_every_role_as_the_contract_says() {
                 "{login}: own findings listed"
             );
         }
+        // Who may write what (SPEC §10): meetings the liaison office; new documents it and the
+        // procuratorate; a reply the unit addressed (another unit: 404) and the liaison office.
+        let n = ACCOUNTS.iter().position(|a| a.0 == login).unwrap();
+        let meeting = post(
+            &c,
+            &s,
+            "/meetings",
+            &[
+                ("csrf", &s.csrf),
+                ("kind", "meeting"),
+                ("date", "2025-12-20"),
+                ("title", login),
+            ],
+        )
+        .await;
+        let may = |roles: &[&str]| {
+            if roles.contains(&role) {
+                StatusCode::SEE_OTHER
+            } else {
+                StatusCode::FORBIDDEN
+            }
+        };
+        assert_eq!(meeting, may(&["liaison"]), "{login}: a meeting");
+        let number = format!("稻检行建〔2026〕{}号", 100 + n);
+        let document = post(
+            &c,
+            &s,
+            "/documents",
+            &[
+                ("csrf", &s.csrf),
+                ("kind", "recommendation"),
+                ("unit", "scjg"),
+                ("number", &number),
+                ("issued", "2025-12-01"),
+            ],
+        )
+        .await;
+        assert_eq!(
+            document,
+            may(&["liaison", "procuratorate"]),
+            "{login}: a document"
+        );
+        let reply = post(
+            &c,
+            &s,
+            &format!("{scjg_doc}/reply"),
+            &[
+                ("csrf", &s.csrf),
+                ("replied", "2025-10-27"),
+                ("reply", "已回复"),
+            ],
+        )
+        .await;
+        let expected = match (role, unit) {
+            ("liaison", _) | (_, Some("scjg")) => StatusCode::SEE_OTHER,
+            (_, Some(_)) => StatusCode::NOT_FOUND,
+            _ => StatusCode::FORBIDDEN,
+        };
+        assert_eq!(reply, expected, "{login}: a reply");
+        // Without the token nothing is written, whoever asks.
+        assert_eq!(
+            post(
+                &c,
+                &s,
+                "/meetings",
+                &[("kind", "meeting"), ("date", "2025-12-21")]
+            )
+            .await,
+            StatusCode::FORBIDDEN,
+            "{login}"
+        );
+
         // Only the liaison office waives; everyone else is refused, with or without the token.
         if role != "liaison" {
             let path = format!("/findings/{scjg_finding}/waive");
