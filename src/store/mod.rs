@@ -612,6 +612,8 @@ pub trait Store: outbox::Outbox + ops::Ops + accounts::Accounts + Send + Sync {
     ) -> StoreResult<()>;
     /// The saved rows of a period: (unit id, data).
     async fn snapshot(&self, period: &str) -> StoreResult<Vec<(String, String)>>;
+    /// The periods with a saved report whose name starts with `prefix` (`weekly:`), newest first.
+    async fn snapshot_periods(&self, prefix: &str) -> StoreResult<Vec<String>>;
     async fn finding_history(&self, id: i64) -> StoreResult<Vec<FindingTransition>>;
     /// Waives a finding with who and why; `false` when there is no such finding or it is
     /// already waived.

@@ -1768,6 +1768,17 @@ impl Store for Backend {
         Ok(())
     }
 
+    async fn snapshot_periods(&self, prefix: &str) -> StoreResult<Vec<String>> {
+        let rows = sqlx::query(
+            "SELECT DISTINCT period FROM report_snapshots WHERE substr(period, 1, length($1)) = $1 \
+             ORDER BY period DESC",
+        )
+        .bind(prefix.to_string())
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(|r| Ok(r.try_get("period")?)).collect()
+    }
+
     async fn snapshot(&self, period: &str) -> StoreResult<Vec<(String, String)>> {
         let rows = sqlx::query(
             "SELECT unit_id, data FROM report_snapshots WHERE period = $1 ORDER BY unit_id",

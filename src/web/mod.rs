@@ -6,6 +6,7 @@
 //! - [`pages`]: the pages, each a query scoped to the viewer's units and a template.
 //! - [`documents`]: recommendations and opinions, a unit's reply, new ones.
 //! - [`events`]: meetings and trainings; the administrator's page.
+//! - [`reports`]: the weekly reports sent, shown again as they stood.
 //!
 //! Every page is rendered by minijinja from `templates/web/` (auto-escaped), built into the
 //! binary with the stylesheet: county intranets have no internet. Every answer carries the
@@ -15,6 +16,7 @@ pub mod auth;
 pub mod documents;
 pub mod events;
 pub mod pages;
+pub mod reports;
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -39,7 +41,11 @@ pub struct Console {
 }
 
 /// The templates, as shipped.
-const TEMPLATES: [(&str, &str); 10] = [
+const TEMPLATES: [(&str, &str); 11] = [
+    (
+        "reports.html",
+        include_str!("../../templates/web/reports.html"),
+    ),
     (
         "meetings.html",
         include_str!("../../templates/web/meetings.html"),
@@ -123,6 +129,7 @@ pub fn router(app: AppSource, extra: Option<Router>) -> Router {
         .merge(auth::routes())
         .merge(documents::routes())
         .merge(events::routes())
+        .merge(reports::routes())
         .route("/static/style.css", axum::routing::get(style))
         // Browsers ask for it on their own: not a page to sign in for.
         .route(
@@ -156,12 +163,16 @@ async fn secure_headers(req: Request, next: Next) -> Response {
     let set = |h: &mut axum::http::HeaderMap, name: header::HeaderName, value: &'static str| {
         h.insert(name, HeaderValue::from_static(value));
     };
-    set(
-        h,
-        header::CONTENT_SECURITY_POLICY,
-        "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; \
-         frame-ancestors 'none'; base-uri 'none'",
-    );
+    // A page that needs other rules (the report's mail HTML, styled inline) sets its own,
+    // never with script.
+    if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
+        set(
+            h,
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; \
+             frame-ancestors 'none'; base-uri 'none'",
+        );
+    }
     set(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
     set(h, header::X_FRAME_OPTIONS, "DENY");
     set(h, header::REFERRER_POLICY, "same-origin");

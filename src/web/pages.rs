@@ -41,6 +41,7 @@ pub(super) fn frame(console: &Console, v: &Viewer, active: &str) -> minijinja::V
         ("/findings", "事项"),
         ("/documents", "文书"),
         ("/meetings", "会议与培训"),
+        ("/reports", "周报"),
     ];
     if v.user.role == crate::store::accounts::Role::Admin {
         items.push(("/admin", "运维"));

@@ -67,6 +67,21 @@ impl Console {
         ok(sample(&db, &["evaluate", "--as-of", "2025-12-31"])
             .output()
             .unwrap());
+        // A weekly report sent (its mail to the folder), for the 周报 pages.
+        let outbox = dir.path().join("outbox").display().to_string();
+        ok(sample(
+            &db,
+            &[
+                "report",
+                "weekly",
+                "--as-of",
+                "2025-12-29T09:00:00+08:00",
+                "--send",
+            ],
+        )
+        .env("LIANDONG__NOTIFY__EMAIL__DIR", &outbox)
+        .output()
+        .unwrap());
         for (login, role, unit) in ACCOUNTS {
             let file = common::write(dir.path(), &format!("{login}.pw"), password(login) + "\n");
             let mut args = vec!["user", "add", login, "--role", role, "--password-file"];
@@ -271,10 +286,16 @@ fn assert_secure_headers(h: &HeaderMap, what: &str) {
         .get("content-security-policy")
         .map(|v| v.to_str().unwrap())
         .unwrap_or("");
+    // No script at all: none allowed by default, none named; inline styles at most.
+    let inline = csp
+        .split(';')
+        .filter(|d| d.contains("unsafe-inline"))
+        .all(|d| d.trim().starts_with("style-src"));
     assert!(
         csp.contains("frame-ancestors 'none'")
             && csp.contains("default-src 'none'")
-            && !csp.contains("unsafe-inline"),
+            && !csp.contains("script-src")
+            && inline,
         "{what}: {csp}"
     );
     assert_eq!(
@@ -327,6 +348,10 @@ async fn every_route_answers_every_role_as_the_contract_says() {
         (scjg_doc.clone(), Some("scjg")),
         (zrzy_doc.clone(), Some("zrzy")),
         ("/meetings".to_string(), None),
+        ("/reports".to_string(), None),
+        ("/reports/2026-W01".to_string(), None),
+        ("/reports/2026-W01.xlsx".to_string(), None),
+        ("/reports/2025-W40".to_string(), None),
         ("/admin".to_string(), None),
         ("/findings/999999999".to_string(), None),
         ("/documents/recommendation/999999999".to_string(), None),
@@ -361,7 +386,11 @@ async fn every_route_answers_every_role_as_the_contract_says() {
         for p in &pages {
             let (status, html, _, headers) = get(&c, Some(&s.cookie), p).await;
             // Nothing there, or another unit's finding for a unit account: the same 404.
-            let missing = p.ends_with("999999999") || p == "/no-such-page";
+            // (No report was sent for 2025-W40; a unit account gets no workbook of every unit.)
+            let missing = p.ends_with("999999999")
+                || p == "/no-such-page"
+                || p == "/reports/2025-W40"
+                || (p.ends_with(".xlsx") && unit.is_some());
             let owner = owned.iter().find(|(q, _)| q == p).and_then(|(_, o)| *o);
             let others = unit.is_some() && owner.is_some_and(|o| Some(o) != unit);
             // The administrator's page is no other role's: 404 like a page that is not there.
