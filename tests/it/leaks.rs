@@ -532,7 +532,7 @@ async fn pg_text(url: &str) -> String {
 
 /// Each .eml of the mail folder: its raw bytes, and every part's headers and body decoded (a
 /// body in base64 or quoted-printable hides nothing from the grep).
-fn mails(dir: &Path) -> Vec<(String, String)> {
+pub(crate) fn mails(dir: &Path) -> Vec<(String, String)> {
     fn walk(p: &mailparse::ParsedMail, out: &mut String) {
         for h in &p.headers {
             out.push_str(&format!("{}: {}\n", h.get_key(), h.get_value()));

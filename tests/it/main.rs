@@ -13,7 +13,7 @@ mod evaluation;
 mod file_sources;
 mod http_source;
 mod job_runs;
-mod leaks;
+pub(crate) mod leaks;
 mod notify;
 mod obligations;
 mod outbox_store;

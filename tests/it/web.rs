@@ -790,3 +790,56 @@ async fn a_units_clerk_records_a_reply_in_chromium_and_the_evaluation_resolves_r
     );
     keep("finding-resolved.png", &b.screenshot().await);
 }
+
+/// Issue 23 item 5: with `[web] public_url` set, each reminder's item links to its finding's
+/// page and the weekly report's mail to its week's page — and the links open those pages.
+#[tokio::test(flavor = "multi_thread")]
+async fn mails_link_to_the_findings_and_the_report_in_the_console() {
+    let c = Console::start();
+    let base = c.url("");
+    let outbox = c.dir.path().join("links");
+    let with_url = |args: &[&str]| {
+        ok(sample(&c.db(), args)
+            .env("LIANDONG__WEB__PUBLIC_URL", &base)
+            .env("LIANDONG__NOTIFY__EMAIL__DIR", outbox.display().to_string())
+            .output()
+            .unwrap())
+    };
+    with_url(&["notify", "--as-of", "2025-12-31"]);
+    with_url(&[
+        "report",
+        "weekly",
+        "--as-of",
+        "2026-01-05T09:00:00+08:00",
+        "--send",
+    ]);
+    let mails = crate::leaks::mails(&outbox);
+    let names: Vec<&String> = mails.iter().map(|(n, _)| n).collect();
+    assert!(mails.len() > 1, "{names:?}");
+    let fjld = sign_in(&c, "fjld").await;
+    let mut finding_links = 0;
+    for (name, text) in &mails {
+        for link in text
+            .split(|ch: char| ch.is_whitespace() || matches!(ch, '"' | '<' | '>' | '：'))
+            .filter(|w| w.starts_with(&base))
+        {
+            let path = &link[base.len()..];
+            let (status, html, ..) = get(&c, Some(&fjld.cookie), path).await;
+            assert_eq!(status, StatusCode::OK, "{name}: {link}");
+            if path.starts_with("/findings/") {
+                finding_links += 1;
+                assert!(html.contains("<h1>R"), "{link}: {html}");
+            }
+        }
+    }
+    assert!(
+        finding_links > 0,
+        "no reminder links to its finding: {mails:?}"
+    );
+    assert!(
+        mails
+            .iter()
+            .any(|(_, t)| t.contains(&format!("{base}/reports/2026-W02"))),
+        "the report's mail links to its page"
+    );
+}
