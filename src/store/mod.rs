@@ -49,6 +49,10 @@ pub struct RowCounts {
     pub unchanged: u64,
     pub quarantined: u64,
     pub unknown_unit: u64,
+    /// Rows that listed a case an earlier row of the same import listed, with other values: the
+    /// later row is what the store keeps, and each is recorded as a [`RepeatItem`]. Identical
+    /// repeats are not counted (they change nothing).
+    pub repeated: u64,
 }
 
 impl RowCounts {
@@ -59,6 +63,7 @@ impl RowCounts {
         self.unchanged += o.unchanged;
         self.quarantined += o.quarantined;
         self.unknown_unit += o.unknown_unit;
+        self.repeated += o.repeated;
     }
 }
 
@@ -82,6 +87,43 @@ pub struct QuarantineEntry {
     pub source: String,
     #[serde(flatten)]
     pub item: QuarantineItem,
+    pub first_seen_at: DateTime<Utc>,
+    pub last_seen_at: DateTime<Utc>,
+}
+
+/// A case listed twice with different values in one import (one file, one HTTP run, one SQL
+/// batch). The later row wins — it is applied after the earlier one, as an update with its
+/// history entry — and this records that it happened, where `status` shows the quarantine.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RepeatItem {
+    /// The later row: its file name (or `page N`, `query`) and row number.
+    pub location: String,
+    pub row: i64,
+    /// The earlier row that listed the same case.
+    pub earlier_location: String,
+    pub earlier_row: i64,
+    /// The case number as the later row writes it, ID and mobile numbers masked.
+    pub case_no: String,
+    /// `{field: [earlier, later]}` for each field that differs, personal data masked (as the
+    /// record history keeps it).
+    pub changes: serde_json::Value,
+}
+
+impl RepeatItem {
+    /// The names of the fields that differ, in alphabetical order.
+    pub fn fields(&self) -> Vec<&str> {
+        self.changes
+            .as_object()
+            .map(|m| m.keys().map(String::as_str).collect())
+            .unwrap_or_default()
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RepeatEntry {
+    pub source: String,
+    #[serde(flatten)]
+    pub item: RepeatItem,
     pub first_seen_at: DateTime<Utc>,
     pub last_seen_at: DateTime<Utc>,
 }
@@ -454,8 +496,22 @@ pub struct FindingFilter {
 pub trait Import: Send {
     /// Upserts by (unit, case key): new rows are inserted, changed rows updated with a history
     /// entry, unchanged rows not written at all. Keys must be distinct within one call.
-    async fn put(&mut self, records: Vec<Record>) -> StoreResult<RowCounts>;
+    async fn put(&mut self, records: Vec<Record>) -> StoreResult<RowCounts> {
+        Ok(self.put_repeats(records, &[]).await?.0)
+    }
+    /// [`Import::put`], where the rows at the positions `repeats` (ascending) list a case that an
+    /// earlier call of this import listed. Such a row is compared with the case as the earlier
+    /// row left it, and applied over it like any change. Returns the counts and, for each
+    /// position of `repeats` in order, what the row changed: `{field: [earlier, later]}` (masked,
+    /// as in the history), or `None` when it changed nothing.
+    async fn put_repeats(
+        &mut self,
+        records: Vec<Record>,
+        repeats: &[usize],
+    ) -> StoreResult<(RowCounts, Vec<Option<serde_json::Value>>)>;
     async fn quarantine(&mut self, items: Vec<QuarantineItem>) -> StoreResult<()>;
+    /// Records cases listed twice with different values (see [`RepeatItem`]), with the rows.
+    async fn repeats(&mut self, items: Vec<RepeatItem>) -> StoreResult<()>;
     /// Commits the rows and, when given, the source's new cursor in the same transaction.
     /// Returns what the commit folded: rows `put` counted as inserted that turned out to repeat
     /// an earlier row's key (a first load builds its unique key only now).
@@ -516,6 +572,8 @@ pub trait Store: outbox::Outbox + ops::Ops + Send + Sync {
         source: Option<&str>,
         limit: i64,
     ) -> StoreResult<Vec<QuarantineEntry>>;
+    /// Cases listed twice with different values in one import, newest first.
+    async fn repeats(&self, source: Option<&str>, limit: i64) -> StoreResult<Vec<RepeatEntry>>;
     /// Stored rows whose unit is not configured: (feed, unit as written, rows).
     async fn unknown_units(&self) -> StoreResult<Vec<(Feed, String, i64)>>;
     /// Applies the findings of an evaluation of the whole store in one transaction: new

@@ -19,8 +19,9 @@ use crate::domain::rule::{RuleId, State};
 use crate::records::{Feed, FieldKind, Record, Value, diff};
 use crate::store::{
     EvaluatedFinding, Evaluation, EvaluationState, FindingChanges, FindingFilter,
-    FindingTransition, Folded, HistoryEntry, Import, QuarantineEntry, QuarantineItem, RowCounts,
-    Selection, SourceState, Store, StoreError, StoreResult, StoredFinding, StoredRecord,
+    FindingTransition, Folded, HistoryEntry, Import, QuarantineEntry, QuarantineItem, RepeatEntry,
+    RepeatItem, RowCounts, Selection, SourceState, Store, StoreError, StoreResult, StoredFinding,
+    StoredRecord,
 };
 
 pub(super) type DbRow = <Db as sqlx::Database>::Row;
@@ -102,13 +103,37 @@ pub(super) fn push_digits(out: &mut String, mut n: u32, width: usize) {
     out.extend(buf[i..].iter().map(|&b| char::from(b)));
 }
 
-/// A bad row's quarantine entry, or a newer sighting of the same one: (source, location, row,
-/// field, column, value, reason, raw row, time).
-pub(super) const QUARANTINE_UPSERT: &str = "INSERT INTO quarantine (source, location, row_no, field, column_name, value, reason, raw, first_seen_at, last_seen_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) \
+/// A quarantine entry, or a newer sighting of the same one: (source, location, row, field,
+/// column, value, reason, raw, time, kind). Kind `row`: a row that could not be taken (raw: the
+/// row); `repeat`: a row that listed a case again with other values (raw: see [`repeat_raw`]).
+/// The latest sighting of a row says what it is.
+pub(super) const QUARANTINE_UPSERT: &str = "INSERT INTO quarantine (source, location, row_no, field, column_name, value, reason, raw, first_seen_at, last_seen_at, kind) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10) \
      ON CONFLICT (source, location, row_no, field) DO UPDATE SET \
      column_name = excluded.column_name, value = excluded.value, reason = excluded.reason, \
-     raw = excluded.raw, last_seen_at = excluded.last_seen_at";
+     raw = excluded.raw, last_seen_at = excluded.last_seen_at, kind = excluded.kind";
+
+/// A repeat's details as the quarantine's `raw` keeps them.
+pub(super) fn repeat_raw(it: &RepeatItem) -> String {
+    serde_json::json!({
+        "earlier": { "location": it.earlier_location, "row": it.earlier_row },
+        "changes": it.changes,
+    })
+    .to_string()
+}
+
+/// A repeat's reason, for whoever reads the quarantine table itself.
+pub(super) fn repeat_reason(it: &RepeatItem) -> String {
+    let earlier = if it.earlier_location == it.location {
+        format!("row {}", it.earlier_row)
+    } else {
+        format!("{} row {}", it.earlier_location, it.earlier_row)
+    };
+    format!(
+        "the case is also listed on {earlier}, with another {}; the later row is kept",
+        it.fields().join(", ")
+    )
+}
 
 /// A feed's record columns, in the order inserts bind them.
 pub(super) fn columns(feed: Feed) -> String {
@@ -204,6 +229,8 @@ pub(super) struct ImportTx {
     pub(super) rev: i64,
     /// The last batch was all new rows (a first load): try inserting before comparing.
     pub(super) insert_first: bool,
+    /// What building a deferred unique key early folded (see `give_way`), added at commit.
+    pub(super) folded: Folded,
     /// A batch failed part-way: nothing more is written and the import cannot commit.
     pub(super) failed: bool,
     /// The store, and whether this import has it to itself (SQLite's exclusive first load).
@@ -327,7 +354,15 @@ impl ImportTx {
         Ok(folded)
     }
 
-    async fn update(&mut self, feed: Feed, id: i64, new: &Record, fp: [u8; 16]) -> StoreResult<()> {
+    /// Writes `new` over the stored row `id` with its history entry; returns the changes
+    /// (`{field: [old, new]}`, masked).
+    async fn update(
+        &mut self,
+        feed: Feed,
+        id: i64,
+        new: &Record,
+        fp: [u8; 16],
+    ) -> StoreResult<serde_json::Value> {
         let sql = format!("SELECT * FROM {} WHERE id = ", feed.table());
         let mut q = QueryBuilder::<Db>::new(sql);
         q.push_bind(id);
@@ -363,20 +398,30 @@ impl ImportTx {
             .bind(changes.to_string())
             .execute(&mut *self.tx)
             .await?;
-        Ok(())
+        Ok(changes)
     }
 }
 
 #[async_trait]
 impl Import for ImportTx {
-    async fn put(&mut self, records: Vec<Record>) -> StoreResult<RowCounts> {
-        let put = self.put_rows(records).await;
+    async fn put_repeats(
+        &mut self,
+        records: Vec<Record>,
+        repeats: &[usize],
+    ) -> StoreResult<(RowCounts, Vec<Option<serde_json::Value>>)> {
+        let put = self.put_rows(records, repeats).await;
         self.failed |= put.is_err();
         put
     }
 
     async fn quarantine(&mut self, items: Vec<QuarantineItem>) -> StoreResult<()> {
         let done = self.quarantine_rows(items).await;
+        self.failed |= done.is_err();
+        done
+    }
+
+    async fn repeats(&mut self, items: Vec<RepeatItem>) -> StoreResult<()> {
+        let done = self.repeat_rows(items).await;
         self.failed |= done.is_err();
         done
     }
@@ -395,17 +440,26 @@ impl Import for ImportTx {
 }
 
 impl ImportTx {
-    async fn put_rows(&mut self, records: Vec<Record>) -> StoreResult<RowCounts> {
+    async fn put_rows(
+        &mut self,
+        records: Vec<Record>,
+        repeats: &[usize],
+    ) -> StoreResult<(RowCounts, Vec<Option<serde_json::Value>>)> {
         let mut counts = RowCounts {
             seen: records.len() as u64,
             ..Default::default()
         };
+        // What each repeating row changed; `None` until an update says otherwise.
+        let mut changed: Vec<Option<serde_json::Value>> = vec![None; repeats.len()];
         let Some(feed) = records.first().map(|r| r.feed) else {
-            return Ok(counts);
+            return Ok((counts, changed));
         };
         if DEFER_INDEXES && !self.checked.contains(&feed) {
             self.checked.push(feed);
             self.defer_indexes_of_empty(feed).await?;
+        }
+        if !repeats.is_empty() && self.unique_deferred.contains(&feed) {
+            self.give_way(feed).await?;
         }
         counts.unknown_unit = records.iter().filter(|r| !r.unit_known).count() as u64;
         let fps: Vec<[u8; 16]> = records.iter().map(Record::fingerprint).collect();
@@ -413,26 +467,32 @@ impl ImportTx {
             // A first load whose unique key is built at commit: every row goes in as it is.
             let all: Vec<(&Record, [u8; 16])> = records.iter().zip(fps.iter().copied()).collect();
             counts.inserted = self.insert(feed, &all, false).await?;
-            return Ok(counts);
+            return Ok((counts, changed));
         }
+        // Keeps what an update of row `i` changed when `i` repeats a case.
+        let mut note = |i: usize, changes: serde_json::Value| {
+            if let Ok(k) = repeats.binary_search(&i) {
+                changed[k] = Some(changes);
+            }
+        };
         if self.insert_first {
             // A first load: insert what is new in one pass; only when some keys already existed
             // is the batch compared (new rows then compare equal, so they are not updated).
             let all: Vec<(&Record, [u8; 16])> = records.iter().zip(fps.iter().copied()).collect();
             counts.inserted = self.insert(feed, &all, true).await?;
             if counts.inserted == counts.seen {
-                return Ok(counts);
+                return Ok((counts, changed));
             }
             self.insert_first = false;
             let hits = self.new_or_changed(feed, &records, &fps).await?;
             for &(i, id) in &hits {
                 if id != 0 {
-                    self.update(feed, id, &records[i], fps[i]).await?;
+                    note(i, self.update(feed, id, &records[i], fps[i]).await?);
                 }
             }
             counts.updated = hits.iter().filter(|(_, id)| *id != 0).count() as u64;
             counts.unchanged = counts.seen - counts.inserted - counts.updated;
-            return Ok(counts);
+            return Ok((counts, changed));
         }
         let hits = self.new_or_changed(feed, &records, &fps).await?;
         let mut inserts = Vec::new();
@@ -441,7 +501,7 @@ impl ImportTx {
             if id == 0 {
                 inserts.push((&records[i], fps[i]));
             } else {
-                updates.push((id, &records[i], fps[i]));
+                updates.push((i, id));
             }
         }
         counts.unchanged = counts.seen - (inserts.len() + updates.len()) as u64;
@@ -449,10 +509,34 @@ impl ImportTx {
         counts.updated = updates.len() as u64;
         self.insert_first = counts.inserted == counts.seen;
         self.insert(feed, &inserts, false).await?;
-        for (id, r, fp) in updates {
-            self.update(feed, id, r, fp).await?;
+        for (i, id) in updates {
+            note(i, self.update(feed, id, &records[i], fps[i]).await?);
         }
-        Ok(counts)
+        Ok((counts, changed))
+    }
+
+    /// A first load that meets a case it listed before gives way to the usual import: the
+    /// unique key it was to build at commit is built now (from the rows so far, sorted), so that
+    /// this row and every later one are compared with what is stored — the repeat applied over
+    /// the earlier row as an update, with its history entry and what it changed, as in any later
+    /// import. The load's other indexes are still built at commit.
+    async fn give_way(&mut self, feed: Feed) -> StoreResult<()> {
+        self.unique_deferred.retain(|f| *f != feed);
+        let Some(at) = self
+            .deferred
+            .iter()
+            .position(|(f, sql)| *f == feed && is_unique_index(sql))
+        else {
+            return Ok(());
+        };
+        let (_, sql) = self.deferred.remove(at);
+        // Rows put without saying they repeat (only the import's own writer says so) are folded
+        // as at commit.
+        let f = self.build_unique(feed, &sql).await?;
+        self.folded.updated += f.updated;
+        self.folded.unchanged += f.unchanged;
+        self.insert_first = true;
+        Ok(())
     }
 
     async fn quarantine_rows(&mut self, items: Vec<QuarantineItem>) -> StoreResult<()> {
@@ -467,6 +551,26 @@ impl ImportTx {
                 .bind(it.reason)
                 .bind(it.raw)
                 .bind(self.at)
+                .bind("row")
+                .execute(&mut *self.tx)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn repeat_rows(&mut self, items: Vec<RepeatItem>) -> StoreResult<()> {
+        for it in items {
+            sqlx::query(QUARANTINE_UPSERT)
+                .bind(self.source.clone())
+                .bind(it.location.clone())
+                .bind(it.row)
+                .bind("case_no")
+                .bind(None::<String>)
+                .bind(it.case_no.clone())
+                .bind(repeat_reason(&it))
+                .bind(repeat_raw(&it))
+                .bind(self.at)
+                .bind("repeat")
                 .execute(&mut *self.tx)
                 .await?;
         }
@@ -478,7 +582,7 @@ impl ImportTx {
         // temporary file (the writer's temp_store) rather than memory, so a large table does not
         // swell the process.
         let deferred = std::mem::take(&mut self.deferred);
-        let mut folded = Folded::default();
+        let mut folded = self.folded;
         if !deferred.is_empty() {
             sqlx::query("PRAGMA cache_size = -4000")
                 .execute(&mut *self.tx)
@@ -581,6 +685,7 @@ pub(super) fn read_state(row: &DbRow) -> StoreResult<SourceState> {
             unchanged: n("rows_unchanged")?,
             quarantined: n("rows_quarantined")?,
             unknown_unit: n("rows_unknown_unit")?,
+            repeated: n("rows_repeated")?,
         },
     })
 }
@@ -834,6 +939,7 @@ impl Store for Backend {
             unique_deferred: Vec::new(),
             rev,
             insert_first: false,
+            folded: Folded::default(),
             failed: false,
             store: self.clone(),
             exclusive,
@@ -845,15 +951,16 @@ impl Store for Backend {
         let ok = run.error.is_none();
         sqlx::query(
             "INSERT INTO source_state (name, last_run_at, last_success_at, last_error_at, last_error, \
-             rows_seen, rows_inserted, rows_updated, rows_unchanged, rows_quarantined, rows_unknown_unit) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+             rows_seen, rows_inserted, rows_updated, rows_unchanged, rows_quarantined, rows_unknown_unit, rows_repeated) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
              ON CONFLICT (name) DO UPDATE SET last_run_at = excluded.last_run_at, \
              last_success_at = COALESCE(excluded.last_success_at, source_state.last_success_at), \
              last_error_at = COALESCE(excluded.last_error_at, source_state.last_error_at), \
              last_error = COALESCE(excluded.last_error, source_state.last_error), \
              rows_seen = excluded.rows_seen, rows_inserted = excluded.rows_inserted, \
              rows_updated = excluded.rows_updated, rows_unchanged = excluded.rows_unchanged, \
-             rows_quarantined = excluded.rows_quarantined, rows_unknown_unit = excluded.rows_unknown_unit",
+             rows_quarantined = excluded.rows_quarantined, rows_unknown_unit = excluded.rows_unknown_unit, \
+             rows_repeated = excluded.rows_repeated",
         )
         .bind(source.to_string())
         .bind(run.finished_at)
@@ -866,6 +973,7 @@ impl Store for Backend {
         .bind(c.unchanged as i64)
         .bind(c.quarantined as i64)
         .bind(c.unknown_unit as i64)
+        .bind(c.repeated as i64)
         .execute(&self.writer)
         .await?;
         Ok(())
@@ -960,9 +1068,9 @@ impl Store for Backend {
         source: Option<&str>,
         limit: i64,
     ) -> StoreResult<Vec<QuarantineEntry>> {
-        let mut q = QueryBuilder::<Db>::new("SELECT * FROM quarantine");
+        let mut q = QueryBuilder::<Db>::new("SELECT * FROM quarantine WHERE kind = 'row'");
         if let Some(s) = source {
-            q.push(" WHERE source = ");
+            q.push(" AND source = ");
             q.push_bind(s.to_string());
         }
         q.push(" ORDER BY last_seen_at DESC, source, location, row_no, field LIMIT ");
@@ -980,6 +1088,38 @@ impl Store for Backend {
                         value: r.try_get("value")?,
                         reason: r.try_get("reason")?,
                         raw: r.try_get("raw")?,
+                    },
+                    first_seen_at: r.try_get("first_seen_at")?,
+                    last_seen_at: r.try_get("last_seen_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn repeats(&self, source: Option<&str>, limit: i64) -> StoreResult<Vec<RepeatEntry>> {
+        let mut q = QueryBuilder::<Db>::new("SELECT * FROM quarantine WHERE kind = 'repeat'");
+        if let Some(s) = source {
+            q.push(" AND source = ");
+            q.push_bind(s.to_string());
+        }
+        q.push(" ORDER BY last_seen_at DESC, source, location, row_no LIMIT ");
+        q.push_bind(limit);
+        let rows = q.build().fetch_all(&self.reader).await?;
+        rows.iter()
+            .map(|r| {
+                let raw: String = r.try_get("raw")?;
+                let raw: serde_json::Value = serde_json::from_str(&raw)
+                    .map_err(|e| StoreError::Corrupt(format!("quarantine.raw of a repeat: {e}")))?;
+                let earlier = &raw["earlier"];
+                Ok(RepeatEntry {
+                    source: r.try_get("source")?,
+                    item: RepeatItem {
+                        location: r.try_get("location")?,
+                        row: r.try_get("row_no")?,
+                        earlier_location: earlier["location"].as_str().unwrap_or("").to_string(),
+                        earlier_row: earlier["row"].as_i64().unwrap_or(0),
+                        case_no: r.try_get("value")?,
+                        changes: raw["changes"].clone(),
                     },
                     first_seen_at: r.try_get("first_seen_at")?,
                     last_seen_at: r.try_get("last_seen_at")?,
