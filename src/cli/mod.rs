@@ -152,8 +152,18 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             let app = App::open(cfg, Clock::Wall).await?;
             app.store.allow_exclusive_first_load();
+            // The store keeps an import's times to the second.
+            let started =
+                chrono::DurationRound::duration_trunc(app.now(), chrono::TimeDelta::seconds(1))
+                    .unwrap_or(app.now());
             let outcomes = crate::app::jobs::sync(&app, source.as_deref(), true).await;
-            sources::print_sync(&outcomes);
+            // The repeats this run recorded, up to 20 a source.
+            let mut repeats = Vec::new();
+            for o in outcomes.iter().filter(|o| o.counts.repeated > 0) {
+                let recorded = app.store.repeats(Some(&o.source), 20).await?;
+                repeats.extend(recorded.into_iter().filter(|r| r.last_seen_at >= started));
+            }
+            sources::print_sync(&outcomes, &repeats);
             let failed = outcomes.iter().any(|o| o.error.is_some());
             Ok(if failed {
                 ExitCode::from(1)

@@ -355,7 +355,7 @@ impl<'a> JsonMapper<'a> {
             Ok(m) => {
                 let cells: Vec<String> = obj.values().map(json_cell).collect();
                 match m.map(&cells, self.units) {
-                    Ok(r) => Item::Record(r),
+                    Ok(r) => Item::Record(r, row),
                     Err(errors) => Item::Bad(quarantine_items(location, row, errors, raw, limits)),
                 }
             }
@@ -471,7 +471,8 @@ pub async fn run(run: SourceRun<'_>) -> anyhow::Result<RowCounts> {
     // Everything is here: now the import, in one transaction.
     let mut spooled = spool.into_inner().map_err(|e| spool_err(e.into_error()))?;
     std::io::Seek::rewind(&mut spooled).map_err(spool_err)?;
-    let mut writer = Writer::new(store.begin_import(&src.name, now).await?).grading(obligations);
+    let mut writer =
+        Writer::new(&src.name, store.begin_import(&src.name, now).await?).grading(obligations);
     let mut mapper = JsonMapper::new(feed, src, limits, units);
     let mut newest: Option<DateTime<Utc>> = None;
     let updated_idx = feed.field_index("updated_at");
@@ -495,12 +496,12 @@ pub async fn run(run: SourceRun<'_>) -> anyhow::Result<RowCounts> {
                 limits,
             )),
         };
-        if let (Item::Record(r), Some(idx)) = (&item, updated_idx)
+        if let (Item::Record(r, _), Some(idx)) = (&item, updated_idx)
             && let Some(Value::DateTime(t)) = r.values.get(idx)
         {
             newest = newest.max(Some(*t));
         }
-        writer.push(item).await?;
+        writer.push(&location, item).await?;
     }
     // Stopped before the last page: unread pages may hold older changes than the newest seen,
     // so the cursor stays where it was and the next run reads from there again.

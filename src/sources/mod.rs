@@ -2,13 +2,19 @@
 //! maps them with [`mapping::Mapper`] and hands them to a [`Writer`], which upserts them into the
 //! store in batches inside one import transaction and quarantines what cannot be taken.
 //! Connectors never apply rules; they only get data in.
+//!
+//! A case listed twice in one import (one file, one HTTP run, one SQL batch): the rows are applied
+//! in the order they come, so the later row is what the store keeps (the earlier one is in the
+//! record's history). When the two differ, the [`Writer`] records the repeat — both rows, the
+//! case number masked, the fields that differ — with the import, logs it at warn, and counts it
+//! (`RowCounts::repeated`); `sync` and `status` show it.
 
 pub mod file;
 pub mod http;
 pub mod mapping;
 pub mod sql;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
@@ -16,7 +22,7 @@ use chrono::{DateTime, Utc};
 
 use crate::config::SourceConfig;
 use crate::records::{Feed, Record};
-use crate::store::{Import, QuarantineItem, RowCounts, Store, StoreResult};
+use crate::store::{Import, QuarantineItem, RepeatItem, RowCounts, Store, StoreResult};
 use crate::units::Units;
 
 /// What every connector needs for one run of one source.
@@ -39,10 +45,11 @@ pub struct SourceRun<'a> {
 /// Rows written to the store per statement batch.
 pub const BATCH: usize = 2000;
 
-/// One row read from a source: a record to upsert, or the reasons it cannot be taken.
+/// One row read from a source: a record to upsert with its row number (as a person counts it,
+/// see [`QuarantineItem::row`]), or the reasons it cannot be taken.
 #[derive(Debug)]
 pub enum Item {
-    Record(Record),
+    Record(Record, i64),
     Bad(Vec<QuarantineItem>),
 }
 
@@ -100,6 +107,8 @@ fn cut(s: &str, max: usize) -> &str {
 
 /// Feeds items into one import transaction in batches with distinct keys.
 pub struct Writer {
+    /// The source's name, for the log.
+    source: String,
     import: Box<dyn Import>,
     /// Grades a review without one from its score (the cut-offs of `[obligations]`).
     grading: Option<crate::config::ObligationsConfig>,
@@ -107,9 +116,36 @@ pub struct Writer {
     /// Hashes of the (unit, case key) pairs in `pending`. A hash collision only causes an
     /// early flush, never a wrong write.
     keys: HashSet<u64>,
+    /// Where each case of this import was last listed: (unit, case key) hash → its place. One
+    /// entry a case (16 bytes and the map's slack), read and written once a row: what finds a
+    /// case listed twice however far apart, without asking the store more than it is asked
+    /// anyway. Two keys with one 64-bit hash (odds of about 10⁻⁸ in a million-case import) would
+    /// make the later row of the second look like a repeat: the store then compares it with that
+    /// case as stored, and a difference would be reported against the other key's row.
+    places: HashMap<u64, Place>,
+    /// The locations (file, `page N`, `query`) rows came from; [`Place::location`] indexes it.
+    locations: Vec<String>,
+    /// Rows of `pending` that list a case an earlier row listed: (position in `pending`, the
+    /// earlier place, this row's place).
+    pending_repeats: Vec<(usize, Place, Place)>,
     quarantine: Vec<QuarantineItem>,
+    /// Repeats with other values, to be written with the import.
+    repeats: Vec<RepeatItem>,
+    /// Repeats that changed nothing (not recorded; counted for the log).
+    same_repeats: u64,
     counts: RowCounts,
 }
+
+/// Where a row came from: an index into [`Writer::locations`] and its row number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Place {
+    location: u32,
+    row: u32,
+}
+
+/// Repeats logged one by one per import; the rest are counted in one line (they are all
+/// recorded for `status`).
+const REPEATS_LOGGED: usize = 20;
 
 /// FNV-1a over two byte strings: a cheap key hash for spotting a case twice in one batch.
 fn fnv1a(a: &[u8], b: &[u8]) -> u64 {
@@ -122,13 +158,20 @@ fn fnv1a(a: &[u8], b: &[u8]) -> u64 {
 }
 
 impl Writer {
-    pub fn new(import: Box<dyn Import>) -> Writer {
+    /// A writer for one import of source `source`.
+    pub fn new(source: &str, import: Box<dyn Import>) -> Writer {
         Writer {
+            source: source.to_string(),
             import,
             grading: None,
             pending: Vec::with_capacity(BATCH),
             keys: HashSet::with_capacity(BATCH),
+            places: HashMap::new(),
+            locations: Vec::new(),
+            pending_repeats: Vec::new(),
             quarantine: Vec::new(),
+            repeats: Vec::new(),
+            same_repeats: 0,
             counts: RowCounts::default(),
         }
     }
@@ -139,9 +182,11 @@ impl Writer {
         self
     }
 
-    pub async fn push(&mut self, item: Item) -> StoreResult<()> {
+    /// Takes one item read at `location` (a file's name, `page N`, `query`: where a
+    /// [`Item::Record`]'s row number counts from).
+    pub async fn push(&mut self, location: &str, item: Item) -> StoreResult<()> {
         match item {
-            Item::Record(mut r) => {
+            Item::Record(mut r, row) => {
                 if let Some(g) = &self.grading {
                     g.fill_grade(&mut r);
                 }
@@ -150,6 +195,14 @@ impl Writer {
                 // one (as an update), never in the same statement.
                 if self.keys.contains(&key) {
                     self.flush().await?;
+                }
+                let place = Place {
+                    location: self.location_index(location),
+                    row: u32::try_from(row).unwrap_or(u32::MAX),
+                };
+                if let Some(earlier) = self.places.insert(key, place) {
+                    self.pending_repeats
+                        .push((self.pending.len(), earlier, place));
                 }
                 self.keys.insert(key);
                 self.pending.push(r);
@@ -170,18 +223,79 @@ impl Writer {
         Ok(())
     }
 
+    /// The index of `location` in `locations`; rows come location by location.
+    fn location_index(&mut self, location: &str) -> u32 {
+        if self.locations.last().is_none_or(|l| l != location) {
+            self.locations.push(location.to_string());
+        }
+        (self.locations.len() - 1) as u32
+    }
+
     pub async fn flush(&mut self) -> StoreResult<()> {
         if !self.pending.is_empty() {
             let batch = std::mem::replace(&mut self.pending, Vec::with_capacity(BATCH));
             self.keys.clear();
-            let c = self.import.put(batch).await?;
+            let repeating = std::mem::take(&mut self.pending_repeats);
+            let positions: Vec<usize> = repeating.iter().map(|(i, ..)| *i).collect();
+            // The repeating rows' case numbers, before the batch goes to the store.
+            let case_nos: Vec<String> = positions
+                .iter()
+                .map(|&i| crate::mask::mask_text(batch[i].case_no.as_written()))
+                .collect();
+            let (c, changed) = self.import.put_repeats(batch, &positions).await?;
             self.counts.add(&c);
+            for (((_, earlier, later), case_no), changes) in
+                repeating.into_iter().zip(case_nos).zip(changed)
+            {
+                match changes {
+                    Some(changes) => self.repeated(earlier, later, case_no, changes),
+                    None => self.same_repeats += 1,
+                }
+            }
         }
         if !self.quarantine.is_empty() {
             let q = std::mem::take(&mut self.quarantine);
             self.import.quarantine(q).await?;
         }
+        if !self.repeats.is_empty() {
+            let r = std::mem::take(&mut self.repeats);
+            self.import.repeats(r).await?;
+        }
         Ok(())
+    }
+
+    /// A row that listed a case again with other values: counted, logged (the first
+    /// [`REPEATS_LOGGED`] of an import) and kept to be written with the import.
+    fn repeated(
+        &mut self,
+        earlier: Place,
+        later: Place,
+        case_no: String,
+        changes: serde_json::Value,
+    ) {
+        let location = |p: Place| self.locations[p.location as usize].clone();
+        let item = RepeatItem {
+            location: location(later),
+            row: i64::from(later.row),
+            earlier_location: location(earlier),
+            earlier_row: i64::from(earlier.row),
+            case_no,
+            changes,
+        };
+        self.counts.repeated += 1;
+        if self.counts.repeated as usize <= REPEATS_LOGGED {
+            tracing::warn!(
+                source = %self.source,
+                file = %crate::mask::mask_text(&item.location),
+                row = item.row,
+                earlier_file = %crate::mask::mask_text(&item.earlier_location),
+                earlier_row = item.earlier_row,
+                case_no = %item.case_no,
+                differs_in = %item.fields().join(", "),
+                "a case listed twice with different values: the later row is kept"
+            );
+        }
+        self.repeats.push(item);
     }
 
     /// Rows handled so far (written or quarantined).
@@ -194,6 +308,19 @@ impl Writer {
     /// Writes what is pending and commits it with the cursor; returns the counts.
     pub async fn commit(mut self, cursor: Option<String>) -> StoreResult<RowCounts> {
         self.flush().await?;
+        // The places are done with; a first load's index builds come next.
+        self.places = HashMap::new();
+        let more = (self.counts.repeated as usize).saturating_sub(REPEATS_LOGGED);
+        if more > 0 {
+            tracing::warn!(
+                source = %self.source,
+                more,
+                "more cases listed twice with different values (the later rows are kept): see `liandong status`"
+            );
+        }
+        if self.same_repeats > 0 {
+            tracing::debug!(source = %self.source, rows = self.same_repeats, "rows repeating a case with the same values");
+        }
         let folded = self.import.commit(cursor).await?;
         folded.apply(&mut self.counts);
         Ok(self.counts)
