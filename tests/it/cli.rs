@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use crate::common::{self, bin, write};
+use serde_json::json;
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -1702,5 +1703,165 @@ fn csv_output_neutralises_formula_cells_of_cases_and_findings() {
             .flatten()
             .all(|c| !c.starts_with(['=', '+', '-', '@'])),
         "{rows:?}"
+    );
+}
+
+/// Issue 22 item 9: a file that lists a case twice with different values — here 2,600 rows apart,
+/// in different batches, with an ID number pasted into the case number — keeps the later row, as
+/// always, and now says so: `sync` names the file, both rows, the case number (masked) and the
+/// fields that differ; the log has it at warn; `status` lists it for the source; the daemon's
+/// sync job sums it up. A case listed twice with the same values is not worth a word. The first
+/// sync is a first load (an empty store), the second an ordinary import: both say the same.
+#[test]
+fn a_case_listed_twice_with_different_values_keeps_its_later_row_and_is_shown_everywhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.db");
+    let id = "513337199001019026";
+    let case = format!("稻市监罚〔2025〕{id}号");
+    let mut body = String::from("执法单位,案号,案件名称,罚没金额(元)\n");
+    body.push_str(&format!("稻城县市场监督管理局,{case},销售过期食品案,100\n"));
+    for i in 2..=2600 {
+        body.push_str(&format!(
+            "稻城县市场监督管理局,稻市监罚〔2025〕{i}号,案{i},{i}\n"
+        ));
+    }
+    body.push_str(&format!(
+        "稻城县市场监督管理局,{case},销售过期食品及无照经营案,150\n"
+    ));
+    body.push_str("稻城县市场监督管理局,稻市监罚〔2025〕2号,案2,2\n");
+    let csv = write(dir.path(), "cases.csv", &body);
+    let cfg = write(
+        dir.path(),
+        "liandong.toml",
+        format!(
+            "[store]\nurl = \"sqlite://{}\"\n\n[[units]]\nid = \"scjg\"\nname = \"稻城县市场监督管理局\"\nkind = \"enforcement\"\n\n[[sources]]\nname = \"cases\"\nkind = \"file\"\nfeeds = \"cases\"\npath = \"{}\"\n",
+            db.display(),
+            csv.display()
+        ),
+    );
+    let run = |args: &[&str]| {
+        bin()
+            .current_dir(dir.path())
+            .arg("--config")
+            .arg(&cfg)
+            .args(args)
+            .env_remove("LIANDONG_CONFIG")
+            .env_remove("RUST_LOG")
+            .env_remove("LIANDONG__STORE__URL")
+            .output()
+            .unwrap()
+    };
+    let masked = "稻市监罚〔2025〕513337********9026号";
+    let line = format!(
+        "{}: rows 2 and 2602 list {masked} with different amount, title; the later row is kept",
+        csv.display()
+    );
+    for (n, inserted, updated, unchanged) in [(1, 2600, 1, 1), (2, 0, 2, 2600)] {
+        let out = run(&["sync"]);
+        assert!(out.status.success(), "sync {n}: {}", text(&out.stderr));
+        let stdout = text(&out.stdout);
+        assert_eq!(
+            stdout.lines().skip(2).collect::<Vec<_>>(),
+            [
+                format!("cases   ok      2602  {inserted:<8}  {updated:<7}  {unchanged:<9}  0            0             1").as_str(),
+                "cases: 1 row listed a case again with different values:",
+                format!("  {line}").as_str(),
+            ],
+            "sync {n}:\n{stdout}"
+        );
+        let stderr = text(&out.stderr);
+        let warn = stderr
+            .lines()
+            .find(|l| l.contains("WARN"))
+            .unwrap_or_else(|| panic!("sync {n} logs no warning:\n{stderr}"));
+        assert!(
+            warn.ends_with(&format!(
+                "WARN a case listed twice with different values: the later row is kept source=cases file={csv} row=2602 earlier_file={csv} earlier_row=2 case_no={masked} differs_in=amount, title",
+                csv = csv.display()
+            )),
+            "sync {n}: {warn}"
+        );
+        assert_eq!(stderr.matches("WARN").count(), 1, "sync {n}:\n{stderr}");
+        assert!(
+            !stdout.contains(id) && !stderr.contains(id),
+            "sync {n} shows the ID number"
+        );
+    }
+    // The later row is what the store keeps.
+    assert_eq!(
+        sqlite_rows(
+            &db,
+            "SELECT amount || ' ' || title FROM cases WHERE case_no LIKE '%9026号'"
+        ),
+        ["15000 销售过期食品及无照经营案"]
+    );
+
+    let out = run(&["status"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let status = text(&out.stdout);
+    let table = status.lines().nth(2).unwrap();
+    assert!(table.starts_with("cases   file  cases  ok"), "{status}");
+    assert!(
+        table.ends_with("2602  0         2        2600       0            1"),
+        "{status}"
+    );
+    let listed: Vec<&str> = status
+        .lines()
+        .skip_while(|l| !l.starts_with("cases listed twice"))
+        .collect();
+    assert_eq!(listed.len(), 2, "{status}");
+    assert_eq!(
+        listed[0],
+        "cases listed twice in one import with different values (newest first):"
+    );
+    assert!(
+        listed[1].starts_with(&format!("  cases {line} (last seen 20")),
+        "{status}"
+    );
+    assert!(!status.contains(id), "{status}");
+    let out = run(&["status", "--format", "json"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let r = &json["repeats"];
+    assert_eq!(r.as_array().map(Vec::len), Some(1), "{json}");
+    let file = csv.display().to_string();
+    assert_eq!(
+        (
+            &r[0]["source"],
+            &r[0]["location"],
+            &r[0]["row"],
+            &r[0]["earlier_location"],
+            &r[0]["earlier_row"],
+            &r[0]["case_no"]
+        ),
+        (
+            &json!("cases"),
+            &json!(file),
+            &json!(2602),
+            &json!(file),
+            &json!(2),
+            &json!(masked)
+        )
+    );
+    assert_eq!(
+        r[0]["changes"],
+        json!({"amount": [100.0, 150.0], "title": ["销售过期食品案", "销售过期食品及无照经营案"]})
+    );
+    assert_eq!(json["sources"][0]["last_run"]["repeated"], 1);
+    assert_eq!(
+        json["quarantine"],
+        json!([]),
+        "a repeat is not a quarantined row"
+    );
+
+    // The daemon's sync job says it in its summary (`run --once` prints each job's).
+    let out = run(&["run", "--once"]);
+    let stdout = text(&out.stdout);
+    let job = stdout
+        .lines()
+        .find(|l| l.starts_with("sync:cases"))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(
+        job.ends_with("ok      2602 seen, 0 inserted, 2 updated, 2600 unchanged, 0 quarantined; 1 row listed a case again with different values (the later row is kept; see `liandong status`)"),
+        "{job}"
     );
 }
