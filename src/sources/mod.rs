@@ -12,9 +12,9 @@
 pub mod file;
 pub mod http;
 pub mod mapping;
+mod seen;
 pub mod sql;
 
-use std::collections::{HashMap, HashSet};
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
@@ -113,21 +113,13 @@ pub struct Writer {
     /// Grades a review without one from its score (the cut-offs of `[obligations]`).
     grading: Option<crate::config::ObligationsConfig>,
     pending: Vec<Record>,
-    /// Hashes of the (unit, case key) pairs in `pending`. A hash collision only causes an
-    /// early flush, never a wrong write.
-    keys: HashSet<u64>,
-    /// Where each case of this import was last listed: (unit, case key) hash → its place. One
-    /// entry a case (16 bytes and the map's slack), read and written once a row: what finds a
-    /// case listed twice however far apart, without asking the store more than it is asked
-    /// anyway. Two keys with one 64-bit hash (odds of about 10⁻⁸ in a million-case import) would
-    /// make the later row of the second look like a repeat: the store then compares it with that
-    /// case as stored, and a difference would be reported against the other key's row.
-    places: HashMap<u64, Place>,
-    /// The locations (file, `page N`, `query`) rows came from; [`Place::location`] indexes it.
-    locations: Vec<String>,
+    /// Every row this import took, to find a case listed again however far apart.
+    seen: seen::Seen,
+    /// The ordinal (in `seen`) of the first row of `pending`.
+    batch_start: u32,
     /// Rows of `pending` that list a case an earlier row listed: (position in `pending`, the
-    /// earlier place, this row's place).
-    pending_repeats: Vec<(usize, Place, Place)>,
+    /// earlier row's ordinal in `seen`, this row's).
+    pending_repeats: Vec<(usize, u32, u32)>,
     quarantine: Vec<QuarantineItem>,
     /// Repeats with other values, to be written with the import.
     repeats: Vec<RepeatItem>,
@@ -136,18 +128,11 @@ pub struct Writer {
     counts: RowCounts,
 }
 
-/// Where a row came from: an index into [`Writer::locations`] and its row number.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Place {
-    location: u32,
-    row: u32,
-}
-
 /// Repeats logged one by one per import; the rest are counted in one line (they are all
 /// recorded for `status`).
 const REPEATS_LOGGED: usize = 20;
 
-/// FNV-1a over two byte strings: a cheap key hash for spotting a case twice in one batch.
+/// FNV-1a over two byte strings: a cheap key hash for spotting a case twice in one import.
 fn fnv1a(a: &[u8], b: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for &byte in a.iter().chain([0xffu8].iter()).chain(b.iter()) {
@@ -165,9 +150,8 @@ impl Writer {
             import,
             grading: None,
             pending: Vec::with_capacity(BATCH),
-            keys: HashSet::with_capacity(BATCH),
-            places: HashMap::new(),
-            locations: Vec::new(),
+            seen: seen::Seen::new(),
+            batch_start: 0,
             pending_repeats: Vec::new(),
             quarantine: Vec::new(),
             repeats: Vec::new(),
@@ -191,20 +175,18 @@ impl Writer {
                     g.fill_grade(&mut r);
                 }
                 let key = fnv1a(r.unit_id.as_bytes(), r.case_no.key().as_bytes());
-                // A case listed twice in one file: the later row is applied after the earlier
-                // one (as an update), never in the same statement.
-                if self.keys.contains(&key) {
-                    self.flush().await?;
-                }
-                let place = Place {
-                    location: self.location_index(location),
-                    row: u32::try_from(row).unwrap_or(u32::MAX),
-                };
-                if let Some(earlier) = self.places.insert(key, place) {
+                let ordinal = self.seen.len();
+                if let Some(earlier) = self.seen.take(key, location, row) {
+                    // A case listed twice in one batch: the later row is applied after the
+                    // earlier one (as an update), never in the same statement. (A hash
+                    // collision only causes an early flush, never a wrong write.)
+                    if earlier >= self.batch_start {
+                        self.flush().await?;
+                        self.batch_start = ordinal;
+                    }
                     self.pending_repeats
-                        .push((self.pending.len(), earlier, place));
+                        .push((self.pending.len(), earlier, ordinal));
                 }
-                self.keys.insert(key);
                 self.pending.push(r);
                 if self.pending.len() >= BATCH {
                     self.flush().await?;
@@ -223,18 +205,10 @@ impl Writer {
         Ok(())
     }
 
-    /// The index of `location` in `locations`; rows come location by location.
-    fn location_index(&mut self, location: &str) -> u32 {
-        if self.locations.last().is_none_or(|l| l != location) {
-            self.locations.push(location.to_string());
-        }
-        (self.locations.len() - 1) as u32
-    }
-
     pub async fn flush(&mut self) -> StoreResult<()> {
         if !self.pending.is_empty() {
             let batch = std::mem::replace(&mut self.pending, Vec::with_capacity(BATCH));
-            self.keys.clear();
+            self.batch_start = self.seen.len();
             let repeating = std::mem::take(&mut self.pending_repeats);
             let positions: Vec<usize> = repeating.iter().map(|(i, ..)| *i).collect();
             // The repeating rows' case numbers, before the batch goes to the store.
@@ -266,19 +240,14 @@ impl Writer {
 
     /// A row that listed a case again with other values: counted, logged (the first
     /// [`REPEATS_LOGGED`] of an import) and kept to be written with the import.
-    fn repeated(
-        &mut self,
-        earlier: Place,
-        later: Place,
-        case_no: String,
-        changes: serde_json::Value,
-    ) {
-        let location = |p: Place| self.locations[p.location as usize].clone();
+    fn repeated(&mut self, earlier: u32, later: u32, case_no: String, changes: serde_json::Value) {
+        let (location, row) = self.seen.place(later);
+        let (earlier_location, earlier_row) = self.seen.place(earlier);
         let item = RepeatItem {
-            location: location(later),
-            row: i64::from(later.row),
-            earlier_location: location(earlier),
-            earlier_row: i64::from(earlier.row),
+            location: location.to_string(),
+            row,
+            earlier_location: earlier_location.to_string(),
+            earlier_row,
             case_no,
             changes,
         };
@@ -308,8 +277,8 @@ impl Writer {
     /// Writes what is pending and commits it with the cursor; returns the counts.
     pub async fn commit(mut self, cursor: Option<String>) -> StoreResult<RowCounts> {
         self.flush().await?;
-        // The places are done with; a first load's index builds come next.
-        self.places = HashMap::new();
+        // The rows seen are done with; a first load's index builds come next.
+        self.seen = seen::Seen::new();
         let more = (self.counts.repeated as usize).saturating_sub(REPEATS_LOGGED);
         if more > 0 {
             tracing::warn!(
