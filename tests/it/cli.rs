@@ -97,15 +97,21 @@ fn check_config_lists_every_problem_with_its_key_path_and_exits_2() {
     );
     let out = with_config(&f, &["check-config"]);
     assert_eq!(out.status.code(), Some(2));
-    let err = text(&out.stderr);
-    for want in [
-        "store.colour",
-        "sources[0].encoding",
-        "sources[1].url",
-        "sources[1].path",
-    ] {
-        assert!(err.contains(want), "missing {want} in:\n{err}");
-    }
+    // Each problem names the file and the entry by its name; the path that does not exist is
+    // among them, not left for a second run.
+    assert_eq!(
+        text(&out.stderr),
+        format!(
+            "the configuration has 6 problems:\n\
+             \x20 - {f}: store.colour: unknown key\n\
+             \x20 - {f}: sources.s.encoding: unknown variant `big5`, expected one of `auto`, `utf-8`, `utf8`, `gbk`, `gb18030` in `encoding`\n\
+             \x20 - {f}: store.url: expected sqlite://PATH or postgres://…, found mysql://x\n\
+             \x20 - {f}: sources.t.path: does not apply to a source of kind \"http\"\n\
+             \x20 - {f}: sources.t.url: not an http(s) URL: \"ftp://x\"\n\
+             \x20 - {f}: sources.t.path: x does not exist\n",
+            f = f.display()
+        )
+    );
     // Every command refuses a broken configuration with exit code 2.
     let out = with_config(&f, &["sync"]);
     assert_eq!(out.status.code(), Some(2));
@@ -1459,8 +1465,13 @@ fn secrets_written_inline_are_warned_of_and_a_schedule_that_never_fires_is_refus
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
     assert!(
-        stderr.contains("warning: store.url: holds a password")
-            && stderr.contains("notify.robots[0] (市场监管群): the webhook is written inline"),
+        stderr.contains(&format!(
+            "warning: {}: store.url: holds a password",
+            f.display()
+        )) && stderr.contains(&format!(
+            "warning: {}: notify.robots[0] (市场监管群): the webhook is written inline",
+            f.display()
+        )),
         "{stderr}"
     );
     for secret in ["pw-s3cret", "robot-key-4711"] {
@@ -1480,7 +1491,10 @@ fn secrets_written_inline_are_warned_of_and_a_schedule_that_never_fires_is_refus
     let out = with_config(&f, &["status"]);
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(stdout.contains("warning: notify.robots[0]"), "{stdout}");
+    assert!(
+        stdout.contains(&format!("warning: {}: notify.robots[0]", f.display())),
+        "{stdout}"
+    );
     assert!(!stdout.contains("robot-key-4711"), "{stdout}");
 
     let f = write(
@@ -1864,4 +1878,92 @@ fn a_case_listed_twice_with_different_values_keeps_its_later_row_and_is_shown_ev
         job.ends_with("ok      2602 seen, 0 inserted, 2 updated, 2600 unchanged, 0 quarantined; 1 row listed a case again with different values (the later row is kept; see `liandong status`)"),
         "{job}"
     );
+}
+
+/// Issue 22 item 9: a configuration split across `liandong.toml` and `conf.d/` with problems in
+/// every file and one in the environment. `check-config` lists them all in one run — the
+/// missing drop folder and templates folder with the rest, not after the others are fixed — each
+/// with the file (or variable) to fix, a source by its name (or its place in its file when its
+/// name cannot say which), and exits 2. The daemon refuses it with the same problems.
+#[test]
+fn check_config_names_the_file_of_every_problem_and_reports_missing_folders_with_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display().to_string();
+    std::fs::create_dir(dir.path().join("existing")).unwrap();
+    std::fs::create_dir(dir.path().join("conf.d")).unwrap();
+    let main = write(
+        dir.path(),
+        "liandong.toml",
+        format!(
+            "[store]\nurl = \"sqlite://{d}/store.db\"\ncolour = \"red\"\n\n\
+             [[units]]\nid = \"scjg\"\nname = \"稻城县市场监督管理局\"\nkind = \"enforcement\"\n\n\
+             [[sources]]\nname = \"main\"\nkind = \"file\"\nfeeds = \"cases\"\npath = \"{d}/existing\"\n\n\
+             [notify]\ntemplates_dir = \"{d}/no-templates\"\n"
+        ),
+    );
+    write(
+        &dir.path().join("conf.d"),
+        "10-units.toml",
+        "[[units]]\nid = \"zrzy\"\nname = \"稻城县自然资源局\"\nkind = \"enforcement\"\n\n\
+         [[units]]\nid = \"Bad Id\"\nname = \"稻城县交通运输局\"\nkind = \"enforcement\"\n",
+    );
+    write(
+        &dir.path().join("conf.d"),
+        "20-sources.toml",
+        format!(
+            "[[sources]]\nname = \"z\"\nkind = \"sql\"\nbatch_size = \"many\"\n\n\
+             [[sources]]\nname = \"x\"\nkind = \"file\"\nfeeds = \"cases\"\npath = \"{d}/drop\"\n\
+             schedule = \"every hour\"\nencodng = \"gbk\"\n\n\
+             [[sources]]\nname = \"y\"\nkind = \"http\"\nurl = \"ftp://x\"\nunit = \"nobody\"\n"
+        ),
+    );
+    let run = |args: &[&str]| {
+        bin()
+            .arg("--config")
+            .arg(&main)
+            .args(args)
+            .env("LIANDONG__RUN__LEASE_SECS", "2")
+            .env_remove("LIANDONG_CONFIG")
+            .env_remove("LIANDONG__STORE__URL")
+            .output()
+            .unwrap()
+    };
+    let out = run(&["check-config"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
+    let (m, s, u) = (
+        format!("{d}/liandong.toml"),
+        format!("{d}/conf.d/20-sources.toml"),
+        format!("{d}/conf.d/10-units.toml"),
+    );
+    let problems = [
+        format!("{m}: store.colour: unknown key"),
+        format!(
+            "{s}: sources.z.batch_size: invalid type: string \"many\", expected u32 in `batch_size`"
+        ),
+        format!("{s}: sources.x.encodng: unknown key"),
+        format!(
+            "{u}: units[1].id: expected a short identifier of a-z, 0-9, '-' or '_', found \"Bad Id\""
+        ),
+        format!(
+            "{s}: sources.x.schedule: not a six-field cron expression (seconds minutes hours day-of-month month day-of-week) such as \"0 */30 * * * *\": \"every hour\" (2 fields)"
+        ),
+        format!("{s}: sources.y.unit: no [[units]] entry has id or name \"nobody\""),
+        format!("{s}: sources.y.url: not an http(s) URL: \"ftp://x\""),
+        "LIANDONG__RUN__LEASE_SECS: run.lease_secs: must be from 10 to 86400 (a day)".to_string(),
+        format!("{s}: sources.x.path: {d}/drop does not exist"),
+        format!("{m}: notify.templates_dir: {d}/no-templates is not a folder"),
+    ];
+    let mut want = format!("the configuration has {} problems:\n", problems.len());
+    for p in &problems {
+        want.push_str(&format!("  - {p}\n"));
+    }
+    assert_eq!(text(&out.stderr), want);
+
+    // The daemon refuses to start on it, naming the same problems (and exits 2).
+    let out = run(&["run", "--once"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    for p in &problems {
+        assert!(stderr.contains(p.as_str()), "missing {p:?} in:\n{stderr}");
+    }
 }
