@@ -15,6 +15,7 @@ pub mod mapping;
 mod seen;
 pub mod sql;
 
+use std::collections::{HashMap, VecDeque};
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
@@ -22,7 +23,7 @@ use chrono::{DateTime, Utc};
 
 use crate::config::SourceConfig;
 use crate::records::{Feed, Record};
-use crate::store::{Import, QuarantineItem, RepeatItem, RowCounts, Store, StoreResult};
+use crate::store::{Import, QuarantineItem, RepeatItem, Repeated, RowCounts, Store, StoreResult};
 use crate::units::Units;
 
 /// What every connector needs for one run of one source.
@@ -123,9 +124,21 @@ pub struct Writer {
     quarantine: Vec<QuarantineItem>,
     /// Repeats with other values, to be written with the import.
     repeats: Vec<RepeatItem>,
+    /// Repeats a first load stored as they came, to be folded into their cases' first rows
+    /// (see [`Repeated::Later`]).
+    later: Vec<LaterRepeat>,
     /// Repeats that changed nothing (not recorded; counted for the log).
     same_repeats: u64,
     counts: RowCounts,
+}
+
+/// A repeat whose outcome the store tells when a first load's key is built.
+struct LaterRepeat {
+    unit_id: String,
+    case_key: String,
+    case_no: String,
+    earlier: u32,
+    ordinal: u32,
 }
 
 /// Repeats logged one by one per import; the rest are counted in one line (they are all
@@ -155,6 +168,7 @@ impl Writer {
             pending_repeats: Vec::new(),
             quarantine: Vec::new(),
             repeats: Vec::new(),
+            later: Vec::new(),
             same_repeats: 0,
             counts: RowCounts::default(),
         }
@@ -211,19 +225,30 @@ impl Writer {
             self.batch_start = self.seen.len();
             let repeating = std::mem::take(&mut self.pending_repeats);
             let positions: Vec<usize> = repeating.iter().map(|(i, ..)| *i).collect();
-            // The repeating rows' case numbers, before the batch goes to the store.
-            let case_nos: Vec<String> = positions
+            // The repeating rows' cases, before the batch goes to the store.
+            let cases: Vec<(String, String, String)> = positions
                 .iter()
-                .map(|&i| crate::mask::mask_text(batch[i].case_no.as_written()))
+                .map(|&i| {
+                    let r = &batch[i];
+                    let case_no = crate::mask::mask_text(r.case_no.as_written());
+                    (r.unit_id.clone(), r.case_no.key().to_string(), case_no)
+                })
                 .collect();
-            let (c, changed) = self.import.put_repeats(batch, &positions).await?;
+            let (c, outcomes) = self.import.put_repeats(batch, &positions).await?;
             self.counts.add(&c);
-            for (((_, earlier, later), case_no), changes) in
-                repeating.into_iter().zip(case_nos).zip(changed)
+            for (((_, earlier, ordinal), (unit_id, case_key, case_no)), outcome) in
+                repeating.into_iter().zip(cases).zip(outcomes)
             {
-                match changes {
-                    Some(changes) => self.repeated(earlier, later, case_no, changes),
-                    None => self.same_repeats += 1,
+                match outcome {
+                    Repeated::Changed(changes) => self.repeated(earlier, ordinal, case_no, changes),
+                    Repeated::Same => self.same_repeats += 1,
+                    Repeated::Later => self.later.push(LaterRepeat {
+                        unit_id,
+                        case_key,
+                        case_no,
+                        earlier,
+                        ordinal,
+                    }),
                 }
             }
         }
@@ -274,9 +299,46 @@ impl Writer {
         c
     }
 
+    /// A first load's repeats, folded into their cases' first rows now rather than at commit,
+    /// so that they are recorded with the import. The store answers in the order the rows
+    /// came, so each case's answers go to its repeats in turn; one the store does not answer
+    /// was no repeat (two cases with one hash).
+    async fn fold_later(&mut self) -> StoreResult<()> {
+        if self.later.is_empty() {
+            return Ok(());
+        }
+        let later = std::mem::take(&mut self.later);
+        let mut waiting: HashMap<(String, String), VecDeque<usize>> = HashMap::new();
+        for (i, l) in later.iter().enumerate() {
+            waiting
+                .entry((l.unit_id.clone(), l.case_key.clone()))
+                .or_default()
+                .push_back(i);
+        }
+        for folded in self.import.fold_repeats().await? {
+            let Some(i) = waiting
+                .get_mut(&(folded.unit_id, folded.case_key))
+                .and_then(VecDeque::pop_front)
+            else {
+                continue;
+            };
+            let l = &later[i];
+            match folded.changes {
+                Some(changes) => self.repeated(l.earlier, l.ordinal, l.case_no.clone(), changes),
+                None => self.same_repeats += 1,
+            }
+        }
+        let r = std::mem::take(&mut self.repeats);
+        if !r.is_empty() {
+            self.import.repeats(r).await?;
+        }
+        Ok(())
+    }
+
     /// Writes what is pending and commits it with the cursor; returns the counts.
     pub async fn commit(mut self, cursor: Option<String>) -> StoreResult<RowCounts> {
         self.flush().await?;
+        self.fold_later().await?;
         // The rows seen are done with; a first load's index builds come next.
         self.seen = seen::Seen::new();
         let more = (self.counts.repeated as usize).saturating_sub(REPEATS_LOGGED);

@@ -502,13 +502,17 @@ pub trait Import: Send {
     /// [`Import::put`], where the rows at the positions `repeats` (ascending) list a case that an
     /// earlier call of this import listed. Such a row is compared with the case as the earlier
     /// row left it, and applied over it like any change. Returns the counts and, for each
-    /// position of `repeats` in order, what the row changed: `{field: [earlier, later]}` (masked,
-    /// as in the history), or `None` when it changed nothing.
+    /// position of `repeats` in order, what the row did.
     async fn put_repeats(
         &mut self,
         records: Vec<Record>,
         repeats: &[usize],
-    ) -> StoreResult<(RowCounts, Vec<Option<serde_json::Value>>)>;
+    ) -> StoreResult<(RowCounts, Vec<Repeated>)>;
+    /// Builds now the unique key a first load builds at commit (SQLite's cases, see
+    /// [`Repeated::Later`]), applying each row that repeated an earlier row's case over it, and
+    /// returns what each of those did, in the order the rows came. Nothing for an import that
+    /// defers no key.
+    async fn fold_repeats(&mut self) -> StoreResult<Vec<FoldedRepeat>>;
     async fn quarantine(&mut self, items: Vec<QuarantineItem>) -> StoreResult<()>;
     /// Records cases listed twice with different values (see [`RepeatItem`]), with the rows.
     async fn repeats(&mut self, items: Vec<RepeatItem>) -> StoreResult<()>;
@@ -516,6 +520,28 @@ pub trait Import: Send {
     /// Returns what the commit folded: rows `put` counted as inserted that turned out to repeat
     /// an earlier row's key (a first load builds its unique key only now).
     async fn commit(self: Box<Self>, cursor: Option<String>) -> StoreResult<Folded>;
+}
+
+/// What a row that repeats a case an earlier row of the same import listed did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Repeated {
+    /// It changed the case: `{field: [earlier, later]}`, masked as in the history.
+    Changed(serde_json::Value),
+    /// It changed nothing.
+    Same,
+    /// A first load (into an empty table) stored it as it came, to be applied over the earlier
+    /// row when the import's unique key is built: [`Import::fold_repeats`] says what it did.
+    Later,
+}
+
+/// A first load's row that repeated an earlier row's case, applied over it when the unique key
+/// was built (see [`Import::fold_repeats`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FoldedRepeat {
+    pub unit_id: String,
+    pub case_key: String,
+    /// What it changed (`{field: [earlier, later]}`, masked); `None`: nothing.
+    pub changes: Option<serde_json::Value>,
 }
 
 /// Rows of a first load that repeated an earlier row's (unit, case key) in the same import,

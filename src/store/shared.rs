@@ -19,9 +19,9 @@ use crate::domain::rule::{RuleId, State};
 use crate::records::{Feed, FieldKind, Record, Value, diff};
 use crate::store::{
     EvaluatedFinding, Evaluation, EvaluationState, FindingChanges, FindingFilter,
-    FindingTransition, Folded, HistoryEntry, Import, QuarantineEntry, QuarantineItem, RepeatEntry,
-    RepeatItem, RowCounts, Selection, SourceState, Store, StoreError, StoreResult, StoredFinding,
-    StoredRecord,
+    FindingTransition, Folded, FoldedRepeat, HistoryEntry, Import, QuarantineEntry, QuarantineItem,
+    RepeatEntry, RepeatItem, Repeated, RowCounts, Selection, SourceState, Store, StoreError,
+    StoreResult, StoredFinding, StoredRecord,
 };
 
 pub(super) type DbRow = <Db as sqlx::Database>::Row;
@@ -229,7 +229,8 @@ pub(super) struct ImportTx {
     pub(super) rev: i64,
     /// The last batch was all new rows (a first load): try inserting before comparing.
     pub(super) insert_first: bool,
-    /// What building a deferred unique key early folded (see `give_way`), added at commit.
+    /// What building a deferred unique key before commit folded (see `fold_now`), added to
+    /// what commit returns.
     pub(super) folded: Folded,
     /// A batch failed part-way: nothing more is written and the import cannot commit.
     pub(super) failed: bool,
@@ -284,8 +285,14 @@ impl ImportTx {
     /// Builds a first load's deferred unique key on `feed`'s table. When the load listed a key
     /// twice the build fails; then every later row of a repeated key is applied, in the order
     /// the rows came, to the first row as an update (with its history entry) or found
-    /// unchanged, and deleted, and the key is built again.
-    async fn build_unique(&mut self, feed: Feed, sql: &str) -> StoreResult<Folded> {
+    /// unchanged, and deleted, and the key is built again. With `log`, what each later row did
+    /// goes there.
+    async fn build_unique(
+        &mut self,
+        feed: Feed,
+        sql: &str,
+        mut log: Option<&mut Vec<FoldedRepeat>>,
+    ) -> StoreResult<Folded> {
         match sqlx::query(AssertSqlSafe(sql.to_string()))
             .execute(&mut *self.tx)
             .await
@@ -326,8 +333,9 @@ impl ImportTx {
                 .await?;
                 let (first_id, first_fp): (i64, Vec<u8>) =
                     (first.try_get("id")?, first.try_get("fingerprint")?);
-                if first_fp == fp {
+                let changes = if first_fp == fp {
                     folded.unchanged += 1;
+                    None
                 } else {
                     let fp: [u8; 16] = fp.as_slice().try_into().map_err(|_| {
                         StoreError::Corrupt(format!(
@@ -336,8 +344,15 @@ impl ImportTx {
                             fp.len()
                         ))
                     })?;
-                    self.update(feed, first_id, &later.record, fp).await?;
                     folded.updated += 1;
+                    Some(self.update(feed, first_id, &later.record, fp).await?)
+                };
+                if let Some(log) = log.as_deref_mut() {
+                    log.push(FoldedRepeat {
+                        unit_id: later.record.unit_id.clone(),
+                        case_key: later.record.case_no.key().to_string(),
+                        changes,
+                    });
                 }
                 sqlx::query(AssertSqlSafe(format!("DELETE FROM {table} WHERE id = $1")))
                     .bind(later.id)
@@ -408,10 +423,16 @@ impl Import for ImportTx {
         &mut self,
         records: Vec<Record>,
         repeats: &[usize],
-    ) -> StoreResult<(RowCounts, Vec<Option<serde_json::Value>>)> {
+    ) -> StoreResult<(RowCounts, Vec<Repeated>)> {
         let put = self.put_rows(records, repeats).await;
         self.failed |= put.is_err();
         put
+    }
+
+    async fn fold_repeats(&mut self) -> StoreResult<Vec<FoldedRepeat>> {
+        let done = self.fold_now().await;
+        self.failed |= done.is_err();
+        done
     }
 
     async fn quarantine(&mut self, items: Vec<QuarantineItem>) -> StoreResult<()> {
@@ -444,13 +465,13 @@ impl ImportTx {
         &mut self,
         records: Vec<Record>,
         repeats: &[usize],
-    ) -> StoreResult<(RowCounts, Vec<Option<serde_json::Value>>)> {
+    ) -> StoreResult<(RowCounts, Vec<Repeated>)> {
         let mut counts = RowCounts {
             seen: records.len() as u64,
             ..Default::default()
         };
-        // What each repeating row changed; `None` until an update says otherwise.
-        let mut changed: Vec<Option<serde_json::Value>> = vec![None; repeats.len()];
+        // What each repeating row did: nothing, until an update says otherwise.
+        let mut changed = vec![Repeated::Same; repeats.len()];
         let Some(feed) = records.first().map(|r| r.feed) else {
             return Ok((counts, changed));
         };
@@ -458,21 +479,20 @@ impl ImportTx {
             self.checked.push(feed);
             self.defer_indexes_of_empty(feed).await?;
         }
-        if !repeats.is_empty() && self.unique_deferred.contains(&feed) {
-            self.give_way(feed).await?;
-        }
         counts.unknown_unit = records.iter().filter(|r| !r.unit_known).count() as u64;
         let fps: Vec<[u8; 16]> = records.iter().map(Record::fingerprint).collect();
         if self.unique_deferred.contains(&feed) {
-            // A first load whose unique key is built at commit: every row goes in as it is.
+            // A first load whose unique key is built at commit: every row goes in as it is, a
+            // repeat included, to be folded into its first row then (or at `fold_repeats`).
             let all: Vec<(&Record, [u8; 16])> = records.iter().zip(fps.iter().copied()).collect();
             counts.inserted = self.insert(feed, &all, false).await?;
+            changed.fill(Repeated::Later);
             return Ok((counts, changed));
         }
         // Keeps what an update of row `i` changed when `i` repeats a case.
         let mut note = |i: usize, changes: serde_json::Value| {
             if let Ok(k) = repeats.binary_search(&i) {
-                changed[k] = Some(changes);
+                changed[k] = Repeated::Changed(changes);
             }
         };
         if self.insert_first {
@@ -515,27 +535,52 @@ impl ImportTx {
         Ok((counts, changed))
     }
 
-    /// A first load that meets a case it listed before gives way to the usual import: the
-    /// unique key it was to build at commit is built now (from the rows so far, sorted), so that
-    /// this row and every later one are compared with what is stored — the repeat applied over
-    /// the earlier row as an update, with its history entry and what it changed, as in any later
-    /// import. The load's other indexes are still built at commit.
-    async fn give_way(&mut self, feed: Feed) -> StoreResult<()> {
-        self.unique_deferred.retain(|f| *f != feed);
-        let Some(at) = self
+    /// Builds a first load's deferred unique keys now, as commit would, and returns what each
+    /// row that repeated an earlier row's case did. The load's other indexes are still built at
+    /// commit; a later `put` compares with what is stored, as any import does.
+    async fn fold_now(&mut self) -> StoreResult<Vec<FoldedRepeat>> {
+        let mut log = Vec::new();
+        let unique: Vec<(Feed, String)> = self
             .deferred
             .iter()
-            .position(|(f, sql)| *f == feed && is_unique_index(sql))
-        else {
-            return Ok(());
-        };
-        let (_, sql) = self.deferred.remove(at);
-        // Rows put without saying they repeat (only the import's own writer says so) are folded
-        // as at commit.
-        let f = self.build_unique(feed, &sql).await?;
-        self.folded.updated += f.updated;
-        self.folded.unchanged += f.unchanged;
+            .filter(|(_, sql)| is_unique_index(sql))
+            .cloned()
+            .collect();
+        if unique.is_empty() {
+            return Ok(log);
+        }
+        self.deferred.retain(|(_, sql)| !is_unique_index(sql));
+        self.building(true).await?;
+        for (feed, sql) in unique {
+            self.unique_deferred.retain(|f| *f != feed);
+            let f = self.build_unique(feed, &sql, Some(&mut log)).await?;
+            self.folded.updated += f.updated;
+            self.folded.unchanged += f.unchanged;
+        }
+        self.building(false).await?;
         self.insert_first = true;
+        Ok(log)
+    }
+
+    /// The writer's settings for building indexes from sorted rows (`on`), or back to its
+    /// usual ones: a small page cache, as the sort spills to a temporary file (the writer's
+    /// temp_store) rather than memory, so a large table does not swell the process; and SQLite's
+    /// helper threads for the sort's runs.
+    async fn building(&mut self, on: bool) -> StoreResult<()> {
+        let (cache, threads) = if on {
+            let helpers = std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .min(4);
+            ("-4000".to_string(), helpers)
+        } else {
+            (WRITER_CACHE.to_string(), 0)
+        };
+        sqlx::query(AssertSqlSafe(format!("PRAGMA cache_size = {cache}")))
+            .execute(&mut *self.tx)
+            .await?;
+        sqlx::query(AssertSqlSafe(format!("PRAGMA threads = {threads}")))
+            .execute(&mut *self.tx)
+            .await?;
         Ok(())
     }
 
@@ -578,25 +623,14 @@ impl ImportTx {
     }
 
     async fn commit_rows(mut self: Box<Self>, cursor: Option<String>) -> StoreResult<Folded> {
-        // A first load's indexes, built now in one sorted pass each; the sort spills to a
-        // temporary file (the writer's temp_store) rather than memory, so a large table does not
-        // swell the process.
+        // A first load's indexes, built now in one sorted pass each (see `building`).
         let deferred = std::mem::take(&mut self.deferred);
         let mut folded = self.folded;
         if !deferred.is_empty() {
-            sqlx::query("PRAGMA cache_size = -4000")
-                .execute(&mut *self.tx)
-                .await?;
-            // SQLite sorts the runs of a large index build on helper threads when allowed to.
-            let helpers = std::thread::available_parallelism()
-                .map_or(1, |n| n.get())
-                .min(4);
-            sqlx::query(AssertSqlSafe(format!("PRAGMA threads = {helpers}")))
-                .execute(&mut *self.tx)
-                .await?;
+            self.building(true).await?;
             for (feed, sql) in deferred {
                 if is_unique_index(&sql) {
-                    let f = self.build_unique(feed, &sql).await?;
+                    let f = self.build_unique(feed, &sql, None).await?;
                     folded.updated += f.updated;
                     folded.unchanged += f.unchanged;
                 } else {
@@ -605,12 +639,7 @@ impl ImportTx {
                         .await?;
                 }
             }
-            sqlx::query("PRAGMA threads = 0")
-                .execute(&mut *self.tx)
-                .await?;
-            sqlx::query(AssertSqlSafe(format!("PRAGMA cache_size = {WRITER_CACHE}")))
-                .execute(&mut *self.tx)
-                .await?;
+            self.building(false).await?;
         }
         if let Some(c) = cursor {
             sqlx::query(

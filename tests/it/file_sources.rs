@@ -484,14 +484,13 @@ async fn the_cases_table_rebuilt_by_migration_14_keeps_its_rows_and_its_key() {
     pool.close().await;
 }
 
-/// A first load builds the unique (unit, case number) key at commit — until the file lists a case
-/// again: then the load builds it at once and goes on as any import does, so the later row,
-/// in a later batch or the same one, is applied over the first as an update with its history
-/// entry when it differs, counted unchanged when it does not. A repeat with other values is
-/// recorded (both rows, the fields that differ), at every sync that reads it again; identical
-/// ones are not.
+/// A first load builds the unique (unit, case number) key at the end; a case the file lists
+/// again, in a later batch or the same one, is folded into its first row there: applied as an
+/// update with its history entry when it differs, counted unchanged when it does not. A repeat
+/// with other values is recorded (both rows, the fields that differ) — by the first load as by
+/// every later sync that reads it again; identical ones are not.
 #[tokio::test(flavor = "multi_thread")]
-async fn a_first_load_applies_a_case_listed_again_over_its_first_row_and_records_it() {
+async fn a_first_load_folds_a_case_listed_again_into_its_first_row_and_records_it() {
     let ts = common::temp_sqlite();
     let store = common::open(&ts.url).await;
     let before = case_indexes(&ts.url).await;

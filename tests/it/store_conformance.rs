@@ -10,7 +10,9 @@ use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use liandong::domain::case_no::CaseNo;
 use liandong::records::Field;
 use liandong::records::{Feed, FieldKind, Record, Value};
-use liandong::store::{Import, QuarantineItem, RepeatItem, RowCounts, RunReport, Store};
+use liandong::store::{
+    FoldedRepeat, Import, QuarantineItem, RepeatItem, Repeated, RowCounts, RunReport, Store,
+};
 use serde_json::json;
 
 use crate::common;
@@ -543,9 +545,10 @@ async fn quarantine_keeps_one_entry_per_location_row_and_field(store: &dyn Store
 }
 
 /// Rows marked as repeating a case an earlier call of the import listed are compared with the
-/// case as that row left it and applied over it — in a first load (whose unique key SQLite
-/// otherwise builds at commit) and in later imports alike — and `put_repeats` says what each
-/// changed. The repeats recorded with the import are listed apart from the quarantine, one entry
+/// case as that row left it and applied over it, and the store says what each changed: at
+/// once (`put_repeats`), or — in a SQLite first load, which stores the rows as they come and
+/// builds its unique key at the end — when `fold_repeats` builds the key, in the order the rows
+/// came. The repeats recorded with the import are listed apart from the quarantine, one entry
 /// per row however often it is seen again.
 async fn a_row_repeating_a_case_is_applied_over_it_and_says_what_it_changed(store: &dyn Store) {
     let one = with(full(Feed::Cases, "scjg", 1), "amount", Value::Fen(10_000));
@@ -558,15 +561,52 @@ async fn a_row_repeating_a_case_is_applied_over_it_and_says_what_it_changed(stor
         imp.put(vec![one.clone(), two.clone()]).await.unwrap(),
         counts(2, 2, 0, 0)
     );
-    let (c, changed) = imp
+    let (c, outcomes) = imp
         .put_repeats(
             vec![full(Feed::Cases, "scjg", 3), one_later.clone(), two.clone()],
             &[1, 2],
         )
         .await
         .unwrap();
-    assert_eq!(c, counts(3, 1, 1, 1));
-    assert_eq!(changed, vec![Some(json!({"amount": [100.0, 150.0]})), None]);
+    let folded = imp.fold_repeats().await.unwrap();
+    let changed = json!({"amount": [100.0, 150.0]});
+    if store.backend() == "sqlite" {
+        // Stored as they came, folded when the key was built.
+        assert_eq!(c, counts(3, 3, 0, 0));
+        assert_eq!(outcomes, [Repeated::Later, Repeated::Later]);
+        let key = |r: &Record| r.case_no.key().to_string();
+        assert_eq!(
+            folded,
+            [
+                FoldedRepeat {
+                    unit_id: "scjg".into(),
+                    case_key: key(&one),
+                    changes: Some(changed.clone()),
+                },
+                FoldedRepeat {
+                    unit_id: "scjg".into(),
+                    case_key: key(&two),
+                    changes: None,
+                },
+            ]
+        );
+    } else {
+        assert_eq!(c, counts(3, 1, 1, 1));
+        assert_eq!(
+            outcomes,
+            [Repeated::Changed(changed.clone()), Repeated::Same]
+        );
+        assert_eq!(folded, []);
+    }
+    // After the key is built, the import goes on as any other.
+    let (c, outcomes) = imp
+        .put_repeats(
+            vec![with(one_later.clone(), "amount", Value::Fen(15_000))],
+            &[0],
+        )
+        .await
+        .unwrap();
+    assert_eq!((c, outcomes), (counts(1, 0, 0, 1), vec![Repeated::Same]));
     let repeat = RepeatItem {
         location: "cases.csv".into(),
         row: 9,
@@ -610,7 +650,7 @@ async fn a_row_repeating_a_case_is_applied_over_it_and_says_what_it_changed(stor
     let three_later = with(full(Feed::Cases, "scjg", 3), "amount", Value::Fen(1));
     let mut imp = store.begin_import(SOURCE, at(10)).await.unwrap();
     imp.put(vec![full(Feed::Cases, "scjg", 4)]).await.unwrap();
-    let (c, changed) = imp
+    let (c, outcomes) = imp
         .put_repeats(
             vec![with(full(Feed::Cases, "scjg", 4), "amount", Value::Fen(2))],
             &[0],
@@ -618,24 +658,20 @@ async fn a_row_repeating_a_case_is_applied_over_it_and_says_what_it_changed(stor
         .await
         .unwrap();
     assert_eq!(c, counts(1, 0, 1, 0));
-    assert_eq!(changed.len(), 1);
     assert!(
-        changed[0]
-            .as_ref()
-            .is_some_and(|c| c.get("amount").is_some()),
-        "{changed:?}"
+        matches!(&outcomes[..], [Repeated::Changed(c)] if c.get("amount").is_some()),
+        "{outcomes:?}"
     );
-    let (c, changed) = imp
+    let (c, outcomes) = imp
         .put_repeats(vec![one_later.clone(), three_later.clone()], &[1])
         .await
         .unwrap();
     assert_eq!(c, counts(2, 0, 1, 1));
     assert!(
-        changed[0]
-            .as_ref()
-            .is_some_and(|c| c.get("amount").is_some()),
-        "{changed:?}"
+        matches!(&outcomes[..], [Repeated::Changed(c)] if c.get("amount").is_some()),
+        "{outcomes:?}"
     );
+    assert_eq!(imp.fold_repeats().await.unwrap(), [], "nothing deferred");
     // The same row seen again: still one entry, last seen now.
     imp.repeats(vec![repeat.clone()]).await.unwrap();
     imp.commit(None).await.unwrap();
