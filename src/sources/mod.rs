@@ -136,9 +136,8 @@ pub struct Writer {
 struct LaterRepeat {
     unit_id: String,
     case_key: String,
-    case_no: String,
-    earlier: u32,
-    ordinal: u32,
+    /// The repeat as far as it is known: all but what changed.
+    item: RepeatItem,
 }
 
 /// Repeats logged one by one per import; the rest are counted in one line (they are all
@@ -239,15 +238,14 @@ impl Writer {
             for (((_, earlier, ordinal), (unit_id, case_key, case_no)), outcome) in
                 repeating.into_iter().zip(cases).zip(outcomes)
             {
+                let item = self.repeat_item(earlier, ordinal, case_no);
                 match outcome {
-                    Repeated::Changed(changes) => self.repeated(earlier, ordinal, case_no, changes),
+                    Repeated::Changed(changes) => self.repeated(RepeatItem { changes, ..item }),
                     Repeated::Same => self.same_repeats += 1,
                     Repeated::Later => self.later.push(LaterRepeat {
                         unit_id,
                         case_key,
-                        case_no,
-                        earlier,
-                        ordinal,
+                        item,
                     }),
                 }
             }
@@ -263,19 +261,24 @@ impl Writer {
         Ok(())
     }
 
-    /// A row that listed a case again with other values: counted, logged (the first
-    /// [`REPEATS_LOGGED`] of an import) and kept to be written with the import.
-    fn repeated(&mut self, earlier: u32, later: u32, case_no: String, changes: serde_json::Value) {
+    /// The repeat of the row with ordinal `later` (of the case numbered `case_no`, masked) over
+    /// the row with ordinal `earlier`, what changed still unknown.
+    fn repeat_item(&self, earlier: u32, later: u32, case_no: String) -> RepeatItem {
         let (location, row) = self.seen.place(later);
         let (earlier_location, earlier_row) = self.seen.place(earlier);
-        let item = RepeatItem {
+        RepeatItem {
             location: location.to_string(),
             row,
             earlier_location: earlier_location.to_string(),
             earlier_row,
             case_no,
-            changes,
-        };
+            changes: serde_json::Value::Null,
+        }
+    }
+
+    /// A row that listed a case again with other values: counted, logged (the first
+    /// [`REPEATS_LOGGED`] of an import) and kept to be written with the import.
+    fn repeated(&mut self, item: RepeatItem) {
         self.counts.repeated += 1;
         if self.counts.repeated as usize <= REPEATS_LOGGED {
             tracing::warn!(
@@ -322,9 +325,11 @@ impl Writer {
             else {
                 continue;
             };
-            let l = &later[i];
             match folded.changes {
-                Some(changes) => self.repeated(l.earlier, l.ordinal, l.case_no.clone(), changes),
+                Some(changes) => self.repeated(RepeatItem {
+                    changes,
+                    ..later[i].item.clone()
+                }),
                 None => self.same_repeats += 1,
             }
         }
@@ -338,9 +343,10 @@ impl Writer {
     /// Writes what is pending and commits it with the cursor; returns the counts.
     pub async fn commit(mut self, cursor: Option<String>) -> StoreResult<RowCounts> {
         self.flush().await?;
-        self.fold_later().await?;
-        // The rows seen are done with; a first load's index builds come next.
+        // The rows seen are done with (the repeats know their places): the first load's index
+        // builds come next.
         self.seen = seen::Seen::new();
+        self.fold_later().await?;
         let more = (self.counts.repeated as usize).saturating_sub(REPEATS_LOGGED);
         if more > 0 {
             tracing::warn!(
