@@ -28,6 +28,9 @@ pub async fn sync_source(app: &App, name: &str) -> anyhow::Result<String> {
     let Some(o) = sync(app, Some(name), false).await.into_iter().next() else {
         anyhow::bail!("source {name} is not configured");
     };
+    if let Some(why) = o.skipped {
+        return Ok(format!("not read: {why}"));
+    }
     let c = o.counts;
     let mut counts = format!(
         "{} seen, {} inserted, {} updated, {} unchanged, {} quarantined",

@@ -13,6 +13,7 @@ mod notify;
 mod obligations;
 mod report;
 mod sources;
+mod users;
 
 pub use args::*;
 
@@ -129,6 +130,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run { once, as_of } => {
             crate::daemon::run(LoadOptions::from_env(cli.config.clone()), *once, *as_of).await
         }
+        Command::User(cmd) => {
+            let app = open_app(&cli).await?;
+            users::run(&app, cmd).await
+        }
+        Command::Web => {
+            let app = open_app(&cli).await?;
+            crate::web::serve_alone(app).await
+        }
         Command::Migrate => {
             let App { cfg, store, .. } = open_app(&cli).await?;
             println!(
@@ -216,6 +225,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 rule,
                 unit: unit.as_deref().map(|u| units.stored_id(u)),
                 closed_after: Some(now),
+                id: None,
             };
             let store = store::open(&cfg.store).await?;
             findings::findings(&cfg, store.as_ref(), &units, &filter, now, *format).await?;

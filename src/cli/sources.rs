@@ -55,6 +55,8 @@ pub(super) fn print_sync(outcomes: &[sync::SourceOutcome], repeats: &[crate::sto
                 o.source.clone(),
                 if o.error.is_some() {
                     "error".into()
+                } else if o.skipped.is_some() {
+                    "skipped".into()
                 } else {
                     "ok".into()
                 },
@@ -86,7 +88,7 @@ pub(super) fn print_sync(outcomes: &[sync::SourceOutcome], repeats: &[crate::sto
         )
     );
     for o in outcomes {
-        if let Some(e) = &o.error {
+        if let Some(e) = o.error.as_ref().or(o.skipped.as_ref()) {
             println!("{}: {}", o.source, crate::mask::mask_text(e));
         }
     }

@@ -13,7 +13,7 @@ use toml::{Table, Value};
 
 use super::{
     Config, LimitsConfig, NotifyConfig, ObligationsConfig, Problem, ReportConfig, RulesConfig,
-    RunConfig, SourceConfig, StoreConfig, UnitConfig, problem,
+    RunConfig, SourceConfig, StoreConfig, UnitConfig, WebConfig, problem,
 };
 
 /// Prefix of environment overrides: `LIANDONG__STORE__URL=…` sets `store.url`.
@@ -333,8 +333,9 @@ fn set_in_value(
     }
 }
 
-const TOP_LEVEL: [&str; 10] = [
+const TOP_LEVEL: [&str; 11] = [
     "run",
+    "web",
     "limits",
     "store",
     "units",
@@ -439,6 +440,11 @@ pub(super) fn from_table(mut table: Table, problems: &mut Vec<Problem>) -> (Conf
         && let Some(s) = section::<LimitsConfig>("limits", v, problems)
     {
         cfg.limits = s;
+    }
+    if let Some(v) = table.remove("web")
+        && let Some(s) = section::<WebConfig>("web", v, problems)
+    {
+        cfg.web = s;
     }
     if let Some(v) = table.remove("rules")
         && let Some(s) = section::<RulesConfig>("rules", v, problems)

@@ -122,6 +122,8 @@ pub struct Config {
     pub run: RunConfig,
     /// How much one piece of outside data may weigh (`[limits]`).
     pub limits: LimitsConfig,
+    /// The web console (`[web]`, SPEC §10).
+    pub web: WebConfig,
     /// Holiday overlays (`[calendar]`): (where it came from, TOML text in the form of
     /// `data/holidays.toml`), applied over the shipped tables in order.
     pub calendar_overlays: Vec<(String, String)>,

@@ -872,6 +872,7 @@ pub async fn import_file(run: SourceRun<'_>, path: &Path) -> anyhow::Result<RowC
         limits,
         now,
         progress,
+        ..
     } = run;
     let limits_owned = *limits;
     let (tx, mut rx) = mpsc::channel::<Result<Vec<Item>, anyhow::Error>>(4);

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
-use crate::config::SourceConfig;
+use crate::config::{Redactor, SourceConfig};
 use crate::records::{Feed, Record};
 use crate::store::{Import, QuarantineItem, RepeatItem, Repeated, RowCounts, Store, StoreResult};
 use crate::units::Units;
@@ -37,6 +37,9 @@ pub struct SourceRun<'a> {
     pub obligations: &'a crate::config::ObligationsConfig,
     /// How much one response, line, cell and quarantined row may weigh (`[limits]`).
     pub limits: &'a crate::config::LimitsConfig,
+    /// The source's credentials in every form its server may echo them
+    /// ([`Redactor::for_source`]): blanked out of its error texts and of the rows it quarantines.
+    pub secrets: &'a Redactor,
     /// Bookkeeping time of this run (first seen, changed, quarantined).
     pub now: DateTime<Utc>,
     /// Show progress on a terminal.

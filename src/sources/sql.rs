@@ -116,11 +116,12 @@ where
         feed,
         obligations,
         limits,
+        secrets,
         now,
         progress,
     } = run;
     let cursor_col = src.cursor_column.clone().unwrap_or_default();
-    let mut mapper = JsonMapper::new(feed, src, limits, units);
+    let mut mapper = JsonMapper::new(feed, src, limits, units, secrets);
     // A batch's import begins with its first row, not before the query has answered: the store's
     // write lock (SQLite: one writer for every process) is not held while a slow query runs.
     let mut writer: Option<Writer> = None;

@@ -7,6 +7,7 @@
 //! `postgres.rs`. Migrations are per backend under `migrations/<backend>/` and run at start-up
 //! and by `liandong migrate`. The conformance suite in `tests/` runs against both.
 
+pub mod accounts;
 pub mod ops;
 pub mod outbox;
 mod postgres;
@@ -488,6 +489,8 @@ pub struct FindingFilter {
     /// Without `all`: also the findings resolved or waived after this instant (they were open
     /// then: a listing as of an earlier time).
     pub closed_after: Option<DateTime<Utc>>,
+    /// Only the finding of this id.
+    pub id: Option<i64>,
 }
 
 /// One import: rows applied inside one transaction, committed together with the source's
@@ -565,7 +568,7 @@ impl Folded {
 }
 
 #[async_trait]
-pub trait Store: outbox::Outbox + ops::Ops + Send + Sync {
+pub trait Store: outbox::Outbox + ops::Ops + accounts::Accounts + Send + Sync {
     fn backend(&self) -> &'static str;
     /// Lets the first load into a store that holds no records take the store to itself when
     /// nobody else has it open (SQLite: a rollback journal instead of the WAL, so the pages are
@@ -705,8 +708,18 @@ pub trait Store: outbox::Outbox + ops::Ops + Send + Sync {
     ) -> StoreResult<bool>;
 }
 
-/// Opens the store named by the configuration and brings its schema up to date.
+/// Opens the store named by the configuration and brings its schema up to date. A server may
+/// quote the password it rejected: the error is told with the store's password blanked
+/// ([`Redactor::for_store`](crate::config::Redactor::for_store)), whether it came from
+/// `password_file`, `password_credential` or the URL.
 pub async fn open(cfg: &StoreConfig) -> anyhow::Result<Box<dyn Store>> {
+    open_unredacted(cfg).await.map_err(|e| {
+        let secrets = crate::config::Redactor::for_store(cfg);
+        anyhow::anyhow!("{}", secrets.redact(&format!("{e:#}")))
+    })
+}
+
+async fn open_unredacted(cfg: &StoreConfig) -> anyhow::Result<Box<dyn Store>> {
     use anyhow::Context;
     let url = cfg.url.expose();
     let store: Box<dyn Store> = if url.starts_with("sqlite:") {

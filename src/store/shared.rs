@@ -1827,6 +1827,10 @@ impl Store for Backend {
             q.push(" AND unit_id = ");
             q.push_bind(u.clone());
         }
+        if let Some(id) = filter.id {
+            q.push(" AND id = ");
+            q.push_bind(id);
+        }
         q.push(" ORDER BY due, id");
         let rows = q.build().fetch_all(&self.reader).await?;
         rows.iter().map(read_finding).collect()

@@ -499,6 +499,9 @@ fn sql_literal(s: &str) -> String {
 // The statements both backends run, written once and compiled once per backend against the
 // items this module gives them (see `shared.rs`).
 #[allow(clippy::duplicate_mod)]
+#[path = "accounts_sql.rs"]
+mod accounts_sql;
+#[allow(clippy::duplicate_mod)]
 #[path = "ops_sql.rs"]
 mod ops_sql;
 #[allow(clippy::duplicate_mod)]

@@ -22,3 +22,4 @@ mod report;
 mod scheduler;
 mod sql_source;
 mod store_conformance;
+mod web;

@@ -28,6 +28,12 @@ const MYSQL_QUERY_BOOM: &str = "SELECT id, dw AS 执法单位, ajbh AS 案号, d
      cfjdrq AS 处罚决定日期, gxsj AS 更新时间, sfsx AS 涉嫌犯罪, \
      IF(marker = 1, (SELECT 1 UNION SELECT 2), 0) AS boom FROM t WHERE id > ? ORDER BY id";
 
+/// The same, with a column that makes MariaDB stall for 30 s when it reaches a row whose
+/// `marker` is 1 — a department database that stops answering in the middle of the stream.
+const MYSQL_QUERY_STALL: &str = "SELECT id, dw AS 执法单位, ajbh AS 案号, dsr AS 当事人, fmje AS 罚没金额, \
+     cfjdrq AS 处罚决定日期, gxsj AS 更新时间, sfsx AS 涉嫌犯罪, \
+     IF(marker = 1, SLEEP(30), 0) AS stall FROM t WHERE id > ? ORDER BY id";
+
 /// Unit names as the department writes them (full names and aliases), with their ids.
 const UNITS: [(&str, &str); 4] = [
     ("稻城县市场监督管理局", "scjg"),
@@ -330,6 +336,54 @@ async fn mariadb_source_resumes_from_its_cursor_after_an_interruption() {
     let st = store.source_state(NAME).await.unwrap().unwrap();
     assert_eq!(st.last_success_at, Some(common::now()));
     assert_eq!(st.counts, out.counts);
+}
+
+/// Issue 22 item 8: a department database that stops answering half-way is stopped at the
+/// source's `run_timeout_secs`; the batches committed before stay with their cursor, the open
+/// one is rolled back, and the next run continues from the cursor.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_database_that_stalls_half_way_is_stopped_at_run_timeout_secs_keeping_its_batches() {
+    let Some(db) = common::fresh_mysql("SQL source on MariaDB").await else {
+        return;
+    };
+    let mut c = mysql_table(&db.url, 1..=2500).await;
+    sqlx::query("UPDATE t SET marker = 1 WHERE id = 1500")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    let tmp = common::temp_sqlite();
+    let store = common::open(&tmp.url).await;
+    let mut src = sql_source(&db.url, MYSQL_QUERY_STALL, 500);
+    src.run_timeout_secs = 4;
+    let cfg = common::config(&tmp.url, vec![src]);
+
+    let started = std::time::Instant::now();
+    let out = run_one(&cfg, store.as_ref()).await;
+    assert!(started.elapsed().as_secs() < 10, "{:?}", started.elapsed());
+    let err = out.error.expect("the run must be stopped");
+    assert!(
+        err.contains("did not finish within 4 s (sources.dept-db.run_timeout_secs)")
+            && err.contains("what it had committed stays"),
+        "{err}"
+    );
+    assert_eq!(
+        stored_ids(store.as_ref()).await,
+        (1..=1000).collect::<Vec<_>>()
+    );
+    assert_eq!(cursor(store.as_ref()).await.as_deref(), Some("1000"));
+    assert_eq!((out.counts.seen, out.counts.inserted), (1000, 1000));
+
+    sqlx::query("UPDATE t SET marker = 0")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    let out = run_one(&cfg, store.as_ref()).await;
+    assert_eq!(out.error, None);
+    assert_eq!((out.counts.seen, out.counts.inserted), (1500, 1500));
+    assert_eq!(
+        stored_ids(store.as_ref()).await,
+        (1..=2500).collect::<Vec<_>>()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -1216,6 +1216,146 @@ async fn findings_keep_their_lifecycle_across_evaluations(store: &dyn Store) {
     assert!(other.is_empty());
 }
 
+/// The console's accounts: a login is taken once; a session is found by its token's hash until
+/// it expires, and ends when the password changes or the account is disabled; failed sign-ins
+/// are counted per login and per address over the window asked.
+async fn accounts_sessions_and_failed_sign_ins(store: &dyn Store) {
+    use liandong::store::accounts::{Role, User};
+    let user = |login: &str, role: Role, unit: Option<&str>| User {
+        login: login.into(),
+        role,
+        unit_id: unit.map(Into::into),
+        created_at: at(0),
+        changed_at: at(0),
+        disabled_at: None,
+    };
+    assert!(
+        store
+            .add_user(&user("scjg", Role::Unit, Some("scjg")), "$argon2id$h1")
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .add_user(&user("fjld", Role::Liaison, None), "$argon2id$h2")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .add_user(&user("scjg", Role::Admin, None), "$argon2id$h3")
+            .await
+            .unwrap()
+    );
+    let (u, hash) = store.user_with_hash("scjg").await.unwrap().unwrap();
+    assert_eq!(
+        (u.role, u.unit_id.as_deref(), hash.as_str()),
+        (Role::Unit, Some("scjg"), "$argon2id$h1")
+    );
+    assert_eq!(
+        store
+            .users()
+            .await
+            .unwrap()
+            .iter()
+            .map(|u| u.login.as_str())
+            .collect::<Vec<_>>(),
+        ["fjld", "scjg"]
+    );
+
+    store
+        .open_session("t1", "scjg", "c1", at(0), at(60))
+        .await
+        .unwrap();
+    let s = store.session("t1", at(59)).await.unwrap().unwrap();
+    assert_eq!(
+        (s.user.login.as_str(), s.csrf.as_str(), s.expires_at),
+        ("scjg", "c1", at(60))
+    );
+    assert!(
+        store.session("t1", at(60)).await.unwrap().is_none(),
+        "expired"
+    );
+    assert!(store.session("t2", at(1)).await.unwrap().is_none());
+    store.close_session("t1").await.unwrap();
+    assert!(
+        store.session("t1", at(1)).await.unwrap().is_none(),
+        "signed out"
+    );
+
+    store
+        .open_session("t3", "scjg", "c3", at(0), at(60))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .set_password("scjg", "$argon2id$h4", at(2))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store.session("t3", at(3)).await.unwrap().is_none(),
+        "a new password ends sessions"
+    );
+    assert_eq!(
+        store.user_with_hash("scjg").await.unwrap().unwrap().1,
+        "$argon2id$h4"
+    );
+    store
+        .open_session("t4", "fjld", "c4", at(0), at(60))
+        .await
+        .unwrap();
+    assert!(store.disable_user("fjld", at(4)).await.unwrap());
+    assert!(
+        store.session("t4", at(5)).await.unwrap().is_none(),
+        "disabling ends sessions"
+    );
+    assert_eq!(
+        store
+            .user_with_hash("fjld")
+            .await
+            .unwrap()
+            .unwrap()
+            .0
+            .disabled_at,
+        Some(at(4))
+    );
+    assert!(!store.disable_user("nobody", at(4)).await.unwrap());
+    assert!(!store.set_password("nobody", "x", at(4)).await.unwrap());
+
+    for m in [10, 10, 11] {
+        store
+            .sign_in_failed("scjg", "10.0.0.1", at(m))
+            .await
+            .unwrap();
+    }
+    store
+        .sign_in_failed("other", "10.0.0.1", at(11))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .sign_in_failures("scjg", "10.0.0.1", at(10))
+            .await
+            .unwrap(),
+        (3, 4)
+    );
+    assert_eq!(
+        store
+            .sign_in_failures("scjg", "10.0.0.2", at(11))
+            .await
+            .unwrap(),
+        (1, 0)
+    );
+    assert_eq!(
+        store
+            .sign_in_failures("nobody", "10.0.0.1", at(12))
+            .await
+            .unwrap(),
+        (0, 0)
+    );
+}
+
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
         mod sqlite {
@@ -1264,4 +1404,5 @@ conformance!(
     a_second_import_waits_for_the_first_instead_of_failing,
     records_page_after_one_another_in_case_and_unit_order,
     findings_keep_their_lifecycle_across_evaluations,
+    accounts_sessions_and_failed_sign_ins,
 );
