@@ -92,6 +92,11 @@ impl PgStore {
 }
 
 impl PgStore {
+    /// Nothing to hold: sqlx's migrator takes PostgreSQL's advisory lock itself.
+    async fn migration_guard(&self) -> StoreResult<Option<std::fs::File>> {
+        Ok(None)
+    }
+
     /// Nothing to allow: PostgreSQL imports run alike whoever else is connected.
     fn set_exclusive_first_load(&self) {}
 

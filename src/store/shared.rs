@@ -945,6 +945,7 @@ impl Store for Backend {
     }
 
     async fn migrate(&self) -> StoreResult<()> {
+        let _one_at_a_time = self.migration_guard().await?;
         MIGRATOR.run(&self.writer).await?;
         Ok(())
     }

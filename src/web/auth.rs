@@ -251,7 +251,9 @@ async fn login_form(
     )
 }
 
-/// The sign-in form with a fresh token (its cookie set beside it).
+/// The sign-in form with its token: the one the browser holds already (a second form opened
+/// meanwhile — another tab, a redirected request — must not void the first), or a fresh one
+/// whose cookie is set beside it.
 fn login_page(
     console: &Console,
     headers: &HeaderMap,
@@ -260,7 +262,10 @@ fn login_page(
     error: Option<&str>,
     login: &str,
 ) -> Response {
-    let Ok(token) = accounts::new_token() else {
+    let held = cookie(headers, LOGIN_COOKIE)
+        .filter(|t| t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit()))
+        .map(str::to_string);
+    let Some(token) = held.or_else(|| accounts::new_token().ok()) else {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
             "暂时无法登录，请稍后再试。\n",

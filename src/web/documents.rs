@@ -154,7 +154,7 @@ async fn page(
             context! {
                 at => local_minute(h.changed_at),
                 by => who(&h.source),
-                changes => crate::mask::mask_json(&h.changes).to_string(),
+                changes => changes_zh(doc.record.feed, &h.changes),
             }
         })
         .collect();
@@ -324,4 +324,79 @@ async fn write(
             &format!("未保存：{}", crate::mask::mask_text(&e.to_string())),
         ),
     }
+}
+
+/// The recommendation (R7) or opinion (R8) a finding is about, with its reply and its history
+/// (who recorded what), for the finding's page.
+pub(super) async fn of_finding(
+    console: &Console,
+    v: &Viewer,
+    f: &crate::store::StoredFinding,
+) -> anyhow::Result<Option<minijinja::Value>> {
+    let feed = match f.rule {
+        crate::domain::rule::RuleId::R7 => Feed::Recommendations,
+        crate::domain::rule::RuleId::R8 => Feed::Opinions,
+        _ => return Ok(None),
+    };
+    let Some(key) = f.case_key.as_deref() else {
+        return Ok(None);
+    };
+    let app = console.app();
+    let Some(doc) = app
+        .store
+        .records(feed, Some(&f.unit_id))
+        .await?
+        .into_iter()
+        .find(|s| s.record.case_no.key() == key && v.sees_unit(&s.record.unit_id))
+    else {
+        return Ok(None);
+    };
+    let history: Vec<minijinja::Value> = app
+        .store
+        .history(feed, doc.id)
+        .await?
+        .iter()
+        .map(|h| {
+            context! {
+                at => local_minute(h.changed_at),
+                by => who(&h.source),
+                changes => changes_zh(doc.record.feed, &h.changes),
+            }
+        })
+        .collect();
+    let names = unit_names(&app.cfg);
+    Ok(Some(context! {
+        d => view(&doc, &names),
+        source => who(&doc.source),
+        history => history,
+    }))
+}
+
+/// A history entry's changes as people read them: `回复日期：（空）→ 2026-01-05；…`, each field
+/// by its first Chinese header, values masked.
+fn changes_zh(feed: Feed, changes: &serde_json::Value) -> String {
+    let value = |v: &serde_json::Value| match v {
+        serde_json::Value::Null => "（空）".to_string(),
+        serde_json::Value::String(s) => crate::mask::mask_text(s),
+        other => crate::mask::mask_text(&other.to_string()),
+    };
+    let Some(m) = changes.as_object() else {
+        return String::new();
+    };
+    m.iter()
+        .map(|(name, pair)| {
+            let label = feed
+                .fields()
+                .iter()
+                .find(|f| f.name == name)
+                .and_then(|f| f.headers.iter().find(|h| !h.is_ascii()))
+                .copied()
+                .unwrap_or(name.as_str());
+            match pair.as_array().map(Vec::as_slice) {
+                Some([old, new]) => format!("{label}：{} → {}", value(old), value(new)),
+                _ => format!("{label}：{}", value(pair)),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("；")
 }

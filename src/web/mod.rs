@@ -5,6 +5,7 @@
 //! - [`auth`]: the session cookie, sign-in and sign-out, CSRF tokens, who may see what.
 //! - [`pages`]: the pages, each a query scoped to the viewer's units and a template.
 //! - [`documents`]: recommendations and opinions, a unit's reply, new ones.
+//! - [`events`]: meetings and trainings; the administrator's page.
 //!
 //! Every page is rendered by minijinja from `templates/web/` (auto-escaped), built into the
 //! binary with the stylesheet: county intranets have no internet. Every answer carries the
@@ -12,6 +13,7 @@
 
 pub mod auth;
 pub mod documents;
+pub mod events;
 pub mod pages;
 
 use std::net::SocketAddr;
@@ -37,7 +39,12 @@ pub struct Console {
 }
 
 /// The templates, as shipped.
-const TEMPLATES: [(&str, &str); 8] = [
+const TEMPLATES: [(&str, &str); 10] = [
+    (
+        "meetings.html",
+        include_str!("../../templates/web/meetings.html"),
+    ),
+    ("admin.html", include_str!("../../templates/web/admin.html")),
     (
         "documents.html",
         include_str!("../../templates/web/documents.html"),
@@ -115,7 +122,13 @@ pub fn router(app: AppSource, extra: Option<Router>) -> Router {
     let mut r = pages::routes()
         .merge(auth::routes())
         .merge(documents::routes())
+        .merge(events::routes())
         .route("/static/style.css", axum::routing::get(style))
+        // Browsers ask for it on their own: not a page to sign in for.
+        .route(
+            "/favicon.ico",
+            axum::routing::get(|| async { StatusCode::NOT_FOUND }),
+        )
         .with_state(console);
     if let Some(extra) = extra {
         r = r.merge(extra);

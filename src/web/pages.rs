@@ -36,11 +36,19 @@ pub(super) fn routes() -> Router<Console> {
 pub(super) fn frame(console: &Console, v: &Viewer, active: &str) -> minijinja::Value {
     let app = console.app();
     let unit = v.user.unit_id.as_deref().map(|id| unit_name(&app.cfg, id));
-    let menu: Vec<minijinja::Value> =
-        [("/", "总览"), ("/findings", "事项"), ("/documents", "文书")]
-            .into_iter()
-            .map(|(href, label)| context! { href, label, active => href == active })
-            .collect();
+    let mut items = vec![
+        ("/", "总览"),
+        ("/findings", "事项"),
+        ("/documents", "文书"),
+        ("/meetings", "会议与培训"),
+    ];
+    if v.user.role == crate::store::accounts::Role::Admin {
+        items.push(("/admin", "运维"));
+    }
+    let menu: Vec<minijinja::Value> = items
+        .into_iter()
+        .map(|(href, label)| context! { href, label, active => href == active })
+        .collect();
     context! {
         login => v.user.login.clone(),
         role => v.user.role.zh(),
@@ -193,8 +201,29 @@ fn view(f: &StoredFinding, state: FindingState, names: &HashMap<&str, &str>) -> 
             .unwrap_or_default(),
         state: state.zh(),
         state_key: state.as_str(),
-        due: local_minute(f.due),
-        arose: local_minute(f.arose_at),
+        due: deadline(f.due),
+        arose: day_or_minute(f.arose_at),
+    }
+}
+
+/// A deadline as people read it: one that ends with a day (midnight, Asia/Shanghai) is that day
+/// (`2025-12-23`, the last day to act); otherwise the minute.
+fn deadline(t: chrono::DateTime<chrono::Utc>) -> String {
+    let local = t.with_timezone(&chrono_tz::Asia::Shanghai);
+    if local.time() == chrono::NaiveTime::MIN {
+        (local.date_naive() - chrono::Days::new(1)).to_string()
+    } else {
+        local_minute(t)
+    }
+}
+
+/// A start as people read it: the day when it is a day's start, otherwise the minute.
+fn day_or_minute(t: chrono::DateTime<chrono::Utc>) -> String {
+    let local = t.with_timezone(&chrono_tz::Asia::Shanghai);
+    if local.time() == chrono::NaiveTime::MIN {
+        local.date_naive().to_string()
+    } else {
+        local_minute(t)
     }
 }
 
@@ -374,6 +403,10 @@ async fn finding(State(console): State<Console>, v: Viewer, Path(id): Path<Strin
         })
         .collect();
     let facts = facts_rows(&f.facts);
+    let document = match super::documents::of_finding(&console, &v, &f).await {
+        Ok(d) => d,
+        Err(e) => return failed(&console, &v, &e),
+    };
     console.render(
         StatusCode::OK,
         "finding.html",
@@ -386,6 +419,7 @@ async fn finding(State(console): State<Console>, v: Viewer, Path(id): Path<Strin
             closes => f.rule.closes_zh(),
             facts => facts,
             history => history,
+            document => document,
             waived_by => f.waived_by.clone(),
             waived_reason => f.waived_reason.as_deref().map(crate::mask::mask_text),
             may_waive => v.may(Write::Waive) && state.is_open(),
@@ -393,23 +427,72 @@ async fn finding(State(console): State<Console>, v: Viewer, Path(id): Path<Strin
     )
 }
 
-/// A finding's facts as (name, value) rows, ID and phone numbers masked.
+/// A finding's facts as (name, value) rows people read: each name in Chinese where one is known
+/// (the rules' own facts, or a field's Chinese header), a record inside as its fields, ID and
+/// phone numbers masked.
 fn facts_rows(facts: &serde_json::Value) -> Vec<(String, String)> {
-    let masked = crate::mask::mask_json(facts);
-    match masked {
+    match crate::mask::mask_json(facts) {
         serde_json::Value::Object(m) => m
             .into_iter()
-            .map(|(k, v)| {
-                let v = match v {
-                    serde_json::Value::String(s) => s,
-                    serde_json::Value::Null => String::new(),
-                    other => other.to_string(),
-                };
-                (k, v)
-            })
+            .map(|(k, v)| (fact_label(&k), fact_value(&v)))
             .collect(),
         _ => Vec::new(),
     }
+}
+
+fn fact_value(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => String::new(),
+        serde_json::Value::Bool(true) => "是".into(),
+        serde_json::Value::Bool(false) => "否".into(),
+        serde_json::Value::Array(a) => a.iter().map(fact_value).collect::<Vec<_>>().join("、"),
+        serde_json::Value::Object(m) => m
+            .iter()
+            .map(|(k, v)| format!("{}：{}", fact_label(k), fact_value(v)))
+            .collect::<Vec<_>>()
+            .join("；"),
+        other => other.to_string(),
+    }
+}
+
+/// A fact's name in Chinese: the rules' own facts, then any feed field of that name by its first
+/// Chinese header; otherwise the name as it is.
+fn fact_label(key: &str) -> String {
+    let own = match key {
+        "due_date" | "due" => Some("期限"),
+        "days_late" => Some("逾期天数"),
+        "decided_on" => Some("决定日期"),
+        "received_on" => Some("签收日期"),
+        "replied_on" => Some("回复日期"),
+        "months" => Some("回复期限（月）"),
+        "working_days" => Some("期限（工作日）"),
+        "days" | "calendar_days" => Some("期限（日）"),
+        "document" => Some("文书"),
+        "referral" => Some("平台移送记录"),
+        "entry" => Some("平台录入记录"),
+        "copy" => Some("抄送记录"),
+        "filing" => Some("备案记录"),
+        "review" => Some("评查记录"),
+        "match" => Some("平台匹配"),
+        "matched_by" => Some("匹配依据"),
+        "differences" => Some("不一致之处"),
+        "cause" | "threshold_cause" => Some("案由"),
+        "threshold" => Some("立案追诉标准"),
+        "counted_from" => Some("起算依据"),
+        "unit" => Some("单位"),
+        "case_no" => Some("案号"),
+        _ => None,
+    };
+    if let Some(l) = own {
+        return l.to_string();
+    }
+    crate::records::Feed::ALL
+        .iter()
+        .flat_map(|f| f.fields().iter())
+        .find(|f| f.name == key)
+        .and_then(|f| f.headers.iter().find(|h| !h.is_ascii()))
+        .map_or_else(|| key.to_string(), |h| (*h).to_string())
 }
 
 #[derive(Deserialize)]

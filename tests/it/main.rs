@@ -23,3 +23,4 @@ mod scheduler;
 mod sql_source;
 mod store_conformance;
 mod web;
+mod webdriver;

@@ -37,13 +37,14 @@ fn ok(o: Output) -> String {
 }
 
 /// The accounts of the tests: (login, role, unit).
-const ACCOUNTS: [(&str, &str, Option<&str>); 6] = [
+const ACCOUNTS: [(&str, &str, Option<&str>); 7] = [
     ("admin", "admin", None),
     ("fjld", "liaison", None),
     ("jcy", "procuratorate", None),
     ("sfj", "justice", None),
     ("scjg", "unit", Some("scjg")),
     ("zrzy", "unit", Some("zrzy")),
+    ("jtys", "unit", Some("jtys")),
 ];
 
 fn password(login: &str) -> String {
@@ -241,6 +242,19 @@ async fn post(c: &Console, s: &Session, path: &str, form: &[(&str, &str)]) -> St
         .status()
 }
 
+/// The page of a recommendation or opinion addressed to `unit_name`, by the list the liaison
+/// office sees.
+async fn a_document_of(c: &Console, s: &Session, unit_name: &str) -> String {
+    let (status, html, ..) = get(c, Some(&s.cookie), "/documents").await;
+    assert_eq!(status, StatusCode::OK);
+    let row = html
+        .split("<tr>")
+        .find(|r| r.contains(unit_name) && r.contains("href=\"/documents/"))
+        .unwrap_or_else(|| panic!("no document of {unit_name}: {html}"));
+    let at = row.find("href=\"").unwrap() + 6;
+    row[at..at + row[at..].find('"').unwrap()].to_string()
+}
+
 /// An open finding of a unit, by the list the liaison office sees: its id.
 async fn a_finding_of(c: &Console, s: &Session, unit: &str) -> String {
     let (status, html, ..) = get(c, Some(&s.cookie), &format!("/findings?unit={unit}")).await;
@@ -300,15 +314,25 @@ async fn every_route_answers_every_role_as_the_contract_says() {
     let liaison = sign_in(&c, "fjld").await;
     let scjg_finding = a_finding_of(&c, &liaison, "scjg").await;
     let zrzy_finding = a_finding_of(&c, &liaison, "zrzy").await;
-    let pages = [
-        "/".to_string(),
-        "/findings".to_string(),
-        "/findings?state=all".to_string(),
-        format!("/findings/{scjg_finding}"),
-        format!("/findings/{zrzy_finding}"),
-        "/findings/999999999".to_string(),
-        "/no-such-page".to_string(),
+    let scjg_doc = a_document_of(&c, &liaison, "稻城县市场监督管理局").await;
+    let zrzy_doc = a_document_of(&c, &liaison, "稻城县自然资源局").await;
+    // Every page, with the unit it belongs to (a unit account of another unit gets 404).
+    let owned = [
+        ("/".to_string(), None),
+        ("/findings".to_string(), None),
+        ("/findings?state=all".to_string(), None),
+        (format!("/findings/{scjg_finding}"), Some("scjg")),
+        (format!("/findings/{zrzy_finding}"), Some("zrzy")),
+        ("/documents".to_string(), None),
+        (scjg_doc.clone(), Some("scjg")),
+        (zrzy_doc.clone(), Some("zrzy")),
+        ("/meetings".to_string(), None),
+        ("/admin".to_string(), None),
+        ("/findings/999999999".to_string(), None),
+        ("/documents/recommendation/999999999".to_string(), None),
+        ("/no-such-page".to_string(), None),
     ];
+    let pages: Vec<String> = owned.iter().map(|(p, _)| p.clone()).collect();
 
     // Signed out: every page to the sign-in form, which comes back to it.
     for p in &pages {
@@ -338,9 +362,11 @@ async fn every_route_answers_every_role_as_the_contract_says() {
             let (status, html, _, headers) = get(&c, Some(&s.cookie), p).await;
             // Nothing there, or another unit's finding for a unit account: the same 404.
             let missing = p.ends_with("999999999") || p == "/no-such-page";
-            let others = (p.ends_with(&format!("/{zrzy_finding}")) && unit == Some("scjg"))
-                || (p.ends_with(&format!("/{scjg_finding}")) && unit == Some("zrzy"));
-            let expected = if missing || others {
+            let owner = owned.iter().find(|(q, _)| q == p).and_then(|(_, o)| *o);
+            let others = unit.is_some() && owner.is_some_and(|o| Some(o) != unit);
+            // The administrator's page is no other role's: 404 like a page that is not there.
+            let admin_only = p == "/admin" && role != "admin";
+            let expected = if missing || others || admin_only {
                 StatusCode::NOT_FOUND
             } else {
                 StatusCode::OK
@@ -378,6 +404,78 @@ async fn every_route_answers_every_role_as_the_contract_says() {
                 "{login}: own findings listed"
             );
         }
+        // Who may write what (SPEC §10): meetings the liaison office; new documents it and the
+        // procuratorate; a reply the unit addressed (another unit: 404) and the liaison office.
+        let n = ACCOUNTS.iter().position(|a| a.0 == login).unwrap();
+        let meeting = post(
+            &c,
+            &s,
+            "/meetings",
+            &[
+                ("csrf", &s.csrf),
+                ("kind", "meeting"),
+                ("date", "2025-12-20"),
+                ("title", login),
+            ],
+        )
+        .await;
+        let may = |roles: &[&str]| {
+            if roles.contains(&role) {
+                StatusCode::SEE_OTHER
+            } else {
+                StatusCode::FORBIDDEN
+            }
+        };
+        assert_eq!(meeting, may(&["liaison"]), "{login}: a meeting");
+        let number = format!("稻检行建〔2026〕{}号", 100 + n);
+        let document = post(
+            &c,
+            &s,
+            "/documents",
+            &[
+                ("csrf", &s.csrf),
+                ("kind", "recommendation"),
+                ("unit", "scjg"),
+                ("number", &number),
+                ("issued", "2025-12-01"),
+            ],
+        )
+        .await;
+        assert_eq!(
+            document,
+            may(&["liaison", "procuratorate"]),
+            "{login}: a document"
+        );
+        let reply = post(
+            &c,
+            &s,
+            &format!("{scjg_doc}/reply"),
+            &[
+                ("csrf", &s.csrf),
+                ("replied", "2025-10-27"),
+                ("reply", "已回复"),
+            ],
+        )
+        .await;
+        let expected = match (role, unit) {
+            ("liaison", _) | (_, Some("scjg")) => StatusCode::SEE_OTHER,
+            (_, Some(_)) => StatusCode::NOT_FOUND,
+            _ => StatusCode::FORBIDDEN,
+        };
+        assert_eq!(reply, expected, "{login}: a reply");
+        // Without the token nothing is written, whoever asks.
+        assert_eq!(
+            post(
+                &c,
+                &s,
+                "/meetings",
+                &[("kind", "meeting"), ("date", "2025-12-21")]
+            )
+            .await,
+            StatusCode::FORBIDDEN,
+            "{login}"
+        );
+
         // Only the liaison office waives; everyone else is refused, with or without the token.
         if role != "liaison" {
             let path = format!("/findings/{scjg_finding}/waive");
@@ -574,4 +672,92 @@ fn user_add_refuses_a_short_password_a_unit_without_unit_and_a_taken_login() {
         }
     }
     assert!(!text.contains("long enough pw") && text.contains("$argon2id$"));
+}
+
+/// Issue 23's browser test: in headless Chromium at 1366×768, the transport bureau's clerk signs
+/// in, opens the R7 finding from the list, follows it to the recommendation and records the
+/// reply; after `evaluate` the finding is resolved and its page shows the reply and who recorded
+/// it. Screenshots of the overview and the finding's page are kept in the test's output folder
+/// (`target/tmp/web-console/`).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_units_clerk_records_a_reply_in_chromium_and_the_evaluation_resolves_r7() {
+    let Some(b) = crate::webdriver::Browser::start("the console in Chromium").await else {
+        return;
+    };
+    let c = Console::start();
+    let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("web-console");
+    std::fs::create_dir_all(&shots).unwrap();
+    let keep = |name: &str, png: &[u8]| {
+        let (w, h, rgb) = crate::report::decode_png(png);
+        assert_eq!(w, 1366, "{name}: the window's width");
+        let dark = rgb.chunks(3).filter(|p| p.iter().all(|c| *c < 128)).count();
+        assert!(dark > 500, "{name}: the page shows text ({w}×{h})");
+        std::fs::write(shots.join(name), png).unwrap();
+    };
+
+    b.goto(&c.url("/findings")).await;
+    // Signed out: the sign-in form, which comes back to the list.
+    b.type_into(&b.find("input[name=login]").await, "jtys")
+        .await;
+    b.type_into(&b.find("input[name=password]").await, &password("jtys"))
+        .await;
+    b.click(&b.find("form[action='/login'] button").await).await;
+    b.wait_url(|u| u.ends_with("/findings")).await;
+
+    b.click(&b.find("nav a[href='/']").await).await;
+    b.wait_url(|u| u.ends_with('/')).await;
+    let page = b.wait_text("<h1>总览</h1>").await;
+    assert!(page.contains("稻城县交通运输局") && !page.contains("稻城县市场监督管理局"));
+    keep("overview.png", &b.screenshot().await);
+
+    // The list → the R7 finding.
+    b.click(&b.find("nav a[href='/findings']").await).await;
+    b.wait_url(|u| u.ends_with("/findings")).await;
+    let link = b.xpath("//tr[td[contains(., 'R7')]]//a").await;
+    b.click(&link).await;
+    let finding_url = b.wait_url(|u| u.contains("/findings/")).await;
+    let page = b.wait_text("相关文书").await;
+    assert!(
+        page.contains("<h1>R7 ") && page.contains("未回复"),
+        "{page}"
+    );
+    keep("finding.png", &b.screenshot().await);
+
+    // Its recommendation → the reply.
+    b.click(&b.find("a[href^='/documents/recommendation/']").await)
+        .await;
+    b.wait_url(|u| u.contains("/documents/recommendation/"))
+        .await;
+    b.set_value(&b.find("input[name=replied]").await, "2026-01-05")
+        .await;
+    b.type_into(
+        &b.find("textarea[name=reply]").await,
+        "已补录平台并建立移送台账",
+    )
+    .await;
+    b.type_into(
+        &b.find("input[name=reference]").await,
+        "稻交运函〔2026〕1号",
+    )
+    .await;
+    b.click(&b.find("form[action$='/reply'] button").await)
+        .await;
+    let page = b.wait_text("jtys（网页）").await;
+    assert!(page.contains("已补录平台并建立移送台账"), "{page}");
+
+    // The next evaluation resolves R7; the finding's page shows the reply and who recorded it.
+    ok(sample(&c.db(), &["evaluate", "--as-of", "2026-01-06"])
+        .output()
+        .unwrap());
+    b.goto(&finding_url).await;
+    let page = b.wait_text("已办结").await;
+    assert!(
+        page.contains("已补录平台并建立移送台账（回复文号：稻交运函〔2026〕1号）"),
+        "{page}"
+    );
+    assert!(
+        page.contains("jtys（网页）") && page.contains("回复日期：（空） → 2026-01-05"),
+        "{page}"
+    );
+    keep("finding-resolved.png", &b.screenshot().await);
 }
