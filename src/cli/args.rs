@@ -42,7 +42,7 @@ pub enum Command {
         as_of: Option<DateTime<Utc>>,
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
-        /// How many quarantined rows to list.
+        /// How many quarantined rows to list (and as many cases listed twice with different values).
         #[arg(long, default_value_t = 20)]
         quarantine: i64,
     },

@@ -765,7 +765,7 @@ impl<'a> RowMapper<'a> {
             return Ok(None);
         };
         Ok(Some(match mapper.map(cells, self.units) {
-            Ok(r) => Item::Record(r),
+            Ok(r) => Item::Record(r, row),
             Err(errors) => Item::Bad(quarantine_items(
                 &self.location,
                 row,
@@ -914,14 +914,16 @@ pub async fn import_file(run: SourceRun<'_>, path: &Path) -> anyhow::Result<RowC
         let _ = tx.blocking_send(last);
     });
 
-    let mut writer = Writer::new(store.begin_import(&src.name, now).await?).grading(obligations);
+    let mut writer =
+        Writer::new(&src.name, store.begin_import(&src.name, now).await?).grading(obligations);
+    let location = path.display().to_string();
     let mut bar = Progress::new(&format!("{} {}", src.name, path.display()), progress);
     let mut outcome: anyhow::Result<()> = Ok(());
     while let Some(msg) = rx.recv().await {
         match msg {
             Ok(items) => {
                 for item in items {
-                    if let Err(e) = writer.push(item).await {
+                    if let Err(e) = writer.push(&location, item).await {
                         outcome = Err(e.into());
                         break;
                     }

@@ -395,7 +395,7 @@ impl<'a> JsonMapper<'a> {
         });
         let errors = match mapper {
             Ok(m) => match m.map(&cells, self.units) {
-                Ok(r) => return Item::Record(r),
+                Ok(r) => return Item::Record(r, row),
                 Err(errors) => errors,
             },
             Err(reason) => vec![crate::sources::mapping::FieldError {
@@ -546,7 +546,8 @@ pub async fn run(run: SourceRun<'_>) -> anyhow::Result<RowCounts> {
     // Everything is here: now the import, in one transaction.
     let mut spooled = spool.into_inner().map_err(|e| spool_err(e.into_error()))?;
     std::io::Seek::rewind(&mut spooled).map_err(spool_err)?;
-    let mut writer = Writer::new(store.begin_import(&src.name, now).await?).grading(obligations);
+    let mut writer =
+        Writer::new(&src.name, store.begin_import(&src.name, now).await?).grading(obligations);
     let mut mapper = JsonMapper::new(feed, src, limits, units, secrets);
     let mut newest: Option<DateTime<Utc>> = None;
     let updated_idx = feed.field_index("updated_at");
@@ -556,12 +557,12 @@ pub async fn run(run: SourceRun<'_>) -> anyhow::Result<RowCounts> {
             .map_err(|e| anyhow!("cannot read back a spooled record: {e}"))?;
         let location = format!("page {page_no}");
         let item = mapper.map_value(&rec, &location, row);
-        if let (Item::Record(r), Some(idx)) = (&item, updated_idx)
+        if let (Item::Record(r, _), Some(idx)) = (&item, updated_idx)
             && let Some(Value::DateTime(t)) = r.values.get(idx)
         {
             newest = newest.max(Some(*t));
         }
-        writer.push(item).await?;
+        writer.push(&location, item).await?;
     }
     // Stopped before the last page: unread pages may hold older changes than the newest seen,
     // so the cursor stays where it was and the next run reads from there again.

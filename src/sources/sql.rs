@@ -143,10 +143,11 @@ where
         let w = match &mut writer {
             Some(w) => w,
             None => writer.insert(
-                Writer::new(store.begin_import(&src.name, now).await?).grading(obligations),
+                Writer::new(&src.name, store.begin_import(&src.name, now).await?)
+                    .grading(obligations),
             ),
         };
-        w.push(item).await?;
+        w.push("query", item).await?;
         last_cursor = Some(cursor);
         in_batch += 1;
         if in_batch >= src.batch_size

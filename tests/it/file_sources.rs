@@ -484,11 +484,13 @@ async fn the_cases_table_rebuilt_by_migration_14_keeps_its_rows_and_its_key() {
     pool.close().await;
 }
 
-/// A first load builds the unique (unit, case number) key at commit; a case the file lists
+/// A first load builds the unique (unit, case number) key at the end; a case the file lists
 /// again, in a later batch or the same one, is folded into its first row there: applied as an
-/// update with its history entry when it differs, counted unchanged when it does not.
+/// update with its history entry when it differs, counted unchanged when it does not. A repeat
+/// with other values is recorded (both rows, the fields that differ) — by the first load as by
+/// every later sync that reads it again; identical ones are not.
 #[tokio::test(flavor = "multi_thread")]
-async fn a_first_load_folds_a_case_listed_again_into_its_first_row() {
+async fn a_first_load_folds_a_case_listed_again_into_its_first_row_and_records_it() {
     let ts = common::temp_sqlite();
     let store = common::open(&ts.url).await;
     let before = case_indexes(&ts.url).await;
@@ -513,10 +515,28 @@ async fn a_first_load_folds_a_case_listed_again_into_its_first_row() {
     assert!(out[0].error.is_none(), "{:?}", out[0].error);
     let c = out[0].counts;
     assert_eq!(
-        (c.seen, c.inserted, c.updated, c.unchanged),
-        (3003, 3000, 1, 2)
+        (c.seen, c.inserted, c.updated, c.unchanged, c.repeated),
+        (3003, 3000, 1, 2, 1)
     );
     assert_eq!(store.record_count(Feed::Cases).await.unwrap(), 3000);
+    // Rows count from the header (row 1): A on rows 2, 12 and 2503, B on rows 8 and 2504.
+    let repeats = store.repeats(None, 10).await.unwrap();
+    assert_eq!(repeats.len(), 1, "{repeats:?}");
+    let r = &repeats[0].item;
+    let file = f.display().to_string();
+    assert_eq!(
+        (
+            r.location.as_str(),
+            r.row,
+            r.earlier_location.as_str(),
+            r.earlier_row
+        ),
+        (file.as_str(), 12, file.as_str(), 2)
+    );
+    assert_eq!(r.case_no, "稻市监罚（２０２５）1号");
+    assert_eq!(r.fields(), ["amount", "case_no"]);
+    assert_eq!(r.changes["amount"], serde_json::json!([1.0, 100.0]));
+    assert!(store.quarantined(None, 10).await.unwrap().is_empty());
     let rows = store.records(Feed::Cases, None).await.unwrap();
     let a = rows
         .iter()
@@ -543,10 +563,25 @@ async fn a_first_load_folds_a_case_listed_again_into_its_first_row() {
         before,
         "the unique key is built"
     );
-    // The key holds: syncing the same file again changes nothing.
-    let again = sync(&cfg, store.as_ref(), None, common::clock(), false).await;
-    assert_eq!(again[0].counts.inserted, 0);
+    // The key holds: syncing the same file again inserts nothing, and the repeat, read again, is
+    // the same entry seen again.
+    let later = common::now() + chrono::Duration::hours(1);
+    let again = sync(
+        &cfg,
+        store.as_ref(),
+        None,
+        liandong::domain::clock::Clock::Fixed(later),
+        false,
+    )
+    .await;
+    assert_eq!((again[0].counts.inserted, again[0].counts.repeated), (0, 1));
     assert_eq!(store.record_count(Feed::Cases).await.unwrap(), 3000);
+    let repeats = store.repeats(None, 10).await.unwrap();
+    assert_eq!(repeats.len(), 1);
+    assert_eq!(
+        (repeats[0].first_seen_at, repeats[0].last_seen_at),
+        (common::now(), later)
+    );
     // The cases as stored, each once, two of them changed: the comparison (which runs in chunks
     // of a batch) finds those two, wherever they are, and only them.
     let mut clean = String::from("执法单位,案号,罚没金额\n");
@@ -561,7 +596,10 @@ async fn a_first_load_folds_a_case_listed_again_into_its_first_row() {
     write(ts.dir.path(), "c.csv", &clean);
     let third = sync(&cfg, store.as_ref(), None, common::clock(), false).await;
     let c = third[0].counts;
-    assert_eq!((c.inserted, c.updated, c.unchanged), (0, 2, 2998));
+    assert_eq!(
+        (c.inserted, c.updated, c.unchanged, c.repeated),
+        (0, 2, 2998, 0)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

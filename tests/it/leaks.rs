@@ -1011,7 +1011,7 @@ async fn a_postgres_store_that_echoes_its_password_leaks_it_nowhere() {
         if how != "password_file" {
             let check = seen.of("check-config");
             assert!(
-                check.contains("warning: store.url: holds a password"),
+                check.contains("liandong.toml: store.url: holds a password"),
                 "{how}: {check}"
             );
         }
@@ -1109,7 +1109,7 @@ async fn a_postgres_store_holds_no_password_in_its_tables() {
             for args in ["status", "check-config"] {
                 let out = seen.of(args);
                 assert!(
-                    out.contains("warning: store.url: holds a password"),
+                    out.contains("liandong.toml: store.url: holds a password"),
                     "{args}: {out}"
                 );
             }

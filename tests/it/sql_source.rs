@@ -729,3 +729,70 @@ async fn mariadb_timestamp_cursor_resumes_without_skipping_rows() {
         );
     }
 }
+
+/// Issue 22 item 9: a department table that holds one case twice, with another amount the second
+/// time: the later row (in the query's order) is what the store keeps, and within one batch the
+/// repeat is recorded by its rows in the run (`query` rows 3 and 11). Rows in different batches
+/// are different imports: the later one is an ordinary update there.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_case_listed_twice_by_the_query_keeps_the_later_row_and_one_batch_records_it() {
+    let Some(db) = common::fresh_mysql("SQL source on MariaDB").await else {
+        return;
+    };
+    let mut c = mysql_table(&db.url, 1..=10).await;
+    sqlx::query(
+        "INSERT INTO t (id, ajbh, dw, dsr, fmje, cfjdrq, gxsj, sfsx) \
+         VALUES (11, '稻执罚〔2024〕3号', '县农业农村局', '当事人3', 7.00, '2024-01-04', '2024-06-01 01:00:00', 1)",
+    )
+    .execute(&mut c)
+    .await
+    .unwrap();
+    for (batch, repeated) in [(100, 1), (5, 0)] {
+        let tmp = common::temp_sqlite();
+        let store = common::open(&tmp.url).await;
+        let cfg = common::config(&tmp.url, vec![sql_source(&db.url, MYSQL_QUERY, batch)]);
+        let out = run_one(&cfg, store.as_ref()).await;
+        assert_eq!(out.error, None, "batch {batch}");
+        assert_eq!(
+            (
+                out.counts.seen,
+                out.counts.inserted,
+                out.counts.updated,
+                out.counts.repeated
+            ),
+            (11, 10, 1, repeated),
+            "batch {batch}"
+        );
+        let three = store
+            .records(Feed::Cases, None)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|s| s.record.case_no.as_written() == "稻执罚〔2024〕3号")
+            .unwrap();
+        assert_eq!(
+            three.record.get(Field::Amount),
+            &Value::Fen(700),
+            "batch {batch}"
+        );
+        let repeats = store.repeats(None, 10).await.unwrap();
+        assert_eq!(
+            repeats.len(),
+            repeated as usize,
+            "batch {batch}: {repeats:?}"
+        );
+        if let Some(r) = repeats.first() {
+            let r = &r.item;
+            assert_eq!(
+                (
+                    r.earlier_location.as_str(),
+                    r.earlier_row,
+                    r.location.as_str(),
+                    r.row
+                ),
+                ("query", 3, "query", 11)
+            );
+            assert_eq!(r.fields(), ["amount", "updated_at"]);
+        }
+    }
+}
