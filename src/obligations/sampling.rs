@@ -51,6 +51,20 @@ impl Quarter {
         self.next().first_day().pred_opt().unwrap_or(NaiveDate::MAX)
     }
 
+    pub fn previous(self) -> Quarter {
+        if self.q == 1 {
+            Quarter {
+                year: self.year - 1,
+                q: 4,
+            }
+        } else {
+            Quarter {
+                year: self.year,
+                q: self.q - 1,
+            }
+        }
+    }
+
     pub fn next(self) -> Quarter {
         if self.q == 4 {
             Quarter {

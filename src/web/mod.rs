@@ -7,6 +7,7 @@
 //! - [`documents`]: recommendations and opinions, a unit's reply, new ones.
 //! - [`events`]: meetings and trainings; the administrator's page.
 //! - [`reports`]: the weekly reports sent, shown again as they stood.
+//! - [`sampling`]: the quarter's review sampling, draws, worksheets and reviews.
 //!
 //! Every page is rendered by minijinja from `templates/web/` (auto-escaped), built into the
 //! binary with the stylesheet: county intranets have no internet. Every answer carries the
@@ -17,6 +18,7 @@ pub mod documents;
 pub mod events;
 pub mod pages;
 pub mod reports;
+pub mod sampling;
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -41,7 +43,11 @@ pub struct Console {
 }
 
 /// The templates, as shipped.
-const TEMPLATES: [(&str, &str); 11] = [
+const TEMPLATES: [(&str, &str); 12] = [
+    (
+        "sampling.html",
+        include_str!("../../templates/web/sampling.html"),
+    ),
     (
         "reports.html",
         include_str!("../../templates/web/reports.html"),
@@ -130,6 +136,7 @@ pub fn router(app: AppSource, extra: Option<Router>) -> Router {
         .merge(documents::routes())
         .merge(events::routes())
         .merge(reports::routes())
+        .merge(sampling::routes())
         .route("/static/style.css", axum::routing::get(style))
         // Browsers ask for it on their own: not a page to sign in for.
         .route(

@@ -40,6 +40,7 @@ pub(super) fn frame(console: &Console, v: &Viewer, active: &str) -> minijinja::V
         ("/", "总览"),
         ("/findings", "事项"),
         ("/documents", "文书"),
+        ("/sampling", "评查"),
         ("/meetings", "会议与培训"),
         ("/reports", "周报"),
     ];

@@ -347,6 +347,8 @@ async fn every_route_answers_every_role_as_the_contract_says() {
         ("/documents".to_string(), None),
         (scjg_doc.clone(), Some("scjg")),
         (zrzy_doc.clone(), Some("zrzy")),
+        ("/sampling".to_string(), None),
+        ("/sampling?quarter=2025Q4".to_string(), None),
         ("/meetings".to_string(), None),
         ("/reports".to_string(), None),
         ("/reports/2026-W01".to_string(), None),
@@ -474,6 +476,18 @@ async fn every_route_answers_every_role_as_the_contract_says() {
             document,
             may(&["liaison", "procuratorate"]),
             "{login}: a document"
+        );
+        let drawn = post(
+            &c,
+            &s,
+            "/sampling/draw",
+            &[("csrf", &s.csrf), ("unit", "nync"), ("quarter", "2025Q4")],
+        )
+        .await;
+        assert_eq!(
+            drawn,
+            may(&["liaison", "justice"]),
+            "{login}: a sample draw"
         );
         let reply = post(
             &c,
@@ -842,4 +856,107 @@ async fn mails_link_to_the_findings_and_the_report_in_the_console() {
             .any(|(_, t)| t.contains(&format!("{base}/reports/2026-W02"))),
         "the report's mail links to its page"
     );
+}
+
+/// 评查 (issue 23): the justice bureau draws a unit's sample for a quarter in the console — the
+/// same reproducible draw as `liandong sample draw` (`sample verify` confirms it) — downloads its
+/// worksheet, and records a review, which the page then shows; the unit's clerk sees its own
+/// sample and may not draw, nor see another unit's worksheet.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_justice_bureau_draws_a_sample_downloads_its_worksheet_and_records_a_review() {
+    let c = Console::start();
+    let sfj = sign_in(&c, "sfj").await;
+    let status = post(
+        &c,
+        &sfj,
+        "/sampling/draw",
+        &[("csrf", &sfj.csrf), ("unit", "scjg"), ("quarter", "2025Q4")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let verify = sample(
+        &c.db(),
+        &["sample", "verify", "--unit", "scjg", "--quarter", "2025Q4"],
+    )
+    .output()
+    .unwrap();
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
+    let (status, html, ..) = get(&c, Some(&sfj.cookie), "/sampling?quarter=2025Q4").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains("sfj（网页）") && html.contains("未评查"),
+        "{html}"
+    );
+    // The first drawn file of the unit's section.
+    let section = html
+        .split("<section class=\"unit\">")
+        .find(|s| s.contains("稻城县市场监督管理局"))
+        .unwrap();
+    let marker = "<select name=\"case_no\"><option>";
+    let at = section.find(marker).unwrap() + marker.len();
+    let case_no = section[at..at + section[at..].find('<').unwrap()].to_string();
+    let res = client()
+        .get(c.url("/sampling/scjg/2025Q4/worksheet.xlsx"))
+        .header(COOKIE, &sfj.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(
+        res.bytes().await.unwrap().starts_with(b"PK"),
+        "an XLSX (a zip)"
+    );
+    let status = post(
+        &c,
+        &sfj,
+        "/sampling/review",
+        &[
+            ("csrf", &sfj.csrf),
+            ("unit", "scjg"),
+            ("quarter", "2025Q4"),
+            ("case_no", &case_no),
+            ("date", "2025-12-20"),
+            ("reviewers", "王五、赵六"),
+            ("score", "92"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{case_no}");
+    let (_, html, ..) = get(&c, Some(&sfj.cookie), "/sampling?quarter=2025Q4").await;
+    assert!(html.contains("2025-12-20"), "the review shows: {html}");
+    // One reviewer is not a review: refused with the reason.
+    let status = post(
+        &c,
+        &sfj,
+        "/sampling/review",
+        &[
+            ("csrf", &sfj.csrf),
+            ("unit", "scjg"),
+            ("quarter", "2025Q4"),
+            ("case_no", &case_no),
+            ("date", "2025-12-21"),
+            ("reviewers", "王五"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    let zrzy = sign_in(&c, "zrzy").await;
+    let (status, html, ..) = get(&c, Some(&zrzy.cookie), "/sampling?quarter=2025Q4").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        !html.contains("稻城县市场监督管理局") && !html.contains("action=\"/sampling/draw\""),
+        "{html}"
+    );
+    let (status, ..) = get(
+        &c,
+        Some(&zrzy.cookie),
+        "/sampling/scjg/2025Q4/worksheet.xlsx",
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 }
