@@ -231,7 +231,28 @@ pub async fn serve_alone(app: App) -> anyhow::Result<ExitCode> {
     tracing::info!("web console on http://{listen}/");
     eprintln!("web console on http://{listen}/ (Ctrl-C stops it)");
     let (tx, rx) = tokio::sync::watch::channel(false);
-    let router = router(Arc::new(move || app.clone()), None);
+    // /healthz of the console alone: whether the store answers (the daemon's says more).
+    let store = app.store.clone();
+    let health = Router::new().route(
+        "/healthz",
+        axum::routing::get(move || {
+            let store = store.clone();
+            async move {
+                match tokio::time::timeout(std::time::Duration::from_secs(5), store.ping()).await {
+                    Ok(Ok(())) => (StatusCode::OK, "ok\n".to_string()),
+                    Ok(Err(e)) => (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        crate::mask::mask_text(&format!("store: {e}\n")),
+                    ),
+                    Err(_) => (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "store: no answer within 5 s\n".to_string(),
+                    ),
+                }
+            }
+        }),
+    );
+    let router = router(Arc::new(move || app.clone()), Some(health));
     let server = tokio::spawn(serve(listener, router, rx));
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {

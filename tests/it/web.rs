@@ -372,6 +372,9 @@ async fn every_route_answers_every_role_as_the_contract_says() {
         }
         assert_secure_headers(&headers, p);
     }
+    // /healthz answers signed out (the store answers).
+    let (status, body, ..) = get(&c, None, "/healthz").await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "ok\n"));
     // A made-up session cookie is signed out too.
     let fake = format!("liandong_session={}", "ab".repeat(32));
     assert_eq!(get(&c, Some(&fake), "/").await.0, StatusCode::SEE_OTHER);
@@ -730,9 +733,9 @@ async fn a_units_clerk_records_a_reply_in_chromium_and_the_evaluation_resolves_r
     let c = Console::start();
     let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("web-console");
     std::fs::create_dir_all(&shots).unwrap();
-    let keep = |name: &str, png: &[u8]| {
+    let keep = |name: &str, png: &[u8], width: u32| {
         let (w, h, rgb) = crate::report::decode_png(png);
-        assert_eq!(w, 1366, "{name}: the window's width");
+        assert_eq!(w, width, "{name}: the window's width");
         let dark = rgb.chunks(3).filter(|p| p.iter().all(|c| *c < 128)).count();
         assert!(dark > 500, "{name}: the page shows text ({w}×{h})");
         std::fs::write(shots.join(name), png).unwrap();
@@ -751,7 +754,7 @@ async fn a_units_clerk_records_a_reply_in_chromium_and_the_evaluation_resolves_r
     b.wait_url(|u| u.ends_with('/')).await;
     let page = b.wait_text("<h1>总览</h1>").await;
     assert!(page.contains("稻城县交通运输局") && !page.contains("稻城县市场监督管理局"));
-    keep("overview.png", &b.screenshot().await);
+    keep("overview.png", &b.screenshot().await, 1366);
 
     // The list → the R7 finding.
     b.click(&b.find("nav a[href='/findings']").await).await;
@@ -764,7 +767,7 @@ async fn a_units_clerk_records_a_reply_in_chromium_and_the_evaluation_resolves_r
         page.contains("<h1>R7 ") && page.contains("未回复"),
         "{page}"
     );
-    keep("finding.png", &b.screenshot().await);
+    keep("finding.png", &b.screenshot().await, 1366);
 
     // Its recommendation → the reply.
     b.click(&b.find("a[href^='/documents/recommendation/']").await)
@@ -802,7 +805,28 @@ async fn a_units_clerk_records_a_reply_in_chromium_and_the_evaluation_resolves_r
         page.contains("jtys（网页）") && page.contains("回复日期：（空） → 2026-01-05"),
         "{page}"
     );
-    keep("finding-resolved.png", &b.screenshot().await);
+    keep("finding-resolved.png", &b.screenshot().await, 1366);
+
+    // On a phone (the clerk taps the link in the reminder): the page fits its width — wide
+    // tables scroll inside their box, the page itself does not.
+    b.set_window(390, 844).await;
+    for (path, name) in [
+        ("/", "overview-phone.png"),
+        ("/findings", "findings-phone.png"),
+    ] {
+        b.goto(&c.url(path)).await;
+        b.find("h1").await;
+        let fits = b
+            .eval("return document.documentElement.scrollWidth <= window.innerWidth;")
+            .await;
+        assert_eq!(
+            fits,
+            serde_json::Value::Bool(true),
+            "{path} is wider than a phone"
+        );
+        let width = b.eval("return window.innerWidth;").await.as_u64().unwrap() as u32;
+        keep(name, &b.screenshot().await, width);
+    }
 }
 
 /// Issue 23 item 5: with `[web] public_url` set, each reminder's item links to its finding's

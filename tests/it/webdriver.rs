@@ -209,6 +209,26 @@ impl Browser {
         .await;
     }
 
+    /// Resizes the window (a phone: 390×844).
+    pub async fn set_window(&self, width: u32, height: u32) {
+        self.call(
+            "POST",
+            "/window/rect",
+            json!({ "width": width, "height": height }),
+        )
+        .await;
+    }
+
+    /// Runs a script in the page and returns its value.
+    pub async fn eval(&self, script: &str) -> Value {
+        self.call(
+            "POST",
+            "/execute/sync",
+            json!({ "script": script, "args": [] }),
+        )
+        .await
+    }
+
     /// The page as a PNG.
     pub async fn screenshot(&self) -> Vec<u8> {
         use base64::Engine as _;
