@@ -131,10 +131,14 @@ async fn overview(State(console): State<Console>, v: Viewer) -> Response {
         Ok(r) => r,
         Err(e) => return failed(&console, &v, &e),
     };
-    let units: Vec<minijinja::Value> = report
+    let shown: Vec<&crate::report::UnitRow> = report
         .units
         .iter()
         .filter(|u| v.sees_unit(&u.unit_id))
+        .collect();
+    let chart = chart_svg(&shown);
+    let units: Vec<minijinja::Value> = shown
+        .iter()
         .map(|u| {
             context! {
                 rank => u.rank,
@@ -160,10 +164,63 @@ async fn overview(State(console): State<Console>, v: Viewer) -> Response {
             frame => frame(&console, &v, "/"),
             week => report.week_label.clone(),
             as_of => report.as_of_label.clone(),
-            lagging => units.iter().filter(|u| u.get_attr("lagging").is_ok_and(|l| l.is_true())).count(),
+            lagging => units.iter().filter(|u| u.get_attr("lagging").is_ok_and(|l| l.is_true())).count(),            chart => minijinja::Value::from_safe_string(chart),
+
             units => units,
         },
     )
+}
+
+/// Text for an SVG or HTML element.
+fn xml_escape(t: &str) -> String {
+    t.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+/// The overview's chart as inline SVG (no script, no request): per unit, a bar of its open
+/// findings with the overdue part in red, the lagging units' names in red.
+fn chart_svg(units: &[&crate::report::UnitRow]) -> String {
+    use std::fmt::Write as _;
+    const LABEL: i64 = 200;
+    const BAR: i64 = 460;
+    const ROW: i64 = 30;
+    let max = units.iter().map(|u| u.open).max().unwrap_or(0).max(1);
+    let height = 40 + ROW * units.len() as i64;
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {w} {height}\" role=\"img\" \
+         aria-label=\"各单位未办结与逾期事项\" class=\"chart\">\
+         <rect x=\"{LABEL}\" y=\"8\" width=\"14\" height=\"14\" fill=\"#5b8def\"/>\
+         <text x=\"{lx}\" y=\"20\" font-size=\"14\">未办结</text>\
+         <rect x=\"{rx}\" y=\"8\" width=\"14\" height=\"14\" fill=\"#c62828\"/>\
+         <text x=\"{rlx}\" y=\"20\" font-size=\"14\">其中逾期</text>",
+        w = LABEL + BAR + 60,
+        lx = LABEL + 20,
+        rx = LABEL + 90,
+        rlx = LABEL + 110,
+    );
+    for (i, u) in units.iter().enumerate() {
+        let y = 32 + ROW * i as i64;
+        let open = BAR * u.open / max;
+        let overdue = BAR * u.overdue.min(u.open) / max;
+        let colour = if u.lagging { "#c62828" } else { "#1f2328" };
+        let _ = write!(
+            svg,
+            "<text x=\"{tx}\" y=\"{ty}\" font-size=\"14\" text-anchor=\"end\" fill=\"{colour}\">{name}</text>\
+             <rect x=\"{LABEL}\" y=\"{y}\" width=\"{open}\" height=\"20\" fill=\"#5b8def\"/>\
+             <rect x=\"{LABEL}\" y=\"{y}\" width=\"{overdue}\" height=\"20\" fill=\"#c62828\"/>\
+             <text x=\"{vx}\" y=\"{ty}\" font-size=\"14\">{n}</text>",
+            tx = LABEL - 8,
+            ty = y + 15,
+            name = xml_escape(&u.unit),
+            vx = LABEL + open + 6,
+            n = u.open,
+        );
+    }
+    svg.push_str("</svg>");
+    svg
 }
 
 #[derive(Debug, Default, Deserialize)]

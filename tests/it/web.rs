@@ -754,7 +754,16 @@ async fn a_units_clerk_records_a_reply_in_chromium_and_the_evaluation_resolves_r
     b.wait_url(|u| u.ends_with('/')).await;
     let page = b.wait_text("<h1>总览</h1>").await;
     assert!(page.contains("稻城县交通运输局") && !page.contains("稻城县市场监督管理局"));
-    keep("overview.png", &b.screenshot().await, 1366);
+    let shot = b.screenshot().await;
+    keep("overview.png", &shot, 1366);
+    // The chart is drawn inline: its bars' colours are on the screen.
+    assert!(page.contains("<svg") && page.contains("其中逾期"), "{page}");
+    let (_, _, rgb) = crate::report::decode_png(&shot);
+    let red = rgb
+        .chunks(3)
+        .filter(|p| p[0] > 170 && p[1] < 80 && p[2] < 80)
+        .count();
+    assert!(red > 200, "the overdue bars show ({red} red pixels)");
 
     // The list → the R7 finding.
     b.click(&b.find("nav a[href='/findings']").await).await;
