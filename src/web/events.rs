@@ -23,6 +23,79 @@ pub(super) fn routes() -> Router<Console> {
     Router::new()
         .route("/meetings", get(meetings).post(record))
         .route("/admin", get(admin))
+        .route("/admin/users", axum::routing::post(add_user))
+        .route("/admin/users/disable", axum::routing::post(disable_user))
+}
+
+#[derive(Deserialize)]
+struct UserForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    login: String,
+    #[serde(default)]
+    role: String,
+    #[serde(default)]
+    unit: String,
+    #[serde(default)]
+    password: String,
+}
+
+/// The administrator adds an account (as `liandong user add`).
+async fn add_user(
+    State(console): State<Console>,
+    v: Viewer,
+    Form(form): Form<UserForm>,
+) -> Response {
+    if !v.csrf_ok(&form.csrf) || !v.may(Write::Users) {
+        return forbidden(&console, Some(&v));
+    }
+    let Some(role) = Role::parse(&form.role) else {
+        return error_page(&console, Some(&v), StatusCode::BAD_REQUEST, "请选择角色。");
+    };
+    let unit = Some(form.unit.trim()).filter(|u| !u.is_empty() && role == Role::Unit);
+    let app = console.app();
+    match crate::app::accounts::add_user(&app, form.login.trim(), role, unit, &form.password).await
+    {
+        Ok(u) => {
+            tracing::info!(by = %v.user.login, login = %u.login, role = u.role.as_str(), "account added in the console");
+            see_other("/admin")
+        }
+        Err(e) => error_page(
+            &console,
+            Some(&v),
+            StatusCode::BAD_REQUEST,
+            &format!("未添加：{e}"),
+        ),
+    }
+}
+
+/// The administrator disables an account and ends its sessions (as `liandong user disable`).
+async fn disable_user(
+    State(console): State<Console>,
+    v: Viewer,
+    Form(form): Form<UserForm>,
+) -> Response {
+    if !v.csrf_ok(&form.csrf) || !v.may(Write::Users) {
+        return forbidden(&console, Some(&v));
+    }
+    if form.login == v.user.login {
+        return error_page(
+            &console,
+            Some(&v),
+            StatusCode::BAD_REQUEST,
+            "不能停用自己的账号。",
+        );
+    }
+    let app = console.app();
+    match app.store.disable_user(&form.login, app.clock.wall()).await {
+        Ok(true) => {
+            tracing::info!(by = %v.user.login, login = %form.login, "account disabled in the console");
+            see_other("/admin")
+        }
+        Ok(false) => not_found(&console, Some(&v)),
+        Err(e) => failed(&console, &v, &e.into()),
+    }
 }
 
 fn text(r: &crate::records::Record, f: Field) -> String {
@@ -215,6 +288,7 @@ async fn admin(State(console): State<Console>, v: Viewer) -> Response {
         .map(|u| {
             context! {
                 login => u.login.clone(),
+                me => u.login == v.user.login,
                 role => u.role.zh(),
                 unit => u.unit_id.as_deref().map(|id| names.get(id).map_or(id, |n| *n).to_string()),
                 disabled => u.disabled_at.map(local_minute),
@@ -230,6 +304,8 @@ async fn admin(State(console): State<Console>, v: Viewer) -> Response {
             quarantined => quarantined,
             dead => dead,
             users => users,
+            roles => Role::ALL.iter().map(|r| context! { id => r.as_str(), name => r.zh() }).collect::<Vec<_>>(),
+            units => app.cfg.units.iter().map(|u| context! { id => u.id.clone(), name => u.name.clone() }).collect::<Vec<_>>(),
         },
     )
 }

@@ -492,6 +492,20 @@ async fn every_route_answers_every_role_as_the_contract_says() {
             may(&["liaison", "justice"]),
             "{login}: a sample draw"
         );
+        let new_login = format!("new-{login}");
+        let added = post(
+            &c,
+            &s,
+            "/admin/users",
+            &[
+                ("csrf", &s.csrf),
+                ("login", &new_login),
+                ("role", "justice"),
+                ("password", "a long password"),
+            ],
+        )
+        .await;
+        assert_eq!(added, may(&["admin"]), "{login}: an account");
         let reply = post(
             &c,
             &s,
@@ -992,4 +1006,67 @@ async fn the_justice_bureau_draws_a_sample_downloads_its_worksheet_and_records_a
     )
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+/// The administrator adds an account in the console (it can sign in) and disables another (its
+/// session ends); a too-short password is refused with the reason.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_administrator_adds_and_disables_accounts_in_the_console() {
+    let c = Console::start();
+    let admin = sign_in(&c, "admin").await;
+    let short = post(
+        &c,
+        &admin,
+        "/admin/users",
+        &[
+            ("csrf", &admin.csrf),
+            ("login", "nync"),
+            ("role", "unit"),
+            ("unit", "nync"),
+            ("password", "short"),
+        ],
+    )
+    .await;
+    assert_eq!(short, StatusCode::BAD_REQUEST);
+    let added = post(
+        &c,
+        &admin,
+        "/admin/users",
+        &[
+            ("csrf", &admin.csrf),
+            ("login", "nync"),
+            ("role", "unit"),
+            ("unit", "nync"),
+            ("password", &password("nync")),
+        ],
+    )
+    .await;
+    assert_eq!(added, StatusCode::SEE_OTHER);
+    let nync = sign_in(&c, "nync").await;
+    let (_, html, ..) = get(&c, Some(&nync.cookie), "/").await;
+    assert!(html.contains("稻城县农业农村局") && !html.contains("稻城县交通运输局"));
+    let scjg = sign_in(&c, "scjg").await;
+    let disabled = post(
+        &c,
+        &admin,
+        "/admin/users/disable",
+        &[("csrf", &admin.csrf), ("login", "scjg")],
+    )
+    .await;
+    assert_eq!(disabled, StatusCode::SEE_OTHER);
+    assert_eq!(
+        get(&c, Some(&scjg.cookie), "/").await.0,
+        StatusCode::SEE_OTHER
+    );
+    let (_, html, ..) = get(&c, Some(&admin.cookie), "/admin").await;
+    assert!(html.contains("nync") && html.contains("执法单位"), "{html}");
+    // Not the administrator's own.
+    let own = post(
+        &c,
+        &admin,
+        "/admin/users/disable",
+        &[("csrf", &admin.csrf), ("login", "admin")],
+    )
+    .await;
+    assert_eq!(own, StatusCode::BAD_REQUEST);
 }
