@@ -296,13 +296,11 @@ fn login_page(
     res
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
+#[serde(default)]
 struct LoginForm {
-    #[serde(default)]
     login: String,
-    #[serde(default)]
     password: String,
-    #[serde(default)]
     csrf: String,
     next: Option<String>,
 }

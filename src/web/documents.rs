@@ -144,20 +144,10 @@ async fn page(
         Err(e) => return failed(&console, &v, &e),
     };
     let app = console.app();
-    let history = match app.store.history(doc.record.feed, doc.id).await {
+    let history = match history(&console, &doc).await {
         Ok(h) => h,
-        Err(e) => return failed(&console, &v, &e.into()),
+        Err(e) => return failed(&console, &v, &e),
     };
-    let history: Vec<minijinja::Value> = history
-        .iter()
-        .map(|h| {
-            context! {
-                at => local_minute(h.changed_at),
-                by => who(&h.source),
-                changes => changes_zh(doc.record.feed, &h.changes),
-            }
-        })
-        .collect();
     let names = unit_names(&app.cfg);
     let may_reply = v.may(Write::Reply);
     console.render(
@@ -173,21 +163,36 @@ async fn page(
     )
 }
 
+/// A document's history as people read it: when, who, what changed.
+async fn history(console: &Console, doc: &StoredRecord) -> anyhow::Result<Vec<minijinja::Value>> {
+    Ok(console
+        .app()
+        .store
+        .history(doc.record.feed, doc.id)
+        .await?
+        .iter()
+        .map(|h| {
+            context! {
+                at => local_minute(h.changed_at),
+                by => who(&h.source),
+                changes => changes_zh(doc.record.feed, &h.changes),
+            }
+        })
+        .collect())
+}
+
 /// Who wrote a row, as people read it: `record:fjld（网页）` → `fjld（网页）`; a source's name
 /// as it is.
 fn who(source: &str) -> String {
     source.strip_prefix("record:").unwrap_or(source).to_string()
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
+#[serde(default)]
 struct ReplyForm {
-    #[serde(default)]
     csrf: String,
-    #[serde(default)]
     replied: String,
-    #[serde(default)]
     reply: String,
-    #[serde(default)]
     reference: String,
 }
 
@@ -236,23 +241,16 @@ async fn reply(
     .await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
+#[serde(default)]
 struct NewForm {
-    #[serde(default)]
     csrf: String,
-    #[serde(default)]
     kind: String,
-    #[serde(default)]
     unit: String,
-    #[serde(default)]
     number: String,
-    #[serde(default)]
     case_ref: String,
-    #[serde(default)]
     title: String,
-    #[serde(default)]
     issued: String,
-    #[serde(default)]
     received: String,
 }
 
@@ -351,19 +349,7 @@ pub(super) async fn of_finding(
     else {
         return Ok(None);
     };
-    let history: Vec<minijinja::Value> = app
-        .store
-        .history(feed, doc.id)
-        .await?
-        .iter()
-        .map(|h| {
-            context! {
-                at => local_minute(h.changed_at),
-                by => who(&h.source),
-                changes => changes_zh(doc.record.feed, &h.changes),
-            }
-        })
-        .collect();
+    let history = history(console, &doc).await?;
     let names = unit_names(&app.cfg);
     Ok(Some(context! {
         d => view(&doc, &names),

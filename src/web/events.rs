@@ -27,17 +27,13 @@ pub(super) fn routes() -> Router<Console> {
         .route("/admin/users/disable", axum::routing::post(disable_user))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
+#[serde(default)]
 struct UserForm {
-    #[serde(default)]
     csrf: String,
-    #[serde(default)]
     login: String,
-    #[serde(default)]
     role: String,
-    #[serde(default)]
     unit: String,
-    #[serde(default)]
     password: String,
 }
 
@@ -162,23 +158,16 @@ async fn meetings(State(console): State<Console>, v: Viewer) -> Response {
     )
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
+#[serde(default)]
 struct EventForm {
-    #[serde(default)]
     csrf: String,
-    #[serde(default)]
     kind: String,
-    #[serde(default)]
     date: String,
-    #[serde(default)]
     title: String,
-    #[serde(default)]
     unit: String,
-    #[serde(default)]
     units: String,
-    #[serde(default)]
     attendees: String,
-    #[serde(default)]
     minutes: String,
 }
 

@@ -554,11 +554,10 @@ fn fact_label(key: &str) -> String {
         .map_or_else(|| key.to_string(), |h| (*h).to_string())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
+#[serde(default)]
 struct WaiveForm {
-    #[serde(default)]
     csrf: String,
-    #[serde(default)]
     reason: String,
 }
 

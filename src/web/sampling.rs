@@ -153,13 +153,11 @@ async fn page(
     )
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
+#[serde(default)]
 struct DrawForm {
-    #[serde(default)]
     csrf: String,
-    #[serde(default)]
     unit: String,
-    #[serde(default)]
     quarter: String,
 }
 
@@ -194,21 +192,15 @@ async fn draw(State(console): State<Console>, v: Viewer, Form(form): Form<DrawFo
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
+#[serde(default)]
 struct ReviewForm {
-    #[serde(default)]
     csrf: String,
-    #[serde(default)]
     unit: String,
-    #[serde(default)]
     quarter: String,
-    #[serde(default)]
     case_no: String,
-    #[serde(default)]
     date: String,
-    #[serde(default)]
     reviewers: String,
-    #[serde(default)]
     score: String,
 }
 
