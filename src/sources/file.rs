@@ -139,8 +139,13 @@ pub type OnRow<'a> = dyn FnMut(i64, &[&str], Option<RowFlaw>) -> anyhow::Result<
 /// A CSV row that cannot be taken as read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RowFlaw {
-    /// The first cell whose bytes were not UTF-8 (in a file read as UTF-8).
-    Undecodable(usize),
+    /// The first cell holding bytes that are not text in the encoding the file was read in
+    /// (`encoding`, as `encoding_rs` names it): they are shown as U+FFFD in the cells handed
+    /// over.
+    Undecodable {
+        column: usize,
+        encoding: &'static str,
+    },
     /// The line (the record, with the lines a quoted cell spans) was longer than
     /// `limits.line_kb`; its cells hold only its first `line_kb`. `bytes` is its whole length.
     TooLong { bytes: u64 },
@@ -215,7 +220,8 @@ fn read_csv(
     let enc = choose_encoding(head, src.encoding);
     // UTF-8 needs no transcoding: each row is checked as it is read, and a row with bytes that
     // are not UTF-8 is handed over for quarantine (never replaced silently). Other encodings are
-    // decoded on the fly.
+    // decoded on the fly, what does not decode marked so that its row is quarantined the same
+    // way.
     let reader: Box<dyn Read + Send> = if enc == UTF_8 {
         let mut buf = BufReader::with_capacity(1 << 16, f);
         if head.starts_with(b"\xEF\xBB\xBF") {
@@ -224,12 +230,7 @@ fn read_csv(
         }
         Box::new(buf)
     } else {
-        Box::new(
-            encoding_rs_io::DecodeReaderBytesBuilder::new()
-                .encoding(Some(enc))
-                .bom_override(true)
-                .build(BufReader::with_capacity(1 << 16, f)),
-        )
+        Box::new(Transcode::new(f, enc))
     };
     let delimiter = src
         .delimiter
@@ -282,13 +283,94 @@ fn read_csv(
                         let lossy: Vec<std::borrow::Cow<'_, str>> =
                             rec.iter().map(String::from_utf8_lossy).collect();
                         let cells: Vec<&str> = lossy.iter().map(AsRef::as_ref).collect();
-                        on_row(row, &cells, Some(RowFlaw::Undecodable(column)))?;
+                        let flaw = RowFlaw::Undecodable {
+                            column,
+                            encoding: enc.name(),
+                        };
+                        on_row(row, &cells, Some(flaw))?;
                     }
                 }
             }
             Err(e) => {
                 let line = e.position().map(|p| p.line()).unwrap_or(0);
                 bail!("{name}: line {line}: not readable as CSV: {e}");
+            }
+        }
+    }
+}
+
+/// Decodes text in `encoding` to UTF-8 as it is read. A sequence that is not text in that
+/// encoding (a stray byte, a character cut by the end of the file, a lone UTF-16 surrogate)
+/// becomes the byte 0xFF, which is never UTF-8: the row holding it is then quarantined like a
+/// bad byte in a UTF-8 file, instead of being stored with a U+FFFD the file does not hold.
+/// A BOM of the encoding is skipped.
+struct Transcode<R> {
+    inner: R,
+    decoder: encoding_rs::Decoder,
+    input: Box<[u8]>,
+    in_pos: usize,
+    in_len: usize,
+    eof: bool,
+    /// Decoded bytes, with one byte of room past what the decoder may fill for a marker.
+    output: Box<[u8]>,
+    out_pos: usize,
+    out_len: usize,
+    finished: bool,
+}
+
+/// What [`Transcode`] puts where the input is not text.
+const NOT_TEXT: u8 = 0xFF;
+
+impl<R: Read> Transcode<R> {
+    fn new(inner: R, encoding: &'static TextEncoding) -> Self {
+        Transcode {
+            inner,
+            decoder: encoding.new_decoder_with_bom_removal(),
+            input: vec![0; 1 << 16].into_boxed_slice(),
+            in_pos: 0,
+            in_len: 0,
+            eof: false,
+            output: vec![0; (1 << 16) + 1].into_boxed_slice(),
+            out_pos: 0,
+            out_len: 0,
+            finished: false,
+        }
+    }
+}
+
+impl<R: Read> Read for Transcode<R> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            if self.out_pos < self.out_len {
+                let n = (self.out_len - self.out_pos).min(out.len());
+                out[..n].copy_from_slice(&self.output[self.out_pos..self.out_pos + n]);
+                self.out_pos += n;
+                return Ok(n);
+            }
+            if self.finished || out.is_empty() {
+                return Ok(0);
+            }
+            if self.in_pos == self.in_len && !self.eof {
+                self.in_len = self.inner.read(&mut self.input)?;
+                self.in_pos = 0;
+                self.eof = self.in_len == 0;
+            }
+            let room = self.output.len() - 1;
+            let (result, read, written) = self.decoder.decode_to_utf8_without_replacement(
+                &self.input[self.in_pos..self.in_len],
+                &mut self.output[..room],
+                self.eof,
+            );
+            self.in_pos += read;
+            self.out_pos = 0;
+            self.out_len = written;
+            match result {
+                encoding_rs::DecoderResult::InputEmpty => self.finished = self.eof,
+                encoding_rs::DecoderResult::OutputFull => {}
+                encoding_rs::DecoderResult::Malformed(..) => {
+                    self.output[written] = NOT_TEXT;
+                    self.out_len += 1;
+                }
             }
         }
     }
@@ -732,6 +814,23 @@ impl<'a> RowMapper<'a> {
         }
     }
 
+    /// One row as [`read_rows`] hands it over: mapped, or quarantined for its flaw.
+    /// `Ok(None)` for title lines, the header row and blank rows.
+    pub fn read(
+        &mut self,
+        row: i64,
+        cells: &[&str],
+        flaw: Option<RowFlaw>,
+    ) -> Result<Option<Item>, FileError> {
+        Ok(match flaw {
+            None => self.row(row, cells)?,
+            Some(RowFlaw::Undecodable { column, encoding }) => {
+                self.undecodable(row, cells, column, encoding)
+            }
+            Some(RowFlaw::TooLong { bytes }) => self.too_long(row, cells, bytes),
+        })
+    }
+
     /// `Ok(None)` for title lines, the header row and blank rows.
     pub fn row(&mut self, row: i64, cells: &[&str]) -> Result<Option<Item>, FileError> {
         if cells.iter().all(|c| c.trim().is_empty()) {
@@ -779,17 +878,32 @@ impl<'a> RowMapper<'a> {
     /// A row whose bytes are not all UTF-8 in a file read as UTF-8: quarantined, naming the
     /// first bad cell, with the row as far as it decodes (bad bytes shown as U+FFFD). Before the
     /// header row it is a title line like any other.
-    pub fn undecodable(&mut self, row: i64, cells: &[&str], column: usize) -> Option<Item> {
+    pub fn undecodable(
+        &mut self,
+        row: i64,
+        cells: &[&str],
+        column: usize,
+        encoding: &str,
+    ) -> Option<Item> {
         let mapper = self.mapper.as_ref()?;
         let header = self.headers.get(column).map(|h| h.trim().to_string());
         let field = mapper.field_of_column(column).unwrap_or("row").to_string();
+        let reason = if encoding == UTF_8.name() {
+            "bytes that are not UTF-8: the file was read as UTF-8 because most of its text is; \
+             fix the row at the source, or set the source's `encoding` if the whole file is GBK"
+                .to_string()
+        } else {
+            format!(
+                "bytes that are not {encoding} text, or a character cut short: the file was read as \
+                 {encoding}; fix the row at the source, or set the source's `encoding` if the file \
+                 is in another one"
+            )
+        };
         let errors = vec![crate::sources::mapping::FieldError {
             field,
             column: header,
             value: cells.get(column).map(|c| c.to_string()).unwrap_or_default(),
-            reason: "bytes that are not UTF-8: the file was read as UTF-8 because most of its text is; \
-                     fix the row at the source, or set the source's `encoding` if the whole file is GBK"
-                .into(),
+            reason,
         }];
         Some(Item::Bad(quarantine_items(
             &self.location,
@@ -888,12 +1002,7 @@ pub async fn import_file(run: SourceRun<'_>, path: &Path) -> anyhow::Result<RowC
             &src_owned,
             line_bytes,
             &mut |row, cells, flaw| {
-                let item = match flaw {
-                    None => mapper.row(row, cells)?,
-                    Some(RowFlaw::Undecodable(column)) => mapper.undecodable(row, cells, column),
-                    Some(RowFlaw::TooLong { bytes }) => mapper.too_long(row, cells, bytes),
-                };
-                if let Some(item) = item {
+                if let Some(item) = mapper.read(row, cells, flaw)? {
                     chunk.push(item);
                     if chunk.len() >= READ_CHUNK {
                         let full = std::mem::replace(&mut chunk, Vec::with_capacity(READ_CHUNK));

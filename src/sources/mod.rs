@@ -8,6 +8,9 @@ pub mod http;
 pub mod mapping;
 pub mod sql;
 
+#[cfg(test)]
+mod props;
+
 use std::collections::HashSet;
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
