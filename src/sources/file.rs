@@ -3,11 +3,11 @@
 //!
 //! A file is read as what its bytes say it is, not what its name claims: ZIP magic is XLSX, the
 //! OLE magic is a real XLS, markup with `<table` is an HTML export (many government systems save
-//! those as `.xls`), anything else is CSV. CSV text is UTF-8 (with or without BOM), GBK or
-//! GB18030; `encoding = "auto"` decides by evidence — UTF-8 when nearly all of the file's first
-//! megabyte of non-ASCII text is valid UTF-8, GB18030 (a superset of GBK) otherwise — and a row
-//! of a file read as UTF-8 that holds bytes which are not UTF-8 is quarantined, never decoded
-//! into something else. Title lines above the header row are skipped; the header row is the first
+//! those as `.xls`), anything else is CSV. CSV text is UTF-8 (with or without BOM), GBK,
+//! GB18030 or UTF-16 with a BOM; `encoding = "auto"` decides by evidence — UTF-8 when the file's
+//! first megabyte is UTF-8 or its Chinese in UTF-8 outnumbers the bytes that are not, GB18030 (a
+//! superset of GBK) otherwise — and a row holding bytes that are not text in the encoding the
+//! file is read in is quarantined, never decoded into something else. Title lines above the header row are skipped; the header row is the first
 //! one with a case number column. Reading runs on a blocking thread and streams rows to the
 //! writer through a bounded channel, so memory stays flat however large the file.
 
@@ -61,11 +61,14 @@ pub fn sniff(head: &[u8]) -> Format {
     Format::Csv
 }
 
-/// Chooses the text encoding: a BOM decides; `auto` decides by evidence: UTF-8 when at least
-/// [`UTF8_SHARE`] percent of the non-ASCII sequences in `head` are valid UTF-8 (or there are
-/// none), GB18030 otherwise. GBK text almost never forms valid UTF-8, and a UTF-8 export with a
-/// stray byte is still mostly valid UTF-8: it is read as UTF-8 and only the rows holding such
-/// bytes are quarantined (see [`read_csv`]), instead of every row turning into nonsense.
+/// Chooses the text encoding: a BOM decides; `auto` decides by evidence: UTF-8 when `head` is
+/// all valid UTF-8, or when its UTF-8 characters of three or four bytes outnumber its
+/// sequences that are not UTF-8; GB18030 otherwise. Chinese in UTF-8 is three bytes a
+/// character, which GBK text seldom forms (a few in a hundred characters), and a UTF-8 export
+/// with stray bytes is still mostly such characters: it is read as UTF-8 and only the rows
+/// holding such bytes are quarantined (see [`read_csv`]), instead of every row turning into
+/// nonsense. Two-byte UTF-8 sequences are no evidence either way: many GBK characters (`摊`,
+/// CC AF) happen to form one.
 pub fn choose_encoding(head: &[u8], configured: Encoding) -> &'static TextEncoding {
     if let Some((enc, _)) = TextEncoding::for_bom(head) {
         return enc;
@@ -75,7 +78,7 @@ pub fn choose_encoding(head: &[u8], configured: Encoding) -> &'static TextEncodi
         Encoding::Gbk | Encoding::Gb18030 => GB18030,
         Encoding::Auto => {
             let (valid, invalid) = utf8_evidence(head);
-            if invalid == 0 || valid * 100 >= (valid + invalid) * UTF8_SHARE {
+            if invalid == 0 || valid > invalid {
                 UTF_8
             } else {
                 GB18030
@@ -84,24 +87,21 @@ pub fn choose_encoding(head: &[u8], configured: Encoding) -> &'static TextEncodi
     }
 }
 
-/// The share of non-ASCII sequences that must be valid UTF-8 for `auto` to read a file as UTF-8.
-const UTF8_SHARE: usize = 90;
-
-/// Counts the non-ASCII sequences of `bytes` that are valid UTF-8 characters and those that are
-/// not. A sequence cut at the end of the sample counts as neither.
+/// Counts the characters of `bytes` that are valid UTF-8 of three or four bytes, and the
+/// sequences that are not UTF-8. A sequence cut at the end of the sample counts as neither.
 fn utf8_evidence(bytes: &[u8]) -> (usize, usize) {
+    let long = |s: &str| s.chars().filter(|c| c.len_utf8() >= 3).count();
     let (mut valid, mut invalid) = (0, 0);
     let mut rest = bytes;
     loop {
         match std::str::from_utf8(rest) {
             Ok(s) => {
-                valid += s.chars().filter(|c| !c.is_ascii()).count();
+                valid += long(s);
                 return (valid, invalid);
             }
             Err(e) => {
                 let (good, after) = rest.split_at(e.valid_up_to());
-                valid += std::str::from_utf8(good)
-                    .map_or(0, |s| s.chars().filter(|c| !c.is_ascii()).count());
+                valid += std::str::from_utf8(good).map_or(0, long);
                 match e.error_len() {
                     Some(n) => {
                         invalid += 1;
@@ -1223,6 +1223,23 @@ mod tests {
         let text = "稻城县市场监督管理局行政处罚".repeat(50);
         let long_gbk = encoding_rs::GBK.encode(&text).0;
         assert_eq!(choose_encoding(&long_gbk, Encoding::Auto), GB18030);
+        // GBK characters that happen to form two-byte UTF-8 (摊 is CC AF, U+032F) are no
+        // evidence of UTF-8, however many (found by sources::props).
+        let tan = encoding_rs::GBK
+            .encode(&format!(
+                "执法单位,案号,当事人\n县局,1号,{}\n",
+                "摊".repeat(300)
+            ))
+            .0
+            .into_owned();
+        assert_eq!(choose_encoding(&tan, Encoding::Auto), GB18030);
+        // A UTF-8 export damaged in places is still read as UTF-8 while its Chinese outnumbers
+        // the damage.
+        let mut damaged = "执法单位,案号,当事人\n".as_bytes().to_vec();
+        damaged.extend_from_slice(&[0xFF; 8]);
+        assert_eq!(choose_encoding(&damaged, Encoding::Auto), UTF_8);
+        damaged.extend_from_slice(&[0xFF; 1]);
+        assert_eq!(choose_encoding(&damaged, Encoding::Auto), GB18030);
         assert_eq!(choose_encoding(b"plain ascii,1,2", Encoding::Auto), UTF_8);
     }
 

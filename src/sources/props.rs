@@ -682,3 +682,76 @@ proptest! {
         }
     }
 }
+
+/// Stands for a cell of arbitrary bytes while an export is written.
+const SLOT: &str = "@@SLOT@@";
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// One cell of an export holds arbitrary bytes (no separator, quote or line end): that row
+    /// is quarantined, naming the cell, when the bytes are not text in the file's encoding, and
+    /// otherwise is read as those bytes say; every other row reads back as written. `auto` reads
+    /// the file in the encoding it was written in unless the damage outnumbers its Chinese.
+    #[test]
+    fn csv_with_a_cell_of_any_bytes_quarantines_that_row_or_reads_it_as_its_bytes_say(
+        text in prop::sample::select(vec![Text::Utf8, Text::Utf8Bom, Text::Gbk, Text::Gb18030]),
+        auto in any::<bool>(),
+        headers in headers(),
+        rows in rows(),
+        at in any::<(prop::sample::Index, prop::sample::Index)>(),
+        garbage in prop::collection::vec(
+            any::<u8>().prop_filter("a cell's bytes", |b| !b",\"\r\n".contains(b)),
+            0..12,
+        ),
+    ) {
+        let mut rows: Vec<Vec<String>> = rows
+            .into_iter()
+            .map(|r| r.into_iter().map(|c| c.chars().filter(|ch| text.can_write(*ch)).collect()).collect())
+            .collect();
+        let (k, c) = (at.0.index(rows.len()), at.1.index(HEADERS_LEN));
+        rows[k][c] = SLOT.into();
+        let (csv, lens) = csv_text(headers, &rows, false);
+        let mut bytes = text.encode(&csv);
+        let slot = bytes
+            .windows(SLOT.len())
+            .position(|w| w == SLOT.as_bytes())
+            .expect("the slot is written");
+        bytes.splice(slot..slot + SLOT.len(), garbage.iter().copied());
+        let (_dir, path) = temp_file(&bytes, "export.csv");
+        let src = source(text.configured(auto));
+        let read = read_back(&path, &src, &limits())
+            .map_err(|e| TestCaseError::fail(format!("the file was refused: {e:#}")))?;
+
+        let written_in = match text {
+            Text::Utf8 | Text::Utf8Bom => encoding_rs::UTF_8,
+            _ => encoding_rs::GB18030,
+        };
+        let read_as = crate::sources::file::choose_encoding(&bytes, src.encoding);
+        if read_as != written_in {
+            // Only `auto` may choose, and only UTF-8 outnumbered by its damage is read as GBK.
+            let chinese = csv.chars().filter(|ch| ch.len_utf8() >= 3).count();
+            prop_assert!(auto && written_in == encoding_rs::UTF_8 && garbage.len() >= chinese,
+                "a {:?} export read as {}", text, read_as.name());
+            check_any_input(&read, &limits(), &csv_holds(&bytes, read_as))?;
+            return Ok(());
+        }
+        let pieces = text_pieces(&garbage, read_as);
+        let written: Vec<Written> = rows
+            .into_iter()
+            .zip(lens)
+            .enumerate()
+            .map(|(i, (mut cells, len))| {
+                if i != k {
+                    return Written::text(cells, Some(len));
+                }
+                if pieces.len() > 1 {
+                    return Written { cells, line: None, undecodable: Some(c) };
+                }
+                cells[c] = pieces[0].clone();
+                Written::text(cells, Some(len - SLOT.len() + pieces[0].len()))
+            })
+            .collect();
+        check_transparent(&read, &written, headers, 2, &limits())?;
+    }
+}
