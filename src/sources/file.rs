@@ -180,7 +180,7 @@ pub fn read_rows(
         Format::Html => {
             let mut bytes = Vec::new();
             f.read_to_end(&mut bytes).map_err(io)?;
-            read_html(&bytes, src.encoding, &mut |r, c| on_row(r, c, None))
+            read_html(&bytes, src.encoding, on_row)
         }
         Format::Xlsx => {
             let mut wb: calamine::Xlsx<_> =
@@ -613,39 +613,61 @@ fn cell_text(d: &calamine::Data) -> String {
 }
 
 /// Reads the rows of the HTML tables in an "Excel" export: `<tr>` rows of `<td>`/`<th>` cells with
-/// inline markup. A table nested in a cell is that cell's text; comments are skipped.
-fn read_html(
-    bytes: &[u8],
-    configured: Encoding,
-    on_row: &mut dyn FnMut(i64, &[&str]) -> anyhow::Result<()>,
-) -> anyhow::Result<()> {
+/// inline markup. A table nested in a cell is that cell's text; comments are skipped. A `<` that
+/// opens no tag (`a < b`, `<5`) is text, as in a browser. A cell holding bytes that are not text
+/// in the file's encoding is handed over as [`RowFlaw::Undecodable`], to be quarantined.
+fn read_html(bytes: &[u8], configured: Encoding, on_row: &mut OnRow<'_>) -> anyhow::Result<()> {
     let enc = html_encoding(bytes).unwrap_or_else(|| choose_encoding(bytes, configured));
-    let (text, _, _) = enc.decode(bytes);
+    let (text, bad) = decode_marked(bytes, enc);
     let lower = text.to_ascii_lowercase();
     // Tables nest: only the rows and cells of the outermost table are rows and cells; a table
     // inside a cell is that cell's text (its cells separated by spaces), not rows of its own.
     let mut depth = 0usize;
-    let mut row: Option<Vec<String>> = None;
+    let mut row: Option<Row> = None;
     // The cell being read: where its content starts in `text`, and its colspan.
     let mut cell: Option<(usize, usize)> = None;
     let mut row_no = 0;
     let mut pos = 0;
-    let end_cell = |cell: &mut Option<(usize, usize)>, row: &mut Option<Vec<String>>, at: usize| {
+    let end_cell = |cell: &mut Option<(usize, usize)>, row: &mut Option<Row>, at: usize| {
         if let Some((from, colspan)) = cell.take() {
-            let cells = row.get_or_insert_with(Vec::new);
-            cells.push(html_text(&text[from.min(at)..at]));
+            let r = row.get_or_insert_with(Row::default);
+            let from = from.min(at);
+            // The first cell with a place that did not decode.
+            let i = bad.partition_point(|b| *b < from);
+            if r.flaw.is_none() && bad.get(i).is_some_and(|b| *b < at) {
+                r.flaw = Some(r.cells.len());
+            }
+            r.cells.push(html_text(&text[from..at]));
             for _ in 1..colspan.min(100) {
-                cells.push(String::new());
+                r.cells.push(String::new());
             }
         }
+    };
+    let mut emit = |row: &mut Option<Row>, row_no: i64| -> anyhow::Result<()> {
+        if let Some(r) = row.take() {
+            let refs: Vec<&str> = r.cells.iter().map(String::as_str).collect();
+            let flaw = r.flaw.map(|column| RowFlaw::Undecodable {
+                column,
+                encoding: enc.name(),
+            });
+            on_row(row_no, &refs, flaw)?;
+        }
+        Ok(())
     };
     while let Some(lt) = lower[pos..].find('<').map(|i| pos + i) {
         if lower[lt..].starts_with("<!--") {
             pos = lower[lt..].find("-->").map_or(lower.len(), |e| lt + e + 3);
             continue;
         }
-        let gt = lower[lt..].find('>').map_or(lower.len(), |e| lt + e + 1);
-        let tag = &lower[lt + 1..gt.saturating_sub(1).max(lt + 1)];
+        if !opens_tag(&lower[lt + 1..]) {
+            pos = lt + 1;
+            continue;
+        }
+        // A tag left open at the end of the file runs to its end (which may be inside a
+        // character of several bytes: never cut there).
+        let close = lower[lt..].find('>').map_or(lower.len(), |e| lt + e);
+        let tag = &lower[lt + 1..close];
+        let gt = (close + 1).min(lower.len());
         let closing = tag.starts_with('/');
         let name: String = tag
             .trim_start_matches('/')
@@ -659,26 +681,20 @@ fn read_html(
             _ if depth > 1 => {}
             ("tr", false) => {
                 end_cell(&mut cell, &mut row, lt);
-                if let Some(cells) = row.take() {
-                    let refs: Vec<&str> = cells.iter().map(String::as_str).collect();
-                    on_row(row_no, &refs)?;
-                }
+                emit(&mut row, row_no)?;
                 row_no += 1;
-                row = Some(Vec::new());
+                row = Some(Row::default());
             }
             ("tr", true) => {
                 end_cell(&mut cell, &mut row, lt);
-                if let Some(cells) = row.take() {
-                    let refs: Vec<&str> = cells.iter().map(String::as_str).collect();
-                    on_row(row_no, &refs)?;
-                }
+                emit(&mut row, row_no)?;
             }
             ("td" | "th", false) => {
                 end_cell(&mut cell, &mut row, lt);
                 if row.is_none() {
                     // A cell outside any <tr>: a row of its own.
                     row_no += 1;
-                    row = Some(Vec::new());
+                    row = Some(Row::default());
                 }
                 cell = Some((gt, attr_number(tag, "colspan").unwrap_or(1)));
             }
@@ -687,11 +703,55 @@ fn read_html(
         }
     }
     end_cell(&mut cell, &mut row, text.len());
-    if let Some(cells) = row.take() {
-        let refs: Vec<&str> = cells.iter().map(String::as_str).collect();
-        on_row(row_no, &refs)?;
+    emit(&mut row, row_no)
+}
+
+/// A row of an HTML table being read: its cells, and the first that did not decode.
+#[derive(Default)]
+struct Row {
+    cells: Vec<String>,
+    flaw: Option<usize>,
+}
+
+/// Whether the text after a `<` makes it a tag (or a comment, a declaration), as an HTML
+/// tokenizer decides: a letter, `/` and a letter, `!` or `?`. Otherwise the `<` is text.
+fn opens_tag(after: &str) -> bool {
+    let mut b = after.bytes();
+    match b.next() {
+        Some(c) if c.is_ascii_alphabetic() || c == b'!' || c == b'?' => true,
+        Some(b'/') => b.next().is_some_and(|c| c.is_ascii_alphabetic()),
+        _ => false,
     }
-    Ok(())
+}
+
+/// `bytes` decoded from `encoding` (a BOM of it skipped), each sequence that is not text in it
+/// replaced by U+FFFD, and the offsets of those replacements in the text, in order.
+fn decode_marked(bytes: &[u8], encoding: &'static TextEncoding) -> (String, Vec<usize>) {
+    let mut decoder = encoding.new_decoder_with_bom_removal();
+    let mut text = String::with_capacity(
+        decoder
+            .max_utf8_buffer_length_without_replacement(bytes.len())
+            .unwrap_or(bytes.len()),
+    );
+    let mut bad = Vec::new();
+    let mut rest = bytes;
+    loop {
+        let (result, read) = decoder.decode_to_string_without_replacement(rest, &mut text, true);
+        rest = &rest[read..];
+        match result {
+            encoding_rs::DecoderResult::InputEmpty => return (text, bad),
+            encoding_rs::DecoderResult::Malformed(..) => {
+                bad.push(text.len());
+                text.push('\u{FFFD}');
+            }
+            encoding_rs::DecoderResult::OutputFull => {
+                let more = decoder
+                    .max_utf8_buffer_length_without_replacement(rest.len())
+                    .unwrap_or(rest.len());
+                text.reserve(more.max(16));
+            }
+        }
+    }
 }
 
 fn attr_number(tag: &str, attr: &str) -> Option<usize> {
@@ -721,23 +781,56 @@ fn html_encoding(bytes: &[u8]) -> Option<&'static TextEncoding> {
     TextEncoding::for_label(label.as_bytes())
 }
 
-/// Cell markup to text: tags dropped, `<br>` as a space, entities decoded, spaces collapsed.
+/// Tags that style text within a line: they do not part what they hold from its neighbours
+/// (`<b>张</b>三` shows 张三), where other tags (`<br>`, `<p>`, a nested table's cells) do.
+const INLINE_TAGS: &[&str] = &[
+    "a", "abbr", "b", "bdi", "bdo", "big", "cite", "code", "del", "dfn", "em", "font", "i", "ins",
+    "kbd", "mark", "nobr", "q", "s", "samp", "small", "span", "strike", "strong", "sub", "sup",
+    "tt", "u", "var",
+];
+
+/// Cell markup to text as a browser shows it: inline tags dropped, other tags (`<br>`, a nested
+/// table's cells) as a space, comments skipped, entities decoded, HTML's spaces (and `&nbsp;`)
+/// collapsed. A `<` that opens no tag is text.
 fn html_text(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    let mut in_tag = false;
-    for c in s.chars() {
-        match (in_tag, c) {
-            (false, '<') => {
-                in_tag = true;
-                out.push(' ');
-            }
-            (true, '>') => in_tag = false,
-            (false, c) => out.push(c),
-            _ => {}
+    let mut rest = s;
+    while let Some(lt) = rest.find('<') {
+        out.push_str(&rest[..lt]);
+        let after = &rest[lt + 1..];
+        if let Some(comment) = after.strip_prefix("!--") {
+            rest = comment.find("-->").map_or("", |e| &comment[e + 3..]);
+            continue;
         }
+        if !opens_tag(after) {
+            out.push('<');
+            rest = after;
+            continue;
+        }
+        let end = after.find('>').map_or(after.len(), |e| e + 1);
+        let name: String = after
+            .trim_start_matches('/')
+            .chars()
+            .take_while(char::is_ascii_alphanumeric)
+            .map(|c| c.to_ascii_lowercase())
+            .collect();
+        if !INLINE_TAGS.contains(&name.as_str()) {
+            out.push(' ');
+        }
+        rest = &after[end..];
     }
+    out.push_str(rest);
     let decoded = decode_entities(&out);
-    decoded.split_whitespace().collect::<Vec<_>>().join(" ")
+    decoded
+        .split(is_html_space)
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// HTML's white space (U+3000 and NBSP written as such are text, shown as they are).
+fn is_html_space(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\n' | '\r' | '\x0C')
 }
 
 fn decode_entities(s: &str) -> String {
@@ -1249,7 +1342,7 @@ mod tests {
                     <tr><th>案号</th><th>当事人</th><th>金额</th></tr>\
                     <tr><td>稻交运罚〔2025〕1号</td><td><b>张&nbsp;三</b></td><td>1&#44;000</td></tr></table>";
         let mut rows = Vec::new();
-        read_html(html.as_bytes(), Encoding::Auto, &mut |n, cells| {
+        read_html(html.as_bytes(), Encoding::Auto, &mut |n, cells, _| {
             rows.push((n, cells.iter().map(|c| c.to_string()).collect::<Vec<_>>()));
             Ok(())
         })
@@ -1260,6 +1353,66 @@ mod tests {
         assert_eq!(rows[2].1, vec!["稻交运罚〔2025〕1号", "张 三", "1,000"]);
     }
 
+    /// The cells of the rows of `html` (UTF-8), each with the column that did not decode.
+    fn html_rows(html: &[u8]) -> Vec<(Vec<String>, Option<usize>)> {
+        let mut rows = Vec::new();
+        read_html(html, Encoding::Utf8, &mut |_, cells, flaw| {
+            let bad = flaw.map(|f| match f {
+                RowFlaw::Undecodable { column, .. } => column,
+                RowFlaw::TooLong { .. } => usize::MAX,
+            });
+            rows.push((cells.iter().map(|c| c.to_string()).collect(), bad));
+            Ok(())
+        })
+        .unwrap();
+        rows
+    }
+
+    /// Found by sources::props: `<b>1</b><u>990-01-01</u>` was read as `1 990-01-01`, and the
+    /// text after a raw `<` was lost up to the next `>` (with the cells in between).
+    #[test]
+    fn html_cells_are_read_as_a_browser_shows_them() {
+        let rows = html_rows(
+            "<table><tr><td><b>1</b><u>990-01-01</u></td><td><span style=\"x\">稻</span>城县</td>\
+             <td>多吉<br>拉姆</td><td>a < b &amp; c</td><td><5万</td><td>A\u{3000}B\n C</td>\
+             <td>x<!-- y > z -->w</td></tr></table>"
+                .as_bytes(),
+        );
+        assert_eq!(
+            rows,
+            vec![(
+                vec![
+                    "1990-01-01".to_string(),
+                    "稻城县".into(),
+                    "多吉 拉姆".into(),
+                    "a < b & c".into(),
+                    "<5万".into(),
+                    "A\u{3000}B C".into(),
+                    "xw".into(),
+                ],
+                None
+            )]
+        );
+    }
+
+    /// A cell with a byte that is not UTF-8 (in a file read as UTF-8) is named; the row is
+    /// quarantined by its reader, never stored with a U+FFFD.
+    #[test]
+    fn an_html_cell_that_does_not_decode_is_named() {
+        let rows =
+            html_rows(b"<tr><td>ok</td><td>bad\xFF</td><td>\xFE</td></tr><tr><td>fine</td></tr>");
+        assert_eq!(
+            rows,
+            vec![
+                (
+                    vec!["ok".to_string(), "bad\u{FFFD}".into(), "\u{FFFD}".into()],
+                    Some(1)
+                ),
+                (vec!["fine".to_string()], None),
+            ]
+        );
+    }
+
     #[test]
     fn html_parsing_never_panics_on_broken_markup() {
         for s in [
@@ -1268,8 +1421,12 @@ mod tests {
             "<table><tr><td>a</td><td colspan=>b",
             "<tr>&#xFFFFFFFF;&",
             "<tr><th>é</th></tr>",
+            // Found by sources::props: a tag left open before a character of several bytes
+            // at the end of the file cut that character.
+            "<table><tr><td><b稻",
+            "<tr><td>x</td><td",
         ] {
-            let _ = read_html(s.as_bytes(), Encoding::Auto, &mut |_, _| Ok(()));
+            let _ = read_html(s.as_bytes(), Encoding::Auto, &mut |_, _, _| Ok(()));
         }
     }
 }
