@@ -335,7 +335,9 @@ fn read_back(
     limits: &LimitsConfig,
 ) -> anyhow::Result<Vec<(i64, Item)>> {
     let units = units();
-    let mut mapper = RowMapper::new(Feed::Cases, src, limits, &units, LOCATION.into());
+    let format = crate::sources::file::sniff_file(path)?;
+    let mut mapper =
+        RowMapper::new(Feed::Cases, src, limits, &units, LOCATION.into()).reading(format);
     let mut items = Vec::new();
     read_rows(path, src, limits.line_bytes(), &mut |row, cells, flaw| {
         if let Some(item) = mapper.read(row, cells, flaw)? {
@@ -1009,5 +1011,126 @@ proptest! {
             .any(|enc| text_pieces(&bytes, enc).iter().any(|p| p.contains('\u{FFFD}')))
             || String::from_utf8_lossy(&bytes).contains("&#");
         check_any_input(&read, &limits(), &|word| holds_fffd || !word.contains('\u{FFFD}'))?;
+    }
+}
+
+/// A cell as the `csv` crate writes it within a record: quoted when it holds a separator, a
+/// quote or a line end.
+fn csv_cell(cell: &str) -> String {
+    if cell.contains([',', '"', '\r', '\n']) {
+        format!("\"{}\"", cell.replace('"', "\"\""))
+    } else {
+        cell.to_string()
+    }
+}
+
+/// Where a stray quote goes into a cell of an export, and what the reader can know of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stray {
+    /// Inside a cell that is not quoted, not at its start: a quote that is text (`12" pipe`).
+    Text,
+    /// Inside a quoted cell, before text with no separator or line end up to the cell's end: it
+    /// ends the cell early and text follows it, which the `csv` crate joins to the cell
+    /// (`"他说"好"的"`).
+    Early,
+    /// At the start of a cell that is not quoted, with no quote after it in the file: it takes
+    /// the rest of the file into that cell.
+    Unclosed,
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// A quote put into a cell of a CSV export, as a hand edit or an exporter that does not
+    /// double quotes does. Inside an unquoted cell it is text, and the row reads with it. Where
+    /// it breaks the quoting in a way the file shows — text after a closing quote, or a quote
+    /// never closed — the rows before it read as written, that row is quarantined for its quote,
+    /// and the rows after it read as written. (A stray quote can also make text that is valid
+    /// CSV of another meaning, such as `"a,",b"` for the cells `a` and `,b`: no reader can tell;
+    /// the width check quarantines most of those, see `RowMapper::reading`.)
+    #[test]
+    fn csv_with_a_stray_quote_reads_it_as_text_or_quarantines_the_row_it_breaks(
+        headers in headers(),
+        rows in rows(),
+        at in any::<(prop::sample::Index, prop::sample::Index, prop::sample::Index)>(),
+        crlf in any::<bool>(),
+    ) {
+        let (k, c) = (at.0.index(rows.len()), at.1.index(HEADERS_LEN));
+        let end = if crlf { "\r\n" } else { "\n" };
+        let mut lines: Vec<Vec<String>> = rows
+            .iter()
+            .map(|r| r.iter().map(|c| csv_cell(c)).collect())
+            .collect();
+        let cell = &lines[k][c];
+        let quoted = cell.starts_with('"');
+        let mut bounds: Vec<usize> = cell.char_indices().map(|(b, _)| b).chain([cell.len()]).collect();
+        if quoted {
+            // Where an early end can be told: before text with no separator or line end after it.
+            bounds.retain(|&b| {
+                b > 0
+                    && b < cell.len() - 1
+                    && !cell[b..].contains(['\r', '\n', ','])
+                    && !cell[b..].starts_with(['"', ' ', '\t'])
+            });
+        }
+        let Some(&p) = bounds.get(at.2.index(bounds.len().max(1))) else {
+            return Ok(());
+        };
+        let later_quote = lines[k][c + 1..].iter().chain(lines[k + 1..].iter().flatten()).any(|c| c.contains('"'));
+        let stray = if !quoted && p > 0 {
+            Stray::Text
+        } else if !quoted && !later_quote {
+            Stray::Unclosed
+        } else if quoted {
+            Stray::Early
+        } else {
+            // A quote whose meaning no reader can tell (see above).
+            return Ok(());
+        };
+        lines[k][c].insert(p, '"');
+        let mut text = headers.join(",") + end;
+        let mut lens = Vec::new();
+        for l in &lines {
+            let line = l.join(",");
+            lens.push(line.len());
+            text.push_str(&line);
+            text.push_str(end);
+        }
+        let (_dir, path) = temp_file(text.as_bytes(), "export.csv");
+        let read = read_back(&path, &source(Encoding::Utf8), &limits())
+            .map_err(|e| TestCaseError::fail(format!("the file was refused: {e:#}")))?;
+        let mut written: Vec<Written> = rows
+            .into_iter()
+            .zip(lens)
+            .map(|(cells, len)| Written::text(cells, Some(len)))
+            .collect();
+        if stray == Stray::Text {
+            written[k].cells[c] = lines[k][c].clone();
+            return check_transparent(&read, &written, headers, 2, &limits());
+        }
+        let row_k = 2 + k as i64;
+        let before = read.iter().take_while(|(n, _)| *n < row_k).count();
+        check_transparent(&read[..before], &written[..k], headers, 2, &limits())?;
+        let Some((n, Item::Bad(q))) = read.get(before) else {
+            return Err(TestCaseError::fail(format!(
+                "the row with the broken quote was not quarantined: {:?}",
+                read.get(before)
+            )));
+        };
+        prop_assert_eq!(*n, row_k);
+        check_quarantine(q, &limits())?;
+        let why = if stray == Stray::Early { "text after the closing quote" } else { "never closed" };
+        prop_assert!(
+            q[0].reason.contains(why) || q[0].reason.contains("exceeds limits.line_kb"),
+            "{:?}",
+            q
+        );
+        if q[0].reason.contains(why) {
+            prop_assert_eq!(q[0].column.as_deref(), Some(headers[c]));
+        }
+        match stray {
+            Stray::Early => check_transparent(&read[before + 1..], &written[k + 1..], headers, row_k + 1, &limits())?,
+            _ => prop_assert_eq!(read.len(), before + 1, "rows after a quote never closed"),
+        }
     }
 }
