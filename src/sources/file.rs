@@ -208,7 +208,7 @@ pub fn read_rows(
                         reason: e.to_string(),
                     }
                 })?;
-            read_sheet(&mut wb, &name, src.sheet.as_deref(), &mut |r, c| {
+            read_xlsx(&mut wb, &name, src.sheet.as_deref(), &mut |r, c| {
                 on_row(r, c, None)
             })
         }
@@ -625,6 +625,79 @@ fn guess_delimiter(head: &[u8]) -> u8 {
     if tabs > commas { b'\t' } else { b',' }
 }
 
+/// The worksheet to read: the one the source names, or the first.
+fn sheet_name(names: &[String], file: &str, sheet: Option<&str>) -> Result<String, FileError> {
+    match sheet {
+        Some(s) => names
+            .iter()
+            .find(|n| n.as_str() == s)
+            .cloned()
+            .ok_or_else(|| FileError::Spreadsheet {
+                file: file.to_string(),
+                reason: format!("no worksheet named {s:?} (found: {})", names.join(", ")),
+            }),
+        None => names
+            .first()
+            .cloned()
+            .ok_or_else(|| FileError::Spreadsheet {
+                file: file.to_string(),
+                reason: "the workbook has no worksheet".into(),
+            }),
+    }
+}
+
+/// Reads the rows of a workbook's worksheet from its cells as the XML stores them, so that
+/// memory follows the cells the sheet has. (calamine's `worksheet_range` allocates the
+/// rectangle between the sheet's first and last cells: a table at A1 and one cell at
+/// XFD1048576, a workbook of a few kilobytes, asked for 512 GB and aborted the process.) Rows
+/// are handed over in order, each as wide as its last cell; a row without cells is no row.
+fn read_xlsx<RS: Read + Seek>(
+    wb: &mut calamine::Xlsx<RS>,
+    file: &str,
+    sheet: Option<&str>,
+    on_row: &mut dyn FnMut(i64, &[&str]) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let name = sheet_name(&calamine::Reader::sheet_names(wb), file, sheet)?;
+    let unreadable = |e: calamine::XlsxError| FileError::Spreadsheet {
+        file: file.to_string(),
+        reason: e.to_string(),
+    };
+    let mut reader = match wb.worksheet_cells_reader(&name) {
+        Ok(r) => r,
+        // A chart sheet or the like: no cells, as calamine's own range gives.
+        Err(calamine::XlsxError::NotAWorksheet(_)) => return Ok(()),
+        Err(e) => return Err(unreadable(e).into()),
+    };
+    let mut cells: Vec<(u32, u32, String)> = Vec::new();
+    while let Some(cell) = reader.next_cell().map_err(unreadable)? {
+        if matches!(cell.get_value(), calamine::DataRef::Empty) {
+            continue;
+        }
+        let (row, col) = cell.get_position();
+        let data: calamine::Data = cell.get_value().clone().into();
+        cells.push((row, col, cell_text(&data)));
+    }
+    drop(reader);
+    // Stable: of two cells at one place, the later in the file wins, as in calamine's range.
+    cells.sort_by_key(|&(row, col, _)| (row, col));
+    let mut rest = cells.as_mut_slice();
+    while let Some(&(row, _, _)) = rest.first() {
+        let n = rest.partition_point(|c| c.0 == row);
+        let (this, after) = rest.split_at_mut(n);
+        let width = this.last().map_or(0, |c| c.1 as usize + 1);
+        let mut texts = vec![String::new(); width];
+        for (_, col, text) in this.iter_mut() {
+            texts[*col as usize] = std::mem::take(text);
+        }
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        on_row(i64::from(row) + 1, &refs)?;
+        rest = after;
+    }
+    Ok(())
+}
+
+/// Reads the rows of a real XLS workbook's worksheet. (calamine reads every sheet of an XLS
+/// whole when it opens the file.)
 fn read_sheet<RS: Read + Seek, R: calamine::Reader<RS>>(
     wb: &mut R,
     file: &str,
@@ -634,24 +707,7 @@ fn read_sheet<RS: Read + Seek, R: calamine::Reader<RS>>(
 where
     R::Error: std::fmt::Display,
 {
-    let names = wb.sheet_names();
-    let name = match sheet {
-        Some(s) => names
-            .iter()
-            .find(|n| n.as_str() == s)
-            .cloned()
-            .ok_or_else(|| FileError::Spreadsheet {
-                file: file.to_string(),
-                reason: format!("no worksheet named {s:?} (found: {})", names.join(", ")),
-            })?,
-        None => names
-            .first()
-            .cloned()
-            .ok_or_else(|| FileError::Spreadsheet {
-                file: file.to_string(),
-                reason: "the workbook has no worksheet".into(),
-            })?,
-    };
+    let name = sheet_name(&wb.sheet_names(), file, sheet)?;
     let range = wb
         .worksheet_range(&name)
         .map_err(|e| FileError::Spreadsheet {

@@ -612,6 +612,8 @@ enum Mutation {
     /// XOR a byte.
     Flip(prop::sample::Index, u8),
     Insert(prop::sample::Index, Vec<u8>),
+    /// Insert before the markup (`<`) at or after the place.
+    InsertAtTag(prop::sample::Index, Vec<u8>),
     Delete(prop::sample::Index, usize),
     /// Cut the file there.
     Truncate(prop::sample::Index),
@@ -658,6 +660,14 @@ fn mutate(mut bytes: Vec<u8>, mutations: &[Mutation]) -> Vec<u8> {
             Mutation::Delete(i, n) if len > 0 => {
                 let at = i.index(len);
                 bytes.drain(at..(at + n).min(len));
+            }
+            Mutation::InsertAtTag(i, piece) => {
+                let from = i.index(len + 1);
+                let at = bytes[from..]
+                    .iter()
+                    .position(|b| *b == b'<')
+                    .map_or(len, |p| from + p);
+                bytes.splice(at..at, piece.iter().copied());
             }
             Mutation::Truncate(i) => bytes.truncate(i.index(len + 1)),
             _ => {}
@@ -1133,4 +1143,186 @@ proptest! {
             _ => prop_assert_eq!(read.len(), before + 1, "rows after a quote never closed"),
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// XLSX workbooks
+// ---------------------------------------------------------------------------------------------
+
+/// `rows` as an XLSX workbook, each cell a text cell, with a merged title row above the header
+/// row now and then (as department ledgers have). Returns its bytes and the first data row.
+fn xlsx_bytes(headers: Headers, rows: &[Vec<String>], title: bool) -> (Vec<u8>, i64) {
+    let mut wb = rust_xlsxwriter::Workbook::new();
+    let ws = wb.add_worksheet();
+    let top = u32::from(title);
+    if title {
+        ws.merge_range(
+            0,
+            0,
+            0,
+            7,
+            "稻城县行政处罚案件台账",
+            &rust_xlsxwriter::Format::new(),
+        )
+        .expect("a title");
+    }
+    for (i, h) in headers.iter().enumerate() {
+        ws.write_string(top, i as u16, *h).expect("a header");
+    }
+    for (r, cells) in rows.iter().enumerate() {
+        for (i, c) in cells.iter().enumerate() {
+            ws.write_string(top + 1 + r as u32, i as u16, c)
+                .expect("a cell");
+        }
+    }
+    (wb.save_to_buffer().expect("a workbook"), i64::from(top) + 2)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// Rows of arbitrary text in an XLSX workbook come back as a direct parse of their cells
+    /// gives, or quarantined with that parse's reasons.
+    #[test]
+    fn xlsx_rows_read_back_as_written(
+        headers in headers(),
+        title in any::<bool>(),
+        rows in rows(),
+    ) {
+        let (bytes, first) = xlsx_bytes(headers, &rows, title);
+        let (_dir, path) = temp_file(&bytes, "export.xlsx");
+        let read = read_back(&path, &source(Encoding::Auto), &limits())
+            .map_err(|e| TestCaseError::fail(format!("the file was refused: {e:#}")))?;
+        let written: Vec<Written> = rows.into_iter().map(|r| Written::text(r, None)).collect();
+        check_transparent(&read, &written, headers, first, &limits())?;
+    }
+
+    /// A workbook broken anyhow — its ZIP bytes flipped, cut, or with bytes put in — never
+    /// panics the reader: the file is refused, or its rows loaded or quarantined with a reason,
+    /// within the limits, with no text the workbook did not hold.
+    #[test]
+    fn xlsx_of_any_bytes_never_panics_and_loads_only_what_it_holds(
+        headers in headers(),
+        rows in rows(),
+        mutations in prop::collection::vec(mutation(), 1..4),
+    ) {
+        let (bytes, _) = xlsx_bytes(headers, &rows, false);
+        let bytes = mutate(bytes, &mutations);
+        let (_dir, path) = temp_file(&bytes, "export.xlsx");
+        let Ok(read) = read_back(&path, &source(Encoding::Auto), &limits()) else {
+            return Ok(());
+        };
+        // A flipped byte inside the compressed XML changes its text and its CRC: what loads
+        // is what the workbook held before, or the reader must have refused it.
+        let cells: Vec<&str> = rows.iter().flatten().map(String::as_str).chain(headers.iter().copied()).collect();
+        check_any_input(&read, &limits(), &|word| cells.iter().any(|c| c.contains(word)))?;
+    }
+}
+
+/// A change to the XML inside a workbook: a cell put far away, a shared string that does not
+/// exist, markup cut or doubled.
+fn xml_mutation() -> impl Strategy<Value = Mutation> {
+    let far = prop::sample::select(vec![
+        br#"<c r="XFD1048576" t="inlineStr"><is><t>far</t></is></c>"#.to_vec(),
+        br#"<c r="XFD1"><v>1</v></c>"#.to_vec(),
+        br#"<row r="1048576"><c r="A1048576"><v>1</v></c></row>"#.to_vec(),
+    ]);
+    let other = prop::sample::select(vec![
+        br#"<c r="ZZZZ1"><v>1</v></c>"#.to_vec(),
+        br#"<c r="A0"><v>1</v></c>"#.to_vec(),
+        br#"<c t="s"><v>99999</v></c>"#.to_vec(),
+        br#"<c t="s"><v>-1</v></c>"#.to_vec(),
+        br#"<c t="n"><v>1e999</v></c>"#.to_vec(),
+        br#"<c t="d"><v>not a date</v></c>"#.to_vec(),
+        br#"<row r="4294967295">"#.to_vec(),
+        br#"<dimension ref="A1:XFD1048576"/>"#.to_vec(),
+        b"</row>".to_vec(),
+        b"</c>".to_vec(),
+        b"<v>".to_vec(),
+        b"&#0;".to_vec(),
+        b"&bogus;".to_vec(),
+        b"_x0000_".to_vec(),
+        b"\xFF\xFE".to_vec(),
+    ]);
+    prop_oneof![
+        2 => (any::<prop::sample::Index>(), far).prop_map(|(i, p)| Mutation::InsertAtTag(i, p)),
+        2 => (any::<prop::sample::Index>(), other).prop_map(|(i, p)| Mutation::InsertAtTag(i, p)),
+        1 => mutation(),
+    ]
+}
+
+/// `xlsx` with `mutations` made to the XML of its worksheet or shared strings, zipped again.
+fn mutate_xml(xlsx: &[u8], which: bool, mutations: &[Mutation]) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(xlsx)).expect("a workbook");
+    let target = if which {
+        "xl/worksheets/sheet1.xml"
+    } else {
+        "xl/sharedStrings.xml"
+    };
+    let mut out = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for i in 0..archive.len() {
+        let mut entry = archive.by_index(i).expect("an entry");
+        let name = entry.name().expect("an entry's name").to_string();
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut bytes).expect("an entry's bytes");
+        if name == target {
+            bytes = mutate(bytes, mutations);
+        }
+        out.start_file(name, zip::write::SimpleFileOptions::default())
+            .expect("an entry");
+        out.write_all(&bytes).expect("an entry's bytes");
+    }
+    out.finish().expect("a workbook").into_inner()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// A workbook whose worksheet or shared-string XML is broken — a cell put at XFD1048576, a
+    /// shared string that does not exist, markup cut or doubled — never panics the reader and
+    /// never makes it hold more than the cells the workbook has: the file is refused, or its
+    /// rows are loaded or quarantined with a reason, within the limits.
+    #[test]
+    fn xlsx_with_broken_xml_never_panics_nor_holds_more_than_its_cells(
+        headers in headers(),
+        rows in rows(),
+        sheet in prop::bool::weighted(0.75),
+        mutations in prop::collection::vec(xml_mutation(), 1..3),
+    ) {
+        let (bytes, _) = xlsx_bytes(headers, &rows, false);
+        let bytes = mutate_xml(&bytes, sheet, &mutations);
+        let (_dir, path) = temp_file(&bytes, "export.xlsx");
+        if let Ok(read) = read_back(&path, &source(Encoding::Auto), &limits()) {
+            check_any_input(&read, &limits(), &|_| true)?;
+        }
+    }
+}
+
+/// A workbook with a table at the top and one cell at XFD1048576, the last of a sheet: the
+/// reader holds the cells the workbook has, not the 17 billion its corners span.
+#[test]
+fn a_cell_at_the_far_corner_of_a_sheet_costs_one_cell() {
+    let mut wb = rust_xlsxwriter::Workbook::new();
+    let ws = wb.add_worksheet();
+    for (i, h) in ZH.iter().enumerate() {
+        ws.write_string(0, i as u16, *h).expect("a header");
+    }
+    for (i, c) in ["县市场监管局", "稻市监罚〔2024〕1号", "张三"]
+        .iter()
+        .enumerate()
+    {
+        ws.write_string(1, i as u16, *c).expect("a cell");
+    }
+    ws.write_string(1_048_575, 16_383, "far")
+        .expect("the far cell");
+    let bytes = wb.save_to_buffer().expect("a workbook");
+    let (_dir, path) = temp_file(&bytes, "export.xlsx");
+    let read = read_back(&path, &source(Encoding::Auto), &limits()).expect("the workbook is read");
+    let rows: Vec<(i64, bool)> = read
+        .iter()
+        .map(|(n, i)| (*n, matches!(i, Item::Record(_))))
+        .collect();
+    // The far row has no case number: quarantined, under its own number.
+    assert_eq!(rows, [(2, true), (1_048_576, false)]);
 }
