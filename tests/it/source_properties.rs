@@ -1008,3 +1008,25 @@ async fn a_cell_with_a_nul_character_is_quarantined_on_sqlite_and_postgresql() {
         assert_eq!(value, "张␀三");
     }
 }
+
+/// Found by `sources::props`: a bit flipped inside a workbook's compressed XML loaded the
+/// altered text (`张三` read as `张四`): calamine stops reading before the ZIP's CRC-32 check.
+/// The workbook is refused as a whole, naming the damaged member; nothing is stored.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_workbook_whose_checksum_does_not_match_is_refused() {
+    let ts = common::temp_sqlite();
+    let path = ts.dir.path().join("bad-crc.xlsx");
+    std::fs::copy(hostile("bad-crc.xlsx"), &path).unwrap();
+    let cfg = common::config(
+        &ts.url,
+        vec![common::file_source("src", Feed::Cases, &path)],
+    );
+    let store = common::open(&ts.url).await;
+    let out = sync(&cfg, store.as_ref(), None, common::clock(), false).await;
+    let err = out[0].error.clone().expect("a damaged workbook is refused");
+    assert!(
+        err.contains("not a readable spreadsheet: xl/sharedStrings.xml: Invalid checksum"),
+        "{err}"
+    );
+    assert_eq!(store.record_count(Feed::Cases).await.unwrap(), 0);
+}
