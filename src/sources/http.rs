@@ -1,6 +1,7 @@
 //! HTTP JSON API sources: page, offset or cursor pagination; bearer, basic or API-key auth; an
 //! incremental `updated_since` cursor; timeouts and retries with backoff on 5xx, 429 and network
-//! failures; bodies decoded by their declared charset (GBK APIs exist).
+//! failures; bodies decoded by their declared charset (GBK APIs exist), a record holding bytes
+//! that are not text in it quarantined rather than stored with U+FFFD.
 //!
 //! A run fetches every page first (spooled to a temporary file, so the store's write lock is not
 //! held while the API answers), then writes them in one import transaction and commits the new
