@@ -28,3 +28,4 @@ pub mod sources;
 pub mod store;
 pub mod sync;
 pub mod units;
+pub mod web;

@@ -25,6 +25,22 @@ pub fn bytes<const N: usize>() -> [u8; N] {
     b
 }
 
+/// `N` random bytes from the kernel for a secret (a session token, a salt): `None` when the
+/// kernel cannot give them, rather than anything weaker.
+pub fn secret_bytes<const N: usize>() -> Option<[u8; N]> {
+    let mut b = [0u8; N];
+    let mut filled = 0;
+    while filled < N {
+        match rustix::rand::getrandom(&mut b[filled..], rustix::rand::GetRandomFlags::empty()) {
+            Ok(0) => return None,
+            Ok(n) => filled += n,
+            Err(rustix::io::Errno::INTR) => {}
+            Err(_) => return None,
+        }
+    }
+    Some(b)
+}
+
 /// A random number below `max` (0 when `max` is 0).
 pub fn below(max: u64) -> u64 {
     u64::from_le_bytes(bytes::<8>()) % max.max(1)

@@ -4,10 +4,12 @@
 
 use std::path::Path;
 
+use anyhow::Context as _;
+
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
-use crate::config::{Config, SourceConfig, SourceKind};
+use crate::config::{Config, Redactor, SourceConfig, SourceKind};
 use crate::domain::clock::Clock;
 use crate::schedule::{Schedule, parse_duration};
 use crate::sources::{SourceRun, file, http, sql};
@@ -20,11 +22,15 @@ pub struct SourceOutcome {
     pub source: String,
     pub counts: RowCounts,
     pub error: Option<String>,
+    /// Why the source was not read this time (another process is reading its drop folder): not
+    /// a run, so nothing is recorded for it.
+    pub skipped: Option<String>,
     /// Files read (drop folders), in order.
     pub files: Vec<String>,
 }
 
-/// Runs every enabled source (or only `only`). `clock` gives the bookkeeping times.
+/// Runs every enabled source (or only `only`), each within its `run_timeout_secs`. `clock`
+/// gives the bookkeeping times.
 pub async fn sync(
     cfg: &Config,
     store: &dyn Store,
@@ -39,22 +45,57 @@ pub async fn sync(
             continue;
         }
         let started = clock.now();
-        let result = sync_source(
+        let secrets = Redactor::for_source(src);
+        let run = SourceRun {
             store,
             src,
-            &units,
-            &cfg.obligations,
-            &cfg.limits,
-            started,
+            units: &units,
+            feed: src.feeds,
+            obligations: &cfg.obligations,
+            limits: &cfg.limits,
+            secrets: &secrets,
+            now: started,
             progress,
-        )
-        .await;
-        let (counts, files, error) = match result {
-            Ok((c, f)) => (c, f, None),
-            // The error may quote outside text (a cell, a file name, a server's answer): its ID
-            // and mobile numbers are masked before it is logged or stored as the last error.
-            Err((c, f, e)) => (c, f, Some(crate::mask::mask_text(&format!("{e:#}")))),
         };
+        let mut done = Done::default();
+        // Dropping the run at its deadline rolls its open transaction back and closes its
+        // connections; what it committed before stays (and is counted in `done`).
+        let limit = std::time::Duration::from_secs(src.run_timeout_secs);
+        let result = match tokio::time::timeout(limit, sync_source(run, &mut done)).await {
+            Ok(r) => r,
+            Err(_) => Err(anyhow::anyhow!(
+                "did not finish within {} s (sources.{}.run_timeout_secs) and was stopped: {}; \
+                 the next run reads the rest again",
+                src.run_timeout_secs,
+                src.name,
+                if done.counts.seen > 0 || !done.files.is_empty() {
+                    "what it had committed stays"
+                } else {
+                    "nothing of this run was stored"
+                }
+            )),
+        };
+        let error = match result {
+            Ok(Read::Skipped(why)) => {
+                tracing::info!(source = %src.name, "not read this time: {why}");
+                out.push(SourceOutcome {
+                    source: src.name.clone(),
+                    counts: done.counts,
+                    error: None,
+                    skipped: Some(why),
+                    files: done.files,
+                });
+                continue;
+            }
+            Ok(Read::Done) => None,
+            // The error may quote outside text (a cell, a file name, a server's answer, which
+            // may echo the credentials it was sent): the source's secrets are blanked and ID and
+            // mobile numbers masked — in that order, so a mask cannot hide a secret from the
+            // redaction — before it is logged, stored as the last error or shown in `status` and
+            // the administrator's alert.
+            Err(e) => Some(crate::mask::mask_text(&secrets.redact(&format!("{e:#}")))),
+        };
+        let counts = done.counts;
         match &error {
             None => tracing::info!(
                 source = %src.name, seen = counts.seen, inserted = counts.inserted, updated = counts.updated,
@@ -75,80 +116,92 @@ pub async fn sync(
             source: src.name.clone(),
             counts,
             error,
-            files,
+            skipped: None,
+            files: done.files,
         });
     }
     out
 }
 
-type Failed = (RowCounts, Vec<String>, anyhow::Error);
+/// What a source's run has committed so far: kept when its deadline stops it half-way.
+#[derive(Default)]
+struct Done {
+    counts: RowCounts,
+    files: Vec<String>,
+}
 
-async fn sync_source(
-    store: &dyn Store,
-    src: &SourceConfig,
-    units: &Units,
-    obligations: &crate::config::ObligationsConfig,
-    limits: &crate::config::LimitsConfig,
-    now: DateTime<Utc>,
-    progress: bool,
-) -> Result<(RowCounts, Vec<String>), Failed> {
-    let fail = |e: anyhow::Error| (RowCounts::default(), Vec::new(), e);
-    let feed = src.feeds;
-    let run = SourceRun {
-        store,
-        src,
-        units,
-        feed,
-        obligations,
-        limits,
-        now,
-        progress,
-    };
+/// Whether a source was read.
+enum Read {
+    Done,
+    Skipped(String),
+}
+
+async fn sync_source(run: SourceRun<'_>, done: &mut Done) -> anyhow::Result<Read> {
+    let src = run.src;
     match src.kind {
-        SourceKind::Http => http::run(run).await.map(|c| (c, Vec::new())).map_err(fail),
-        SourceKind::Sql => {
-            let mut committed = RowCounts::default();
-            match sql::run(run, &mut committed).await {
-                Ok(()) => Ok((committed, Vec::new())),
-                Err(e) => Err((committed, Vec::new(), e)),
-            }
-        }
+        SourceKind::Http => done.counts = http::run(run).await?,
+        SourceKind::Sql => sql::run(run, &mut done.counts).await?,
         SourceKind::File => {
             let path = src.path.as_deref().unwrap_or(Path::new(""));
             if path.is_dir() {
-                sync_drop_folder(run, path).await
+                return sync_drop_folder(run, path, done).await;
             } else if path.exists() {
-                file::import_file(run, path)
-                    .await
-                    .map(|c| (c, vec![path.display().to_string()]))
-                    .map_err(fail)
+                done.counts = file::import_file(run, path).await?;
+                done.files.push(path.display().to_string());
             } else {
-                Err(fail(anyhow::anyhow!("{} does not exist", path.display())))
+                anyhow::bail!("{} does not exist", path.display());
             }
         }
     }
+    Ok(Read::Done)
 }
+
+/// The lock file in a drop folder: one process at a time reads the folder (hidden, so it is
+/// never taken for an export).
+const DROP_LOCK: &str = ".liandong.lock";
 
 /// Each file of a drop folder is its own transaction; a processed file is archived. A file that
 /// cannot be read stays where it is and makes the run fail (so `status` shows it), while the
-/// other files still go in.
-async fn sync_drop_folder(
-    run: SourceRun<'_>,
-    dir: &Path,
-) -> Result<(RowCounts, Vec<String>), Failed> {
+/// other files still go in. One process at a time reads a folder: a second one (a `sync` from
+/// the command line while the daemon reads it) finds its lock taken and leaves the folder alone.
+async fn sync_drop_folder(run: SourceRun<'_>, dir: &Path, done: &mut Done) -> anyhow::Result<Read> {
     let SourceRun { src, now, .. } = run;
-    let mut total = RowCounts::default();
-    let mut done = Vec::new();
+    let lock_path = dir.join(DROP_LOCK);
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .with_context(|| {
+            format!(
+                "cannot open the drop folder's lock file {}",
+                lock_path.display()
+            )
+        })?;
+    match lock.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            return Ok(Read::Skipped(format!(
+                "another process is reading the drop folder {} now (it holds {DROP_LOCK})",
+                dir.display()
+            )));
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(anyhow::anyhow!(
+                "cannot lock the drop folder's lock file {}: {e}",
+                lock_path.display()
+            ));
+        }
+    }
     let mut errors = Vec::new();
-    let (files, settling) =
-        file::drop_files(dir, src.settle_secs, now).map_err(|e| (total, Vec::new(), e))?;
+    let (files, settling) = file::drop_files(dir, src.settle_secs, now)?;
     if settling > 0 {
         tracing::info!(source = %src.name, files = settling, "files changed in the last settle_secs are left for the next run");
     }
     for f in files {
         match file::import_file(run, &f).await {
             Ok(c) => {
-                total.add(&c);
+                done.counts.add(&c);
                 match file::archive(src, dir, &f, now) {
                     Ok(to) => {
                         tracing::info!(source = %src.name, file = %crate::mask::mask_text(&f.display().to_string()),
@@ -156,15 +209,16 @@ async fn sync_drop_folder(
                     }
                     Err(e) => errors.push(format!("{e:#}")),
                 }
-                done.push(f.display().to_string());
+                done.files.push(f.display().to_string());
             }
             Err(e) => errors.push(format!("{e:#}")),
         }
     }
+    drop(lock);
     if errors.is_empty() {
-        Ok((total, done))
+        Ok(Read::Done)
     } else {
-        Err((total, done, anyhow::anyhow!(errors.join("; "))))
+        Err(anyhow::anyhow!(errors.join("; ")))
     }
 }
 

@@ -28,11 +28,21 @@ pub async fn sync_source(app: &App, name: &str) -> anyhow::Result<String> {
     let Some(o) = sync(app, Some(name), false).await.into_iter().next() else {
         anyhow::bail!("source {name} is not configured");
     };
+    if let Some(why) = o.skipped {
+        return Ok(format!("not read: {why}"));
+    }
     let c = o.counts;
-    let counts = format!(
+    let mut counts = format!(
         "{} seen, {} inserted, {} updated, {} unchanged, {} quarantined",
         c.seen, c.inserted, c.updated, c.unchanged, c.quarantined
     );
+    if c.repeated > 0 {
+        counts.push_str(&format!(
+            "; {} row{} listed a case again with different values (the later row is kept; see `liandong status`)",
+            c.repeated,
+            if c.repeated == 1 { "" } else { "s" }
+        ));
+    }
     match o.error {
         None => Ok(counts),
         Some(e) => Err(anyhow::anyhow!("{e} ({counts})")),

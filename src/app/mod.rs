@@ -8,7 +8,9 @@
 //! - [`preflight`]: what a configuration needs before anything runs (secrets readable, files
 //!   present, templates that parse, a holiday table for the months ahead).
 //! - [`alerts`]: what the administrator must hear of.
+//! - [`accounts`]: the web console's accounts, sign-in (throttled) and sessions.
 
+pub mod accounts;
 pub mod alerts;
 pub mod jobs;
 pub mod preflight;

@@ -1,11 +1,11 @@
 //! What a configuration needs before anything runs, beyond what `Config::load` checks: secrets
 //! readable where they are configured, source files present, templates that parse, and a
 //! holiday table for the months ahead. `check-config`, the daemon's start and its reload ask
-//! here.
+//! here, and get these problems together with the ones loading found, each naming its file.
 
 use chrono::{DateTime, Utc};
 
-use crate::config::{self, Config};
+use crate::config::{self, Config, Problem};
 
 /// How far ahead `status`, `evaluate` and the alerts look for a year without a holiday table:
 /// deadlines of up to two months run into the next year from early November.
@@ -14,20 +14,23 @@ pub const CALENDAR_LOOKAHEAD_DAYS: u32 = 62;
 /// Secrets written where they should not be: they work, so nothing is refused, but
 /// `check-config`, `status` and the daemon's start say so — a password inside `[store] url`
 /// (use `password_file` or `password_credential`), a robot's webhook (it holds the robot's key)
-/// written inline as `url` (use `url_file` or `url_credential`). The texts never hold the secret.
+/// written inline as `url` (use `url_file` or `url_credential`). The texts never hold the secret;
+/// each names the file that wrote the key.
 pub fn warnings(cfg: &Config) -> Vec<String> {
+    let at = |path: &str| cfg.origins.locate(path).unwrap_or_else(|| path.to_string());
     let mut out = Vec::new();
     let url = cfg.store.url.expose();
     if config::redact_url(url) != url {
-        out.push(
-            "store.url: holds a password; write it to a file named by store.password_file (or a systemd credential, store.password_credential) and leave it out of the URL"
-                .into(),
-        );
+        out.push(format!(
+            "{}: holds a password; write it to a file named by store.password_file (or a systemd credential, store.password_credential) and leave it out of the URL",
+            at("store.url")
+        ));
     }
     for (i, r) in cfg.notify.robots.iter().enumerate() {
         if r.url.is_some() {
             out.push(format!(
-                "notify.robots[{i}] ({}): the webhook is written inline, and it holds the robot's key; put it in a file named by url_file (or a systemd credential, url_credential)",
+                "{} ({}): the webhook is written inline, and it holds the robot's key; put it in a file named by url_file (or a systemd credential, url_credential)",
+                at(&format!("notify.robots[{i}]")),
                 r.name
             ));
         }
@@ -37,14 +40,18 @@ pub fn warnings(cfg: &Config) -> Vec<String> {
 
 /// What `Config::load` cannot see: secrets readable where they are configured (their content
 /// is never shown), source paths that exist, templates that parse. `check-config` and the
-/// daemon's reload both refuse a configuration with any.
-pub fn problems(cfg: &Config) -> Vec<String> {
+/// daemon's reload both refuse a configuration with any. `cfg` may be one that loaded with
+/// problems ([`Config::load_all`]): what it holds is checked. Each problem names the file that
+/// wrote its key.
+pub fn problems(cfg: &Config) -> Vec<Problem> {
     let mut problems = Vec::new();
     // Secrets must be readable where they are configured (their content is never shown).
     let secret =
-        |key: String, f: Option<&std::path::Path>, c: Option<&str>, problems: &mut Vec<String>| {
+        |key: String, f: Option<&std::path::Path>, c: Option<&str>, problems: &mut Vec<Problem>| {
             if let Err(e) = config::read_secret(&key, f, c) {
-                problems.push(e.to_string());
+                let text = e.to_string();
+                let message = text.strip_prefix(&format!("{key}: ")).unwrap_or(&text);
+                problems.push(Problem::new(key, message));
             }
         };
     secret(
@@ -53,7 +60,8 @@ pub fn problems(cfg: &Config) -> Vec<String> {
         cfg.store.password_credential.as_deref(),
         &mut problems,
     );
-    for (i, s) in cfg.sources.iter().enumerate() {
+    for (n, s) in cfg.sources.iter().enumerate() {
+        let i = cfg.origins.source_index(n);
         let a = &s.auth;
         secret(
             format!("sources[{i}].auth.token_file"),
@@ -82,7 +90,10 @@ pub fn problems(cfg: &Config) -> Vec<String> {
         if let Some(p) = &s.path
             && !p.exists()
         {
-            problems.push(format!("sources[{i}].path: {} does not exist", p.display()));
+            problems.push(Problem::new(
+                format!("sources[{i}].path"),
+                format!("{} does not exist", p.display()),
+            ));
         }
     }
     let n = &cfg.notify;
@@ -116,30 +127,41 @@ pub fn problems(cfg: &Config) -> Vec<String> {
     }
     // The templates, shipped or overridden, must parse.
     if let Err(e) = crate::notify::templates::Templates::load(n.templates_dir.as_deref()) {
-        problems.push(format!("notify.templates_dir: {e}"));
+        problems.push(Problem::new("notify.templates_dir", e.to_string()));
     }
     if let Some(d) = &n.templates_dir
         && !d.is_dir()
     {
-        problems.push(format!(
-            "notify.templates_dir: {} is not a folder",
-            d.display()
+        problems.push(Problem::new(
+            "notify.templates_dir",
+            format!("{} is not a folder", d.display()),
         ));
     }
     problems
+        .into_iter()
+        .map(|p| p.located(&cfg.origins))
+        .collect()
+}
+
+/// Loads the configuration and checks it as `check-config` does: what could be loaded, and every
+/// problem — loading's and these — in the order found.
+pub fn check(opts: &config::LoadOptions) -> (Config, Vec<Problem>) {
+    let (cfg, mut found) = Config::load_all(opts);
+    found.extend(problems(&cfg));
+    (cfg, found)
 }
 
 /// Loads the configuration and checks what `check-config` checks; every problem in one error.
 pub fn load(opts: &config::LoadOptions) -> anyhow::Result<Config> {
-    let cfg = Config::load(opts)?;
-    let problems = problems(&cfg);
+    let (cfg, problems) = check(opts);
     if problems.is_empty() {
         Ok(cfg)
     } else {
+        let all: Vec<String> = problems.iter().map(ToString::to_string).collect();
         anyhow::bail!(
             "the configuration has {} problem(s): {}",
             problems.len(),
-            problems.join("; ")
+            all.join("; ")
         )
     }
 }

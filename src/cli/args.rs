@@ -42,7 +42,7 @@ pub enum Command {
         as_of: Option<DateTime<Utc>>,
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
-        /// How many quarantined rows to list.
+        /// How many quarantined rows to list (and as many cases listed twice with different values).
         #[arg(long, default_value_t = 20)]
         quarantine: i64,
     },
@@ -167,6 +167,47 @@ pub enum Command {
         #[arg(long, value_parser = parse_as_of)]
         as_of: Option<DateTime<Utc>>,
     },
+    /// The web console's accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Serve the web console alone on `[web] listen` (`liandong run` serves it too).
+    Web,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add an account. Without --password-file the password is read from standard input.
+    Add {
+        login: String,
+        /// admin | liaison | procuratorate | justice | unit
+        #[arg(long, value_parser = parse_role)]
+        role: crate::store::accounts::Role,
+        /// The unit (its id) of a `unit` account.
+        #[arg(long)]
+        unit: Option<String>,
+        /// A file holding the password (its first line).
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+    },
+    /// Every account: login, role, unit, created, disabled.
+    List {
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Disable an account and end its sessions.
+    Disable { login: String },
+    /// Set an account's password and end its sessions. Without --password-file the password is
+    /// read from standard input.
+    Passwd {
+        login: String,
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+    },
+}
+
+fn parse_role(s: &str) -> Result<crate::store::accounts::Role, String> {
+    crate::store::accounts::Role::parse(s)
+        .ok_or_else(|| "expected admin, liaison, procuratorate, justice or unit".to_string())
 }
 
 #[derive(Debug, Subcommand)]

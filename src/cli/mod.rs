@@ -13,6 +13,7 @@ mod notify;
 mod obligations;
 mod report;
 mod sources;
+mod users;
 
 pub use args::*;
 
@@ -129,6 +130,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run { once, as_of } => {
             crate::daemon::run(LoadOptions::from_env(cli.config.clone()), *once, *as_of).await
         }
+        Command::User(cmd) => {
+            let app = open_app(&cli).await?;
+            users::run(&app, cmd).await
+        }
+        Command::Web => {
+            let app = open_app(&cli).await?;
+            crate::web::serve_alone(app).await
+        }
         Command::Migrate => {
             let App { cfg, store, .. } = open_app(&cli).await?;
             println!(
@@ -152,8 +161,18 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             let app = App::open(cfg, Clock::Wall).await?;
             app.store.allow_exclusive_first_load();
+            // The store keeps an import's times to the second.
+            let started =
+                chrono::DurationRound::duration_trunc(app.now(), chrono::TimeDelta::seconds(1))
+                    .unwrap_or(app.now());
             let outcomes = crate::app::jobs::sync(&app, source.as_deref(), true).await;
-            sources::print_sync(&outcomes);
+            // The repeats this run recorded, up to 20 a source.
+            let mut repeats = Vec::new();
+            for o in outcomes.iter().filter(|o| o.counts.repeated > 0) {
+                let recorded = app.store.repeats(Some(&o.source), 20).await?;
+                repeats.extend(recorded.into_iter().filter(|r| r.last_seen_at >= started));
+            }
+            sources::print_sync(&outcomes, &repeats);
             let failed = outcomes.iter().any(|o| o.error.is_some());
             Ok(if failed {
                 ExitCode::from(1)
@@ -206,6 +225,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 rule,
                 unit: unit.as_deref().map(|u| units.stored_id(u)),
                 closed_after: Some(now),
+                id: None,
             };
             let store = store::open(&cfg.store).await?;
             findings::findings(&cfg, store.as_ref(), &units, &filter, now, *format).await?;
@@ -332,40 +352,30 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// Every problem at once — what loading found and what only the files, folders and secrets
+/// can tell (a source's missing folder) — each naming the file or variable it came from.
 fn check_config(cli: &Cli) -> anyhow::Result<ExitCode> {
-    match Config::load(&LoadOptions::from_env(cli.config.clone())) {
-        Ok(cfg) => {
-            let problems = crate::app::preflight::problems(&cfg);
-            for w in crate::app::preflight::warnings(&cfg) {
-                eprintln!("warning: {w}");
-            }
-            if problems.is_empty() {
-                let files: Vec<String> =
-                    cfg.files.iter().map(|f| f.display().to_string()).collect();
-                println!(
-                    "configuration is valid ({}): {} units, {} sources, store {}",
-                    if files.is_empty() {
-                        "embedded defaults".to_string()
-                    } else {
-                        files.join(" + ")
-                    },
-                    cfg.units.len(),
-                    cfg.sources.len(),
-                    cfg.store.url
-                );
-                Ok(ExitCode::SUCCESS)
+    let (cfg, problems) = crate::app::preflight::check(&LoadOptions::from_env(cli.config.clone()));
+    for w in crate::app::preflight::warnings(&cfg) {
+        eprintln!("warning: {w}");
+    }
+    if problems.is_empty() {
+        let files: Vec<String> = cfg.files.iter().map(|f| f.display().to_string()).collect();
+        println!(
+            "configuration is valid ({}): {} units, {} sources, store {}",
+            if files.is_empty() {
+                "embedded defaults".to_string()
             } else {
-                eprintln!("the configuration has {} problem(s):", problems.len());
-                for p in problems {
-                    eprintln!("  - {p}");
-                }
-                Ok(ExitCode::from(2))
-            }
-        }
-        Err(e) => {
-            eprint!("{e}");
-            Ok(ExitCode::from(2))
-        }
+                files.join(" + ")
+            },
+            cfg.units.len(),
+            cfg.sources.len(),
+            cfg.store.url
+        );
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprint!("{}", config::ConfigError { problems });
+        Ok(ExitCode::from(2))
     }
 }
 

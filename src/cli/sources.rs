@@ -17,7 +17,36 @@ use crate::units::Units;
 
 use super::*;
 
-pub(super) fn print_sync(outcomes: &[sync::SourceOutcome]) {
+/// One case listed twice with different values, as `sync` and `status` show it: the file, both
+/// rows, the case number (masked) and the fields that differ.
+pub(super) fn repeat_line(it: &crate::store::RepeatItem) -> String {
+    let m = crate::mask::mask_text;
+    let rows = if it.earlier_location == it.location {
+        format!(
+            "{}: rows {} and {}",
+            m(&it.location),
+            it.earlier_row,
+            it.row
+        )
+    } else {
+        format!(
+            "{} row {} and {} row {}",
+            m(&it.earlier_location),
+            it.earlier_row,
+            m(&it.location),
+            it.row
+        )
+    };
+    format!(
+        "{rows} list {} with different {}; the later row is kept",
+        m(&it.case_no),
+        it.fields().join(", ")
+    )
+}
+
+/// The table of what each source did, each source's error, and the cases its files listed
+/// twice with different values (`repeats`: those recorded by this run, newest first).
+pub(super) fn print_sync(outcomes: &[sync::SourceOutcome], repeats: &[crate::store::RepeatEntry]) {
     let rows: Vec<Vec<String>> = outcomes
         .iter()
         .map(|o| {
@@ -26,6 +55,8 @@ pub(super) fn print_sync(outcomes: &[sync::SourceOutcome]) {
                 o.source.clone(),
                 if o.error.is_some() {
                     "error".into()
+                } else if o.skipped.is_some() {
+                    "skipped".into()
                 } else {
                     "ok".into()
                 },
@@ -35,6 +66,7 @@ pub(super) fn print_sync(outcomes: &[sync::SourceOutcome]) {
                 c.unchanged.to_string(),
                 c.quarantined.to_string(),
                 c.unknown_unit.to_string(),
+                c.repeated.to_string(),
             ]
         })
         .collect();
@@ -49,14 +81,33 @@ pub(super) fn print_sync(outcomes: &[sync::SourceOutcome]) {
                 "updated",
                 "unchanged",
                 "quarantined",
-                "unknown unit"
+                "unknown unit",
+                "repeated"
             ],
             &rows
         )
     );
     for o in outcomes {
-        if let Some(e) = &o.error {
+        if let Some(e) = o.error.as_ref().or(o.skipped.as_ref()) {
             println!("{}: {}", o.source, crate::mask::mask_text(e));
+        }
+    }
+    for o in outcomes.iter().filter(|o| o.counts.repeated > 0) {
+        let n = o.counts.repeated;
+        println!(
+            "{}: {n} row{} listed a case again with different values:",
+            o.source,
+            if n == 1 { "" } else { "s" }
+        );
+        let shown: Vec<_> = repeats.iter().filter(|r| r.source == o.source).collect();
+        for r in &shown {
+            println!("  {}", repeat_line(&r.item));
+        }
+        if (shown.len() as u64) < n {
+            println!(
+                "  … and {} more: see `liandong status --quarantine {n}`",
+                n - shown.len() as u64
+            );
         }
     }
     if outcomes.is_empty() {
@@ -84,6 +135,7 @@ pub(super) async fn status(
         .iter()
         .map(masked_quarantine)
         .collect();
+    let repeats = store.repeats(None, limit).await?;
     let unknown: Vec<_> = store
         .unknown_units()
         .await?
@@ -120,6 +172,13 @@ pub(super) async fn status(
                     "cursor": st.cursor, "last_run": st.counts,
                 })).collect::<Vec<_>>(),
                 "quarantine": quarantined,
+                "repeats": repeats.iter().map(|r| {
+                    let mut r = r.clone();
+                    let m = crate::mask::mask_text;
+                    (r.item.location, r.item.earlier_location, r.item.case_no) =
+                        (m(&r.item.location), m(&r.item.earlier_location), m(&r.item.case_no));
+                    r
+                }).collect::<Vec<_>>(),
                 "unknown_units": unknown.iter().map(|(f, u, n)| json!({"feed": f.table(), "unit": u, "rows": n})).collect::<Vec<_>>(),
                 "calendar": { "years": cal.years(), "warnings": calendar_warnings },
                 "configuration": { "warnings": config_warnings },
@@ -141,6 +200,7 @@ pub(super) async fn status(
                 "updated",
                 "unchanged",
                 "quarantined",
+                "repeated",
             ];
             let rows: Vec<Vec<String>> = sources
                 .iter()
@@ -158,6 +218,7 @@ pub(super) async fn status(
                         c.updated.to_string(),
                         c.unchanged.to_string(),
                         c.quarantined.to_string(),
+                        c.repeated.to_string(),
                     ]
                 })
                 .collect();
@@ -247,6 +308,21 @@ pub(super) async fn status(
                         out,
                         "  {} {}:{}:{}{}: {} (value {:?})",
                         q.source, it.location, it.row, it.field, col, it.reason, it.value
+                    )?;
+                }
+            }
+            if !repeats.is_empty() {
+                writeln!(
+                    out,
+                    "\ncases listed twice in one import with different values (newest first):"
+                )?;
+                for r in &repeats {
+                    writeln!(
+                        out,
+                        "  {} {} (last seen {})",
+                        r.source,
+                        repeat_line(&r.item),
+                        time(Some(r.last_seen_at))
                     )?;
                 }
             }

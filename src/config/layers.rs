@@ -2,8 +2,10 @@
 //! over the ones before (`conf.d` files add `[[units]]` and `[[sources]]`), `LIANDONG__…`
 //! environment overrides, the `[calendar]` overlays, and the deserialization of each section and
 //! each entry on its own, with every unknown key and type error collected as a [`Problem`] with
-//! its key path.
+//! its key path. While merging, [`Origins`] notes which layer wrote each key, so that a problem
+//! can name the file (or variable) to fix, and an entry as that file has it.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
@@ -11,17 +13,160 @@ use toml::{Table, Value};
 
 use super::{
     Config, LimitsConfig, NotifyConfig, ObligationsConfig, Problem, ReportConfig, RulesConfig,
-    RunConfig, SourceConfig, StoreConfig, UnitConfig, problem,
+    RunConfig, SourceConfig, StoreConfig, UnitConfig, WebConfig, problem,
 };
 
 /// Prefix of environment overrides: `LIANDONG__STORE__URL=…` sets `store.url`.
 pub const ENV_PREFIX: &str = "LIANDONG__";
+
+/// Where the keys of the merged configuration were written: each key path (as problems name
+/// them: `store.url`, `sources[2].schedule`) → the last layer that wrote its value, or for a
+/// table or an array, the first layer that wrote it; and each entry of an array of tables (`sources[2]`) → its layer, its position among that
+/// layer's entries and its name.
+#[derive(Debug, Clone, Default)]
+pub struct Origins {
+    /// A file's path as it was read, or an environment variable's name.
+    layers: Vec<String>,
+    keys: HashMap<String, usize>,
+    entries: HashMap<String, EntryOrigin>,
+    /// Where each loaded `[[units]]` / `[[sources]]` entry stood in the merged array.
+    index: EntryIndex,
+}
+
+#[derive(Debug, Clone)]
+struct EntryOrigin {
+    layer: usize,
+    /// The entry's position among its layer's entries of the same array.
+    position: usize,
+    /// Its `id` or, without one, its `name`.
+    name: Option<String>,
+}
+
+impl Origins {
+    fn layer(&mut self, name: String) -> usize {
+        self.layers.push(name);
+        self.layers.len() - 1
+    }
+
+    /// `path` and every key under `value` were written by `layer`; an array of tables' entries
+    /// are entries of `layer`, from `position` on.
+    fn record(&mut self, path: &str, value: &Value, layer: usize) {
+        self.keys.insert(path.to_string(), layer);
+        match value {
+            Value::Table(t) => {
+                for (k, v) in t {
+                    self.record(&format!("{path}.{k}"), v, layer);
+                }
+            }
+            Value::Array(items) if items.iter().all(Value::is_table) => {
+                self.record_entries(path, 0, items, layer);
+            }
+            _ => {}
+        }
+    }
+
+    /// `items` appended by `layer` to the array at `path`, which held `offset` entries.
+    fn record_entries(&mut self, path: &str, offset: usize, items: &[Value], layer: usize) {
+        self.keys.entry(path.to_string()).or_insert(layer);
+        for (position, item) in items.iter().enumerate() {
+            let at = format!("{path}[{}]", offset + position);
+            let name = ["id", "name"]
+                .iter()
+                .find_map(|k| item.get(k).and_then(Value::as_str))
+                .map(str::to_string);
+            self.entries.insert(
+                at.clone(),
+                EntryOrigin {
+                    layer,
+                    position,
+                    name,
+                },
+            );
+            self.record(&at, item, layer);
+        }
+    }
+
+    /// The merged index of `cfg.units[n]`.
+    pub fn unit_index(&self, n: usize) -> usize {
+        self.index.units.get(n).copied().unwrap_or(n)
+    }
+
+    /// The merged index of `cfg.sources[n]`.
+    pub fn source_index(&self, n: usize) -> usize {
+        self.index.sources.get(n).copied().unwrap_or(n)
+    }
+
+    pub(super) fn set_index(&mut self, index: EntryIndex) {
+        self.index = index;
+    }
+
+    /// Where to fix the key `path`, as the person editing the configuration reads it: the file
+    /// (or environment variable) that wrote it last, and the key as that file has it — a unit or
+    /// source named by its `id` or `name` (`sources.x.schedule`) when that names one entry, any
+    /// other entry of an array of tables by its position in that file (`sources[0].schedule`,
+    /// `notify.robots[0].url`). `None` when
+    /// no layer wrote it or anything above it (a built-in default).
+    pub fn locate(&self, path: &str) -> Option<String> {
+        let layer = prefixes(path).find_map(|p| self.keys.get(p))?;
+        let origin = &self.layers[*layer];
+        if origin.starts_with(super::ENV_PREFIX) {
+            // Variables address the merged arrays: the path stays as it is.
+            return Some(format!("{origin}: {path}"));
+        }
+        let shown = prefixes(path)
+            .find_map(|p| self.entries.get(p).map(|e| (p, e)))
+            .filter(|(_, e)| e.layer == *layer)
+            .map(|(p, e)| {
+                let array = &p[..p.rfind('[').unwrap_or(p.len())];
+                let unique = |name: &str| {
+                    self.entries
+                        .iter()
+                        .filter(|(k, o)| {
+                            k.rfind('[').is_some_and(|i| &k[..i] == array)
+                                && o.name.as_deref() == Some(name)
+                        })
+                        .count()
+                        == 1
+                };
+                // Units and sources have identifiers for names; other entries (robots) go by
+                // their position.
+                let named = matches!(array, "units" | "sources");
+                let entry = match e.name.as_deref() {
+                    Some(n) if named && is_plain_name(n) && unique(n) => format!("{array}.{n}"),
+                    _ => format!("{array}[{}]", e.position),
+                };
+                format!("{entry}{}", &path[p.len()..])
+            })
+            .unwrap_or_else(|| path.to_string());
+        Some(format!("{origin}: {shown}"))
+    }
+}
+
+/// `path` and its parents, longest first: `a.b[2].c`, `a.b[2]`, `a.b`, `a`.
+fn prefixes(path: &str) -> impl Iterator<Item = &str> {
+    let mut next = Some(path);
+    std::iter::from_fn(move || {
+        let p = next?;
+        next = p.rfind(['.', '[']).filter(|&i| i > 0).map(|i| &p[..i]);
+        Some(p)
+    })
+}
+
+/// A name that can stand in a key path without quoting.
+fn is_plain_name(n: &str) -> bool {
+    !n.is_empty()
+        && n.chars().count() <= 64
+        && !n
+            .chars()
+            .any(|c| c.is_whitespace() || matches!(c, '.' | '[' | ']' | '"' | '\'' | ':'))
+}
 
 pub(super) fn read_layer(
     path: &Path,
     into: &mut Table,
     files: &mut Vec<PathBuf>,
     problems: &mut Vec<Problem>,
+    origins: &mut Origins,
 ) {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
@@ -32,7 +177,8 @@ pub(super) fn read_layer(
     };
     match text.parse::<Table>() {
         Ok(t) => {
-            merge(into, t);
+            let layer = origins.layer(path.display().to_string());
+            merge(into, t, "", layer, origins);
             files.push(path.to_path_buf());
         }
         Err(e) => problems.push(problem(
@@ -47,17 +193,25 @@ pub(super) fn read_layer(
 }
 
 /// Later layers override earlier ones; tables merge key by key; arrays of tables (`[[units]]`,
-/// `[[sources]]`) from a later file are appended, so a `conf.d` file can add one source.
-fn merge(into: &mut Table, from: Table) {
+/// `[[sources]]`) from a later file are appended, so a `conf.d` file can add one source. `at` is
+/// the key path of `into`; what `layer` writes is noted in `origins`.
+fn merge(into: &mut Table, from: Table, at: &str, layer: usize, origins: &mut Origins) {
     for (k, v) in from {
+        let path = if at.is_empty() {
+            k.clone()
+        } else {
+            format!("{at}.{k}")
+        };
         match (into.get_mut(&k), v) {
-            (Some(Value::Table(a)), Value::Table(b)) => merge(a, b),
+            (Some(Value::Table(a)), Value::Table(b)) => merge(a, b, &path, layer, origins),
             (Some(Value::Array(a)), Value::Array(b))
                 if b.iter().all(Value::is_table) && a.iter().all(Value::is_table) =>
             {
+                origins.record_entries(&path, a.len(), &b, layer);
                 a.extend(b)
             }
             (_, v) => {
+                origins.record(&path, &v, layer);
                 into.insert(k, v);
             }
         }
@@ -67,7 +221,12 @@ fn merge(into: &mut Table, from: Table) {
 /// `LIANDONG__NOTIFY__EMAIL__HOST=smtp.example` sets `notify.email.host`; a numeric segment
 /// indexes an array (`LIANDONG__SOURCES__0__PATH`). A value that parses as a TOML value
 /// (`25`, `true`, `[7, 3]`) is taken as one; anything else is a string.
-pub(super) fn apply_env(table: &mut Table, env: &[(String, String)], problems: &mut Vec<Problem>) {
+pub(super) fn apply_env(
+    table: &mut Table,
+    env: &[(String, String)],
+    problems: &mut Vec<Problem>,
+    origins: &mut Origins,
+) {
     let mut vars: Vec<&(String, String)> = env
         .iter()
         .filter(|(k, _)| k.starts_with(ENV_PREFIX))
@@ -86,8 +245,20 @@ pub(super) fn apply_env(table: &mut Table, env: &[(String, String)], problems: &
             continue;
         }
         let value = parse_env_value(raw);
-        if let Err(msg) = set_path(table, &segments, value) {
-            problems.push(problem(key.clone(), msg));
+        let layer = origins.layer(key.clone());
+        let mut written = Vec::new();
+        match set_path(table, &segments, value, String::new(), &mut written) {
+            Ok(()) => {
+                // The variable's value is its own; the tables it went into are theirs, unless it
+                // made them.
+                if let Some(leaf) = written.pop() {
+                    origins.keys.insert(leaf, layer);
+                }
+                for p in written {
+                    origins.keys.entry(p).or_insert(layer);
+                }
+            }
+            Err(msg) => problems.push(problem(key.clone(), msg)),
         }
     }
 }
@@ -102,11 +273,25 @@ fn parse_env_value(raw: &str) -> Value {
     }
 }
 
-fn set_path(table: &mut Table, segments: &[String], value: Value) -> Result<(), String> {
+/// Sets the key `segments` below `table` (whose key path is `at`); `written` gets the key paths
+/// it wrote, from the outermost.
+fn set_path(
+    table: &mut Table,
+    segments: &[String],
+    value: Value,
+    at: String,
+    written: &mut Vec<String>,
+) -> Result<(), String> {
     let (first, rest) = match segments.split_first() {
         Some(x) => x,
         None => return Err("no key".into()),
     };
+    let path = if at.is_empty() {
+        first.clone()
+    } else {
+        format!("{at}.{first}")
+    };
+    written.push(path.clone());
     if rest.is_empty() {
         table.insert(first.clone(), value);
         return Ok(());
@@ -114,12 +299,18 @@ fn set_path(table: &mut Table, segments: &[String], value: Value) -> Result<(), 
     let entry = table
         .entry(first.clone())
         .or_insert_with(|| Value::Table(Table::new()));
-    set_in_value(entry, rest, value)
+    set_in_value(entry, rest, value, path, written)
 }
 
-fn set_in_value(target: &mut Value, segments: &[String], value: Value) -> Result<(), String> {
+fn set_in_value(
+    target: &mut Value,
+    segments: &[String],
+    value: Value,
+    at: String,
+    written: &mut Vec<String>,
+) -> Result<(), String> {
     match target {
-        Value::Table(t) => set_path(t, segments, value),
+        Value::Table(t) => set_path(t, segments, value, at, written),
         Value::Array(items) => {
             let (first, rest) = segments.split_first().ok_or("no key")?;
             let idx: usize = first
@@ -129,19 +320,22 @@ fn set_in_value(target: &mut Value, segments: &[String], value: Value) -> Result
             let item = items.get_mut(idx).ok_or_else(|| {
                 format!("index {idx} is past the end of the array ({len} entries)")
             })?;
+            let path = format!("{at}[{idx}]");
+            written.push(path.clone());
             if rest.is_empty() {
                 *item = value;
                 Ok(())
             } else {
-                set_in_value(item, rest, value)
+                set_in_value(item, rest, value, path, written)
             }
         }
         _ => Err("cannot set a key inside a value that is not a table".into()),
     }
 }
 
-const TOP_LEVEL: [&str; 10] = [
+const TOP_LEVEL: [&str; 11] = [
     "run",
+    "web",
     "limits",
     "store",
     "units",
@@ -206,7 +400,7 @@ fn calendar_overlays(v: Value, problems: &mut Vec<Problem>) -> Vec<(String, Stri
 
 /// Where each loaded `[[units]]` / `[[sources]]` entry stood in the file, so that problems name
 /// the right index even when an earlier entry could not be read at all.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub(super) struct EntryIndex {
     pub(super) units: Vec<usize>,
     pub(super) sources: Vec<usize>,
@@ -246,6 +440,11 @@ pub(super) fn from_table(mut table: Table, problems: &mut Vec<Problem>) -> (Conf
         && let Some(s) = section::<LimitsConfig>("limits", v, problems)
     {
         cfg.limits = s;
+    }
+    if let Some(v) = table.remove("web")
+        && let Some(s) = section::<WebConfig>("web", v, problems)
+    {
+        cfg.web = s;
     }
     if let Some(v) = table.remove("rules")
         && let Some(s) = section::<RulesConfig>("rules", v, problems)
@@ -380,9 +579,95 @@ mod tests {
             &[],
         )
         .unwrap_err();
+        let paths: Vec<&str> = err.problems.iter().map(|p| p.path.as_str()).collect();
+        assert!(paths.contains(&"sources[0].encoding"), "{paths:?}");
+        assert!(paths.contains(&"sources[1].kind"), "{paths:?}");
+        // Shown with the file, each entry by its name.
         let text = err.to_string();
-        assert!(text.contains("sources[0].encoding"), "{text}");
-        assert!(text.contains("sources[1].kind"), "{text}");
+        assert!(
+            text.contains("liandong.toml: sources.a.encoding: "),
+            "{text}"
+        );
+        assert!(text.contains("liandong.toml: sources.b.kind: "), "{text}");
+    }
+
+    /// Issue 22 item 9: a problem names the layer that wrote its key — the main file, a
+    /// `conf.d` file, an environment variable — and an entry as that file has it: by its
+    /// name when that names one entry, else by its position in that file; a key nobody wrote is
+    /// found by its entry or section. The key path in the merged configuration stays as it is.
+    #[test]
+    fn problems_name_the_file_and_the_entry_as_that_file_has_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let main = dir.path().join("liandong.toml");
+        std::fs::write(
+            &main,
+            "[store]\nurl = \"sqlite://a.db\"\n[[units]]\nid = \"a\"\nname = \"甲\"\n\
+             [[sources]]\nname = \"one\"\npath = \"a.csv\"\nencodng = \"gbk\"\n",
+        )
+        .unwrap();
+        std::fs::create_dir(dir.path().join("conf.d")).unwrap();
+        let confd = dir.path().join("conf.d/20-sources.toml");
+        std::fs::write(
+            &confd,
+            "[[sources]]\nname = \"x\"\nschedule = \"hourly\"\npath = \"b.csv\"\n\
+             [[sources]]\nname = \"Not A Name\"\npath = \"c.csv\"\n\
+             [[sources]]\nname = \"h\"\nkind = \"http\"\n\
+             [store]\nbusy_timeout_secs = \"soon\"\n",
+        )
+        .unwrap();
+        let err = crate::config::Config::load(&crate::config::LoadOptions {
+            path: Some(main.clone()),
+            env: vec![("LIANDONG__RUN__LEASE_SECS".into(), "2".into())],
+        })
+        .unwrap_err();
+        let (m, c) = (main.display(), confd.display());
+        let shown: Vec<(String, String)> = err
+            .problems
+            .iter()
+            .map(|p| (p.path.clone(), p.to_string()))
+            .collect();
+        let want = |path: &str, text: String| {
+            assert!(
+                shown.iter().any(|(p, t)| p == path && *t == text),
+                "missing {path} as {text:?} in {shown:#?}"
+            );
+        };
+        want(
+            "sources[0].encodng",
+            format!("{m}: sources.one.encodng: unknown key"),
+        );
+        want(
+            "store.busy_timeout_secs",
+            format!(
+                "{c}: store.busy_timeout_secs: invalid type: string \"soon\", expected u64 in `busy_timeout_secs`"
+            ),
+        );
+        let schedule = err
+            .problems
+            .iter()
+            .find(|p| p.path == "sources[1].schedule")
+            .unwrap();
+        assert!(
+            schedule
+                .to_string()
+                .starts_with(&format!("{c}: sources.x.schedule: not a six-field cron")),
+            "{schedule}"
+        );
+        want(
+            "sources[2].name",
+            format!(
+                "{c}: sources[1].name: expected a short identifier of a-z, 0-9, '-' or '_', found \"Not A Name\""
+            ),
+        );
+        // Not written at all: the entry's file.
+        want(
+            "sources[3].url",
+            format!("{c}: sources.h.url: an http source needs a url"),
+        );
+        want(
+            "run.lease_secs",
+            "LIANDONG__RUN__LEASE_SECS: run.lease_secs: must be from 10 to 86400 (a day)".into(),
+        );
     }
 
     #[test]

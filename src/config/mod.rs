@@ -35,7 +35,7 @@ use crate::records::Feed;
 use layers::{apply_env, build_calendar, from_table, read_layer};
 use validate::validate;
 
-pub use layers::ENV_PREFIX;
+pub use layers::{ENV_PREFIX, Origins};
 pub use model::*;
 pub use secrets::{DatabaseUrl, Redactor, SecretError, read_secret, redact_url};
 pub use sections::*;
@@ -46,16 +46,37 @@ pub const EXAMPLE: &str = include_str!("../../config/liandong.example.toml");
 /// One problem found in the configuration, with the key path to fix.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
+    /// The key in the merged configuration (`sources[2].schedule`).
     pub path: String,
     pub message: String,
+    /// Where to fix it, when a file or variable wrote it: `conf.d/20-sources.toml:
+    /// sources.x.schedule` (see [`Origins::locate`]). Shown instead of `path`.
+    pub at: Option<String>,
+}
+
+impl Problem {
+    /// A problem of the key `path` (in the merged configuration).
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Problem {
+        Problem {
+            path: path.into(),
+            message: message.into(),
+            at: None,
+        }
+    }
+
+    /// Names the file (or variable) that wrote the key, as `origins` knows it.
+    pub fn located(mut self, origins: &Origins) -> Problem {
+        self.at = origins.locate(&self.path);
+        self
+    }
 }
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.path.is_empty() {
-            write!(f, "{}", self.message)
-        } else {
-            write!(f, "{}: {}", self.path, self.message)
+        match (&self.at, self.path.is_empty()) {
+            (Some(at), _) => write!(f, "{at}: {}", self.message),
+            (None, true) => write!(f, "{}", self.message),
+            (None, false) => write!(f, "{}: {}", self.path, self.message),
         }
     }
 }
@@ -82,10 +103,7 @@ impl fmt::Display for ConfigError {
 }
 
 fn problem(path: impl Into<String>, message: impl Into<String>) -> Problem {
-    Problem {
-        path: path.into(),
-        message: message.into(),
-    }
+    Problem::new(path, message)
 }
 
 #[derive(Debug, Clone, Default)]
@@ -104,11 +122,15 @@ pub struct Config {
     pub run: RunConfig,
     /// How much one piece of outside data may weigh (`[limits]`).
     pub limits: LimitsConfig,
+    /// The web console (`[web]`, SPEC §10).
+    pub web: WebConfig,
     /// Holiday overlays (`[calendar]`): (where it came from, TOML text in the form of
     /// `data/holidays.toml`), applied over the shipped tables in order.
     pub calendar_overlays: Vec<(String, String)>,
     /// The files that were read, in order (for `check-config` and logs).
     pub files: Vec<PathBuf>,
+    /// Which file or variable wrote each key (for the problems found after loading).
+    pub origins: Origins,
 }
 
 /// Where the configuration comes from.
@@ -157,17 +179,27 @@ impl Config {
 
     /// Loads and validates; every problem found is returned together.
     pub fn load(opts: &LoadOptions) -> Result<Config, ConfigError> {
+        let (cfg, problems) = Config::load_all(opts);
+        if problems.is_empty() {
+            Ok(cfg)
+        } else {
+            Err(ConfigError { problems })
+        }
+    }
+
+    /// Loads and validates, and returns what could be loaded with every problem found, each
+    /// naming the file or variable to fix: with problems, the configuration lacks what they
+    /// concern (a section or entry that could not be read is left at its defaults or out), but
+    /// the rest can still be checked further (`check-config` looks for missing files in it).
+    pub fn load_all(opts: &LoadOptions) -> (Config, Vec<Problem>) {
         let mut problems = Vec::new();
         let mut files = Vec::new();
+        let mut origins = Origins::default();
         let main = match &opts.path {
             Some(p) => {
                 if !p.exists() {
-                    return Err(ConfigError {
-                        problems: vec![problem(
-                            "",
-                            format!("configuration file {} does not exist", p.display()),
-                        )],
-                    });
+                    let missing = format!("configuration file {} does not exist", p.display());
+                    return (Config::default(), vec![problem("", missing)]);
                 }
                 Some(p.clone())
             }
@@ -175,7 +207,7 @@ impl Config {
         };
         let mut merged = Table::new();
         if let Some(main) = &main {
-            read_layer(main, &mut merged, &mut files, &mut problems);
+            read_layer(main, &mut merged, &mut files, &mut problems, &mut origins);
             let confd = main
                 .parent()
                 .unwrap_or_else(|| Path::new("."))
@@ -187,19 +219,18 @@ impl Config {
                     .collect();
                 extra.sort();
                 for p in extra {
-                    read_layer(&p, &mut merged, &mut files, &mut problems);
+                    read_layer(&p, &mut merged, &mut files, &mut problems, &mut origins);
                 }
             }
         }
-        apply_env(&mut merged, &opts.env, &mut problems);
+        apply_env(&mut merged, &opts.env, &mut problems, &mut origins);
         let (mut cfg, index) = from_table(merged, &mut problems);
         cfg.files = files;
         validate(&cfg, &index, &mut problems);
-        if problems.is_empty() {
-            Ok(cfg)
-        } else {
-            Err(ConfigError { problems })
-        }
+        origins.set_index(index);
+        let problems = problems.into_iter().map(|p| p.located(&origins)).collect();
+        cfg.origins = origins;
+        (cfg, problems)
     }
 
     /// Parses one TOML text alone (no conf.d, no environment): for tests and `default-config`.
@@ -213,8 +244,9 @@ impl Config {
                 });
             }
         };
-        let (cfg, index) = from_table(table, &mut problems);
+        let (mut cfg, index) = from_table(table, &mut problems);
         validate(&cfg, &index, &mut problems);
+        cfg.origins.set_index(index);
         if problems.is_empty() {
             Ok(cfg)
         } else {

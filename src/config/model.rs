@@ -185,6 +185,10 @@ pub struct SourceConfig {
     pub late_after: Option<String>,
     /// canonical field → source column, where headers differ from SPEC §2.
     pub mapping: BTreeMap<String, String>,
+    /// The longest one run of this source may take, from its start to its commit; a run still
+    /// going then is stopped (what it committed stays, the rest waits for the next run) and
+    /// fails, so that a department system that answers forever cannot hold back the rest.
+    pub run_timeout_secs: u64,
 
     // kind = "file"
     pub path: Option<PathBuf>,
@@ -250,6 +254,7 @@ impl Default for SourceConfig {
             enabled: true,
             late_after: None,
             mapping: BTreeMap::new(),
+            run_timeout_secs: 600,
             path: None,
             encoding: Encoding::Auto,
             delimiter: None,
@@ -540,6 +545,29 @@ impl Default for EmailConfig {
             dir: PathBuf::from("var/outbox"),
             timeout_secs: 30,
             ca_file: None,
+        }
+    }
+}
+
+/// `[web]`: the web console (SPEC §10), served by `liandong run` and by `liandong web` alone.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebConfig {
+    /// Where the console listens (`host:port`; "" for none). The county's reverse proxy goes in
+    /// front of it for HTTPS.
+    pub listen: String,
+    /// The console's address as people reach it (`https://…`): the links in mails point here.
+    pub public_url: Option<String>,
+    /// How long a sign-in lasts.
+    pub session_hours: u32,
+}
+
+impl Default for WebConfig {
+    fn default() -> WebConfig {
+        WebConfig {
+            listen: "127.0.0.1:8470".into(),
+            public_url: None,
+            session_hours: 8,
         }
     }
 }

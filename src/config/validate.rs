@@ -8,7 +8,7 @@ use super::layers::EntryIndex;
 use super::sms_params;
 use super::{
     AuthKind, Config, EmailSecurity, EmailTransport, LimitsConfig, NotifyConfig, Problem,
-    RunConfig, SmsProvider, SourceConfig, SourceKind, parse_hours, problem,
+    RunConfig, SmsProvider, SourceConfig, SourceKind, WebConfig, parse_hours, problem,
 };
 use crate::domain::rule::RuleId;
 use crate::domain::text;
@@ -116,6 +116,7 @@ pub(super) fn validate(cfg: &Config, index: &EntryIndex, problems: &mut Vec<Prob
         problems.push(problem("report.schedule", e.to_string()));
     }
     validate_run(&cfg.run, problems);
+    validate_web(&cfg.web, problems);
     validate_limits(&cfg.limits, problems);
     for (i, r) in cfg.report.recipients.iter().enumerate() {
         if r.parse::<lettre::message::Mailbox>().is_err() {
@@ -341,6 +342,12 @@ fn validate_source(
     if let Err(e) = crate::schedule::Schedule::parse(&s.schedule) {
         problems.push(problem(format!("{p}.schedule"), e.to_string()));
     }
+    if !(1..=86_400).contains(&s.run_timeout_secs) {
+        problems.push(problem(
+            format!("{p}.run_timeout_secs"),
+            "expected 1 to 86400 seconds (one run's whole time)",
+        ));
+    }
     if let Some(l) = &s.late_after
         && crate::schedule::parse_duration(l).is_none()
     {
@@ -539,6 +546,29 @@ fn is_identifier(s: &str) -> bool {
         && s.len() <= 64
         && s.chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
+
+fn validate_web(w: &WebConfig, problems: &mut Vec<Problem>) {
+    if !w.listen.is_empty() && w.listen.parse::<std::net::SocketAddr>().is_err() {
+        problems.push(problem(
+            "web.listen",
+            format!(
+                "expected host:port such as 127.0.0.1:8470, or \"\" for none (found {:?})",
+                w.listen
+            ),
+        ));
+    }
+    if let Some(u) = &w.public_url
+        && reqwest::Url::parse(u).map(|u| u.scheme().starts_with("http")) != Ok(true)
+    {
+        problems.push(problem(
+            "web.public_url",
+            format!("expected the console's http(s) address, found {u:?}"),
+        ));
+    }
+    if !(1..=720).contains(&w.session_hours) {
+        problems.push(problem("web.session_hours", "expected 1 to 720 hours"));
+    }
 }
 
 fn validate_run(r: &RunConfig, problems: &mut Vec<Problem>) {

@@ -1,107 +1,68 @@
-//! `/healthz` and `/metrics` on the loopback address of `[run] listen`: HTTP/1.1 through hyper,
-//! one short-lived task per connection, read timeouts so that a stuck client holds nothing.
+//! `/healthz` and `/metrics`: on `[run] listen` (a loopback address) alone, and beside the web
+//! console on `[web] listen` (`/metrics` there only when that address is a loopback one too).
 
-use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Duration;
 
-use http_body_util::Full;
-use hyper::body::{Bytes, Incoming};
-use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::TcpListener;
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 
 use super::Shared;
 
-/// Serves until `stop` turns true.
-pub async fn serve(
-    listener: TcpListener,
-    shared: Arc<Shared>,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) {
-    loop {
-        let accepted = tokio::select! {
-            a = listener.accept() => a,
-            _ = stop.changed() => return,
-        };
-        let stream = match accepted {
-            Ok((s, _)) => s,
-            Err(e) => {
-                // Out of file descriptors and the like: pause rather than spin.
-                tracing::warn!("cannot accept a health/metrics connection: {e}");
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                continue;
-            }
-        };
-        let shared = shared.clone();
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req| {
-                let shared = shared.clone();
-                async move { Ok::<_, Infallible>(handle(&req, &shared).await) }
-            });
-            let conn = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(Duration::from_secs(10))
-                .keep_alive(false)
-                .serve_connection(TokioIo::new(stream), service);
-            if let Ok(Err(e)) = tokio::time::timeout(Duration::from_secs(60), conn).await {
-                tracing::debug!("health/metrics connection: {e}");
-            }
-        });
+/// The daemon's endpoints; `/metrics` only with `metrics`.
+pub fn routes(shared: Arc<Shared>, metrics: bool) -> Router {
+    let mut r = Router::new().route("/healthz", get(healthz));
+    if metrics {
+        r = r.route("/metrics", get(render_metrics));
     }
+    r.with_state(shared)
 }
 
-fn reply(status: StatusCode, content_type: &str, body: String) -> Response<Full<Bytes>> {
-    let mut r = Response::new(Full::new(Bytes::from(body)));
-    *r.status_mut() = status;
-    if let Ok(v) = content_type.parse() {
-        r.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
-    }
-    r
-}
-
-async fn handle(req: &Request<Incoming>, shared: &Shared) -> Response<Full<Bytes>> {
-    let path = req.uri().path();
-    if req.method() != Method::GET && req.method() != Method::HEAD {
-        return reply(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "text/plain; charset=utf-8",
-            "only GET\n".into(),
-        );
-    }
-    match path {
-        "/healthz" => {
-            let h = shared.health().await;
-            let status = if h.healthy {
-                StatusCode::OK
-            } else {
-                StatusCode::SERVICE_UNAVAILABLE
-            };
-            let body = serde_json::to_string_pretty(&h).unwrap_or_default() + "\n";
-            reply(status, "application/json", body)
-        }
-        "/metrics" => match shared.render_metrics().await {
-            Ok(text) => reply(
-                StatusCode::OK,
-                "text/plain; version=0.0.4; charset=utf-8",
-                text,
-            ),
-            Err(e) => {
-                tracing::warn!("metrics: {e:#}");
-                reply(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "text/plain; charset=utf-8",
-                    format!(
-                        "the store cannot be read: {}\n",
-                        crate::mask::mask_text(&format!("{e:#}"))
-                    ),
-                )
-            }
-        },
-        _ => reply(
+/// `[run] listen`: the endpoints and nothing else.
+pub fn endpoints(shared: Arc<Shared>) -> Router {
+    routes(shared, true).fallback(|| async {
+        (
             StatusCode::NOT_FOUND,
-            "text/plain; charset=utf-8",
-            "not found: try /healthz or /metrics\n".into(),
-        ),
+            "not found: try /healthz or /metrics\n",
+        )
+    })
+}
+
+async fn healthz(State(shared): State<Arc<Shared>>) -> Response {
+    let h = shared.health().await;
+    let status = if h.healthy {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = serde_json::to_string_pretty(&h).unwrap_or_default() + "\n";
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+async fn render_metrics(State(shared): State<Arc<Shared>>) -> Response {
+    match shared.render_metrics().await {
+        Ok(text) => (
+            StatusCode::OK,
+            [(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            text,
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::warn!("metrics: {e:#}");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                format!(
+                    "the store cannot be read: {}\n",
+                    crate::mask::mask_text(&format!("{e:#}"))
+                ),
+            )
+                .into_response()
+        }
     }
 }

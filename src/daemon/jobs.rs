@@ -35,7 +35,7 @@ pub struct Job {
 }
 
 impl Job {
-    /// Jobs that write the data run one at a time; so do those that send (and the report).
+    /// The jobs that send run one at a time (with the report).
     pub(super) fn sends(&self) -> bool {
         // The weekly report only reads the data: it goes with the senders, so that one
         // dispatcher at a time paces each channel.

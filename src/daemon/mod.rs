@@ -66,8 +66,7 @@ pub struct Shared {
     busy: Mutex<HashSet<String>>,
     /// Slots claimed and not finished: released if a shutdown cuts them short.
     in_flight: Mutex<BTreeMap<(String, i64), Arc<dyn Store>>>,
-    /// Jobs that touch the data run one at a time, and so do those that send.
-    data_lane: tokio::sync::Mutex<()>,
+    /// The jobs that send run one at a time (each job's slots do anyway: see `busy`).
     message_lane: tokio::sync::Mutex<()>,
     /// `run --once`: the command prints each job's outcome itself, so the journal's line of it
     /// is only a debug line (a terminal shows each job once).
@@ -105,7 +104,6 @@ impl Shared {
             started: std::time::Instant::now(),
             busy: Mutex::new(HashSet::new()),
             in_flight: Mutex::new(BTreeMap::new()),
-            data_lane: tokio::sync::Mutex::new(()),
             message_lane: tokio::sync::Mutex::new(()),
             prints_runs: false,
         }
@@ -250,7 +248,26 @@ async fn serve(shared: Arc<Shared>, opts: &LoadOptions, listen: &str) -> anyhow:
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {listen} ([run] listen): {e}"))?;
         tracing::info!("health and metrics on http://{listen}/healthz and /metrics");
-        tokio::spawn(http::serve(listener, shared.clone(), stop_rx.clone()));
+        tokio::spawn(crate::web::serve(
+            listener,
+            http::endpoints(shared.clone()),
+            stop_rx.clone(),
+        ));
+    }
+    let web = shared.runtime().app.cfg.web.listen.clone();
+    if !web.is_empty() {
+        let listener = tokio::net::TcpListener::bind(&web)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {web} ([web] listen): {e}"))?;
+        // /metrics beside the console only on a loopback address, as on [run] listen.
+        let loopback = web
+            .parse::<std::net::SocketAddr>()
+            .is_ok_and(|a| a.ip().is_loopback());
+        let source = shared.clone();
+        let app: crate::web::AppSource = Arc::new(move || source.runtime().app.clone());
+        let router = crate::web::router(app, Some(http::routes(shared.clone(), loopback)));
+        tracing::info!("web console on http://{web}/");
+        tokio::spawn(crate::web::serve(listener, router, stop_rx.clone()));
     }
     if let Some(every) = shared.notifier.watchdog() {
         tokio::spawn(watchdog(shared.clone(), every, stop_rx.clone()));

@@ -65,8 +65,8 @@ impl Scheduler {
     }
 
     /// At start-up: each job whose latest slot at `now` passed with no run finished for it (or
-    /// that never ran) runs that slot once, one after the other in the order of the jobs, so
-    /// that the sources come in before the evaluation reads them. Returns how many are due.
+    /// that never ran) runs that slot once; they start together, and the evaluation waits for
+    /// the sources as at any slot. Returns how many are due.
     pub async fn catch_up(&mut self, now: DateTime<Utc>) -> usize {
         self.cursor = Some(now);
         let rt = self.shared.runtime();
@@ -147,9 +147,10 @@ fn unrun<'a>(
 }
 
 /// At start-up: each job whose latest slot passed with no run finished for it (or that never
-/// ran) runs that slot once — one after the other in the order of [`jobs`], so that the
-/// sources come in before the evaluation reads them and the notifications follow it. Returns
-/// how many are due.
+/// ran) runs that slot once. They start together, each on its own: a source that hangs holds
+/// back no other source, and the order between jobs — the evaluation after the syncs, the
+/// notifications and the report after the evaluation — is kept by [`await_predecessors`], as
+/// for any slot. Returns how many are due.
 async fn catch_up(
     shared: &Arc<Shared>,
     rt: &Arc<Runtime>,
@@ -163,7 +164,7 @@ async fn catch_up(
             return 0;
         }
     };
-    let mut due = Vec::new();
+    let mut n = 0;
     for job in &rt.jobs {
         let Some((slot, state)) = unrun(job, &states, now) else {
             continue;
@@ -179,28 +180,10 @@ async fn catch_up(
                 tracing::info!(job = %job.name, "never ran: running the slot of {} now", local(slot))
             }
         }
-        if shared
-            .busy
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(job.name.clone())
-        {
-            due.push((job.clone(), slot));
+        if spawn(shared, rt, job, slot, tasks) {
+            n += 1;
         }
     }
-    let n = due.len();
-    let (shared, rt) = (shared.clone(), rt.clone());
-    tasks.spawn(async move {
-        // Every job queued here holds its mark until it has run, even if one before it fails.
-        let marks: Vec<Busy> = due
-            .iter()
-            .map(|(job, _)| Busy(shared.clone(), job.name.clone()))
-            .collect();
-        for ((job, slot), mark) in due.into_iter().zip(marks) {
-            let _ = run_slot(&shared, &rt, &job, slot).await;
-            drop(mark);
-        }
-    });
     n
 }
 
@@ -320,7 +303,7 @@ pub(super) async fn run_slot(
 ) -> Ran {
     let lease = TimeDelta::seconds(i64::try_from(rt.app.cfg.run.lease_secs).unwrap_or(600));
     // Waits (up to two leases) for the slots whose output this one reads, before it takes its
-    // lane: a sync it waits for may need the lane in this process.
+    // lane: a job it waits for may need the lane in this process.
     let late = await_predecessors(
         rt,
         job,
@@ -329,10 +312,13 @@ pub(super) async fn run_slot(
         lease.to_std().unwrap_or_default() * 2,
     )
     .await;
+    // The senders go one at a time, so that one dispatcher at a time paces each channel. The
+    // jobs that write the data do not queue behind each other: a source waiting on its system
+    // must not hold back the others (the store orders their writes).
     let _lane = if job.sends() {
-        shared.message_lane.lock().await
+        Some(shared.message_lane.lock().await)
     } else {
-        shared.data_lane.lock().await
+        None
     };
     if shared.stop.load(std::sync::atomic::Ordering::SeqCst) {
         return Ran::NotRun("stopping".into(), false);
@@ -497,9 +483,10 @@ async fn await_predecessors(
                 let finished = state.and_then(|st| st.last_slot).is_some_and(|l| l >= *s);
                 match state.and_then(|st| st.running.as_ref()) {
                     _ if finished => false,
-                    // Under way: the data is coming.
-                    Some(r) if r.slot == *s => true,
-                    // Another slot runs instead (an earlier one still, or a later one).
+                    // Under way (that slot, or a later one that covers it: a start-up's
+                    // catch-up runs each job's latest slot): the data is coming.
+                    Some(r) if r.slot >= *s => true,
+                    // An earlier slot still runs: this one was skipped behind it.
                     Some(_) => false,
                     None => !grace_over,
                 }

@@ -229,6 +229,18 @@ impl State {
         }
     }
 
+    /// The state as the console and the messages name it.
+    pub fn zh(self) -> &'static str {
+        match self {
+            State::Upcoming => "未到期",
+            State::DueSoon => "即将到期",
+            State::Overdue => "逾期",
+            State::Resolved => "已办结",
+            State::Waived => "已豁免",
+            State::Recorded => "已记录违规",
+        }
+    }
+
     /// The state named as the store keeps it.
     pub fn parse(name: &str) -> Option<State> {
         State::ALL.into_iter().find(|s| s.as_str() == name)

@@ -95,6 +95,13 @@ pub fn zh_date(d: NaiveDate) -> String {
     format!("{}年{}月{}日", d.year(), d.month(), d.day())
 }
 
+/// An instant as people in the county read it: `2025-12-29 09:30` (Asia/Shanghai).
+pub fn local_minute(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.with_timezone(&chrono_tz::Asia::Shanghai)
+        .format("%Y-%m-%d %H:%M")
+        .to_string()
+}
+
 /// Formats fen as yuan with two decimals: `123450` -> `"1234.50"`, `-5` -> `"-0.05"`.
 pub fn format_fen(fen: i64) -> String {
     let sign = if fen < 0 { "-" } else { "" };

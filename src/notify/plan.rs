@@ -26,6 +26,8 @@ pub struct Item {
     /// `finding:<finding key>` or `obligation:<kind>:<unit>:<period>`.
     pub key: String,
     pub finding_key: Option<String>,
+    /// The finding's id in the store (its page in the web console).
+    pub finding_id: Option<i64>,
     /// The rule (`R1` …) or obligation (`sampling`, `meeting`, `training`).
     pub kind: String,
     /// The unit that owes it.
@@ -61,6 +63,7 @@ pub fn finding_items(findings: &[StoredFinding], repeat_violations: bool) -> Vec
         .map(|f| Item {
             key: format!("finding:{}", f.key),
             finding_key: Some(f.key.clone()),
+            finding_id: Some(f.id),
             kind: f.rule.to_string(),
             unit_id: f.unit_id.clone(),
             title: f.rule.title_zh().to_string(),
@@ -238,6 +241,7 @@ pub fn obligation_items(
             items.push(Item {
                 key: format!("obligation:sampling:{}:{}", u.unit_id, s.quarter),
                 finding_key: None,
+                finding_id: None,
                 kind: "sampling".into(),
                 unit_id: u.unit_id.clone(),
                 title: format!(
@@ -280,6 +284,7 @@ pub fn obligation_items(
             items.push(Item {
                 key: format!("obligation:{kind}:{unit}:{year}"),
                 finding_key: None,
+                finding_id: None,
                 kind: kind.into(),
                 unit_id: unit.to_string(),
                 title: format!("{year}年度{title}尚未举行"),
@@ -514,6 +519,8 @@ pub struct LineCtx {
     /// What closes it.
     pub closes: String,
     pub overdue: bool,
+    /// Its page in the web console (`[web] public_url` set, a finding).
+    pub link: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -580,9 +587,11 @@ fn stage_label(s: &Stage) -> String {
 pub fn digest_ctx(
     units: &crate::units::Units,
     office: &str,
+    public_url: Option<&str>,
     notices: &[&Due<'_>],
     today: NaiveDate,
 ) -> DigestCtx {
+    let base = public_url.map(|u| u.trim_end_matches('/'));
     // An item reaches one address once, under the stage of its highest role (a head who is also
     // the contact sees the escalation, not the item twice).
     let mut by_item: BTreeMap<&str, &Due<'_>> = BTreeMap::new();
@@ -625,6 +634,9 @@ pub fn digest_ctx(
             action: d.item.action.clone(),
             closes: d.item.closes.clone(),
             overdue: is_overdue,
+            link: base
+                .zip(d.item.finding_id)
+                .map(|(b, id)| format!("{b}/findings/{id}")),
         });
     }
     let units_ctx: Vec<UnitCtx> = order
@@ -745,7 +757,13 @@ pub fn messages(
     let units = crate::units::Units::new(&cfg.units);
     let office = crate::units::office_name(&cfg.units);
     for ((channel, address), group) in groups {
-        let mut ctx = digest_ctx(&units, &office, &group, today);
+        let mut ctx = digest_ctx(
+            &units,
+            &office,
+            cfg.web.public_url.as_deref(),
+            &group,
+            today,
+        );
         ctx.subject = templates.render("digest_subject.txt", &ctx)?;
         let (body, payload, not_before) = match channel {
             Channel::Email => (

@@ -176,7 +176,14 @@ pub async fn queue_weekly(
         base64: b64(&workbook(store, cfg, report, now).await?),
     });
     let payload = Payload { html, parts }.to_json();
-    let text = super::render::text(report);
+    let mut text = super::render::text(report);
+    if let Some(base) = cfg.web.public_url.as_deref() {
+        text.push_str(&format!(
+            "\n在府检联动平台查看：{}/reports/{}\n",
+            base.trim_end_matches('/'),
+            report.week
+        ));
+    }
     let mut queued = 0;
     for (name, addr) in &to {
         // Once per week and address, whatever happens: the dedupe key is the week.

@@ -234,6 +234,10 @@ pub fn html(
         "chart_width": super::chart::DISPLAY_WIDTH,
         "details": details,
         "mail": mail,
+        // The report's page in the web console, from a mail (`[web] public_url` set).
+        "link": cfg.web.public_url.as_deref().filter(|_| mail).map(|u| {
+            format!("{}/reports/{}", u.trim_end_matches('/'), r.week)
+        }),
         "rule": {
             "overdue": cfg.report.lagging_overdue,
             "sampling": cfg.report.lagging_sampling,

@@ -155,81 +155,112 @@ pub enum RowFlaw {
 }
 const SNIFF_BYTES: usize = 1 << 20;
 
-/// What the first bytes of the file at `path` say it is (see [`sniff`]).
-pub fn sniff_file(path: &Path) -> Result<Format, FileError> {
-    let io = |source| FileError::Io {
-        file: path.display().to_string(),
-        source,
-    };
-    let mut head = Vec::with_capacity(SNIFF_BYTES);
-    File::open(path)
-        .map_err(io)?
-        .take(SNIFF_BYTES as u64)
-        .read_to_end(&mut head)
-        .map_err(io)?;
-    Ok(sniff(&head))
+/// A file opened for reading, with the format its first bytes say: the caller learns the format
+/// (a CSV row is checked against its header's width) from the same open file that is then read
+/// — opening a named pipe a second time would wait for a writer that never comes.
+pub struct Export {
+    name: String,
+    file: File,
+    head: Vec<u8>,
+    format: Format,
 }
 
-/// Streams the rows of one table to `on_row(row_number, cells)`; row numbers count as a person
-/// does, from 1, including the header and title rows.
-/// `on_row(row, cells, undecodable)`: for a CSV row read as UTF-8 that holds bytes which are not
-/// UTF-8, `undecodable` is the first such cell and the cells are decoded with U+FFFD where the
-/// bytes were bad — the caller quarantines the row; `None` otherwise.
+impl Export {
+    /// Opens `path` and reads its first megabyte to tell its format and encoding.
+    pub fn open(path: &Path) -> Result<Export, FileError> {
+        let name = path.display().to_string();
+        let io = |source| FileError::Io {
+            file: name.clone(),
+            source,
+        };
+        let mut file = File::open(path).map_err(io)?;
+        let mut head = Vec::with_capacity(SNIFF_BYTES);
+        (&mut file)
+            .take(SNIFF_BYTES as u64)
+            .read_to_end(&mut head)
+            .map_err(io)?;
+        file.rewind().map_err(io)?;
+        let format = sniff(&head);
+        Ok(Export {
+            name,
+            file,
+            head,
+            format,
+        })
+    }
+
+    /// What the file's bytes say it is.
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
+    /// Streams its rows to `on_row`, as [`read_rows`] does.
+    pub fn read_rows(
+        self,
+        src: &SourceConfig,
+        line_bytes: usize,
+        on_row: &mut OnRow<'_>,
+    ) -> Result<(), anyhow::Error> {
+        let Export {
+            name,
+            file: mut f,
+            head,
+            format,
+        } = self;
+        let io = |source| FileError::Io {
+            file: name.clone(),
+            source,
+        };
+        match format {
+            Format::Csv => read_csv(f, &name, &head, src, line_bytes, on_row),
+            Format::Html => {
+                let mut bytes = Vec::new();
+                f.read_to_end(&mut bytes).map_err(io)?;
+                read_html(&bytes, src.encoding, on_row)
+            }
+            Format::Xlsx => {
+                check_zip(BufReader::new(&mut f)).map_err(|reason| FileError::Spreadsheet {
+                    file: name.clone(),
+                    reason,
+                })?;
+                f.rewind().map_err(io)?;
+                let mut wb: calamine::Xlsx<_> = calamine::Reader::new(BufReader::new(f)).map_err(
+                    |e: calamine::XlsxError| FileError::Spreadsheet {
+                        file: name.clone(),
+                        reason: e.to_string(),
+                    },
+                )?;
+                read_xlsx(&mut wb, &name, src.sheet.as_deref(), &mut |r, c| {
+                    on_row(r, c, None)
+                })
+            }
+            Format::Xls => {
+                let mut wb: calamine::Xls<_> =
+                    calamine::Reader::new(BufReader::new(f)).map_err(|e: calamine::XlsError| {
+                        FileError::Spreadsheet {
+                            file: name.clone(),
+                            reason: e.to_string(),
+                        }
+                    })?;
+                read_sheet(&mut wb, &name, src.sheet.as_deref(), &mut |r, c| {
+                    on_row(r, c, None)
+                })
+            }
+        }
+    }
+}
+
+/// Streams the rows of one table to `on_row(row_number, cells, flaw)`; row numbers count as a
+/// person does, from 1, including the header and title rows. `flaw` says what is wrong with a
+/// row as read (bytes that are not text, broken quoting, a line past the cap; see [`RowFlaw`]):
+/// the caller quarantines such a row; `None` otherwise.
 pub fn read_rows(
     path: &Path,
     src: &SourceConfig,
     line_bytes: usize,
     on_row: &mut OnRow<'_>,
 ) -> Result<(), anyhow::Error> {
-    let name = path.display().to_string();
-    let io = |source| FileError::Io {
-        file: name.clone(),
-        source,
-    };
-    let mut f = File::open(path).map_err(io)?;
-    let mut head = Vec::with_capacity(SNIFF_BYTES);
-    (&mut f)
-        .take(SNIFF_BYTES as u64)
-        .read_to_end(&mut head)
-        .map_err(io)?;
-    f.rewind().map_err(io)?;
-    match sniff(&head) {
-        Format::Csv => read_csv(f, &name, &head, src, line_bytes, on_row),
-        Format::Html => {
-            let mut bytes = Vec::new();
-            f.read_to_end(&mut bytes).map_err(io)?;
-            read_html(&bytes, src.encoding, on_row)
-        }
-        Format::Xlsx => {
-            check_zip(BufReader::new(&mut f)).map_err(|reason| FileError::Spreadsheet {
-                file: name.clone(),
-                reason,
-            })?;
-            f.rewind().map_err(io)?;
-            let mut wb: calamine::Xlsx<_> =
-                calamine::Reader::new(BufReader::new(f)).map_err(|e: calamine::XlsxError| {
-                    FileError::Spreadsheet {
-                        file: name.clone(),
-                        reason: e.to_string(),
-                    }
-                })?;
-            read_xlsx(&mut wb, &name, src.sheet.as_deref(), &mut |r, c| {
-                on_row(r, c, None)
-            })
-        }
-        Format::Xls => {
-            let mut wb: calamine::Xls<_> =
-                calamine::Reader::new(BufReader::new(f)).map_err(|e: calamine::XlsError| {
-                    FileError::Spreadsheet {
-                        file: name.clone(),
-                        reason: e.to_string(),
-                    }
-                })?;
-            read_sheet(&mut wb, &name, src.sheet.as_deref(), &mut |r, c| {
-                on_row(r, c, None)
-            })
-        }
-    }
+    Export::open(path)?.read_rows(src, line_bytes, on_row)
 }
 
 fn read_csv(
@@ -1161,7 +1192,7 @@ impl<'a> RowMapper<'a> {
             ))));
         }
         Ok(Some(match mapper.map(cells, self.units) {
-            Ok(r) => Item::Record(r),
+            Ok(r) => Item::Record(r, row),
             Err(errors) => Item::Bad(quarantine_items(
                 &self.location,
                 row,
@@ -1320,6 +1351,7 @@ pub async fn import_file(run: SourceRun<'_>, path: &Path) -> anyhow::Result<RowC
         limits,
         now,
         progress,
+        ..
     } = run;
     let limits_owned = *limits;
     let (tx, mut rx) = mpsc::channel::<Result<Vec<Item>, anyhow::Error>>(4);
@@ -1328,34 +1360,29 @@ pub async fn import_file(run: SourceRun<'_>, path: &Path) -> anyhow::Result<RowC
     let path_owned = path.to_path_buf();
     let reader = tokio::task::spawn_blocking(move || {
         let location = path_owned.display().to_string();
-        let mut mapper = match sniff_file(&path_owned) {
-            Ok(format) => RowMapper::new(feed, &src_owned, &limits_owned, &units_owned, location)
-                .reading(format),
-            Err(e) => {
-                let _ = tx.blocking_send(Err(e.into()));
-                return;
-            }
-        };
         let mut chunk = Vec::with_capacity(READ_CHUNK);
         let line_bytes = limits_owned.line_bytes();
-        let result = read_rows(
-            &path_owned,
-            &src_owned,
-            line_bytes,
-            &mut |row, cells, flaw| {
-                if let Some(item) = mapper.read(row, cells, flaw)? {
-                    chunk.push(item);
-                    if chunk.len() >= READ_CHUNK {
-                        let full = std::mem::replace(&mut chunk, Vec::with_capacity(READ_CHUNK));
-                        // The receiver is gone only when the writer failed; stop reading then.
-                        tx.blocking_send(Ok(full))
-                            .map_err(|_| anyhow::anyhow!("the writer stopped"))?;
+        let result = Export::open(&path_owned)
+            .map_err(anyhow::Error::from)
+            .and_then(|export| {
+                let mut mapper =
+                    RowMapper::new(feed, &src_owned, &limits_owned, &units_owned, location)
+                        .reading(export.format());
+                export.read_rows(&src_owned, line_bytes, &mut |row, cells, flaw| {
+                    if let Some(item) = mapper.read(row, cells, flaw)? {
+                        chunk.push(item);
+                        if chunk.len() >= READ_CHUNK {
+                            let full =
+                                std::mem::replace(&mut chunk, Vec::with_capacity(READ_CHUNK));
+                            // The receiver is gone only when the writer failed; stop reading then.
+                            tx.blocking_send(Ok(full))
+                                .map_err(|_| anyhow::anyhow!("the writer stopped"))?;
+                        }
                     }
-                }
-                Ok(())
-            },
-        )
-        .and_then(|()| mapper.finish().map_err(anyhow::Error::from));
+                    Ok(())
+                })?;
+                mapper.finish().map_err(anyhow::Error::from)
+            });
         let last = match result {
             Ok(()) => Ok(chunk),
             Err(e) => Err(e),
@@ -1363,14 +1390,16 @@ pub async fn import_file(run: SourceRun<'_>, path: &Path) -> anyhow::Result<RowC
         let _ = tx.blocking_send(last);
     });
 
-    let mut writer = Writer::new(store.begin_import(&src.name, now).await?).grading(obligations);
+    let mut writer =
+        Writer::new(&src.name, store.begin_import(&src.name, now).await?).grading(obligations);
+    let location = path.display().to_string();
     let mut bar = Progress::new(&format!("{} {}", src.name, path.display()), progress);
     let mut outcome: anyhow::Result<()> = Ok(());
     while let Some(msg) = rx.recv().await {
         match msg {
             Ok(items) => {
                 for item in items {
-                    if let Err(e) = writer.push(item).await {
+                    if let Err(e) = writer.push(&location, item).await {
                         outcome = Err(e.into());
                         break;
                     }

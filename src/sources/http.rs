@@ -37,8 +37,9 @@ pub struct HttpSource<'a> {
     src: &'a SourceConfig,
     client: reqwest::Client,
     auth: Option<(String, String)>,
-    /// Credential texts to blank out of error messages: some servers echo the credentials they
-    /// rejected in the body, and error texts end up in logs and in `status`.
+    /// The source's credentials ([`Redactor::for_source`]), blanked out of every error text:
+    /// some servers echo the credentials they rejected in the body, and error texts end up in
+    /// logs, in `status` and in the administrator's alert.
     secrets: Redactor,
     /// `limits.http_page_mb`: a response body larger than this is refused.
     page_mb: u32,
@@ -51,6 +52,7 @@ impl<'a> HttpSource<'a> {
     pub fn new(
         src: &'a SourceConfig,
         limits: &crate::config::LimitsConfig,
+        secrets: Redactor,
     ) -> anyhow::Result<HttpSource<'a>> {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(src.timeout_secs))
@@ -60,10 +62,6 @@ impl<'a> HttpSource<'a> {
             .context("cannot build the HTTP client")?;
         let a = &src.auth;
         let prefix = format!("sources.{}.auth", src.name);
-        let mut secrets = Redactor::new();
-        if let Some(url) = &src.url {
-            secrets.add_url(url, false);
-        }
         let auth = match a.kind {
             AuthKind::None => None,
             AuthKind::Bearer => {
@@ -73,7 +71,6 @@ impl<'a> HttpSource<'a> {
                     a.token_credential.as_deref(),
                 )?
                 .ok_or_else(|| anyhow!("{prefix}: bearer auth needs a token"))?;
-                secrets.add(t.expose_secret());
                 Some((
                     "Authorization".to_string(),
                     format!("Bearer {}", t.expose_secret()),
@@ -89,8 +86,6 @@ impl<'a> HttpSource<'a> {
                 .ok_or_else(|| anyhow!("{prefix}: basic auth needs a password"))?;
                 let user = a.username.clone().unwrap_or_default();
                 let credentials = encode(format!("{user}:{}", p.expose_secret()).as_bytes());
-                secrets.add(p.expose_secret());
-                secrets.add_exact(credentials.clone());
                 Some(("Authorization".to_string(), format!("Basic {credentials}")))
             }
             AuthKind::ApiKey => {
@@ -100,7 +95,6 @@ impl<'a> HttpSource<'a> {
                     a.key_credential.as_deref(),
                 )?
                 .ok_or_else(|| anyhow!("{prefix}: api_key auth needs a key"))?;
-                secrets.add(k.expose_secret());
                 Some((a.header.clone(), k.expose_secret().to_string()))
             }
         };
@@ -124,13 +118,20 @@ impl<'a> HttpSource<'a> {
         let url = self.src.url.as_deref().unwrap_or_default();
         let mut attempt = 0;
         loop {
+            // Every error text is redacted whole here, before it is logged or returned: the
+            // URL it names may carry a credential, and so may what the server answered.
             match self.get_once(url, query).await {
                 Ok(v) => return Ok(v),
-                Err(FetchError::Permanent(e)) => bail!("{e}"),
+                Err(FetchError::Permanent(e)) => bail!("{}", self.redact(&e)),
                 Err(FetchError::Transient(e)) if attempt >= self.src.retries => {
-                    bail!("{e} (gave up after {} attempts)", attempt + 1)
+                    bail!(
+                        "{} (gave up after {} attempts)",
+                        self.redact(&e),
+                        attempt + 1
+                    )
                 }
                 Err(FetchError::Transient(e)) => {
+                    let e = self.redact(&e);
                     let base = self
                         .src
                         .retry_backoff_ms
@@ -372,6 +373,7 @@ pub struct JsonMapper<'a> {
     src: &'a SourceConfig,
     limits: &'a crate::config::LimitsConfig,
     units: &'a Units,
+    secrets: &'a Redactor,
     cache: HashMap<Vec<String>, Result<Mapper, String>>,
 }
 
@@ -381,19 +383,60 @@ impl<'a> JsonMapper<'a> {
         src: &'a SourceConfig,
         limits: &'a crate::config::LimitsConfig,
         units: &'a Units,
+        secrets: &'a Redactor,
     ) -> Self {
         JsonMapper {
             feed,
             src,
             limits,
             units,
+            secrets,
             cache: HashMap::new(),
+        }
+    }
+
+    /// Maps one record of a page or a query: an object, or anything else, which is quarantined.
+    pub fn map_value(&mut self, rec: &Json, location: &str, row: i64) -> Item {
+        match rec {
+            Json::Object(obj) => self.map(obj, location, row),
+            // The value is shown cut, after its credentials are blanked: no piece of one
+            // survives the cut.
+            other => self.bad(
+                location,
+                row,
+                "record",
+                None,
+                self.secrets
+                    .redact(&json_cell(other))
+                    .chars()
+                    .take(100)
+                    .collect(),
+                "expected a JSON object".into(),
+                other.clone(),
+            ),
         }
     }
 
     /// Maps one object; `location`/`row` name it in the quarantine.
     pub fn map(&mut self, obj: &serde_json::Map<String, Json>, location: &str, row: i64) -> Item {
         let keys: Vec<String> = obj.keys().cloned().collect();
+        let cells: Vec<String> = obj.values().map(json_cell).collect();
+        // A server that echoes the request into its records (a debug field, the party) would
+        // have the source's credential stored and shown: such a row is quarantined, its
+        // credential blanked, and nothing of it is stored as a record.
+        if !self.secrets.is_empty()
+            && let Some(i) = cells.iter().position(|c| self.secrets.finds_in(c))
+        {
+            return self.bad(
+                location,
+                row,
+                "record",
+                Some(self.secrets.redact(&keys[i])),
+                String::new(),
+                "holds a credential this source sends (does the server echo its requests?)".into(),
+                Json::Object(obj.clone()),
+            );
+        }
         let (feed, src, units, limits) = (self.feed, self.src, self.units, self.limits);
         let mapper = self.cache.entry(keys.clone()).or_insert_with(|| {
             let unit = src.unit.as_deref().and_then(|u| units.resolve(u));
@@ -401,28 +444,59 @@ impl<'a> JsonMapper<'a> {
                 .map(|m| m.with_limits(limits))
                 .map_err(|e| e.to_string())
         });
-        let raw = Json::Object(obj.clone());
-        match mapper {
-            Ok(m) => {
-                let cells: Vec<String> = obj.values().map(json_cell).collect();
-                match m.map(&cells, self.units) {
-                    Ok(r) => Item::Record(r),
-                    Err(errors) => Item::Bad(quarantine_items(location, row, errors, raw, limits)),
-                }
+        let errors = match mapper {
+            Ok(m) => match m.map(&cells, self.units) {
+                Ok(r) => return Item::Record(r, row),
+                Err(errors) => errors,
+            },
+            Err(reason) => vec![crate::sources::mapping::FieldError {
+                field: "record".into(),
+                column: None,
+                value: String::new(),
+                reason: reason.clone(),
+            }],
+        };
+        self.quarantine(location, row, errors, Json::Object(obj.clone()))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn bad(
+        &self,
+        location: &str,
+        row: i64,
+        field: &str,
+        column: Option<String>,
+        value: String,
+        reason: String,
+        raw: Json,
+    ) -> Item {
+        let error = crate::sources::mapping::FieldError {
+            field: field.into(),
+            column,
+            value,
+            reason,
+        };
+        self.quarantine(location, row, vec![error], raw)
+    }
+
+    /// The quarantine entries of a bad row, the source's credentials blanked out of its values,
+    /// reasons and raw text before anything is cut or stored.
+    fn quarantine(
+        &self,
+        location: &str,
+        row: i64,
+        mut errors: Vec<crate::sources::mapping::FieldError>,
+        mut raw: Json,
+    ) -> Item {
+        if !self.secrets.is_empty() {
+            self.secrets.redact_json(&mut raw);
+            for e in &mut errors {
+                e.value = self.secrets.redact(&e.value);
+                e.reason = self.secrets.redact(&e.reason);
+                e.column = e.column.as_deref().map(|c| self.secrets.redact(c));
             }
-            Err(reason) => Item::Bad(quarantine_items(
-                location,
-                row,
-                vec![crate::sources::mapping::FieldError {
-                    field: "record".into(),
-                    column: None,
-                    value: String::new(),
-                    reason: reason.clone(),
-                }],
-                raw,
-                limits,
-            )),
         }
+        Item::Bad(quarantine_items(location, row, errors, raw, self.limits))
     }
 }
 
@@ -439,10 +513,11 @@ pub async fn run(run: SourceRun<'_>) -> anyhow::Result<RowCounts> {
         feed,
         obligations,
         limits,
+        secrets,
         now,
         progress,
     } = run;
-    let http = HttpSource::new(src, limits)?;
+    let http = HttpSource::new(src, limits, secrets.clone())?;
     let state = store.source_state(&src.name).await?;
     let since = state.and_then(|s| s.cursor).filter(|c| !c.is_empty());
     let mut bar = Progress::new(&src.name, progress);
@@ -524,8 +599,9 @@ pub async fn run(run: SourceRun<'_>) -> anyhow::Result<RowCounts> {
     // Everything is here: now the import, in one transaction.
     let mut spooled = spool.into_inner().map_err(|e| spool_err(e.into_error()))?;
     std::io::Seek::rewind(&mut spooled).map_err(spool_err)?;
-    let mut writer = Writer::new(store.begin_import(&src.name, now).await?).grading(obligations);
-    let mut mapper = JsonMapper::new(feed, src, limits, units);
+    let mut writer =
+        Writer::new(&src.name, store.begin_import(&src.name, now).await?).grading(obligations);
+    let mut mapper = JsonMapper::new(feed, src, limits, units, secrets);
     let mut newest: Option<DateTime<Utc>> = None;
     let updated_idx = feed.field_index("updated_at");
     for line in std::io::BufRead::lines(std::io::BufReader::new(spooled)) {
@@ -534,44 +610,28 @@ pub async fn run(run: SourceRun<'_>) -> anyhow::Result<RowCounts> {
             serde_json::from_str(&line)
                 .map_err(|e| anyhow!("cannot read back a spooled record: {e}"))?;
         let location = format!("page {page_no}");
-        let item = match &rec {
-            _ if bad.is_some() => Item::Bad(quarantine_items(
+        let item = match bad {
+            Some(charset) => mapper.bad(
                 &location,
                 row,
-                vec![crate::sources::mapping::FieldError {
-                    field: "record".into(),
-                    column: None,
-                    value: String::new(),
-                    reason: format!(
-                        "bytes that are not {} text in this record (shown as U+FFFD): the page \
-                         is read as its Content-Type declares, UTF-8 when it declares nothing; \
-                         fix the record at the source, or have the API declare its charset",
-                        bad.as_deref().unwrap_or_default()
-                    ),
-                }],
+                "record",
+                None,
+                String::new(),
+                format!(
+                    "bytes that are not {charset} text in this record (shown as U+FFFD): the page \
+                     is read as its Content-Type declares, UTF-8 when it declares nothing; fix \
+                     the record at the source, or have the API declare its charset"
+                ),
                 rec.clone(),
-                limits,
-            )),
-            Json::Object(obj) => mapper.map(obj, &location, row),
-            other => Item::Bad(quarantine_items(
-                &location,
-                row,
-                vec![crate::sources::mapping::FieldError {
-                    field: "record".into(),
-                    column: None,
-                    value: json_cell(other).chars().take(100).collect(),
-                    reason: "expected a JSON object".into(),
-                }],
-                other.clone(),
-                limits,
-            )),
+            ),
+            None => mapper.map_value(&rec, &location, row),
         };
-        if let (Item::Record(r), Some(idx)) = (&item, updated_idx)
+        if let (Item::Record(r, _), Some(idx)) = (&item, updated_idx)
             && let Some(Value::DateTime(t)) = r.values.get(idx)
         {
             newest = newest.max(Some(*t));
         }
-        writer.push(item).await?;
+        writer.push(&location, item).await?;
     }
     // Stopped before the last page: unread pages may hold older changes than the newest seen,
     // so the cursor stays where it was and the next run reads from there again.

@@ -17,7 +17,7 @@ use proptest::test_runner::TestCaseError;
 
 use crate::config::{Encoding, LimitsConfig, SourceConfig, UnitConfig};
 use crate::records::Feed;
-use crate::sources::file::{RowMapper, read_rows};
+use crate::sources::file::{Export, RowMapper};
 use crate::sources::mapping::Mapper;
 use crate::sources::{Item, quarantine_items};
 use crate::store::QuarantineItem;
@@ -335,11 +335,11 @@ fn read_back(
     limits: &LimitsConfig,
 ) -> anyhow::Result<Vec<(i64, Item)>> {
     let units = units();
-    let format = crate::sources::file::sniff_file(path)?;
+    let export = Export::open(path)?;
     let mut mapper =
-        RowMapper::new(Feed::Cases, src, limits, &units, LOCATION.into()).reading(format);
+        RowMapper::new(Feed::Cases, src, limits, &units, LOCATION.into()).reading(export.format());
     let mut items = Vec::new();
-    read_rows(path, src, limits.line_bytes(), &mut |row, cells, flaw| {
+    export.read_rows(src, limits.line_bytes(), &mut |row, cells, flaw| {
         if let Some(item) = mapper.read(row, cells, flaw)? {
             items.push((row, item));
         }
@@ -444,7 +444,7 @@ fn check_transparent(
             continue;
         }
         match (item, direct.map(cells, &units)) {
-            (Item::Record(r), Ok(want)) => prop_assert_eq!(r, &want, "row {}", n),
+            (Item::Record(r, _), Ok(want)) => prop_assert_eq!(r, &want, "row {}", n),
             (Item::Bad(q), Err(errors)) => {
                 check_quarantine(q, limits)?;
                 let raw = serde_json::Value::Object(
@@ -457,7 +457,7 @@ fn check_transparent(
                 let want = quarantine_items(LOCATION, n, errors, raw, limits);
                 prop_assert_eq!(q, &want, "row {}", n);
             }
-            (Item::Record(r), Err(errors)) => {
+            (Item::Record(r, _), Err(errors)) => {
                 return Err(TestCaseError::fail(format!(
                     "row {n} loaded as {r:?} though its cells {cells:?} do not parse: {errors:?}"
                 )));
@@ -487,7 +487,7 @@ fn check_any_input(
     for (n, item) in read {
         match item {
             Item::Bad(q) => check_quarantine(q, limits)?,
-            Item::Record(r) => {
+            Item::Record(r, _) => {
                 let texts = r.values.iter().filter_map(|v| match v {
                     crate::records::Value::Text(t) => Some(t.as_str()),
                     _ => None,
@@ -1321,7 +1321,7 @@ fn a_cell_at_the_far_corner_of_a_sheet_costs_one_cell() {
     let read = read_back(&path, &source(Encoding::Auto), &limits()).expect("the workbook is read");
     let rows: Vec<(i64, bool)> = read
         .iter()
-        .map(|(n, i)| (*n, matches!(i, Item::Record(_))))
+        .map(|(n, i)| (*n, matches!(i, Item::Record(..))))
         .collect();
     // The far row has no case number: quarantined, under its own number.
     assert_eq!(rows, [(2, true), (1_048_576, false)]);
@@ -1415,7 +1415,9 @@ fn json_page(
 fn map_page(page: &crate::sources::http::Page, limits: &LimitsConfig) -> Vec<Item> {
     let units = units();
     let src = source(Encoding::Auto);
-    let mut mapper = crate::sources::http::JsonMapper::new(Feed::Cases, &src, limits, &units);
+    let secrets = crate::config::Redactor::new();
+    let mut mapper =
+        crate::sources::http::JsonMapper::new(Feed::Cases, &src, limits, &units, &secrets);
     let records = page.body["data"].as_array().cloned().unwrap_or_default();
     records
         .iter()
@@ -1462,7 +1464,7 @@ proptest! {
         prop_assert_eq!(items.len(), written.len());
         for (i, (item, cells)) in items.iter().zip(&written).enumerate() {
             match (item, direct.map(cells, &units)) {
-                (Item::Record(r), Ok(want)) => prop_assert_eq!(r, &want, "record {}", i + 1),
+                (Item::Record(r, _), Ok(want)) => prop_assert_eq!(r, &want, "record {}", i + 1),
                 (Item::Bad(q), Err(errors)) => {
                     check_quarantine(q, &limits())?;
                     // Field by field, in any order: a record's keys come sorted.

@@ -116,11 +116,12 @@ where
         feed,
         obligations,
         limits,
+        secrets,
         now,
         progress,
     } = run;
     let cursor_col = src.cursor_column.clone().unwrap_or_default();
-    let mut mapper = JsonMapper::new(feed, src, limits, units);
+    let mut mapper = JsonMapper::new(feed, src, limits, units, secrets);
     // A batch's import begins with its first row, not before the query has answered: the store's
     // write lock (SQLite: one writer for every process) is not held while a slow query runs.
     let mut writer: Option<Writer> = None;
@@ -142,10 +143,11 @@ where
         let w = match &mut writer {
             Some(w) => w,
             None => writer.insert(
-                Writer::new(store.begin_import(&src.name, now).await?).grading(obligations),
+                Writer::new(&src.name, store.begin_import(&src.name, now).await?)
+                    .grading(obligations),
             ),
         };
-        w.push(item).await?;
+        w.push("query", item).await?;
         last_cursor = Some(cursor);
         in_batch += 1;
         if in_batch >= src.batch_size

@@ -7,6 +7,7 @@
 //! `postgres.rs`. Migrations are per backend under `migrations/<backend>/` and run at start-up
 //! and by `liandong migrate`. The conformance suite in `tests/` runs against both.
 
+pub mod accounts;
 pub mod ops;
 pub mod outbox;
 mod postgres;
@@ -49,6 +50,10 @@ pub struct RowCounts {
     pub unchanged: u64,
     pub quarantined: u64,
     pub unknown_unit: u64,
+    /// Rows that listed a case an earlier row of the same import listed, with other values: the
+    /// later row is what the store keeps, and each is recorded as a [`RepeatItem`]. Identical
+    /// repeats are not counted (they change nothing).
+    pub repeated: u64,
 }
 
 impl RowCounts {
@@ -59,6 +64,7 @@ impl RowCounts {
         self.unchanged += o.unchanged;
         self.quarantined += o.quarantined;
         self.unknown_unit += o.unknown_unit;
+        self.repeated += o.repeated;
     }
 }
 
@@ -82,6 +88,43 @@ pub struct QuarantineEntry {
     pub source: String,
     #[serde(flatten)]
     pub item: QuarantineItem,
+    pub first_seen_at: DateTime<Utc>,
+    pub last_seen_at: DateTime<Utc>,
+}
+
+/// A case listed twice with different values in one import (one file, one HTTP run, one SQL
+/// batch). The later row wins — it is applied after the earlier one, as an update with its
+/// history entry — and this records that it happened, where `status` shows the quarantine.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RepeatItem {
+    /// The later row: its file name (or `page N`, `query`) and row number.
+    pub location: String,
+    pub row: i64,
+    /// The earlier row that listed the same case.
+    pub earlier_location: String,
+    pub earlier_row: i64,
+    /// The case number as the later row writes it, ID and mobile numbers masked.
+    pub case_no: String,
+    /// `{field: [earlier, later]}` for each field that differs, personal data masked (as the
+    /// record history keeps it).
+    pub changes: serde_json::Value,
+}
+
+impl RepeatItem {
+    /// The names of the fields that differ, in alphabetical order.
+    pub fn fields(&self) -> Vec<&str> {
+        self.changes
+            .as_object()
+            .map(|m| m.keys().map(String::as_str).collect())
+            .unwrap_or_default()
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RepeatEntry {
+    pub source: String,
+    #[serde(flatten)]
+    pub item: RepeatItem,
     pub first_seen_at: DateTime<Utc>,
     pub last_seen_at: DateTime<Utc>,
 }
@@ -446,6 +489,8 @@ pub struct FindingFilter {
     /// Without `all`: also the findings resolved or waived after this instant (they were open
     /// then: a listing as of an earlier time).
     pub closed_after: Option<DateTime<Utc>>,
+    /// Only the finding of this id.
+    pub id: Option<i64>,
 }
 
 /// One import: rows applied inside one transaction, committed together with the source's
@@ -454,12 +499,52 @@ pub struct FindingFilter {
 pub trait Import: Send {
     /// Upserts by (unit, case key): new rows are inserted, changed rows updated with a history
     /// entry, unchanged rows not written at all. Keys must be distinct within one call.
-    async fn put(&mut self, records: Vec<Record>) -> StoreResult<RowCounts>;
+    async fn put(&mut self, records: Vec<Record>) -> StoreResult<RowCounts> {
+        Ok(self.put_repeats(records, &[]).await?.0)
+    }
+    /// [`Import::put`], where the rows at the positions `repeats` (ascending) list a case that an
+    /// earlier call of this import listed. Such a row is compared with the case as the earlier
+    /// row left it, and applied over it like any change. Returns the counts and, for each
+    /// position of `repeats` in order, what the row did.
+    async fn put_repeats(
+        &mut self,
+        records: Vec<Record>,
+        repeats: &[usize],
+    ) -> StoreResult<(RowCounts, Vec<Repeated>)>;
+    /// Builds now the unique key a first load builds at commit (SQLite's cases, see
+    /// [`Repeated::Later`]), applying each row that repeated an earlier row's case over it, and
+    /// returns what each of those did, in the order the rows came. Nothing for an import that
+    /// defers no key.
+    async fn fold_repeats(&mut self) -> StoreResult<Vec<FoldedRepeat>>;
     async fn quarantine(&mut self, items: Vec<QuarantineItem>) -> StoreResult<()>;
+    /// Records cases listed twice with different values (see [`RepeatItem`]), with the rows.
+    async fn repeats(&mut self, items: Vec<RepeatItem>) -> StoreResult<()>;
     /// Commits the rows and, when given, the source's new cursor in the same transaction.
     /// Returns what the commit folded: rows `put` counted as inserted that turned out to repeat
     /// an earlier row's key (a first load builds its unique key only now).
     async fn commit(self: Box<Self>, cursor: Option<String>) -> StoreResult<Folded>;
+}
+
+/// What a row that repeats a case an earlier row of the same import listed did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Repeated {
+    /// It changed the case: `{field: [earlier, later]}`, masked as in the history.
+    Changed(serde_json::Value),
+    /// It changed nothing.
+    Same,
+    /// A first load (into an empty table) stored it as it came, to be applied over the earlier
+    /// row when the import's unique key is built: [`Import::fold_repeats`] says what it did.
+    Later,
+}
+
+/// A first load's row that repeated an earlier row's case, applied over it when the unique key
+/// was built (see [`Import::fold_repeats`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FoldedRepeat {
+    pub unit_id: String,
+    pub case_key: String,
+    /// What it changed (`{field: [earlier, later]}`, masked); `None`: nothing.
+    pub changes: Option<serde_json::Value>,
 }
 
 /// Rows of a first load that repeated an earlier row's (unit, case key) in the same import,
@@ -483,7 +568,7 @@ impl Folded {
 }
 
 #[async_trait]
-pub trait Store: outbox::Outbox + ops::Ops + Send + Sync {
+pub trait Store: outbox::Outbox + ops::Ops + accounts::Accounts + Send + Sync {
     fn backend(&self) -> &'static str;
     /// Lets the first load into a store that holds no records take the store to itself when
     /// nobody else has it open (SQLite: a rollback journal instead of the WAL, so the pages are
@@ -516,6 +601,8 @@ pub trait Store: outbox::Outbox + ops::Ops + Send + Sync {
         source: Option<&str>,
         limit: i64,
     ) -> StoreResult<Vec<QuarantineEntry>>;
+    /// Cases listed twice with different values in one import, newest first.
+    async fn repeats(&self, source: Option<&str>, limit: i64) -> StoreResult<Vec<RepeatEntry>>;
     /// Stored rows whose unit is not configured: (feed, unit as written, rows).
     async fn unknown_units(&self) -> StoreResult<Vec<(Feed, String, i64)>>;
     /// Applies the findings of an evaluation of the whole store in one transaction: new
@@ -609,6 +696,8 @@ pub trait Store: outbox::Outbox + ops::Ops + Send + Sync {
     ) -> StoreResult<()>;
     /// The saved rows of a period: (unit id, data).
     async fn snapshot(&self, period: &str) -> StoreResult<Vec<(String, String)>>;
+    /// The periods with a saved report whose name starts with `prefix` (`weekly:`), newest first.
+    async fn snapshot_periods(&self, prefix: &str) -> StoreResult<Vec<String>>;
     async fn finding_history(&self, id: i64) -> StoreResult<Vec<FindingTransition>>;
     /// Waives a finding with who and why; `false` when there is no such finding or it is
     /// already waived.
@@ -621,8 +710,18 @@ pub trait Store: outbox::Outbox + ops::Ops + Send + Sync {
     ) -> StoreResult<bool>;
 }
 
-/// Opens the store named by the configuration and brings its schema up to date.
+/// Opens the store named by the configuration and brings its schema up to date. A server may
+/// quote the password it rejected: the error is told with the store's password blanked
+/// ([`Redactor::for_store`](crate::config::Redactor::for_store)), whether it came from
+/// `password_file`, `password_credential` or the URL.
 pub async fn open(cfg: &StoreConfig) -> anyhow::Result<Box<dyn Store>> {
+    open_unredacted(cfg).await.map_err(|e| {
+        let secrets = crate::config::Redactor::for_store(cfg);
+        anyhow::anyhow!("{}", secrets.redact(&format!("{e:#}")))
+    })
+}
+
+async fn open_unredacted(cfg: &StoreConfig) -> anyhow::Result<Box<dyn Store>> {
     use anyhow::Context;
     let url = cfg.url.expose();
     let store: Box<dyn Store> = if url.starts_with("sqlite:") {

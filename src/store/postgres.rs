@@ -92,6 +92,11 @@ impl PgStore {
 }
 
 impl PgStore {
+    /// Nothing to hold: sqlx's migrator takes PostgreSQL's advisory lock itself.
+    async fn migration_guard(&self) -> StoreResult<Option<std::fs::File>> {
+        Ok(None)
+    }
+
     /// Nothing to allow: PostgreSQL imports run alike whoever else is connected.
     fn set_exclusive_first_load(&self) {}
 
@@ -266,6 +271,9 @@ impl ImportTx {
 
 // The statements both backends run, written once and compiled once per backend against the
 // items this module gives them (see `shared.rs`).
+#[allow(clippy::duplicate_mod)]
+#[path = "accounts_sql.rs"]
+mod accounts_sql;
 #[allow(clippy::duplicate_mod)]
 #[path = "ops_sql.rs"]
 mod ops_sql;

@@ -19,8 +19,9 @@ use crate::domain::rule::{RuleId, State};
 use crate::records::{Feed, FieldKind, Record, Value, diff};
 use crate::store::{
     EvaluatedFinding, Evaluation, EvaluationState, FindingChanges, FindingFilter,
-    FindingTransition, Folded, HistoryEntry, Import, QuarantineEntry, QuarantineItem, RowCounts,
-    Selection, SourceState, Store, StoreError, StoreResult, StoredFinding, StoredRecord,
+    FindingTransition, Folded, FoldedRepeat, HistoryEntry, Import, QuarantineEntry, QuarantineItem,
+    RepeatEntry, RepeatItem, Repeated, RowCounts, Selection, SourceState, Store, StoreError,
+    StoreResult, StoredFinding, StoredRecord,
 };
 
 pub(super) type DbRow = <Db as sqlx::Database>::Row;
@@ -102,13 +103,37 @@ pub(super) fn push_digits(out: &mut String, mut n: u32, width: usize) {
     out.extend(buf[i..].iter().map(|&b| char::from(b)));
 }
 
-/// A bad row's quarantine entry, or a newer sighting of the same one: (source, location, row,
-/// field, column, value, reason, raw row, time).
-pub(super) const QUARANTINE_UPSERT: &str = "INSERT INTO quarantine (source, location, row_no, field, column_name, value, reason, raw, first_seen_at, last_seen_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) \
+/// A quarantine entry, or a newer sighting of the same one: (source, location, row, field,
+/// column, value, reason, raw, time, kind). Kind `row`: a row that could not be taken (raw: the
+/// row); `repeat`: a row that listed a case again with other values (raw: see [`repeat_raw`]).
+/// The latest sighting of a row says what it is.
+pub(super) const QUARANTINE_UPSERT: &str = "INSERT INTO quarantine (source, location, row_no, field, column_name, value, reason, raw, first_seen_at, last_seen_at, kind) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10) \
      ON CONFLICT (source, location, row_no, field) DO UPDATE SET \
      column_name = excluded.column_name, value = excluded.value, reason = excluded.reason, \
-     raw = excluded.raw, last_seen_at = excluded.last_seen_at";
+     raw = excluded.raw, last_seen_at = excluded.last_seen_at, kind = excluded.kind";
+
+/// A repeat's details as the quarantine's `raw` keeps them.
+pub(super) fn repeat_raw(it: &RepeatItem) -> String {
+    serde_json::json!({
+        "earlier": { "location": it.earlier_location, "row": it.earlier_row },
+        "changes": it.changes,
+    })
+    .to_string()
+}
+
+/// A repeat's reason, for whoever reads the quarantine table itself.
+pub(super) fn repeat_reason(it: &RepeatItem) -> String {
+    let earlier = if it.earlier_location == it.location {
+        format!("row {}", it.earlier_row)
+    } else {
+        format!("{} row {}", it.earlier_location, it.earlier_row)
+    };
+    format!(
+        "the case is also listed on {earlier}, with another {}; the later row is kept",
+        it.fields().join(", ")
+    )
+}
 
 /// A feed's record columns, in the order inserts bind them.
 pub(super) fn columns(feed: Feed) -> String {
@@ -204,6 +229,9 @@ pub(super) struct ImportTx {
     pub(super) rev: i64,
     /// The last batch was all new rows (a first load): try inserting before comparing.
     pub(super) insert_first: bool,
+    /// What building a deferred unique key before commit folded (see `fold_now`), added to
+    /// what commit returns.
+    pub(super) folded: Folded,
     /// A batch failed part-way: nothing more is written and the import cannot commit.
     pub(super) failed: bool,
     /// The store, and whether this import has it to itself (SQLite's exclusive first load).
@@ -257,8 +285,14 @@ impl ImportTx {
     /// Builds a first load's deferred unique key on `feed`'s table. When the load listed a key
     /// twice the build fails; then every later row of a repeated key is applied, in the order
     /// the rows came, to the first row as an update (with its history entry) or found
-    /// unchanged, and deleted, and the key is built again.
-    async fn build_unique(&mut self, feed: Feed, sql: &str) -> StoreResult<Folded> {
+    /// unchanged, and deleted, and the key is built again. With `log`, what each later row did
+    /// goes there.
+    async fn build_unique(
+        &mut self,
+        feed: Feed,
+        sql: &str,
+        mut log: Option<&mut Vec<FoldedRepeat>>,
+    ) -> StoreResult<Folded> {
         match sqlx::query(AssertSqlSafe(sql.to_string()))
             .execute(&mut *self.tx)
             .await
@@ -299,8 +333,9 @@ impl ImportTx {
                 .await?;
                 let (first_id, first_fp): (i64, Vec<u8>) =
                     (first.try_get("id")?, first.try_get("fingerprint")?);
-                if first_fp == fp {
+                let changes = if first_fp == fp {
                     folded.unchanged += 1;
+                    None
                 } else {
                     let fp: [u8; 16] = fp.as_slice().try_into().map_err(|_| {
                         StoreError::Corrupt(format!(
@@ -309,8 +344,15 @@ impl ImportTx {
                             fp.len()
                         ))
                     })?;
-                    self.update(feed, first_id, &later.record, fp).await?;
                     folded.updated += 1;
+                    Some(self.update(feed, first_id, &later.record, fp).await?)
+                };
+                if let Some(log) = log.as_deref_mut() {
+                    log.push(FoldedRepeat {
+                        unit_id: later.record.unit_id.clone(),
+                        case_key: later.record.case_no.key().to_string(),
+                        changes,
+                    });
                 }
                 sqlx::query(AssertSqlSafe(format!("DELETE FROM {table} WHERE id = $1")))
                     .bind(later.id)
@@ -327,7 +369,15 @@ impl ImportTx {
         Ok(folded)
     }
 
-    async fn update(&mut self, feed: Feed, id: i64, new: &Record, fp: [u8; 16]) -> StoreResult<()> {
+    /// Writes `new` over the stored row `id` with its history entry; returns the changes
+    /// (`{field: [old, new]}`, masked).
+    async fn update(
+        &mut self,
+        feed: Feed,
+        id: i64,
+        new: &Record,
+        fp: [u8; 16],
+    ) -> StoreResult<serde_json::Value> {
         let sql = format!("SELECT * FROM {} WHERE id = ", feed.table());
         let mut q = QueryBuilder::<Db>::new(sql);
         q.push_bind(id);
@@ -363,20 +413,36 @@ impl ImportTx {
             .bind(changes.to_string())
             .execute(&mut *self.tx)
             .await?;
-        Ok(())
+        Ok(changes)
     }
 }
 
 #[async_trait]
 impl Import for ImportTx {
-    async fn put(&mut self, records: Vec<Record>) -> StoreResult<RowCounts> {
-        let put = self.put_rows(records).await;
+    async fn put_repeats(
+        &mut self,
+        records: Vec<Record>,
+        repeats: &[usize],
+    ) -> StoreResult<(RowCounts, Vec<Repeated>)> {
+        let put = self.put_rows(records, repeats).await;
         self.failed |= put.is_err();
         put
     }
 
+    async fn fold_repeats(&mut self) -> StoreResult<Vec<FoldedRepeat>> {
+        let done = self.fold_now().await;
+        self.failed |= done.is_err();
+        done
+    }
+
     async fn quarantine(&mut self, items: Vec<QuarantineItem>) -> StoreResult<()> {
         let done = self.quarantine_rows(items).await;
+        self.failed |= done.is_err();
+        done
+    }
+
+    async fn repeats(&mut self, items: Vec<RepeatItem>) -> StoreResult<()> {
+        let done = self.repeat_rows(items).await;
         self.failed |= done.is_err();
         done
     }
@@ -395,13 +461,19 @@ impl Import for ImportTx {
 }
 
 impl ImportTx {
-    async fn put_rows(&mut self, records: Vec<Record>) -> StoreResult<RowCounts> {
+    async fn put_rows(
+        &mut self,
+        records: Vec<Record>,
+        repeats: &[usize],
+    ) -> StoreResult<(RowCounts, Vec<Repeated>)> {
         let mut counts = RowCounts {
             seen: records.len() as u64,
             ..Default::default()
         };
+        // What each repeating row did: nothing, until an update says otherwise.
+        let mut changed = vec![Repeated::Same; repeats.len()];
         let Some(feed) = records.first().map(|r| r.feed) else {
-            return Ok(counts);
+            return Ok((counts, changed));
         };
         if DEFER_INDEXES && !self.checked.contains(&feed) {
             self.checked.push(feed);
@@ -410,29 +482,37 @@ impl ImportTx {
         counts.unknown_unit = records.iter().filter(|r| !r.unit_known).count() as u64;
         let fps: Vec<[u8; 16]> = records.iter().map(Record::fingerprint).collect();
         if self.unique_deferred.contains(&feed) {
-            // A first load whose unique key is built at commit: every row goes in as it is.
+            // A first load whose unique key is built at commit: every row goes in as it is, a
+            // repeat included, to be folded into its first row then (or at `fold_repeats`).
             let all: Vec<(&Record, [u8; 16])> = records.iter().zip(fps.iter().copied()).collect();
             counts.inserted = self.insert(feed, &all, false).await?;
-            return Ok(counts);
+            changed.fill(Repeated::Later);
+            return Ok((counts, changed));
         }
+        // Keeps what an update of row `i` changed when `i` repeats a case.
+        let mut note = |i: usize, changes: serde_json::Value| {
+            if let Ok(k) = repeats.binary_search(&i) {
+                changed[k] = Repeated::Changed(changes);
+            }
+        };
         if self.insert_first {
             // A first load: insert what is new in one pass; only when some keys already existed
             // is the batch compared (new rows then compare equal, so they are not updated).
             let all: Vec<(&Record, [u8; 16])> = records.iter().zip(fps.iter().copied()).collect();
             counts.inserted = self.insert(feed, &all, true).await?;
             if counts.inserted == counts.seen {
-                return Ok(counts);
+                return Ok((counts, changed));
             }
             self.insert_first = false;
             let hits = self.new_or_changed(feed, &records, &fps).await?;
             for &(i, id) in &hits {
                 if id != 0 {
-                    self.update(feed, id, &records[i], fps[i]).await?;
+                    note(i, self.update(feed, id, &records[i], fps[i]).await?);
                 }
             }
             counts.updated = hits.iter().filter(|(_, id)| *id != 0).count() as u64;
             counts.unchanged = counts.seen - counts.inserted - counts.updated;
-            return Ok(counts);
+            return Ok((counts, changed));
         }
         let hits = self.new_or_changed(feed, &records, &fps).await?;
         let mut inserts = Vec::new();
@@ -441,7 +521,7 @@ impl ImportTx {
             if id == 0 {
                 inserts.push((&records[i], fps[i]));
             } else {
-                updates.push((id, &records[i], fps[i]));
+                updates.push((i, id));
             }
         }
         counts.unchanged = counts.seen - (inserts.len() + updates.len()) as u64;
@@ -449,10 +529,59 @@ impl ImportTx {
         counts.updated = updates.len() as u64;
         self.insert_first = counts.inserted == counts.seen;
         self.insert(feed, &inserts, false).await?;
-        for (id, r, fp) in updates {
-            self.update(feed, id, r, fp).await?;
+        for (i, id) in updates {
+            note(i, self.update(feed, id, &records[i], fps[i]).await?);
         }
-        Ok(counts)
+        Ok((counts, changed))
+    }
+
+    /// Builds a first load's deferred unique keys now, as commit would, and returns what each
+    /// row that repeated an earlier row's case did. The load's other indexes are still built at
+    /// commit; a later `put` compares with what is stored, as any import does.
+    async fn fold_now(&mut self) -> StoreResult<Vec<FoldedRepeat>> {
+        let mut log = Vec::new();
+        let unique: Vec<(Feed, String)> = self
+            .deferred
+            .iter()
+            .filter(|(_, sql)| is_unique_index(sql))
+            .cloned()
+            .collect();
+        if unique.is_empty() {
+            return Ok(log);
+        }
+        self.deferred.retain(|(_, sql)| !is_unique_index(sql));
+        self.building(true).await?;
+        for (feed, sql) in unique {
+            self.unique_deferred.retain(|f| *f != feed);
+            let f = self.build_unique(feed, &sql, Some(&mut log)).await?;
+            self.folded.updated += f.updated;
+            self.folded.unchanged += f.unchanged;
+        }
+        self.building(false).await?;
+        self.insert_first = true;
+        Ok(log)
+    }
+
+    /// The writer's settings for building indexes from sorted rows (`on`), or back to its
+    /// usual ones: a small page cache, as the sort spills to a temporary file (the writer's
+    /// temp_store) rather than memory, so a large table does not swell the process; and SQLite's
+    /// helper threads for the sort's runs.
+    async fn building(&mut self, on: bool) -> StoreResult<()> {
+        let (cache, threads) = if on {
+            let helpers = std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .min(4);
+            ("-4000".to_string(), helpers)
+        } else {
+            (WRITER_CACHE.to_string(), 0)
+        };
+        sqlx::query(AssertSqlSafe(format!("PRAGMA cache_size = {cache}")))
+            .execute(&mut *self.tx)
+            .await?;
+        sqlx::query(AssertSqlSafe(format!("PRAGMA threads = {threads}")))
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
     }
 
     async fn quarantine_rows(&mut self, items: Vec<QuarantineItem>) -> StoreResult<()> {
@@ -467,6 +596,26 @@ impl ImportTx {
                 .bind(it.reason)
                 .bind(it.raw)
                 .bind(self.at)
+                .bind("row")
+                .execute(&mut *self.tx)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn repeat_rows(&mut self, items: Vec<RepeatItem>) -> StoreResult<()> {
+        for it in items {
+            sqlx::query(QUARANTINE_UPSERT)
+                .bind(self.source.clone())
+                .bind(it.location.clone())
+                .bind(it.row)
+                .bind("case_no")
+                .bind(None::<String>)
+                .bind(it.case_no.clone())
+                .bind(repeat_reason(&it))
+                .bind(repeat_raw(&it))
+                .bind(self.at)
+                .bind("repeat")
                 .execute(&mut *self.tx)
                 .await?;
         }
@@ -474,25 +623,14 @@ impl ImportTx {
     }
 
     async fn commit_rows(mut self: Box<Self>, cursor: Option<String>) -> StoreResult<Folded> {
-        // A first load's indexes, built now in one sorted pass each; the sort spills to a
-        // temporary file (the writer's temp_store) rather than memory, so a large table does not
-        // swell the process.
+        // A first load's indexes, built now in one sorted pass each (see `building`).
         let deferred = std::mem::take(&mut self.deferred);
-        let mut folded = Folded::default();
+        let mut folded = self.folded;
         if !deferred.is_empty() {
-            sqlx::query("PRAGMA cache_size = -4000")
-                .execute(&mut *self.tx)
-                .await?;
-            // SQLite sorts the runs of a large index build on helper threads when allowed to.
-            let helpers = std::thread::available_parallelism()
-                .map_or(1, |n| n.get())
-                .min(4);
-            sqlx::query(AssertSqlSafe(format!("PRAGMA threads = {helpers}")))
-                .execute(&mut *self.tx)
-                .await?;
+            self.building(true).await?;
             for (feed, sql) in deferred {
                 if is_unique_index(&sql) {
-                    let f = self.build_unique(feed, &sql).await?;
+                    let f = self.build_unique(feed, &sql, None).await?;
                     folded.updated += f.updated;
                     folded.unchanged += f.unchanged;
                 } else {
@@ -501,12 +639,7 @@ impl ImportTx {
                         .await?;
                 }
             }
-            sqlx::query("PRAGMA threads = 0")
-                .execute(&mut *self.tx)
-                .await?;
-            sqlx::query(AssertSqlSafe(format!("PRAGMA cache_size = {WRITER_CACHE}")))
-                .execute(&mut *self.tx)
-                .await?;
+            self.building(false).await?;
         }
         if let Some(c) = cursor {
             sqlx::query(
@@ -581,6 +714,7 @@ pub(super) fn read_state(row: &DbRow) -> StoreResult<SourceState> {
             unchanged: n("rows_unchanged")?,
             quarantined: n("rows_quarantined")?,
             unknown_unit: n("rows_unknown_unit")?,
+            repeated: n("rows_repeated")?,
         },
     })
 }
@@ -811,6 +945,7 @@ impl Store for Backend {
     }
 
     async fn migrate(&self) -> StoreResult<()> {
+        let _one_at_a_time = self.migration_guard().await?;
         MIGRATOR.run(&self.writer).await?;
         Ok(())
     }
@@ -834,6 +969,7 @@ impl Store for Backend {
             unique_deferred: Vec::new(),
             rev,
             insert_first: false,
+            folded: Folded::default(),
             failed: false,
             store: self.clone(),
             exclusive,
@@ -845,15 +981,16 @@ impl Store for Backend {
         let ok = run.error.is_none();
         sqlx::query(
             "INSERT INTO source_state (name, last_run_at, last_success_at, last_error_at, last_error, \
-             rows_seen, rows_inserted, rows_updated, rows_unchanged, rows_quarantined, rows_unknown_unit) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+             rows_seen, rows_inserted, rows_updated, rows_unchanged, rows_quarantined, rows_unknown_unit, rows_repeated) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
              ON CONFLICT (name) DO UPDATE SET last_run_at = excluded.last_run_at, \
              last_success_at = COALESCE(excluded.last_success_at, source_state.last_success_at), \
              last_error_at = COALESCE(excluded.last_error_at, source_state.last_error_at), \
              last_error = COALESCE(excluded.last_error, source_state.last_error), \
              rows_seen = excluded.rows_seen, rows_inserted = excluded.rows_inserted, \
              rows_updated = excluded.rows_updated, rows_unchanged = excluded.rows_unchanged, \
-             rows_quarantined = excluded.rows_quarantined, rows_unknown_unit = excluded.rows_unknown_unit",
+             rows_quarantined = excluded.rows_quarantined, rows_unknown_unit = excluded.rows_unknown_unit, \
+             rows_repeated = excluded.rows_repeated",
         )
         .bind(source.to_string())
         .bind(run.finished_at)
@@ -866,6 +1003,7 @@ impl Store for Backend {
         .bind(c.unchanged as i64)
         .bind(c.quarantined as i64)
         .bind(c.unknown_unit as i64)
+        .bind(c.repeated as i64)
         .execute(&self.writer)
         .await?;
         Ok(())
@@ -960,9 +1098,9 @@ impl Store for Backend {
         source: Option<&str>,
         limit: i64,
     ) -> StoreResult<Vec<QuarantineEntry>> {
-        let mut q = QueryBuilder::<Db>::new("SELECT * FROM quarantine");
+        let mut q = QueryBuilder::<Db>::new("SELECT * FROM quarantine WHERE kind = 'row'");
         if let Some(s) = source {
-            q.push(" WHERE source = ");
+            q.push(" AND source = ");
             q.push_bind(s.to_string());
         }
         q.push(" ORDER BY last_seen_at DESC, source, location, row_no, field LIMIT ");
@@ -980,6 +1118,38 @@ impl Store for Backend {
                         value: r.try_get("value")?,
                         reason: r.try_get("reason")?,
                         raw: r.try_get("raw")?,
+                    },
+                    first_seen_at: r.try_get("first_seen_at")?,
+                    last_seen_at: r.try_get("last_seen_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn repeats(&self, source: Option<&str>, limit: i64) -> StoreResult<Vec<RepeatEntry>> {
+        let mut q = QueryBuilder::<Db>::new("SELECT * FROM quarantine WHERE kind = 'repeat'");
+        if let Some(s) = source {
+            q.push(" AND source = ");
+            q.push_bind(s.to_string());
+        }
+        q.push(" ORDER BY last_seen_at DESC, source, location, row_no LIMIT ");
+        q.push_bind(limit);
+        let rows = q.build().fetch_all(&self.reader).await?;
+        rows.iter()
+            .map(|r| {
+                let raw: String = r.try_get("raw")?;
+                let raw: serde_json::Value = serde_json::from_str(&raw)
+                    .map_err(|e| StoreError::Corrupt(format!("quarantine.raw of a repeat: {e}")))?;
+                let earlier = &raw["earlier"];
+                Ok(RepeatEntry {
+                    source: r.try_get("source")?,
+                    item: RepeatItem {
+                        location: r.try_get("location")?,
+                        row: r.try_get("row_no")?,
+                        earlier_location: earlier["location"].as_str().unwrap_or("").to_string(),
+                        earlier_row: earlier["row"].as_i64().unwrap_or(0),
+                        case_no: r.try_get("value")?,
+                        changes: raw["changes"].clone(),
                     },
                     first_seen_at: r.try_get("first_seen_at")?,
                     last_seen_at: r.try_get("last_seen_at")?,
@@ -1658,6 +1828,10 @@ impl Store for Backend {
             q.push(" AND unit_id = ");
             q.push_bind(u.clone());
         }
+        if let Some(id) = filter.id {
+            q.push(" AND id = ");
+            q.push_bind(id);
+        }
         q.push(" ORDER BY due, id");
         let rows = q.build().fetch_all(&self.reader).await?;
         rows.iter().map(read_finding).collect()
@@ -1761,6 +1935,17 @@ impl Store for Backend {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn snapshot_periods(&self, prefix: &str) -> StoreResult<Vec<String>> {
+        let rows = sqlx::query(
+            "SELECT DISTINCT period FROM report_snapshots WHERE substr(period, 1, length($1)) = $1 \
+             ORDER BY period DESC",
+        )
+        .bind(prefix.to_string())
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(|r| Ok(r.try_get("period")?)).collect()
     }
 
     async fn snapshot(&self, period: &str) -> StoreResult<Vec<(String, String)>> {

@@ -91,6 +91,9 @@ pub struct SqliteStore {
     /// The writer is in rollback-journal mode for an exclusive first load; releasing the
     /// connection puts it back in WAL mode.
     in_rollback_journal: Arc<AtomicBool>,
+    /// The file whose lock serialises the migrations of processes opening a new store at once
+    /// (sqlx takes no lock for SQLite); none for a database in memory.
+    migration_lock: Option<std::path::PathBuf>,
 }
 
 impl SqliteStore {
@@ -115,6 +118,13 @@ impl SqliteStore {
                 ))
             })?;
         }
+        let file = opts.get_filename();
+        let migration_lock =
+            (!file.as_os_str().is_empty() && file != Path::new(":memory:")).then(|| {
+                let mut name = file.as_os_str().to_owned();
+                name.push("-migrate.lock");
+                std::path::PathBuf::from(name)
+            });
         let busy_timeout = Duration::from_secs(cfg.busy_timeout_secs);
         let in_rollback_journal = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&in_rollback_journal);
@@ -169,6 +179,37 @@ impl SqliteStore {
             reader,
             exclusive_first_load: Arc::new(AtomicBool::new(false)),
             in_rollback_journal,
+            migration_lock,
+        })
+    }
+
+    /// Held while the migrations run: two processes opening a new store together (two `sync`s,
+    /// a command beside the daemon) would otherwise both create its first tables, and one
+    /// fail. An advisory lock on a file beside the database (not on the database file itself:
+    /// closing any handle of that file would drop SQLite's own locks in this process).
+    async fn migration_guard(&self) -> StoreResult<Option<std::fs::File>> {
+        let Some(path) = self.migration_lock.clone() else {
+            return Ok(None);
+        };
+        let locked = tokio::task::spawn_blocking(move || {
+            let f = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&path)?;
+            f.lock()?;
+            Ok::<_, std::io::Error>(f)
+        })
+        .await
+        .map_err(|e| crate::store::StoreError::Config(format!("the migration lock: {e}")))?;
+        locked.map(Some).map_err(|e| {
+            crate::store::StoreError::Config(format!(
+                "cannot lock {} for the migrations: {e}",
+                self.migration_lock
+                    .as_deref()
+                    .unwrap_or(Path::new(""))
+                    .display()
+            ))
         })
     }
 
@@ -498,6 +539,9 @@ fn sql_literal(s: &str) -> String {
 
 // The statements both backends run, written once and compiled once per backend against the
 // items this module gives them (see `shared.rs`).
+#[allow(clippy::duplicate_mod)]
+#[path = "accounts_sql.rs"]
+mod accounts_sql;
 #[allow(clippy::duplicate_mod)]
 #[path = "ops_sql.rs"]
 mod ops_sql;

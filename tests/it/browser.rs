@@ -14,7 +14,7 @@ use crate::report::decode_png;
 
 /// The browser: `LIANDONG_CHROMIUM`, else the first of chromium, chromium-browser and
 /// google-chrome on the PATH.
-fn chromium(what: &str) -> Option<PathBuf> {
+pub(crate) fn chromium(what: &str) -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("LIANDONG_CHROMIUM") {
         return Some(p.into());
     }

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use crate::common::{self, bin, write};
+use serde_json::json;
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -96,15 +97,21 @@ fn check_config_lists_every_problem_with_its_key_path_and_exits_2() {
     );
     let out = with_config(&f, &["check-config"]);
     assert_eq!(out.status.code(), Some(2));
-    let err = text(&out.stderr);
-    for want in [
-        "store.colour",
-        "sources[0].encoding",
-        "sources[1].url",
-        "sources[1].path",
-    ] {
-        assert!(err.contains(want), "missing {want} in:\n{err}");
-    }
+    // Each problem names the file and the entry by its name; the path that does not exist is
+    // among them, not left for a second run.
+    assert_eq!(
+        text(&out.stderr),
+        format!(
+            "the configuration has 6 problems:\n\
+             \x20 - {f}: store.colour: unknown key\n\
+             \x20 - {f}: sources.s.encoding: unknown variant `big5`, expected one of `auto`, `utf-8`, `utf8`, `gbk`, `gb18030` in `encoding`\n\
+             \x20 - {f}: store.url: expected sqlite://PATH or postgres://…, found mysql://x\n\
+             \x20 - {f}: sources.t.path: does not apply to a source of kind \"http\"\n\
+             \x20 - {f}: sources.t.url: not an http(s) URL: \"ftp://x\"\n\
+             \x20 - {f}: sources.t.path: x does not exist\n",
+            f = f.display()
+        )
+    );
     // Every command refuses a broken configuration with exit code 2.
     let out = with_config(&f, &["sync"]);
     assert_eq!(out.status.code(), Some(2));
@@ -1458,8 +1465,13 @@ fn secrets_written_inline_are_warned_of_and_a_schedule_that_never_fires_is_refus
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
     assert!(
-        stderr.contains("warning: store.url: holds a password")
-            && stderr.contains("notify.robots[0] (市场监管群): the webhook is written inline"),
+        stderr.contains(&format!(
+            "warning: {}: store.url: holds a password",
+            f.display()
+        )) && stderr.contains(&format!(
+            "warning: {}: notify.robots[0] (市场监管群): the webhook is written inline",
+            f.display()
+        )),
         "{stderr}"
     );
     for secret in ["pw-s3cret", "robot-key-4711"] {
@@ -1479,7 +1491,10 @@ fn secrets_written_inline_are_warned_of_and_a_schedule_that_never_fires_is_refus
     let out = with_config(&f, &["status"]);
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(stdout.contains("warning: notify.robots[0]"), "{stdout}");
+    assert!(
+        stdout.contains(&format!("warning: {}: notify.robots[0]", f.display())),
+        "{stdout}"
+    );
     assert!(!stdout.contains("robot-key-4711"), "{stdout}");
 
     let f = write(
@@ -1703,4 +1718,252 @@ fn csv_output_neutralises_formula_cells_of_cases_and_findings() {
             .all(|c| !c.starts_with(['=', '+', '-', '@'])),
         "{rows:?}"
     );
+}
+
+/// Issue 22 item 9: a file that lists a case twice with different values — here 2,600 rows apart,
+/// in different batches, with an ID number pasted into the case number — keeps the later row, as
+/// always, and now says so: `sync` names the file, both rows, the case number (masked) and the
+/// fields that differ; the log has it at warn; `status` lists it for the source; the daemon's
+/// sync job sums it up. A case listed twice with the same values is not worth a word. The first
+/// sync is a first load (an empty store), the second an ordinary import: both say the same.
+#[test]
+fn a_case_listed_twice_with_different_values_keeps_its_later_row_and_is_shown_everywhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.db");
+    let id = "513337199001019026";
+    let case = format!("稻市监罚〔2025〕{id}号");
+    let mut body = String::from("执法单位,案号,案件名称,罚没金额(元)\n");
+    body.push_str(&format!("稻城县市场监督管理局,{case},销售过期食品案,100\n"));
+    for i in 2..=2600 {
+        body.push_str(&format!(
+            "稻城县市场监督管理局,稻市监罚〔2025〕{i}号,案{i},{i}\n"
+        ));
+    }
+    body.push_str(&format!(
+        "稻城县市场监督管理局,{case},销售过期食品及无照经营案,150\n"
+    ));
+    body.push_str("稻城县市场监督管理局,稻市监罚〔2025〕2号,案2,2\n");
+    let csv = write(dir.path(), "cases.csv", &body);
+    let cfg = write(
+        dir.path(),
+        "liandong.toml",
+        format!(
+            "[store]\nurl = \"sqlite://{}\"\n\n[[units]]\nid = \"scjg\"\nname = \"稻城县市场监督管理局\"\nkind = \"enforcement\"\n\n[[sources]]\nname = \"cases\"\nkind = \"file\"\nfeeds = \"cases\"\npath = \"{}\"\n",
+            db.display(),
+            csv.display()
+        ),
+    );
+    let run = |args: &[&str]| {
+        bin()
+            .current_dir(dir.path())
+            .arg("--config")
+            .arg(&cfg)
+            .args(args)
+            .env_remove("LIANDONG_CONFIG")
+            .env_remove("RUST_LOG")
+            .env_remove("LIANDONG__STORE__URL")
+            .output()
+            .unwrap()
+    };
+    let masked = "稻市监罚〔2025〕513337********9026号";
+    let line = format!(
+        "{}: rows 2 and 2602 list {masked} with different amount, title; the later row is kept",
+        csv.display()
+    );
+    for (n, inserted, updated, unchanged) in [(1, 2600, 1, 1), (2, 0, 2, 2600)] {
+        let out = run(&["sync"]);
+        assert!(out.status.success(), "sync {n}: {}", text(&out.stderr));
+        let stdout = text(&out.stdout);
+        assert_eq!(
+            stdout.lines().skip(2).collect::<Vec<_>>(),
+            [
+                format!("cases   ok      2602  {inserted:<8}  {updated:<7}  {unchanged:<9}  0            0             1").as_str(),
+                "cases: 1 row listed a case again with different values:",
+                format!("  {line}").as_str(),
+            ],
+            "sync {n}:\n{stdout}"
+        );
+        let stderr = text(&out.stderr);
+        let warn = stderr
+            .lines()
+            .find(|l| l.contains("WARN"))
+            .unwrap_or_else(|| panic!("sync {n} logs no warning:\n{stderr}"));
+        assert!(
+            warn.ends_with(&format!(
+                "WARN a case listed twice with different values: the later row is kept source=cases file={csv} row=2602 earlier_file={csv} earlier_row=2 case_no={masked} differs_in=amount, title",
+                csv = csv.display()
+            )),
+            "sync {n}: {warn}"
+        );
+        assert_eq!(stderr.matches("WARN").count(), 1, "sync {n}:\n{stderr}");
+        assert!(
+            !stdout.contains(id) && !stderr.contains(id),
+            "sync {n} shows the ID number"
+        );
+    }
+    // The later row is what the store keeps.
+    assert_eq!(
+        sqlite_rows(
+            &db,
+            "SELECT amount || ' ' || title FROM cases WHERE case_no LIKE '%9026号'"
+        ),
+        ["15000 销售过期食品及无照经营案"]
+    );
+
+    let out = run(&["status"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let status = text(&out.stdout);
+    let table = status.lines().nth(2).unwrap();
+    assert!(table.starts_with("cases   file  cases  ok"), "{status}");
+    assert!(
+        table.ends_with("2602  0         2        2600       0            1"),
+        "{status}"
+    );
+    let listed: Vec<&str> = status
+        .lines()
+        .skip_while(|l| !l.starts_with("cases listed twice"))
+        .collect();
+    assert_eq!(listed.len(), 2, "{status}");
+    assert_eq!(
+        listed[0],
+        "cases listed twice in one import with different values (newest first):"
+    );
+    assert!(
+        listed[1].starts_with(&format!("  cases {line} (last seen 20")),
+        "{status}"
+    );
+    assert!(!status.contains(id), "{status}");
+    let out = run(&["status", "--format", "json"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let r = &json["repeats"];
+    assert_eq!(r.as_array().map(Vec::len), Some(1), "{json}");
+    let file = csv.display().to_string();
+    assert_eq!(
+        (
+            &r[0]["source"],
+            &r[0]["location"],
+            &r[0]["row"],
+            &r[0]["earlier_location"],
+            &r[0]["earlier_row"],
+            &r[0]["case_no"]
+        ),
+        (
+            &json!("cases"),
+            &json!(file),
+            &json!(2602),
+            &json!(file),
+            &json!(2),
+            &json!(masked)
+        )
+    );
+    assert_eq!(
+        r[0]["changes"],
+        json!({"amount": [100.0, 150.0], "title": ["销售过期食品案", "销售过期食品及无照经营案"]})
+    );
+    assert_eq!(json["sources"][0]["last_run"]["repeated"], 1);
+    assert_eq!(
+        json["quarantine"],
+        json!([]),
+        "a repeat is not a quarantined row"
+    );
+
+    // The daemon's sync job says it in its summary (`run --once` prints each job's).
+    let out = run(&["run", "--once"]);
+    let stdout = text(&out.stdout);
+    let job = stdout
+        .lines()
+        .find(|l| l.starts_with("sync:cases"))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(
+        job.ends_with("ok      2602 seen, 0 inserted, 2 updated, 2600 unchanged, 0 quarantined; 1 row listed a case again with different values (the later row is kept; see `liandong status`)"),
+        "{job}"
+    );
+}
+
+/// Issue 22 item 9: a configuration split across `liandong.toml` and `conf.d/` with problems in
+/// every file and one in the environment. `check-config` lists them all in one run — the
+/// missing drop folder and templates folder with the rest, not after the others are fixed — each
+/// with the file (or variable) to fix, a source by its name (or its place in its file when its
+/// name cannot say which), and exits 2. The daemon refuses it with the same problems.
+#[test]
+fn check_config_names_the_file_of_every_problem_and_reports_missing_folders_with_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display().to_string();
+    std::fs::create_dir(dir.path().join("existing")).unwrap();
+    std::fs::create_dir(dir.path().join("conf.d")).unwrap();
+    let main = write(
+        dir.path(),
+        "liandong.toml",
+        format!(
+            "[store]\nurl = \"sqlite://{d}/store.db\"\ncolour = \"red\"\n\n\
+             [[units]]\nid = \"scjg\"\nname = \"稻城县市场监督管理局\"\nkind = \"enforcement\"\n\n\
+             [[sources]]\nname = \"main\"\nkind = \"file\"\nfeeds = \"cases\"\npath = \"{d}/existing\"\n\n\
+             [notify]\ntemplates_dir = \"{d}/no-templates\"\n"
+        ),
+    );
+    write(
+        &dir.path().join("conf.d"),
+        "10-units.toml",
+        "[[units]]\nid = \"zrzy\"\nname = \"稻城县自然资源局\"\nkind = \"enforcement\"\n\n\
+         [[units]]\nid = \"Bad Id\"\nname = \"稻城县交通运输局\"\nkind = \"enforcement\"\n",
+    );
+    write(
+        &dir.path().join("conf.d"),
+        "20-sources.toml",
+        format!(
+            "[[sources]]\nname = \"z\"\nkind = \"sql\"\nbatch_size = \"many\"\n\n\
+             [[sources]]\nname = \"x\"\nkind = \"file\"\nfeeds = \"cases\"\npath = \"{d}/drop\"\n\
+             schedule = \"every hour\"\nencodng = \"gbk\"\n\n\
+             [[sources]]\nname = \"y\"\nkind = \"http\"\nurl = \"ftp://x\"\nunit = \"nobody\"\n"
+        ),
+    );
+    let run = |args: &[&str]| {
+        bin()
+            .arg("--config")
+            .arg(&main)
+            .args(args)
+            .env("LIANDONG__RUN__LEASE_SECS", "2")
+            .env_remove("LIANDONG_CONFIG")
+            .env_remove("LIANDONG__STORE__URL")
+            .output()
+            .unwrap()
+    };
+    let out = run(&["check-config"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
+    let (m, s, u) = (
+        format!("{d}/liandong.toml"),
+        format!("{d}/conf.d/20-sources.toml"),
+        format!("{d}/conf.d/10-units.toml"),
+    );
+    let problems = [
+        format!("{m}: store.colour: unknown key"),
+        format!(
+            "{s}: sources.z.batch_size: invalid type: string \"many\", expected u32 in `batch_size`"
+        ),
+        format!("{s}: sources.x.encodng: unknown key"),
+        format!(
+            "{u}: units[1].id: expected a short identifier of a-z, 0-9, '-' or '_', found \"Bad Id\""
+        ),
+        format!(
+            "{s}: sources.x.schedule: not a six-field cron expression (seconds minutes hours day-of-month month day-of-week) such as \"0 */30 * * * *\": \"every hour\" (2 fields)"
+        ),
+        format!("{s}: sources.y.unit: no [[units]] entry has id or name \"nobody\""),
+        format!("{s}: sources.y.url: not an http(s) URL: \"ftp://x\""),
+        "LIANDONG__RUN__LEASE_SECS: run.lease_secs: must be from 10 to 86400 (a day)".to_string(),
+        format!("{s}: sources.x.path: {d}/drop does not exist"),
+        format!("{m}: notify.templates_dir: {d}/no-templates is not a folder"),
+    ];
+    let mut want = format!("the configuration has {} problems:\n", problems.len());
+    for p in &problems {
+        want.push_str(&format!("  - {p}\n"));
+    }
+    assert_eq!(text(&out.stderr), want);
+
+    // The daemon refuses to start on it, naming the same problems (and exits 2).
+    let out = run(&["run", "--once"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    for p in &problems {
+        assert!(stderr.contains(p.as_str()), "missing {p:?} in:\n{stderr}");
+    }
 }

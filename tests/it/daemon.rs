@@ -78,6 +78,8 @@ impl Daemon {
             .env_remove("WATCHDOG_PID")
             .env_remove("JOURNAL_STREAM")
             .env("LIANDONG_LOG", "info")
+            // Daemons run side by side here: no web console on its fixed port.
+            .env("LIANDONG__WEB__LISTEN", "")
             .current_dir(config.parent().unwrap())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -651,12 +653,16 @@ fn the_administrator_hears_once_of_a_silent_source_and_of_a_year_without_holiday
 }
 
 /// A daemon on the sample county plus a department system that accepts connections and never
-/// answers, with `run` (the `[run]` table, `PORT` for its listen port) as its configuration; returns
-/// once the start-up sync of that source waits for an answer. Keep the
-/// returned values alive: the folder holds the store, the streams the waiting connections.
+/// answers — the first source, with `silent_keys` among its keys — and `run` (the `[run]` table,
+/// `PORT` for its listen port) as its configuration; the sample's file sources sync on
+/// `file_schedule` when given. Returns once the start-up sync of the silent source waits for an
+/// answer. Keep the returned values alive: the folder holds the store, the streams the waiting
+/// connections.
 #[allow(clippy::type_complexity)]
 fn daemon_with_a_silent_source(
     run: &str,
+    silent_keys: &str,
+    file_schedule: Option<&str>,
 ) -> (
     tempfile::TempDir,
     Daemon,
@@ -675,19 +681,30 @@ fn daemon_with_a_silent_source(
     }
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let sample = std::fs::read_to_string(repo().join("config/liandong.toml")).unwrap();
+    let mut sample = std::fs::read_to_string(repo().join("config/liandong.toml"))
+        .unwrap()
+        .replace(
+            "path = \"config/sample",
+            &format!("path = \"{}/config/sample", repo().display()),
+        )
+        .replace(
+            "url = \"sqlite://var/liandong.db\"",
+            &format!("url = \"sqlite://{}\"", dir.path().join("d.db").display()),
+        );
+    if let Some(cron) = file_schedule {
+        sample = sample.replace(
+            "kind = \"file\"\n",
+            &format!("kind = \"file\"\nschedule = \"{cron}\"\n"),
+        );
+    }
+    let silent = format!(
+        "[[sources]]\nname = \"silent-system\"\nkind = \"http\"\nfeeds = \"cases\"\n\
+         url = \"http://127.0.0.1:{source_port}/cases\"\ntimeout_secs = 600\nretries = 0\n{silent_keys}\n\n\
+         [[sources]]\n"
+    );
     let text = format!(
-        "{}\n{}\n[[sources]]\nname = \"silent-system\"\nkind = \"http\"\nfeeds = \"cases\"\n\
-         url = \"http://127.0.0.1:{source_port}/cases\"\ntimeout_secs = 600\nretries = 0\n",
-        sample
-            .replace(
-                "path = \"config/sample",
-                &format!("path = \"{}/config/sample", repo().display()),
-            )
-            .replace(
-                "url = \"sqlite://var/liandong.db\"",
-                &format!("url = \"sqlite://{}\"", dir.path().join("d.db").display()),
-            ),
+        "{}\n{}\n",
+        sample.replacen("[[sources]]\n", &silent, 1),
         run.replace("PORT", &port.to_string()),
     );
     let config = common::write(dir.path(), "liandong.toml", &text);
@@ -700,6 +717,118 @@ fn daemon_with_a_silent_source(
     (dir, d, held)
 }
 
+/// Whether every connection the silent source holds has been closed by the daemon.
+fn all_dropped(held: &Mutex<Vec<std::net::TcpStream>>) -> bool {
+    held.lock().unwrap().iter_mut().all(|s| {
+        use std::io::Read as _;
+        s.set_nonblocking(true).unwrap();
+        matches!(s.read(&mut [0u8; 64]), Ok(0))
+    })
+}
+
+/// A department system that takes the connection and never answers (issue 22 item 8), listed
+/// first: its run is stopped at its `run_timeout_secs` and fails with a message saying so, in the
+/// journal and in `status`; meanwhile the file sources synced — slot after slot — and the alerts
+/// ran, and only the evaluation of its slot waited for it.
+#[test]
+fn a_source_that_never_answers_is_stopped_at_its_deadline_and_holds_back_nothing() {
+    let (dir, d, held) =
+        daemon_with_a_silent_source(FAST, "run_timeout_secs = 8", Some("*/2 * * * * *"));
+    let url = format!("sqlite://{}", dir.path().join("d.db").display());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    // (job, slot, started_at, finished_at, outcome, detail) of every finished run.
+    type Run = (
+        String,
+        i64,
+        i64,
+        Option<i64>,
+        Option<String>,
+        Option<String>,
+    );
+    let runs = || -> Vec<Run> {
+        rt.block_on(async {
+            let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+            let rows = sqlx::query_as(
+                "SELECT job, slot, started_at, finished_at, outcome, detail FROM job_runs ORDER BY started_at",
+            )
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+            pool.close().await;
+            rows
+        })
+    };
+    let silent = |runs: &[Run]| -> Option<Run> {
+        runs.iter()
+            .find(|r| r.0 == "sync:silent-system" && r.3.is_some())
+            .cloned()
+    };
+    wait_for(
+        "the silent source's deadline",
+        Duration::from_secs(40),
+        || silent(&runs()).is_some(),
+    );
+    let all = runs();
+    let (_, _, started, finished, outcome, detail) = silent(&all).unwrap();
+    let finished = finished.unwrap();
+    let detail = detail.unwrap_or_default();
+    assert_eq!(outcome.as_deref(), Some("failed"), "{detail}");
+    assert!(
+        detail.contains("did not finish within 8 s (sources.silent-system.run_timeout_secs)"),
+        "{detail}"
+    );
+    assert!(
+        (8_000..15_000).contains(&(finished - started)),
+        "stopped after {} ms",
+        finished - started
+    );
+    wait_for(
+        "its connection to be dropped",
+        Duration::from_secs(5),
+        || all_dropped(&held),
+    );
+    // Before it ended: each file source synced at least twice (its slots were not skipped
+    // behind it), and the alerts ran.
+    let done_before = |job: &str| {
+        all.iter()
+            .filter(|r| r.0 == job && r.3.is_some_and(|f| f <= finished))
+            .filter(|r| r.4.as_deref() == Some("ok"))
+            .count()
+    };
+    for source in ["scjg-cases", "zrzy-cases", "jtys-cases", "nync-cases"] {
+        assert!(
+            done_before(&format!("sync:{source}")) >= 2,
+            "{source} was held back: {all:#?}"
+        );
+    }
+    assert!(done_before("alerts") >= 1, "{all:#?}");
+    // The evaluation waited for the syncs of its slot, the silent one included.
+    let first_evaluation = all.iter().find(|r| r.0 == "evaluate");
+    assert!(
+        first_evaluation.is_none_or(|r| r.2 >= finished),
+        "the evaluation started before the silent source's run ended: {all:#?}"
+    );
+    wait_for("an evaluation after it", Duration::from_secs(20), || {
+        runs()
+            .iter()
+            .any(|r| r.0 == "evaluate" && r.4.as_deref() == Some("ok"))
+    });
+    // The journal and `status` say what happened, in the administrator's words.
+    assert!(d.log().contains("did not finish within 8 s"), "{}", d.log());
+    let status = common::bin()
+        .args(["--config"])
+        .arg(dir.path().join("liandong.toml"))
+        .args(["status", "--format", "json"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let status = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        status.contains("did not finish within 8 s (sources.silent-system.run_timeout_secs)"),
+        "{status}"
+    );
+}
+
 /// When another process takes a slot over (its lease looked expired to a replica), the daemon's
 /// next renewal finds the claim gone and cancels the slot's job (its connection to the source
 /// is dropped) instead of letting two processes run it; the daemon itself carries on, and the
@@ -707,7 +836,7 @@ fn daemon_with_a_silent_source(
 #[test]
 fn a_job_is_cancelled_when_its_slot_is_taken_over() {
     let (dir, mut d, held) =
-        daemon_with_a_silent_source(&FAST.replace("[run]", "[run]\nlease_secs = 10"));
+        daemon_with_a_silent_source(&FAST.replace("[run]", "[run]\nlease_secs = 10"), "", None);
     let rt = tokio::runtime::Runtime::new().unwrap();
     let url = format!("sqlite://{}", dir.path().join("d.db").display());
     // Another process writes to the store while the job waits on the source: the fetch holds
@@ -731,13 +860,7 @@ fn a_job_is_cancelled_when_its_slot_is_taken_over() {
     wait_for(
         "the job to drop its connection",
         Duration::from_secs(20),
-        || {
-            held.lock().unwrap().iter_mut().all(|s| {
-                use std::io::Read as _;
-                s.set_nonblocking(true).unwrap();
-                matches!(s.read(&mut [0u8; 64]), Ok(0))
-            })
-        },
+        || all_dropped(&held),
     );
     assert!(
         d.log()

@@ -484,11 +484,13 @@ async fn the_cases_table_rebuilt_by_migration_14_keeps_its_rows_and_its_key() {
     pool.close().await;
 }
 
-/// A first load builds the unique (unit, case number) key at commit; a case the file lists
+/// A first load builds the unique (unit, case number) key at the end; a case the file lists
 /// again, in a later batch or the same one, is folded into its first row there: applied as an
-/// update with its history entry when it differs, counted unchanged when it does not.
+/// update with its history entry when it differs, counted unchanged when it does not. A repeat
+/// with other values is recorded (both rows, the fields that differ) — by the first load as by
+/// every later sync that reads it again; identical ones are not.
 #[tokio::test(flavor = "multi_thread")]
-async fn a_first_load_folds_a_case_listed_again_into_its_first_row() {
+async fn a_first_load_folds_a_case_listed_again_into_its_first_row_and_records_it() {
     let ts = common::temp_sqlite();
     let store = common::open(&ts.url).await;
     let before = case_indexes(&ts.url).await;
@@ -513,10 +515,28 @@ async fn a_first_load_folds_a_case_listed_again_into_its_first_row() {
     assert!(out[0].error.is_none(), "{:?}", out[0].error);
     let c = out[0].counts;
     assert_eq!(
-        (c.seen, c.inserted, c.updated, c.unchanged),
-        (3003, 3000, 1, 2)
+        (c.seen, c.inserted, c.updated, c.unchanged, c.repeated),
+        (3003, 3000, 1, 2, 1)
     );
     assert_eq!(store.record_count(Feed::Cases).await.unwrap(), 3000);
+    // Rows count from the header (row 1): A on rows 2, 12 and 2503, B on rows 8 and 2504.
+    let repeats = store.repeats(None, 10).await.unwrap();
+    assert_eq!(repeats.len(), 1, "{repeats:?}");
+    let r = &repeats[0].item;
+    let file = f.display().to_string();
+    assert_eq!(
+        (
+            r.location.as_str(),
+            r.row,
+            r.earlier_location.as_str(),
+            r.earlier_row
+        ),
+        (file.as_str(), 12, file.as_str(), 2)
+    );
+    assert_eq!(r.case_no, "稻市监罚（２０２５）1号");
+    assert_eq!(r.fields(), ["amount", "case_no"]);
+    assert_eq!(r.changes["amount"], serde_json::json!([1.0, 100.0]));
+    assert!(store.quarantined(None, 10).await.unwrap().is_empty());
     let rows = store.records(Feed::Cases, None).await.unwrap();
     let a = rows
         .iter()
@@ -543,10 +563,25 @@ async fn a_first_load_folds_a_case_listed_again_into_its_first_row() {
         before,
         "the unique key is built"
     );
-    // The key holds: syncing the same file again changes nothing.
-    let again = sync(&cfg, store.as_ref(), None, common::clock(), false).await;
-    assert_eq!(again[0].counts.inserted, 0);
+    // The key holds: syncing the same file again inserts nothing, and the repeat, read again, is
+    // the same entry seen again.
+    let later = common::now() + chrono::Duration::hours(1);
+    let again = sync(
+        &cfg,
+        store.as_ref(),
+        None,
+        liandong::domain::clock::Clock::Fixed(later),
+        false,
+    )
+    .await;
+    assert_eq!((again[0].counts.inserted, again[0].counts.repeated), (0, 1));
     assert_eq!(store.record_count(Feed::Cases).await.unwrap(), 3000);
+    let repeats = store.repeats(None, 10).await.unwrap();
+    assert_eq!(repeats.len(), 1);
+    assert_eq!(
+        (repeats[0].first_seen_at, repeats[0].last_seen_at),
+        (common::now(), later)
+    );
     // The cases as stored, each once, two of them changed: the comparison (which runs in chunks
     // of a batch) finds those two, wherever they are, and only them.
     let mut clean = String::from("执法单位,案号,罚没金额\n");
@@ -561,7 +596,10 @@ async fn a_first_load_folds_a_case_listed_again_into_its_first_row() {
     write(ts.dir.path(), "c.csv", &clean);
     let third = sync(&cfg, store.as_ref(), None, common::clock(), false).await;
     let c = third[0].counts;
-    assert_eq!((c.inserted, c.updated, c.unchanged), (0, 2, 2998));
+    assert_eq!(
+        (c.inserted, c.updated, c.unchanged, c.repeated),
+        (0, 2, 2998, 0)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -924,4 +962,180 @@ async fn a_cell_past_limits_cell_kb_is_quarantined_naming_the_key() {
     assert_eq!(out[0].counts.quarantined, 1);
     let q = store.quarantined(Some("scjg"), 10).await.unwrap();
     assert_eq!(q[0].item.reason, "cell of 3 KB exceeds limits.cell_kb = 2");
+}
+
+/// Issue 22 item 9: a drop folder another process is reading (it holds the folder's lock file)
+/// is left alone — not read, not an error, no run recorded — and read in full once it is free.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_drop_folder_another_process_is_reading_is_left_alone_until_it_is_free() {
+    let ts = common::temp_sqlite();
+    let drop = ts.dir.path().join("drop");
+    write(&drop, "a.csv", "执法单位,案号\n县市场监管局,A-1\n");
+    write(&drop, "b.csv", "执法单位,案号\n县市场监管局,A-2\n");
+    let mut src = file_source("drop", Feed::Cases, &drop);
+    src.settle_secs = 0;
+    let cfg = common::config(&ts.url, vec![src]);
+    let store = common::open(&ts.url).await;
+    // Another process reads the folder: it holds the lock.
+    let other = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(drop.join(".liandong.lock"))
+        .unwrap();
+    other.lock().unwrap();
+    let out = sync(&cfg, store.as_ref(), None, common::clock(), false).await;
+    assert_eq!(out[0].error, None);
+    let why = out[0].skipped.as_deref().expect("skipped");
+    assert!(
+        why.contains("another process is reading the drop folder") && why.contains("drop"),
+        "{why}"
+    );
+    assert_eq!(out[0].counts.seen, 0);
+    assert!(drop.join("a.csv").exists() && drop.join("b.csv").exists());
+    assert!(
+        store.source_state("drop").await.unwrap().is_none(),
+        "a source left alone has no run to record"
+    );
+    other.unlock().unwrap();
+    let out = sync(&cfg, store.as_ref(), None, common::clock(), false).await;
+    assert_eq!(
+        (out[0].error.as_deref(), out[0].skipped.as_deref()),
+        (None, None)
+    );
+    assert_eq!(out[0].counts.inserted, 2);
+    assert!(!drop.join("a.csv").exists() && !drop.join("b.csv").exists());
+}
+
+/// Issue 22 item 9: two `sync` processes started together on one drop folder read each file once
+/// between them — no "file not found" for a file the other archived, no error, every row in.
+#[test]
+fn two_syncs_on_one_drop_folder_read_each_file_once_and_report_no_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let drop = dir.path().join("drop");
+    for i in 0..30 {
+        let rows: String = (0..200)
+            .map(|j| {
+                format!(
+                    "县市场监管局,稻市监罚〔2025〕{}号,2025-03-0{}\n",
+                    i * 1000 + j,
+                    1 + j % 9
+                )
+            })
+            .collect();
+        write(
+            &drop,
+            &format!("f{i:02}.csv"),
+            format!("执法单位,案号,立案日期\n{rows}"),
+        );
+    }
+    let config = write(
+        dir.path(),
+        "liandong.toml",
+        format!(
+            "[store]\nurl = \"sqlite://{}\"\n\n[[units]]\nid = \"scjg\"\nname = \"县市场监管局\"\n\n\
+             [[sources]]\nname = \"drop\"\nkind = \"file\"\nunit = \"scjg\"\npath = \"{}\"\nsettle_secs = 0\n",
+            dir.path().join("s.db").display(),
+            drop.display()
+        ),
+    );
+    let start = || {
+        common::bin()
+            .args(["--config"])
+            .arg(&config)
+            .arg("sync")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (start(), start());
+    let outs = [a.wait_with_output().unwrap(), b.wait_with_output().unwrap()];
+    let mut inserted = 0;
+    for o in &outs {
+        let text =
+            String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(0), "{text}");
+        assert!(!text.contains("error"), "{text}");
+        // source  result  seen  inserted …
+        let line = text.lines().find(|l| l.starts_with("drop")).expect(&text);
+        let cells: Vec<&str> = line.split_whitespace().collect();
+        inserted += cells[3].parse::<u64>().unwrap();
+    }
+    assert_eq!(
+        inserted,
+        30 * 200,
+        "every row inserted once between the two"
+    );
+    let left: Vec<_> = std::fs::read_dir(&drop)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with('.'))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    assert_eq!(
+        std::fs::read_dir(drop.join(".archive")).unwrap().count(),
+        30
+    );
+}
+
+/// Issue 22 item 8: a file source whose file never ends (a FIFO another program stalls on, as
+/// a read from a hung network mount does) is stopped at its `run_timeout_secs` with a message
+/// saying so; its import, begun with the store's write lock, is rolled back, and the store takes
+/// the next source's import at once.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread")]
+async fn a_file_that_never_ends_is_stopped_at_run_timeout_secs_and_nothing_of_it_is_stored() {
+    let ts = common::temp_sqlite();
+    let fifo = ts.dir.path().join("stalled.csv");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    // The writer sends a header and some rows, then stalls.
+    let path = fifo.clone();
+    let writer = std::thread::spawn(move || {
+        use std::io::Write as _;
+        let mut f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        writeln!(f, "执法单位,案号").unwrap();
+        for i in 0..1500 {
+            writeln!(f, "县市场监管局,稻市监罚〔2025〕{i}号").unwrap();
+        }
+        f.flush().unwrap();
+        std::thread::sleep(std::time::Duration::from_secs(6));
+        // Closing it ends the reader thread the stopped run left behind.
+    });
+    let mut src = file_source("stalled", Feed::Cases, &fifo);
+    src.run_timeout_secs = 2;
+    let good = write(
+        ts.dir.path(),
+        "good.csv",
+        "执法单位,案号\n县市场监管局,B-1\n",
+    );
+    let mut then = file_source("good", Feed::Cases, &good);
+    then.run_timeout_secs = 2;
+    let cfg = common::config(&ts.url, vec![src, then]);
+    let store = common::open(&ts.url).await;
+    let started = std::time::Instant::now();
+    let out = sync(&cfg, store.as_ref(), None, common::clock(), false).await;
+    let err = out[0].error.as_deref().expect("stopped");
+    assert!(
+        err.contains("did not finish within 2 s (sources.stalled.run_timeout_secs)")
+            && err.contains("nothing of this run was stored"),
+        "{err}"
+    );
+    assert!(started.elapsed().as_secs() < 5, "{:?}", started.elapsed());
+    // The next source's import went in: the stopped one's transaction did not hold the store.
+    assert_eq!(out[1].error, None);
+    assert_eq!(out[1].counts.inserted, 1);
+    assert_eq!(store.record_count(Feed::Cases).await.unwrap(), 1);
+    let st = store.source_state("stalled").await.unwrap().unwrap();
+    assert!(
+        st.last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("run_timeout_secs")),
+        "{st:?}"
+    );
+    writer.join().unwrap();
 }

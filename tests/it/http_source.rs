@@ -1273,3 +1273,71 @@ async fn a_record_with_a_value_past_limits_cell_kb_is_quarantined() {
     assert!(e.raw.len() <= 16 * 1024 + 30, "{}", e.raw.len());
     assert!(e.raw.contains("…(truncated, 2"), "{}", e.raw.len());
 }
+
+/// Issue 22 item 9: an API that lists a referral on two pages of one run, with another amount
+/// the second time: the later record is what the store keeps, and the repeat is recorded by page
+/// and position (`page 1` row 2, `page 2` row 1) with the field that differs; a record listed
+/// twice the same way is not.
+#[tokio::test]
+async fn a_referral_listed_on_two_pages_with_different_values_keeps_the_later_and_is_recorded() {
+    let server = MockServer::start().await;
+    let mut again = referral_zh(1);
+    again["涉案金额(元)"] = json!(99);
+    let page1 = json!([referral_zh(0), referral_zh(1), referral_zh(2)]);
+    let page2 = json!([again, referral_zh(0)]);
+    for (p, body) in [("1", page1), ("2", page2)] {
+        Mock::given(path("/twice"))
+            .and(query_param("page", p))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_json(json!({ "result": { "rows": body } })),
+            )
+            .mount(&server)
+            .await;
+    }
+    let db = common::temp_sqlite();
+    let store = common::open(&db.url).await;
+    let cfg = common::config(
+        &db.url,
+        vec![SourceConfig {
+            pagination: Pagination::Page,
+            page_size: 3,
+            ..http_source("twice", format!("{}/twice", server.uri()))
+        }],
+    );
+    let out = run(&cfg, store.as_ref()).await;
+    let o = outcome(&out, "twice");
+    assert_eq!(o.error, None, "{o:?}");
+    assert_eq!(
+        (
+            o.counts.seen,
+            o.counts.inserted,
+            o.counts.updated,
+            o.counts.unchanged,
+            o.counts.repeated
+        ),
+        (5, 3, 1, 1, 1),
+        "{o:?}"
+    );
+    let stored = store.records(Feed::Referrals, None).await.unwrap();
+    let one = stored
+        .iter()
+        .find(|s| s.record.case_no.as_written() == case_no(1))
+        .unwrap();
+    assert_eq!(one.record.get(Field::Amount), &Value::Fen(9_900));
+
+    let repeats = store.repeats(Some("twice"), 10).await.unwrap();
+    assert_eq!(repeats.len(), 1, "{repeats:?}");
+    let r = &repeats[0].item;
+    assert_eq!(
+        (
+            r.earlier_location.as_str(),
+            r.earlier_row,
+            r.location.as_str(),
+            r.row
+        ),
+        ("page 1", 2, "page 2", 1)
+    );
+    assert_eq!(r.case_no, case_no(1));
+    assert_eq!(r.changes, json!({"amount": [1.5, 99.0]}));
+    assert!(store.quarantined(None, 10).await.unwrap().is_empty());
+}

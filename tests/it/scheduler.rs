@@ -23,11 +23,15 @@ fn at(hh_mm: &str) -> DateTime<Utc> {
         .with_timezone(&Utc)
 }
 
-/// A job firing every day at 09:00 (or on `cron`).
+/// A job firing every day at 09:00 (or on `cron`): a sync when named `sync:…`, otherwise of the
+/// evaluation's kind.
 fn job(name: &str, cron: &str) -> Job {
     Job {
         name: name.into(),
-        kind: JobKind::Evaluate,
+        kind: match name.strip_prefix("sync:") {
+            Some(source) => JobKind::Sync(source.into()),
+            None => JobKind::Evaluate,
+        },
         schedule: Schedule::parse(cron).unwrap(),
     }
 }
@@ -35,7 +39,8 @@ fn job(name: &str, cron: &str) -> Job {
 const NINE: &str = "0 0 9 * * *";
 
 /// Stand-in jobs: `boom` panics, `hold` writes a case in an open import and never finishes,
-/// `slow-…` takes 1.5 s and lists its end too, any other succeeds. Every run is listed.
+/// `sync:hang-…` waits forever (a department system that never answers), `slow-…` takes 1.5 s
+/// and lists its end too, any other succeeds. Every run is listed.
 #[derive(Default)]
 struct StandIn {
     runs: Mutex<Vec<(String, DateTime<Utc>)>>,
@@ -69,6 +74,10 @@ impl Runner for StandIn {
                     values: vec![Value::Null; Feed::Cases.fields().len()],
                 };
                 import.put(vec![case]).await?;
+                std::future::pending::<()>().await;
+                unreachable!()
+            }
+            hang if hang.starts_with("sync:hang-") => {
                 std::future::pending::<()>().await;
                 unreachable!()
             }
@@ -355,4 +364,74 @@ async fn an_evaluation_slot_runs_after_the_syncs_of_its_slot() {
     s.idle().await;
     let names: Vec<String> = runner.runs().into_iter().map(|(n, _)| n).collect();
     assert_eq!(names, ["slow-sync", "slow-sync done", "evaluate"]);
+}
+
+/// A source whose system never answers (issue 22 item 8) holds back no other source and no
+/// sender, at start-up or later: the other source's sync and the alerts run at once, the other
+/// source's next slot runs on time, and only the evaluation of its slot waits for it (the
+/// source's own deadline, `run_timeout_secs`, ends that wait: `daemon::a_source_that_never_answers_…`).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sync_that_hangs_holds_back_no_other_source_and_no_sender() {
+    let ts = common::temp_sqlite();
+    let runner = Arc::new(StandIn::default());
+    let alerts = Job {
+        name: "alerts".into(),
+        kind: JobKind::Alerts,
+        schedule: Schedule::parse(NINE).unwrap(),
+    };
+    let every_minute = "0 * * * * *";
+    let (mut s, store) = scheduler(
+        &ts.url,
+        "",
+        vec![
+            job("sync:hang-api", NINE),
+            job("sync:files", every_minute),
+            job("evaluate", NINE),
+            alerts,
+        ],
+        runner.clone(),
+    )
+    .await;
+    let names = || -> Vec<String> { runner.runs().into_iter().map(|(n, _)| n).collect() };
+    // Started at 09:00:30 with nothing run: every job catches its 09:00 slot up.
+    assert_eq!(s.catch_up(at("09:00") + TimeDelta::seconds(30)).await, 4);
+    eventually("the other source and the alerts run", || {
+        let n = names();
+        n.contains(&"sync:files".to_string()) && n.contains(&"alerts".to_string())
+    })
+    .await;
+    // The other source's next slot is not skipped behind the hung one.
+    assert_eq!(s.tick(at("09:01")).await, 1);
+    eventually("the other source's 09:01 slot runs", || {
+        runner
+            .runs()
+            .contains(&("sync:files".to_string(), at("09:01")))
+    })
+    .await;
+    let started = std::time::Instant::now();
+    loop {
+        let (slot, ran, _) = outcome(store.as_ref(), "sync:files").await;
+        if slot == Some(at("09:01")) {
+            assert_eq!(ran.as_deref(), Some("ok"));
+            break;
+        }
+        assert!(started.elapsed().as_secs() < 10, "the 09:01 slot's end");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // The evaluation of 09:00 waits for the hung source of its slot: it has not run.
+    assert!(
+        !names().contains(&"evaluate".to_string()),
+        "the evaluation ran before the syncs of its slot: {:?}",
+        names()
+    );
+    assert!(!s.finish(std::time::Duration::from_millis(200)).await);
+}
+
+/// Waits (up to 10 s) until `check` holds.
+async fn eventually(what: &str, check: impl Fn() -> bool) {
+    let started = std::time::Instant::now();
+    while !check() {
+        assert!(started.elapsed().as_secs() < 10, "timed out: {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }

@@ -28,6 +28,12 @@ const MYSQL_QUERY_BOOM: &str = "SELECT id, dw AS 执法单位, ajbh AS 案号, d
      cfjdrq AS 处罚决定日期, gxsj AS 更新时间, sfsx AS 涉嫌犯罪, \
      IF(marker = 1, (SELECT 1 UNION SELECT 2), 0) AS boom FROM t WHERE id > ? ORDER BY id";
 
+/// The same, with a column that makes MariaDB stall for 30 s when it reaches a row whose
+/// `marker` is 1 — a department database that stops answering in the middle of the stream.
+const MYSQL_QUERY_STALL: &str = "SELECT id, dw AS 执法单位, ajbh AS 案号, dsr AS 当事人, fmje AS 罚没金额, \
+     cfjdrq AS 处罚决定日期, gxsj AS 更新时间, sfsx AS 涉嫌犯罪, \
+     IF(marker = 1, SLEEP(30), 0) AS stall FROM t WHERE id > ? ORDER BY id";
+
 /// Unit names as the department writes them (full names and aliases), with their ids.
 const UNITS: [(&str, &str); 4] = [
     ("稻城县市场监督管理局", "scjg"),
@@ -330,6 +336,54 @@ async fn mariadb_source_resumes_from_its_cursor_after_an_interruption() {
     let st = store.source_state(NAME).await.unwrap().unwrap();
     assert_eq!(st.last_success_at, Some(common::now()));
     assert_eq!(st.counts, out.counts);
+}
+
+/// Issue 22 item 8: a department database that stops answering half-way is stopped at the
+/// source's `run_timeout_secs`; the batches committed before stay with their cursor, the open
+/// one is rolled back, and the next run continues from the cursor.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_database_that_stalls_half_way_is_stopped_at_run_timeout_secs_keeping_its_batches() {
+    let Some(db) = common::fresh_mysql("SQL source on MariaDB").await else {
+        return;
+    };
+    let mut c = mysql_table(&db.url, 1..=2500).await;
+    sqlx::query("UPDATE t SET marker = 1 WHERE id = 1500")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    let tmp = common::temp_sqlite();
+    let store = common::open(&tmp.url).await;
+    let mut src = sql_source(&db.url, MYSQL_QUERY_STALL, 500);
+    src.run_timeout_secs = 4;
+    let cfg = common::config(&tmp.url, vec![src]);
+
+    let started = std::time::Instant::now();
+    let out = run_one(&cfg, store.as_ref()).await;
+    assert!(started.elapsed().as_secs() < 10, "{:?}", started.elapsed());
+    let err = out.error.expect("the run must be stopped");
+    assert!(
+        err.contains("did not finish within 4 s (sources.dept-db.run_timeout_secs)")
+            && err.contains("what it had committed stays"),
+        "{err}"
+    );
+    assert_eq!(
+        stored_ids(store.as_ref()).await,
+        (1..=1000).collect::<Vec<_>>()
+    );
+    assert_eq!(cursor(store.as_ref()).await.as_deref(), Some("1000"));
+    assert_eq!((out.counts.seen, out.counts.inserted), (1000, 1000));
+
+    sqlx::query("UPDATE t SET marker = 0")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    let out = run_one(&cfg, store.as_ref()).await;
+    assert_eq!(out.error, None);
+    assert_eq!((out.counts.seen, out.counts.inserted), (1500, 1500));
+    assert_eq!(
+        stored_ids(store.as_ref()).await,
+        (1..=2500).collect::<Vec<_>>()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -673,5 +727,72 @@ async fn mariadb_timestamp_cursor_resumes_without_skipping_rows() {
             &Value::DateTime(first + Duration::hours(i - 1)),
             "row {i}"
         );
+    }
+}
+
+/// Issue 22 item 9: a department table that holds one case twice, with another amount the second
+/// time: the later row (in the query's order) is what the store keeps, and within one batch the
+/// repeat is recorded by its rows in the run (`query` rows 3 and 11). Rows in different batches
+/// are different imports: the later one is an ordinary update there.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_case_listed_twice_by_the_query_keeps_the_later_row_and_one_batch_records_it() {
+    let Some(db) = common::fresh_mysql("SQL source on MariaDB").await else {
+        return;
+    };
+    let mut c = mysql_table(&db.url, 1..=10).await;
+    sqlx::query(
+        "INSERT INTO t (id, ajbh, dw, dsr, fmje, cfjdrq, gxsj, sfsx) \
+         VALUES (11, '稻执罚〔2024〕3号', '县农业农村局', '当事人3', 7.00, '2024-01-04', '2024-06-01 01:00:00', 1)",
+    )
+    .execute(&mut c)
+    .await
+    .unwrap();
+    for (batch, repeated) in [(100, 1), (5, 0)] {
+        let tmp = common::temp_sqlite();
+        let store = common::open(&tmp.url).await;
+        let cfg = common::config(&tmp.url, vec![sql_source(&db.url, MYSQL_QUERY, batch)]);
+        let out = run_one(&cfg, store.as_ref()).await;
+        assert_eq!(out.error, None, "batch {batch}");
+        assert_eq!(
+            (
+                out.counts.seen,
+                out.counts.inserted,
+                out.counts.updated,
+                out.counts.repeated
+            ),
+            (11, 10, 1, repeated),
+            "batch {batch}"
+        );
+        let three = store
+            .records(Feed::Cases, None)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|s| s.record.case_no.as_written() == "稻执罚〔2024〕3号")
+            .unwrap();
+        assert_eq!(
+            three.record.get(Field::Amount),
+            &Value::Fen(700),
+            "batch {batch}"
+        );
+        let repeats = store.repeats(None, 10).await.unwrap();
+        assert_eq!(
+            repeats.len(),
+            repeated as usize,
+            "batch {batch}: {repeats:?}"
+        );
+        if let Some(r) = repeats.first() {
+            let r = &r.item;
+            assert_eq!(
+                (
+                    r.earlier_location.as_str(),
+                    r.earlier_row,
+                    r.location.as_str(),
+                    r.row
+                ),
+                ("query", 3, "query", 11)
+            );
+            assert_eq!(r.fields(), ["amount", "updated_at"]);
+        }
     }
 }

@@ -10,7 +10,9 @@ use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use liandong::domain::case_no::CaseNo;
 use liandong::records::Field;
 use liandong::records::{Feed, FieldKind, Record, Value};
-use liandong::store::{Import, QuarantineItem, RowCounts, RunReport, Store};
+use liandong::store::{
+    FoldedRepeat, Import, QuarantineItem, RepeatItem, Repeated, RowCounts, RunReport, Store,
+};
 use serde_json::json;
 
 use crate::common;
@@ -112,6 +114,7 @@ fn report(minutes: i64, seen: u64, error: Option<&str>) -> RunReport {
             unchanged: seen - seen / 2 - 1,
             quarantined: 2,
             unknown_unit: 3,
+            repeated: 4,
         },
         error: error.map(str::to_string),
     }
@@ -539,6 +542,147 @@ async fn quarantine_keeps_one_entry_per_location_row_and_field(store: &dyn Store
     let one = store.quarantined(Some(SOURCE), 1).await.unwrap();
     assert_eq!(one.len(), 1);
     assert_eq!(one[0].item.row, 3);
+}
+
+/// Rows marked as repeating a case an earlier call of the import listed are compared with the
+/// case as that row left it and applied over it, and the store says what each changed: at
+/// once (`put_repeats`), or — in a SQLite first load, which stores the rows as they come and
+/// builds its unique key at the end — when `fold_repeats` builds the key, in the order the rows
+/// came. The repeats recorded with the import are listed apart from the quarantine, one entry
+/// per row however often it is seen again.
+async fn a_row_repeating_a_case_is_applied_over_it_and_says_what_it_changed(store: &dyn Store) {
+    let one = with(full(Feed::Cases, "scjg", 1), "amount", Value::Fen(10_000));
+    let two = full(Feed::Cases, "scjg", 2);
+    let one_later = with(one.clone(), "amount", Value::Fen(15_000));
+
+    // A first load: the repeats come in the second call.
+    let mut imp = store.begin_import(SOURCE, at(0)).await.unwrap();
+    assert_eq!(
+        imp.put(vec![one.clone(), two.clone()]).await.unwrap(),
+        counts(2, 2, 0, 0)
+    );
+    let (c, outcomes) = imp
+        .put_repeats(
+            vec![full(Feed::Cases, "scjg", 3), one_later.clone(), two.clone()],
+            &[1, 2],
+        )
+        .await
+        .unwrap();
+    let folded = imp.fold_repeats().await.unwrap();
+    let changed = json!({"amount": [100.0, 150.0]});
+    if store.backend() == "sqlite" {
+        // Stored as they came, folded when the key was built.
+        assert_eq!(c, counts(3, 3, 0, 0));
+        assert_eq!(outcomes, [Repeated::Later, Repeated::Later]);
+        let key = |r: &Record| r.case_no.key().to_string();
+        assert_eq!(
+            folded,
+            [
+                FoldedRepeat {
+                    unit_id: "scjg".into(),
+                    case_key: key(&one),
+                    changes: Some(changed.clone()),
+                },
+                FoldedRepeat {
+                    unit_id: "scjg".into(),
+                    case_key: key(&two),
+                    changes: None,
+                },
+            ]
+        );
+    } else {
+        assert_eq!(c, counts(3, 1, 1, 1));
+        assert_eq!(
+            outcomes,
+            [Repeated::Changed(changed.clone()), Repeated::Same]
+        );
+        assert_eq!(folded, []);
+    }
+    // After the key is built, the import goes on as any other.
+    let (c, outcomes) = imp
+        .put_repeats(
+            vec![with(one_later.clone(), "amount", Value::Fen(15_000))],
+            &[0],
+        )
+        .await
+        .unwrap();
+    assert_eq!((c, outcomes), (counts(1, 0, 0, 1), vec![Repeated::Same]));
+    let repeat = RepeatItem {
+        location: "cases.csv".into(),
+        row: 9,
+        earlier_location: "cases.csv".into(),
+        earlier_row: 2,
+        case_no: "稻市监罚〔2024〕1号".into(),
+        changes: json!({"amount": [100.0, 150.0]}),
+    };
+    imp.repeats(vec![repeat.clone()]).await.unwrap();
+    imp.quarantine(vec![qitem("cases.csv", 5, "amount", "x")])
+        .await
+        .unwrap();
+    imp.commit(None).await.unwrap();
+
+    assert_eq!(store.record_count(Feed::Cases).await.unwrap(), 3);
+    let rows = store.records(Feed::Cases, None).await.unwrap();
+    let stored = rows
+        .iter()
+        .find(|s| s.record.case_no == one.case_no)
+        .unwrap();
+    assert_eq!(stored.record, one_later, "the later row is kept");
+    let h = store.history(Feed::Cases, stored.id).await.unwrap();
+    assert_eq!(h.len(), 1);
+    assert_eq!(h[0].changes, json!({"amount": [100.0, 150.0]}));
+
+    let repeats = store.repeats(None, 10).await.unwrap();
+    assert_eq!(repeats.len(), 1);
+    assert_eq!(repeats[0].source, SOURCE);
+    assert_eq!(repeats[0].item, repeat);
+    assert_eq!(repeats[0].item.fields(), ["amount"]);
+    assert_eq!(
+        (repeats[0].first_seen_at, repeats[0].last_seen_at),
+        (at(0), at(0))
+    );
+    let quarantined = store.quarantined(None, 10).await.unwrap();
+    assert_eq!(quarantined.len(), 1, "repeats are not quarantined rows");
+    assert_eq!(quarantined[0].item.row, 5);
+
+    // A later import: a new case and its repeat (the call after a batch of new rows inserts
+    // first), then a repeat among unchanged rows (compared first).
+    let three_later = with(full(Feed::Cases, "scjg", 3), "amount", Value::Fen(1));
+    let mut imp = store.begin_import(SOURCE, at(10)).await.unwrap();
+    imp.put(vec![full(Feed::Cases, "scjg", 4)]).await.unwrap();
+    let (c, outcomes) = imp
+        .put_repeats(
+            vec![with(full(Feed::Cases, "scjg", 4), "amount", Value::Fen(2))],
+            &[0],
+        )
+        .await
+        .unwrap();
+    assert_eq!(c, counts(1, 0, 1, 0));
+    assert!(
+        matches!(&outcomes[..], [Repeated::Changed(c)] if c.get("amount").is_some()),
+        "{outcomes:?}"
+    );
+    let (c, outcomes) = imp
+        .put_repeats(vec![one_later.clone(), three_later.clone()], &[1])
+        .await
+        .unwrap();
+    assert_eq!(c, counts(2, 0, 1, 1));
+    assert!(
+        matches!(&outcomes[..], [Repeated::Changed(c)] if c.get("amount").is_some()),
+        "{outcomes:?}"
+    );
+    assert_eq!(imp.fold_repeats().await.unwrap(), [], "nothing deferred");
+    // The same row seen again: still one entry, last seen now.
+    imp.repeats(vec![repeat.clone()]).await.unwrap();
+    imp.commit(None).await.unwrap();
+    let repeats = store.repeats(Some(SOURCE), 10).await.unwrap();
+    assert_eq!(repeats.len(), 1);
+    assert_eq!(
+        (repeats[0].first_seen_at, repeats[0].last_seen_at),
+        (at(0), at(10))
+    );
+    assert!(store.repeats(Some("other"), 10).await.unwrap().is_empty());
+    assert_eq!(store.quarantined(None, 10).await.unwrap().len(), 1);
 }
 
 async fn rows_of_unknown_units_are_kept_and_counted(store: &dyn Store) {
@@ -1072,6 +1216,146 @@ async fn findings_keep_their_lifecycle_across_evaluations(store: &dyn Store) {
     assert!(other.is_empty());
 }
 
+/// The console's accounts: a login is taken once; a session is found by its token's hash until
+/// it expires, and ends when the password changes or the account is disabled; failed sign-ins
+/// are counted per login and per address over the window asked.
+async fn accounts_sessions_and_failed_sign_ins(store: &dyn Store) {
+    use liandong::store::accounts::{Role, User};
+    let user = |login: &str, role: Role, unit: Option<&str>| User {
+        login: login.into(),
+        role,
+        unit_id: unit.map(Into::into),
+        created_at: at(0),
+        changed_at: at(0),
+        disabled_at: None,
+    };
+    assert!(
+        store
+            .add_user(&user("scjg", Role::Unit, Some("scjg")), "$argon2id$h1")
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .add_user(&user("fjld", Role::Liaison, None), "$argon2id$h2")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .add_user(&user("scjg", Role::Admin, None), "$argon2id$h3")
+            .await
+            .unwrap()
+    );
+    let (u, hash) = store.user_with_hash("scjg").await.unwrap().unwrap();
+    assert_eq!(
+        (u.role, u.unit_id.as_deref(), hash.as_str()),
+        (Role::Unit, Some("scjg"), "$argon2id$h1")
+    );
+    assert_eq!(
+        store
+            .users()
+            .await
+            .unwrap()
+            .iter()
+            .map(|u| u.login.as_str())
+            .collect::<Vec<_>>(),
+        ["fjld", "scjg"]
+    );
+
+    store
+        .open_session("t1", "scjg", "c1", at(0), at(60))
+        .await
+        .unwrap();
+    let s = store.session("t1", at(59)).await.unwrap().unwrap();
+    assert_eq!(
+        (s.user.login.as_str(), s.csrf.as_str(), s.expires_at),
+        ("scjg", "c1", at(60))
+    );
+    assert!(
+        store.session("t1", at(60)).await.unwrap().is_none(),
+        "expired"
+    );
+    assert!(store.session("t2", at(1)).await.unwrap().is_none());
+    store.close_session("t1").await.unwrap();
+    assert!(
+        store.session("t1", at(1)).await.unwrap().is_none(),
+        "signed out"
+    );
+
+    store
+        .open_session("t3", "scjg", "c3", at(0), at(60))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .set_password("scjg", "$argon2id$h4", at(2))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store.session("t3", at(3)).await.unwrap().is_none(),
+        "a new password ends sessions"
+    );
+    assert_eq!(
+        store.user_with_hash("scjg").await.unwrap().unwrap().1,
+        "$argon2id$h4"
+    );
+    store
+        .open_session("t4", "fjld", "c4", at(0), at(60))
+        .await
+        .unwrap();
+    assert!(store.disable_user("fjld", at(4)).await.unwrap());
+    assert!(
+        store.session("t4", at(5)).await.unwrap().is_none(),
+        "disabling ends sessions"
+    );
+    assert_eq!(
+        store
+            .user_with_hash("fjld")
+            .await
+            .unwrap()
+            .unwrap()
+            .0
+            .disabled_at,
+        Some(at(4))
+    );
+    assert!(!store.disable_user("nobody", at(4)).await.unwrap());
+    assert!(!store.set_password("nobody", "x", at(4)).await.unwrap());
+
+    for m in [10, 10, 11] {
+        store
+            .sign_in_failed("scjg", "10.0.0.1", at(m))
+            .await
+            .unwrap();
+    }
+    store
+        .sign_in_failed("other", "10.0.0.1", at(11))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .sign_in_failures("scjg", "10.0.0.1", at(10))
+            .await
+            .unwrap(),
+        (3, 4)
+    );
+    assert_eq!(
+        store
+            .sign_in_failures("scjg", "10.0.0.2", at(11))
+            .await
+            .unwrap(),
+        (1, 0)
+    );
+    assert_eq!(
+        store
+            .sign_in_failures("nobody", "10.0.0.1", at(12))
+            .await
+            .unwrap(),
+        (0, 0)
+    );
+}
+
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
         mod sqlite {
@@ -1113,10 +1397,12 @@ conformance!(
     a_batch_that_fails_part_way_cannot_be_committed,
     finished_runs_record_success_and_error_without_touching_the_cursor,
     quarantine_keeps_one_entry_per_location_row_and_field,
+    a_row_repeating_a_case_is_applied_over_it_and_says_what_it_changed,
     rows_of_unknown_units_are_kept_and_counted,
     records_can_be_listed_for_one_unit,
     migrating_twice_is_harmless,
     a_second_import_waits_for_the_first_instead_of_failing,
     records_page_after_one_another_in_case_and_unit_order,
     findings_keep_their_lifecycle_across_evaluations,
+    accounts_sessions_and_failed_sign_ins,
 );
