@@ -1,6 +1,7 @@
 //! HTTP JSON API sources: page, offset or cursor pagination; bearer, basic or API-key auth; an
 //! incremental `updated_since` cursor; timeouts and retries with backoff on 5xx, 429 and network
-//! failures; bodies decoded by their declared charset (GBK APIs exist).
+//! failures; bodies decoded by their declared charset (GBK APIs exist), a record holding bytes
+//! that are not text in it quarantined rather than stored with U+FFFD.
 //!
 //! A run fetches every page first (spooled to a temporary file, so the store's write lock is not
 //! held while the API answers), then writes them in one import transaction and commits the new
@@ -113,7 +114,7 @@ impl<'a> HttpSource<'a> {
 
     /// One GET with retries: 5xx, 429, timeouts and connection failures are retried with
     /// exponential backoff and jitter; other 4xx answers are final.
-    async fn get(&self, query: &[(String, String)]) -> anyhow::Result<Json> {
+    async fn get(&self, query: &[(String, String)]) -> anyhow::Result<Page> {
         let url = self.src.url.as_deref().unwrap_or_default();
         let mut attempt = 0;
         loop {
@@ -144,7 +145,7 @@ impl<'a> HttpSource<'a> {
         }
     }
 
-    async fn get_once(&self, url: &str, query: &[(String, String)]) -> Result<Json, FetchError> {
+    async fn get_once(&self, url: &str, query: &[(String, String)]) -> Result<Page, FetchError> {
         let mut req = self.client.get(url).query(query);
         // Credentials written into the URL never reach an error text, a log or `status`.
         let shown = crate::config::redact_url(url);
@@ -217,9 +218,59 @@ impl<'a> HttpSource<'a> {
                 )));
             }
         };
-        let (text, _, _) = encoding.decode(&bytes);
-        serde_json::from_str(&text)
+        parse_page(&bytes, encoding)
             .map_err(|e| FetchError::Permanent(format!("GET {url}: the body is not JSON: {e}")))
+    }
+}
+
+/// A page as fetched: its body, and its charset's name when some of its bytes were not text in
+/// it (they are U+FFFD in `body`, and the records holding one are quarantined).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    pub body: Json,
+    pub undecodable: Option<&'static str>,
+}
+
+/// Parses a page's body: decoded by `encoding` (a BOM overrides it), each sequence that is not
+/// text in it replaced by U+FFFD and noted, never passed off as what the API wrote.
+pub fn parse_page(
+    bytes: &[u8],
+    encoding: &'static encoding_rs::Encoding,
+) -> Result<Page, serde_json::Error> {
+    let (encoding, bom) = encoding_rs::Encoding::for_bom(bytes).unwrap_or((encoding, 0));
+    let mut decoder = encoding.new_decoder_without_bom_handling();
+    let mut text = String::with_capacity(bytes.len() + bytes.len() / 2 + 16);
+    let mut rest = &bytes[bom..];
+    let mut lossy = false;
+    loop {
+        let (result, read) = decoder.decode_to_string_without_replacement(rest, &mut text, true);
+        rest = &rest[read..];
+        match result {
+            encoding_rs::DecoderResult::InputEmpty => break,
+            encoding_rs::DecoderResult::Malformed(..) => {
+                lossy = true;
+                text.push('\u{FFFD}');
+            }
+            encoding_rs::DecoderResult::OutputFull => {
+                text.reserve(rest.len() + rest.len() / 2 + 16);
+            }
+        }
+    }
+    Ok(Page {
+        body: serde_json::from_str(&text)?,
+        undecodable: lossy.then(|| encoding.name()),
+    })
+}
+
+/// Whether a key or a string of `v` holds U+FFFD.
+fn holds_replacement(v: &Json) -> bool {
+    match v {
+        Json::String(s) => s.contains('\u{FFFD}'),
+        Json::Array(a) => a.iter().any(holds_replacement),
+        Json::Object(m) => m
+            .iter()
+            .any(|(k, v)| k.contains('\u{FFFD}') || holds_replacement(v)),
+        _ => false,
     }
 }
 
@@ -501,15 +552,17 @@ pub async fn run(run: SourceRun<'_>) -> anyhow::Result<RowCounts> {
                 }
             }
         }
-        let body = http
+        let Page { body, undecodable } = http
             .get(&query)
             .await
             .with_context(|| format!("page {page_no}"))?;
         let records =
             records_of(&body, &src.records_field).with_context(|| format!("page {page_no}"))?;
         for (i, rec) in records.iter().enumerate() {
-            // One line per record: its page, its position on the page, the record.
-            serde_json::to_writer(&mut spool, &(page_no, i as i64 + 1, rec))
+            // One line per record: its page, its position on the page, the record, and the
+            // charset its bytes were not text in, if it holds such (a U+FFFD the page put in).
+            let bad = undecodable.filter(|_| holds_replacement(rec));
+            serde_json::to_writer(&mut spool, &(page_no, i as i64 + 1, rec, bad))
                 .map_err(|e| spool_err(e.into()))?;
             std::io::Write::write_all(&mut spool, b"\n").map_err(spool_err)?;
         }
@@ -553,10 +606,26 @@ pub async fn run(run: SourceRun<'_>) -> anyhow::Result<RowCounts> {
     let updated_idx = feed.field_index("updated_at");
     for line in std::io::BufRead::lines(std::io::BufReader::new(spooled)) {
         let line = line.map_err(spool_err)?;
-        let (page_no, row, rec): (u32, i64, Json) = serde_json::from_str(&line)
-            .map_err(|e| anyhow!("cannot read back a spooled record: {e}"))?;
+        let (page_no, row, rec, bad): (u32, i64, Json, Option<String>) =
+            serde_json::from_str(&line)
+                .map_err(|e| anyhow!("cannot read back a spooled record: {e}"))?;
         let location = format!("page {page_no}");
-        let item = mapper.map_value(&rec, &location, row);
+        let item = match bad {
+            Some(charset) => mapper.bad(
+                &location,
+                row,
+                "record",
+                None,
+                String::new(),
+                format!(
+                    "bytes that are not {charset} text in this record (shown as U+FFFD): the page \
+                     is read as its Content-Type declares, UTF-8 when it declares nothing; fix \
+                     the record at the source, or have the API declare its charset"
+                ),
+                rec.clone(),
+            ),
+            None => mapper.map_value(&rec, &location, row),
+        };
         if let (Item::Record(r, _), Some(idx)) = (&item, updated_idx)
             && let Some(Value::DateTime(t)) = r.values.get(idx)
         {

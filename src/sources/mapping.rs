@@ -191,6 +191,25 @@ impl Mapper {
         })
     }
 
+    /// Each cell holding U+0000, as the row's errors. PostgreSQL cannot store that character in
+    /// text (one such cell made the whole import fail there), and no export means it: the row
+    /// is refused on every backend alike.
+    fn nul_cells<S: AsRef<str>>(&self, row: &[S]) -> Vec<FieldError> {
+        row.iter()
+            .map(AsRef::as_ref)
+            .enumerate()
+            .filter(|(_, c)| c.contains('\0'))
+            .map(|(col, text)| FieldError {
+                field: self.field_of_column(col).unwrap_or("row").to_string(),
+                column: self.header(col),
+                value: text.chars().take(100).collect(),
+                reason: "a NUL character (U+0000, shown as ␀) in the cell, which no text holds; \
+                         fix the cell at the source"
+                    .into(),
+            })
+            .collect()
+    }
+
     pub fn feed(&self) -> Feed {
         self.feed
     }
@@ -258,6 +277,10 @@ impl Mapper {
     ) -> Result<Record, Vec<FieldError>> {
         if let Some(e) = self.oversized_cell(row) {
             return Err(vec![e]);
+        }
+        let nul = self.nul_cells(row);
+        if !nul.is_empty() {
+            return Err(nul);
         }
         let cell = |i: usize| row.get(i).map(|s| s.as_ref().trim()).unwrap_or("");
         let mut errors = Vec::new();

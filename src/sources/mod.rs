@@ -15,6 +15,9 @@ pub mod mapping;
 mod seen;
 pub mod sql;
 
+#[cfg(test)]
+mod props;
+
 use std::collections::{HashMap, VecDeque};
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
@@ -76,12 +79,18 @@ pub fn quarantine_items(
             location: location.to_string(),
             row,
             field: e.field,
-            column: e.column,
-            value: bounded_masked(&e.value, cap),
-            reason: crate::mask::mask_text(&e.reason),
+            column: e.column.map(|c| storable(&c)),
+            value: bounded_masked(&storable(&e.value), cap),
+            reason: storable(&crate::mask::mask_text(&e.reason)),
             raw: raw.clone(),
         })
         .collect()
+}
+
+/// `text` with U+0000, which PostgreSQL cannot store in text, shown as ␀ (U+2400). (The raw
+/// row is JSON, where it is written `\u0000` already.)
+fn storable(text: &str) -> String {
+    text.replace('\0', "␀")
 }
 
 /// `text` masked and cut to at most `cap` bytes (on a character boundary), followed by

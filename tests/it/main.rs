@@ -20,6 +20,7 @@ mod outbox_store;
 mod print;
 mod report;
 mod scheduler;
+mod source_properties;
 mod sql_source;
 mod store_conformance;
 mod web;
