@@ -223,10 +223,14 @@ pub async fn sign_out(app: &App, token: &str) -> anyhow::Result<()> {
 fn dummy_hash() -> String {
     static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     HASH.get_or_init(|| {
-        let salt = SaltString::encode_b64(b"liandong-no-user").expect("a fixed 16-byte salt");
-        argon2::Argon2::default()
-            .hash_password(b"no account has this password", &salt)
-            .map(|h| h.to_string())
+        SaltString::encode_b64(b"liandong-no-user")
+            .ok()
+            .and_then(|salt| {
+                argon2::Argon2::default()
+                    .hash_password(b"no account has this password", &salt)
+                    .ok()
+                    .map(|h| h.to_string())
+            })
             .unwrap_or_default()
     })
     .clone()
