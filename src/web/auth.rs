@@ -72,6 +72,16 @@ impl Viewer {
         }
     }
 
+    /// Whether a form carrying `token` may write `what`: this session's token, and the role.
+    pub fn may_post(&self, token: &str, what: Write) -> bool {
+        self.csrf_ok(token) && self.may(what)
+    }
+
+    /// Who a write made in the console is recorded as: `<login>（网页）`.
+    pub fn by(&self) -> String {
+        format!("{}（网页）", self.user.login)
+    }
+
     /// Whether a form's token is this session's.
     pub fn csrf_ok(&self, token: &str) -> bool {
         !token.is_empty() && same(token.as_bytes(), self.csrf.as_bytes())

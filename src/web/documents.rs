@@ -13,8 +13,8 @@ use minijinja::context;
 use serde::Deserialize;
 
 use super::Console;
-use super::auth::{Viewer, Write, see_other};
-use super::pages::{error_page, failed, forbidden, frame, not_found, unit_names};
+use super::auth::{Viewer, Write};
+use super::pages::{error_page, failed, forbidden, frame, not_found, recorded, unit_names};
 use crate::domain::values::local_minute;
 use crate::record::{DocumentArgs, record_document};
 use crate::records::{Feed, Field, Value};
@@ -203,7 +203,7 @@ async fn reply(
     Path((kind, id)): Path<(String, String)>,
     Form(form): Form<ReplyForm>,
 ) -> Response {
-    if !v.csrf_ok(&form.csrf) || !v.may(Write::Reply) {
+    if !v.may_post(&form.csrf, Write::Reply) {
         return forbidden(&console, Some(&v));
     }
     let doc = match visible_one(&console, &v, &kind, &id).await {
@@ -256,7 +256,7 @@ struct NewForm {
 
 /// The procuratorate (or the liaison office) records a new recommendation or opinion.
 async fn create(State(console): State<Console>, v: Viewer, Form(form): Form<NewForm>) -> Response {
-    if !v.csrf_ok(&form.csrf) || !v.may(Write::Documents) {
+    if !v.may_post(&form.csrf, Write::Documents) {
         return forbidden(&console, Some(&v));
     }
     let Some(feed) = feed_of(&form.kind) else {
@@ -300,8 +300,8 @@ async fn write(
         _ => app.cfg.rules.r7_months,
     };
     let units = crate::units::Units::new(&app.cfg.units);
-    let by = format!("{}（网页）", v.user.login);
-    match record_document(
+    let by = v.by();
+    let result = record_document(
         app.store(),
         &units,
         &cal,
@@ -311,17 +311,8 @@ async fn write(
         &by,
         app.clock.wall(),
     )
-    .await
-    {
-        Ok(_) => see_other(back),
-        Err(crate::record::RecordError::Store(e)) => failed(console, v, &e.into()),
-        Err(e) => error_page(
-            console,
-            Some(v),
-            StatusCode::BAD_REQUEST,
-            &format!("未保存：{}", crate::mask::mask_text(&e.to_string())),
-        ),
-    }
+    .await;
+    recorded(console, v, result, back)
 }
 
 /// The recommendation (R7) or opinion (R8) a finding is about, with its reply and its history

@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 use super::Console;
 use super::auth::{Viewer, Write, see_other};
-use super::pages::{error_page, failed, forbidden, frame, not_found, unit_names};
+use super::pages::{error_page, failed, forbidden, frame, not_found, recorded, unit_names};
 use crate::domain::values::local_minute;
 use crate::record::{EventArgs, record_event};
 use crate::records::{Feed, Field, Value};
@@ -43,7 +43,7 @@ async fn add_user(
     v: Viewer,
     Form(form): Form<UserForm>,
 ) -> Response {
-    if !v.csrf_ok(&form.csrf) || !v.may(Write::Users) {
+    if !v.may_post(&form.csrf, Write::Users) {
         return forbidden(&console, Some(&v));
     }
     let Some(role) = Role::parse(&form.role) else {
@@ -72,7 +72,7 @@ async fn disable_user(
     v: Viewer,
     Form(form): Form<UserForm>,
 ) -> Response {
-    if !v.csrf_ok(&form.csrf) || !v.may(Write::Users) {
+    if !v.may_post(&form.csrf, Write::Users) {
         return forbidden(&console, Some(&v));
     }
     if form.login == v.user.login {
@@ -177,7 +177,7 @@ async fn record(
     v: Viewer,
     Form(form): Form<EventForm>,
 ) -> Response {
-    if !v.csrf_ok(&form.csrf) || !v.may(Write::Events) {
+    if !v.may_post(&form.csrf, Write::Events) {
         return forbidden(&console, Some(&v));
     }
     let kind = match form.kind.as_str() {
@@ -204,17 +204,9 @@ async fn record(
     };
     let app = console.app();
     let units = crate::units::Units::new(&app.cfg.units);
-    let by = format!("{}（网页）", v.user.login);
-    match record_event(app.store(), &units, &kind, &args, &by, app.clock.wall()).await {
-        Ok(_) => see_other("/meetings"),
-        Err(crate::record::RecordError::Store(e)) => failed(&console, &v, &e.into()),
-        Err(e) => error_page(
-            &console,
-            Some(&v),
-            StatusCode::BAD_REQUEST,
-            &format!("未保存：{}", crate::mask::mask_text(&e.to_string())),
-        ),
-    }
+    let by = v.by();
+    let result = record_event(app.store(), &units, &kind, &args, &by, app.clock.wall()).await;
+    recorded(&console, &v, result, "/meetings")
 }
 
 /// 运维: for the administrator only (another role is answered 404, as for a page it may not

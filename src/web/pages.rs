@@ -109,6 +109,26 @@ pub(super) fn error_page(
     )
 }
 
+/// The answer to a write made as `liandong record` does: 303 to `back` when stored; a value
+/// the record refused said on the page (400); a store failure logged (503).
+pub(super) fn recorded<T>(
+    console: &Console,
+    v: &Viewer,
+    result: Result<T, crate::record::RecordError>,
+    back: &str,
+) -> Response {
+    match result {
+        Ok(_) => auth::see_other(back),
+        Err(crate::record::RecordError::Store(e)) => failed(console, v, &e.into()),
+        Err(e) => error_page(
+            console,
+            Some(v),
+            StatusCode::BAD_REQUEST,
+            &format!("未保存：{}", crate::mask::mask_text(&e.to_string())),
+        ),
+    }
+}
+
 pub(super) fn failed(console: &Console, v: &Viewer, e: &anyhow::Error) -> Response {
     tracing::error!("web: {e:#}");
     error_page(
@@ -571,7 +591,7 @@ async fn waive(
     let Ok(id) = id.parse::<i64>() else {
         return not_found(&console, Some(&v));
     };
-    if !v.csrf_ok(&form.csrf) || !v.may(Write::Waive) {
+    if !v.may_post(&form.csrf, Write::Waive) {
         return forbidden(&console, Some(&v));
     }
     match visible_finding(&console, &v, id).await {
@@ -589,7 +609,7 @@ async fn waive(
         );
     }
     let app = console.app();
-    let by = format!("{}（网页）", v.user.login);
+    let by = v.by();
     match app
         .store
         .waive_finding(id, &by, &reason, app.clock.wall())

@@ -16,7 +16,7 @@ use serde::Deserialize;
 
 use super::Console;
 use super::auth::{Viewer, Write, see_other};
-use super::pages::{error_page, failed, forbidden, frame, not_found, unit_names};
+use super::pages::{error_page, failed, forbidden, frame, not_found, recorded, unit_names};
 use crate::obligations::draws;
 use crate::obligations::sampling::{CaseFile, Quarter};
 
@@ -163,7 +163,7 @@ struct DrawForm {
 
 /// Draws a unit's sample for a quarter with a fresh seed, recorded by `<login>（网页）`.
 async fn draw(State(console): State<Console>, v: Viewer, Form(form): Form<DrawForm>) -> Response {
-    if !v.csrf_ok(&form.csrf) || !v.may(Write::Reviews) {
+    if !v.may_post(&form.csrf, Write::Reviews) {
         return forbidden(&console, Some(&v));
     }
     let app = console.app();
@@ -173,7 +173,7 @@ async fn draw(State(console): State<Console>, v: Viewer, Form(form): Form<DrawFo
     if !app.cfg.units.iter().any(|u| u.id == form.unit) || !v.sees_unit(&form.unit) {
         return not_found(&console, Some(&v));
     }
-    let by = format!("{}（网页）", v.user.login);
+    let by = v.by();
     let day = day_of(&console, quarter);
     match draws::draw(
         app.store(),
@@ -210,7 +210,7 @@ async fn review(
     v: Viewer,
     Form(form): Form<ReviewForm>,
 ) -> Response {
-    if !v.csrf_ok(&form.csrf) || !v.may(Write::Reviews) {
+    if !v.may_post(&form.csrf, Write::Reviews) {
         return forbidden(&console, Some(&v));
     }
     let app = console.app();
@@ -226,8 +226,8 @@ async fn review(
         ..Default::default()
     };
     let units = crate::units::Units::new(&app.cfg.units);
-    let by = format!("{}（网页）", v.user.login);
-    match crate::record::record_review(
+    let by = v.by();
+    let result = crate::record::record_review(
         app.store(),
         &units,
         &app.cfg.obligations,
@@ -235,17 +235,13 @@ async fn review(
         &by,
         app.clock.wall(),
     )
-    .await
-    {
-        Ok(_) => see_other(&format!("/sampling?quarter={}", form.quarter)),
-        Err(crate::record::RecordError::Store(e)) => failed(&console, &v, &e.into()),
-        Err(e) => error_page(
-            &console,
-            Some(&v),
-            StatusCode::BAD_REQUEST,
-            &format!("未保存：{}", crate::mask::mask_text(&e.to_string())),
-        ),
-    }
+    .await;
+    recorded(
+        &console,
+        &v,
+        result,
+        &format!("/sampling?quarter={}", form.quarter),
+    )
 }
 
 /// The worksheet of a unit's last draw of a quarter (案卷评查抽查表), as `sample draw --xlsx`
