@@ -169,10 +169,14 @@ toml_file_source() {
     [ -z "${4:-}" ] || printf 'encoding = "%s"\n' "$4"
 }
 
-# toml_base DB: the start of both configurations: the store (SQLite at DB), the five enforcement
-# units of the Daocheng sample and the file source bench-cases with $CASES.
+# toml_base DB: the start of both configurations: the store (SQLite at the path DB, or the store
+# URL DB when it has a scheme), the five enforcement units of the Daocheng sample and the file
+# source bench-cases with $CASES.
 toml_base() {
-    printf '[store]\nurl = "sqlite://%s"\n' "$1"
+    case $1 in
+        *://*) printf '[store]\nurl = "%s"\n' "$1" ;;
+        *) printf '[store]\nurl = "sqlite://%s"\n' "$1" ;;
+    esac
     cat <<'EOF'
 
 [[units]]
