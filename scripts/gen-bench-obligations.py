@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Write the data of the obligations benchmark (issue 4): many units, their closed cases, reviews.
 
-    python3 scripts/gen-bench-obligations.py N_UNITS N_CASES OUT_DIR     # e.g. 5000 2000000 bench-out/obligations
+    python3 scripts/gen-bench-obligations.py [--province] N_UNITS N_CASES OUT_DIR     # e.g. 5000 2000000 bench-out/obligations
 
 OUT_DIR/units.toml   N_UNITS [[units]] of kind enforcement (id u0001…, name 稻城县执法单位0001…)
                      and the liaison office (fjld, 稻城县府检联动办公室).
@@ -12,6 +12,15 @@ OUT_DIR/closed.csv   N_CASES closed cases, UTF-8, the case headers of SPEC §2 (
                      2025; about 5% 重大行政处罚=是; no 涉嫌犯罪.
 OUT_DIR/reviews.csv  reviews (评查) of about 3% of the cases closed by 2025-09-30: 评查日期 after the
                      结案日期 and within 2025, two or three 评查人 (张三、李四), 得分 50–100.
+
+--province           (scripts/bench-province.sh) one data set for a whole cycle: units.toml gives
+                     each unit a contact (联络员, u0001@example.gov.cn) and a head (负责人,
+                     u0001-head@example.gov.cn) and the liaison office a contact, so that notices
+                     have recipients; closed.csv gains the column 移送决定日期 after 涉嫌犯罪, and
+                     about 3% of the cases become transfers (涉嫌犯罪=是, 移送决定日期 the day the
+                     penalty would have been decided, no 处罚决定日期, 重大行政处罚=否), so that
+                     scripts/gen-bench-referrals.py can derive the platform's referrals from it.
+                     Without it the output is byte for byte what it was before the option.
 
 Deterministic: same arguments, same bytes. Everything is invented.
 """
@@ -28,6 +37,7 @@ REVIEW_HEADERS = "执法单位,案号,评查日期,评查人,得分\n"
 REVIEWED_BY = dt.date(2025, 9, 30)      # reviews are of cases closed by this day
 MAJOR_SHARE = 0.05
 REVIEW_SHARE = 0.03
+TRANSFER_SHARE = 0.03       # with --province
 
 CAUSES = ["销售过期食品", "无照经营", "不明码标价", "虚假宣传", "非法占地", "非法采砂", "超限运输",
           "非法营运", "销售假劣农药", "非法捕捞", "滥伐林木", "毁坏林地", "违规用火", "违法建设"]
@@ -38,24 +48,32 @@ FIRMS = ["雪域商贸", "云岭建材", "桑堆运输", "白塔砂石", "青稞
 REVIEWERS = ["张三", "李四", "王五", "赵六", "刘洋", "陈静", "杨帆", "泽仁卓玛", "扎西多吉", "格绒拉姆"]
 
 
-def write_units(path, n_units):
+def write_units(path, n_units, contacts=False):
     with open(path, "w", encoding="utf-8", newline="") as fh:
         fh.write(f"# Written by scripts/gen-bench-obligations.py: {n_units} enforcement units and the liaison office.\n")
         for i in range(1, n_units + 1):
             fh.write(f'\n[[units]]\nid = "u{i:04d}"\nname = "稻城县执法单位{i:04d}"\nkind = "enforcement"\n')
+            if contacts:
+                fh.write(f'contacts = [{{ name = "联络员{i:04d}", role = "contact", email = "u{i:04d}@example.gov.cn" }}, '
+                         f'{{ name = "负责人{i:04d}", role = "head", email = "u{i:04d}-head@example.gov.cn" }}]\n')
         fh.write('\n[[units]]\nid = "fjld"\nname = "稻城县府检联动办公室"\nkind = "liaison"\n')
+        if contacts:
+            fh.write('contacts = [{ name = "府检联动办公室", role = "contact", email = "fjld@example.gov.cn" }]\n')
 
 
 def main():
-    if len(sys.argv) != 4:
+    args = sys.argv[1:]
+    province = "--province" in args
+    args = [a for a in args if a != "--province"]
+    if len(args) != 3:
         sys.exit(__doc__)
-    n_units, n_cases, out_dir = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+    n_units, n_cases, out_dir = int(args[0]), int(args[1]), args[2]
     if n_units < 1 or n_cases < 0:
         sys.exit("N_UNITS must be at least 1 and N_CASES at least 0")
     rng = random.Random(SEED)
     rnd, rint = rng.random, rng.randrange
     os.makedirs(out_dir, exist_ok=True)
-    write_units(os.path.join(out_dir, "units.toml"), n_units)
+    write_units(os.path.join(out_dir, "units.toml"), n_units, contacts=province)
 
     # Unit sizes: Pareto weights in a shuffled order, so that big and small units are mixed.
     weights = [rng.paretovariate(1.2) for _ in range(n_units)]
@@ -78,10 +96,10 @@ def main():
 
     cases_path = os.path.join(out_dir, "closed.csv")
     reviews_path = os.path.join(out_dir, "reviews.csv")
-    n_reviews = 0
+    n_reviews = n_transfers = 0
     with open(cases_path + ".tmp", "w", encoding="utf-8", newline="") as cf, \
             open(reviews_path + ".tmp", "w", encoding="utf-8", newline="") as rf:
-        cf.write(CASE_HEADERS)
+        cf.write(CASE_HEADERS.replace("涉嫌犯罪\n", "涉嫌犯罪,移送决定日期\n") if province else CASE_HEADERS)
         rf.write(REVIEW_HEADERS)
         cbuf, rbuf = [], []
         done = 0
@@ -96,9 +114,20 @@ def main():
                 cause = CAUSES[rint(len(CAUSES))]
                 major = "是" if rnd() < MAJOR_SHARE else "否"
                 amount = rint(50, 60000) if major == "否" else rint(30000, 500000)
-                cbuf.append(f"{names[u]},{case_no},{cause}案,{parties[rint(len(parties))]},{cause},"
-                            f"{days[filed]},{days[decided]},{days[closed]},{amount}.{rint(0, 2) * 50:02d},"
-                            f"{major},否\n")
+                party = parties[rint(len(parties))]
+                cents = rint(0, 2) * 50
+                if not province:
+                    cbuf.append(f"{names[u]},{case_no},{cause}案,{party},{cause},"
+                                f"{days[filed]},{days[decided]},{days[closed]},{amount}.{cents:02d},"
+                                f"{major},否\n")
+                elif rnd() < TRANSFER_SHARE:    # transferred on the day it would have been decided
+                    n_transfers += 1
+                    cbuf.append(f"{names[u]},{case_no},{cause}案,{party},{cause},"
+                                f"{days[filed]},,{days[closed]},{amount}.{cents:02d},否,是,{days[decided]}\n")
+                else:
+                    cbuf.append(f"{names[u]},{case_no},{cause}案,{party},{cause},"
+                                f"{days[filed]},{days[decided]},{days[closed]},{amount}.{cents:02d},"
+                                f"{major},否,\n")
                 if closed <= last_reviewable and rnd() < REVIEW_SHARE:
                     reviewed = closed + 1 + rint(min(120, 364 - closed))
                     a, b = pairs[rint(len(pairs))]
@@ -114,7 +143,8 @@ def main():
     os.replace(reviews_path + ".tmp", reviews_path)
     sizes = sorted(counters)
     print(f"{out_dir}: {n_units} units (cases per unit: min {sizes[0]}, median {sizes[n_units // 2]}, "
-          f"max {sizes[-1]}), {n_cases} cases ({os.path.getsize(cases_path)} bytes), {n_reviews} reviews",
+          f"max {sizes[-1]}), {n_cases} cases ({os.path.getsize(cases_path)} bytes"
+          + (f", {n_transfers} transfers" if province else "") + f"), {n_reviews} reviews",
           file=sys.stderr)
 
 
