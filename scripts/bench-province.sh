@@ -12,7 +12,7 @@
 #   BENCH_CASES=2000000             cases (about 3% of them transfers)
 #   BENCH_RUNS=3                    runs per step; the median is reported
 #   BENCH_SKIP_BUILD=1              do not run `cargo build --release`
-#   LIANDONG_BIN=target/release/liandong
+#   LIANDONG_BIN=target/release/liandong   (copied to $BENCH_DIR/liandong; both cycles run the copy)
 #   BENCH_PG_ADMIN=postgres://postgres@127.0.0.1:5432/postgres    where databases are made
 #   BENCH_PG_DB=liandong_province_pg                               the database (re-created)
 #   BENCH_PG_MAX=2.0                the target: each step on PostgreSQL <= this x on SQLite
@@ -69,6 +69,13 @@ fi
 bench_dir
 build_once
 [ -z "$build_note" ] || { echo "bench-province: $build_note" >&2; exit 2; }
+# Both cycles run one copy of the binary, so that a build finishing meanwhile cannot change it
+# between the backends (or between a step and its check).
+BIN_FROM="$LIANDONG_BIN, built $(date -u -r "$LIANDONG_BIN" '+%Y-%m-%d %H:%M UTC')"
+cp "$LIANDONG_BIN" "$DIR/liandong.tmp"
+mv "$DIR/liandong.tmp" "$DIR/liandong"
+LIANDONG_BIN=$DIR/liandong
+BIN_SUM=$(sha256sum "$LIANDONG_BIN" | cut -c1-16)
 
 # --- 1. data ---------------------------------------------------------------------------------
 CLOSED=$DIR/closed.csv
@@ -325,8 +332,11 @@ json.dump(out, sys.stdout, ensure_ascii=False, indent=1, sort_keys=True)
 EOF
 }
 
+declare -A LOAD     # the 1-minute load average at the start and end of each cycle
 for b in sqlite pg; do
+    LOAD[$b]=$(cut -d' ' -f1 /proc/loadavg)
     cycle "$b"
+    LOAD[$b]="${LOAD[$b]} → $(cut -d' ' -f1 /proc/loadavg)"
     summarise "$b" || say "could not sum up the $b cycle"
 done
 
@@ -398,7 +408,8 @@ row() {
 }
 {
     echo "liandong province-scale cycle, SQLite and PostgreSQL — $(date -u '+%Y-%m-%d %H:%M:%S UTC'), $(nproc) CPUs, PostgreSQL $(psql "$BENCH_PG_ADMIN" -qAtc 'SHOW server_version')"
-    echo "binary: $LIANDONG_BIN ($("$LIANDONG_BIN" --version), built $(date -u -r "$LIANDONG_BIN" '+%Y-%m-%d %H:%M UTC'))"
+    echo "binary: $("$LIANDONG_BIN" --version), sha256 $BIN_SUM…, a copy of $BIN_FROM"
+    echo "load average (1 min) at the start and end of each cycle: SQLite ${LOAD[sqlite]}, PostgreSQL ${LOAD[pg]} (other work on the machine skews the ratio)"
     echo "data: $BENCH_UNITS units with contacts, $BENCH_CASES cases ($n_transfers transfers), $n_referrals referrals, $n_reviews reviews; $csv_mib MiB of CSV under $DIR"
     echo "as of $AS_OF (obligations: $OBL_AS_OF, quarter 2025Q4); R9 on; seconds and peak RSS (liandong's process): the median of $BENCH_RUNS run(s); ratio: PG / SQLite"
     printf '%s\n' "$checks"
