@@ -168,7 +168,9 @@ fn fnv1a(a: &[u8], b: &[u8]) -> u64 {
 
 impl Writer {
     /// A writer for one import of source `source`.
-    pub fn new(source: &str, import: Box<dyn Import>) -> Writer {
+    pub fn new(source: &str, mut import: Box<dyn Import>) -> Writer {
+        // Batches may be held back and applied together: `commit` settles them first.
+        import.allow_deferred();
         Writer {
             source: source.to_string(),
             import,
@@ -355,6 +357,8 @@ impl Writer {
     /// Writes what is pending and commits it with the cursor; returns the counts.
     pub async fn commit(mut self, cursor: Option<String>) -> StoreResult<RowCounts> {
         self.flush().await?;
+        let settled = self.import.settle().await?;
+        self.counts.add(&settled);
         // The rows seen are done with (the repeats know their places): the first load's index
         // builds come next.
         self.seen = seen::Seen::new();

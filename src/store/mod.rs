@@ -34,6 +34,9 @@ pub enum StoreError {
     Corrupt(String),
     #[error("{0}")]
     Config(String),
+    /// A value outside what the store's column can hold.
+    #[error("a value the store cannot hold: {0}")]
+    Invalid(String),
     /// A write that must not go on: an import whose batch failed part-way is not committed.
     #[error("{0}")]
     Aborted(&'static str),
@@ -516,6 +519,17 @@ pub trait Import: Send {
     /// returns what each of those did, in the order the rows came. Nothing for an import that
     /// defers no key.
     async fn fold_repeats(&mut self) -> StoreResult<Vec<FoldedRepeat>>;
+    /// Lets the store hold back the rows of later [`Import::put`] calls and apply them together
+    /// at [`Import::settle`] (PostgreSQL stages them and compares them with what is stored in
+    /// one pass). Their counts then say only what was seen; `settle` returns the rest. A call
+    /// whose rows repeat an earlier call's case (`repeats`) is applied at once, after what was
+    /// held back. Without this call every `put` is applied before it returns.
+    fn allow_deferred(&mut self) {}
+    /// Applies what [`Import::allow_deferred`] let the store hold back; returns the inserted,
+    /// updated and unchanged counts of those rows (nothing `seen`: `put` counted them).
+    async fn settle(&mut self) -> StoreResult<RowCounts> {
+        Ok(RowCounts::default())
+    }
     async fn quarantine(&mut self, items: Vec<QuarantineItem>) -> StoreResult<()>;
     /// Records cases listed twice with different values (see [`RepeatItem`]), with the rows.
     async fn repeats(&mut self, items: Vec<RepeatItem>) -> StoreResult<()>;

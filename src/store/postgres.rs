@@ -3,8 +3,8 @@
 
 use sqlx::{AssertSqlSafe, Row, Transaction};
 
-use crate::records::{Feed, FieldKind, Record, Value};
-use crate::store::StoreResult;
+use crate::records::{Feed, FieldKind, Record, Value, diff};
+use crate::store::{Repeated, RowCounts, StoreError, StoreResult};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -17,8 +17,6 @@ type Db = sqlx::Postgres;
 type Backend = PgStore;
 const BEGIN_WRITE: &str = "BEGIN";
 const BACKEND_NAME: &str = "postgres";
-/// Aggregates the positions and ids of new or changed rows into one text value.
-const HITS: &str = "string_agg(b.i::text || ':' || coalesce(c.id, 0)::text, ',')";
 /// The rows of a batch bound as one JSON array of arrays.
 const JSON_ROWS: &str = "jsonb_array_elements($1::jsonb) AS j(value)";
 
@@ -28,9 +26,7 @@ fn json_col(i: usize, col: JsonCol) -> String {
         JsonCol::Text => format!("value ->> {i}"),
         JsonCol::Int => format!("(value ->> {i})::bigint"),
         JsonCol::Bool => format!("(value ->> {i})::boolean"),
-        JsonCol::Date => format!("(value ->> {i})::date"),
         JsonCol::Time => format!("(value ->> {i})::timestamptz"),
-        JsonCol::Hex => format!("decode(value ->> {i}, 'hex')"),
     }
 }
 
@@ -52,12 +48,9 @@ const JSON_TRIPLES: (&str, &str) = (
 /// A bound JSON array of integers as a one-column subquery.
 const JSON_IDS: (&str, &str) = ("SELECT (jsonb_array_elements_text(", "::jsonb))::bigint");
 
-/// Unused on PostgreSQL (SQLite's page cache setting).
-const WRITER_CACHE: &str = "";
-
-/// Whether a first load drops a table's secondary indexes and rebuilds them at commit: not on
-/// PostgreSQL, where other replicas may read while an import runs.
-const DEFER_INDEXES: bool = false;
+/// Whether a first load drops a table's unique key and secondary indexes and builds them at
+/// commit: yes, under a lock on the table (see `defer_indexes_of_empty`).
+const DEFER_INDEXES: bool = true;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -117,156 +110,649 @@ enum JsonCol {
     Text,
     Int,
     Bool,
-    Date,
     Time,
-    Hex,
 }
 
-impl JsonCol {
-    fn of(kind: FieldKind) -> JsonCol {
-        match kind {
-            FieldKind::Text | FieldKind::Pii => JsonCol::Text,
-            FieldKind::Date => JsonCol::Date,
-            FieldKind::DateTime => JsonCol::Time,
-            FieldKind::Amount => JsonCol::Int,
-            FieldKind::Bool => JsonCol::Bool,
-        }
+/// Rows held back by an import that allows it (see `Import::allow_deferred`), applied together at
+/// `settle` in one comparison per feed with what is stored. Only what the comparison reads goes
+/// to the server — each row's position, key and fingerprint, into a temporary table of the
+/// import's transaction; the whole rows wait in a temporary file here, and only the new and
+/// changed ones are sent on. An unchanged re-sync sends a sliver of its data and writes nothing.
+#[derive(Default)]
+pub(super) struct Stage {
+    allowed: bool,
+    /// The feeds with staging tables in this transaction, and what each holds now.
+    feeds: Vec<Staged>,
+    /// Whether the table of a settle's new or changed rows exists in this transaction.
+    hits_table: bool,
+    /// Unique constraints a first load dropped, by their index's name, with their table: the
+    /// index built at commit becomes the constraint again.
+    constraints: Vec<(String, &'static str)>,
+}
+
+/// One feed's held-back rows.
+struct Staged {
+    feed: Feed,
+    /// Rows staged since the last settle; their positions are 0..rows.
+    rows: u64,
+    /// The rows themselves, each a binary COPY tuple after its length (u32, big-endian); the
+    /// keys table says where each starts.
+    spool: std::fs::File,
+    spooled: u64,
+}
+
+impl Stage {
+    pub(super) fn allow(&mut self) {
+        self.allowed = true;
     }
 }
 
-/// Values in the text forms the store keeps (the same ones sqlx writes for bound values).
-fn push_json_value(out: &mut String, v: &Value) {
-    match v {
-        Value::Null => out.push_str("null"),
-        Value::Text(s) => push_json_str(out, s),
-        Value::Date(_) | Value::DateTime(_) => {
-            out.push('"');
-            push_value_text(out, v);
-            out.push('"');
+/// The staged keys of `feed`'s rows: (i, unit_id, case_key, fingerprint, at), `at` the row's
+/// place in the spool. Temporary, dropped with the transaction.
+fn keys_table(feed: Feed) -> String {
+    format!("liandong_keys_{}", feed.table())
+}
+
+/// The new and changed rows of a settle, whole: (i, the feed's columns, fingerprint).
+fn rows_table(feed: Feed) -> String {
+    format!("liandong_rows_{}", feed.table())
+}
+
+/// Rows in PostgreSQL's binary COPY format: no text for the server to parse, and no escaping of
+/// what the rows hold.
+struct CopyRows {
+    buf: Vec<u8>,
+}
+
+/// The header of binary COPY data: signature, flags, no extension.
+const COPY_HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
+
+/// 2000-01-01, PostgreSQL's epoch for dates and times, in days and seconds from 1970-01-01.
+const PG_EPOCH_DAYS: i64 = 10_957;
+const PG_EPOCH_SECS: i64 = PG_EPOCH_DAYS * 86_400;
+
+impl CopyRows {
+    fn new(rows: usize) -> CopyRows {
+        let mut buf = Vec::with_capacity(COPY_HEADER.len() + rows * 320);
+        buf.extend_from_slice(COPY_HEADER);
+        CopyRows { buf }
+    }
+
+    fn row(&mut self, fields: usize) {
+        self.buf
+            .extend_from_slice(&i16::try_from(fields).unwrap_or(i16::MAX).to_be_bytes());
+    }
+
+    fn null(&mut self) {
+        self.buf.extend_from_slice(&(-1i32).to_be_bytes());
+    }
+
+    fn bytes(&mut self, b: &[u8]) -> StoreResult<()> {
+        let len = i32::try_from(b.len())
+            .map_err(|_| StoreError::Invalid(format!("a value of {} bytes", b.len())))?;
+        self.buf.extend_from_slice(&len.to_be_bytes());
+        self.buf.extend_from_slice(b);
+        Ok(())
+    }
+
+    fn text(&mut self, s: &str) -> StoreResult<()> {
+        self.bytes(s.as_bytes())
+    }
+
+    fn bool(&mut self, b: bool) {
+        self.buf.extend_from_slice(&1i32.to_be_bytes());
+        self.buf.push(u8::from(b));
+    }
+
+    fn int(&mut self, v: i64) {
+        self.buf.extend_from_slice(&8i32.to_be_bytes());
+        self.buf.extend_from_slice(&v.to_be_bytes());
+    }
+
+    fn date(&mut self, d: chrono::NaiveDate) {
+        use chrono::Datelike;
+        // Days from 0001-01-01 (day 1) to the value, moved to PostgreSQL's epoch. Any date chrono
+        // holds fits; PostgreSQL refuses one outside its own range, as it would the same text.
+        let days = i64::from(d.num_days_from_ce()) - 719_163 - PG_EPOCH_DAYS;
+        self.buf.extend_from_slice(&4i32.to_be_bytes());
+        self.buf
+            .extend_from_slice(&(i32::try_from(days).unwrap_or(i32::MAX)).to_be_bytes());
+    }
+
+    fn time(&mut self, t: chrono::DateTime<chrono::Utc>) -> StoreResult<()> {
+        // Microseconds, rounded as PostgreSQL rounds a finer time it is given as text.
+        let micros = (t.timestamp() - PG_EPOCH_SECS)
+            .checked_mul(1_000_000)
+            .and_then(|m| m.checked_add((i64::from(t.timestamp_subsec_nanos()) + 500) / 1000))
+            .ok_or_else(|| StoreError::Invalid(format!("time {t} out of range")))?;
+        self.int(micros);
+        Ok(())
+    }
+
+    /// A field's value in its column's type; a value of another kind is NULL, as a bound one is.
+    fn value(&mut self, kind: FieldKind, v: &Value) -> StoreResult<()> {
+        match (kind, v) {
+            (FieldKind::Text | FieldKind::Pii, Value::Text(s)) => self.text(s)?,
+            (FieldKind::Date, Value::Date(d)) => self.date(*d),
+            (FieldKind::DateTime, Value::DateTime(t)) => self.time(*t)?,
+            (FieldKind::Amount, Value::Fen(f)) => self.int(*f),
+            (FieldKind::Bool, Value::Bool(b)) => self.bool(*b),
+            _ => self.null(),
         }
-        Value::Fen(f) => out.push_str(&f.to_string()),
-        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Ok(())
+    }
+
+    /// A record's key, case number, values and fingerprint (the order of `columns`, then
+    /// `fingerprint`), after `lead` fields the caller wrote.
+    fn record(&mut self, r: &Record, fp: &[u8; 16]) -> StoreResult<()> {
+        self.text(&r.unit_id)?;
+        self.bool(r.unit_known);
+        self.text(r.case_no.key())?;
+        self.text(r.case_no.as_written())?;
+        for (spec, v) in r.feed.fields().iter().zip(&r.values) {
+            self.value(spec.kind, v)?;
+        }
+        for _ in r.values.len()..r.feed.fields().len() {
+            self.null();
+        }
+        self.bytes(fp)
+    }
+
+    fn finish(mut self) -> Vec<u8> {
+        self.buf.extend_from_slice(&(-1i16).to_be_bytes());
+        self.buf
     }
 }
 
 impl ImportTx {
-    /// Inserts rows; each chunk travels as one JSON parameter unpacked by the database. With
-    /// `skip_existing`, rows whose key is already stored are skipped; returns the rows inserted.
-    async fn insert(
+    /// Sends `data` (binary COPY rows) through `statement` (a `COPY … FROM STDIN`) in this
+    /// import's transaction; returns the rows copied.
+    async fn copy_in(&mut self, statement: &str, data: Vec<u8>) -> StoreResult<u64> {
+        let mut copy = self.tx.copy_in_raw(statement).await?;
+        if let Err(e) = copy.send(data).await {
+            // The import fails; tell the server so that the connection is usable for the
+            // rollback.
+            let _ = copy.abort("liandong: the rows could not be sent").await;
+            return Err(e.into());
+        }
+        Ok(copy.finish().await?)
+    }
+
+    /// Copies rows straight into `feed`'s table as they are (a first load whose unique key is
+    /// built at commit).
+    async fn insert_all(
         &mut self,
         feed: Feed,
         records: &[(&Record, [u8; 16])],
-        skip_existing: bool,
     ) -> StoreResult<u64> {
-        let fields = feed.fields();
-        let mut select = vec![
-            json_col(0, JsonCol::Text),
-            json_col(1, JsonCol::Bool),
-            json_col(2, JsonCol::Text),
-            json_col(3, JsonCol::Text),
-        ];
-        for (i, f) in fields.iter().enumerate() {
-            select.push(json_col(4 + i, JsonCol::of(f.kind)));
+        let fields = 4 + feed.fields().len() + 5;
+        let mut rows = CopyRows::new(records.len());
+        for (r, fp) in records {
+            rows.row(fields);
+            rows.record(r, fp)?;
+            rows.text(&self.source)?;
+            rows.time(self.at)?;
+            rows.time(self.at)?;
+            rows.int(self.rev);
         }
-        let n = 4 + fields.len();
-        select.push(json_col(n, JsonCol::Hex));
-        select.push(json_col(n + 1, JsonCol::Text));
-        select.push(json_col(n + 2, JsonCol::Time));
-        select.push(json_col(n + 2, JsonCol::Time));
-        select.push(self.rev.to_string());
-        let sql = format!(
-            "INSERT INTO {} ({}, fingerprint, source, first_seen_at, changed_at, rev) SELECT {} FROM {JSON_ROWS} WHERE true{}",
+        let statement = format!(
+            "COPY {} ({}, fingerprint, source, first_seen_at, changed_at, rev) FROM STDIN (FORMAT binary)",
             feed.table(),
-            columns(feed),
-            select.join(", "),
-            if skip_existing {
-                " ON CONFLICT (unit_id, case_key) DO NOTHING"
-            } else {
-                ""
-            }
+            columns(feed)
         );
-        let mut inserted = 0;
-        let at = self
-            .at
-            .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false);
-        for chunk in records.chunks(INSERT_ROWS) {
-            let mut json = String::with_capacity(chunk.len() * 256);
-            json.push('[');
-            for (i, (r, fp)) in chunk.iter().enumerate() {
-                if i > 0 {
-                    json.push(',');
-                }
-                json.push('[');
-                push_json_str(&mut json, &r.unit_id);
-                json.push_str(if r.unit_known { ",true," } else { ",false," });
-                push_json_str(&mut json, r.case_no.key());
-                json.push(',');
-                push_json_str(&mut json, r.case_no.as_written());
-                for v in &r.values {
-                    json.push(',');
-                    push_json_value(&mut json, v);
-                }
-                json.push_str(",\"");
-                json.push_str(&hex::encode(fp));
-                json.push_str("\",");
-                push_json_str(&mut json, &self.source);
-                json.push(',');
-                push_json_str(&mut json, &at);
-                json.push(']');
-            }
-            json.push(']');
-            inserted += sqlx::query(AssertSqlSafe(sql.clone()))
-                .bind(json)
-                .execute(&mut *self.tx)
-                .await?
-                .rows_affected();
-        }
-        Ok(inserted)
+        self.copy_in(&statement, rows.finish()).await
     }
 
-    /// The rows of `records` that are new (id 0) or changed (their stored id), as positions into
-    /// `records`. The batch travels as one JSON parameter and the comparison runs inside the
-    /// database, coming back as one aggregated row: an unchanged batch costs one round trip.
-    async fn new_or_changed(
+    /// Stages a batch, and applies it at once unless rows may be held back and none of the
+    /// batch repeats a case an earlier batch listed (those are compared with the case as the
+    /// earlier row left it: what was held back is applied before them).
+    async fn upsert(
+        &mut self,
+        feed: Feed,
+        records: Vec<Record>,
+        fps: Vec<[u8; 16]>,
+        repeats: &[usize],
+        counts: &mut RowCounts,
+        changed: &mut [Repeated],
+    ) -> StoreResult<()> {
+        if !repeats.is_empty() {
+            let (earlier, _) = self.settle_rows(&[]).await?;
+            add_applied(counts, &earlier);
+        }
+        self.stage_rows(feed, &records, &fps).await?;
+        if self.stage.allowed && repeats.is_empty() {
+            return Ok(());
+        }
+        let (now, outcomes) = self.settle_rows(repeats).await?;
+        add_applied(counts, &now);
+        for (slot, outcome) in changed.iter_mut().zip(outcomes) {
+            *slot = outcome;
+        }
+        Ok(())
+    }
+
+    /// Stages a batch of `feed` (its tables and spool made at the first batch), numbering its
+    /// rows on from those staged before: the keys to the server, the rows to the spool.
+    async fn stage_rows(
         &mut self,
         feed: Feed,
         records: &[Record],
         fps: &[[u8; 16]],
-    ) -> StoreResult<Vec<(usize, i64)>> {
-        let mut json = String::with_capacity(records.len() * 64);
-        json.push('[');
-        for (i, (r, fp)) in records.iter().zip(fps).enumerate() {
-            if i > 0 {
-                json.push(',');
+    ) -> StoreResult<()> {
+        use std::io::Write as _;
+        let at = match self.stage.feeds.iter().position(|f| f.feed == feed) {
+            Some(at) => at,
+            None => {
+                sqlx::query(AssertSqlSafe(format!(
+                    "CREATE TEMPORARY TABLE {} (i bigint, unit_id text, case_key text, \
+                     fingerprint bytea, at bigint) ON COMMIT DROP",
+                    keys_table(feed)
+                )))
+                .execute(&mut *self.tx)
+                .await?;
+                sqlx::query(AssertSqlSafe(format!(
+                    "CREATE TEMPORARY TABLE {} ON COMMIT DROP AS \
+                     SELECT 0::bigint AS i, {}, fingerprint FROM {} WITH NO DATA",
+                    rows_table(feed),
+                    columns(feed),
+                    feed.table()
+                )))
+                .execute(&mut *self.tx)
+                .await?;
+                let spool = tempfile::tempfile().map_err(|e| {
+                    StoreError::Invalid(format!("cannot make a temporary file for the rows: {e}"))
+                })?;
+                self.stage.feeds.push(Staged {
+                    feed,
+                    rows: 0,
+                    spool,
+                    spooled: 0,
+                });
+                self.stage.feeds.len() - 1
             }
-            json.push_str(&format!("[{i},"));
-            push_json_str(&mut json, &r.unit_id);
-            json.push(',');
-            push_json_str(&mut json, r.case_no.key());
-            json.push_str(",\"");
-            json.push_str(&hex::encode(fp));
-            json.push_str("\"]");
+        };
+        let staged = &mut self.stage.feeds[at];
+        let fields = 1 + 4 + feed.fields().len() + 1;
+        let mut keys = CopyRows::new(records.len());
+        let mut whole = CopyRows {
+            buf: Vec::with_capacity(records.len() * 330),
+        };
+        for (k, (r, fp)) in records.iter().zip(fps).enumerate() {
+            let i = i64::try_from(staged.rows + k as u64).unwrap_or(i64::MAX);
+            let place = staged.spooled + whole.buf.len() as u64;
+            keys.row(5);
+            keys.int(i);
+            keys.text(&r.unit_id)?;
+            keys.text(r.case_no.key())?;
+            keys.bytes(fp)?;
+            keys.int(i64::try_from(place).unwrap_or(i64::MAX));
+            let start = whole.buf.len();
+            whole.buf.extend_from_slice(&[0; 4]);
+            whole.row(fields);
+            whole.int(i);
+            whole.record(r, fp)?;
+            let len = u32::try_from(whole.buf.len() - start - 4)
+                .map_err(|_| StoreError::Invalid("a row of more than 4 GB".into()))?;
+            whole.buf[start..start + 4].copy_from_slice(&len.to_be_bytes());
         }
-        json.push(']');
-        let sql = format!(
-            "WITH b AS (SELECT {} AS i, {} AS u, {} AS k, {} AS f FROM {JSON_ROWS}) \
-             SELECT {HITS} AS hits FROM b LEFT JOIN {} c ON c.case_key = b.k AND c.unit_id = b.u \
-             WHERE c.id IS NULL OR c.fingerprint <> b.f",
-            json_col(0, JsonCol::Int),
-            json_col(1, JsonCol::Text),
-            json_col(2, JsonCol::Text),
-            json_col(3, JsonCol::Hex),
-            feed.table(),
+        staged.spool.write_all(&whole.buf).map_err(|e| {
+            StoreError::Invalid(format!("cannot keep the rows in a temporary file: {e}"))
+        })?;
+        staged.spooled += whole.buf.len() as u64;
+        staged.rows += records.len() as u64;
+        let statement = format!(
+            "COPY {} (i, unit_id, case_key, fingerprint, at) FROM STDIN (FORMAT binary)",
+            keys_table(feed)
         );
-        let row = sqlx::query(AssertSqlSafe(sql))
-            .bind(json)
-            .fetch_one(&mut *self.tx)
-            .await?;
-        let hits: Option<String> = row.try_get("hits")?;
-        let mut out = Vec::new();
-        parse_hits(hits.as_deref(), records.len(), &mut out)?;
-        Ok(out)
+        self.copy_in(&statement, keys.finish()).await?;
+        Ok(())
     }
+
+    /// Applies every staged row: compared with what is stored in one pass per feed, the new
+    /// ones inserted, the changed ones updated with their history; the unchanged ones are not
+    /// written at all. Returns the counts and, for each position of `repeats` (rows of a batch
+    /// staged alone), what that row did.
+    async fn settle_rows(&mut self, repeats: &[usize]) -> StoreResult<(RowCounts, Vec<Repeated>)> {
+        let mut counts = RowCounts::default();
+        let mut outcomes = vec![Repeated::Same; repeats.len()];
+        for at in 0..self.stage.feeds.len() {
+            let (feed, staged) = (self.stage.feeds[at].feed, self.stage.feeds[at].rows);
+            if staged == 0 {
+                continue;
+            }
+            let changes = self
+                .settle_feed(at, &mut counts, !repeats.is_empty())
+                .await?;
+            for (i, c) in changes {
+                if let Ok(k) = repeats.binary_search(&i) {
+                    outcomes[k] = Repeated::Changed(c);
+                }
+            }
+            sqlx::query(AssertSqlSafe(format!(
+                "TRUNCATE {}, {}",
+                keys_table(feed),
+                rows_table(feed)
+            )))
+            .execute(&mut *self.tx)
+            .await?;
+            let staged = &mut self.stage.feeds[at];
+            staged.rows = 0;
+            staged.spooled = 0;
+            staged
+                .spool
+                .set_len(0)
+                .and_then(|()| std::io::Seek::rewind(&mut staged.spool))
+                .map_err(|e| {
+                    StoreError::Invalid(format!("cannot reuse the rows' temporary file: {e}"))
+                })?;
+        }
+        Ok((counts, outcomes))
+    }
+
+    /// Settles the rows staged in `self.stage.feeds[at]` (see `settle_rows`); with `keep`,
+    /// returns what each updated row changed, by its staged position.
+    async fn settle_feed(
+        &mut self,
+        at: usize,
+        counts: &mut RowCounts,
+        keep: bool,
+    ) -> StoreResult<Vec<(usize, serde_json::Value)>> {
+        let (feed, staged) = (self.stage.feeds[at].feed, self.stage.feeds[at].rows);
+        let (table, keys, stage) = (feed.table(), keys_table(feed), rows_table(feed));
+        if !self.stage.hits_table {
+            sqlx::query(
+                "CREATE TEMPORARY TABLE liandong_hits (i bigint PRIMARY KEY, id bigint, at bigint) ON COMMIT DROP",
+            )
+            .execute(&mut *self.tx)
+            .await?;
+            self.stage.hits_table = true;
+        } else {
+            sqlx::query("TRUNCATE liandong_hits")
+                .execute(&mut *self.tx)
+                .await?;
+        }
+        // The one comparison: each staged row that is new (no id) or differs from its case.
+        let hits = sqlx::query(AssertSqlSafe(format!(
+            "INSERT INTO liandong_hits (i, id, at) SELECT k.i, c.id, k.at FROM {keys} k \
+             LEFT JOIN {table} c ON c.unit_id = k.unit_id AND c.case_key = k.case_key \
+             WHERE c.id IS NULL OR c.fingerprint <> k.fingerprint"
+        )))
+        .execute(&mut *self.tx)
+        .await?
+        .rows_affected();
+        let mut changes = Vec::new();
+        if hits == 0 {
+            counts.unchanged += staged;
+            return Ok(changes);
+        }
+        self.send_hits(at).await?;
+        let cols = columns(feed);
+        let staged_cols = cols
+            .split(", ")
+            .map(|c| format!("s.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let inserted = sqlx::query(AssertSqlSafe(format!(
+            "INSERT INTO {table} ({cols}, fingerprint, source, first_seen_at, changed_at, rev) \
+             SELECT {staged_cols}, s.fingerprint, $1, $2, $2, $3 FROM liandong_hits h \
+             JOIN {stage} s ON s.i = h.i WHERE h.id IS NULL ORDER BY h.i"
+        )))
+        .bind(self.source.clone())
+        .bind(self.at)
+        .bind(self.rev)
+        .execute(&mut *self.tx)
+        .await?
+        .rows_affected();
+        let updated = hits - inserted;
+        counts.inserted += inserted;
+        counts.updated += updated;
+        counts.unchanged += staged - hits;
+        if updated == 0 {
+            return Ok(changes);
+        }
+        // The changed rows, a page at a time: their stored and staged values (for the history,
+        // masked as it keeps them), then one update and one history insert per page.
+        let sets = feed
+            .fields()
+            .iter()
+            .map(|f| format!(", {0} = s.{0}", f.name))
+            .collect::<String>();
+        let mut after = -1i64;
+        loop {
+            let old = sqlx::query(AssertSqlSafe(format!(
+                "SELECT h.i AS staged_at, c.* FROM liandong_hits h JOIN {table} c ON c.id = h.id \
+                 WHERE h.id IS NOT NULL AND h.i > $1 ORDER BY h.i LIMIT {UPDATE_PAGE}"
+            )))
+            .bind(after)
+            .fetch_all(&mut *self.tx)
+            .await?;
+            let Some(last) = old.last() else { break };
+            let last: i64 = last.try_get("staged_at")?;
+            let new = sqlx::query(AssertSqlSafe(format!(
+                "SELECT s.i AS id, s.*, ''::text AS source, $3::timestamptz AS first_seen_at, \
+                 $3::timestamptz AS changed_at FROM {stage} s WHERE s.i > $1 AND s.i <= $2"
+            )))
+            .bind(after)
+            .bind(last)
+            .bind(self.at)
+            .fetch_all(&mut *self.tx)
+            .await?;
+            let mut staged_rows = std::collections::HashMap::with_capacity(new.len());
+            for row in &new {
+                let r = read_record(feed, row)?;
+                staged_rows.insert(r.id, r.record);
+            }
+            let (mut ids, mut texts) = (Vec::with_capacity(old.len()), Vec::new());
+            for row in &old {
+                let at: i64 = row.try_get("staged_at")?;
+                let stored = read_record(feed, row)?;
+                let now = staged_rows.get(&at).ok_or_else(|| {
+                    StoreError::Corrupt(format!("{stage}: staged row {at} is missing"))
+                })?;
+                let diff = diff(&stored.record, now);
+                ids.push(stored.id);
+                texts.push(diff.to_string());
+                if keep {
+                    changes.push((usize::try_from(at).unwrap_or(usize::MAX), diff));
+                }
+            }
+            sqlx::query(AssertSqlSafe(format!(
+                "UPDATE {table} c SET case_no = s.case_no, unit_known = s.unit_known{sets}, \
+                 fingerprint = s.fingerprint, source = $1, changed_at = $2, rev = $3 \
+                 FROM liandong_hits h JOIN {stage} s ON s.i = h.i \
+                 WHERE c.id = h.id AND h.id IS NOT NULL AND h.i > $4 AND h.i <= $5"
+            )))
+            .bind(self.source.clone())
+            .bind(self.at)
+            .bind(self.rev)
+            .bind(after)
+            .bind(last)
+            .execute(&mut *self.tx)
+            .await?;
+            sqlx::query(
+                "INSERT INTO record_history (feed, record_id, source, changed_at, changes) \
+                 SELECT $1, r.id, $2, $3, r.changes FROM unnest($4::bigint[], $5::text[]) AS r(id, changes)",
+            )
+            .bind(table)
+            .bind(self.source.clone())
+            .bind(self.at)
+            .bind(ids)
+            .bind(texts)
+            .execute(&mut *self.tx)
+            .await?;
+            after = last;
+        }
+        Ok(changes)
+    }
+
+    /// Sends the whole rows of a settle's hits from the spool into the feed's rows table, a
+    /// page of hits at a time (one COPY each).
+    async fn send_hits(&mut self, at: usize) -> StoreResult<()> {
+        use std::os::unix::fs::FileExt as _;
+        let feed = self.stage.feeds[at].feed;
+        let statement = format!(
+            "COPY {} (i, {}, fingerprint) FROM STDIN (FORMAT binary)",
+            rows_table(feed),
+            columns(feed)
+        );
+        let mut after = -1i64;
+        loop {
+            let page = sqlx::query(AssertSqlSafe(format!(
+                "SELECT i, at FROM liandong_hits WHERE i > $1 ORDER BY i LIMIT {SEND_PAGE}"
+            )))
+            .bind(after)
+            .fetch_all(&mut *self.tx)
+            .await?;
+            let Some(last) = page.last() else { break };
+            after = last.try_get("i")?;
+            let mut rows = CopyRows::new(page.len());
+            let spool = &self.stage.feeds[at].spool;
+            let unreadable = |e: std::io::Error| {
+                StoreError::Invalid(format!(
+                    "cannot read the rows back from their temporary file: {e}"
+                ))
+            };
+            for hit in &page {
+                let place = u64::try_from(hit.try_get::<i64, _>("at")?).unwrap_or(u64::MAX);
+                let mut len = [0u8; 4];
+                spool.read_exact_at(&mut len, place).map_err(unreadable)?;
+                let len = u32::from_be_bytes(len) as usize;
+                let start = rows.buf.len();
+                rows.buf.resize(start + len, 0);
+                spool
+                    .read_exact_at(&mut rows.buf[start..], place + 4)
+                    .map_err(unreadable)?;
+            }
+            self.copy_in(&statement, rows.finish()).await?;
+        }
+        Ok(())
+    }
+
+    /// When `feed`'s table is empty (a first load), drops its unique key and secondary indexes
+    /// for the length of this import and keeps their definitions to build them at commit (as on
+    /// SQLite: one sorted build costs a fraction of keeping them up to date row by row). The
+    /// table is locked first, and stays locked to the commit: another import of the same feed
+    /// (another source, another replica) and anyone reading the table wait for this one, and
+    /// find it complete. The primary key and the cheap indexes (see `cheap_to_keep`) stay.
+    async fn defer_indexes_of_empty(&mut self, feed: Feed) -> StoreResult<()> {
+        let table = feed.table();
+        let empty = format!("SELECT NOT EXISTS (SELECT 1 FROM {table}) AS empty");
+        let is_empty = |row: sqlx::postgres::PgRow| row.try_get::<bool, _>("empty");
+        if !is_empty(
+            sqlx::query(AssertSqlSafe(empty.clone()))
+                .fetch_one(&mut *self.tx)
+                .await?,
+        )? {
+            return Ok(());
+        }
+        sqlx::query(AssertSqlSafe(format!(
+            "LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE"
+        )))
+        .execute(&mut *self.tx)
+        .await?;
+        // Another import may have filled it while this one waited for the lock.
+        if !is_empty(
+            sqlx::query(AssertSqlSafe(empty))
+                .fetch_one(&mut *self.tx)
+                .await?,
+        )? {
+            return Ok(());
+        }
+        let rows = sqlx::query(
+            "SELECT i.relname AS name, pg_get_indexdef(i.oid) AS sql, x.indisprimary AS primary_key, \
+             con.conname AS constraint_name FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid \
+             LEFT JOIN pg_constraint con ON con.conindid = x.indexrelid AND con.conrelid = x.indrelid \
+             WHERE x.indrelid = $1::text::regclass ORDER BY i.relname",
+        )
+        .bind(table)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        for r in rows {
+            let (name, sql): (String, String) = (r.try_get("name")?, r.try_get("sql")?);
+            if r.try_get::<bool, _>("primary_key")? || cheap_to_keep(&sql) {
+                continue;
+            }
+            match r.try_get::<Option<String>, _>("constraint_name")? {
+                Some(constraint) => {
+                    sqlx::query(AssertSqlSafe(format!(
+                        "ALTER TABLE {table} DROP CONSTRAINT \"{constraint}\""
+                    )))
+                    .execute(&mut *self.tx)
+                    .await?;
+                    self.stage.constraints.push((name, table));
+                }
+                None => {
+                    sqlx::query(AssertSqlSafe(format!("DROP INDEX \"{name}\"")))
+                        .execute(&mut *self.tx)
+                        .await?;
+                }
+            }
+            if is_unique_index(&sql) {
+                self.unique_deferred.push(feed);
+                // The unique key first: folding repeats reads by it.
+                self.deferred.insert(0, (feed, sql));
+            } else {
+                self.deferred.push((feed, sql));
+            }
+        }
+        Ok(())
+    }
+
+    /// Builds a unique index (and makes it its table's constraint again when it was one);
+    /// `false` when rows repeat its key — the attempt is rolled back, the import goes on.
+    async fn create_unique(&mut self, sql: &str) -> StoreResult<bool> {
+        sqlx::query("SAVEPOINT liandong_unique")
+            .execute(&mut *self.tx)
+            .await?;
+        match sqlx::query(AssertSqlSafe(sql.to_string()))
+            .execute(&mut *self.tx)
+            .await
+        {
+            Ok(_) => {}
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                sqlx::query("ROLLBACK TO SAVEPOINT liandong_unique")
+                    .execute(&mut *self.tx)
+                    .await?;
+                return Ok(false);
+            }
+            Err(e) => return Err(e.into()),
+        }
+        sqlx::query("RELEASE SAVEPOINT liandong_unique")
+            .execute(&mut *self.tx)
+            .await?;
+        let constraint = self
+            .stage
+            .constraints
+            .iter()
+            .find(|(name, _)| sql.contains(&format!(" INDEX {name} ON ")))
+            .cloned();
+        if let Some((name, table)) = constraint {
+            sqlx::query(AssertSqlSafe(format!(
+                "ALTER TABLE {table} ADD CONSTRAINT \"{name}\" UNIQUE USING INDEX \"{name}\""
+            )))
+            .execute(&mut *self.tx)
+            .await?;
+        }
+        Ok(true)
+    }
+
+    /// Nothing to set for building indexes: PostgreSQL sorts in `maintenance_work_mem`.
+    async fn building(&mut self, _on: bool) -> StoreResult<()> {
+        Ok(())
+    }
+}
+
+/// Changed rows read back per page of a settle.
+const UPDATE_PAGE: usize = 1000;
+
+/// New and changed rows sent from the spool per COPY of a settle.
+const SEND_PAGE: usize = 10_000;
+
+/// Adds what a settle applied (not what was seen: `put` counted that).
+fn add_applied(counts: &mut RowCounts, applied: &RowCounts) {
+    counts.inserted += applied.inserted;
+    counts.updated += applied.updated;
+    counts.unchanged += applied.unchanged;
 }
 
 // The statements both backends run, written once and compiled once per backend against the

@@ -47,62 +47,6 @@ pub(super) fn push_json_str(out: &mut String, s: &str) {
     out.push('"');
 }
 
-/// A date as `YYYY-MM-DD`, a time as RFC 3339 in UTC: the text forms the store keeps (and sqlx
-/// writes for bound values), on both backends. Digits are
-/// written by hand: a million rows' dates through `write!` cost a measurable share of a load.
-pub(super) fn push_value_text(out: &mut String, v: &Value) {
-    use chrono::{Datelike, Timelike};
-    let ymd = |out: &mut String, year: i32, month: u32, day: u32| {
-        if (0..=9999).contains(&year) {
-            push_digits(out, year.unsigned_abs(), 4);
-        } else {
-            // Outside four digits chrono writes a sign and the year as it is; so does this.
-            out.push(if year < 0 { '-' } else { '+' });
-            push_digits(out, year.unsigned_abs(), 4);
-        }
-        out.push('-');
-        push_digits(out, month, 2);
-        out.push('-');
-        push_digits(out, day, 2);
-    };
-    match v {
-        Value::Date(d) => ymd(out, d.year(), d.month(), d.day()),
-        Value::DateTime(t) => {
-            ymd(out, t.year(), t.month(), t.day());
-            out.push('T');
-            push_digits(out, t.hour(), 2);
-            out.push(':');
-            push_digits(out, t.minute(), 2);
-            out.push(':');
-            push_digits(out, t.second(), 2);
-            let nanos = t.nanosecond() % 1_000_000_000;
-            if nanos != 0 {
-                // AutoSi: milli-, micro- or nanoseconds, whichever writes the value exactly.
-                out.push('.');
-                match (nanos % 1_000_000, nanos % 1_000) {
-                    (0, _) => push_digits(out, nanos / 1_000_000, 3),
-                    (_, 0) => push_digits(out, nanos / 1_000, 6),
-                    _ => push_digits(out, nanos, 9),
-                }
-            }
-            out.push_str("+00:00");
-        }
-        _ => {}
-    }
-}
-
-/// `n` in decimal, left-padded with zeros to at least `width` digits.
-pub(super) fn push_digits(out: &mut String, mut n: u32, width: usize) {
-    let mut buf = [b'0'; 10];
-    let mut i = buf.len();
-    while n > 0 || buf.len() - i < width {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-    }
-    out.extend(buf[i..].iter().map(|&b| char::from(b)));
-}
-
 /// A quarantine entry, or a newer sighting of the same one: (source, location, row, field,
 /// column, value, reason, raw, time, kind). Kind `row`: a row that could not be taken (raw: the
 /// row); `repeat`: a row that listed a case again with other values (raw: see [`repeat_raw`]).
@@ -237,51 +181,11 @@ pub(super) struct ImportTx {
     /// The store, and whether this import has it to itself (SQLite's exclusive first load).
     pub(super) store: Backend,
     pub(super) exclusive: bool,
+    /// Rows held back to be applied together (see `Import::allow_deferred`): the backend's.
+    pub(super) stage: Stage,
 }
 
 impl ImportTx {
-    /// When `feed`'s table is empty (a first load), drops its indexes for the length of this
-    /// import and keeps their definitions to rebuild them at commit: building an index once from
-    /// sorted rows costs a fraction of keeping it up to date row by row. A unique key declared as
-    /// a named index (SQLite's cases) goes too: until commit this import only inserts, and
-    /// `build_unique` folds a key that came twice into its first row before building the key. A constraint's own
-    /// index cannot be dropped and stays. A rolled-back import rolls the drop back too.
-    async fn defer_indexes_of_empty(&mut self, feed: Feed) -> StoreResult<()> {
-        let table = feed.table();
-        let empty: bool = sqlx::query(AssertSqlSafe(format!(
-            "SELECT NOT EXISTS (SELECT 1 FROM {table}) AS empty"
-        )))
-        .fetch_one(&mut *self.tx)
-        .await?
-        .try_get("empty")?;
-        if !empty {
-            return Ok(());
-        }
-        let rows = sqlx::query(
-            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = $1 AND sql IS NOT NULL",
-        )
-        .bind(table)
-        .fetch_all(&mut *self.tx)
-        .await?;
-        for r in rows {
-            let (name, sql): (String, String) = (r.try_get("name")?, r.try_get("sql")?);
-            if cheap_to_keep(&sql) {
-                continue;
-            }
-            sqlx::query(AssertSqlSafe(format!("DROP INDEX \"{name}\"")))
-                .execute(&mut *self.tx)
-                .await?;
-            if is_unique_index(&sql) {
-                self.unique_deferred.push(feed);
-                // The unique key first: folding repeats reads by it.
-                self.deferred.insert(0, (feed, sql));
-            } else {
-                self.deferred.push((feed, sql));
-            }
-        }
-        Ok(())
-    }
-
     /// Builds a first load's deferred unique key on `feed`'s table. When the load listed a key
     /// twice the build fails; then every later row of a repeated key is applied, in the order
     /// the rows came, to the first row as an update (with its history entry) or found
@@ -293,13 +197,8 @@ impl ImportTx {
         sql: &str,
         mut log: Option<&mut Vec<FoldedRepeat>>,
     ) -> StoreResult<Folded> {
-        match sqlx::query(AssertSqlSafe(sql.to_string()))
-            .execute(&mut *self.tx)
-            .await
-        {
-            Ok(_) => return Ok(Folded::default()),
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {}
-            Err(e) => return Err(e.into()),
+        if self.create_unique(sql).await? {
+            return Ok(Folded::default());
         }
         let table = feed.table();
         // A plain index over the key (and the row order) to find each repeat's first row.
@@ -363,15 +262,17 @@ impl ImportTx {
         sqlx::query("DROP INDEX fold_repeats")
             .execute(&mut *self.tx)
             .await?;
-        sqlx::query(AssertSqlSafe(sql.to_string()))
-            .execute(&mut *self.tx)
-            .await?;
+        if !self.create_unique(sql).await? {
+            return Err(StoreError::Corrupt(format!(
+                "{table}: a case is still listed twice after its repeats were folded"
+            )));
+        }
         Ok(folded)
     }
 
     /// Writes `new` over the stored row `id` with its history entry; returns the changes
     /// (`{field: [old, new]}`, masked).
-    async fn update(
+    pub(super) async fn update(
         &mut self,
         feed: Feed,
         id: i64,
@@ -435,6 +336,16 @@ impl Import for ImportTx {
         done
     }
 
+    fn allow_deferred(&mut self) {
+        self.stage.allow();
+    }
+
+    async fn settle(&mut self) -> StoreResult<RowCounts> {
+        let done = self.settle_rows(&[]).await.map(|(counts, _)| counts);
+        self.failed |= done.is_err();
+        done
+    }
+
     async fn quarantine(&mut self, items: Vec<QuarantineItem>) -> StoreResult<()> {
         let done = self.quarantine_rows(items).await;
         self.failed |= done.is_err();
@@ -485,53 +396,12 @@ impl ImportTx {
             // A first load whose unique key is built at commit: every row goes in as it is, a
             // repeat included, to be folded into its first row then (or at `fold_repeats`).
             let all: Vec<(&Record, [u8; 16])> = records.iter().zip(fps.iter().copied()).collect();
-            counts.inserted = self.insert(feed, &all, false).await?;
+            counts.inserted = self.insert_all(feed, &all).await?;
             changed.fill(Repeated::Later);
             return Ok((counts, changed));
         }
-        // Keeps what an update of row `i` changed when `i` repeats a case.
-        let mut note = |i: usize, changes: serde_json::Value| {
-            if let Ok(k) = repeats.binary_search(&i) {
-                changed[k] = Repeated::Changed(changes);
-            }
-        };
-        if self.insert_first {
-            // A first load: insert what is new in one pass; only when some keys already existed
-            // is the batch compared (new rows then compare equal, so they are not updated).
-            let all: Vec<(&Record, [u8; 16])> = records.iter().zip(fps.iter().copied()).collect();
-            counts.inserted = self.insert(feed, &all, true).await?;
-            if counts.inserted == counts.seen {
-                return Ok((counts, changed));
-            }
-            self.insert_first = false;
-            let hits = self.new_or_changed(feed, &records, &fps).await?;
-            for &(i, id) in &hits {
-                if id != 0 {
-                    note(i, self.update(feed, id, &records[i], fps[i]).await?);
-                }
-            }
-            counts.updated = hits.iter().filter(|(_, id)| *id != 0).count() as u64;
-            counts.unchanged = counts.seen - counts.inserted - counts.updated;
-            return Ok((counts, changed));
-        }
-        let hits = self.new_or_changed(feed, &records, &fps).await?;
-        let mut inserts = Vec::new();
-        let mut updates = Vec::new();
-        for (i, id) in hits {
-            if id == 0 {
-                inserts.push((&records[i], fps[i]));
-            } else {
-                updates.push((i, id));
-            }
-        }
-        counts.unchanged = counts.seen - (inserts.len() + updates.len()) as u64;
-        counts.inserted = inserts.len() as u64;
-        counts.updated = updates.len() as u64;
-        self.insert_first = counts.inserted == counts.seen;
-        self.insert(feed, &inserts, false).await?;
-        for (i, id) in updates {
-            note(i, self.update(feed, id, &records[i], fps[i]).await?);
-        }
+        self.upsert(feed, records, fps, repeats, &mut counts, &mut changed)
+            .await?;
         Ok((counts, changed))
     }
 
@@ -560,28 +430,6 @@ impl ImportTx {
         self.building(false).await?;
         self.insert_first = true;
         Ok(log)
-    }
-
-    /// The writer's settings for building indexes from sorted rows (`on`), or back to its
-    /// usual ones: a small page cache, as the sort spills to a temporary file (the writer's
-    /// temp_store) rather than memory, so a large table does not swell the process; and SQLite's
-    /// helper threads for the sort's runs.
-    async fn building(&mut self, on: bool) -> StoreResult<()> {
-        let (cache, threads) = if on {
-            let helpers = std::thread::available_parallelism()
-                .map_or(1, |n| n.get())
-                .min(4);
-            ("-4000".to_string(), helpers)
-        } else {
-            (WRITER_CACHE.to_string(), 0)
-        };
-        sqlx::query(AssertSqlSafe(format!("PRAGMA cache_size = {cache}")))
-            .execute(&mut *self.tx)
-            .await?;
-        sqlx::query(AssertSqlSafe(format!("PRAGMA threads = {threads}")))
-            .execute(&mut *self.tx)
-            .await?;
-        Ok(())
     }
 
     async fn quarantine_rows(&mut self, items: Vec<QuarantineItem>) -> StoreResult<()> {
@@ -623,6 +471,9 @@ impl ImportTx {
     }
 
     async fn commit_rows(mut self: Box<Self>, cursor: Option<String>) -> StoreResult<Folded> {
+        // Whoever held rows back settled them (their counts are theirs to report); anything
+        // still held is applied before the commit all the same.
+        self.settle_rows(&[]).await?;
         // A first load's indexes, built now in one sorted pass each (see `building`).
         let deferred = std::mem::take(&mut self.deferred);
         let mut folded = self.folded;
@@ -665,29 +516,6 @@ impl ImportTx {
 pub(super) fn cheap_to_keep(sql: &str) -> bool {
     let upper = sql.to_ascii_uppercase();
     upper.contains(" WHERE ") || upper.trim_end().ends_with("(REV)")
-}
-
-/// Reads a comparison's aggregated hits (`i:id,i:id,…`) into (position, id) pairs, each position
-/// below `len`.
-pub(super) fn parse_hits(
-    hits: Option<&str>,
-    len: usize,
-    out: &mut Vec<(usize, i64)>,
-) -> StoreResult<()> {
-    for hit in hits.unwrap_or("").split(',').filter(|h| !h.is_empty()) {
-        let parsed = hit
-            .split_once(':')
-            .and_then(|(i, id)| Some((i.parse::<usize>().ok()?, id.parse::<i64>().ok()?)));
-        match parsed {
-            Some(p) if p.0 < len => out.push(p),
-            _ => {
-                return Err(StoreError::Corrupt(format!(
-                    "unexpected comparison result {hit:?}"
-                )));
-            }
-        }
-    }
-    Ok(())
 }
 
 /// Whether an index's CREATE statement (as `sqlite_master` keeps it) makes a unique index.
@@ -973,6 +801,7 @@ impl Store for Backend {
             failed: false,
             store: self.clone(),
             exclusive,
+            stage: Stage::default(),
         }))
     }
 

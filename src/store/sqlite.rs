@@ -7,6 +7,7 @@ use sqlx::{AssertSqlSafe, Row, Transaction};
 
 use crate::records::{Feed, Record, Value};
 use crate::store::StoreResult;
+use crate::store::{Repeated, RowCounts, StoreError};
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -352,7 +353,163 @@ async fn leave_rollback_journal(conn: &mut sqlx::SqliteConnection) -> Result<(),
 /// A claim needs no row locks: SQLite has one writer.
 const CLAIM_LOCK: &str = "";
 
+/// SQLite applies every batch at once: nothing to stage.
+#[derive(Default)]
+pub(super) struct Stage {}
+
+impl Stage {
+    pub(super) fn allow(&mut self) {}
+}
+
 impl ImportTx {
+    /// When `feed`'s table is empty (a first load), drops its indexes for the length of this
+    /// import and keeps their definitions to rebuild them at commit: building an index once from
+    /// sorted rows costs a fraction of keeping it up to date row by row. A unique key declared as
+    /// a named index (SQLite's cases) goes too: until commit this import only inserts, and
+    /// `build_unique` folds a key that came twice into its first row before building the key. A constraint's own
+    /// index cannot be dropped and stays. A rolled-back import rolls the drop back too.
+    async fn defer_indexes_of_empty(&mut self, feed: Feed) -> StoreResult<()> {
+        let table = feed.table();
+        let empty: bool = sqlx::query(AssertSqlSafe(format!(
+            "SELECT NOT EXISTS (SELECT 1 FROM {table}) AS empty"
+        )))
+        .fetch_one(&mut *self.tx)
+        .await?
+        .try_get("empty")?;
+        if !empty {
+            return Ok(());
+        }
+        let rows = sqlx::query(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = $1 AND sql IS NOT NULL",
+        )
+        .bind(table)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        for r in rows {
+            let (name, sql): (String, String) = (r.try_get("name")?, r.try_get("sql")?);
+            if cheap_to_keep(&sql) {
+                continue;
+            }
+            sqlx::query(AssertSqlSafe(format!("DROP INDEX \"{name}\"")))
+                .execute(&mut *self.tx)
+                .await?;
+            if is_unique_index(&sql) {
+                self.unique_deferred.push(feed);
+                // The unique key first: folding repeats reads by it.
+                self.deferred.insert(0, (feed, sql));
+            } else {
+                self.deferred.push((feed, sql));
+            }
+        }
+        Ok(())
+    }
+
+    /// The writer's settings for building indexes from sorted rows (`on`), or back to its
+    /// usual ones: a small page cache, as the sort spills to a temporary file (the writer's
+    /// temp_store) rather than memory, so a large table does not swell the process; and SQLite's
+    /// helper threads for the sort's runs.
+    async fn building(&mut self, on: bool) -> StoreResult<()> {
+        let (cache, threads) = if on {
+            let helpers = std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .min(4);
+            ("-4000".to_string(), helpers)
+        } else {
+            (WRITER_CACHE.to_string(), 0)
+        };
+        sqlx::query(AssertSqlSafe(format!("PRAGMA cache_size = {cache}")))
+            .execute(&mut *self.tx)
+            .await?;
+        sqlx::query(AssertSqlSafe(format!("PRAGMA threads = {threads}")))
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Applies a batch whose unique key is in place: a first load inserts what is new in one
+    /// pass; otherwise the batch is compared with what is stored, the new rows inserted and the
+    /// changed ones updated with their history, each at once (SQLite holds nothing back).
+    async fn upsert(
+        &mut self,
+        feed: Feed,
+        records: Vec<Record>,
+        fps: Vec<[u8; 16]>,
+        repeats: &[usize],
+        counts: &mut RowCounts,
+        changed: &mut [Repeated],
+    ) -> StoreResult<()> {
+        // Keeps what an update of row `i` changed when `i` repeats a case.
+        let mut note = |i: usize, changes: serde_json::Value| {
+            if let Ok(k) = repeats.binary_search(&i) {
+                changed[k] = Repeated::Changed(changes);
+            }
+        };
+        if self.insert_first {
+            // A first load: insert what is new in one pass; only when some keys already existed
+            // is the batch compared (new rows then compare equal, so they are not updated).
+            let all: Vec<(&Record, [u8; 16])> = records.iter().zip(fps.iter().copied()).collect();
+            counts.inserted = self.insert(feed, &all, true).await?;
+            if counts.inserted == counts.seen {
+                return Ok(());
+            }
+            self.insert_first = false;
+            let hits = self.new_or_changed(feed, &records, &fps).await?;
+            for &(i, id) in &hits {
+                if id != 0 {
+                    note(i, self.update(feed, id, &records[i], fps[i]).await?);
+                }
+            }
+            counts.updated = hits.iter().filter(|(_, id)| *id != 0).count() as u64;
+            counts.unchanged = counts.seen - counts.inserted - counts.updated;
+            return Ok(());
+        }
+        let hits = self.new_or_changed(feed, &records, &fps).await?;
+        let mut inserts = Vec::new();
+        let mut updates = Vec::new();
+        for (i, id) in hits {
+            if id == 0 {
+                inserts.push((&records[i], fps[i]));
+            } else {
+                updates.push((i, id));
+            }
+        }
+        counts.unchanged = counts.seen - (inserts.len() + updates.len()) as u64;
+        counts.inserted = inserts.len() as u64;
+        counts.updated = updates.len() as u64;
+        self.insert_first = counts.inserted == counts.seen;
+        self.insert(feed, &inserts, false).await?;
+        for (i, id) in updates {
+            note(i, self.update(feed, id, &records[i], fps[i]).await?);
+        }
+        Ok(())
+    }
+
+    /// Builds a unique index; `false` when rows repeat its key (nothing is left of the attempt).
+    async fn create_unique(&mut self, sql: &str) -> StoreResult<bool> {
+        match sqlx::query(AssertSqlSafe(sql.to_string()))
+            .execute(&mut *self.tx)
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Inserts rows as they are (a first load whose unique key is built at commit).
+    async fn insert_all(
+        &mut self,
+        feed: Feed,
+        records: &[(&Record, [u8; 16])],
+    ) -> StoreResult<u64> {
+        self.insert(feed, records, false).await
+    }
+
+    /// Nothing is held back on SQLite (see `upsert`).
+    async fn settle_rows(&mut self, _repeats: &[usize]) -> StoreResult<(RowCounts, Vec<Repeated>)> {
+        Ok((RowCounts::default(), Vec::new()))
+    }
+
     /// Inserts rows through prepared statements of `BOUND_CHUNK` rows each, their values bound
     /// by position. The statement is parsed once per connection (sqlx caches it by its text);
     /// each execution only binds and steps. With `skip_existing`, rows whose key is already
@@ -510,6 +667,81 @@ impl ImportTx {
         }
         Ok(out)
     }
+}
+
+/// A date as `YYYY-MM-DD`, a time as RFC 3339 in UTC: the text forms the store keeps (and sqlx
+/// writes for bound values). Digits are
+/// written by hand: a million rows' dates through `write!` cost a measurable share of a load.
+fn push_value_text(out: &mut String, v: &Value) {
+    use chrono::{Datelike, Timelike};
+    let ymd = |out: &mut String, year: i32, month: u32, day: u32| {
+        if (0..=9999).contains(&year) {
+            push_digits(out, year.unsigned_abs(), 4);
+        } else {
+            // Outside four digits chrono writes a sign and the year as it is; so does this.
+            out.push(if year < 0 { '-' } else { '+' });
+            push_digits(out, year.unsigned_abs(), 4);
+        }
+        out.push('-');
+        push_digits(out, month, 2);
+        out.push('-');
+        push_digits(out, day, 2);
+    };
+    match v {
+        Value::Date(d) => ymd(out, d.year(), d.month(), d.day()),
+        Value::DateTime(t) => {
+            ymd(out, t.year(), t.month(), t.day());
+            out.push('T');
+            push_digits(out, t.hour(), 2);
+            out.push(':');
+            push_digits(out, t.minute(), 2);
+            out.push(':');
+            push_digits(out, t.second(), 2);
+            let nanos = t.nanosecond() % 1_000_000_000;
+            if nanos != 0 {
+                // AutoSi: milli-, micro- or nanoseconds, whichever writes the value exactly.
+                out.push('.');
+                match (nanos % 1_000_000, nanos % 1_000) {
+                    (0, _) => push_digits(out, nanos / 1_000_000, 3),
+                    (_, 0) => push_digits(out, nanos / 1_000, 6),
+                    _ => push_digits(out, nanos, 9),
+                }
+            }
+            out.push_str("+00:00");
+        }
+        _ => {}
+    }
+}
+
+/// `n` in decimal, left-padded with zeros to at least `width` digits.
+fn push_digits(out: &mut String, mut n: u32, width: usize) {
+    let mut buf = [b'0'; 10];
+    let mut i = buf.len();
+    while n > 0 || buf.len() - i < width {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+    out.extend(buf[i..].iter().map(|&b| char::from(b)));
+}
+
+/// Reads a comparison's aggregated hits (`i:id,i:id,…`) into (position, id) pairs, each position
+/// below `len`.
+fn parse_hits(hits: Option<&str>, len: usize, out: &mut Vec<(usize, i64)>) -> StoreResult<()> {
+    for hit in hits.unwrap_or("").split(',').filter(|h| !h.is_empty()) {
+        let parsed = hit
+            .split_once(':')
+            .and_then(|(i, id)| Some((i.parse::<usize>().ok()?, id.parse::<i64>().ok()?)));
+        match parsed {
+            Some(p) if p.0 < len => out.push(p),
+            _ => {
+                return Err(StoreError::Corrupt(format!(
+                    "unexpected comparison result {hit:?}"
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A SQL string literal: quotes doubled, NUL (which no literal may hold) replaced. Only the bulk
