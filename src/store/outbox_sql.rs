@@ -70,22 +70,39 @@ pub(super) async fn insert_message(
     .await?;
     let Some(row) = row else { return Ok(None) };
     let id: i64 = row.try_get("id")?;
-    for n in &m.notices {
-        let inserted = sqlx::query(
-            "INSERT INTO notices (key, item, finding_key, stage, channel, message_id, queued_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (key) DO NOTHING",
-        )
-        .bind(n.key.clone())
-        .bind(n.item.clone())
-        .bind(n.finding_key.clone())
-        .bind(n.stage.clone())
-        .bind(m.channel.clone())
-        .bind(id)
-        .bind(now)
-        .execute(&mut **tx)
-        .await?
-        .rows_affected();
-        if inserted == 0 {
+    // The notices in a few statements (a digest to the liaison office of a province may carry
+    // a hundred thousand), each chunk one JSON parameter unpacked by the database.
+    let sql = format!(
+        "INSERT INTO notices (key, item, finding_key, stage, channel, message_id, queued_at) \
+         SELECT {}, {}, {}, {}, $2, $3, $4 FROM {JSON_ROWS} WHERE true ON CONFLICT (key) DO NOTHING",
+        json_col(0, JsonCol::Text),
+        json_col(1, JsonCol::Text),
+        json_col(2, JsonCol::Text),
+        json_col(3, JsonCol::Text),
+    );
+    for chunk in m.notices.chunks(INSERT_ROWS) {
+        let rows: Vec<[Option<&str>; 4]> = chunk
+            .iter()
+            .map(|n| {
+                [
+                    Some(n.key.as_str()),
+                    Some(n.item.as_str()),
+                    n.finding_key.as_deref(),
+                    Some(n.stage.as_str()),
+                ]
+            })
+            .collect();
+        let inserted = sqlx::query(AssertSqlSafe(sql.clone()))
+            .bind(serde_json::to_string(&rows).unwrap_or_default())
+            .bind(m.channel.clone())
+            .bind(id)
+            .bind(now)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
+        if inserted < chunk.len() as u64 {
+            // A notice queued already (by another process meanwhile): the message goes, and
+            // the next run plans what is left.
             sqlx::query("DELETE FROM notices WHERE message_id = $1")
                 .bind(id)
                 .execute(&mut **tx)
