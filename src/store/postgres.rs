@@ -143,7 +143,17 @@ pub(super) struct Stage {
     /// Unique constraints a first load dropped, by their index's name, with their table: the
     /// index built at commit becomes the constraint again.
     constraints: Vec<(String, &'static str)>,
+    /// Rows of a first load gathered to be copied into their table (see `DIRECT_GATHER`).
+    direct: Vec<(Feed, CopyRows)>,
 }
+
+/// Bytes of COPY rows gathered before they are sent: each COPY costs round trips and the
+/// server's setting up, so a million rows go in a few dozen rather than five hundred.
+const COPY_GATHER: usize = 4 << 20;
+
+/// Bytes of a first load's rows gathered before they are sent: a few batches, so that the
+/// file's reader (a few thousand rows ahead) keeps parsing while the server takes them in.
+const DIRECT_GATHER: usize = 1 << 20;
 
 /// One feed's held-back rows.
 struct Staged {
@@ -154,6 +164,8 @@ struct Staged {
     /// keys table says where each starts.
     spool: std::fs::File,
     spooled: u64,
+    /// Keys staged here and not sent yet (see `COPY_GATHER`).
+    keys: CopyRows,
 }
 
 impl Stage {
@@ -295,13 +307,22 @@ impl ImportTx {
 
     /// Copies rows straight into `feed`'s table as they are (a first load whose unique key is
     /// built at commit).
+    /// Gathered and sent `DIRECT_GATHER` bytes at a time: with no unique key in place nothing
+    /// can refuse a row but its value, which fails the import when the rows are sent.
     async fn insert_all(
         &mut self,
         feed: Feed,
         records: &[(&Record, [u8; 16])],
     ) -> StoreResult<u64> {
         let fields = 4 + feed.fields().len() + 5;
-        let mut rows = CopyRows::new(records.len());
+        let at = match self.stage.direct.iter().position(|(f, _)| *f == feed) {
+            Some(at) => at,
+            None => {
+                self.stage.direct.push((feed, CopyRows::new(0)));
+                self.stage.direct.len() - 1
+            }
+        };
+        let rows = &mut self.stage.direct[at].1;
         for (r, fp) in records {
             rows.row(fields);
             rows.record(r, fp)?;
@@ -310,12 +331,50 @@ impl ImportTx {
             rows.time(self.at)?;
             rows.int(self.rev);
         }
+        if rows.buf.len() >= DIRECT_GATHER {
+            self.send_direct().await?;
+        }
+        Ok(records.len() as u64)
+    }
+
+    /// Sends the rows `insert_all` gathered.
+    async fn send_direct(&mut self) -> StoreResult<()> {
+        for (feed, rows) in std::mem::take(&mut self.stage.direct) {
+            if rows.buf.len() == COPY_HEADER.len() {
+                continue;
+            }
+            let statement = format!(
+                "COPY {} ({}, fingerprint, source, first_seen_at, changed_at, rev) FROM STDIN (FORMAT binary)",
+                feed.table(),
+                columns(feed)
+            );
+            self.copy_in(&statement, rows.finish()).await?;
+        }
+        Ok(())
+    }
+
+    /// Sends what is gathered and not sent yet: before anything reads the tables or the keys.
+    async fn send_gathered(&mut self) -> StoreResult<()> {
+        self.send_direct().await?;
+        for at in 0..self.stage.feeds.len() {
+            self.send_keys(at).await?;
+        }
+        Ok(())
+    }
+
+    /// Sends the keys gathered for `self.stage.feeds[at]`.
+    async fn send_keys(&mut self, at: usize) -> StoreResult<()> {
+        let staged = &mut self.stage.feeds[at];
+        if staged.keys.buf.len() == COPY_HEADER.len() {
+            return Ok(());
+        }
+        let keys = std::mem::replace(&mut staged.keys, CopyRows::new(0));
         let statement = format!(
-            "COPY {} ({}, fingerprint, source, first_seen_at, changed_at, rev) FROM STDIN (FORMAT binary)",
-            feed.table(),
-            columns(feed)
+            "COPY {} (i, unit_id, case_key, fingerprint, at) FROM STDIN (FORMAT binary)",
+            keys_table(staged.feed)
         );
-        self.copy_in(&statement, rows.finish()).await
+        self.copy_in(&statement, keys.finish()).await?;
+        Ok(())
     }
 
     /// Stages a batch, and applies it at once unless rows may be held back and none of the
@@ -382,13 +441,14 @@ impl ImportTx {
                     rows: 0,
                     spool,
                     spooled: 0,
+                    keys: CopyRows::new(0),
                 });
                 self.stage.feeds.len() - 1
             }
         };
         let staged = &mut self.stage.feeds[at];
         let fields = 1 + 4 + feed.fields().len() + 1;
-        let mut keys = CopyRows::new(records.len());
+        let keys = &mut staged.keys;
         let mut whole = CopyRows {
             buf: Vec::with_capacity(records.len() * 330),
         };
@@ -415,11 +475,9 @@ impl ImportTx {
         })?;
         staged.spooled += whole.buf.len() as u64;
         staged.rows += records.len() as u64;
-        let statement = format!(
-            "COPY {} (i, unit_id, case_key, fingerprint, at) FROM STDIN (FORMAT binary)",
-            keys_table(feed)
-        );
-        self.copy_in(&statement, keys.finish()).await?;
+        if staged.keys.buf.len() >= COPY_GATHER {
+            self.send_keys(at).await?;
+        }
         Ok(())
     }
 
@@ -472,6 +530,7 @@ impl ImportTx {
         counts: &mut RowCounts,
         keep: bool,
     ) -> StoreResult<Vec<(usize, serde_json::Value)>> {
+        self.send_keys(at).await?;
         let (feed, staged) = (self.stage.feeds[at].feed, self.stage.feeds[at].rows);
         let (table, keys, stage) = (feed.table(), keys_table(feed), rows_table(feed));
         if !self.stage.hits_table {
@@ -752,6 +811,7 @@ impl ImportTx {
     }
 
     /// Nothing to set for building indexes: PostgreSQL sorts in `maintenance_work_mem`.
+    /// (What the first load gathered is sent first: see `send_gathered`.)
     async fn building(&mut self, _on: bool) -> StoreResult<()> {
         Ok(())
     }

@@ -411,6 +411,7 @@ impl ImportTx {
     /// row that repeated an earlier row's case did. The load's other indexes are still built at
     /// commit; a later `put` compares with what is stored, as any import does.
     async fn fold_now(&mut self) -> StoreResult<Vec<FoldedRepeat>> {
+        self.send_gathered().await?;
         let mut log = Vec::new();
         let unique: Vec<(Feed, String)> = self
             .deferred
@@ -476,6 +477,7 @@ impl ImportTx {
         // Whoever held rows back settled them (their counts are theirs to report); anything
         // still held is applied before the commit all the same.
         self.settle_rows(&[]).await?;
+        self.send_gathered().await?;
         // A first load's indexes, built now in one sorted pass each (see `building`).
         let deferred = std::mem::take(&mut self.deferred);
         let mut folded = self.folded;

@@ -523,6 +523,11 @@ impl ImportTx {
         self.insert(feed, records, false).await
     }
 
+    /// Nothing is gathered on SQLite: every statement runs as it comes.
+    async fn send_gathered(&mut self) -> StoreResult<()> {
+        Ok(())
+    }
+
     /// Nothing is held back on SQLite (see `upsert`).
     async fn settle_rows(&mut self, _repeats: &[usize]) -> StoreResult<(RowCounts, Vec<Repeated>)> {
         Ok((RowCounts::default(), Vec::new()))
