@@ -353,7 +353,7 @@ fn the_daemon_signals_systemd_runs_its_jobs_reloads_safely_and_stops_cleanly() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let s = common::open(&format!("sqlite://{}", store.display())).await;
-        let jobs = s.job_states().await.unwrap();
+        let jobs = s.job_states(chrono::Utc::now()).await.unwrap();
         assert!(
             jobs.iter().all(|j| j.running.is_none()),
             "a job left claimed: {jobs:?}"
