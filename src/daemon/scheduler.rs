@@ -579,11 +579,11 @@ async fn await_predecessors(
     loop {
         let mut pending = Vec::new();
         for ((p, s), idle) in waits.iter().zip(idle.iter_mut()) {
-            let runs = match rt.app.store.job_runs(&p.name, *s).await {
-                Ok(r) => r,
+            let standing = match standing(rt, p, *s, clock.wall()).await {
+                Ok(st) => st,
                 Err(e) => return Some(format!("could not see whether {} ran: {e}", p.name)),
             };
-            let waiting = match predecessor(&runs, *s, clock.wall()) {
+            let waiting = match standing {
                 Predecessor::Done => false,
                 Predecessor::Coming => {
                     *idle = None;
@@ -611,6 +611,35 @@ async fn await_predecessors(
         }
         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     }
+}
+
+/// Where slot `slot` of `job` stands at `wall` (see [`predecessor`]). A slot nobody claimed yet
+/// is coming when the job waits for its own predecessors, one of which is coming: a job claims
+/// its slot only once it has waited, so the notifications of a slot must see that the
+/// evaluation of it still waits for a sync (a replica killed in it, say), not take it for a
+/// slot nobody runs.
+async fn standing(
+    rt: &Runtime,
+    job: &Job,
+    slot: DateTime<Utc>,
+    wall: DateTime<Utc>,
+) -> crate::store::StoreResult<Predecessor> {
+    let runs = rt.app.store.job_runs(&job.name, slot).await?;
+    let st = predecessor(&runs, slot, wall);
+    if st != Predecessor::Unclaimed {
+        return Ok(st);
+    }
+    // One level: the syncs, whose slots wait for nothing.
+    for p in predecessors(job, &rt.jobs) {
+        let Some(s) = p.schedule.last_at_or_before(slot) else {
+            continue;
+        };
+        let runs = rt.app.store.job_runs(&p.name, s).await?;
+        if predecessor(&runs, s, wall) == Predecessor::Coming {
+            return Ok(Predecessor::Coming);
+        }
+    }
+    Ok(st)
 }
 
 /// Keeps renewing a slot's lease; says why on `lost` when it was lost, or when no renewal

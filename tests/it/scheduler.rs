@@ -825,6 +825,50 @@ async fn an_evaluation_waits_for_its_slots_sync_through_a_take_over_after_a_kill
     );
 }
 
+/// The notifications of a slot wait for its evaluation also while that evaluation, not yet
+/// claimed, waits for a sync a dead replica holds — past the 10 s a slot nobody claims is
+/// waited for: the notify runs last, with what the evaluation found.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_notify_waits_for_its_slots_evaluation_while_that_waits_for_a_sync() {
+    let ts = common::temp_sqlite();
+    let runner = Arc::new(StandIn::default());
+    let notify = Job {
+        name: "notify".into(),
+        kind: JobKind::Notify,
+        schedule: Schedule::parse(NINE).unwrap(),
+    };
+    let (mut s, store) = scheduler(
+        &ts.url,
+        "[run]\nlease_secs = 60\n",
+        vec![notify, job("evaluate", NINE), sync_job("sync:a", NINE)],
+        runner.clone(),
+    )
+    .await;
+    // A replica claimed the 09:00 sync, renewed its lease for 12 s more, and died.
+    assert!(
+        store
+            .claim_job(
+                "sync:a",
+                at("09:00"),
+                DEAD,
+                Utc::now(),
+                TimeDelta::seconds(12)
+            )
+            .await
+            .unwrap()
+    );
+    assert_eq!(s.tick(at("09:00")).await, 3);
+    tokio::time::sleep(std::time::Duration::from_millis(12_500)).await;
+    assert!(runner.runs().is_empty(), "{:?}", runner.runs());
+    assert_eq!(s.tick(at("09:01")).await, 1, "the sync is taken over");
+    tokio::time::timeout(std::time::Duration::from_secs(60), s.idle())
+        .await
+        .expect("all ran");
+    let names: Vec<String> = runner.runs().into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names, ["sync:a", "evaluate", "notify"]);
+    assert_eq!(outcome(store.as_ref(), "notify").await.2, "ran notify");
+}
+
 /// Where a predecessor's slot stands, case by case (`daemon::scheduler::predecessor`).
 #[test]
 fn a_predecessors_slot_is_done_coming_or_unclaimed() {
