@@ -2,7 +2,8 @@
 //!
 //! [`Scheduler::tick`] is one wake-up of the daemon at a given time: every job whose schedule
 //! fired since the last tick gets its latest slot started, and a slot another process left
-//! unfinished (its lease ran out) is started again. [`Scheduler::catch_up`] is the start-up:
+//! unfinished (its lease ran out) is started again while it is its job's latest, or closed as
+//! superseded once a later slot of its job has been claimed. [`Scheduler::catch_up`] is the start-up:
 //! each job whose latest slot passed with no run finished for it runs that slot once. Time is
 //! an argument: the daemon's loop passes its clock's time, the tests pass the times they choose.
 //!

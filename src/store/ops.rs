@@ -1,5 +1,7 @@
 //! What the daemon keeps in the store (SPEC §7): its jobs' runs, one row per job and scheduled
-//! slot, claimed under a lease so that a slot runs once however many replicas share the store;
+//! slot, claimed under a lease so that a slot runs once however many replicas share the store
+//! (an unfinished slot is running while its lease holds, abandoned once it ran out, and closed as
+//! superseded when a later slot of its job was claimed);
 //! and the cheap aggregates that `/healthz` and `/metrics` read. Implemented once for both
 //! backends in `ops_sql.rs`.
 
