@@ -1077,15 +1077,30 @@ fn a_replica_killed_in_a_sync_leaves_nothing_running_and_its_peer_finishes_the_w
         Duration::from_secs(60),
         || latest_drop() > before,
     );
-    // Just after the drop folder's sync of slot S: the file is there before slot S + 10 s.
-    let s = latest_drop();
-    let x = s + 10_000;
+    // Just after the drop folder's sync of a slot, the file goes in (whole: renamed into
+    // place). X is the slot whose sync read it — normally the next one, 10 s later.
     let part = common::write(
         &drop_dir,
         ".scjg-2025.csv.part",
         std::fs::read(repo().join("config/sample/drop/scjg/scjg-2025.csv")).unwrap(),
     );
     std::fs::rename(&part, drop_dir.join("scjg-2025.csv")).unwrap();
+    let read_it = || {
+        runs()
+            .into_iter()
+            .find(|r| {
+                r.0 == "sync:drop"
+                    && r.4.as_deref() == Some("ok")
+                    && !r.5.as_deref().unwrap_or("").contains(" 0 inserted")
+            })
+            .map(|r| r.1)
+    };
+    wait_for(
+        "the sync that reads the file",
+        Duration::from_secs(120),
+        || read_it().is_some(),
+    );
+    let x = read_it().unwrap();
     wait_for("the notify of that slot", Duration::from_secs(120), || {
         run_of("notify", x).is_some_and(|r| r.3.is_some())
     });
