@@ -151,7 +151,7 @@ pub(super) async fn status(
         counts.push((feed, store.record_count(feed).await?));
     }
     let outbox = store.outbox_counts().await?;
-    let jobs = store.job_states().await?;
+    let jobs = store.job_states(crate::domain::clock::wall()).await?;
     let outbox_of = |state: &str| {
         outbox
             .iter()
@@ -281,6 +281,34 @@ pub(super) async fn status(
                         j.last_outcome.as_deref().unwrap_or("-"),
                         crate::mask::mask_text(j.last_detail.as_deref().unwrap_or(""))
                     )?;
+                    for a in &j.abandoned {
+                        let then = match a.superseded_by {
+                            Some(l) => format!(
+                                "the slot of {} was claimed since: it is closed as superseded at a daemon's next tick",
+                                time(Some(l))
+                            ),
+                            None => {
+                                "not run again yet: a daemon runs it again at its next tick".into()
+                            }
+                        };
+                        writeln!(
+                            out,
+                            "    abandoned: the slot of {}, left unfinished by {} (its lease ran out at {}); {then}",
+                            time(Some(a.slot)),
+                            a.owner,
+                            time(Some(a.since))
+                        )?;
+                    }
+                    if let Some(r) = &j.last_superseded
+                        && j.last_slot != Some(r.slot)
+                    {
+                        writeln!(
+                            out,
+                            "    superseded: the slot of {}: {}",
+                            time(Some(r.slot)),
+                            crate::mask::mask_text(r.detail.as_deref().unwrap_or(""))
+                        )?;
+                    }
                 }
             }
             if !unknown.is_empty() {

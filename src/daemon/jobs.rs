@@ -132,7 +132,7 @@ impl Runner for AppJobs {
 pub async fn once(shared: &Arc<Shared>) -> anyhow::Result<ExitCode> {
     let rt = shared.runtime();
     let now = shared.clock.now();
-    let states = rt.app.store.job_states().await?;
+    let states = rt.app.store.job_states(shared.clock.wall()).await?;
     let mut failed = 0;
     for job in &rt.jobs {
         let slot = if job.kind == JobKind::Report {
@@ -157,7 +157,7 @@ pub async fn once(shared: &Arc<Shared>) -> anyhow::Result<ExitCode> {
             // A manual cycle: a slot of its own (to the millisecond).
             now
         };
-        match run_slot(shared, &rt, job, slot).await {
+        match run_slot(shared, &rt, job, slot, None).await {
             Ran::Done(outcome, detail) => {
                 if outcome == JobOutcome::Failed {
                     failed += 1;

@@ -71,6 +71,7 @@ impl Metrics {
         cfg: &Config,
         store: &dyn Store,
         now: DateTime<Utc>,
+        wall: DateTime<Utc>,
         heartbeat: DateTime<Utc>,
     ) -> anyhow::Result<String> {
         let mut out = String::new();
@@ -192,7 +193,7 @@ impl Metrics {
             sample(o, "liandong_outbox_messages", &[("state", state)], n as f64);
         }
 
-        let stored = store.job_states().await?;
+        let stored = store.job_states(wall).await?;
         family(
             o,
             "liandong_job_last_success_timestamp_seconds",
@@ -212,6 +213,31 @@ impl Metrics {
                     secs(t),
                 );
             }
+        }
+        family(
+            o,
+            "liandong_job_running",
+            "gauge",
+            "1 while a slot of the job runs under a live lease, on any replica.",
+        );
+        for s in stored.iter().filter(|s| configured.contains(&s.job)) {
+            let v = if s.running.is_some() { 1.0 } else { 0.0 };
+            sample(o, "liandong_job_running", &[("job", &s.job)], v);
+        }
+        family(
+            o,
+            "liandong_job_abandoned_slots",
+            "gauge",
+            "Slots of the job left unfinished by a process that died (their lease ran out), not yet run again or closed as superseded.",
+        );
+        for s in stored.iter().filter(|s| configured.contains(&s.job)) {
+            #[allow(clippy::cast_precision_loss)]
+            sample(
+                o,
+                "liandong_job_abandoned_slots",
+                &[("job", &s.job)],
+                s.abandoned.len() as f64,
+            );
         }
         let jobs = self
             .jobs

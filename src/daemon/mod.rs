@@ -187,6 +187,7 @@ impl Shared {
                 &rt.app.cfg,
                 rt.app.store(),
                 self.clock.now(),
+                self.clock.wall(),
                 self.last_beat(),
             )
             .await

@@ -2,7 +2,8 @@
 //!
 //! [`Scheduler::tick`] is one wake-up of the daemon at a given time: every job whose schedule
 //! fired since the last tick gets its latest slot started, and a slot another process left
-//! unfinished (its lease ran out) is started again. [`Scheduler::catch_up`] is the start-up:
+//! unfinished (its lease ran out) is started again while it is its job's latest, or closed as
+//! superseded once a later slot of its job has been claimed. [`Scheduler::catch_up`] is the start-up:
 //! each job whose latest slot passed with no run finished for it runs that slot once. Time is
 //! an argument: the daemon's loop passes its clock's time, the tests pass the times they choose.
 //!
@@ -22,7 +23,7 @@ use super::jobs::{Job, JobKind, local, slot_id};
 use super::{Runtime, Shared};
 use crate::app::App;
 use crate::domain::clock::Clock;
-use crate::store::ops::{JobOutcome, JobState};
+use crate::store::ops::{JobOutcome, JobRun, JobState};
 
 /// What runs a job's slot.
 #[async_trait::async_trait]
@@ -90,7 +91,7 @@ impl Scheduler {
             let due = job.schedule.next_after(cursor).is_some_and(|t| t <= now);
             if due
                 && let Some(slot) = job.schedule.last_at_or_before(now)
-                && spawn(&self.shared, &rt, job, slot, &mut self.tasks)
+                && spawn(&self.shared, &rt, job, slot, None, &mut self.tasks)
             {
                 fired.push(job.name.as_str());
             }
@@ -157,7 +158,9 @@ async fn catch_up(
     now: DateTime<Utc>,
     tasks: &mut tokio::task::JoinSet<()>,
 ) -> usize {
-    let states = match rt.app.store.job_states().await {
+    let wall = shared.clock.wall();
+    close_superseded(rt.app.store.as_ref(), wall).await;
+    let states = match rt.app.store.job_states(wall).await {
         Ok(s) => s,
         Err(e) => {
             tracing::error!("cannot read the jobs' last runs, nothing caught up: {e}");
@@ -169,30 +172,44 @@ async fn catch_up(
         let Some((slot, state)) = unrun(job, &states, now) else {
             continue;
         };
-        match state.and_then(|s| s.last_slot) {
-            Some(l) => tracing::info!(
+        let left = state.and_then(|s| left_unfinished(s, slot));
+        match (state.and_then(|s| s.last_slot), &left) {
+            (_, Some(note)) => tracing::warn!(job = %job.name, "slot {}: {note}", local(slot)),
+            (Some(l), None) => tracing::info!(
                 job = %job.name,
                 "missed slot {} (last run {}): running it now",
                 local(slot),
                 local(l)
             ),
-            None => {
+            (None, None) => {
                 tracing::info!(job = %job.name, "never ran: running the slot of {} now", local(slot))
             }
         }
-        if spawn(shared, rt, job, slot, tasks) {
+        if spawn(shared, rt, job, slot, left, tasks) {
             n += 1;
         }
     }
     n
 }
 
-/// Starts `slot` of `job` unless this process has one of it queued or running already.
+/// When `slot` of the job was left unfinished by a process that died (its lease ran out), what
+/// its run again says of it.
+fn left_unfinished(state: &JobState, slot: DateTime<Utc>) -> Option<String> {
+    state
+        .abandoned
+        .iter()
+        .find(|a| a.slot == slot)
+        .map(|a| format!("run again: {} left it unfinished", a.owner))
+}
+
+/// Starts `slot` of `job` unless this process has one of it queued or running already; `note`
+/// is added to the run's detail (a slot run again after a process left it unfinished).
 fn spawn(
     shared: &Arc<Shared>,
     rt: &Arc<Runtime>,
     job: &Job,
     slot: DateTime<Utc>,
+    note: Option<String>,
     tasks: &mut tokio::task::JoinSet<()>,
 ) -> bool {
     if shared.stop.load(std::sync::atomic::Ordering::SeqCst) {
@@ -212,7 +229,7 @@ fn spawn(
     let (shared, rt, job) = (shared.clone(), rt.clone(), job.clone());
     tasks.spawn(async move {
         let _busy = Busy(shared.clone(), job.name.clone());
-        let _ = run_slot(&shared, &rt, &job, slot).await;
+        let _ = run_slot(&shared, &rt, &job, slot, note.as_deref()).await;
     });
     true
 }
@@ -239,9 +256,11 @@ fn is_busy(shared: &Shared, job: &str) -> bool {
         .contains(job)
 }
 
-/// Every tick: a job whose latest slot has passed with no run finished for it, nobody holding
-/// it (a process that claimed it died, and its lease ran out) and nothing of it queued here,
-/// runs that slot now. Returns how many were started.
+/// Every tick: first the slots other processes left unfinished (their lease ran out) of which a
+/// later slot has been claimed since are closed as superseded. Then a job whose latest slot has
+/// passed with no run finished for it, nobody holding it (a process that claimed it died, and
+/// its lease ran out) and nothing of it queued here, runs that slot now. Returns how many were
+/// started.
 async fn retry_abandoned(
     shared: &Arc<Shared>,
     rt: &Arc<Runtime>,
@@ -249,14 +268,15 @@ async fn retry_abandoned(
     fired: &[&str],
     tasks: &mut tokio::task::JoinSet<()>,
 ) -> usize {
-    let states = match rt.app.store.job_states().await {
+    let wall = shared.clock.wall();
+    close_superseded(rt.app.store.as_ref(), wall).await;
+    let states = match rt.app.store.job_states(wall).await {
         Ok(s) => s,
         Err(e) => {
             tracing::warn!("cannot read the jobs' last runs: {e}");
             return 0;
         }
     };
-    let wall = shared.clock.wall();
     let mut started = 0;
     for job in &rt.jobs {
         if fired.contains(&job.name.as_str()) || is_busy(shared, &job.name) {
@@ -266,21 +286,63 @@ async fn retry_abandoned(
         let Some((slot, Some(state))) = unrun(job, &states, now) else {
             continue;
         };
-        match &state.running {
-            Some(r) if r.slot >= slot && r.lease_until > wall => continue,
-            Some(r) if r.slot >= slot => tracing::warn!(
-                job = %job.name,
-                "slot {} was left unfinished by {} (its lease ran out): running it again",
-                local(r.slot),
-                r.owner
-            ),
-            _ => {}
+        // Under way (that slot or a later one), on a live lease.
+        if state.running.as_ref().is_some_and(|r| r.slot >= slot) {
+            continue;
         }
-        if spawn(shared, rt, job, slot, tasks) {
+        let note = left_unfinished(state, slot);
+        if let Some(note) = &note {
+            tracing::warn!(
+                job = %job.name,
+                "slot {} was left unfinished (its lease ran out): {note}",
+                local(slot)
+            );
+        }
+        if spawn(shared, rt, job, slot, note, tasks) {
             started += 1;
         }
     }
     started
+}
+
+/// Closes as superseded each slot a process left unfinished (its lease ran out by `wall`) of
+/// which a later slot of the same job has been claimed since: it is not run again, and the
+/// store says who left it and which slot superseded it. Any replica does it, at every tick and
+/// after each claim; the store's update holds only while the lease stays run out and the owner
+/// the same, so a slot taken over or renewed meanwhile is left alone.
+async fn close_superseded(store: &dyn crate::store::Store, wall: DateTime<Utc>) {
+    let runs = match store.superseded_runs(wall).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!("cannot read the slots left unfinished: {e}");
+            return;
+        }
+    };
+    for (left, later) in runs {
+        let detail = format!(
+            "left unfinished by {} (its lease ran out at {}); superseded by the slot of {} ({})",
+            left.owner,
+            local(left.lease_until),
+            local(later.slot),
+            later.owner
+        );
+        match store
+            .supersede_job(&left.job, left.slot, &left.owner, wall, &detail)
+            .await
+        {
+            Ok(true) => tracing::warn!(
+                job = %left.job,
+                slot = %slot_id(left.slot),
+                "closed as superseded: {detail}"
+            ),
+            Ok(false) => {}
+            Err(e) => tracing::warn!(
+                job = %left.job,
+                "cannot close slot {} as superseded: {e}",
+                local(left.slot)
+            ),
+        }
+    }
 }
 
 /// How a slot went here.
@@ -300,6 +362,7 @@ pub(super) async fn run_slot(
     rt: &Arc<Runtime>,
     job: &Job,
     slot: DateTime<Utc>,
+    note: Option<&str>,
 ) -> Ran {
     let lease = TimeDelta::seconds(i64::try_from(rt.app.cfg.run.lease_secs).unwrap_or(600));
     // Waits (up to two leases) for the slots whose output this one reads, before it takes its
@@ -308,6 +371,7 @@ pub(super) async fn run_slot(
         rt,
         job,
         slot,
+        shared.clock,
         &shared.stop,
         lease.to_std().unwrap_or_default() * 2,
     )
@@ -331,7 +395,10 @@ pub(super) async fn run_slot(
         .claim_job(&job.name, slot, &shared.owner, shared.clock.wall(), lease)
         .await
     {
-        Ok(true) => {}
+        Ok(true) => {
+            // Earlier slots of the job another process left unfinished will not run now.
+            close_superseded(rt.app.store.as_ref(), shared.clock.wall()).await;
+        }
         Ok(false) => {
             tracing::debug!(job = %job.name, "slot {} taken by another process", local(slot));
             shared.metrics.job_skipped(&job.name);
@@ -366,9 +433,10 @@ pub(super) async fn run_slot(
             .runner
             .run(&rt.app, job, slot, shared.stop.clone())
             .await;
-        match (late, r) {
-            (Some(w), Ok(d)) => Ok(format!("{d} ({w})")),
-            (_, r) => r,
+        let notes: Vec<&str> = note.into_iter().chain(late.as_deref()).collect();
+        match r {
+            Ok(d) if !notes.is_empty() => Ok(format!("{d} ({})", notes.join("; "))),
+            r => r,
         }
     });
     let work = async {
@@ -397,7 +465,8 @@ pub(super) async fn run_slot(
         JobOutcome::Ok => {
             tracing::info!(job = %job.name, slot = %slot_id(slot), "done in {secs:.1} s: {detail}");
         }
-        JobOutcome::Failed => {
+        // (A run here ends ok or failed; only another process closes a slot as superseded.)
+        JobOutcome::Failed | JobOutcome::Superseded => {
             tracing::error!(job = %job.name, slot = %slot_id(slot), "failed after {secs:.1} s: {detail}");
         }
     }
@@ -446,19 +515,55 @@ fn predecessors<'a>(job: &'a Job, jobs: &'a [Job]) -> impl Iterator<Item = &'a J
     })
 }
 
-/// How long a predecessor's slot may stay unclaimed before it is taken as not coming (skipped
-/// because its previous run still runs, or no process is up to run it).
+/// How long a predecessor's slot may stay unclaimed, with nothing of its job under way, before
+/// it is taken as not coming (skipped because its previous run still ran here, or no process is
+/// up to run it).
 const UNCLAIMED_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// Where a predecessor's slot stands, from its job's runs (`Ops::job_runs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Predecessor {
+    /// A run of that slot or a later one ran to its end, and no run of it or of an earlier slot
+    /// is still under way.
+    Done,
+    /// Its data is coming: a run of that slot or an earlier one is under way (an earlier one
+    /// may hold what this one would read — a drop folder's files — or be why it is not claimed
+    /// yet: another replica claims it, or this one runs it once the earlier has finished); or,
+    /// nothing at or after it having run to its end, a later run is under way, or a run at or
+    /// after it was left unfinished by a process that died (a replica runs it again, or a later
+    /// slot supersedes it).
+    Coming,
+    /// Nothing of it in the store and nothing of its job under way: claimed soon, or not at all.
+    Unclaimed,
+}
+
+/// Where `slot` of a job stands at `wall`, given its `runs` (those of `slot` and later, and the
+/// unfinished ones before it). A run closed as superseded did not run: a later run stands for
+/// it. A run of an earlier slot left unfinished by a process that died is not under way.
+pub fn predecessor(runs: &[JobRun], slot: DateTime<Utc>, wall: DateTime<Utc>) -> Predecessor {
+    if runs.iter().any(|r| r.slot <= slot && r.live(wall)) {
+        return Predecessor::Coming;
+    }
+    let after: Vec<&JobRun> = runs.iter().filter(|r| r.slot >= slot).collect();
+    if after.iter().any(|r| r.ran()) {
+        Predecessor::Done
+    } else if after.iter().any(|r| r.finished_at.is_none()) {
+        Predecessor::Coming
+    } else {
+        Predecessor::Unclaimed
+    }
+}
+
 /// Waits until every predecessor of `job` (see [`predecessors`]) has finished its latest slot
-/// at or before `slot` — here or on another replica — polling the store each second. A slot
-/// that nobody claimed within [`UNCLAIMED_GRACE`], or that a run of another slot stands in
-/// for, is not waited for. `None` when nothing was missing; a note for the journal when
-/// `limit` passed or a shutdown began first (the job then runs on what is there).
+/// at or before `slot` — here or on another replica — polling the store each second (see
+/// [`predecessor`]). A slot that nobody claimed within [`UNCLAIMED_GRACE`] while nothing of its
+/// job was under way is not waited for. `None` when nothing was missing; a note for the journal
+/// when `limit` passed or a shutdown began first (the job then runs on what is there).
 async fn await_predecessors(
     rt: &Runtime,
     job: &Job,
     slot: DateTime<Utc>,
+    clock: Clock,
     stop: &AtomicBool,
     limit: std::time::Duration,
 ) -> Option<String> {
@@ -469,30 +574,30 @@ async fn await_predecessors(
         return None;
     }
     let started = Instant::now();
+    // Since when each predecessor has been seen unclaimed with nothing of it under way.
+    let mut idle: Vec<Option<Instant>> = vec![None; waits.len()];
     let mut told = false;
     loop {
-        let states = match rt.app.store.job_states().await {
-            Ok(s) => s,
-            Err(e) => return Some(format!("could not see whether the evaluation ran: {e}")),
-        };
-        let grace_over = started.elapsed() >= UNCLAIMED_GRACE;
-        let pending: Vec<String> = waits
-            .iter()
-            .filter(|(p, s)| {
-                let state = states.iter().find(|st| st.job == p.name);
-                let finished = state.and_then(|st| st.last_slot).is_some_and(|l| l >= *s);
-                match state.and_then(|st| st.running.as_ref()) {
-                    _ if finished => false,
-                    // Under way (that slot, or a later one that covers it: a start-up's
-                    // catch-up runs each job's latest slot): the data is coming.
-                    Some(r) if r.slot >= *s => true,
-                    // An earlier slot still runs: this one was skipped behind it.
-                    Some(_) => false,
-                    None => !grace_over,
+        let mut pending = Vec::new();
+        for ((p, s), idle) in waits.iter().zip(idle.iter_mut()) {
+            let standing = match standing(rt, p, *s, clock.wall()).await {
+                Ok(st) => st,
+                Err(e) => return Some(format!("could not see whether {} ran: {e}", p.name)),
+            };
+            let waiting = match standing {
+                Predecessor::Done => false,
+                Predecessor::Coming => {
+                    *idle = None;
+                    true
                 }
-            })
-            .map(|(p, s)| format!("{} of {}", p.name, local(*s)))
-            .collect();
+                Predecessor::Unclaimed => {
+                    idle.get_or_insert_with(Instant::now).elapsed() < UNCLAIMED_GRACE
+                }
+            };
+            if waiting {
+                pending.push(format!("{} of {}", p.name, local(*s)));
+            }
+        }
         if pending.is_empty() {
             return None;
         }
@@ -507,6 +612,35 @@ async fn await_predecessors(
         }
         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     }
+}
+
+/// Where slot `slot` of `job` stands at `wall` (see [`predecessor`]). A slot nobody claimed yet
+/// is coming when the job waits for its own predecessors, one of which is coming: a job claims
+/// its slot only once it has waited, so the notifications of a slot must see that the
+/// evaluation of it still waits for a sync (a replica killed in it, say), not take it for a
+/// slot nobody runs.
+async fn standing(
+    rt: &Runtime,
+    job: &Job,
+    slot: DateTime<Utc>,
+    wall: DateTime<Utc>,
+) -> crate::store::StoreResult<Predecessor> {
+    let runs = rt.app.store.job_runs(&job.name, slot).await?;
+    let st = predecessor(&runs, slot, wall);
+    if st != Predecessor::Unclaimed {
+        return Ok(st);
+    }
+    // One level: the syncs, whose slots wait for nothing.
+    for p in predecessors(job, &rt.jobs) {
+        let Some(s) = p.schedule.last_at_or_before(slot) else {
+            continue;
+        };
+        let runs = rt.app.store.job_runs(&p.name, s).await?;
+        if predecessor(&runs, s, wall) == Predecessor::Coming {
+            return Ok(Predecessor::Coming);
+        }
+    }
+    Ok(st)
 }
 
 /// Keeps renewing a slot's lease; says why on `lost` when it was lost, or when no renewal

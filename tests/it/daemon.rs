@@ -353,7 +353,7 @@ fn the_daemon_signals_systemd_runs_its_jobs_reloads_safely_and_stops_cleanly() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let s = common::open(&format!("sqlite://{}", store.display())).await;
-        let jobs = s.job_states().await.unwrap();
+        let jobs = s.job_states(chrono::Utc::now()).await.unwrap();
         assert!(
             jobs.iter().all(|j| j.running.is_none()),
             "a job left claimed: {jobs:?}"
@@ -882,4 +882,381 @@ fn a_job_is_cancelled_when_its_slot_is_taken_over() {
         o
     });
     assert_eq!(owner, "another-host:1:takeover");
+}
+
+/// A department system on 127.0.0.1 that takes the first request on each path and never
+/// answers it (the sync it serves stays under way until its process dies), and answers every
+/// later request at once with an empty list. Returns its base URL and the connections it holds.
+fn stalling_system() -> (String, Arc<Mutex<Vec<std::net::TcpStream>>>) {
+    use std::io::{BufRead as _, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let held = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::new(Mutex::new(BTreeSet::new()));
+    {
+        let held = held.clone();
+        std::thread::spawn(move || {
+            for s in listener.incoming().flatten() {
+                let (held, seen) = (held.clone(), seen.clone());
+                std::thread::spawn(move || {
+                    let mut reader = std::io::BufReader::new(s.try_clone().unwrap());
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).is_err() {
+                        return;
+                    }
+                    let path = line
+                        .split_whitespace()
+                        .nth(1)
+                        .unwrap_or("")
+                        .split('?')
+                        .next()
+                        .unwrap_or("")
+                        .to_string();
+                    loop {
+                        let mut header = String::new();
+                        match reader.read_line(&mut header) {
+                            Ok(n) if n > 0 && header != "\r\n" => {}
+                            _ => break,
+                        }
+                    }
+                    if seen.lock().unwrap().insert(path) {
+                        held.lock().unwrap().push(s);
+                        return;
+                    }
+                    let mut s = s;
+                    let _ = write!(
+                        s,
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n[]"
+                    );
+                });
+            }
+        });
+    }
+    (base, held)
+}
+
+/// Issue 24 item 4: two daemons share one PostgreSQL store with a 15-second lease; the one that
+/// started first holds two syncs that hang on their department system and is SIGKILLed there.
+/// The other finishes the work once the lease has run out: the killed hourly slot, still the
+/// job's latest, is run again; the killed slot of the source synced every 5 seconds, superseded
+/// by the slots the survivor ran meanwhile, is closed as superseded. The killed daemon is
+/// started again. A file dropped into a drop folder before a slot is notified by that slot's
+/// own notify. When both have stopped, `status` shows no slot running or abandoned, each slot
+/// ran once, and no mail arrived twice.
+#[test]
+fn a_replica_killed_in_a_sync_leaves_nothing_running_and_its_peer_finishes_the_work() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let Some(db) = rt.block_on(common::fresh_pg("a replica killed in a sync")) else {
+        return;
+    };
+    let Some(smtp) = Smtp::start(&[]) else {
+        return;
+    };
+    let (system, held) = stalling_system();
+    let dir = tempfile::tempdir().unwrap();
+    let drop_dir = dir.path().join("drop");
+    std::fs::create_dir_all(&drop_dir).unwrap();
+    let http = |name: &str, cron: &str| {
+        format!(
+            "[[sources]]\nname = \"{name}\"\nkind = \"http\"\nfeeds = \"cases\"\nunit = \"scjg\"\n\
+             url = \"{system}/{name}\"\nschedule = \"{cron}\"\nretries = 0\ntimeout_secs = 600\n\n"
+        )
+    };
+    let text = format!(
+        "[store]\nurl = \"{}\"\n\n\
+         [[units]]\nid = \"scjg\"\nname = \"稻城县市场监督管理局\"\naliases = [\"县市场监管局\"]\n\
+         contacts = [{{ name = \"市场监管局联络员\", role = \"contact\", email = \"scjg@example.gov.cn\" }}]\n\n\
+         [[units]]\nid = \"fjld\"\nname = \"稻城县府检联动办公室\"\nkind = \"liaison\"\n\
+         contacts = [{{ name = \"府检联动办公室\", role = \"contact\", email = \"fjld@example.gov.cn\" }}]\n\n\
+         {}{}\
+         [[sources]]\nname = \"drop\"\nkind = \"file\"\nfeeds = \"cases\"\nunit = \"scjg\"\npath = \"{}\"\n\
+         settle_secs = 0\nschedule = \"*/10 * * * * *\"\n\n{}\n\
+         [run]\nevaluate_schedule = \"*/10 * * * * *\"\nnotify_schedule = \"*/10 * * * * *\"\n\
+         alerts_schedule = \"0 0 0 * * *\"\nlease_secs = 15\nstop_timeout_secs = 5\nlisten = \"\"\n",
+        db.url,
+        http("hourly", "0 0 * * * *"),
+        http("fast", "*/5 * * * * *"),
+        drop_dir.display(),
+        smtp.email_toml()
+    );
+    let config = common::write(dir.path(), "liandong.toml", &text);
+    let ok = common::bin()
+        .args(["--config"])
+        .arg(&config)
+        .arg("migrate")
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "migrate");
+
+    // (job, slot ms, owner, finished_at, outcome, detail, started_at) of every run in the store.
+    type Run = (
+        String,
+        i64,
+        String,
+        Option<i64>,
+        Option<String>,
+        Option<String>,
+        i64,
+    );
+    let runs = || -> Vec<Run> {
+        rt.block_on(async {
+            let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+            let rows = sqlx::query_as(
+                "SELECT job, slot, owner, finished_at, outcome, detail, started_at FROM job_runs \
+                 ORDER BY slot, job",
+            )
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+            pool.close().await;
+            rows
+        })
+    };
+    let run_of = |job: &str, slot: i64| -> Option<Run> {
+        runs().into_iter().find(|r| r.0 == job && r.1 == slot)
+    };
+
+    // Each daemon replays the same day from the same instant: one started later starts as
+    // much later in it (the replicas' clocks agree, as NTP keeps real ones).
+    let as_of = chrono::DateTime::parse_from_rfc3339("2025-12-31T10:00:00+08:00").unwrap();
+    let first = as_of.timestamp_millis();
+    let started = Instant::now();
+    let start = |port: u16| {
+        let at = as_of + chrono::TimeDelta::from_std(started.elapsed()).unwrap();
+        Daemon::start(&config, &at.to_rfc3339(), port)
+    };
+    let ready = |d: &Daemon| d.notes().iter().any(|n| n.starts_with("READY=1"));
+    let owned_by =
+        |owner: &str, d: &Daemon| owner.split(':').nth(1) == Some(&d.child.id().to_string());
+
+    // A alone catches its slots up: both HTTP syncs hang in it.
+    let mut a = start(free_port());
+    wait_for("A's two syncs to hang", Duration::from_secs(60), || {
+        held.lock().unwrap().len() == 2
+            && ["sync:hourly", "sync:fast"]
+                .iter()
+                .all(|j| run_of(j, first).is_some_and(|r| r.3.is_none() && owned_by(&r.2, &a)))
+    });
+    let a_owner = run_of("sync:hourly", first).unwrap().2;
+    let mut b = start(free_port());
+    wait_for("B to sync the fast source", Duration::from_secs(60), || {
+        ready(&b)
+            && runs()
+                .iter()
+                .any(|r| r.0 == "sync:fast" && r.4.as_deref() == Some("ok") && owned_by(&r.2, &b))
+    });
+    a.signal("KILL");
+    wait_for("A to die", Duration::from_secs(10), || !a.alive());
+
+    // B finishes A's work once A's lease has run out (15 s).
+    wait_for(
+        "B to run the hourly slot again and close the fast one",
+        Duration::from_secs(120),
+        || {
+            run_of("sync:hourly", first)
+                .is_some_and(|r| r.4.as_deref() == Some("ok") && owned_by(&r.2, &b))
+                && run_of("sync:fast", first).is_some_and(|r| r.4.as_deref() == Some("superseded"))
+        },
+    );
+
+    // A is started again; both run every slot from now on.
+    let mut a2 = start(free_port());
+    wait_for("A to come back", Duration::from_secs(60), || ready(&a2));
+    let latest_drop = || {
+        runs()
+            .iter()
+            .filter(|r| r.0 == "sync:drop" && r.3.is_some())
+            .map(|r| r.1)
+            .max()
+            .unwrap_or(0)
+    };
+    let before = latest_drop();
+    wait_for(
+        "the drop folder's next sync",
+        Duration::from_secs(60),
+        || latest_drop() > before,
+    );
+    // Just after the drop folder's sync of a slot, the file goes in (whole: renamed into
+    // place). X is the slot whose sync read it — normally the next one, 10 s later.
+    let part = common::write(
+        &drop_dir,
+        ".scjg-2025.csv.part",
+        std::fs::read(repo().join("config/sample/drop/scjg/scjg-2025.csv")).unwrap(),
+    );
+    std::fs::rename(&part, drop_dir.join("scjg-2025.csv")).unwrap();
+    let read_it = || {
+        runs()
+            .into_iter()
+            .find(|r| {
+                r.0 == "sync:drop"
+                    && r.4.as_deref() == Some("ok")
+                    && !r.5.as_deref().unwrap_or("").contains(" 0 inserted")
+            })
+            .map(|r| r.1)
+    };
+    wait_for(
+        "the sync that reads the file",
+        Duration::from_secs(120),
+        || read_it().is_some(),
+    );
+    let x = read_it().unwrap();
+    wait_for("the notify of that slot", Duration::from_secs(120), || {
+        run_of("notify", x).is_some_and(|r| r.3.is_some())
+    });
+    wait_for("the digest to scjg", Duration::from_secs(60), || {
+        smtp.messages()
+            .iter()
+            .any(|m| m.to.contains("scjg@example.gov.cn"))
+    });
+    let (cb, _) = b.stop();
+    let (ca, _) = a2.stop();
+    assert_eq!(
+        (cb, ca),
+        (Some(0), Some(0)),
+        "B:\n{}\nA again:\n{}",
+        b.log(),
+        a2.log()
+    );
+
+    let all = runs();
+    let journals = format!("A:\n{}\nB:\n{}\nA again:\n{}", a.log(), b.log(), a2.log());
+    // The file went in at slot X: no evaluation before it had a case to look at; its own
+    // found the file's cases, its notify queued their notices, and no later notify had anything
+    // left to queue (the notices of the yearly duties go with the first one).
+    let number = |detail: &str, before: &str| -> u64 {
+        detail
+            .split(before)
+            .next()
+            .and_then(|d| d.split_whitespace().last())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no number before {before:?} in {detail:?}"))
+    };
+    let detail = |r: &Run| r.5.clone().unwrap_or_default();
+    let drop_x = run_of("sync:drop", x).expect("the drop folder's sync of slot X");
+    assert!(number(&detail(&drop_x), " inserted") > 0, "{drop_x:?}");
+    let evaluation = run_of("evaluate", x).expect("the evaluation of slot X");
+    assert_eq!(evaluation.4.as_deref(), Some("ok"), "{evaluation:?}");
+    assert!(
+        number(&detail(&evaluation), " new") > 0,
+        "{evaluation:?}\n{all:#?}"
+    );
+    assert!(
+        !detail(&evaluation).contains("ran before"),
+        "{evaluation:?}"
+    );
+    let notify = run_of("notify", x).unwrap();
+    assert!(
+        number(&detail(&notify), " queued") > 0,
+        "the notify of the file's slot queued nothing: {notify:?}\n{all:#?}"
+    );
+    for r in all
+        .iter()
+        .filter(|r| r.0 == "evaluate" && r.1 < x && r.3.is_some())
+    {
+        assert!(detail(r).contains("pass over 0 cases"), "{r:?}");
+    }
+    for r in all
+        .iter()
+        .filter(|r| r.0 == "notify" && r.1 > x && r.3.is_some())
+    {
+        assert_eq!(
+            number(&detail(r), " queued"),
+            0,
+            "a notify after the file's slot queued: {r:?}\n{all:#?}"
+        );
+    }
+    // Every notify ran after an evaluation of its slot (or a later one, which read at least as
+    // much) had finished, unless it waited for one as long as it may (two leases) — also the
+    // first, whose evaluation waited for A's hourly sync until B ran it again.
+    for n in all
+        .iter()
+        .filter(|r| r.0 == "notify" && r.4.as_deref() == Some("ok"))
+    {
+        assert!(
+            detail(n).contains("ran before")
+                || all.iter().any(|e| e.0 == "evaluate"
+                    && e.1 >= n.1
+                    && e.4.as_deref() == Some("ok")
+                    && e.3.is_some_and(|f| f <= n.6)),
+            "a notify ran before the evaluation of its slot: {n:?}\n{all:#?}\n{journals}"
+        );
+    }
+    // A's killed slots: the hourly one run again by B, saying who left it; the fast one closed
+    // as superseded, naming A and the slot that superseded it.
+    let hourly = run_of("sync:hourly", first).unwrap();
+    assert!(
+        detail(&hourly).contains(&format!("run again: {a_owner} left it unfinished")),
+        "{hourly:?}"
+    );
+    let fast = run_of("sync:fast", first).unwrap();
+    assert!(
+        detail(&fast).contains(&format!("left unfinished by {a_owner}"))
+            && detail(&fast).contains("superseded by the slot of 2025-12-31 10:00:"),
+        "{fast:?}"
+    );
+
+    // Nothing is left running or abandoned, in the store or in `status`.
+    assert!(
+        all.iter().all(|r| r.3.is_some()),
+        "unfinished runs: {:#?}",
+        all.iter().filter(|r| r.3.is_none()).collect::<Vec<_>>()
+    );
+    let status = |args: &[&str]| {
+        let o = common::bin()
+            .args(["--config"])
+            .arg(&config)
+            .arg("status")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let json: serde_json::Value = serde_json::from_str(&status(&["--format", "json"])).unwrap();
+    let jobs = json["jobs"].as_array().unwrap();
+    for j in jobs {
+        assert!(j["running"].is_null(), "{j:#}");
+        assert_eq!(j["abandoned"], serde_json::json!([]), "{j:#}");
+    }
+    let fast_status = jobs.iter().find(|j| j["job"] == "sync:fast").unwrap();
+    assert_eq!(fast_status["last_superseded"]["owner"], a_owner.as_str());
+    let text = status(&[]);
+    assert!(
+        !text.contains("running the slot") && !text.contains("abandoned:"),
+        "{text}"
+    );
+    assert!(
+        text.contains("superseded: the slot of 2025-12-31 10:00"),
+        "{text}"
+    );
+
+    // Each slot ran once, across the three processes.
+    let ran = |log: &str| -> Vec<(String, String)> {
+        log.lines()
+            .filter(|l| l.contains(" done in ") || l.contains(" failed after "))
+            .filter_map(|l| {
+                let field = |k: &str| {
+                    l.split_whitespace()
+                        .find_map(|w| w.strip_prefix(k).map(str::to_string))
+                };
+                Some((field("job=")?, field("slot=")?))
+            })
+            .collect()
+    };
+    let every: Vec<_> = [a.log(), b.log(), a2.log()]
+        .iter()
+        .flat_map(|l| ran(l))
+        .collect();
+    let once: BTreeSet<_> = every.iter().cloned().collect();
+    assert_eq!(once.len(), every.len(), "a slot ran twice\n{journals}");
+    assert!(
+        !ran(&a.log())
+            .iter()
+            .any(|(j, _)| j == "sync:hourly" || j == "sync:fast"),
+        "{journals}"
+    );
+    assert_no_duplicates(&smtp.messages());
+    drop(held);
+    drop(db);
 }

@@ -115,7 +115,7 @@ async fn scheduler(
 }
 
 async fn outcome(store: &dyn Store, job: &str) -> (Option<DateTime<Utc>>, Option<String>, String) {
-    let states = store.job_states().await.unwrap();
+    let states = store.job_states(Utc::now()).await.unwrap();
     let s = states
         .iter()
         .find(|s| s.job == job)
@@ -433,5 +433,515 @@ async fn eventually(what: &str, check: impl Fn() -> bool) {
     while !check() {
         assert!(started.elapsed().as_secs() < 10, "timed out: {what}");
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// `liandong status` on the store at `url`: its JSON's `jobs`, and its text.
+fn status(url: &str) -> (serde_json::Value, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = common::write(
+        dir.path(),
+        "liandong.toml",
+        format!("[store]\nurl = \"{url}\"\n"),
+    );
+    let run = |args: &[&str]| {
+        let o = common::bin()
+            .arg("--config")
+            .arg(&config)
+            .arg("status")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let json: serde_json::Value = serde_json::from_str(&run(&["--format", "json"])).unwrap();
+    (json["jobs"].clone(), run(&[]))
+}
+
+/// `job`'s entry in `status --format json`'s `jobs`.
+fn status_of<'a>(jobs: &'a serde_json::Value, job: &str) -> &'a serde_json::Value {
+    jobs.as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["job"] == job)
+        .unwrap_or_else(|| panic!("{job} in {jobs:#}"))
+}
+
+/// What the store says of `job` now.
+async fn state_of(store: &dyn Store, job: &str) -> liandong::store::ops::JobState {
+    store
+        .job_states(Utc::now())
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|s| s.job == job)
+        .expect("a run recorded")
+}
+
+/// The owner a killed replica leaves on its claims.
+const DEAD: &str = "dead-host:4242:killed";
+
+const HOURLY: &str = "0 0 * * * *";
+
+/// A sync job named `name` (a stand-in: `slow-…` takes 1.5 s) firing on `cron`.
+fn sync_job(name: &str, cron: &str) -> Job {
+    Job {
+        name: name.into(),
+        kind: JobKind::Sync(name.into()),
+        schedule: Schedule::parse(cron).unwrap(),
+    }
+}
+
+/// Issue 24 item 4 (a): a replica claimed 09:00 and was killed. While its lease holds the slot
+/// is running; once the lease ran out `status` says abandoned — who left it, since when — and
+/// never running; the next slot, run here, closes it as superseded, naming who left it and
+/// which slot superseded it, and it is not run again.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_slot_left_unfinished_is_abandoned_not_running_and_the_next_slot_supersedes_it() {
+    let ts = common::temp_sqlite();
+    let runner = Arc::new(StandIn::default());
+    let (mut s, store) = scheduler(&ts.url, "", vec![job("sync:a", HOURLY)], runner.clone()).await;
+    assert!(
+        store
+            .claim_job(
+                "sync:a",
+                at("09:00"),
+                DEAD,
+                Utc::now(),
+                TimeDelta::seconds(2)
+            )
+            .await
+            .unwrap()
+    );
+    let (jobs, text) = status(&ts.url);
+    assert_eq!(status_of(&jobs, "sync:a")["running"][1], DEAD, "{jobs:#}");
+    assert!(
+        text.contains("running the slot of 2025-10-13 09:00 in dead-host"),
+        "{text}"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+
+    let (jobs, text) = status(&ts.url);
+    let a = status_of(&jobs, "sync:a");
+    assert!(
+        a["running"].is_null(),
+        "an abandoned slot shown running: {a:#}"
+    );
+    assert_eq!(a["abandoned"].as_array().map(Vec::len), Some(1), "{a:#}");
+    assert_eq!(a["abandoned"][0]["owner"], DEAD);
+    assert!(a["abandoned"][0]["since"].is_string(), "{a:#}");
+    assert!(a["abandoned"][0]["superseded_by"].is_null(), "{a:#}");
+    assert!(!text.contains("running the slot"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "abandoned: the slot of 2025-10-13 09:00, left unfinished by {DEAD}"
+        )) && text.contains("not run again yet"),
+        "{text}"
+    );
+
+    // The 10:00 slot runs here; 09:00 is not run again but closed as superseded.
+    assert_eq!(s.tick(at("10:00")).await, 1);
+    s.idle().await;
+    assert_eq!(runner.runs(), vec![("sync:a".to_string(), at("10:00"))]);
+    let st = state_of(store.as_ref(), "sync:a").await;
+    assert_eq!(st.running, None);
+    assert!(st.abandoned.is_empty(), "{st:?}");
+    assert_eq!(
+        (st.last_slot, st.last_outcome.as_deref()),
+        (Some(at("10:00")), Some("ok"))
+    );
+    let sup = st.last_superseded.expect("09:00 closed as superseded");
+    assert_eq!(sup.slot, at("09:00"));
+    assert_eq!(sup.outcome.as_deref(), Some("superseded"));
+    let detail = sup.detail.unwrap_or_default();
+    assert!(
+        detail.contains(&format!("left unfinished by {DEAD}"))
+            && detail.contains("superseded by the slot of 2025-10-13 10:00:00"),
+        "{detail}"
+    );
+    let (jobs, text) = status(&ts.url);
+    let a = status_of(&jobs, "sync:a");
+    assert!(
+        a["running"].is_null() && a["abandoned"] == serde_json::json!([]),
+        "{a:#}"
+    );
+    assert_eq!(a["last_superseded"]["outcome"], "superseded", "{a:#}");
+    assert!(
+        text.contains(&format!(
+            "superseded: the slot of 2025-10-13 09:00: left unfinished by {DEAD}"
+        )),
+        "{text}"
+    );
+    assert_eq!(s.tick(at("10:30")).await, 0);
+    s.idle().await;
+    assert_eq!(runner.runs().len(), 1, "{:?}", runner.runs());
+}
+
+/// The killed replica held 09:00 while this one ran 10:00 (its lease still held then): once
+/// that lease runs out, `status` shows 09:00 abandoned with the slot that supersedes it, and
+/// the next tick closes it — nothing is left "running" for ever.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_slot_whose_holder_died_after_a_later_slot_ran_is_closed_at_the_next_tick() {
+    let ts = common::temp_sqlite();
+    let runner = Arc::new(StandIn::default());
+    let (mut s, store) = scheduler(&ts.url, "", vec![job("sync:a", HOURLY)], runner.clone()).await;
+    assert!(
+        store
+            .claim_job(
+                "sync:a",
+                at("09:00"),
+                DEAD,
+                Utc::now(),
+                TimeDelta::seconds(3)
+            )
+            .await
+            .unwrap()
+    );
+    assert_eq!(s.tick(at("10:00")).await, 1);
+    s.idle().await;
+    let st = state_of(store.as_ref(), "sync:a").await;
+    assert_eq!(st.last_slot, Some(at("10:00")));
+    assert_eq!(
+        st.running.as_ref().map(|r| (r.slot, r.owner.as_str())),
+        Some((at("09:00"), DEAD)),
+        "still under its lease: running"
+    );
+    assert!(st.last_superseded.is_none(), "a live slot was superseded");
+    tokio::time::sleep(std::time::Duration::from_millis(3500)).await;
+
+    let (jobs, text) = status(&ts.url);
+    let a = status_of(&jobs, "sync:a");
+    assert!(a["running"].is_null(), "{a:#}");
+    assert_eq!(a["abandoned"][0]["owner"], DEAD, "{a:#}");
+    assert!(a["abandoned"][0]["superseded_by"].is_string(), "{a:#}");
+    assert!(
+        text.contains("the slot of 2025-10-13 10:00 was claimed since"),
+        "{text}"
+    );
+    // The next tick (no slot due) closes it; it is not run.
+    assert_eq!(s.tick(at("10:01")).await, 0);
+    s.idle().await;
+    let st = state_of(store.as_ref(), "sync:a").await;
+    assert!(st.running.is_none() && st.abandoned.is_empty(), "{st:?}");
+    assert_eq!(
+        (st.last_slot, st.last_outcome.as_deref()),
+        (Some(at("10:00")), Some("ok"))
+    );
+    let sup = st.last_superseded.expect("09:00 closed");
+    assert_eq!(sup.slot, at("09:00"));
+    assert!(
+        sup.detail.as_deref().is_some_and(|d| d.contains(DEAD)),
+        "{sup:?}"
+    );
+    assert_eq!(runner.runs(), vec![("sync:a".to_string(), at("10:00"))]);
+}
+
+/// The killed replica held 09:00, still the job's latest slot: `status` says abandoned, not
+/// running, until the lease ran out and a tick here runs it again — once, its detail saying who
+/// left it — after which nothing is abandoned or running.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_slot_left_unfinished_that_is_its_jobs_latest_is_run_again_once() {
+    let ts = common::temp_sqlite();
+    let runner = Arc::new(StandIn::default());
+    let (mut s, store) = scheduler(&ts.url, "", vec![job("sync:a", HOURLY)], runner.clone()).await;
+    assert!(
+        store
+            .claim_job(
+                "sync:a",
+                at("09:00"),
+                DEAD,
+                Utc::now(),
+                TimeDelta::seconds(2)
+            )
+            .await
+            .unwrap()
+    );
+    assert_eq!(s.tick(at("09:00")).await, 1, "the firing is tried");
+    s.idle().await;
+    assert!(runner.runs().is_empty(), "the claim is the other's");
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let (jobs, _) = status(&ts.url);
+    let a = status_of(&jobs, "sync:a");
+    assert!(a["running"].is_null(), "{a:#}");
+    assert_eq!(a["abandoned"][0]["owner"], DEAD, "{a:#}");
+
+    assert_eq!(s.tick(at("09:05")).await, 1);
+    s.idle().await;
+    assert_eq!(runner.runs(), vec![("sync:a".to_string(), at("09:00"))]);
+    let st = state_of(store.as_ref(), "sync:a").await;
+    assert_eq!(
+        (st.last_slot, st.last_outcome.as_deref()),
+        (Some(at("09:00")), Some("ok"))
+    );
+    assert!(
+        st.last_detail
+            .as_deref()
+            .is_some_and(|d| d.contains(&format!("run again: {DEAD} left it unfinished"))),
+        "{st:?}"
+    );
+    assert!(st.running.is_none() && st.abandoned.is_empty() && st.last_superseded.is_none());
+    assert_eq!(s.tick(at("09:06")).await, 0);
+    s.idle().await;
+    assert_eq!(runner.runs().len(), 1);
+    let (jobs, text) = status(&ts.url);
+    let a = status_of(&jobs, "sync:a");
+    assert!(
+        a["running"].is_null() && a["abandoned"] == serde_json::json!([]),
+        "{a:#}"
+    );
+    assert!(
+        !text.contains("abandoned") && !text.contains("running the slot"),
+        "{text}"
+    );
+}
+
+/// Issue 24 item 4 (b): an earlier run of the sync, abandoned by a killed replica, is not
+/// the sync of the evaluation's slot under way: the evaluation waits for its slot's sync
+/// (claimed after it began to wait), and runs after it.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_evaluation_waits_for_its_slots_sync_though_an_earlier_run_of_it_was_abandoned() {
+    let ts = common::temp_sqlite();
+    let runner = Arc::new(StandIn::default());
+    let (mut s, store) = scheduler(
+        &ts.url,
+        "",
+        vec![job("evaluate", NINE), sync_job("slow-sync", "0 50 8 * * *")],
+        runner.clone(),
+    )
+    .await;
+    // Yesterday's 08:50 sync was left unfinished an hour ago.
+    let yesterday = at("08:50") - TimeDelta::days(1);
+    assert!(
+        store
+            .claim_job(
+                "slow-sync",
+                yesterday,
+                DEAD,
+                Utc::now() - TimeDelta::hours(1),
+                TimeDelta::seconds(60)
+            )
+            .await
+            .unwrap()
+    );
+    // 09:00: the evaluation fires; today's 08:50 sync never ran, so it runs now too.
+    assert_eq!(s.tick(at("09:00")).await, 2);
+    s.idle().await;
+    assert_eq!(
+        runner.runs(),
+        vec![
+            ("slow-sync".to_string(), at("08:50")),
+            ("slow-sync done".to_string(), at("08:50")),
+            ("evaluate".to_string(), at("09:00")),
+        ],
+        "the evaluation ran before its slot's sync had finished"
+    );
+    assert_eq!(outcome(store.as_ref(), "evaluate").await.2, "ran evaluate");
+    let st = state_of(store.as_ref(), "slow-sync").await;
+    assert_eq!(st.last_superseded.map(|r| r.slot), Some(yesterday));
+}
+
+/// Another replica may run the slot this one skipped because its earlier run still ran here:
+/// the evaluation waits for that earlier run, then for its own slot's sync (run here by the
+/// next tick once the earlier run has finished), instead of taking the slot for skipped.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_evaluation_waits_for_its_slots_sync_while_an_earlier_run_of_it_goes_on() {
+    let ts = common::temp_sqlite();
+    let runner = Arc::new(StandIn::default());
+    let (mut s, _store) = scheduler(
+        &ts.url,
+        "",
+        vec![job("evaluate", NINE), sync_job("slow-sync", HOURLY)],
+        runner.clone(),
+    )
+    .await;
+    assert_eq!(s.tick(at("08:00")).await, 1);
+    // 09:00 while 08:00's sync still runs: its 09:00 slot is skipped here, the evaluation waits.
+    assert_eq!(s.tick(at("09:00")).await, 1);
+    eventually("the 08:00 sync's end", || {
+        runner
+            .runs()
+            .contains(&("slow-sync done".to_string(), at("08:00")))
+    })
+    .await;
+    assert_eq!(s.tick(at("09:00") + TimeDelta::seconds(30)).await, 1);
+    s.idle().await;
+    assert_eq!(
+        runner.runs(),
+        vec![
+            ("slow-sync".to_string(), at("08:00")),
+            ("slow-sync done".to_string(), at("08:00")),
+            ("slow-sync".to_string(), at("09:00")),
+            ("slow-sync done".to_string(), at("09:00")),
+            ("evaluate".to_string(), at("09:00")),
+        ]
+    );
+}
+
+/// The sync of the evaluation's slot was claimed by a replica that died: the evaluation waits
+/// through the lease, the take-over here and the run again, and runs after it.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_evaluation_waits_for_its_slots_sync_through_a_take_over_after_a_kill() {
+    let ts = common::temp_sqlite();
+    let runner = Arc::new(StandIn::default());
+    let (mut s, store) = scheduler(
+        &ts.url,
+        "",
+        vec![job("evaluate", NINE), sync_job("slow-sync", NINE)],
+        runner.clone(),
+    )
+    .await;
+    assert!(
+        store
+            .claim_job(
+                "slow-sync",
+                at("09:00"),
+                DEAD,
+                Utc::now(),
+                TimeDelta::seconds(2)
+            )
+            .await
+            .unwrap()
+    );
+    assert_eq!(s.tick(at("09:00")).await, 2);
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    assert!(runner.runs().is_empty(), "{:?}", runner.runs());
+    assert_eq!(s.tick(at("09:01")).await, 1, "the sync is taken over");
+    s.idle().await;
+    assert_eq!(
+        runner.runs(),
+        vec![
+            ("slow-sync".to_string(), at("09:00")),
+            ("slow-sync done".to_string(), at("09:00")),
+            ("evaluate".to_string(), at("09:00")),
+        ]
+    );
+    assert_eq!(outcome(store.as_ref(), "evaluate").await.2, "ran evaluate");
+    assert!(
+        outcome(store.as_ref(), "slow-sync")
+            .await
+            .2
+            .contains("run again"),
+    );
+}
+
+/// The notifications of a slot wait for its evaluation also while that evaluation, not yet
+/// claimed, waits for a sync a dead replica holds — past the 10 s a slot nobody claims is
+/// waited for: the notify runs last, with what the evaluation found.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_notify_waits_for_its_slots_evaluation_while_that_waits_for_a_sync() {
+    let ts = common::temp_sqlite();
+    let runner = Arc::new(StandIn::default());
+    let notify = Job {
+        name: "notify".into(),
+        kind: JobKind::Notify,
+        schedule: Schedule::parse(NINE).unwrap(),
+    };
+    let (mut s, store) = scheduler(
+        &ts.url,
+        "[run]\nlease_secs = 60\n",
+        vec![notify, job("evaluate", NINE), sync_job("sync:a", NINE)],
+        runner.clone(),
+    )
+    .await;
+    // A replica claimed the 09:00 sync, renewed its lease for 12 s more, and died.
+    assert!(
+        store
+            .claim_job(
+                "sync:a",
+                at("09:00"),
+                DEAD,
+                Utc::now(),
+                TimeDelta::seconds(12)
+            )
+            .await
+            .unwrap()
+    );
+    assert_eq!(s.tick(at("09:00")).await, 3);
+    tokio::time::sleep(std::time::Duration::from_millis(12_500)).await;
+    assert!(runner.runs().is_empty(), "{:?}", runner.runs());
+    assert_eq!(s.tick(at("09:01")).await, 1, "the sync is taken over");
+    tokio::time::timeout(std::time::Duration::from_secs(60), s.idle())
+        .await
+        .expect("all ran");
+    let names: Vec<String> = runner.runs().into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names, ["sync:a", "evaluate", "notify"]);
+    assert_eq!(outcome(store.as_ref(), "notify").await.2, "ran notify");
+}
+
+/// Where a predecessor's slot stands, case by case (`daemon::scheduler::predecessor`).
+#[test]
+fn a_predecessors_slot_is_done_coming_or_unclaimed() {
+    use liandong::daemon::scheduler::{Predecessor, predecessor};
+    use liandong::store::ops::JobRun;
+    let wall = Utc::now();
+    let run = |slot: &str, lease_secs: i64, outcome: Option<&str>| JobRun {
+        job: "sync:a".into(),
+        slot: at(slot),
+        owner: "o".into(),
+        started_at: wall,
+        lease_until: wall + TimeDelta::seconds(lease_secs),
+        finished_at: outcome.map(|_| wall),
+        outcome: outcome.map(str::to_string),
+        detail: None,
+    };
+    let s = at("09:00");
+    let cases: Vec<(Vec<JobRun>, Predecessor, &str)> = vec![
+        (vec![], Predecessor::Unclaimed, "nothing"),
+        (
+            vec![run("08:00", -60, None)],
+            Predecessor::Unclaimed,
+            "an earlier run abandoned is not under way",
+        ),
+        (
+            vec![run("08:00", 60, None)],
+            Predecessor::Coming,
+            "an earlier run under way",
+        ),
+        (
+            vec![run("09:00", 60, None)],
+            Predecessor::Coming,
+            "under way",
+        ),
+        (
+            vec![run("09:00", -60, None)],
+            Predecessor::Coming,
+            "abandoned: run again or superseded soon",
+        ),
+        (vec![run("09:00", 60, Some("ok"))], Predecessor::Done, "ran"),
+        (
+            vec![run("09:00", 60, Some("failed"))],
+            Predecessor::Done,
+            "failed",
+        ),
+        (
+            vec![
+                run("09:00", -60, Some("superseded")),
+                run("10:00", 60, None),
+            ],
+            Predecessor::Coming,
+            "superseded: the later run stands for it",
+        ),
+        (
+            vec![
+                run("09:00", -60, Some("superseded")),
+                run("10:00", 60, Some("ok")),
+            ],
+            Predecessor::Done,
+            "the later run ran",
+        ),
+        (
+            vec![run("08:00", 60, None), run("09:00", 60, Some("ok"))],
+            Predecessor::Coming,
+            "ran, but an earlier run still goes on",
+        ),
+        (
+            vec![run("08:00", -60, None), run("09:00", 60, Some("ok"))],
+            Predecessor::Done,
+            "ran; the earlier one is abandoned",
+        ),
+    ];
+    for (runs, want, what) in cases {
+        assert_eq!(predecessor(&runs, s, wall), want, "{what}");
     }
 }
