@@ -15,7 +15,9 @@
 # fresh keyed table (all columns text, UNIQUE (unit, case number)); first load = liandong sync
 # into a freshly created database; re-sync = liandong sync again with nothing changed. Each step
 # runs BENCH_RUNS times; the medians are reported, with peak RSS (of liandong's process: the
-# server's own memory is PostgreSQL's, as it is for the peer). The table goes to stdout and to
+# server's own memory is PostgreSQL's, as it is for the peer). For information, the floor: psql's
+# binary \copy of the rows liandong stored into liandong's own empty table, its keys and indexes
+# dropped first and built after (what liandong's first load has the server do, without a CSV). The table goes to stdout and to
 # $BENCH_DIR/ingest-pg-results.txt. The exit status is 0 whatever the results (2 only when the
 # measurement cannot be set up: no psql, no server).
 set -euo pipefail
@@ -82,7 +84,48 @@ else
     RES[resync]="- - no_binary"
 fi
 
-# --- 5. the table ------------------------------------------------------------------------------
+# --- 5. (info) the floor: psql's own binary \copy of liandong's stored rows into liandong's
+# empty table, its keys and indexes dropped first and built after, as liandong's first load does:
+# the server's part of a first load, with no CSV to read. The rows are those the last re-sync left.
+floor_sql=$DIR/floor.sql
+copy_cols="unit_id, unit_known, case_key, case_no, title, party, party_id, cause, filed_on, decided_on, closed_on, amount, major, suspected_crime, transfer_decided_on, updated_at, fingerprint, source, first_seen_at, changed_at, rev"
+if [ -z "$build_note" ] && [ "${RES[resync]##* }" = ok ] \
+    && psql "$PG_URL" -qAtc "\\copy (SELECT $copy_cols FROM cases) TO '$DIR/cases-rows.bin' WITH (FORMAT binary)"; then
+    # The statements that drop and rebuild the table's keys and plain indexes (a partial index stays).
+    keys_sql() {
+        psql "$PG_URL" -qAt <<'SQL'
+SELECT format('ALTER TABLE cases DROP CONSTRAINT %I;', conname) FROM pg_constraint
+ WHERE conrelid = 'cases'::regclass AND contype IN ('p', 'u');
+SELECT format('DROP INDEX %I;', i.relname) FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
+ WHERE x.indrelid = 'cases'::regclass AND x.indpred IS NULL
+   AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid);
+SELECT '--build';
+SELECT format('ALTER TABLE cases ADD CONSTRAINT %I %s;', conname, pg_get_constraintdef(oid)) FROM pg_constraint
+ WHERE conrelid = 'cases'::regclass AND contype IN ('p', 'u') ORDER BY contype;
+SELECT pg_get_indexdef(x.indexrelid) || ';' FROM pg_index x
+ WHERE x.indrelid = 'cases'::regclass AND x.indpred IS NULL
+   AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid);
+SQL
+    }
+    # shellcheck disable=SC2317
+    fresh_floor() {
+        fresh_store || return 1
+        local k
+        k=$(keys_sql) || return 1
+        {
+            echo 'BEGIN;'
+            printf '%s\n' "$k" | sed '/^--build$/,$d'
+            echo "\\copy cases ($copy_cols) FROM '$DIR/cases-rows.bin' WITH (FORMAT binary)"
+            printf '%s\n' "$k" | sed '1,/^--build$/d'
+            echo 'COMMIT;'
+        } >"$floor_sql"
+    }
+    measure_step floor fresh_floor no_check psql "$PG_URL" -qAt -v ON_ERROR_STOP=1 -f "$floor_sql" || true
+else
+    RES[floor]="- - skipped"
+fi
+
+# --- 6. the table ------------------------------------------------------------------------------
 read -r peer_s _ peer_st <<<"${RES[peer]}"
 table_setup 30 24 2 median peer "$BENCH_RSS_MAX_MB"
 row() {  # LABEL KEY MAX_RATIO
@@ -96,7 +139,8 @@ row() {  # LABEL KEY MAX_RATIO
     echo "input: $CASES, $BENCH_ROWS rows, $(awk -v b="$csv_bytes" 'BEGIN { printf "%.1f", b / 1048576 }') MiB; median of $BENCH_RUNS runs"
     [ -z "$build_note" ] || echo "note: $build_note"
     table_header
-    row "peer: psql \\copy, keyed table" peer ""
+    row "peer: psql COPY, keyed table" peer ""
+    row "(info) floor: psql, our table" floor ""
     row "liandong sync (first load)" first "$BENCH_FIRST_MAX"
     row "liandong sync (unchanged)" resync "$BENCH_RESYNC_MAX"
 } | tee "$DIR/ingest-pg-results.txt"

@@ -140,9 +140,9 @@ pub(super) struct Stage {
     feeds: Vec<Staged>,
     /// Whether the table of a settle's new or changed rows exists in this transaction.
     hits_table: bool,
-    /// Unique constraints a first load dropped, by their index's name, with their table: the
-    /// index built at commit becomes the constraint again.
-    constraints: Vec<(String, &'static str)>,
+    /// Constraints a first load dropped, by their index's name, with their table and kind
+    /// (`PRIMARY KEY`, `UNIQUE`): the index built at commit becomes the constraint again.
+    constraints: Vec<(String, &'static str, &'static str)>,
     /// Rows of a first load gathered to be copied into their table (see `DIRECT_GATHER`).
     direct: Vec<(Feed, CopyRows)>,
 }
@@ -702,12 +702,12 @@ impl ImportTx {
         Ok(())
     }
 
-    /// When `feed`'s table is empty (a first load), drops its unique key and secondary indexes
-    /// for the length of this import and keeps their definitions to build them at commit (as on
-    /// SQLite: one sorted build costs a fraction of keeping them up to date row by row). The
+    /// When `feed`'s table is empty (a first load), drops its keys and indexes for the length of
+    /// this import and keeps their definitions to build them at commit (as on SQLite: one sorted
+    /// build costs a fraction of keeping them up to date row by row). The
     /// table is locked first, and stays locked to the commit: another import of the same feed
     /// (another source, another replica) and anyone reading the table wait for this one, and
-    /// find it complete. The primary key and the cheap indexes (see `cheap_to_keep`) stay.
+    /// find it complete. A partial index (the rare rows of units not configured) stays.
     async fn defer_indexes_of_empty(&mut self, feed: Feed) -> StoreResult<()> {
         let table = feed.table();
         let empty = format!("SELECT NOT EXISTS (SELECT 1 FROM {table}) AS empty");
@@ -741,11 +741,14 @@ impl ImportTx {
         .bind(table)
         .fetch_all(&mut *self.tx)
         .await?;
+        let (mut keys, mut others) = (Vec::new(), Vec::new());
         for r in rows {
             let (name, sql): (String, String) = (r.try_get("name")?, r.try_get("sql")?);
-            if r.try_get::<bool, _>("primary_key")? || cheap_to_keep(&sql) {
+            // A partial index holds the rare rows (units not configured): kept up to date.
+            if sql.to_ascii_uppercase().contains(" WHERE ") {
                 continue;
             }
+            let primary = r.try_get::<bool, _>("primary_key")?;
             match r.try_get::<Option<String>, _>("constraint_name")? {
                 Some(constraint) => {
                     sqlx::query(AssertSqlSafe(format!(
@@ -753,7 +756,8 @@ impl ImportTx {
                     )))
                     .execute(&mut *self.tx)
                     .await?;
-                    self.stage.constraints.push((name, table));
+                    let kind = if primary { "PRIMARY KEY" } else { "UNIQUE" };
+                    self.stage.constraints.push((name, table, kind));
                 }
                 None => {
                     sqlx::query(AssertSqlSafe(format!("DROP INDEX \"{name}\"")))
@@ -761,14 +765,19 @@ impl ImportTx {
                         .await?;
                 }
             }
-            if is_unique_index(&sql) {
+            if primary {
+                keys.insert(0, (feed, sql));
+            } else if is_unique_index(&sql) {
                 self.unique_deferred.push(feed);
-                // The unique key first: folding repeats reads by it.
-                self.deferred.insert(0, (feed, sql));
+                keys.push((feed, sql));
             } else {
-                self.deferred.push((feed, sql));
+                others.push((feed, sql));
             }
         }
+        // Built in this order at commit: the primary key (folding a repeat deletes rows by id),
+        // the unique key (folding reads by it), then the rest.
+        self.deferred.extend(keys);
+        self.deferred.extend(others);
         Ok(())
     }
 
@@ -798,11 +807,11 @@ impl ImportTx {
             .stage
             .constraints
             .iter()
-            .find(|(name, _)| sql.contains(&format!(" INDEX {name} ON ")))
+            .find(|(name, ..)| sql.contains(&format!(" INDEX {name} ON ")))
             .cloned();
-        if let Some((name, table)) = constraint {
+        if let Some((name, table, kind)) = constraint {
             sqlx::query(AssertSqlSafe(format!(
-                "ALTER TABLE {table} ADD CONSTRAINT \"{name}\" UNIQUE USING INDEX \"{name}\""
+                "ALTER TABLE {table} ADD CONSTRAINT \"{name}\" {kind} USING INDEX \"{name}\""
             )))
             .execute(&mut *self.tx)
             .await?;

@@ -513,15 +513,6 @@ impl ImportTx {
     }
 }
 
-/// Whether a first load keeps an index up to date row by row rather than building it at commit:
-/// one on the store revision (every row of an import carries the same one, with ascending ids, so
-/// each entry is appended at the end), or a partial one (`WHERE`: it holds the rare rows, such as
-/// those of units that are not configured). Building either would cost a scan of the whole table.
-pub(super) fn cheap_to_keep(sql: &str) -> bool {
-    let upper = sql.to_ascii_uppercase();
-    upper.contains(" WHERE ") || upper.trim_end().ends_with("(REV)")
-}
-
 /// Whether an index's CREATE statement (as `sqlite_master` keeps it) makes a unique index.
 pub(super) fn is_unique_index(sql: &str) -> bool {
     sql.split_whitespace()

@@ -767,6 +767,15 @@ fn parse_hits(hits: Option<&str>, len: usize, out: &mut Vec<(usize, i64)>) -> St
     Ok(())
 }
 
+/// Whether a first load keeps an index up to date row by row rather than building it at commit:
+/// one on the store revision (every row of an import carries the same one, with ascending ids, so
+/// each entry is appended at the end), or a partial one (`WHERE`: it holds the rare rows, such as
+/// those of units that are not configured). Building either would cost a scan of the whole table.
+fn cheap_to_keep(sql: &str) -> bool {
+    let upper = sql.to_ascii_uppercase();
+    upper.contains(" WHERE ") || upper.trim_end().ends_with("(REV)")
+}
+
 /// A SQL string literal: quotes doubled, NUL (which no literal may hold) replaced. Only the bulk
 /// insert's constants (the source's name, the import's time) are written as literals.
 fn push_sql_str(out: &mut String, s: &str) {

@@ -1443,3 +1443,85 @@ conformance!(
     findings_keep_their_lifecycle_across_evaluations,
     accounts_sessions_and_failed_sign_ins,
 );
+
+/// The indexes and constraints of `table`, as PostgreSQL defines them.
+async fn pg_keys(url: &str, table: &str) -> Vec<(String, String)> {
+    use sqlx::{Connection, Row};
+    let mut c = sqlx::PgConnection::connect(url).await.unwrap();
+    let mut keys: Vec<(String, String)> = sqlx::query(
+        "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = $1 \
+         UNION ALL SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = $1::regclass \
+         ORDER BY 1, 2",
+    )
+    .bind(table)
+    .fetch_all(&mut c)
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| (r.get(0), r.get(1)))
+    .collect();
+    keys.sort();
+    keys
+}
+
+/// A first load into an empty PostgreSQL table builds its keys and indexes at commit: afterwards
+/// the table has exactly the constraints and indexes the migrations gave it, a case the load
+/// listed twice is one row (with its history), and a reader that came meanwhile waited for the
+/// load and saw all of it, never part.
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_a_first_load_builds_the_keys_the_migrations_gave_and_readers_wait_for_it() {
+    let Some(db) = common::fresh_pg("a first load on PostgreSQL").await else {
+        return;
+    };
+    let store: std::sync::Arc<dyn Store> = common::open(&db.url).await.into();
+    let before = pg_keys(&db.url, "cases").await;
+    assert!(
+        before.iter().any(|(_, d)| d.starts_with("PRIMARY KEY")),
+        "{before:?}"
+    );
+    assert!(
+        before
+            .iter()
+            .any(|(_, d)| d.starts_with("UNIQUE (unit_id, case_key)")),
+        "{before:?}"
+    );
+    let one = full(Feed::Cases, "scjg", 1);
+    let one_later = with(one.clone(), "amount", Value::Fen(1));
+    let mut imp = store.begin_import(SOURCE, at(0)).await.unwrap();
+    imp.allow_deferred();
+    let rows: Vec<Record> = (1..=3000).map(|i| full(Feed::Cases, "scjg", i)).collect();
+    imp.put(rows).await.unwrap();
+    let (_, outcomes) = imp
+        .put_repeats(vec![one_later.clone()], &[0])
+        .await
+        .unwrap();
+    assert_eq!(outcomes, [Repeated::Later]);
+    // A reader meanwhile waits for the load (the table is locked to its commit).
+    let reader = store.clone();
+    let counted = tokio::spawn(async move { reader.record_count(Feed::Cases).await });
+    tokio::time::sleep(StdDuration::from_millis(500)).await;
+    assert!(
+        !counted.is_finished(),
+        "a reader saw the table during its first load"
+    );
+    imp.commit(None).await.unwrap();
+    let n = tokio::time::timeout(StdDuration::from_secs(30), counted)
+        .await
+        .expect("the reader never finished")
+        .unwrap()
+        .unwrap();
+    assert_eq!(n, 3000, "the reader saw the whole load");
+    assert_eq!(pg_keys(&db.url, "cases").await, before);
+    let stored = store.records(Feed::Cases, Some("scjg")).await.unwrap();
+    let first = stored
+        .iter()
+        .find(|s| s.record.case_no == one.case_no)
+        .unwrap();
+    assert_eq!(first.record, one_later, "the later row is kept");
+    assert_eq!(store.history(Feed::Cases, first.id).await.unwrap().len(), 1);
+    // The keys work: a later import compares and updates through them.
+    let c = put_all(store.as_ref(), at(5), vec![full(Feed::Cases, "scjg", 2)]).await;
+    assert_eq!(c, counts(1, 0, 0, 1));
+    drop(store);
+    drop(db);
+}
