@@ -550,7 +550,30 @@ pub struct DigestCtx {
     pub first_case: String,
     pub first_due: String,
     pub units: Vec<UnitCtx>,
+    /// Items not listed one by one (beyond [`DIGEST_LINES`]): how many, and the units they
+    /// belong to with their counts (the most first, at most [`DIGEST_MORE_UNITS`]).
+    pub omitted: usize,
+    pub omitted_units: Vec<OmittedCtx>,
+    /// Units with omitted items beyond those named in `omitted_units`.
+    pub omitted_more_units: usize,
+    /// The console's list of open items, when `[web] public_url` is set.
+    pub findings_url: Option<String>,
 }
+
+/// A unit's items a digest does not list one by one.
+#[derive(Debug, Clone, Serialize)]
+pub struct OmittedCtx {
+    pub name: String,
+    pub count: usize,
+}
+
+/// Items a digest lists one by one, the most overdue first; the rest are counted per unit and
+/// left to the console. (With R9 on, a province's liaison office is owed over a hundred
+/// thousand escalations at once: listed in full, one e-mail of 70 MB that no mail server takes.)
+pub const DIGEST_LINES: usize = 200;
+
+/// Units a digest names with their counts of items it does not list.
+pub const DIGEST_MORE_UNITS: usize = 20;
 
 impl DigestCtx {
     /// The value of an SMS template parameter (see [`crate::config::sms_params::NAMES`]), all
@@ -612,8 +635,9 @@ pub fn digest_ctx(
     });
     let mut by_unit: BTreeMap<&str, Vec<LineCtx>> = BTreeMap::new();
     let mut order: Vec<&str> = Vec::new();
+    let mut omitted: BTreeMap<&str, usize> = BTreeMap::new();
     let (mut overdue, mut due_soon) = (0, 0);
-    for d in &lines {
+    for (n, d) in lines.iter().enumerate() {
         let is_overdue = d.item.deadline < today;
         if is_overdue {
             overdue += 1;
@@ -621,6 +645,10 @@ pub fn digest_ctx(
             due_soon += 1;
         }
         let u = d.item.unit_id.as_str();
+        if n >= DIGEST_LINES {
+            *omitted.entry(u).or_default() += 1;
+            continue;
+        }
         if !by_unit.contains_key(u) {
             order.push(u);
         }
@@ -646,6 +674,17 @@ pub fn digest_ctx(
             items: by_unit.remove(u).unwrap_or_default(),
         })
         .collect();
+    let mut omitted_units: Vec<OmittedCtx> = omitted
+        .iter()
+        .map(|(u, n)| OmittedCtx {
+            name: units.display_name(u).to_string(),
+            count: *n,
+        })
+        .collect();
+    // The most first; a unit's name breaks ties, so the text does not depend on the run.
+    omitted_units.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.name.cmp(&b.name)));
+    let omitted_more_units = omitted_units.len().saturating_sub(DIGEST_MORE_UNITS);
+    omitted_units.truncate(DIGEST_MORE_UNITS);
     let first = lines.first();
     let role = notices.first().map_or(Role::Contact, |d| d.role);
     DigestCtx {
@@ -692,6 +731,10 @@ pub fn digest_ctx(
             .map(|d| d.item.deadline.format("%m-%d").to_string())
             .unwrap_or_default(),
         units: units_ctx,
+        omitted: lines.len().saturating_sub(DIGEST_LINES),
+        omitted_units,
+        omitted_more_units,
+        findings_url: base.map(|b| format!("{b}/findings")),
     }
 }
 
@@ -870,6 +913,110 @@ mod tests {
             waived_by: None,
             waived_reason: None,
         }
+    }
+
+    /// A digest lists at most `DIGEST_LINES` items one by one, the most overdue first, and says
+    /// how many more there are, for which units (the most first), and where to see them all;
+    /// its notices still cover every item. A small digest says nothing of the kind.
+    #[test]
+    fn a_digest_of_thousands_lists_the_most_overdue_and_counts_the_rest_by_unit() {
+        use crate::config::UnitConfig;
+        let today = NaiveDate::from_ymd_opt(2025, 12, 1).unwrap();
+        let mut cfg = Config::default();
+        cfg.units = (0..30)
+            .map(|u| UnitConfig {
+                id: format!("u{u:02}"),
+                name: format!("第{u:02}局"),
+                ..Default::default()
+            })
+            .collect();
+        cfg.web.public_url = Some("https://lianban.example.gov.cn/".into());
+        // Unit u00 owes 100 items due long ago, the others 60 each due later: 1,840 in all.
+        let items: Vec<Item> = (0..30)
+            .flat_map(|u| {
+                let n = if u == 0 { 100 } else { 60 };
+                (0..n).map(move |i| Item {
+                    key: format!("finding:u{u:02}:{i}"),
+                    finding_key: Some(format!("u{u:02}:{i}")),
+                    finding_id: Some(i64::from(u) * 1000 + i64::from(i)),
+                    kind: "R4".into(),
+                    unit_id: format!("u{u:02}"),
+                    title: format!("案件{u}-{i}未录入"),
+                    case_no: None,
+                    deadline: today
+                        - chrono::Duration::days(if u == 0 { 90 } else { 10 + i64::from(u) }),
+                    detail: String::new(),
+                    action: String::new(),
+                    closes: String::new(),
+                    repeats: true,
+                    early: Vec::new(),
+                })
+            })
+            .collect();
+        let office = Recipient {
+            channel: Channel::Email,
+            address: "office@example.gov.cn".into(),
+            name: "府检联动办公室".into(),
+        };
+        let dues: Vec<Due<'_>> = items
+            .iter()
+            .map(|item| Due {
+                item,
+                stage: Stage {
+                    name: "escalation-2".into(),
+                    day: today,
+                    kind: StageKind::Escalation { level: 2, days: 30 },
+                },
+                role: Role::Liaison,
+                recipient: &office,
+                key: format!("{}:escalation-2:office", item.key),
+            })
+            .collect();
+        let calendar = crate::domain::calendar::Calendar::china().unwrap();
+        let templates = crate::notify::templates::Templates::load(None).unwrap();
+        // 09:00 in Shanghai.
+        let now = today.and_hms_opt(1, 0, 0).unwrap().and_utc();
+        let digests = messages(&cfg, &calendar, &templates, &dues, now).unwrap();
+        let [m] = digests.as_slice() else {
+            panic!("one digest, got {}", digests.len());
+        };
+        assert_eq!(m.notices.len(), 1840, "every item is notified");
+        // The first 200 lines: u00's 100 (most overdue), then the next most overdue units'.
+        let listed = m.body.matches("未录入").count();
+        assert_eq!(listed, DIGEST_LINES, "{}", &m.body[..2000]);
+        assert!(m.body.contains("案件0-99未录入"));
+        assert!(m.body.contains("共1840项"), "the total still counts all");
+        assert!(
+            m.body
+                .contains("另有1640项（期限在上列各项之后）未逐条列出："),
+            "{}",
+            &m.body[m.body.len() - 1500..]
+        );
+        assert!(
+            m.body.contains("等，另有8个单位"),
+            "30 units less 2 listed whole, 20 named"
+        );
+        assert!(
+            m.body.contains(
+                "请登录府检联动平台查看全部事项：https://lianban.example.gov.cn/findings"
+            )
+        );
+        let html = m.payload.as_deref().unwrap();
+        assert!(html.contains("另有<b>1640</b>项"));
+        // (The HTML escapes the slashes of an address, as a browser reads it back.)
+        let html = html.replace("&#x2f;", "/");
+        assert!(
+            html.contains("<a href=\"https://lianban.example.gov.cn/findings\">"),
+            "{}",
+            &html[html.len() - 1500..]
+        );
+        assert!(m.body.len() < 100_000, "{} bytes", m.body.len());
+
+        // A digest within the bound lists everything and no "more" line.
+        let few: Vec<Due<'_>> = dues.iter().take(5).cloned().collect();
+        let m = &messages(&cfg, &calendar, &templates, &few, now).unwrap()[0];
+        assert_eq!(m.body.matches("未录入").count(), 5);
+        assert!(!m.body.contains("另有"), "{}", m.body);
     }
 
     /// Each rule's reminder says what raised it (with the values that matter), what to do and
