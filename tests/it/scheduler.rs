@@ -482,6 +482,23 @@ async fn state_of(store: &dyn Store, job: &str) -> liandong::store::ops::JobStat
 /// The owner a killed replica leaves on its claims.
 const DEAD: &str = "dead-host:4242:killed";
 
+/// A replica (`DEAD`) claimed `job`'s `slot` at `wall` with a lease of `lease_secs`, and died.
+async fn claimed_by_the_dead(
+    store: &dyn liandong::store::Store,
+    job: &str,
+    slot: DateTime<Utc>,
+    wall: DateTime<Utc>,
+    lease_secs: i64,
+) {
+    assert!(
+        store
+            .claim_job(job, slot, DEAD, wall, TimeDelta::seconds(lease_secs))
+            .await
+            .unwrap(),
+        "the dead replica's claim of {job}"
+    );
+}
+
 const HOURLY: &str = "0 0 * * * *";
 
 /// A sync job named `name` (a stand-in: `slow-…` takes 1.5 s) firing on `cron`.
@@ -502,18 +519,7 @@ async fn a_slot_left_unfinished_is_abandoned_not_running_and_the_next_slot_super
     let ts = common::temp_sqlite();
     let runner = Arc::new(StandIn::default());
     let (mut s, store) = scheduler(&ts.url, "", vec![job("sync:a", HOURLY)], runner.clone()).await;
-    assert!(
-        store
-            .claim_job(
-                "sync:a",
-                at("09:00"),
-                DEAD,
-                Utc::now(),
-                TimeDelta::seconds(2)
-            )
-            .await
-            .unwrap()
-    );
+    claimed_by_the_dead(store.as_ref(), "sync:a", at("09:00"), Utc::now(), 2).await;
     let (jobs, text) = status(&ts.url);
     assert_eq!(status_of(&jobs, "sync:a")["running"][1], DEAD, "{jobs:#}");
     assert!(
@@ -586,18 +592,7 @@ async fn a_slot_whose_holder_died_after_a_later_slot_ran_is_closed_at_the_next_t
     let ts = common::temp_sqlite();
     let runner = Arc::new(StandIn::default());
     let (mut s, store) = scheduler(&ts.url, "", vec![job("sync:a", HOURLY)], runner.clone()).await;
-    assert!(
-        store
-            .claim_job(
-                "sync:a",
-                at("09:00"),
-                DEAD,
-                Utc::now(),
-                TimeDelta::seconds(3)
-            )
-            .await
-            .unwrap()
-    );
+    claimed_by_the_dead(store.as_ref(), "sync:a", at("09:00"), Utc::now(), 3).await;
     assert_eq!(s.tick(at("10:00")).await, 1);
     s.idle().await;
     let st = state_of(store.as_ref(), "sync:a").await;
@@ -645,18 +640,7 @@ async fn a_slot_left_unfinished_that_is_its_jobs_latest_is_run_again_once() {
     let ts = common::temp_sqlite();
     let runner = Arc::new(StandIn::default());
     let (mut s, store) = scheduler(&ts.url, "", vec![job("sync:a", HOURLY)], runner.clone()).await;
-    assert!(
-        store
-            .claim_job(
-                "sync:a",
-                at("09:00"),
-                DEAD,
-                Utc::now(),
-                TimeDelta::seconds(2)
-            )
-            .await
-            .unwrap()
-    );
+    claimed_by_the_dead(store.as_ref(), "sync:a", at("09:00"), Utc::now(), 2).await;
     assert_eq!(s.tick(at("09:00")).await, 1, "the firing is tried");
     s.idle().await;
     assert!(runner.runs().is_empty(), "the claim is the other's");
@@ -712,18 +696,14 @@ async fn an_evaluation_waits_for_its_slots_sync_though_an_earlier_run_of_it_was_
     .await;
     // Yesterday's 08:50 sync was left unfinished an hour ago.
     let yesterday = at("08:50") - TimeDelta::days(1);
-    assert!(
-        store
-            .claim_job(
-                "slow-sync",
-                yesterday,
-                DEAD,
-                Utc::now() - TimeDelta::hours(1),
-                TimeDelta::seconds(60)
-            )
-            .await
-            .unwrap()
-    );
+    claimed_by_the_dead(
+        store.as_ref(),
+        "slow-sync",
+        yesterday,
+        Utc::now() - TimeDelta::hours(1),
+        60,
+    )
+    .await;
     // 09:00: the evaluation fires; today's 08:50 sync never ran, so it runs now too.
     assert_eq!(s.tick(at("09:00")).await, 2);
     s.idle().await;
@@ -791,18 +771,7 @@ async fn an_evaluation_waits_for_its_slots_sync_through_a_take_over_after_a_kill
         runner.clone(),
     )
     .await;
-    assert!(
-        store
-            .claim_job(
-                "slow-sync",
-                at("09:00"),
-                DEAD,
-                Utc::now(),
-                TimeDelta::seconds(2)
-            )
-            .await
-            .unwrap()
-    );
+    claimed_by_the_dead(store.as_ref(), "slow-sync", at("09:00"), Utc::now(), 2).await;
     assert_eq!(s.tick(at("09:00")).await, 2);
     tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
     assert!(runner.runs().is_empty(), "{:?}", runner.runs());
@@ -845,18 +814,7 @@ async fn a_notify_waits_for_its_slots_evaluation_while_that_waits_for_a_sync() {
     )
     .await;
     // A replica claimed the 09:00 sync, renewed its lease for 12 s more, and died.
-    assert!(
-        store
-            .claim_job(
-                "sync:a",
-                at("09:00"),
-                DEAD,
-                Utc::now(),
-                TimeDelta::seconds(12)
-            )
-            .await
-            .unwrap()
-    );
+    claimed_by_the_dead(store.as_ref(), "sync:a", at("09:00"), Utc::now(), 12).await;
     assert_eq!(s.tick(at("09:00")).await, 3);
     tokio::time::sleep(std::time::Duration::from_millis(12_500)).await;
     assert!(runner.runs().is_empty(), "{:?}", runner.runs());
