@@ -922,14 +922,16 @@ mod tests {
     fn a_digest_of_thousands_lists_the_most_overdue_and_counts_the_rest_by_unit() {
         use crate::config::UnitConfig;
         let today = NaiveDate::from_ymd_opt(2025, 12, 1).unwrap();
-        let mut cfg = Config::default();
-        cfg.units = (0..30)
-            .map(|u| UnitConfig {
-                id: format!("u{u:02}"),
-                name: format!("第{u:02}局"),
-                ..Default::default()
-            })
-            .collect();
+        let mut cfg = Config {
+            units: (0..30)
+                .map(|u| UnitConfig {
+                    id: format!("u{u:02}"),
+                    name: format!("第{u:02}局"),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        };
         cfg.web.public_url = Some("https://lianban.example.gov.cn/".into());
         // Unit u00 owes 100 items due long ago, the others 60 each due later: 1,840 in all.
         let items: Vec<Item> = (0..30)

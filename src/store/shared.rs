@@ -480,6 +480,8 @@ impl ImportTx {
         self.send_gathered().await?;
         // A first load's indexes, built now in one sorted pass each (see `building`).
         let deferred = std::mem::take(&mut self.deferred);
+        let mut loaded: Vec<Feed> = deferred.iter().map(|(f, _)| *f).collect();
+        loaded.dedup();
         let mut folded = self.folded;
         if !deferred.is_empty() {
             self.building(true).await?;
@@ -509,6 +511,7 @@ impl ImportTx {
         let (store, exclusive) = (self.store.clone(), self.exclusive);
         self.tx.commit().await?;
         store.end_write(exclusive).await;
+        store.after_first_load(&loaded).await;
         Ok(folded)
     }
 }

@@ -250,6 +250,10 @@ impl SqliteStore {
     /// After an exclusive first load has committed: waits for the writer to be back (its
     /// release puts it back in WAL mode) and says in the log when it is not. The load is
     /// committed either way, so nothing here fails the import.
+    /// Nothing to do after a first load: SQLite's planner needs no statistics for liandong's
+    /// queries, and its indexes need no visibility map.
+    async fn after_first_load(&self, _feeds: &[Feed]) {}
+
     async fn end_write(&self, exclusive: bool) {
         if !exclusive {
             return;
