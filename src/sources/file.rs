@@ -632,6 +632,24 @@ impl<R: Read> Read for LineCap<R> {
         let mut n = 0;
         let mut over = false;
         while n < max {
+            // Inside a cell only a few bytes change anything but the record's length: a
+            // delimiter or a line end in an unquoted cell, a quote in a quoted one. Runs of
+            // the others are skipped at once (never past the cap: the byte after is checked).
+            let room = usize::try_from((self.cap as u64).saturating_sub(self.len))
+                .unwrap_or(usize::MAX)
+                .min(max - n);
+            let run = &self.buf[self.pos + n..self.pos + n + room];
+            let plain = match self.state {
+                Quote::Unquoted => memchr::memchr3(self.delimiter, b'\n', b'\r', run),
+                Quote::Quoted => memchr::memchr(b'"', run),
+                _ => Some(0),
+            }
+            .unwrap_or(room);
+            n += plain;
+            self.len += plain as u64;
+            if n == max {
+                break;
+            }
             let b = self.buf[self.pos + n];
             if self.len >= self.cap as u64 && !self.ends(b) {
                 over = true;
