@@ -208,6 +208,20 @@ fn metric(text: &str, series: &str) -> Option<f64> {
         .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
 }
 
+/// The (job, slot) of every run a daemon's log says ended: each "done"/"failed" line names both.
+fn slot_runs(log: &str) -> Vec<(String, String)> {
+    log.lines()
+        .filter(|l| l.contains(" done in ") || l.contains(" failed after "))
+        .filter_map(|l| {
+            let field = |k: &str| {
+                l.split_whitespace()
+                    .find_map(|w| w.strip_prefix(k).map(str::to_string))
+            };
+            Some((field("job=")?, field("slot=")?))
+        })
+        .collect()
+}
+
 /// Digests and reports per recipient: no message may arrive twice.
 fn assert_no_duplicates(mails: &[Mail]) {
     let mut seen = BTreeMap::new();
@@ -488,19 +502,7 @@ fn two_daemons_on_one_postgresql_store_run_each_slot_once() {
     let mut a = Daemon::start(&config, "2025-12-31T10:00:00+08:00", pa);
     let mut b = Daemon::start(&config, "2025-12-31T10:00:00+08:00", pb);
 
-    // Every "done"/"failed" line names its job and slot.
-    let runs = |log: &str| -> Vec<(String, String)> {
-        log.lines()
-            .filter(|l| l.contains(" done in ") || l.contains(" failed after "))
-            .filter_map(|l| {
-                let field = |k: &str| {
-                    l.split_whitespace()
-                        .find_map(|w| w.strip_prefix(k).map(str::to_string))
-                };
-                Some((field("job=")?, field("slot=")?))
-            })
-            .collect()
-    };
+    let runs = slot_runs;
     let count = |job: &str| {
         runs(&a.log())
             .into_iter()
@@ -1232,18 +1234,7 @@ fn a_replica_killed_in_a_sync_leaves_nothing_running_and_its_peer_finishes_the_w
     );
 
     // Each slot ran once, across the three processes.
-    let ran = |log: &str| -> Vec<(String, String)> {
-        log.lines()
-            .filter(|l| l.contains(" done in ") || l.contains(" failed after "))
-            .filter_map(|l| {
-                let field = |k: &str| {
-                    l.split_whitespace()
-                        .find_map(|w| w.strip_prefix(k).map(str::to_string))
-                };
-                Some((field("job=")?, field("slot=")?))
-            })
-            .collect()
-    };
+    let ran = slot_runs;
     let every: Vec<_> = [a.log(), b.log(), a2.log()]
         .iter()
         .flat_map(|l| ran(l))
