@@ -208,6 +208,19 @@ fn metric(text: &str, series: &str) -> Option<f64> {
         .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
 }
 
+/// Runs `liandong migrate` on `config`'s store: two daemons migrating one new database at once
+/// would race, so the tests that start several migrate first.
+fn migrate(config: &Path) {
+    let ok = common::bin()
+        .args(["--config"])
+        .arg(config)
+        .arg("migrate")
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "migrate");
+}
+
 /// The (job, slot) of every run a daemon's log says ended: each "done"/"failed" line names both.
 fn slot_runs(log: &str) -> Vec<(String, String)> {
     log.lines()
@@ -491,14 +504,7 @@ fn two_daemons_on_one_postgresql_store_run_each_slot_once() {
     );
     let config = common::write(dir.path(), "liandong.toml", &text);
     // Migrate first: two processes migrating one new database at once would race.
-    let ok = common::bin()
-        .args(["--config"])
-        .arg(&config)
-        .arg("migrate")
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "migrate");
+    migrate(&config);
     let mut a = Daemon::start(&config, "2025-12-31T10:00:00+08:00", pa);
     let mut b = Daemon::start(&config, "2025-12-31T10:00:00+08:00", pb);
 
@@ -982,14 +988,7 @@ fn a_replica_killed_in_a_sync_leaves_nothing_running_and_its_peer_finishes_the_w
         smtp.email_toml()
     );
     let config = common::write(dir.path(), "liandong.toml", &text);
-    let ok = common::bin()
-        .args(["--config"])
-        .arg(&config)
-        .arg("migrate")
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "migrate");
+    migrate(&config);
 
     // (job, slot ms, owner, finished_at, outcome, detail, started_at) of every run in the store.
     type Run = (
