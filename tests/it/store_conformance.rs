@@ -1482,7 +1482,7 @@ async fn postgres_a_first_load_builds_the_keys_the_migrations_gave_and_readers_w
     assert!(
         before
             .iter()
-            .any(|(_, d)| d.starts_with("UNIQUE (unit_id, case_key)")),
+            .any(|(_, d)| d.starts_with("UNIQUE (case_key, unit_id)")),
         "{before:?}"
     );
     let one = full(Feed::Cases, "scjg", 1);
