@@ -325,19 +325,24 @@ fn read_csv(
                         };
                     }
                 }
+                // Each cell is checked once: the text when all are UTF-8, the first that is
+                // not otherwise.
+                let mut cells: Vec<&str> = Vec::with_capacity(rec.len());
                 let flaw = flaw.or_else(|| {
                     rec.iter()
-                        .position(|c| std::str::from_utf8(c).is_err())
+                        .position(|c| match std::str::from_utf8(c) {
+                            Ok(text) => {
+                                cells.push(text);
+                                false
+                            }
+                            Err(_) => true,
+                        })
                         .map(|column| RowFlaw::Undecodable {
                             column,
                             encoding: enc.name(),
                         })
                 });
                 if flaw.is_none() {
-                    let cells: Vec<&str> = rec
-                        .iter()
-                        .map(|c| std::str::from_utf8(c).unwrap_or_default())
-                        .collect();
                     on_row(row, &cells, None)?;
                 } else {
                     let lossy: Vec<std::borrow::Cow<'_, str>> =
