@@ -496,6 +496,32 @@ pub struct FindingFilter {
     pub id: Option<i64>,
 }
 
+/// Which states a page of findings lists, as they stand at its instant (see
+/// [`StoredFinding::state_at`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatesWanted {
+    /// Upcoming, due soon or overdue.
+    Open,
+    /// Every finding that had arisen.
+    All,
+    One(State),
+}
+
+/// One page of findings as the console lists them: judged at `at`, filtered in the store, in
+/// due order.
+#[derive(Debug, Clone)]
+pub struct FindingPage {
+    pub at: DateTime<Utc>,
+    /// The due-soon window of `[rules] due_soon_days`.
+    pub due_soon: chrono::TimeDelta,
+    pub states: StatesWanted,
+    pub rule: Option<RuleId>,
+    pub unit: Option<String>,
+    /// Findings skipped (the pages before) and listed.
+    pub offset: u64,
+    pub limit: u64,
+}
+
 /// One import: rows applied inside one transaction, committed together with the source's
 /// cursor. Dropping it without `commit` rolls everything back.
 #[async_trait]
@@ -686,6 +712,9 @@ pub trait Store: outbox::Outbox + ops::Ops + accounts::Accounts + Send + Sync {
     ) -> StoreResult<Vec<(String, String)>>;
     /// Findings ordered by due time.
     async fn findings(&self, filter: &FindingFilter) -> StoreResult<Vec<StoredFinding>>;
+    /// How many findings `page` wants, and the page of them (ordered by due time, then id):
+    /// a listing of a province's findings reads one page, not all of them.
+    async fn findings_page(&self, page: &FindingPage) -> StoreResult<(u64, Vec<StoredFinding>)>;
     /// The findings a report's week counts and lists: arisen by `at`, and open now, or arisen
     /// or closed after `since` (see the predicates of [`FindingRow`]); ordered by unit and due
     /// time.

@@ -20,10 +20,10 @@ use crate::domain::case_no::CaseNo;
 use crate::domain::rule::{RuleId, State};
 use crate::records::{Feed, FieldKind, Record, Value, diff};
 use crate::store::{
-    EvaluatedFinding, Evaluation, EvaluationState, FindingChanges, FindingFilter,
+    EvaluatedFinding, Evaluation, EvaluationState, FindingChanges, FindingFilter, FindingPage,
     FindingTransition, Folded, FoldedRepeat, HistoryEntry, Import, QuarantineEntry, QuarantineItem,
-    RepeatEntry, RepeatItem, Repeated, RowCounts, Selection, SourceState, Store, StoreError,
-    StoreResult, StoredFinding, StoredRecord,
+    RepeatEntry, RepeatItem, Repeated, RowCounts, Selection, SourceState, StatesWanted, Store,
+    StoreError, StoreResult, StoredFinding, StoredRecord,
 };
 
 pub(super) type DbRow = <Db as sqlx::Database>::Row;
@@ -1649,6 +1649,21 @@ impl Store for Backend {
         rows.iter().map(read_finding).collect()
     }
 
+    async fn findings_page(&self, page: &FindingPage) -> StoreResult<(u64, Vec<StoredFinding>)> {
+        let mut q = QueryBuilder::<Db>::new("SELECT COUNT(*) AS n FROM findings");
+        push_page_filter(&mut q, page);
+        let total: i64 = q.build().fetch_one(&self.reader).await?.try_get("n")?;
+        let mut q = QueryBuilder::<Db>::new("SELECT * FROM findings");
+        push_page_filter(&mut q, page);
+        q.push(" ORDER BY due, id LIMIT ");
+        q.push_bind(i64::try_from(page.limit).unwrap_or(i64::MAX));
+        q.push(" OFFSET ");
+        q.push_bind(i64::try_from(page.offset).unwrap_or(i64::MAX));
+        let rows = q.build().fetch_all(&self.reader).await?;
+        let found = rows.iter().map(read_finding).collect::<StoreResult<_>>()?;
+        Ok((u64::try_from(total).unwrap_or(0), found))
+    }
+
     async fn finding_rows(
         &self,
         since: DateTime<Utc>,
@@ -1819,5 +1834,74 @@ impl Store for Backend {
         record_transition(&mut tx, id, at, Some(&state), "waived", Some(&note)).await?;
         tx.commit().await?;
         Ok(true)
+    }
+}
+
+/// The `WHERE` of a page of findings: the states wanted as they stood at the page's instant,
+/// as [`StoredFinding::state_at`] and [`State::open`] judge them, in SQL.
+fn push_page_filter(q: &mut QueryBuilder<Db>, page: &FindingPage) {
+    let at = page.at;
+    // The end of the due-soon window, kept within what the stores write (a window of "never"
+    // is the year 9999).
+    let never = DateTime::<Utc>::from_naive_utc_and_offset(
+        NaiveDate::from_ymd_opt(9999, 12, 31)
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .unwrap_or_default(),
+        Utc,
+    );
+    let soon = at
+        .checked_add_signed(page.due_soon)
+        .map_or(never, |t| t.min(never));
+    q.push(" WHERE COALESCE(arose_at, first_seen_at) <= ");
+    q.push_bind(at);
+    let open = |q: &mut QueryBuilder<Db>| {
+        q.push(" AND (state IN ('upcoming', 'due_soon', 'overdue') OR (state = 'resolved' AND resolved_at > ");
+        q.push_bind(at);
+        q.push(") OR (state = 'waived' AND waived_at > ");
+        q.push_bind(at);
+        q.push("))");
+    };
+    match page.states {
+        StatesWanted::All => {}
+        StatesWanted::Open => open(q),
+        StatesWanted::One(State::Overdue) => {
+            open(q);
+            q.push(" AND (violated OR due <= ");
+            q.push_bind(at);
+            q.push(")");
+        }
+        StatesWanted::One(State::DueSoon) => {
+            open(q);
+            q.push(" AND NOT violated AND due > ");
+            q.push_bind(at);
+            q.push(" AND due <= ");
+            q.push_bind(soon);
+        }
+        StatesWanted::One(State::Upcoming) => {
+            open(q);
+            q.push(" AND NOT violated AND due > ");
+            q.push_bind(soon);
+        }
+        StatesWanted::One(State::Resolved) => {
+            q.push(" AND state = 'resolved' AND (resolved_at IS NULL OR resolved_at <= ");
+            q.push_bind(at);
+            q.push(")");
+        }
+        StatesWanted::One(State::Waived) => {
+            q.push(" AND state = 'waived' AND (waived_at IS NULL OR waived_at <= ");
+            q.push_bind(at);
+            q.push(")");
+        }
+        StatesWanted::One(State::Recorded) => {
+            q.push(" AND state = 'recorded'");
+        }
+    }
+    if let Some(r) = &page.rule {
+        q.push(" AND rule = ");
+        q.push_bind(r.to_string());
+    }
+    if let Some(u) = &page.unit {
+        q.push(" AND unit_id = ");
+        q.push_bind(u.clone());
     }
 }

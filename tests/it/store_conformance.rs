@@ -1253,6 +1253,198 @@ async fn findings_keep_their_lifecycle_across_evaluations(store: &dyn Store) {
     assert!(other.is_empty());
 }
 
+/// A page of findings (the console's list) holds what `findings` and `state_at` say stood in
+/// the wanted states at its instant — open, overdue, due soon, upcoming, resolved, waived,
+/// recorded, all — filtered by rule and unit, in due order, counted whole and paged.
+async fn a_page_of_findings_is_what_stood_at_its_instant(store: &dyn Store) {
+    use liandong::rules::{RuleId, State};
+    use liandong::store::{FindingFilter, FindingPage, StatesWanted, StoredFinding};
+    let day = |s: &str| -> DateTime<Utc> { format!("{s}T00:00:00Z").parse().unwrap() };
+    let made = |key: &str, unit: &str, due: &str, arose: &str, violated: bool, state: &str| {
+        liandong::store::EvaluatedFinding {
+            unit_id: unit.into(),
+            due: day(due) + Duration::hours(16),
+            arose_at: day(arose),
+            violated,
+            ..evaluated(key, state, 9)
+        }
+    };
+    let findings = vec![
+        made(
+            "R1|scjg|A",
+            "scjg",
+            "2025-07-05",
+            "2025-06-01",
+            false,
+            "upcoming",
+        ),
+        made(
+            "R1|scjg|B",
+            "scjg",
+            "2025-07-02",
+            "2025-06-20",
+            true,
+            "overdue",
+        ),
+        made(
+            "R4|scjg|C",
+            "scjg",
+            "2025-07-10",
+            "2025-07-01",
+            false,
+            "upcoming",
+        ),
+        made(
+            "R1|zrzy|D",
+            "zrzy",
+            "2025-06-25",
+            "2025-05-01",
+            false,
+            "overdue",
+        ),
+        made(
+            "R2|zrzy|E",
+            "zrzy",
+            "2025-07-03",
+            "2025-06-10",
+            false,
+            "due_soon",
+        ),
+        made(
+            "R1|scjg|F",
+            "scjg",
+            "2025-07-20",
+            "2025-06-02",
+            false,
+            "upcoming",
+        ),
+        made(
+            "R3|scjg|G",
+            "scjg",
+            "2025-07-01",
+            "2025-06-15",
+            true,
+            "recorded",
+        ),
+        made(
+            "R1|zrzy|H",
+            "zrzy",
+            "2025-07-02",
+            "2025-06-05",
+            false,
+            "due_soon",
+        ),
+        made(
+            "R1|zrzy|I",
+            "zrzy",
+            "2025-08-01",
+            "2025-06-05",
+            false,
+            "upcoming",
+        ),
+    ];
+    store.apply_findings(&findings, at(0)).await.unwrap();
+    let all = FindingFilter {
+        all: true,
+        ..Default::default()
+    };
+    let id_of = |stored: &[StoredFinding], key: &str| {
+        stored.iter().find(|f| f.key.ends_with(key)).unwrap().id
+    };
+    let stored = store.findings(&all).await.unwrap();
+    assert!(
+        store
+            .waive_finding(id_of(&stored, "|F"), "张三", "重复", at(5))
+            .await
+            .unwrap()
+    );
+    // E is resolved at the data's time (after this evaluation), I at the evaluation's.
+    let mut later = findings.clone();
+    later[4].state = "resolved".into();
+    later[4].satisfied_at = Some(day("2025-07-01"));
+    later[8].state = "resolved".into();
+    store.apply_findings(&later, at(6)).await.unwrap();
+    let stored = store.findings(&all).await.unwrap();
+    assert_eq!(stored.len(), 9);
+
+    let instants = [
+        day("2025-05-15"),
+        day("2025-06-12"),
+        at(0),
+        at(5),
+        at(6),
+        day("2025-07-01") + Duration::hours(12),
+        day("2025-07-04"),
+        day("2025-09-01"),
+    ];
+    let mut wanted = vec![StatesWanted::Open, StatesWanted::All];
+    wanted.extend(State::ALL.into_iter().map(StatesWanted::One));
+    let windows = [
+        liandong::domain::rule::due_soon_window(3),
+        liandong::domain::rule::due_soon_window(i64::MAX),
+    ];
+    let filters = [
+        (None, None),
+        (Some(RuleId::R1), None),
+        (None, Some("zrzy".to_string())),
+    ];
+    let mut listed_somewhere = std::collections::BTreeSet::new();
+    for t in instants {
+        for due_soon in windows {
+            for states in wanted.iter().copied() {
+                for (rule, unit) in &filters {
+                    let expected: Vec<&str> = stored
+                        .iter()
+                        .filter(|f| rule.is_none_or(|r| f.rule == r))
+                        .filter(|f| unit.as_ref().is_none_or(|u| &f.unit_id == u))
+                        .filter(|f| match (f.state_at(t, due_soon), states) {
+                            (None, _) => false,
+                            (Some(s), StatesWanted::Open) => s.is_open(),
+                            (Some(_), StatesWanted::All) => true,
+                            (Some(s), StatesWanted::One(w)) => s == w,
+                        })
+                        .map(|f| f.key.as_str())
+                        .collect();
+                    // Pages of two, to the last and one past it.
+                    let mut got = Vec::new();
+                    for offset in (0..=expected.len() as u64 + 2).step_by(2) {
+                        let (total, page) = store
+                            .findings_page(&FindingPage {
+                                at: t,
+                                due_soon,
+                                states,
+                                rule: *rule,
+                                unit: unit.clone(),
+                                offset,
+                                limit: 2,
+                            })
+                            .await
+                            .unwrap();
+                        assert_eq!(
+                            total,
+                            expected.len() as u64,
+                            "{t} {states:?} {rule:?} {unit:?}"
+                        );
+                        assert!(page.len() <= 2);
+                        got.extend(page.into_iter().map(|f| f.key));
+                    }
+                    assert_eq!(got, expected, "{t} {due_soon} {states:?} {rule:?} {unit:?}");
+                    if let (StatesWanted::One(s), false) = (states, got.is_empty()) {
+                        listed_somewhere.insert(s.as_str());
+                    }
+                }
+            }
+        }
+    }
+    // Every state was met at some instant (the comparisons above were not all of empty lists).
+    assert_eq!(
+        listed_somewhere.into_iter().collect::<Vec<_>>(),
+        [
+            "due_soon", "overdue", "recorded", "resolved", "upcoming", "waived"
+        ]
+    );
+}
+
 /// The console's accounts: a login is taken once; a session is found by its token's hash until
 /// it expires, and ends when the password changes or the account is disabled; failed sign-ins
 /// are counted per login and per address over the window asked.
@@ -1441,6 +1633,7 @@ conformance!(
     a_second_import_waits_for_the_first_instead_of_failing,
     records_page_after_one_another_in_case_and_unit_order,
     findings_keep_their_lifecycle_across_evaluations,
+    a_page_of_findings_is_what_stood_at_its_instant,
     accounts_sessions_and_failed_sign_ins,
 );
 
