@@ -17,7 +17,7 @@ use super::Console;
 use super::auth::{self, Viewer, Write};
 use crate::domain::rule::{RuleId, State as FindingState};
 use crate::domain::values::local_minute;
-use crate::store::{FindingFilter, StoredFinding};
+use crate::store::{FindingFilter, FindingPage, StatesWanted, StoredFinding};
 
 /// Findings per page of the list.
 const PAGE: usize = 50;
@@ -325,38 +325,46 @@ async fn findings(
         Some(u) => Some(u.to_string()),
         None => q.unit.clone().filter(|u| !u.is_empty()),
     };
-    let state = q.state.clone().unwrap_or_else(|| "open".into());
-    let wanted = |s: FindingState| match state.as_str() {
-        "open" => s.is_open(),
-        "all" => true,
-        name => s.as_str() == name,
+    // The states wanted, as they stand now; a state the console does not offer lists the
+    // open ones.
+    let (state, states) = match q.state.as_deref().unwrap_or("open") {
+        "all" => ("all".to_string(), StatesWanted::All),
+        name => match FindingState::parse(name) {
+            Some(s) => (name.to_string(), StatesWanted::One(s)),
+            None => ("open".to_string(), StatesWanted::Open),
+        },
     };
-    let filter = FindingFilter {
-        all: !matches!(state.as_str(), "open" | "upcoming" | "due_soon" | "overdue"),
+    // One page read from the store (a province holds hundreds of thousands of findings); a
+    // page past the last shows the last.
+    let want = q.page.unwrap_or(1).max(1);
+    let mut page_of = FindingPage {
+        at: now,
+        due_soon,
+        states,
         rule,
         unit: unit.clone(),
-        ..Default::default()
+        offset: ((want - 1).saturating_mul(PAGE)) as u64,
+        limit: PAGE as u64,
     };
-    let stored = match app.store.findings(&filter).await {
-        Ok(f) => f,
+    let (total, mut stored) = match app.store.findings_page(&page_of).await {
+        Ok(found) => found,
         Err(e) => return failed(&console, &v, &e.into()),
     };
+    let total = usize::try_from(total).unwrap_or(usize::MAX);
+    let pages = total.div_ceil(PAGE).max(1);
+    let page = want.min(pages);
+    if page != want {
+        page_of.offset = ((page - 1) * PAGE) as u64;
+        stored = match app.store.findings_page(&page_of).await {
+            Ok((_, found)) => found,
+            Err(e) => return failed(&console, &v, &e.into()),
+        };
+    }
     let names = unit_names(&app.cfg);
     let rows: Vec<FindingView> = stored
         .iter()
         .filter(|f| v.sees_unit(&f.unit_id))
-        .filter_map(|f| {
-            let s = f.state_at(now, due_soon).unwrap_or(f.state);
-            wanted(s).then(|| view(f, s, &names))
-        })
-        .collect();
-    let total = rows.len();
-    let pages = total.div_ceil(PAGE).max(1);
-    let page = q.page.unwrap_or(1).clamp(1, pages);
-    let rows: Vec<FindingView> = rows
-        .into_iter()
-        .skip((page - 1) * PAGE)
-        .take(PAGE)
+        .map(|f| view(f, f.state_at(now, due_soon).unwrap_or(f.state), &names))
         .collect();
     let unit_choices: Vec<minijinja::Value> = app
         .cfg

@@ -905,6 +905,122 @@ async fn mails_link_to_the_findings_and_the_report_in_the_console() {
     );
 }
 
+/// 事项 lists, for each state asked, what `liandong findings` says stood in it now — counted
+/// whole, in due order, a page of the store's at a time — and a unit's clerk only its own unit's,
+/// whatever the query says; a page past the last shows the last, an unknown state the open ones.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_findings_list_shows_what_the_findings_command_lists_in_each_state() {
+    let c = Console::start();
+    let listed: Vec<serde_json::Value> = serde_json::from_str(&ok(sample(
+        &c.db(),
+        &["findings", "--all", "--format", "json"],
+    )
+    .output()
+    .unwrap()))
+    .unwrap();
+    // (id, unit, state) in the command's order, which is due time, then id.
+    let all: Vec<(String, String, String)> = listed
+        .iter()
+        .map(|f| {
+            (
+                f["id"].to_string(),
+                f["unit_id"].as_str().unwrap().to_string(),
+                f["state"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let total = |html: &str| -> usize {
+        let at = html.find("共 ").expect("a count") + "共 ".len();
+        html[at..at + html[at..].find(' ').unwrap()]
+            .parse()
+            .unwrap()
+    };
+    let ids = |html: &str| -> Vec<String> {
+        html.split("href=\"/findings/")
+            .skip(1)
+            .map(|r| r[..r.find('"').unwrap()].to_string())
+            .collect::<Vec<_>>()
+            .into_iter()
+            .fold(Vec::new(), |mut v, id| {
+                // A row links its finding twice at most (number and title): once each.
+                if v.last() != Some(&id) {
+                    v.push(id);
+                }
+                v
+            })
+    };
+    let open = ["upcoming", "due_soon", "overdue"];
+    let fjld = sign_in(&c, "fjld").await;
+    let scjg = sign_in(&c, "scjg").await;
+    let mut seen_states = 0;
+    for state in [
+        "open", "overdue", "due_soon", "upcoming", "resolved", "waived", "recorded", "all",
+    ] {
+        for (who, unit, query) in [
+            (&fjld, None, format!("/findings?state={state}")),
+            (
+                &fjld,
+                Some("zrzy"),
+                format!("/findings?state={state}&unit=zrzy"),
+            ),
+            // The clerk's own unit, whatever the query names.
+            (
+                &scjg,
+                Some("scjg"),
+                format!("/findings?state={state}&unit=zrzy"),
+            ),
+        ] {
+            let expected: Vec<&String> = all
+                .iter()
+                .filter(|(_, u, s)| {
+                    unit.is_none_or(|w| u == w)
+                        && match state {
+                            "open" => open.contains(&s.as_str()),
+                            "all" => true,
+                            one => s == one,
+                        }
+                })
+                .map(|(id, ..)| id)
+                .collect();
+            let (status, html, ..) = get(&c, Some(&who.cookie), &query).await;
+            assert_eq!(status, StatusCode::OK, "{query}");
+            assert_eq!(total(&html), expected.len(), "{query}");
+            let page: Vec<String> = expected.iter().take(50).map(|s| s.to_string()).collect();
+            assert_eq!(ids(&html), page, "{query}");
+            if !expected.is_empty() && unit.is_none() {
+                seen_states += 1;
+            }
+        }
+    }
+    // open, overdue, resolved, recorded and all at least: not a comparison of empty lists.
+    assert!(seen_states >= 5, "{seen_states} states had findings");
+    // Past the last page: the last page (the sample county has more than one of all states).
+    let (_, first, ..) = get(&c, Some(&fjld.cookie), "/findings?state=all").await;
+    let pages = total(&first).div_ceil(50);
+    assert!(pages > 1, "{}", total(&first));
+    let (_, last, ..) = get(
+        &c,
+        Some(&fjld.cookie),
+        &format!("/findings?state=all&page={pages}"),
+    )
+    .await;
+    let (status, past, ..) = get(&c, Some(&fjld.cookie), "/findings?state=all&page=99999").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(ids(&past), ids(&last));
+    assert_eq!(ids(&last).len(), total(&first) - 50 * (pages - 1));
+    let ordered: Vec<String> = all.iter().map(|(id, ..)| id.clone()).collect();
+    assert_eq!(ids(&last), ordered[50 * (pages - 1)..]);
+    assert!(past.contains(&format!("第 {pages}/{pages} 页")), "{past}");
+    let (_, open_page, ..) = get(&c, Some(&fjld.cookie), "/findings").await;
+    let (status, odd, ..) = get(&c, Some(&fjld.cookie), "/findings?state=%3Cb%3E").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        (total(&odd), ids(&odd)),
+        (total(&open_page), ids(&open_page))
+    );
+    assert!(!odd.contains("<b>"));
+}
+
 /// 评查 (issue 23): the justice bureau draws a unit's sample for a quarter in the console — the
 /// same reproducible draw as `liandong sample draw` (`sample verify` confirms it) — downloads its
 /// worksheet, and records a review, which the page then shows; the unit's clerk sees its own
