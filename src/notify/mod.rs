@@ -161,16 +161,26 @@ pub async fn planned(
 ) -> anyhow::Result<(Vec<NewMessage>, PlanCounts)> {
     let planner = NoticePlanner::prepare(store, cfg, calendar, templates, now).await?;
     let open = store.findings(&FindingFilter::default()).await?;
-    let keys = planner.due(&open);
+    // The items carry all the notices say: the findings are let go before the digests are
+    // written (a province has two hundred thousand open at once).
+    let looked_at = open.len() + planner.obligations.len();
+    let items = planner.items(&open);
+    drop(open);
+    let due = plan::due(cfg, &items, &planner.recipients, planner.today());
+    let keys: Vec<String> = due.iter().map(|d| d.key.clone()).collect();
     let queued = store.queued_notices(&keys).await?;
+    drop(keys);
     let counts = PlanCounts {
-        items: open.len() + planner.obligations.len(),
-        due: keys.len(),
+        items: looked_at,
+        due: due.len(),
         queued_before: queued.len(),
     };
-    let messages = planner
-        .messages(&open, &queued)
-        .map_err(anyhow::Error::msg)?;
+    let fresh: Vec<plan::Due<'_>> = due
+        .into_iter()
+        .filter(|d| !queued.contains(&d.key))
+        .collect();
+    drop(queued);
+    let messages = plan::messages(cfg, calendar, templates, &fresh, now)?;
     Ok((messages, counts))
 }
 

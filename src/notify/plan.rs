@@ -2,6 +2,7 @@
 //! recipient role comes from [`super::policy`], the notices already queued are left out, and
 //! what remains is gathered into one digest per recipient and channel.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Datelike as _, NaiveDate, TimeDelta, Utc};
@@ -32,16 +33,19 @@ pub struct Item {
     pub kind: String,
     /// The unit that owes it.
     pub unit_id: String,
-    pub title: String,
+    /// The rule's or obligation's title, and below what to do and what closes it: a rule's
+    /// are its own static texts, shared by every item of the rule (a province has two hundred
+    /// thousand open findings).
+    pub title: Cow<'static, str>,
     pub case_no: Option<String>,
     /// Its last day (Asia/Shanghai).
     pub deadline: NaiveDate,
     /// The fact that raised it.
     pub detail: String,
     /// What to do, and where.
-    pub action: String,
+    pub action: Cow<'static, str>,
     /// What closes it.
-    pub closes: String,
+    pub closes: Cow<'static, str>,
     /// Whether the overdue notice repeats while it stays overdue.
     pub repeats: bool,
     /// Stages of its own before the deadline (a yearly duty's reminder window).
@@ -66,12 +70,12 @@ pub fn finding_items(findings: &[StoredFinding], repeat_violations: bool) -> Vec
             finding_id: Some(f.id),
             kind: f.rule.to_string(),
             unit_id: f.unit_id.clone(),
-            title: f.rule.title_zh().to_string(),
+            title: Cow::Borrowed(f.rule.title_zh()),
             case_no: f.case_no.clone(),
             deadline: last_day(f.due),
             detail: fact(f),
-            action: f.rule.action_zh().to_string(),
-            closes: f.rule.closes_zh().to_string(),
+            action: Cow::Borrowed(f.rule.action_zh()),
+            closes: Cow::Borrowed(f.rule.closes_zh()),
             repeats: !f.violated || repeat_violations,
             early: Vec::new(),
         })
@@ -248,7 +252,8 @@ pub fn obligation_items(
                     "{}案卷评查抽查未达{}%",
                     s.quarter.label_zh(),
                     cfg.obligations.review_ratio_percent
-                ),
+                )
+                .into(),
                 case_no: None,
                 deadline: s.quarter.last_day(),
                 detail: format!(
@@ -287,12 +292,12 @@ pub fn obligation_items(
                 finding_id: None,
                 kind: kind.into(),
                 unit_id: unit.to_string(),
-                title: format!("{year}年度{title}尚未举行"),
+                title: format!("{year}年度{title}尚未举行").into(),
                 case_no: None,
                 deadline: NaiveDate::from_ymd_opt(year, 12, 31).unwrap_or(o.as_of),
                 detail: format!("每年至少举行一次，{year}年尚无记录"),
-                action: format!("组织{title}，并将举行日期报府检联动办公室登记"),
-                closes: format!("{title}登记到系统后自动销号"),
+                action: format!("组织{title}，并将举行日期报府检联动办公室登记").into(),
+                closes: format!("{title}登记到系统后自动销号").into(),
                 repeats: false,
                 early: vec![
                     ("annual-remind".into(), acfg.remind_from.in_year(year)),
@@ -653,14 +658,14 @@ pub fn digest_ctx(
             order.push(u);
         }
         by_unit.entry(u).or_default().push(LineCtx {
-            title: d.item.title.clone(),
+            title: d.item.title.to_string(),
             kind: d.item.kind.clone(),
             case_no: d.item.case_no.clone(),
             deadline: d.item.deadline.format("%Y-%m-%d").to_string(),
             stage: stage_label(&d.stage),
             detail: d.item.detail.clone(),
-            action: d.item.action.clone(),
-            closes: d.item.closes.clone(),
+            action: d.item.action.to_string(),
+            closes: d.item.closes.to_string(),
             overdue: is_overdue,
             link: base
                 .zip(d.item.finding_id)
@@ -724,7 +729,7 @@ pub fn digest_ctx(
                 d.item
                     .case_no
                     .clone()
-                    .unwrap_or_else(|| d.item.title.clone())
+                    .unwrap_or_else(|| d.item.title.to_string())
             })
             .unwrap_or_default(),
         first_due: first
@@ -943,13 +948,13 @@ mod tests {
                     finding_id: Some(i64::from(u) * 1000 + i64::from(i)),
                     kind: "R4".into(),
                     unit_id: format!("u{u:02}"),
-                    title: format!("案件{u}-{i}未录入"),
+                    title: format!("案件{u}-{i}未录入").into(),
                     case_no: None,
                     deadline: today
                         - chrono::Duration::days(if u == 0 { 90 } else { 10 + i64::from(u) }),
                     detail: String::new(),
-                    action: String::new(),
-                    closes: String::new(),
+                    action: Cow::Borrowed(""),
+                    closes: Cow::Borrowed(""),
                     repeats: true,
                     early: Vec::new(),
                 })
