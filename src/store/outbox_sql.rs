@@ -41,80 +41,148 @@ pub(super) fn read_message(r: &DbRow) -> StoreResult<OutboxMessage> {
     })
 }
 
-/// Inserts a message and its notices; `None` (and nothing left written) when its dedupe key or
-/// one of its notice keys exists already.
-pub(super) async fn insert_message(
+/// Messages per statement when queueing, and the most text (bodies and payloads) one statement
+/// carries.
+const MESSAGES_PER_INSERT: usize = 500;
+const MESSAGE_BYTES_PER_INSERT: usize = 8 << 20;
+
+/// Inserts messages and their notices, a few statements for thousands of messages (a province's
+/// notify queues ten thousand digests: one round trip each took most of its time on
+/// PostgreSQL). Returns each message's id, or `None` (and nothing of it left written) when its
+/// dedupe key or one of its notice keys exists already.
+pub(super) async fn insert_messages(
     tx: &mut Transaction<'static, Db>,
-    m: &NewMessage,
+    messages: &[NewMessage],
     now: i64,
-) -> StoreResult<Option<i64>> {
-    let row = sqlx::query(
+) -> StoreResult<Vec<Option<i64>>> {
+    let mut ids: Vec<Option<i64>> = vec![None; messages.len()];
+    let insert = format!(
         "INSERT INTO outbox (dedupe_key, channel, address, recipient, unit_id, kind, subject, body, payload, items, \
          state, attempts, not_before, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending', 0, $11, $12, $12) \
-         ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
-    )
-    .bind(m.dedupe_key.clone())
-    .bind(m.channel.clone())
-    .bind(m.address.clone())
-    .bind(m.recipient.clone())
-    .bind(m.unit_id.clone())
-    .bind(m.kind.clone())
-    .bind(m.subject.clone())
-    .bind(m.body.clone())
-    .bind(m.payload.clone())
-    .bind(i32::try_from(m.notices.len()).unwrap_or(i32::MAX))
-    .bind(to_millis(m.not_before))
-    .bind(now)
-    .fetch_optional(&mut **tx)
-    .await?;
-    let Some(row) = row else { return Ok(None) };
-    let id: i64 = row.try_get("id")?;
-    // The notices in a few statements (a digest to the liaison office of a province may carry
-    // a hundred thousand), each chunk one JSON parameter unpacked by the database.
-    let sql = format!(
-        "INSERT INTO notices (key, item, finding_key, stage, channel, message_id, queued_at) \
-         SELECT {}, {}, {}, {}, $2, $3, $4 FROM {JSON_ROWS} WHERE true ON CONFLICT (key) DO NOTHING",
+         SELECT {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, 'pending', 0, {}, $2, $2 FROM {JSON_ROWS} \
+         WHERE true ON CONFLICT (dedupe_key) DO NOTHING RETURNING id, dedupe_key",
         json_col(0, JsonCol::Text),
         json_col(1, JsonCol::Text),
         json_col(2, JsonCol::Text),
         json_col(3, JsonCol::Text),
+        json_col(4, JsonCol::Text),
+        json_col(5, JsonCol::Text),
+        json_col(6, JsonCol::Text),
+        json_col(7, JsonCol::Text),
+        json_col(8, JsonCol::Text),
+        json_col(9, JsonCol::Int),
+        json_col(10, JsonCol::Int),
     );
-    for chunk in m.notices.chunks(INSERT_ROWS) {
-        let rows: Vec<[Option<&str>; 4]> = chunk
+    let mut from = 0;
+    while from < messages.len() {
+        // The next chunk: up to MESSAGES_PER_INSERT, and at least one, within the byte budget.
+        let mut to = from + 1;
+        let mut bytes = text_bytes(&messages[from]);
+        while to < messages.len() && to - from < MESSAGES_PER_INSERT {
+            bytes += text_bytes(&messages[to]);
+            if bytes > MESSAGE_BYTES_PER_INSERT {
+                break;
+            }
+            to += 1;
+        }
+        let chunk = &messages[from..to];
+        let rows: Vec<_> = chunk
             .iter()
-            .map(|n| {
-                [
-                    Some(n.key.as_str()),
-                    Some(n.item.as_str()),
-                    n.finding_key.as_deref(),
-                    Some(n.stage.as_str()),
-                ]
+            .map(|m| {
+                (
+                    &m.dedupe_key,
+                    &m.channel,
+                    &m.address,
+                    &m.recipient,
+                    &m.unit_id,
+                    &m.kind,
+                    &m.subject,
+                    &m.body,
+                    &m.payload,
+                    i32::try_from(m.notices.len()).unwrap_or(i32::MAX),
+                    to_millis(m.not_before),
+                )
             })
             .collect();
-        let inserted = sqlx::query(AssertSqlSafe(sql.clone()))
+        let inserted = sqlx::query(AssertSqlSafe(insert.clone()))
             .bind(serde_json::to_string(&rows).unwrap_or_default())
-            .bind(m.channel.clone())
-            .bind(id)
             .bind(now)
-            .execute(&mut **tx)
-            .await?
-            .rows_affected();
-        if inserted < chunk.len() as u64 {
+            .fetch_all(&mut **tx)
+            .await?;
+        let mut by_key: std::collections::HashMap<String, i64> = inserted
+            .iter()
+            .map(|r| Ok((r.try_get("dedupe_key")?, r.try_get("id")?)))
+            .collect::<StoreResult<_>>()?;
+        for (i, m) in chunk.iter().enumerate() {
+            // A key listed twice in one chunk: the first of them is the message inserted.
+            ids[from + i] = by_key.remove(&m.dedupe_key);
+        }
+        from = to;
+    }
+
+    // The notices of the messages inserted, each chunk one JSON parameter unpacked by the
+    // database (a digest to the liaison office of a province may carry a hundred thousand).
+    let insert = format!(
+        "INSERT INTO notices (key, item, finding_key, stage, channel, message_id, queued_at) \
+         SELECT {}, {}, {}, {}, {}, {}, $2 FROM {JSON_ROWS} WHERE true ON CONFLICT (key) DO NOTHING \
+         RETURNING message_id",
+        json_col(0, JsonCol::Text),
+        json_col(1, JsonCol::Text),
+        json_col(2, JsonCol::Text),
+        json_col(3, JsonCol::Text),
+        json_col(4, JsonCol::Text),
+        json_col(5, JsonCol::Int),
+    );
+    let mut notices: Vec<NoticeRow<'_>> = Vec::new();
+    for (m, id) in messages.iter().zip(&ids) {
+        let Some(id) = *id else { continue };
+        for n in &m.notices {
+            notices.push((
+                n.key.as_str(),
+                n.item.as_str(),
+                n.finding_key.as_deref(),
+                n.stage.as_str(),
+                m.channel.as_str(),
+                id,
+            ));
+        }
+    }
+    let mut stored: std::collections::HashMap<i64, usize> = std::collections::HashMap::new();
+    for rows in notices.chunks(INSERT_ROWS) {
+        let inserted = sqlx::query(AssertSqlSafe(insert.clone()))
+            .bind(serde_json::to_string(&rows).unwrap_or_default())
+            .bind(now)
+            .fetch_all(&mut **tx)
+            .await?;
+        for r in inserted {
+            *stored.entry(r.try_get("message_id")?).or_default() += 1;
+        }
+    }
+    for (m, id) in messages.iter().zip(ids.iter_mut()) {
+        let Some(message_id) = *id else { continue };
+        if stored.get(&message_id).copied().unwrap_or(0) < m.notices.len() {
             // A notice queued already (by another process meanwhile): the message goes, and
             // the next run plans what is left.
             sqlx::query("DELETE FROM notices WHERE message_id = $1")
-                .bind(id)
+                .bind(message_id)
                 .execute(&mut **tx)
                 .await?;
             sqlx::query("DELETE FROM outbox WHERE id = $1")
-                .bind(id)
+                .bind(message_id)
                 .execute(&mut **tx)
                 .await?;
-            return Ok(None);
+            *id = None;
         }
     }
-    Ok(Some(id))
+    Ok(ids)
+}
+
+/// A notice as sent to the store: key, item, finding key, stage, channel, message id.
+type NoticeRow<'a> = (&'a str, &'a str, Option<&'a str>, &'a str, &'a str, i64);
+
+/// The text a message carries to the store.
+fn text_bytes(m: &NewMessage) -> usize {
+    m.body.len() + m.payload.as_ref().map_or(0, String::len) + m.subject.len()
 }
 
 /// Queues what `planner` finds due among the open findings, inside `tx`. A message one of whose
@@ -146,14 +214,8 @@ pub(super) async fn queue_planned(
     let messages = planner
         .messages(&open, &queued)
         .map_err(StoreError::Config)?;
-    let now = to_millis(at);
-    let mut n = 0;
-    for m in &messages {
-        if insert_message(tx, m, now).await?.is_some() {
-            n += 1;
-        }
-    }
-    Ok(n)
+    let ids = insert_messages(tx, &messages, to_millis(at)).await?;
+    Ok(ids.iter().flatten().count())
 }
 
 #[async_trait]
@@ -186,15 +248,9 @@ impl Outbox for Backend {
         }
         let now = to_millis(at);
         let mut tx = self.writer.begin_with(BEGIN_WRITE).await?;
-        for m in messages {
-            match insert_message(&mut tx, m, now).await? {
-                Some(id) => done.ids.push(id),
-                None => {
-                    done.raced = true;
-                    break;
-                }
-            }
-        }
+        let ids = insert_messages(&mut tx, messages, now).await?;
+        done.raced = ids.iter().any(Option::is_none);
+        done.ids = ids.into_iter().flatten().collect();
         if done.raced {
             tx.rollback().await?;
             done.ids.clear();

@@ -765,6 +765,94 @@ macro_rules! outbox_cases {
     };
 }
 
+/// Thousands of messages are queued a few statements at a time (more messages than one
+/// statement carries, more notices than one chunk, a body past the byte budget): each comes
+/// back with its own id, text and notices; one message whose notice was queued before, deep in
+/// such a batch, undoes the whole batch.
+async fn a_batch_of_thousands_is_queued_whole_or_not_at_all(store: &dyn Store) {
+    let big_body = "长".repeat(3_000_000);
+    let batch: Vec<NewMessage> = (0..1_203)
+        .map(|i| {
+            let notices = if i == 600 {
+                (0..2_500)
+                    .map(|n| notice(&format!("b{i}:{n}"), None))
+                    .collect()
+            } else {
+                vec![
+                    notice(&format!("b{i}:a"), Some(&format!("R1|scjg|B{i}"))),
+                    notice(&format!("b{i}:b"), None),
+                ]
+            };
+            let mut m = message(&format!("batch{i}"), t(i), notices);
+            if i % 400 == 7 {
+                m.body = big_body.clone();
+                m.payload = None;
+                m.unit_id = None;
+            }
+            m
+        })
+        .collect();
+    // First a race deep in it: message 1,000 carries a notice queued before.
+    enqueue_ok(
+        store,
+        &[message("early", t0(), vec![notice("b1000:b", None)])],
+        t0(),
+    )
+    .await;
+    let e = store.enqueue(&batch, t(1)).await.unwrap();
+    assert!(e.raced);
+    assert!(e.ids.is_empty());
+    assert_eq!(all_messages(store).await.len(), 1);
+    assert!(
+        store
+            .queued_notices(&keys(&["b0:a", "b600:0", "b1202:b"]))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Without it, every message goes in, in order, each with its own notices.
+    let mut batch = batch;
+    batch[1000].notices.pop();
+    let ids = enqueue_ok(store, &batch, t(2)).await;
+    assert_eq!(ids.iter().collect::<HashSet<_>>().len(), batch.len());
+    let stored: std::collections::HashMap<i64, OutboxMessage> = all_messages(store)
+        .await
+        .into_iter()
+        .map(|m| (m.id, m))
+        .collect();
+    for (m, id) in batch.iter().zip(&ids) {
+        let s = &stored[id];
+        assert_eq!(
+            (
+                &s.dedupe_key,
+                &s.body,
+                &s.payload,
+                &s.unit_id,
+                s.items,
+                s.not_before
+            ),
+            (
+                &m.dedupe_key,
+                &m.body,
+                &m.payload,
+                &m.unit_id,
+                m.notices.len() as i64,
+                m.not_before
+            )
+        );
+    }
+    let all_keys: Vec<String> = batch
+        .iter()
+        .flat_map(|m| m.notices.iter().map(|n| n.key.clone()))
+        .collect();
+    assert_eq!(all_keys.len(), 1_202 * 2 - 1 + 2_500);
+    assert_eq!(
+        store.queued_notices(&all_keys).await.unwrap().len(),
+        all_keys.len()
+    );
+}
+
 /// A planner that queues one message per open finding it is shown, whose notices are new.
 struct OnePerFinding {
     seen: std::sync::Mutex<Vec<String>>,
@@ -854,6 +942,7 @@ outbox_cases!(
     completions_retry_dead_and_defer,
     sent_since_counts_sent_deliveries_of_one_channel_and_address,
     cancel_closed_cancels_digests_whose_findings_all_closed,
+    a_batch_of_thousands_is_queued_whole_or_not_at_all,
 );
 
 /// Claims batches of 7 until none is left, completing each message as sent; returns the ids.
