@@ -59,17 +59,9 @@ pub(super) async fn insert_messages(
     let insert = format!(
         "INSERT INTO outbox (dedupe_key, channel, address, recipient, unit_id, kind, subject, body, payload, items, \
          state, attempts, not_before, created_at, updated_at) \
-         SELECT {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, 'pending', 0, {}, $2, $2 FROM {JSON_ROWS} \
+         SELECT {}, {}, 'pending', 0, {}, $2, $2 FROM {JSON_ROWS} \
          WHERE true ON CONFLICT (dedupe_key) DO NOTHING RETURNING id, dedupe_key",
-        json_col(0, JsonCol::Text),
-        json_col(1, JsonCol::Text),
-        json_col(2, JsonCol::Text),
-        json_col(3, JsonCol::Text),
-        json_col(4, JsonCol::Text),
-        json_col(5, JsonCol::Text),
-        json_col(6, JsonCol::Text),
-        json_col(7, JsonCol::Text),
-        json_col(8, JsonCol::Text),
+        json_cols(&[JsonCol::Text; 9], 0),
         json_col(9, JsonCol::Int),
         json_col(10, JsonCol::Int),
     );
@@ -124,13 +116,9 @@ pub(super) async fn insert_messages(
     // database (a digest to the liaison office of a province may carry a hundred thousand).
     let insert = format!(
         "INSERT INTO notices (key, item, finding_key, stage, channel, message_id, queued_at) \
-         SELECT {}, {}, {}, {}, {}, {}, $2 FROM {JSON_ROWS} WHERE true ON CONFLICT (key) DO NOTHING \
+         SELECT {}, {}, $2 FROM {JSON_ROWS} WHERE true ON CONFLICT (key) DO NOTHING \
          RETURNING message_id",
-        json_col(0, JsonCol::Text),
-        json_col(1, JsonCol::Text),
-        json_col(2, JsonCol::Text),
-        json_col(3, JsonCol::Text),
-        json_col(4, JsonCol::Text),
+        json_cols(&[JsonCol::Text; 5], 0),
         json_col(5, JsonCol::Int),
     );
     let mut notices: Vec<NoticeRow<'_>> = Vec::new();
@@ -175,6 +163,16 @@ pub(super) async fn insert_messages(
         }
     }
     Ok(ids)
+}
+
+/// Elements `first..` of a JSON row as the columns `kinds`, separated by commas.
+fn json_cols(kinds: &[JsonCol], first: usize) -> String {
+    let cols: Vec<String> = kinds
+        .iter()
+        .enumerate()
+        .map(|(i, &kind)| json_col(first + i, kind))
+        .collect();
+    cols.join(", ")
 }
 
 /// A notice as sent to the store: key, item, finding key, stage, channel, message id.

@@ -1632,14 +1632,7 @@ impl Store for Backend {
             }
             q.push(")");
         }
-        if let Some(r) = &filter.rule {
-            q.push(" AND rule = ");
-            q.push_bind(r.to_string());
-        }
-        if let Some(u) = &filter.unit {
-            q.push(" AND unit_id = ");
-            q.push_bind(u.clone());
-        }
+        push_rule_and_unit(&mut q, filter.rule, filter.unit.as_deref());
         if let Some(id) = filter.id {
             q.push(" AND id = ");
             q.push_bind(id);
@@ -1896,12 +1889,17 @@ fn push_page_filter(q: &mut QueryBuilder<Db>, page: &FindingPage) {
             q.push(" AND state = 'recorded'");
         }
     }
-    if let Some(r) = &page.rule {
+    push_rule_and_unit(q, page.rule, page.unit.as_deref());
+}
+
+/// The findings of one rule and one unit, when given.
+fn push_rule_and_unit(q: &mut QueryBuilder<Db>, rule: Option<RuleId>, unit: Option<&str>) {
+    if let Some(r) = rule {
         q.push(" AND rule = ");
         q.push_bind(r.to_string());
     }
-    if let Some(u) = &page.unit {
+    if let Some(u) = unit {
         q.push(" AND unit_id = ");
-        q.push_bind(u.clone());
+        q.push_bind(u.to_string());
     }
 }
