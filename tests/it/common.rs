@@ -239,3 +239,15 @@ pub fn write(dir: &Path, name: &str, bytes: impl AsRef<[u8]>) -> PathBuf {
 pub fn bin() -> std::process::Command {
     std::process::Command::new(env!("CARGO_BIN_EXE_liandong"))
 }
+
+/// `liandong --config CONFIG ARGS…`, which must succeed: its standard output.
+pub fn liandong_ok(config: &Path, args: &[&str]) -> String {
+    let o = bin()
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8(o.stdout).unwrap()
+}

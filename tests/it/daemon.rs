@@ -1203,17 +1203,7 @@ fn a_replica_killed_in_a_sync_leaves_nothing_running_and_its_peer_finishes_the_w
         "unfinished runs: {:#?}",
         all.iter().filter(|r| r.3.is_none()).collect::<Vec<_>>()
     );
-    let status = |args: &[&str]| {
-        let o = common::bin()
-            .args(["--config"])
-            .arg(&config)
-            .arg("status")
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        String::from_utf8(o.stdout).unwrap()
-    };
+    let status = |args: &[&str]| common::liandong_ok(&config, &[&["status"], args].concat());
     let json: serde_json::Value = serde_json::from_str(&status(&["--format", "json"])).unwrap();
     let jobs = json["jobs"].as_array().unwrap();
     for j in jobs {

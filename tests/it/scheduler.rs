@@ -444,17 +444,7 @@ fn status(url: &str) -> (serde_json::Value, String) {
         "liandong.toml",
         format!("[store]\nurl = \"{url}\"\n"),
     );
-    let run = |args: &[&str]| {
-        let o = common::bin()
-            .arg("--config")
-            .arg(&config)
-            .arg("status")
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        String::from_utf8(o.stdout).unwrap()
-    };
+    let run = |args: &[&str]| common::liandong_ok(&config, &[&["status"], args].concat());
     let json: serde_json::Value = serde_json::from_str(&run(&["--format", "json"])).unwrap();
     (json["jobs"].clone(), run(&[]))
 }
